@@ -1,0 +1,16 @@
+//! `store`: careledger's event vocabulary and its append-only, hash-chained log on sled.
+//!
+//! It owns the schema of every event (`event`, `policy`), the stored envelope and its hash
+//! chain (`envelope`), the log with its secondary indexes (`log`) and time conventions
+//! (`time`). It is the only crate that touches sled. It must never interpret events beyond
+//! what the log itself needs (ids, children, staff, amendment targets): meaning lives in
+//! `projections`.
+
+pub mod envelope;
+pub mod event;
+pub mod policy;
+pub mod time;
+
+pub use envelope::{Envelope, Hash, SCHEMA, Source};
+pub use event::{Event, EventKind};
+pub use policy::Policy;
