@@ -92,7 +92,9 @@ impl Source {
             "cli" => Some(Source::Cli),
             "migration" => Some(Source::Migration),
             "http" => Some(Source::Http),
-            _ => s.strip_prefix("import:").map(|f| Source::Import(f.to_owned())),
+            _ => s
+                .strip_prefix("import:")
+                .map(|f| Source::Import(f.to_owned())),
         }
     }
 }

@@ -791,7 +791,10 @@ closed_vocabulary!(
 impl ChildStatus {
     /// Whether a child with this latest status counts as active (DESIGN §5).
     pub fn is_active(self) -> bool {
-        matches!(self, ChildStatus::LeftBehind | ChildStatus::ReturnedToSchool)
+        matches!(
+            self,
+            ChildStatus::LeftBehind | ChildStatus::ReturnedToSchool
+        )
     }
 }
 

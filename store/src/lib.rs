@@ -8,9 +8,14 @@
 
 pub mod envelope;
 pub mod event;
+pub mod log;
 pub mod policy;
+pub mod registry;
+pub mod segment;
 pub mod time;
 
 pub use envelope::{Envelope, Hash, SCHEMA, Source};
 pub use event::{Event, EventKind};
+pub use log::{Appended, Draft, Head, Store, StoreError, Verified};
 pub use policy::Policy;
+pub use registry::Registry;

@@ -132,9 +132,18 @@ fn default_quotas() -> BTreeMap<String, Quota> {
     };
     BTreeMap::from([
         ("talk".to_owned(), q(EventKind::TalkHeld, Per::Month, 40.0)),
-        ("home_visit".to_owned(), q(EventKind::HomeVisit, Per::Term, 25.0)),
-        ("parent_call".to_owned(), q(EventKind::ParentCall, Per::Month, 20.0)),
-        ("warmth".to_owned(), q(EventKind::WarmthVisit, Per::Year, 15.0)),
+        (
+            "home_visit".to_owned(),
+            q(EventKind::HomeVisit, Per::Term, 25.0),
+        ),
+        (
+            "parent_call".to_owned(),
+            q(EventKind::ParentCall, Per::Month, 20.0),
+        ),
+        (
+            "warmth".to_owned(),
+            q(EventKind::WarmthVisit, Per::Year, 15.0),
+        ),
     ])
 }
 
@@ -199,7 +208,10 @@ impl Policy {
             bad("evaluation.outstanding_at".into(), "a score from 0 to 100");
         }
         if !(0.0..=100.0).contains(&e.disqualified_below) {
-            bad("evaluation.disqualified_below".into(), "a score from 0 to 100");
+            bad(
+                "evaluation.disqualified_below".into(),
+                "a score from 0 to 100",
+            );
         }
         out
     }

@@ -1,0 +1,1017 @@
+//! The log: an append-only, hash-chained sequence of envelopes in sled, with its indexes.
+//!
+//! Layout (one sled database, several trees):
+//! - `log`: key = big-endian `seq` of the first envelope of a *segment*; value = a packed run
+//!   of consecutive envelopes of one batch (`segment` module). Every envelope is still hashed
+//!   and addressable by its own `seq`.
+//! - `meta`: `head` = the last committed `seq`, its hash and `recorded_at`. **The head is the
+//!   commit point**: segments past it are the remains of a batch that never committed and are
+//!   removed on open.
+//! - derived trees `by_child`, `by_staff`, `by_id`, `registry`: each holds a `through` marker
+//!   (the last seq it reflects) written in the same atomic sled batch as its entries. They are
+//!   written after the head and caught up from the log on open, so after any crash they agree
+//!   with the log.
+//!
+//! This module owns durability, atomicity, idempotency and the two times. It must never
+//! interpret events beyond ids, children, staff and amendment targets.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::envelope::{Envelope, Hash, SCHEMA, Source};
+use crate::event::Event;
+use crate::registry::{Entry, Registry};
+use crate::segment::{self, SegmentBuilder};
+
+/// Largest encoded envelope accepted: sled stores values over ~64 KiB as blob files that its
+/// flush does not fsync (STACK.md), so a segment must stay below that.
+pub const MAX_EVENT_BYTES: usize = 48 * 1024;
+/// Segments are closed once their data passes this size.
+const SEGMENT_TARGET_BYTES: usize = 32 * 1024;
+/// Number of hash buckets of the id index (see `IdBuckets`).
+const ID_BUCKETS: u16 = 4096;
+/// Largest number of seqs under one index key.
+const MAX_SEQS_PER_KEY: usize = 4096;
+/// Segments written per sled batch (bounds the memory of one `apply_batch`).
+const SEGMENTS_PER_SLED_BATCH: usize = 256;
+/// The key of the `through` marker in every derived tree: 0xFF never starts a UTF-8 id.
+const THROUGH_KEY: &[u8] = &[0xFF];
+/// The key prefix under which registry-kind events are listed in `by_child` (ids never
+/// contain control characters, so no child id starts with 0x01).
+const REGISTRY_EVENTS_PREFIX: &[u8] = &[0x01];
+
+/// An event ready to append: validated by `ingest`, not yet placed in the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    pub id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub actor: String,
+    pub event: Event,
+    /// Only for migrations (`Source::Migration`): the time the paper record was made.
+    pub recorded_at: Option<DateTime<Utc>>,
+}
+
+/// The end of the committed log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: Hash,
+    #[serde(with = "chrono::serde::ts_microseconds_option")]
+    pub recorded_at: Option<DateTime<Utc>>,
+}
+
+impl Head {
+    const EMPTY: Head = Head {
+        seq: 0,
+        hash: Hash::ZERO,
+        recorded_at: None,
+    };
+}
+
+/// What an append did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// Envelopes written.
+    pub appended: u64,
+    /// Drafts skipped because their id was already in the log (or earlier in the batch).
+    pub skipped: u64,
+    /// The head after the append.
+    pub head: Head,
+}
+
+/// What `verify` found on an intact log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub events: u64,
+    pub head: Hash,
+}
+
+/// Errors of the store. `index` is the position of a draft in the batch given to `append`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no store at {0} (run `careledger init` first)")]
+    Missing(PathBuf),
+    #[error("a store already exists at {0}")]
+    Exists(PathBuf),
+    #[error("sled: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("io on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("seq {seq}: {what}")]
+    Damaged { seq: u64, what: String },
+    #[error("draft {index}: recorded_at is required in a migration")]
+    RecordedAtMissing { index: usize },
+    #[error("draft {index}: recorded_at is only accepted in a migration (--preserve-recorded-at)")]
+    RecordedAtNotAllowed { index: usize },
+    #[error("draft {index}: recorded_at {found} is before {previous}, the latest already recorded")]
+    RecordedAtDecreasing {
+        index: usize,
+        found: DateTime<Utc>,
+        previous: DateTime<Utc>,
+    },
+    #[error("draft {index}: recorded_at {found} is in the future")]
+    RecordedAtInFuture { index: usize, found: DateTime<Utc> },
+    #[error("draft {index}: occurred_at {occurred} is later than recorded_at {recorded}")]
+    OccurredAfterRecorded {
+        index: usize,
+        occurred: DateTime<Utc>,
+        recorded: DateTime<Utc>,
+    },
+    #[error("draft {index}: the encoded event is {bytes} bytes, more than {MAX_EVENT_BYTES}")]
+    TooLarge { index: usize, bytes: usize },
+}
+
+impl StoreError {
+    /// The seq of the first damaged envelope, for `verify`.
+    pub fn damaged_seq(&self) -> Option<u64> {
+        match self {
+            StoreError::Damaged { seq, .. } => Some(*seq),
+            _ => None,
+        }
+    }
+}
+
+fn damaged(seq: u64, what: impl Into<String>) -> StoreError {
+    StoreError::Damaged {
+        seq,
+        what: what.into(),
+    }
+}
+
+/// The writer's view of the log: head and registry, kept in memory.
+struct WriterState {
+    head: Head,
+    registry: Registry,
+}
+
+/// An open careledger store. One process at a time (sled locks the directory).
+pub struct Store {
+    path: PathBuf,
+    db: sled::Db,
+    log: sled::Tree,
+    meta: sled::Tree,
+    by_child: sled::Tree,
+    by_staff: sled::Tree,
+    by_id: sled::Tree,
+    registry: sled::Tree,
+    state: Mutex<WriterState>,
+}
+
+/// Index writes of a run of envelopes, grouped by key.
+#[derive(Default)]
+struct IndexWrites {
+    by_child: BTreeMap<Vec<u8>, Vec<u64>>,
+    by_staff: BTreeMap<Vec<u8>, Vec<u64>>,
+    ids: Vec<(String, u64)>,
+    registry: Vec<(String, Entry)>,
+}
+
+impl Store {
+    /// Creates an empty store at `path` (which must not hold one yet).
+    pub fn create(path: &Path) -> Result<Store, StoreError> {
+        if path.join("db").exists() {
+            return Err(StoreError::Exists(path.to_owned()));
+        }
+        std::fs::create_dir_all(path).map_err(|source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let store = Store::open_inner(path)?;
+        store.sync()?;
+        // The directory entry of the new files must survive a power loss too.
+        for dir in [path, path.parent().unwrap_or(path)] {
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(store)
+    }
+
+    /// Opens an existing store, finishing whatever a crash interrupted.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if !path.join("db").exists() {
+            return Err(StoreError::Missing(path.to_owned()));
+        }
+        Store::open_inner(path)
+    }
+
+    /// Opens the store at `path`, creating it when missing.
+    pub fn open_or_create(path: &Path) -> Result<Store, StoreError> {
+        if path.join("db").exists() {
+            Store::open(path)
+        } else {
+            Store::create(path)
+        }
+    }
+
+    fn open_inner(path: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(256 * 1024 * 1024)
+            .open()?;
+        let store = Store {
+            path: path.to_owned(),
+            log: db.open_tree("log")?,
+            meta: db.open_tree("meta")?,
+            by_child: db.open_tree("by_child")?,
+            by_staff: db.open_tree("by_staff")?,
+            by_id: db.open_tree("by_id")?,
+            registry: db.open_tree("registry")?,
+            db,
+            state: Mutex::new(WriterState {
+                head: Head::EMPTY,
+                registry: Registry::default(),
+            }),
+        };
+        store.recover()?;
+        Ok(store)
+    }
+
+    /// The path of the store.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The committed head.
+    pub fn head(&self) -> Head {
+        self.lock().head
+    }
+
+    /// What is registered so far (schools, terms, staff, children, incidents, retractions).
+    pub fn registry(&self) -> Registry {
+        self.lock().registry.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, WriterState> {
+        // A panic while holding the lock leaves the in-memory state possibly behind the disk;
+        // the disk is the truth and is re-read on the next open, so continuing is safe.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops uncommitted segments and catches the derived trees up with the head.
+    fn recover(&self) -> Result<(), StoreError> {
+        let head = match self.meta.get(b"head")? {
+            Some(v) => rmp_serde::from_slice::<Head>(&v)
+                .map_err(|e| damaged(0, format!("unreadable head marker: {e}")))?,
+            None => Head::EMPTY,
+        };
+        // Segments past the head belong to a batch that was never acknowledged.
+        let stale: Vec<sled::IVec> = self
+            .log
+            .range(segment::key(head.seq + 1)..)
+            .keys()
+            .collect::<Result<_, _>>()?;
+        let had_stale = !stale.is_empty();
+        for k in stale {
+            self.log.remove(k)?;
+        }
+        let mut registry = Registry::default();
+        for item in self.registry.iter() {
+            let (k, v) = item?;
+            if k.as_ref() == THROUGH_KEY {
+                continue;
+            }
+            let (id, entry): (String, Entry) = rmp_serde::from_slice(&v)
+                .map_err(|e| damaged(0, format!("unreadable registry entry: {e}")))?;
+            registry.insert(id, entry);
+        }
+        {
+            let mut st = self.lock();
+            st.head = head;
+            st.registry = registry;
+        }
+        let trees = [&self.by_child, &self.by_staff, &self.by_id, &self.registry];
+        let through: Vec<u64> = trees
+            .iter()
+            .map(|t| through_of(t))
+            .collect::<Result<_, _>>()?;
+        if through.iter().any(|&t| t > head.seq) {
+            // An index ahead of the log cannot happen with the write order we use; if the
+            // disk says otherwise, trust the log and rebuild every index from it.
+            for t in trees {
+                t.clear()?;
+            }
+            self.lock().registry = Registry::default();
+            self.catch_up(0, head.seq)?;
+        } else {
+            let from = through.iter().copied().min().unwrap_or(0);
+            if from < head.seq {
+                self.catch_up(from, head.seq)?;
+            }
+        }
+        if had_stale || through.iter().any(|&t| t != head.seq) {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Re-indexes envelopes `(from, to]` into every derived tree that is behind.
+    fn catch_up(&self, from: u64, to: u64) -> Result<(), StoreError> {
+        let mut envs = Vec::new();
+        for env in self.scan_range(from + 1, None) {
+            let env = env?;
+            if env.seq > to {
+                break;
+            }
+            envs.push(env);
+            if envs.len() >= 100_000 {
+                self.write_indexes(&envs, true)?;
+                envs.clear();
+            }
+        }
+        self.write_indexes(&envs, true)
+    }
+
+    /// Flushes sled and fsyncs its data file: sled's own flush does not survive power loss
+    /// on Linux (STACK.md, spacejam/sled#1452).
+    fn sync(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        let file = self.path.join("db");
+        File::open(&file)
+            .and_then(|f| f.sync_all())
+            .map_err(|source| StoreError::Io { path: file, source })
+    }
+
+    /// Appends one batch atomically and durably: when this returns `Ok`, every new envelope
+    /// is on disk; when it returns `Err` or the process dies first, none is.
+    ///
+    /// Drafts whose id is already in the log (or earlier in the batch) are skipped.
+    /// `recorded_at` is the store's clock (never below the head's), except for
+    /// `Source::Migration`, where each draft must carry its own, non-decreasing, not in the
+    /// future and not before the head.
+    pub fn append(&self, drafts: Vec<Draft>, source: Source) -> Result<Appended, StoreError> {
+        self.append_at(drafts, source, Utc::now())
+    }
+
+    /// `append` with the clock given (tests and benchmarks).
+    pub fn append_at(
+        &self,
+        drafts: Vec<Draft>,
+        source: Source,
+        now: DateTime<Utc>,
+    ) -> Result<Appended, StoreError> {
+        let head = self.head();
+        let migration = source == Source::Migration;
+        let batch_time = head.recorded_at.map_or(now, |r| r.max(now));
+
+        // Times first: a batch with any bad time is refused whole.
+        let mut last = head.recorded_at;
+        for (index, d) in drafts.iter().enumerate() {
+            let recorded = match (migration, d.recorded_at) {
+                (true, None) => return Err(StoreError::RecordedAtMissing { index }),
+                (false, Some(_)) => return Err(StoreError::RecordedAtNotAllowed { index }),
+                (false, None) => batch_time,
+                (true, Some(r)) => {
+                    if let Some(prev) = last
+                        && r < prev
+                    {
+                        return Err(StoreError::RecordedAtDecreasing {
+                            index,
+                            found: r,
+                            previous: prev,
+                        });
+                    }
+                    if r > now {
+                        return Err(StoreError::RecordedAtInFuture { index, found: r });
+                    }
+                    last = Some(r);
+                    r
+                }
+            };
+            if d.occurred_at > recorded {
+                return Err(StoreError::OccurredAfterRecorded {
+                    index,
+                    occurred: d.occurred_at,
+                    recorded,
+                });
+            }
+        }
+
+        // Idempotency: skip ids already in the log or earlier in this batch.
+        let mut buckets = IdBuckets::default();
+        let mut in_batch: HashSet<&str> = HashSet::with_capacity(drafts.len());
+        let mut keep = vec![false; drafts.len()];
+        for (i, d) in drafts.iter().enumerate() {
+            if in_batch.insert(&d.id) && buckets.lookup(&self.by_id, &d.id)?.is_none() {
+                keep[i] = true;
+            }
+        }
+        let skipped = keep.iter().filter(|k| !**k).count() as u64;
+
+        // Place, encode and chain.
+        let mut seq = head.seq;
+        let mut prev = head.hash;
+        let mut recorded_last = head.recorded_at;
+        let mut envs = Vec::with_capacity(drafts.len());
+        let mut segments: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut builder = SegmentBuilder::new(seq + 1);
+        for (index, (d, keep)) in drafts.into_iter().zip(keep).enumerate() {
+            if !keep {
+                continue;
+            }
+            seq += 1;
+            let recorded_at = d.recorded_at.unwrap_or(batch_time);
+            let mut env = Envelope {
+                schema: SCHEMA,
+                seq,
+                id: d.id,
+                recorded_at,
+                occurred_at: d.occurred_at,
+                actor: d.actor,
+                source: if migration {
+                    Source::Migration
+                } else {
+                    source.clone()
+                },
+                event: d.event,
+                prev_hash: prev,
+                hash: Hash::ZERO,
+            };
+            let body = env.encode_body();
+            if body.len() > MAX_EVENT_BYTES {
+                return Err(StoreError::TooLarge {
+                    index,
+                    bytes: body.len(),
+                });
+            }
+            env.hash = Envelope::chain_hash(&prev, &body);
+            prev = env.hash;
+            recorded_last = Some(recorded_at);
+            if builder.data_len() + body.len() > SEGMENT_TARGET_BYTES && !builder.is_empty() {
+                let done = std::mem::replace(&mut builder, SegmentBuilder::new(seq));
+                segments.push(done.finish());
+            }
+            builder.push(&env.hash, &body);
+            envs.push(env);
+        }
+        if envs.is_empty() {
+            return Ok(Appended {
+                appended: 0,
+                skipped,
+                head,
+            });
+        }
+        segments.push(builder.finish());
+
+        // 1. segments (invisible until the head moves), 2. flush, 3. head, 4. indexes,
+        // 5. flush + fsync, then acknowledge.
+        for chunk in segments.chunks(SEGMENTS_PER_SLED_BATCH) {
+            let mut batch = sled::Batch::default();
+            for (first, bytes) in chunk {
+                batch.insert(&segment::key(*first), bytes.as_slice());
+            }
+            self.log.apply_batch(batch)?;
+        }
+        self.db.flush()?;
+        let new_head = Head {
+            seq,
+            hash: prev,
+            recorded_at: recorded_last,
+        };
+        self.meta.insert(
+            b"head",
+            rmp_serde::to_vec_named(&new_head).expect("a head always encodes"),
+        )?;
+        self.lock().head = new_head;
+        self.write_indexes_with(&envs, false, buckets)?;
+        self.sync()?;
+        Ok(Appended {
+            appended: envs.len() as u64,
+            skipped,
+            head: new_head,
+        })
+    }
+
+    fn write_indexes(&self, envs: &[Envelope], only_behind: bool) -> Result<(), StoreError> {
+        self.write_indexes_with(envs, only_behind, IdBuckets::default())
+    }
+
+    /// Writes the derived trees for `envs` (consecutive, after every tree's `through`, or
+    /// — with `only_behind` — possibly already in some trees, which are then left alone).
+    fn write_indexes_with(
+        &self,
+        envs: &[Envelope],
+        only_behind: bool,
+        mut buckets: IdBuckets,
+    ) -> Result<(), StoreError> {
+        let Some(last) = envs.last().map(|e| e.seq) else {
+            return Ok(());
+        };
+        // Work on a copy of the registry: `get` below takes the state lock.
+        let mut registry = self.lock().registry.clone();
+        let mut w = IndexWrites::default();
+        // Amendment targets within this run, for indexing corrections under their children.
+        let mut local: HashMap<&str, &Envelope> = HashMap::new();
+        for env in envs {
+            local.insert(&env.id, env);
+            let seq = env.seq;
+            w.ids.push((env.id.clone(), seq));
+            let mut children: Vec<String> = env.event.children().to_vec();
+            let mut staff: Vec<String> = env.event.staff().into_iter().map(str::to_owned).collect();
+            let mut registry_kind = is_registry_kind(&env.event);
+            if let Event::IncidentNotified { incident, .. } = &env.event
+                && let Some(c) = registry.incident_child(incident)
+            {
+                children.push(c.to_owned());
+            }
+            if let Some(target) = env.event.target() {
+                let target_env = match local.get(target) {
+                    Some(e) => Some((*e).clone()),
+                    None => match buckets.lookup(&self.by_id, target)? {
+                        Some(s) => self.get_raw(s)?,
+                        None => None,
+                    },
+                };
+                if let Some(t) = target_env {
+                    children.extend(t.event.children().iter().cloned());
+                    if let Event::IncidentNotified { incident, .. } = &t.event
+                        && let Some(c) = registry.incident_child(incident)
+                    {
+                        children.push(c.to_owned());
+                    }
+                    staff.extend(t.event.staff().map(str::to_owned));
+                    registry_kind |= is_registry_kind(&t.event);
+                }
+            }
+            children.sort_unstable();
+            children.dedup();
+            for c in &children {
+                push_seq(&mut w.by_child, c.as_bytes(), seq);
+            }
+            if registry_kind {
+                push_seq(&mut w.by_child, REGISTRY_EVENTS_PREFIX, seq);
+            }
+            staff.sort_unstable();
+            staff.dedup();
+            for s in &staff {
+                push_seq(&mut w.by_staff, s.as_bytes(), seq);
+            }
+            for (id, entry) in Registry::entries_of(&env.event) {
+                registry.insert(id.clone(), entry.clone());
+                w.registry.push((id, entry));
+            }
+        }
+        self.lock().registry = registry;
+
+        let through = segment::key(last);
+        let behind = |t: &sled::Tree| -> Result<bool, StoreError> {
+            Ok(!only_behind || through_of(t)? < last)
+        };
+        if behind(&self.by_child)? {
+            self.by_child
+                .apply_batch(seq_batch(&w.by_child, &through))?;
+        }
+        if behind(&self.by_staff)? {
+            self.by_staff
+                .apply_batch(seq_batch(&w.by_staff, &through))?;
+        }
+        if behind(&self.by_id)? {
+            let mut batch = sled::Batch::default();
+            for (id, seq) in &w.ids {
+                buckets.add(&self.by_id, id, *seq)?;
+            }
+            for (b, bytes) in buckets.dirty() {
+                batch.insert(&b.to_be_bytes(), bytes);
+            }
+            batch.insert(THROUGH_KEY, &through);
+            self.by_id.apply_batch(batch)?;
+        }
+        if behind(&self.registry)? {
+            let mut batch = sled::Batch::default();
+            for (id, entry) in &w.registry {
+                let mut key = entry.key();
+                key.extend_from_slice(id.as_bytes());
+                batch.insert(
+                    key,
+                    rmp_serde::to_vec(&(id, entry)).expect("an entry always encodes"),
+                );
+            }
+            batch.insert(THROUGH_KEY, &through);
+            self.registry.apply_batch(batch)?;
+        }
+        Ok(())
+    }
+
+    /// The envelope at `seq`, if the log has it.
+    pub fn get(&self, seq: u64) -> Result<Option<Envelope>, StoreError> {
+        if seq == 0 || seq > self.head().seq {
+            return Ok(None);
+        }
+        self.get_raw(seq)
+    }
+
+    /// The envelope at `seq` without checking the head (callers hold the state lock or know
+    /// the seq is committed).
+    fn get_raw(&self, seq: u64) -> Result<Option<Envelope>, StoreError> {
+        let Some((k, v)) = self
+            .log
+            .range(..=segment::key(seq))
+            .next_back()
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        let first = segment::first_seq(&k).ok_or_else(|| damaged(seq, "bad segment key"))?;
+        let seg = segment::Segment::parse(&v).map_err(|e| damaged(first, e))?;
+        let i = (seq - first) as usize;
+        if i >= seg.len() {
+            return Ok(None);
+        }
+        let (hash, body) = seg.entry(i).map_err(|e| damaged(seq, e))?;
+        Envelope::decode_body(body, hash)
+            .map(Some)
+            .map_err(|e| damaged(seq, format!("undecodable envelope: {e}")))
+    }
+
+    /// The seq of the envelope with this id.
+    pub fn seq_of(&self, id: &str) -> Result<Option<u64>, StoreError> {
+        IdBuckets::default().lookup(&self.by_id, id)
+    }
+
+    /// The envelope with this id.
+    pub fn get_by_id(&self, id: &str) -> Result<Option<Envelope>, StoreError> {
+        match self.seq_of(id)? {
+            Some(seq) => self.get(seq),
+            None => Ok(None),
+        }
+    }
+
+    /// The whole log in order, up to `as_of` (recorded time) when given.
+    pub fn scan(
+        &self,
+        as_of: Option<DateTime<Utc>>,
+    ) -> impl Iterator<Item = Result<Envelope, StoreError>> + '_ {
+        self.scan_range(1, as_of)
+    }
+
+    /// The log from `from_seq` on, up to `as_of` when given.
+    pub fn scan_range(
+        &self,
+        from_seq: u64,
+        as_of: Option<DateTime<Utc>>,
+    ) -> impl Iterator<Item = Result<Envelope, StoreError>> + '_ {
+        let head = self.head().seq;
+        let start = self
+            .log
+            .range(..=segment::key(from_seq.max(1)))
+            .next_back()
+            .and_then(|r| r.ok())
+            .map(|(k, _)| k.to_vec())
+            .unwrap_or_else(|| segment::key(1).to_vec());
+        let segments = self.log.range(start..);
+        Scan {
+            segments,
+            current: None,
+            from_seq,
+            head,
+            as_of,
+            done: false,
+        }
+    }
+
+    /// Seqs listed under a key prefix of an index, in order, up to the head.
+    fn seqs_under(&self, tree: &sled::Tree, id: &[u8]) -> Result<Vec<u64>, StoreError> {
+        let mut prefix = id.to_vec();
+        prefix.push(0);
+        let head = self.head().seq;
+        let mut out = Vec::new();
+        for item in tree.scan_prefix(&prefix) {
+            let (_, v) = item?;
+            out.extend(
+                v.chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
+                    .filter(|&s| s <= head),
+            );
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn fetch(
+        &self,
+        seqs: Vec<u64>,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        let mut out = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            let env = self
+                .get(seq)?
+                .ok_or_else(|| damaged(seq, "indexed but not in the log"))?;
+            if as_of.is_some_and(|t| env.recorded_at > t) {
+                break;
+            }
+            out.push(env);
+        }
+        Ok(out)
+    }
+
+    /// Every envelope about a child (including notifications of its incidents and amendments
+    /// of its events), in log order, up to `as_of`. Uses the index: no replay.
+    pub fn by_child(
+        &self,
+        child: &str,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        let seqs = self.seqs_under(&self.by_child, child.as_bytes())?;
+        self.fetch(seqs, as_of)
+    }
+
+    /// Every envelope done by a staff member (and their registry events and amendments), in
+    /// log order, up to `as_of`.
+    pub fn by_staff(
+        &self,
+        staff: &str,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        let seqs = self.seqs_under(&self.by_staff, staff.as_bytes())?;
+        self.fetch(seqs, as_of)
+    }
+
+    /// The registry-kind events (schools, terms, policies, staff joining and leaving, child
+    /// registrations) and their amendments, in log order: with `by_child` this is all a
+    /// single child's views need.
+    pub fn registry_events(
+        &self,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        let seqs = self.seqs_under(&self.by_child, REGISTRY_EVENTS_PREFIX)?;
+        self.fetch(seqs, as_of)
+    }
+
+    /// Walks the whole chain: seqs gapless from 1, every hash recomputed from its body and
+    /// the previous hash, every body decodable and consistent, `recorded_at` never
+    /// decreasing, and the head marker matching. Names the first bad seq.
+    pub fn verify(&self) -> Result<Verified, StoreError> {
+        let head = self.head();
+        let mut expected = 1u64;
+        let mut prev = Hash::ZERO;
+        let mut last_recorded: Option<DateTime<Utc>> = None;
+        for item in self.log.iter() {
+            let (k, v) = item?;
+            let first = segment::first_seq(&k).ok_or_else(|| damaged(expected, "bad key"))?;
+            if first != expected {
+                return Err(damaged(
+                    expected,
+                    format!("missing (next segment starts at {first})"),
+                ));
+            }
+            let seg = segment::Segment::parse(&v).map_err(|e| damaged(first, e))?;
+            for i in 0..seg.len() {
+                let seq = first + i as u64;
+                let (hash, body) = seg.entry(i).map_err(|e| damaged(seq, e))?;
+                if Envelope::chain_hash(&prev, body) != hash {
+                    return Err(damaged(seq, "hash does not match its content"));
+                }
+                let env = Envelope::decode_body(body, hash)
+                    .map_err(|e| damaged(seq, format!("undecodable envelope: {e}")))?;
+                if env.seq != seq {
+                    return Err(damaged(seq, format!("envelope says seq {}", env.seq)));
+                }
+                if env.prev_hash != prev {
+                    return Err(damaged(seq, "prev_hash does not match the previous hash"));
+                }
+                if last_recorded.is_some_and(|l| env.recorded_at < l) {
+                    return Err(damaged(seq, "recorded_at goes back in time"));
+                }
+                last_recorded = Some(env.recorded_at);
+                prev = hash;
+                expected = seq + 1;
+            }
+        }
+        let events = expected - 1;
+        if events != head.seq {
+            return Err(damaged(
+                events.min(head.seq) + 1,
+                format!("the head says {} events, the log holds {events}", head.seq),
+            ));
+        }
+        if prev != head.hash {
+            return Err(damaged(head.seq, "the head hash does not match the chain"));
+        }
+        Ok(Verified { events, head: prev })
+    }
+
+    /// Flips one byte of the stored body of `seq` — for tests that check `verify` catches
+    /// tampering. Not reachable from the command line.
+    #[doc(hidden)]
+    pub fn tamper_for_test(&self, seq: u64) -> Result<(), StoreError> {
+        let (k, v) = self
+            .log
+            .range(..=segment::key(seq))
+            .next_back()
+            .transpose()?
+            .ok_or_else(|| damaged(seq, "no such seq"))?;
+        let first = segment::first_seq(&k).ok_or_else(|| damaged(seq, "bad key"))?;
+        let mut bytes = v.to_vec();
+        let seg = segment::Segment::parse(&v).map_err(|e| damaged(first, e))?;
+        let at = seg
+            .body_offset((seq - first) as usize)
+            .map_err(|e| damaged(seq, e))?;
+        // Flip a byte in the middle of the body: the hash can no longer match.
+        let len = seg
+            .entry((seq - first) as usize)
+            .map_err(|e| damaged(seq, e))?
+            .1
+            .len();
+        bytes[at + len / 2] ^= 0x01;
+        self.log.insert(k, bytes)?;
+        self.sync()
+    }
+}
+
+fn through_of(tree: &sled::Tree) -> Result<u64, StoreError> {
+    Ok(tree
+        .get(THROUGH_KEY)?
+        .and_then(|v| segment::first_seq(&v))
+        .unwrap_or(0))
+}
+
+/// Events every view of one child needs besides the child's own: schools, terms, policies,
+/// staff, registrations.
+fn is_registry_kind(e: &Event) -> bool {
+    e.school().is_some() || matches!(e, Event::StaffLeft { .. })
+}
+
+/// Adds `seq` under `id`: one key per id per run, keyed by the run's first seq for that id,
+/// split when it reaches `MAX_SEQS_PER_KEY`.
+fn push_seq(map: &mut BTreeMap<Vec<u8>, Vec<u64>>, id: &[u8], seq: u64) {
+    let mut prefix = id.to_vec();
+    prefix.push(0);
+    if let Some((_, seqs)) = map
+        .range_mut(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(&prefix) && k.len() == prefix.len() + 8)
+        .last()
+        && seqs.len() < MAX_SEQS_PER_KEY
+    {
+        seqs.push(seq);
+        return;
+    }
+    let mut key = prefix;
+    key.extend_from_slice(&segment::key(seq));
+    map.insert(key, vec![seq]);
+}
+
+fn seq_batch(map: &BTreeMap<Vec<u8>, Vec<u64>>, through: &[u8]) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for (k, seqs) in map {
+        let mut v = Vec::with_capacity(seqs.len() * 8);
+        for s in seqs {
+            v.extend_from_slice(&s.to_le_bytes());
+        }
+        batch.insert(k.as_slice(), v);
+    }
+    batch.insert(through, through);
+    batch
+}
+
+/// The id index: ids hashed into `ID_BUCKETS` buckets, each a packed list of
+/// `(u16 length, id bytes, u64 seq)`. One sled key per event would cap bulk imports at sled's
+/// per-key rate (STACK.md); buckets amortise it. A bucket holds ~1,200 ids at 5 M events,
+/// about 40 KiB — below sled's 64 KiB blob threshold.
+#[derive(Default)]
+struct IdBuckets {
+    loaded: HashMap<u16, (Vec<u8>, HashMap<String, u64>)>,
+    dirty: HashSet<u16>,
+}
+
+impl IdBuckets {
+    fn bucket(id: &str) -> u16 {
+        let h = Sha256::digest(id.as_bytes());
+        u16::from_be_bytes([h[0], h[1]]) % ID_BUCKETS
+    }
+
+    fn load(
+        &mut self,
+        tree: &sled::Tree,
+        b: u16,
+    ) -> Result<&mut (Vec<u8>, HashMap<String, u64>), StoreError> {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.loaded.entry(b) {
+            let bytes = tree
+                .get(b.to_be_bytes())?
+                .map(|v| v.to_vec())
+                .unwrap_or_default();
+            let map = parse_bucket(b, &bytes)?;
+            slot.insert((bytes, map));
+        }
+        Ok(self.loaded.get_mut(&b).expect("inserted above"))
+    }
+
+    fn lookup(&mut self, tree: &sled::Tree, id: &str) -> Result<Option<u64>, StoreError> {
+        let b = IdBuckets::bucket(id);
+        Ok(self.load(tree, b)?.1.get(id).copied())
+    }
+
+    fn add(&mut self, tree: &sled::Tree, id: &str, seq: u64) -> Result<(), StoreError> {
+        let b = IdBuckets::bucket(id);
+        let (bytes, map) = self.load(tree, b)?;
+        if map.insert(id.to_owned(), seq).is_none() {
+            // Ids are at most a few hundred bytes (ingest limits them), so u16 suffices.
+            bytes.extend_from_slice(&(id.len() as u16).to_le_bytes());
+            bytes.extend_from_slice(id.as_bytes());
+            bytes.extend_from_slice(&seq.to_le_bytes());
+            self.dirty.insert(b);
+        }
+        Ok(())
+    }
+
+    fn dirty(&self) -> impl Iterator<Item = (u16, &[u8])> {
+        self.dirty.iter().map(|b| (*b, self.loaded[b].0.as_slice()))
+    }
+}
+
+/// Decodes an id bucket: repeated `(u16 length, id bytes, u64 seq)`, little-endian.
+fn parse_bucket(b: u16, bytes: &[u8]) -> Result<HashMap<String, u64>, StoreError> {
+    let bad = || damaged(0, format!("id bucket {b} is malformed"));
+    let mut map = HashMap::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let len = rest.get(..2).ok_or_else(bad)?;
+        let len = u16::from_le_bytes([len[0], len[1]]) as usize;
+        let id = rest.get(2..2 + len).ok_or_else(bad)?;
+        let seq = rest.get(2 + len..10 + len).ok_or_else(bad)?;
+        let seq = u64::from_le_bytes(seq.try_into().map_err(|_| bad())?);
+        map.insert(String::from_utf8_lossy(id).into_owned(), seq);
+        rest = &rest[10 + len..];
+    }
+    Ok(map)
+}
+
+/// Iterator over envelopes, decoding one segment at a time.
+struct Scan {
+    segments: sled::Iter,
+    current: Option<(u64, sled::IVec, usize)>,
+    from_seq: u64,
+    head: u64,
+    as_of: Option<DateTime<Utc>>,
+    done: bool,
+}
+
+impl Iterator for Scan {
+    type Item = Result<Envelope, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.done {
+                return None;
+            }
+            if let Some((first, bytes, i)) = &mut self.current {
+                let seg = match segment::Segment::parse(bytes) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        self.done = true;
+                        return Some(Err(damaged(*first, e)));
+                    }
+                };
+                if *i < seg.len() {
+                    let seq = *first + *i as u64;
+                    *i += 1;
+                    if seq < self.from_seq {
+                        continue;
+                    }
+                    if seq > self.head {
+                        self.done = true;
+                        return None;
+                    }
+                    let env =
+                        seg.entry(*i - 1)
+                            .map_err(|e| damaged(seq, e))
+                            .and_then(|(h, body)| {
+                                Envelope::decode_body(body, h)
+                                    .map_err(|e| damaged(seq, format!("undecodable envelope: {e}")))
+                            });
+                    match env {
+                        Ok(env) if self.as_of.is_some_and(|t| env.recorded_at > t) => {
+                            self.done = true;
+                            return None;
+                        }
+                        other => return Some(other),
+                    }
+                }
+                self.current = None;
+            }
+            match self.segments.next()? {
+                Ok((k, v)) => match segment::first_seq(&k) {
+                    Some(first) => self.current = Some((first, v, 0)),
+                    None => {
+                        self.done = true;
+                        return Some(Err(damaged(0, "bad segment key")));
+                    }
+                },
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e.into()));
+                }
+            }
+        }
+    }
+}
