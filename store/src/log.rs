@@ -870,7 +870,7 @@ fn seq_batch(map: &BTreeMap<Vec<u8>, Vec<u64>>, through: &[u8]) -> sled::Batch {
         }
         batch.insert(k.as_slice(), v);
     }
-    batch.insert(through, through);
+    batch.insert(THROUGH_KEY, through);
     batch
 }
 
