@@ -13,6 +13,7 @@ pub mod policy;
 pub mod registry;
 pub mod segment;
 pub mod time;
+pub mod wire;
 
 pub use envelope::{Envelope, Hash, SCHEMA, Source};
 pub use event::{Event, EventKind};
