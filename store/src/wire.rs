@@ -42,7 +42,11 @@ pub fn payload_of(event: &Event) -> Map<String, Value> {
 /// that decoding reports it against its field.
 pub fn tagged(kind: &str, mut fields: Map<String, Value>) -> Value {
     for key in INSTANT_FIELDS {
-        if let Some(t) = fields.get(key).and_then(Value::as_str).and_then(parse_instant) {
+        if let Some(t) = fields
+            .get(key)
+            .and_then(Value::as_str)
+            .and_then(parse_instant)
+        {
             fields.insert(key.to_owned(), Value::from(t.timestamp_micros()));
         }
     }
@@ -62,8 +66,14 @@ pub fn envelope_to_wire(env: &Envelope) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("type".into(), Value::from(env.event.kind().as_str()));
     m.insert("id".into(), Value::from(env.id.clone()));
-    m.insert("occurred_at".into(), Value::from(format_local(env.occurred_at)));
-    m.insert("recorded_at".into(), Value::from(format_local(env.recorded_at)));
+    m.insert(
+        "occurred_at".into(),
+        Value::from(format_local(env.occurred_at)),
+    );
+    m.insert(
+        "recorded_at".into(),
+        Value::from(format_local(env.recorded_at)),
+    );
     m.insert("actor".into(), Value::from(env.actor.clone()));
     m.extend(payload_of(&env.event));
     m
