@@ -1,1 +1,39 @@
-fn main() {}
+//! `careledger`: the command line. It wires `ingest` → `store` → `projections` → `reports`
+//! and owns exit codes: 0 success, 1 bad input (nothing written), 2 usage, 3 damage found.
+//!
+//! It must never hold business rules itself: parsing is `ingest`'s, storage `store`'s,
+//! meaning `projections`', tables `reports`'.
+
+mod bench;
+mod cli;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// An error that means the user's input was refused; nothing was written.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+/// `verify` found damage in the log.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Damaged(pub String);
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match commands::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            if let Some(d) = err.downcast_ref::<Damaged>() {
+                eprintln!("careledger: {d}");
+                return ExitCode::from(3);
+            }
+            eprintln!("careledger: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}

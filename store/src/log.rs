@@ -131,6 +131,19 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The position in the batch of the draft this error is about.
+    pub fn draft_index(&self) -> Option<usize> {
+        match self {
+            StoreError::RecordedAtMissing { index }
+            | StoreError::RecordedAtNotAllowed { index }
+            | StoreError::RecordedAtDecreasing { index, .. }
+            | StoreError::RecordedAtInFuture { index, .. }
+            | StoreError::OccurredAfterRecorded { index, .. }
+            | StoreError::TooLarge { index, .. } => Some(*index),
+            _ => None,
+        }
+    }
+
     /// The seq of the first damaged envelope, for `verify`.
     pub fn damaged_seq(&self) -> Option<u64> {
         match self {

@@ -1,0 +1,300 @@
+//! Commands on the log itself: import, record, verify, log, export, and the demo summary.
+//!
+//! This module owns the acknowledgement lines (`imported FILE: …`, printed only after the
+//! batch is durable); it must never print payload text of counseling sessions.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+use store::time::format_local;
+use store::{Envelope, EventKind, Source, Store};
+
+use crate::cli::ListOpts;
+use crate::output::{self, Listing};
+use crate::{BadInput, Damaged};
+
+/// What one import did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Imported {
+    pub appended: u64,
+    pub skipped: u64,
+}
+
+/// Imports files in order, one atomic, durable batch per file. Stops at the first file with
+/// errors (exit 1): that file appends nothing; files before it stay imported.
+pub fn import_files(
+    store: &Store,
+    files: &[PathBuf],
+    preserve_recorded_at: bool,
+    dry_run: bool,
+    quiet: bool,
+) -> Result<Imported> {
+    let bar = if quiet || files.len() < 2 {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(files.len() as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} files {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut total = Imported::default();
+    for file in files {
+        bar.set_message(file.display().to_string());
+        let known = ingest::StoreKnown::new(store);
+        let opts = ingest::Options {
+            now: chrono::Utc::now(),
+            preserve_recorded_at,
+            head_recorded_at: store.head().recorded_at,
+        };
+        let parsed = ingest::parse_file(file, &known, &opts);
+        if let Some(e) = known.take_error() {
+            return Err(e)
+                .with_context(|| format!("reading the store to check {}", file.display()));
+        }
+        let parsed = parsed.map_err(|e| BadInput(e.to_string()))?;
+        let present = (parsed.already_present + parsed.repeated) as u64;
+        let lines: Vec<usize> = parsed.drafts.iter().map(|(l, _)| *l).collect();
+        let drafts = parsed.into_drafts();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if dry_run {
+            bar.suspend(|| {
+                eprintln!(
+                    "checked {}: {} new events, {present} already present, valid",
+                    file.display(),
+                    drafts.len()
+                )
+            });
+            bar.inc(1);
+            continue;
+        }
+        let source = if preserve_recorded_at {
+            Source::Migration
+        } else {
+            Source::Import(name)
+        };
+        let out = store.append(drafts, source).map_err(|e| {
+            let line = e.draft_index().and_then(|i| lines.get(i));
+            match line {
+                Some(l) => BadInput(format!("{}:{l}: {e}", file.display())),
+                None => BadInput(format!("{}: {e}", file.display())),
+            }
+        })?;
+        total.appended += out.appended;
+        total.skipped += out.skipped + present;
+        // The acknowledgement: printed only once the batch is on disk.
+        bar.suspend(|| {
+            eprintln!(
+                "imported {}: {} new, {} already present, head seq {}",
+                file.display(),
+                out.appended,
+                out.skipped + present,
+                out.head.seq
+            )
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(total)
+}
+
+/// `record TYPE --json '{…}'`: one event, appended durably.
+pub fn record(store: &Store, kind: &str, json: &str) -> Result<()> {
+    let known = ingest::StoreKnown::new(store);
+    let opts = ingest::Options {
+        now: chrono::Utc::now(),
+        preserve_recorded_at: false,
+        head_recorded_at: store.head().recorded_at,
+    };
+    let parsed = ingest::parse_record(kind, json, None, &known, &opts);
+    if let Some(e) = known.take_error() {
+        return Err(e).context("reading the store to check the record");
+    }
+    let parsed = parsed.map_err(|e| BadInput(e.to_string()))?;
+    if parsed.drafts.is_empty() {
+        eprintln!("the event is already in the log; nothing appended");
+        return Ok(());
+    }
+    let drafts = parsed.into_drafts();
+    let id = drafts[0].id.clone();
+    let out = store
+        .append(drafts, Source::Cli)
+        .map_err(|e| BadInput(e.to_string()))?;
+    if out.appended == 0 {
+        eprintln!("{id} is already in the log; nothing appended");
+    } else {
+        eprintln!("recorded {id} as seq {}", out.head.seq);
+    }
+    Ok(())
+}
+
+/// `verify`: exit 3 naming the first bad seq.
+pub fn verify(store: &Store) -> Result<()> {
+    match store.verify() {
+        Ok(v) => {
+            eprintln!(
+                "verified {} events; head hash {}",
+                v.events,
+                v.head.to_hex()
+            );
+            Ok(())
+        }
+        Err(e) => match e.damaged_seq() {
+            Some(seq) => Err(Damaged(format!("the log is damaged at seq {seq}: {e}")).into()),
+            None => Err(e.into()),
+        },
+    }
+}
+
+/// One row of `log`: metadata only, never payload text.
+#[derive(serde::Serialize)]
+struct LogRow {
+    seq: u64,
+    id: String,
+    r#type: &'static str,
+    occurred_at: String,
+    recorded_at: String,
+    actor: String,
+    source: String,
+    children: Vec<String>,
+    staff: Option<String>,
+    target: Option<String>,
+}
+
+/// `log [--child] [--staff] [--type]`.
+pub fn list(
+    store: &Store,
+    child: Option<String>,
+    staff: Option<String>,
+    kind: Option<String>,
+    opts: &ListOpts,
+) -> Result<()> {
+    let as_of = super::as_of(opts.as_of.as_deref())?;
+    let kind = kind
+        .map(|k| {
+            EventKind::parse(&k)
+                .ok_or_else(|| BadInput(format!("--type: unknown event type {k:?}")))
+        })
+        .transpose()?;
+    let envs: Vec<Envelope> = match (&child, &staff) {
+        (Some(c), _) => store.by_child(c, as_of)?,
+        (None, Some(t)) => store.by_staff(t, as_of)?,
+        (None, None) => store.scan(as_of).collect::<Result<_, _>>()?,
+    };
+    let rows: Vec<LogRow> = envs
+        .into_iter()
+        .filter(|e| kind.is_none_or(|k| e.event.kind() == k))
+        .filter(|e| {
+            staff
+                .as_deref()
+                .is_none_or(|t| child.is_none() || e.event.staff() == Some(t))
+        })
+        .map(|e| LogRow {
+            seq: e.seq,
+            r#type: e.event.kind().as_str(),
+            occurred_at: format_local(e.occurred_at),
+            recorded_at: format_local(e.recorded_at),
+            actor: e.actor.clone(),
+            source: e.source.to_string(),
+            children: e.event.children().to_vec(),
+            staff: e.event.staff().map(str::to_owned),
+            target: e.event.target().map(str::to_owned),
+            id: e.id,
+        })
+        .collect();
+    let headers = [
+        "seq",
+        "id",
+        "type",
+        "occurred_at",
+        "recorded_at",
+        "actor",
+        "source",
+        "child",
+        "staff",
+        "target",
+    ]
+    .map(String::from)
+    .to_vec();
+    let cells = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.seq.to_string(),
+                r.id.clone(),
+                r.r#type.to_owned(),
+                r.occurred_at.clone(),
+                r.recorded_at.clone(),
+                r.actor.clone(),
+                r.source.clone(),
+                r.children.join(";"),
+                r.staff.clone().unwrap_or_default(),
+                r.target.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let text = output::render(
+        &Listing {
+            headers,
+            rows: cells,
+            json: &rows,
+        },
+        opts.format,
+    )?;
+    output::emit(&text, opts.out.as_deref())
+}
+
+/// `export events --format jsonl`: every envelope as a flat line with both times, in log
+/// order; re-importable with `--preserve-recorded-at`. Counseling notes are blanked unless
+/// `with_confidential` (a school's own full backup).
+pub fn export_jsonl(store: &Store, out: &Path, with_confidential: bool) -> Result<()> {
+    let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    let mut n = 0u64;
+    for env in store.scan(None) {
+        let env = env?;
+        let mut line = store::wire::envelope_to_wire(&env);
+        if !with_confidential && env.event.kind() == EventKind::CounselingSession {
+            line.insert("notes".into(), Value::from(""));
+        }
+        serde_json::to_writer(&mut w, &line)?;
+        w.write_all(b"\n")?;
+        n += 1;
+    }
+    w.flush()?;
+    w.get_ref().sync_all()?;
+    eprintln!("exported {n} events to {}", out.display());
+    Ok(())
+}
+
+/// What the store holds, by event type (for `demo`).
+pub fn summary(store: &Store) -> Result<()> {
+    let mut by_kind: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for env in store.scan(None) {
+        *by_kind.entry(env?.event.kind().as_str()).or_default() += 1;
+    }
+    let registry = store.registry();
+    println!(
+        "the store holds {} events: {} schools, {} staff, {} children",
+        store.head().seq,
+        registry.schools().count(),
+        registry.staff().count(),
+        registry.children().count()
+    );
+    let rows: Vec<Vec<String>> = by_kind
+        .iter()
+        .map(|(k, n)| vec![(*k).to_owned(), n.to_string()])
+        .collect();
+    print!(
+        "{}",
+        output::table(&["type".to_owned(), "events".to_owned()], &rows)
+    );
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! Command handlers: each opens the store, calls the crates, prints the result.
+//!
+//! This module owns the wiring and the human-facing messages (stderr); it must never
+//! implement a rule of its own, nor print a counseling note.
+
+mod log;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+
+use crate::cli::{BenchWhat, Cli, Command, ExportWhat};
+use crate::{BadInput, bench};
+use store::Store;
+
+pub use log::import_files;
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let db = cli.db;
+    match cli.command {
+        Command::Init => {
+            Store::create(&db).with_context(|| format!("creating {}", db.display()))?;
+            eprintln!("created an empty store at {}", db.display());
+            Ok(())
+        }
+        Command::Import {
+            files,
+            preserve_recorded_at,
+            dry_run,
+            quiet,
+        } => {
+            let store = open(&db)?;
+            import_files(&store, &files, preserve_recorded_at, dry_run, quiet).map(|_| ())
+        }
+        Command::Record { r#type, json } => log::record(&open(&db)?, &r#type, &json),
+        Command::Verify => log::verify(&open(&db)?),
+        Command::Log {
+            child,
+            staff,
+            kind,
+            list,
+        } => log::list(&open(&db)?, child, staff, kind, &list),
+        Command::Export {
+            what:
+                ExportWhat::Events {
+                    format: _,
+                    out,
+                    with_confidential,
+                },
+        } => log::export_jsonl(&open(&db)?, &out, with_confidential),
+        Command::Demo { keep } => crate::commands::demo(keep),
+        Command::Bench {
+            what: BenchWhat::Import { events, batch, dir },
+        } => bench::import(events, batch, dir),
+    }
+}
+
+/// Opens an existing store.
+pub fn open(db: &std::path::Path) -> Result<Store> {
+    Store::open(db).with_context(|| format!("opening {}", db.display()))
+}
+
+/// Parses `--as-of`.
+pub fn as_of(s: Option<&str>) -> Result<Option<DateTime<Utc>>> {
+    s.map(|s| {
+        store::time::parse_as_of(s).ok_or_else(|| {
+            BadInput(format!(
+                "--as-of: expected an RFC 3339 time or a date YYYY-MM-DD, found {s:?}"
+            ))
+            .into()
+        })
+    })
+    .transpose()
+}
+
+/// `demo`: a temporary store filled from the embedded seed school, verified, then shown.
+pub fn demo(keep: Option<std::path::PathBuf>) -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = keep.unwrap_or_else(|| tmp.path().join("careledger-demo"));
+    let store = Store::create(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let seed = tmp.path().join("seed-school.jsonl");
+    std::fs::write(&seed, fixtures::SEED_SCHOOL_JSONL)?;
+    eprintln!("== importing the seed school into {}", dir.display());
+    import_files(&store, &[seed.clone()], true, false, false)?;
+    eprintln!("== importing it again (idempotent: nothing new)");
+    import_files(&store, &[seed], true, false, false)?;
+    eprintln!("== verifying the hash chain");
+    log::verify(&store)?;
+    log::summary(&store)?;
+    Ok(())
+}

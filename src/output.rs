@@ -1,0 +1,103 @@
+//! How listings leave the binary: an aligned table (the default, for people), JSON or CSV
+//! (for machines), to stdout or to `--out`.
+//!
+//! This module owns formatting only; it must never decide what a row contains (callers
+//! hand it rows that already exclude confidential fields).
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use clap::ValueEnum;
+use serde::Serialize;
+use unicode_width::UnicodeWidthStr;
+
+/// `--format` of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+    Csv,
+}
+
+/// A listing: headers and rows of cells for table/CSV, and a serializable value for JSON.
+pub struct Listing<'a, T: Serialize> {
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    pub json: &'a T,
+}
+
+/// Writes `text` to `out` (a file) or stdout.
+pub fn emit(text: &str, out: Option<&Path>) -> anyhow::Result<()> {
+    match out {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes())?;
+            stdout.flush()?;
+            Ok(())
+        }
+    }
+}
+
+/// Renders a listing in `format`.
+pub fn render<T: Serialize>(listing: &Listing<'_, T>, format: Format) -> anyhow::Result<String> {
+    Ok(match format {
+        Format::Table => table(&listing.headers, &listing.rows),
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(listing.json)?;
+            s.push('\n');
+            s
+        }
+        Format::Csv => csv_text(&listing.headers, &listing.rows)?,
+    })
+}
+
+/// Aligned columns; widths count East Asian characters as two columns.
+pub fn table(headers: &[String], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(cell.width());
+            }
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut s = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                s.push_str("  ");
+            }
+            s.push_str(cell);
+            if i + 1 < cells.len() {
+                let pad = widths
+                    .get(i)
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_sub(cell.width());
+                s.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        s.push('\n');
+        s
+    };
+    let mut out = line(headers);
+    for row in rows {
+        out.push_str(&line(row));
+    }
+    out
+}
+
+/// CSV with a header line.
+pub fn csv_text(headers: &[String], rows: &[Vec<String>]) -> anyhow::Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(headers)?;
+    for row in rows {
+        w.write_record(row)?;
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}
