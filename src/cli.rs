@@ -76,6 +76,99 @@ pub enum Command {
         #[command(flatten)]
         list: ListOpts,
     },
+    /// A child's file (档案) as recorded by `--as-of`, as it stood on `--valid-at`.
+    Archive {
+        child: String,
+        #[arg(long)]
+        valid_at: Option<String>,
+        #[command(flatten)]
+        list: ListOpts,
+    },
+    /// Every child file of a school, with completeness.
+    Archives {
+        #[arg(long)]
+        school: String,
+        /// Only incomplete files.
+        #[arg(long)]
+        incomplete: bool,
+        #[arg(long)]
+        valid_at: Option<String>,
+        #[command(flatten)]
+        list: ListOpts,
+    },
+    /// The one-page contact card (联系卡) of a child.
+    ContactCard {
+        child: String,
+        #[arg(long)]
+        on: Option<String>,
+        #[command(flatten)]
+        list: ListOpts,
+    },
+    /// Every event touching a child, corrections included, with both times and the delay.
+    History {
+        child: String,
+        #[arg(long, value_enum)]
+        role: Option<Role>,
+        #[command(flatten)]
+        list: ListOpts,
+    },
+    /// The progress file (成长记录袋) of a child.
+    Progress {
+        child: String,
+        #[arg(long, value_enum)]
+        role: Option<Role>,
+        #[command(flatten)]
+        list: ListOpts,
+    },
+    /// Active pairings and load per staff member of a school on a day.
+    Pairings {
+        #[arg(long)]
+        school: String,
+        #[arg(long)]
+        on: Option<String>,
+        #[command(flatten)]
+        list: ListOpts,
+    },
+    /// What a staff member owes on a day, and what was missed this term.
+    Worklist {
+        #[arg(long)]
+        staff: String,
+        #[arg(long)]
+        on: Option<String>,
+        #[command(flatten)]
+        list: ListOpts,
+    },
+    /// Records entered long after the fact, and bursts of them, by staff.
+    Backfill {
+        #[arg(long)]
+        school: String,
+        /// A record is late when recorded more than this many days after it occurred.
+        #[arg(long, default_value_t = 7)]
+        days: i64,
+        #[command(flatten)]
+        list: ListOpts,
+    },
+    /// Teacher assessment scores (DESIGN §7) for a term or a school year.
+    Scores {
+        #[arg(long)]
+        school: String,
+        /// A term (2025-2026-1) or a school year (2025-2026).
+        #[arg(long)]
+        period: String,
+        /// The other appraisal parts, a CSV of `staff,score` (year-end total).
+        #[arg(long)]
+        other_scores: Option<PathBuf>,
+        /// The per-child, per-window drill-down of one staff member (JSON).
+        #[arg(long)]
+        staff: Option<String>,
+        #[command(flatten)]
+        list: ListOpts,
+    },
+    /// Care policies (制度).
+    Policy {
+        #[command(subcommand)]
+        what: PolicyWhat,
+    },
     /// Export the log.
     Export {
         #[command(subcommand)]
@@ -91,6 +184,39 @@ pub enum Command {
     Bench {
         #[command(subcommand)]
         what: BenchWhat,
+    },
+}
+
+/// Who is looking: only a counselor sees counseling notes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    Counselor,
+    Teacher,
+    Admin,
+    Inspector,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyWhat {
+    /// Adopt a policy (TOML, DESIGN §6) from a date on.
+    Adopt {
+        #[arg(long)]
+        school: String,
+        #[arg(long)]
+        from: String,
+        file: PathBuf,
+        /// Who adopts it (recorded as the actor).
+        #[arg(long, default_value = "admin")]
+        actor: String,
+    },
+    /// The policy in force on a day.
+    Show {
+        #[arg(long)]
+        school: String,
+        #[arg(long)]
+        on: Option<String>,
+        #[arg(long)]
+        as_of: Option<String>,
     },
 }
 

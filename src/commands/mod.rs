@@ -4,11 +4,12 @@
 //! implement a rule of its own, nor print a counseling note.
 
 mod log;
+mod views;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use crate::cli::{BenchWhat, Cli, Command, ExportWhat};
+use crate::cli::{BenchWhat, Cli, Command, ExportWhat, PolicyWhat, Role};
 use crate::{BadInput, bench};
 use store::Store;
 
@@ -48,6 +49,61 @@ pub fn run(cli: Cli) -> Result<()> {
                     with_confidential,
                 },
         } => log::export_jsonl(&open(&db)?, &out, with_confidential),
+        Command::Archive {
+            child,
+            valid_at,
+            list,
+        } => views::archive(&open(&db)?, &child, valid_at.as_deref(), &list),
+        Command::Archives {
+            school,
+            incomplete,
+            valid_at,
+            list,
+        } => views::archives(&open(&db)?, &school, incomplete, valid_at.as_deref(), &list),
+        Command::ContactCard { child, on, list } => {
+            views::contact_card(&open(&db)?, &child, on.as_deref(), &list)
+        }
+        Command::History { child, role, list } => {
+            views::history(&open(&db)?, &child, role == Some(Role::Counselor), &list)
+        }
+        Command::Progress { child, role, list } => {
+            views::progress(&open(&db)?, &child, role == Some(Role::Counselor), &list)
+        }
+        Command::Pairings { school, on, list } => {
+            views::pairings(&open(&db)?, &school, on.as_deref(), &list)
+        }
+        Command::Worklist { staff, on, list } => {
+            views::worklist(&open(&db)?, &staff, on.as_deref(), &list)
+        }
+        Command::Backfill { school, days, list } => {
+            views::backfill(&open(&db)?, &school, days, &list)
+        }
+        Command::Scores {
+            school,
+            period,
+            other_scores,
+            staff,
+            list,
+        } => views::scores(
+            &open(&db)?,
+            &school,
+            &period,
+            other_scores.as_deref(),
+            staff.as_deref(),
+            &list,
+        ),
+        Command::Policy {
+            what:
+                PolicyWhat::Adopt {
+                    school,
+                    from,
+                    file,
+                    actor,
+                },
+        } => views::policy_adopt(&open(&db)?, &school, &from, &file, &actor),
+        Command::Policy {
+            what: PolicyWhat::Show { school, on, as_of },
+        } => views::policy_show(&open(&db)?, &school, on.as_deref(), as_of.as_deref()),
         Command::Demo { keep } => crate::commands::demo(keep),
         Command::Bench {
             what: BenchWhat::Import { events, batch, dir },
@@ -81,7 +137,7 @@ pub fn demo(keep: Option<std::path::PathBuf>) -> Result<()> {
     let seed = tmp.path().join("seed-school.jsonl");
     std::fs::write(&seed, fixtures::SEED_SCHOOL_JSONL)?;
     eprintln!("== importing the seed school into {}", dir.display());
-    import_files(&store, &[seed.clone()], true, false, false)?;
+    import_files(&store, std::slice::from_ref(&seed), true, false, false)?;
     eprintln!("== importing it again (idempotent: nothing new)");
     import_files(&store, &[seed], true, false, false)?;
     eprintln!("== verifying the hash chain");

@@ -1,0 +1,124 @@
+//! Ingest errors: one `LineError` per problem found, all of a file's problems together.
+//!
+//! This module owns the error format every user sees (`file:line: field f: expected …, found …`,
+//! lowercase, no trailing period) and the rendering of offending values, which must never
+//! print a counseling `notes` text.
+
+use std::fmt;
+
+use serde_json::Value;
+
+/// One problem in one input line (or in the file as a whole when `line` is `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    /// The file as the user named it (`<cli>` for `careledger record`).
+    pub file: String,
+    /// The physical line, from 1 (a CSV header is line 1); `None` for the whole file.
+    pub line: Option<usize>,
+    /// The field path (`guardian.phone`, `parents.0.relation`, `changes.minutes`), if the
+    /// problem is in one field.
+    pub field: Option<String>,
+    /// What the field or line should have been.
+    pub expected: String,
+    /// What it was, if there was something.
+    pub found: Option<String>,
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        f.write_str(": ")?;
+        if let Some(field) = &self.field {
+            write!(f, "field {field}: ")?;
+        }
+        write!(f, "expected {}", self.expected)?;
+        if let Some(found) = &self.found {
+            write!(f, ", found {found}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem of one input (a file or a `record` call), in input order. Nothing of an
+/// input with errors may be appended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct IngestErrors {
+    pub errors: Vec<LineError>,
+}
+
+impl fmt::Display for IngestErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The longest rendering of an offending value; longer texts are cut (a summary pasted into
+/// the wrong column should not flood the terminal).
+const MAX_FOUND: usize = 60;
+
+/// Renders an offending value for "found …": strings quoted as in JSON, numbers and booleans
+/// as written, lists and objects by their kind. A value under a field named `notes` is never
+/// shown (counseling notes are confidential).
+pub fn found_value(field: &str, v: &Value) -> String {
+    if field == "notes" || field.ends_with(".notes") {
+        return "a confidential text (not shown)".to_owned();
+    }
+    match v {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => quote(s),
+        Value::Array(a) if a.is_empty() => "an empty list".to_owned(),
+        Value::Array(_) => "a list".to_owned(),
+        Value::Object(o) if o.is_empty() => "an empty object".to_owned(),
+        Value::Object(_) => "an object".to_owned(),
+    }
+}
+
+/// A string quoted as in JSON, cut to `MAX_FOUND` characters.
+pub fn quote(s: &str) -> String {
+    if s.chars().count() <= MAX_FOUND {
+        Value::String(s.to_owned()).to_string()
+    } else {
+        let cut: String = s.chars().take(MAX_FOUND).collect();
+        format!("{}…", Value::String(cut))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_format_names_file_line_and_field() {
+        let e = LineError {
+            file: "fixtures/bad/x.jsonl".into(),
+            line: Some(3),
+            field: Some("guardian.phone".into()),
+            expected: "a string".into(),
+            found: Some(found_value("guardian.phone", &serde_json::json!(123))),
+        };
+        assert_eq!(
+            e.to_string(),
+            "fixtures/bad/x.jsonl:3: field guardian.phone: expected a string, found 123"
+        );
+    }
+
+    #[test]
+    fn notes_are_never_shown() {
+        let v = serde_json::json!("the child said …");
+        assert_eq!(
+            found_value("changes.notes", &v),
+            "a confidential text (not shown)"
+        );
+    }
+}

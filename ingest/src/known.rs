@@ -1,0 +1,173 @@
+//! What validation needs to know about the log already written: the registry, the events by
+//! id (amendment targets, idempotent re-imports) and the pairings of a staff member and child.
+//!
+//! This module owns the `Known` trait, `MemoryKnown` (in memory: tests, small logs) and
+//! `StoreKnown` (the sled store). It must never write anything.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use store::{Envelope, Event, EventKind, Registry, Store, StoreError};
+
+/// An event already in the log, as originally recorded (corrections are separate events and
+/// are not applied here).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnownEvent {
+    pub kind: EventKind,
+    pub occurred_at: DateTime<Utc>,
+    pub event: Event,
+}
+
+/// What validating a batch needs from the log written so far.
+pub trait Known {
+    /// Schools, terms, staff, children, incidents and retracted ids, as of the log's head.
+    fn registry(&self) -> &Registry;
+    /// The event with this id, if the log has it.
+    fn event_by_id(&self, id: &str) -> Option<KnownEvent>;
+    /// The `pairing_assigned` events of this staff member and child, as `(event id, from)`,
+    /// retracted ones included (the caller filters them with its registry).
+    fn pairings(&self, staff: &str, child: &str) -> Vec<(String, NaiveDate)>;
+}
+
+/// A log held in memory: built from envelopes (a test log, an export) or from accepted drafts.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryKnown {
+    registry: Registry,
+    events: HashMap<String, KnownEvent>,
+    pairings: HashMap<(String, String), Vec<(String, NaiveDate)>>,
+}
+
+impl MemoryKnown {
+    /// An empty log.
+    pub fn new() -> MemoryKnown {
+        MemoryKnown::default()
+    }
+
+    /// The log made of these envelopes, in their order.
+    pub fn from_envelopes(envelopes: &[Envelope]) -> MemoryKnown {
+        let mut known = MemoryKnown::new();
+        for e in envelopes {
+            known.push(&e.id, e.occurred_at, &e.event);
+        }
+        known
+    }
+
+    /// Appends one event. An id already held is ignored, as the store ignores it.
+    pub fn push(&mut self, id: &str, occurred_at: DateTime<Utc>, event: &Event) {
+        if self.events.contains_key(id) {
+            return;
+        }
+        self.registry.observe(event);
+        if let Event::PairingAssigned {
+            staff, child, from, ..
+        } = event
+        {
+            self.pairings
+                .entry((staff.clone(), child.clone()))
+                .or_default()
+                .push((id.to_owned(), *from));
+        }
+        self.events.insert(
+            id.to_owned(),
+            KnownEvent {
+                kind: event.kind(),
+                occurred_at,
+                event: event.clone(),
+            },
+        );
+    }
+
+    /// How many events it holds.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether it holds no event.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
+impl Known for MemoryKnown {
+    fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    fn event_by_id(&self, id: &str) -> Option<KnownEvent> {
+        self.events.get(id).cloned()
+    }
+
+    fn pairings(&self, staff: &str, child: &str) -> Vec<(String, NaiveDate)> {
+        self.pairings
+            .get(&(staff.to_owned(), child.to_owned()))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// The sled store as validation sees it: the registry is loaded once; events and pairings are
+/// looked up through the store's indexes. `Known` cannot fail, so a read error is kept and
+/// the lookup answers "not found": the caller must check `take_error` after validating and
+/// discard the result if there was one.
+pub struct StoreKnown<'s> {
+    store: &'s Store,
+    registry: Registry,
+    error: RefCell<Option<StoreError>>,
+}
+
+impl<'s> StoreKnown<'s> {
+    /// The store's view as of its current head.
+    pub fn new(store: &'s Store) -> StoreKnown<'s> {
+        StoreKnown {
+            registry: store.registry(),
+            store,
+            error: RefCell::new(None),
+        }
+    }
+
+    /// The first read error met while validating, if any.
+    pub fn take_error(&self) -> Option<StoreError> {
+        self.error.borrow_mut().take()
+    }
+
+    fn keep<T>(&self, r: Result<T, StoreError>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let mut slot = self.error.borrow_mut();
+                if slot.is_none() {
+                    *slot = Some(e);
+                }
+                None
+            }
+        }
+    }
+}
+
+impl Known for StoreKnown<'_> {
+    fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    fn event_by_id(&self, id: &str) -> Option<KnownEvent> {
+        let env = self.keep(self.store.get_by_id(id)).flatten()?;
+        Some(KnownEvent {
+            kind: env.event.kind(),
+            occurred_at: env.occurred_at,
+            event: env.event,
+        })
+    }
+
+    fn pairings(&self, staff: &str, child: &str) -> Vec<(String, NaiveDate)> {
+        let envs = self
+            .keep(self.store.by_staff(staff, None))
+            .unwrap_or_default();
+        envs.into_iter()
+            .filter_map(|e| match e.event {
+                Event::PairingAssigned { child: c, from, .. } if c == child => Some((e.id, from)),
+                _ => None,
+            })
+            .collect()
+    }
+}

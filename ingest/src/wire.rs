@@ -1,0 +1,481 @@
+//! The JSONL wire form of an event and its conversion to and from `store::Event`.
+//!
+//! On the wire an event is one flat object: the envelope fields (`type`, `id`, `occurred_at`,
+//! `actor`, `recorded_at`) and the payload fields side by side. Stored, it is `{"<type>":
+//! {payload}}` with instants as microseconds. This module owns that mapping, the strict
+//! reading of dates and instants, the translation of serde's errors into field-level problems
+//! and the derivation of content ids. It must never look at the log (references are
+//! `validate`'s job). The way back (stored event to wire) is `store::wire`.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Number, Value};
+use sha2::{Digest, Sha256};
+use store::{Event, EventKind, time};
+
+use crate::error::{found_value, quote};
+use crate::shape::{self, Shape};
+
+/// A problem in one field of a line, before it is placed in a file and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub field: Option<String>,
+    pub expected: String,
+    pub found: Option<String>,
+}
+
+impl Problem {
+    /// A problem in the field `field`.
+    pub fn field(
+        field: impl Into<String>,
+        expected: impl Into<String>,
+        found: Option<String>,
+    ) -> Problem {
+        Problem {
+            field: Some(field.into()),
+            expected: expected.into(),
+            found,
+        }
+    }
+
+    /// The same problem with its field placed under `prefix` (`changes`).
+    pub fn under(mut self, prefix: &str) -> Problem {
+        self.field = Some(match self.field {
+            Some(f) => format!("{prefix}.{f}"),
+            None => prefix.to_owned(),
+        });
+        self
+    }
+}
+
+/// The envelope fields of a wire line; everything else is payload.
+pub const ENVELOPE: [&str; 5] = ["type", "id", "occurred_at", "actor", "recorded_at"];
+
+/// A stand-in for an unreadable date, so that decoding can go on and report other fields.
+/// Lines with a problem are never accepted, so it never reaches the log.
+const PLACEHOLDER_DATE: &str = "2000-01-01";
+
+/// Checks dates strictly and turns wire instants into stored microseconds, in place, along the
+/// payload's shape. Unreadable values are reported and replaced by a stand-in.
+pub fn normalize(shape: &Shape, v: &mut Value, path: &mut Vec<String>, out: &mut Vec<Problem>) {
+    match (shape, &mut *v) {
+        (Shape::Object(fields), Value::Object(map)) => {
+            for (name, s) in fields {
+                if let Some(child) = map.get_mut(*name) {
+                    path.push((*name).to_owned());
+                    normalize(s, child, path, out);
+                    path.pop();
+                }
+            }
+        }
+        (Shape::Map(inner), Value::Object(map)) => {
+            for (k, child) in map.iter_mut() {
+                path.push(k.clone());
+                normalize(inner, child, path, out);
+                path.pop();
+            }
+        }
+        (Shape::List(inner), Value::Array(items)) => {
+            for (i, child) in items.iter_mut().enumerate() {
+                path.push(i.to_string());
+                normalize(inner, child, path, out);
+                path.pop();
+            }
+        }
+        (Shape::Date, Value::String(s)) if time::parse_date(s).is_some() => {}
+        (Shape::Date, _) => {
+            let field = path.join(".");
+            out.push(Problem::field(
+                &field,
+                shape.to_string(),
+                Some(found_value(&field, v)),
+            ));
+            *v = Value::String(PLACEHOLDER_DATE.to_owned());
+        }
+        (Shape::Time, Value::String(s)) if parse_instant(s).is_some() => {
+            let t = parse_instant(s)
+                .map(|t| t.timestamp_micros())
+                .unwrap_or_default();
+            *v = Value::Number(t.into());
+        }
+        (Shape::Time, _) => {
+            let field = path.join(".");
+            out.push(Problem::field(
+                &field,
+                shape.to_string(),
+                Some(found_value(&field, v)),
+            ));
+            *v = Value::Number(0.into());
+        }
+        _ => {}
+    }
+}
+
+/// Reads an instant like `occurred_at`: RFC 3339 with an offset, or `YYYY-MM-DD` (00:00 at
+/// +08:00), cut to the microsecond the log keeps.
+pub fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
+    let t = time::parse_instant(s)?;
+    DateTime::from_timestamp_micros(t.timestamp_micros())
+}
+
+/// How many problems of one line decoding reports before giving up on the line.
+const MAX_PROBLEMS: usize = 16;
+
+/// What decoding does about a field serde refused, to look for the line's next problem.
+enum Fix {
+    /// Drop an unknown field.
+    Remove(Vec<String>),
+    /// Put a stand-in value of the field's shape there (a missing or unreadable field).
+    Place(Vec<String>),
+    /// Nothing sensible: report what was found so far.
+    Stop,
+}
+
+/// Decodes a (normalized) payload into an event of `kind`, reporting every field serde
+/// refuses: each refused field is dropped (unknown) or replaced by a stand-in of its shape
+/// (missing, wrong type, impossible value) and decoding is tried again. Stand-ins never reach
+/// the log: a line with a problem is not accepted.
+pub fn decode(kind: EventKind, payload: Value) -> Result<Event, Vec<Problem>> {
+    let shape = shape::of(kind);
+    let mut wrapped = Value::Object(Map::from_iter([(kind.as_str().to_owned(), payload)]));
+    let mut problems = Vec::new();
+    let mut fixed: Vec<Vec<String>> = Vec::new();
+    loop {
+        let err = match serde_path_to_error::deserialize::<_, Event>(&wrapped) {
+            Ok(event) if problems.is_empty() => return Ok(event),
+            Ok(_) => return Err(problems),
+            Err(err) => err,
+        };
+        let payload = &mut wrapped[kind.as_str()];
+        let (problem, fix) = explain(kind, payload, &err);
+        problems.push(problem);
+        if problems.len() >= MAX_PROBLEMS {
+            return Err(problems);
+        }
+        match fix {
+            Fix::Remove(path) if !fixed.contains(&path) => {
+                remove_path(payload, &path);
+                fixed.push(path);
+            }
+            Fix::Place(path) if !fixed.contains(&path) => {
+                let last = path.last().map(String::as_str).unwrap_or("");
+                let Some(stand_in) = shape.at(&path).map(|s| stand_in(s, last)) else {
+                    return Err(problems);
+                };
+                if !place(payload, &path, stand_in) {
+                    return Err(problems);
+                }
+                fixed.push(path);
+            }
+            _ => return Err(problems),
+        }
+    }
+}
+
+/// A valid value of a shape, to stand in for a refused one while looking for more problems.
+fn stand_in(shape: &Shape, field: &str) -> Value {
+    match shape {
+        Shape::Str if field == "term" => Value::String("2025-2026-1".to_owned()),
+        Shape::Str => Value::String(String::new()),
+        Shape::Date => Value::String(PLACEHOLDER_DATE.to_owned()),
+        Shape::Time | Shape::Float => Value::Number(0.into()),
+        Shape::UInt | Shape::Int => Value::Number(1.into()),
+        Shape::Bool => Value::Bool(false),
+        Shape::Enum(variants) => Value::String(variants.first().copied().unwrap_or("").to_owned()),
+        Shape::List(_) => Value::Array(Vec::new()),
+        Shape::Map(_) => Value::Object(Map::new()),
+        Shape::Any => Value::Null,
+        Shape::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(name, s)| ((*name).to_owned(), stand_in(s, name)))
+                .collect(),
+        ),
+    }
+}
+
+/// Sets the value at a path whose parent exists; false if it does not.
+fn place(v: &mut Value, path: &[String], new: Value) -> bool {
+    let Some((last, parent)) = path.split_last() else {
+        return false;
+    };
+    let mut cur = v;
+    for seg in parent {
+        cur = match cur {
+            Value::Object(m) => match m.get_mut(seg) {
+                Some(next) => next,
+                None => return false,
+            },
+            Value::Array(a) => match seg.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                Some(next) => next,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match cur {
+        Value::Object(m) => {
+            m.insert(last.clone(), new);
+            true
+        }
+        Value::Array(a) => match last.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+            Some(slot) => {
+                *slot = new;
+                true
+            }
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+/// Turns a serde error into a problem naming the field, and says how to go on past it.
+fn explain(
+    kind: EventKind,
+    payload: &Value,
+    err: &serde_path_to_error::Error<serde_json::Error>,
+) -> (Problem, Fix) {
+    // The first segment is the variant tag we wrapped the payload in.
+    let mut path: Vec<String> = err
+        .path()
+        .iter()
+        .skip(1)
+        .map(|seg| match seg {
+            serde_path_to_error::Segment::Seq { index } => index.to_string(),
+            serde_path_to_error::Segment::Map { key } => key.clone(),
+            serde_path_to_error::Segment::Enum { variant } => variant.clone(),
+            serde_path_to_error::Segment::Unknown => "?".to_owned(),
+        })
+        .collect();
+    let shape = shape::of(kind);
+    let msg = err.inner().to_string();
+
+    if let Some(name) = backticked(&msg, "missing field `") {
+        path.push(name.to_owned());
+        let field = path.join(".");
+        let expected = describe(shape, &path).unwrap_or_else(|| "a value".to_owned());
+        return (
+            Problem::field(field, expected, Some("nothing".to_owned())),
+            Fix::Place(path),
+        );
+    }
+    if let Some(name) = backticked(&msg, "unknown field `") {
+        if path.last().map(String::as_str) != Some(name) {
+            path.push(name.to_owned());
+        }
+        let parent = &path[..path.len() - 1];
+        let owner = if parent.is_empty() {
+            kind.as_str().to_owned()
+        } else {
+            parent.join(".")
+        };
+        let known = shape
+            .at(parent)
+            .map(|s| s.field_names().join(", "))
+            .unwrap_or_default();
+        let expected = format!("a field of {owner} ({known})");
+        return (
+            Problem::field(
+                path.join("."),
+                expected,
+                Some("an unknown field".to_owned()),
+            ),
+            Fix::Remove(path),
+        );
+    }
+    let field = path.join(".");
+    let expected = describe(shape, &path).unwrap_or_else(|| serde_expected(&msg));
+    let found = value_at(payload, &path)
+        .map(|v| found_value(&field, v))
+        .or_else(|| Some(msg.clone()));
+    if path.is_empty() {
+        let problem = Problem {
+            field: None,
+            expected,
+            found,
+        };
+        return (problem, Fix::Stop);
+    }
+    (Problem::field(field, expected, found), Fix::Place(path))
+}
+
+/// The text between `prefix` and the next backtick of a serde message.
+fn backticked<'m>(msg: &'m str, prefix: &str) -> Option<&'m str> {
+    let rest = msg.strip_prefix(prefix)?;
+    rest.split('`').next()
+}
+
+/// The "expected …" part of a serde message, for a field our shapes do not know.
+fn serde_expected(msg: &str) -> String {
+    msg.rsplit_once(", expected ")
+        .map(|(_, e)| e.to_owned())
+        .unwrap_or_else(|| msg.to_owned())
+}
+
+/// What the field at `path` expects, if the shape knows it.
+pub fn describe(shape: &Shape, path: &[String]) -> Option<String> {
+    let last = path.last().map(String::as_str).unwrap_or("");
+    shape.at(path).map(|s| s.describe(last))
+}
+
+/// The value at a path of list indexes and object keys.
+pub fn value_at<'v, S: AsRef<str>>(v: &'v Value, path: &[S]) -> Option<&'v Value> {
+    path.iter().try_fold(v, |v, seg| match v {
+        Value::Object(m) => m.get(seg.as_ref()),
+        Value::Array(a) => a.get(seg.as_ref().parse::<usize>().ok()?),
+        _ => None,
+    })
+}
+
+fn remove_path(v: &mut Value, path: &[String]) {
+    let Some((last, parent)) = path.split_last() else {
+        return;
+    };
+    let mut cur = v;
+    for seg in parent {
+        cur = match cur {
+            Value::Object(m) => match m.get_mut(seg) {
+                Some(next) => next,
+                None => return,
+            },
+            Value::Array(a) => match seg.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                Some(next) => next,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+    if let Value::Object(m) = cur {
+        m.remove(last);
+    }
+}
+
+/// The id of a line that gives none: `h-` and the first 20 hex digits of the SHA-256 of the
+/// canonical JSON of `{type, occurred_at, actor, payload}`, where `occurred_at` is RFC 3339 in
+/// UTC with microseconds and `payload` is the decoded event in its stored form. Two inputs
+/// meaning the same event (JSONL or CSV, `2025-09-01` or `2025-09-01T00:00:00+08:00`, keys in
+/// any order) get the same id, so a re-import is a no-op.
+pub fn derive_id(occurred_at: DateTime<Utc>, actor: &str, event: &Event) -> String {
+    // Invariant: an Event serializes to a one-key object (externally tagged, string keys).
+    let stored = serde_json::to_value(event).expect("an event always serializes to JSON");
+    let payload = match stored {
+        Value::Object(m) => m.into_iter().next().map(|(_, v)| v).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    let content = Value::Object(Map::from_iter([
+        (
+            "type".to_owned(),
+            Value::String(event.kind().as_str().to_owned()),
+        ),
+        (
+            "occurred_at".to_owned(),
+            Value::String(occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+        ),
+        ("actor".to_owned(), Value::String(actor.to_owned())),
+        ("payload".to_owned(), payload),
+    ]));
+    let mut canonical = String::new();
+    write_canonical(&content, &mut canonical);
+    let digest = Sha256::digest(canonical.as_bytes());
+    format!("h-{}", &hex::encode(digest)[..20])
+}
+
+/// JSON with object keys sorted by their UTF-8 bytes and no whitespace. Written by hand so
+/// that the ids do not depend on whether serde_json's `preserve_order` feature is enabled
+/// somewhere in the build.
+pub fn write_canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(&m[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, item) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// Checks an event id or an actor: non-empty, at most 128 characters, no control characters.
+pub fn check_id(field: &str, s: &str) -> Option<Problem> {
+    let ok = !s.is_empty() && s.chars().count() <= 128 && !s.chars().any(char::is_control);
+    (!ok).then(|| {
+        Problem::field(
+            field,
+            "a non-empty text of at most 128 characters without control characters",
+            Some(quote(s)),
+        )
+    })
+}
+
+/// A float as JSON (a CSV cell `12.50`), if it is finite.
+pub fn number(f: f64) -> Option<Value> {
+    Number::from_f64(f).map(Value::Number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn decode_json(kind: EventKind, v: Value) -> Result<Event, Vec<String>> {
+        let mut v = v;
+        let mut problems = Vec::new();
+        normalize(shape::of(kind), &mut v, &mut Vec::new(), &mut problems);
+        let event = decode(kind, v);
+        let mut all: Vec<String> = problems
+            .into_iter()
+            .chain(event.as_ref().err().cloned().unwrap_or_default())
+            .map(|p| format!("{:?}: {} / {:?}", p.field, p.expected, p.found))
+            .collect();
+        match event {
+            Ok(e) if all.is_empty() => Ok(e),
+            _ => {
+                all.sort();
+                Err(all)
+            }
+        }
+    }
+
+    #[test]
+    fn serde_errors_name_the_field_path() {
+        let talk = json!({"staff": "t1", "child": "c1", "topic": "x", "summary": "y", "mood": "happy", "colour": 1});
+        assert_eq!(
+            decode_json(EventKind::TalkHeld, talk).unwrap_err(),
+            vec![
+                "Some(\"colour\"): a field of talk_held (staff, child, topic, summary, mood, follow_up) / Some(\"an unknown field\")",
+                "Some(\"mood\"): one of good, ok, low, concerning / Some(\"\\\"happy\\\"\")",
+            ]
+        );
+    }
+
+    #[test]
+    fn instants_round_trip_through_the_wire_form() {
+        let v = json!({"staff": "t1", "incident": "i1", "party": "bureau", "notified_at": "2025-09-01T10:00:00+08:00"});
+        let event = decode_json(EventKind::IncidentNotified, v.clone()).unwrap();
+        assert_eq!(Value::Object(store::wire::payload_of(&event)), v);
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys() {
+        let mut s = String::new();
+        write_canonical(&json!({"b": [1, {"d": 1, "c": "x"}], "a": null}), &mut s);
+        assert_eq!(s, r#"{"a":null,"b":[1,{"c":"x","d":1}]}"#);
+    }
+}

@@ -1,0 +1,920 @@
+//! The child's archive (档案) and contact card (联系卡): the registered file with its updates,
+//! status, guardian and work-place histories, pairings, study buddy, a count of care work and
+//! the completeness rule of DESIGN §8; plus the school listing of archives.
+//!
+//! It also holds the Chinese labels the views' tables share. It is a pure fold over a
+//! [`Timeline`] and its [`World`]; it must never read the store or the clock, and it never
+//! shows counseling notes (care work appears as counts only).
+//!
+//! Valid time: with `valid_at = D` the file shows the changes that occurred by the end of `D`
+//! (`World::file_on`), statuses, pairings and buddies whose own date (`on`, `from`) is on or
+//! before `D`, and care events that occurred by then. Without it, everything known is shown
+//! and "current" (status, mentors, buddy) means the day of the as-of bound.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use store::event::{
+    ChildRecord, ChildStatus, Gender, Guardian, GuardianRelation, Mood, PairingRole, Parent,
+    ParentInfo,
+};
+use store::time::local_date;
+use store::{Event, EventKind};
+
+use crate::ProjectionError;
+use crate::timeline::Timeline;
+use crate::world::{Child, World};
+
+/// The care interactions (DESIGN §5) counted in archives, progress files and back-fill
+/// checks: what a staff member does with a child. Records about the child (results, tests,
+/// awards, incidents) are not care work.
+pub const CARE_INTERACTIONS: [EventKind; 12] = [
+    EventKind::TalkHeld,
+    EventKind::ParentCall,
+    EventKind::FamilyCall,
+    EventKind::GuardianContact,
+    EventKind::ClassTeacherContact,
+    EventKind::HomeVisit,
+    EventKind::Letter,
+    EventKind::WarmthVisit,
+    EventKind::Tutoring,
+    EventKind::CounselingSession,
+    EventKind::Activity,
+    EventKind::AidGranted,
+];
+
+/// A child's archive as of a recorded time, optionally restricted to what had occurred by a
+/// valid date.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Archive {
+    pub child: String,
+    /// The valid date asked for, if any.
+    pub valid_at: Option<NaiveDate>,
+    /// The day "current" refers to: `valid_at`, else the as-of day.
+    pub reference_day: Option<NaiveDate>,
+    pub registered_on: NaiveDate,
+    /// The file (registration plus updates), in the wire vocabulary of `child_registered`.
+    pub file: ChildRecord,
+    /// Status on the reference day (`None`: no status change yet, which reads as left behind).
+    pub status: Option<ChildStatus>,
+    /// Active (DESIGN §5) on the reference day.
+    pub active: bool,
+    pub status_history: Vec<StatusEntry>,
+    pub guardian_history: Vec<GuardianEntry>,
+    pub work_place_history: Vec<WorkPlaceEntry>,
+    pub pairings: Vec<PairingEntry>,
+    pub buddies: Vec<BuddyEntry>,
+    /// The buddy on the reference day (the latest assigned from on or before it).
+    pub buddy: Option<String>,
+    /// Care work about the child, by kind: counts and the last date (no content).
+    pub care: Vec<CareCount>,
+    pub complete: bool,
+    /// Missing fields of the §8 completeness rule (empty when complete).
+    pub missing: Vec<&'static str>,
+}
+
+/// A status change of the child.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusEntry {
+    pub on: NaiveDate,
+    pub status: ChildStatus,
+    pub note: Option<String>,
+}
+
+/// Who the guardian was from a date on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GuardianEntry {
+    /// The local date of the registration or of the update that named this guardian.
+    pub from: NaiveDate,
+    pub name: String,
+    pub relation: GuardianRelation,
+    pub phone: String,
+}
+
+/// Where a parent worked from a date on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkPlaceEntry {
+    pub from: NaiveDate,
+    pub relation: Parent,
+    pub name: String,
+    pub work_place: String,
+    pub employer_address: String,
+}
+
+/// One assignment of a staff member to the child.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairingEntry {
+    pub staff: String,
+    pub staff_name: String,
+    pub role: PairingRole,
+    pub from: NaiveDate,
+    /// The end (`pairing_ended.on`, exclusive); `None` while open.
+    pub to: Option<NaiveDate>,
+    /// Active (DESIGN §5) on the reference day.
+    pub active: bool,
+}
+
+/// A study buddy (学习帮手) from a date on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BuddyEntry {
+    pub buddy: String,
+    pub from: NaiveDate,
+}
+
+/// How much care work of one kind the child received.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CareCount {
+    pub kind: EventKind,
+    pub count: u32,
+    pub last_on: NaiveDate,
+}
+
+/// One row of the school's archive listing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArchiveRow {
+    pub child: String,
+    pub name: String,
+    pub grade: u8,
+    pub class: u32,
+    pub guardian: String,
+    pub guardian_phone: String,
+    /// Names of the staff paired and active on the reference day.
+    pub mentors: Vec<String>,
+    pub status: Option<ChildStatus>,
+    pub active: bool,
+    pub complete: bool,
+    pub missing: Vec<&'static str>,
+}
+
+/// The archives of a school.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Archives {
+    pub school: String,
+    pub valid_at: Option<NaiveDate>,
+    pub incomplete_only: bool,
+    pub children: usize,
+    pub complete: usize,
+    /// `complete / children`; `None` when the school has no child.
+    pub archive_rate: Option<f64>,
+    pub rows: Vec<ArchiveRow>,
+}
+
+/// The one-page contact card (联系卡).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContactCard {
+    pub child: String,
+    pub name: String,
+    pub grade: u8,
+    pub class: u32,
+    pub address: String,
+    pub guardian: GuardianContact,
+    pub parents: Vec<ParentContact>,
+    pub mentors: Vec<MentorContact>,
+    pub buddy: Option<String>,
+    pub reference_day: Option<NaiveDate>,
+}
+
+/// The guardian's lines of the card.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GuardianContact {
+    pub name: String,
+    pub relation: GuardianRelation,
+    pub phone: String,
+    pub address: String,
+}
+
+/// A parent's lines of the card.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParentContact {
+    pub relation: Parent,
+    pub name: String,
+    pub phone: String,
+    pub work_place: String,
+    pub employer_address: String,
+}
+
+/// A mentor's line of the card.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MentorContact {
+    pub staff: String,
+    pub name: String,
+    pub role: PairingRole,
+    pub phone: String,
+}
+
+/// The day "current" refers to: the valid date, else the as-of day, else the day of the last
+/// record (a timeline built without a bound).
+pub(crate) fn reference_day(timeline: &Timeline, valid_at: Option<NaiveDate>) -> Option<NaiveDate> {
+    valid_at.or_else(|| {
+        timeline
+            .as_of()
+            .or(timeline.head_recorded_at())
+            .map(local_date)
+    })
+}
+
+/// The child, or `UnknownChild`; with a valid date, a child registered after it is unknown
+/// then.
+fn child_as_of<'a>(
+    world: &'a World,
+    child: &str,
+    valid_at: Option<NaiveDate>,
+) -> Result<&'a Child, ProjectionError> {
+    world
+        .child(child)
+        .filter(|c| valid_at.is_none_or(|d| c.registered_on <= d))
+        .ok_or_else(|| ProjectionError::UnknownChild {
+            child: child.to_owned(),
+        })
+}
+
+fn file_of(c: &Child, valid_at: Option<NaiveDate>) -> ChildRecord {
+    match valid_at {
+        Some(d) => c.file_on(d),
+        None => c.file_latest(),
+    }
+}
+
+fn blank(s: &str) -> bool {
+    s.trim().is_empty()
+}
+
+/// The fields of the completeness rule (DESIGN §8) the file lacks, in the rule's order:
+/// `name`, `gender`, `birth_date`, `class`, `address`, a parent with `phone` and `work_place`,
+/// `guardian.name`, `guardian.relation`, `guardian.phone`. Strings of blanks count as empty;
+/// class 0 counts as no class. Typed fields (gender, birth date, relation) are always present.
+/// For parents, the parent closest to complete is reported: `parents` when none is listed,
+/// else the fields that parent lacks.
+pub fn missing_fields(file: &ChildRecord) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if blank(&file.name) {
+        out.push("name");
+    }
+    if file.class == 0 {
+        out.push("class");
+    }
+    if blank(&file.address) {
+        out.push("address");
+    }
+    let score = |p: &ParentInfo| u8::from(!blank(&p.phone)) + u8::from(!blank(&p.work_place));
+    match file.parents.iter().max_by_key(|p| score(p)) {
+        None => out.push("parents"),
+        Some(p) => {
+            if blank(&p.phone) {
+                out.push("parents.phone");
+            }
+            if blank(&p.work_place) {
+                out.push("parents.work_place");
+            }
+        }
+    }
+    if blank(&file.guardian.name) {
+        out.push("guardian.name");
+    }
+    if blank(&file.guardian.phone) {
+        out.push("guardian.phone");
+    }
+    out
+}
+
+/// The child's archive as the timeline knows it, optionally as of a valid date.
+pub fn archive(
+    timeline: &Timeline,
+    world: &World,
+    child: &str,
+    valid_at: Option<NaiveDate>,
+) -> Result<Archive, ProjectionError> {
+    let c = child_as_of(world, child, valid_at)?;
+    let day = reference_day(timeline, valid_at);
+    let file = file_of(c, valid_at);
+    let by_valid = |d: NaiveDate| valid_at.is_none_or(|v| d <= v);
+
+    let status_history: Vec<StatusEntry> = c
+        .statuses()
+        .iter()
+        .filter(|s| by_valid(s.on))
+        .map(|s| StatusEntry {
+            on: s.on,
+            status: s.status,
+            note: s.note.clone(),
+        })
+        .collect();
+
+    let (guardian_history, work_place_history) = file_histories(c, valid_at);
+    let pairings = pairing_entries(world, child, valid_at, day);
+
+    let mut buddies = Vec::new();
+    let mut care: BTreeMap<EventKind, (u32, NaiveDate)> = BTreeMap::new();
+    for f in timeline.facts() {
+        match &f.event {
+            Event::BuddyAssigned {
+                child: c2,
+                buddy,
+                from,
+            } if c2 == child && by_valid(*from) => buddies.push(BuddyEntry {
+                buddy: buddy.clone(),
+                from: *from,
+            }),
+            e if CARE_INTERACTIONS.contains(&e.kind())
+                && by_valid(f.date())
+                && world.event_children(e).contains(&child) =>
+            {
+                let slot = care.entry(e.kind()).or_insert((0, f.date()));
+                slot.0 += 1;
+                slot.1 = slot.1.max(f.date());
+            }
+            _ => {}
+        }
+    }
+    buddies.sort_by_key(|a| a.from);
+    let buddy = current_buddy(&buddies, day);
+    let missing = missing_fields(&file);
+    Ok(Archive {
+        child: child.to_owned(),
+        valid_at,
+        reference_day: day,
+        registered_on: c.registered_on,
+        status: day.and_then(|d| c.status_on(d)),
+        active: day.is_some_and(|d| c.active_on(d)),
+        file,
+        status_history,
+        guardian_history,
+        work_place_history,
+        pairings,
+        buddies,
+        buddy,
+        care: CARE_INTERACTIONS
+            .iter()
+            .filter_map(|k| {
+                care.get(k).map(|(count, last_on)| CareCount {
+                    kind: *k,
+                    count: *count,
+                    last_on: *last_on,
+                })
+            })
+            .collect(),
+        complete: missing.is_empty(),
+        missing,
+    })
+}
+
+/// The latest buddy assigned on or before `day` (buddies sorted by `from`, stable).
+fn current_buddy(buddies: &[BuddyEntry], day: Option<NaiveDate>) -> Option<String> {
+    let day = day?;
+    buddies
+        .iter()
+        .rev()
+        .find(|b| b.from <= day)
+        .map(|b| b.buddy.clone())
+}
+
+/// Guardian and parents' work-place histories: the registration, then every update (in
+/// occurred order) that changed them.
+fn file_histories(
+    c: &Child,
+    valid_at: Option<NaiveDate>,
+) -> (Vec<GuardianEntry>, Vec<WorkPlaceEntry>) {
+    let mut guardians = Vec::new();
+    let mut places = Vec::new();
+    let reg = &c.registration;
+    let mut guardian: Guardian = reg.guardian.clone();
+    guardians.push(guardian_entry(c.registered_on, &guardian));
+    let mut parents: Vec<ParentInfo> = reg.parents.clone();
+    for p in &parents {
+        places.push(place_entry(c.registered_on, p));
+    }
+    for (at, _, changes) in c.updates() {
+        let on = local_date(*at);
+        if valid_at.is_some_and(|v| on > v) {
+            break;
+        }
+        if let Some(g) = &changes.guardian {
+            if g.name != guardian.name
+                || g.relation != guardian.relation
+                || g.phone != guardian.phone
+            {
+                guardians.push(guardian_entry(on, g));
+            }
+            guardian = g.clone();
+        }
+        if let Some(ps) = &changes.parents {
+            for p in ps {
+                let same = parents.iter().any(|q| {
+                    q.relation == p.relation
+                        && q.name == p.name
+                        && q.work_place == p.work_place
+                        && q.employer_address == p.employer_address
+                });
+                if !same {
+                    places.push(place_entry(on, p));
+                }
+            }
+            parents = ps.clone();
+        }
+    }
+    (guardians, places)
+}
+
+fn guardian_entry(from: NaiveDate, g: &Guardian) -> GuardianEntry {
+    GuardianEntry {
+        from,
+        name: g.name.clone(),
+        relation: g.relation,
+        phone: g.phone.clone(),
+    }
+}
+
+fn place_entry(from: NaiveDate, p: &ParentInfo) -> WorkPlaceEntry {
+    WorkPlaceEntry {
+        from,
+        relation: p.relation,
+        name: p.name.clone(),
+        work_place: p.work_place.clone(),
+        employer_address: p.employer_address.clone(),
+    }
+}
+
+/// Every assignment of a staff member to the child, by start date then staff. With a valid
+/// date, assignments starting after it are left out and ends after it are not yet known.
+fn pairing_entries(
+    world: &World,
+    child: &str,
+    valid_at: Option<NaiveDate>,
+    day: Option<NaiveDate>,
+) -> Vec<PairingEntry> {
+    let mut out = Vec::new();
+    for p in world.pairings_of_child(child) {
+        let staff_name = world
+            .staff(&p.staff)
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        for a in p.assignments() {
+            if valid_at.is_some_and(|v| a.from > v) {
+                continue;
+            }
+            let to = a.until.filter(|u| valid_at.is_none_or(|v| *u <= v));
+            out.push(PairingEntry {
+                staff: p.staff.clone(),
+                staff_name: staff_name.clone(),
+                role: a.role,
+                from: a.from,
+                to,
+                active: day.is_some_and(|d| {
+                    a.from <= d && a.until.is_none_or(|u| d < u) && p.active_on(d)
+                }),
+            });
+        }
+    }
+    out.sort_by(|a, b| (a.from, &a.staff).cmp(&(b.from, &b.staff)));
+    out
+}
+
+/// The archives of every child whose file (as of the valid date, else latest) names the
+/// school, by grade, class and id; `incomplete_only` keeps the incomplete ones.
+pub fn archives(
+    timeline: &Timeline,
+    world: &World,
+    school: &str,
+    valid_at: Option<NaiveDate>,
+    incomplete_only: bool,
+) -> Result<Archives, ProjectionError> {
+    world.require_school(school)?;
+    let day = reference_day(timeline, valid_at);
+    let mut rows = Vec::new();
+    for c in world.children() {
+        if valid_at.is_some_and(|v| c.registered_on > v) {
+            continue;
+        }
+        let file = file_of(c, valid_at);
+        if file.school != school {
+            continue;
+        }
+        let missing = missing_fields(&file);
+        let mut mentors: Vec<String> = match day {
+            Some(d) => world
+                .pairings_of_child(&c.id)
+                .filter(|p| p.active_on(d))
+                .map(|p| {
+                    world
+                        .staff(&p.staff)
+                        .map_or_else(|| p.staff.clone(), |s| s.name.clone())
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        mentors.sort();
+        rows.push(ArchiveRow {
+            child: c.id.clone(),
+            name: file.name.clone(),
+            grade: file.grade.get(),
+            class: file.class,
+            guardian: file.guardian.name.clone(),
+            guardian_phone: file.guardian.phone.clone(),
+            mentors,
+            status: day.and_then(|d| c.status_on(d)),
+            active: day.is_some_and(|d| c.active_on(d)),
+            complete: missing.is_empty(),
+            missing,
+        });
+    }
+    rows.sort_by(|a, b| (a.grade, a.class, &a.child).cmp(&(b.grade, b.class, &b.child)));
+    let children = rows.len();
+    let complete = rows.iter().filter(|r| r.complete).count();
+    if incomplete_only {
+        rows.retain(|r| !r.complete);
+    }
+    Ok(Archives {
+        school: school.to_owned(),
+        valid_at,
+        incomplete_only,
+        children,
+        complete,
+        archive_rate: (children > 0).then(|| complete as f64 / children as f64),
+        rows,
+    })
+}
+
+/// The contact card of a child on a day (default: the as-of day): the latest file's
+/// contacts, and the staff paired and active that day.
+pub fn contact_card(
+    timeline: &Timeline,
+    world: &World,
+    child: &str,
+    on: Option<NaiveDate>,
+) -> Result<ContactCard, ProjectionError> {
+    let c = child_as_of(world, child, on)?;
+    let day = reference_day(timeline, on);
+    let file = file_of(c, on);
+    let mut mentors: Vec<MentorContact> = Vec::new();
+    if let Some(d) = day {
+        for p in world.pairings_of_child(child).filter(|p| p.active_on(d)) {
+            let s = world.staff(&p.staff);
+            mentors.push(MentorContact {
+                staff: p.staff.clone(),
+                name: s.map(|s| s.name.clone()).unwrap_or_default(),
+                role: p.role_on(d).unwrap_or(PairingRole::Mentor),
+                phone: s.map(|s| s.phone.clone()).unwrap_or_default(),
+            });
+        }
+    }
+    let mut buddies: Vec<BuddyEntry> = timeline
+        .facts()
+        .iter()
+        .filter_map(|f| match &f.event {
+            Event::BuddyAssigned {
+                child: c2,
+                buddy,
+                from,
+            } if c2 == child => Some(BuddyEntry {
+                buddy: buddy.clone(),
+                from: *from,
+            }),
+            _ => None,
+        })
+        .collect();
+    buddies.sort_by_key(|a| a.from);
+    Ok(ContactCard {
+        child: child.to_owned(),
+        name: file.name.clone(),
+        grade: file.grade.get(),
+        class: file.class,
+        address: file.address.clone(),
+        guardian: GuardianContact {
+            name: file.guardian.name.clone(),
+            relation: file.guardian.relation,
+            phone: file.guardian.phone.clone(),
+            address: file.guardian.address.clone(),
+        },
+        parents: file
+            .parents
+            .iter()
+            .map(|p| ParentContact {
+                relation: p.relation,
+                name: p.name.clone(),
+                phone: p.phone.clone(),
+                work_place: p.work_place.clone(),
+                employer_address: p.employer_address.clone(),
+            })
+            .collect(),
+        mentors,
+        buddy: current_buddy(&buddies, day),
+        reference_day: day,
+    })
+}
+
+// ---- tables --------------------------------------------------------------------------------
+
+fn opt_date(d: Option<NaiveDate>) -> String {
+    d.map(|d| d.to_string()).unwrap_or_default()
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "是" } else { "否" }.to_owned()
+}
+
+impl Archive {
+    /// A two-column sheet (项目, 内容) as a school reads the file.
+    pub fn to_table(&self) -> Vec<Vec<String>> {
+        let f = &self.file;
+        let mut t = vec![row(["项目", "内容"])];
+        let mut kv = |k: &str, v: String| t.push(vec![k.to_owned(), v]);
+        kv("编号", self.child.clone());
+        kv("姓名", f.name.clone());
+        kv("性别", zh_gender(f.gender).to_owned());
+        kv("出生日期", f.birth_date.to_string());
+        kv("年级", f.grade.get().to_string());
+        kv("班级", f.class.to_string());
+        kv("家庭住址", f.address.clone());
+        kv("寄宿", yes_no(f.boarding));
+        kv("建档日期", self.registered_on.to_string());
+        kv("状态", self.status.map_or("留守", zh_status).to_owned());
+        kv(
+            "监护人",
+            format!(
+                "{}（{}）{}",
+                f.guardian.name,
+                zh_guardian_relation(f.guardian.relation),
+                f.guardian.phone
+            ),
+        );
+        for p in &f.parents {
+            kv(
+                zh_parent(p.relation),
+                format!(
+                    "{} {} {} {}",
+                    p.name, p.phone, p.work_place, p.employer_address
+                )
+                .trim_end()
+                .to_owned(),
+            );
+        }
+        for g in &self.guardian_history {
+            kv(
+                "监护人变更",
+                format!(
+                    "{} 起 {}（{}）{}",
+                    g.from,
+                    g.name,
+                    zh_guardian_relation(g.relation),
+                    g.phone
+                ),
+            );
+        }
+        for w in &self.work_place_history {
+            kv(
+                "务工地变更",
+                format!(
+                    "{} 起 {}{} {} {}",
+                    w.from,
+                    zh_parent(w.relation),
+                    w.name,
+                    w.work_place,
+                    w.employer_address
+                )
+                .trim_end()
+                .to_owned(),
+            );
+        }
+        for s in &self.status_history {
+            kv(
+                "状态变更",
+                format!(
+                    "{} {} {}",
+                    s.on,
+                    zh_status(s.status),
+                    s.note.clone().unwrap_or_default()
+                )
+                .trim_end()
+                .to_owned(),
+            );
+        }
+        for p in &self.pairings {
+            kv(
+                zh_role(p.role),
+                format!(
+                    "{} {} 至 {}{}",
+                    p.staff_name,
+                    p.from,
+                    p.to.map_or("今".to_owned(), |d| d.to_string()),
+                    if p.active { "（在帮扶）" } else { "" }
+                ),
+            );
+        }
+        kv("学习帮手", self.buddy.clone().unwrap_or_default());
+        for c in &self.care {
+            kv(
+                zh_kind(c.kind),
+                format!("{} 次，最近 {}", c.count, c.last_on),
+            );
+        }
+        kv("档案完整", yes_no(self.complete));
+        kv(
+            "缺项",
+            self.missing
+                .iter()
+                .map(|m| zh_missing(m))
+                .collect::<Vec<_>>()
+                .join("、"),
+        );
+        t
+    }
+}
+
+impl Archives {
+    /// One row per child: 编号, 姓名, 年级, 班级, 监护人, 电话, 帮扶教师, 状态, 档案完整, 缺项.
+    pub fn to_table(&self) -> Vec<Vec<String>> {
+        let mut t = vec![row([
+            "编号",
+            "姓名",
+            "年级",
+            "班级",
+            "监护人",
+            "电话",
+            "帮扶教师",
+            "状态",
+            "档案完整",
+            "缺项",
+        ])];
+        for r in &self.rows {
+            t.push(vec![
+                r.child.clone(),
+                r.name.clone(),
+                r.grade.to_string(),
+                r.class.to_string(),
+                r.guardian.clone(),
+                r.guardian_phone.clone(),
+                r.mentors.join("、"),
+                r.status.map_or("留守", zh_status).to_owned(),
+                yes_no(r.complete),
+                r.missing
+                    .iter()
+                    .map(|m| zh_missing(m))
+                    .collect::<Vec<_>>()
+                    .join("、"),
+            ]);
+        }
+        t
+    }
+}
+
+impl ContactCard {
+    /// The card as rows (项目, 姓名, 电话, 单位/地址).
+    pub fn to_table(&self) -> Vec<Vec<String>> {
+        let mut t = vec![row(["项目", "姓名", "电话", "单位/地址"])];
+        t.push(vec![
+            "学生".into(),
+            self.name.clone(),
+            String::new(),
+            format!("{}年级{}班 {}", self.grade, self.class, self.address),
+        ]);
+        t.push(vec![
+            format!("监护人（{}）", zh_guardian_relation(self.guardian.relation)),
+            self.guardian.name.clone(),
+            self.guardian.phone.clone(),
+            self.guardian.address.clone(),
+        ]);
+        for p in &self.parents {
+            t.push(vec![
+                zh_parent(p.relation).to_owned(),
+                p.name.clone(),
+                p.phone.clone(),
+                format!("{} {}", p.work_place, p.employer_address)
+                    .trim()
+                    .to_owned(),
+            ]);
+        }
+        for m in &self.mentors {
+            t.push(vec![
+                zh_role(m.role).to_owned(),
+                m.name.clone(),
+                m.phone.clone(),
+                String::new(),
+            ]);
+        }
+        t.push(vec![
+            "学习帮手".into(),
+            self.buddy.clone().unwrap_or_default(),
+            String::new(),
+            String::new(),
+        ]);
+        t.push(vec![
+            "日期".into(),
+            opt_date(self.reference_day),
+            String::new(),
+            String::new(),
+        ]);
+        t
+    }
+}
+
+// ---- Chinese labels shared by the views' tables --------------------------------------------
+
+pub(crate) fn row<const N: usize>(cells: [&str; N]) -> Vec<String> {
+    cells.iter().map(|s| (*s).to_owned()).collect()
+}
+
+pub(crate) fn zh_gender(g: Gender) -> &'static str {
+    match g {
+        Gender::Male => "男",
+        Gender::Female => "女",
+    }
+}
+
+pub(crate) fn zh_status(s: ChildStatus) -> &'static str {
+    match s {
+        ChildStatus::LeftBehind => "留守",
+        ChildStatus::NoLongerLeftBehind => "不再留守",
+        ChildStatus::TransferredOut => "转出",
+        ChildStatus::DroppedOut => "辍学",
+        ChildStatus::ReturnedToSchool => "复学",
+        ChildStatus::Graduated => "毕业",
+    }
+}
+
+pub(crate) fn zh_role(r: PairingRole) -> &'static str {
+    match r {
+        PairingRole::Mentor => "帮扶教师",
+        PairingRole::ProxyParent => "代理家长",
+    }
+}
+
+pub(crate) fn zh_parent(p: Parent) -> &'static str {
+    match p {
+        Parent::Father => "父亲",
+        Parent::Mother => "母亲",
+    }
+}
+
+pub(crate) fn zh_guardian_relation(r: GuardianRelation) -> &'static str {
+    match r {
+        GuardianRelation::GrandparentPaternal => "祖父母",
+        GuardianRelation::GrandparentMaternal => "外祖父母",
+        GuardianRelation::Relative => "亲属",
+        GuardianRelation::Sibling => "兄弟姐妹",
+        GuardianRelation::Parent => "父母",
+        GuardianRelation::Other => "其他",
+    }
+}
+
+pub(crate) fn zh_mood(m: Mood) -> &'static str {
+    match m {
+        Mood::Good => "好",
+        Mood::Ok => "一般",
+        Mood::Low => "低落",
+        Mood::Concerning => "需关注",
+    }
+}
+
+pub(crate) fn zh_missing(field: &str) -> &'static str {
+    match field {
+        "name" => "姓名",
+        "gender" => "性别",
+        "birth_date" => "出生日期",
+        "class" => "班级",
+        "address" => "家庭住址",
+        "parents" => "父母信息",
+        "parents.phone" => "父母电话",
+        "parents.work_place" => "父母务工单位",
+        "guardian.name" => "监护人姓名",
+        "guardian.relation" => "监护关系",
+        "guardian.phone" => "监护人电话",
+        _ => "其他",
+    }
+}
+
+/// The Chinese name of an event type, as school forms call it.
+pub(crate) fn zh_kind(k: EventKind) -> &'static str {
+    match k {
+        EventKind::SchoolRegistered => "学校登记",
+        EventKind::TermDefined => "学期设定",
+        EventKind::PolicyAdopted => "制度采用",
+        EventKind::StaffJoined => "教职工登记",
+        EventKind::StaffLeft => "教职工离校",
+        EventKind::ChildRegistered => "建档",
+        EventKind::ChildUpdated => "档案变更",
+        EventKind::ChildStatusChanged => "状态变更",
+        EventKind::PairingAssigned => "结对",
+        EventKind::PairingEnded => "结对结束",
+        EventKind::BuddyAssigned => "学习帮手",
+        EventKind::TalkHeld => "谈心",
+        EventKind::ParentCall => "与父母通话",
+        EventKind::FamilyCall => "亲情电话",
+        EventKind::GuardianContact => "联系监护人",
+        EventKind::ClassTeacherContact => "联系班主任",
+        EventKind::HomeVisit => "家访",
+        EventKind::Letter => "书信",
+        EventKind::WarmthVisit => "送温暖",
+        EventKind::Tutoring => "学业辅导",
+        EventKind::CounselingSession => "心理辅导",
+        EventKind::Activity => "活动",
+        EventKind::AidGranted => "资助",
+        EventKind::AwardGiven => "获奖",
+        EventKind::AcademicResult => "学业成绩",
+        EventKind::PhysicalTest => "体检",
+        EventKind::IncidentReported => "事件报告",
+        EventKind::IncidentNotified => "事件通报",
+        EventKind::Correction => "更正",
+        EventKind::Retraction => "撤回",
+    }
+}

@@ -1,0 +1,111 @@
+//! The timeline (DESIGN §4–§5) against cases under `fixtures/timeline/<case>/`:
+//! `events.jsonl`, `run.json` (`as_of`) and `expected.json` — the effective facts (summary),
+//! the retracted ids and each amendment's effect, or `{"error": "…"}`.
+
+use projections::Timeline;
+use projections::timeline::{AmendmentEffect, Fact};
+use serde_json::{Value, json};
+use store::time::{format_local, parse_as_of};
+
+use crate::support::{cases, json_diff, read_events, read_json};
+
+fn summary(f: &Fact) -> Value {
+    let wire = f.to_wire();
+    let mut v = json!({
+        "seq": f.seq,
+        "id": f.id,
+        "type": f.event.kind().as_str(),
+        "occurred_at": format_local(f.occurred_at),
+        "corrected_by": f.corrected_by,
+    });
+    for key in ["staff", "child", "children", "summary", "happened_at"] {
+        if let Some(x) = wire.get(key) {
+            v[key] = x.clone();
+        }
+    }
+    v
+}
+
+fn effect(e: &AmendmentEffect) -> Value {
+    match e {
+        AmendmentEffect::Applied { target_seq } => json!({"applied": target_seq}),
+        AmendmentEffect::TargetRetracted { target_seq } => json!({"target_retracted": target_seq}),
+        AmendmentEffect::UnknownTarget => json!("unknown_target"),
+    }
+}
+
+#[test]
+fn given_each_timeline_case_when_built_then_the_effective_facts_match_expected() {
+    let all = cases("timeline");
+    assert!(!all.is_empty(), "the timeline fixtures are missing");
+    for dir in all {
+        let envs = read_events(&dir);
+        let run = read_json(&dir.join("run.json"));
+        let as_of = run["as_of"]
+            .as_str()
+            .map(|s| parse_as_of(s).expect("as_of is a date or RFC 3339"));
+        let want = read_json(&dir.join("expected.json"));
+        let got = match Timeline::build(&envs, as_of) {
+            Ok(t) => json!({
+                "head_seq": t.head_seq(),
+                "facts": t.facts().iter().map(summary).collect::<Vec<_>>(),
+                "retracted": t.retracted().iter().map(|f| f.id.clone()).collect::<Vec<_>>(),
+                "amendments": t.amendments().iter()
+                    .map(|a| json!({"id": a.id, "effect": effect(&a.effect)}))
+                    .collect::<Vec<_>>(),
+            }),
+            Err(e) => json!({"error": e.to_string()}),
+        };
+        if let Some(d) = json_diff(&dir.display().to_string(), &got, &want) {
+            panic!("{d}\n  full output: {got}");
+        }
+    }
+}
+
+#[test]
+fn given_a_log_when_built_by_reference_or_by_value_then_the_timelines_agree() {
+    let dir = crate::support::fixtures_dir().join("seed-school");
+    let envs = read_events(&dir);
+    let a = Timeline::build(&envs, None).expect("the seed school builds");
+    let b = Timeline::build_owned(envs.clone(), None).expect("the seed school builds");
+    assert_eq!(a.facts(), b.facts());
+    assert_eq!(a.amendments(), b.amendments());
+    assert_eq!(a.head_seq(), envs.len() as u64);
+    // Every correction in the seed school applied, and the ids resolve.
+    for am in a.amendments() {
+        assert!(
+            matches!(am.effect, AmendmentEffect::Applied { .. }),
+            "{}",
+            am.id
+        );
+        assert!(a.lookup(&am.id).is_some());
+    }
+    let corrected = a
+        .facts()
+        .iter()
+        .filter(|f| !f.corrected_by.is_empty())
+        .count()
+        + a.retracted().len();
+    assert!(corrected > 0, "the seed school has amendments");
+}
+
+#[test]
+fn given_a_timeline_without_care_events_when_each_is_made_effective_then_it_equals_the_full_build()
+{
+    let mut dirs = cases("timeline");
+    dirs.push(crate::support::fixtures_dir().join("seed-school"));
+    dirs.extend(cases("scores"));
+    for dir in dirs {
+        let envs = read_events(&dir);
+        let Ok(full) = Timeline::build(&envs, None) else {
+            continue; // a case whose log cannot be built has nothing to compare
+        };
+        let partial = Timeline::build(envs.iter().filter(|e| !e.event.kind().is_care()), None)
+            .expect("the registry part builds");
+        for e in envs.iter().filter(|e| e.event.kind().is_care()) {
+            let got = partial.effective(e.clone()).expect("the amendments apply");
+            let want = full.fact(&e.id);
+            assert_eq!(got.as_ref(), want, "{}: {}", dir.display(), e.id);
+        }
+    }
+}

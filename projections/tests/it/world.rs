@@ -1,0 +1,118 @@
+//! The world (DESIGN §5–§6) against cases under `fixtures/world/<case>/`: `events.jsonl` and
+//! `queries.json`, a list of `{ask, …, expect}` questions put to the world folded from the
+//! whole log.
+
+use projections::calendar::Period;
+use projections::{Timeline, World};
+use serde_json::{Value, json};
+use store::time::parse_date;
+
+use crate::support::{cases, json_diff, read_events, read_json};
+
+fn date(q: &Value, key: &str) -> chrono::NaiveDate {
+    q[key]
+        .as_str()
+        .and_then(parse_date)
+        .unwrap_or_else(|| panic!("query {q}: {key} must be a date"))
+}
+
+fn text<'a>(q: &'a Value, key: &str) -> &'a str {
+    q[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("query {q}: {key} must be a string"))
+}
+
+fn ranges(set: &projections::DaySet) -> Value {
+    Value::Array(
+        set.ranges()
+            .iter()
+            .map(|(a, b)| {
+                let end = if *b == chrono::NaiveDate::MAX {
+                    Value::Null
+                } else {
+                    Value::from(b.to_string())
+                };
+                json!([a.to_string(), end])
+            })
+            .collect(),
+    )
+}
+
+fn answer(world: &World, q: &Value) -> Value {
+    match text(q, "ask") {
+        "active_on" => json!(world.active_on(text(q, "child"), date(q, "on"))),
+        "pairing_active_on" => {
+            json!(world.pairing_active_on(text(q, "staff"), text(q, "child"), date(q, "on")))
+        }
+        "pairing_active_days" => world
+            .pairing(text(q, "staff"), text(q, "child"))
+            .map_or(Value::Null, |p| ranges(p.active_days())),
+        "child_active_days" => world
+            .child(text(q, "child"))
+            .map_or(Value::Null, |c| ranges(c.active_days())),
+        "policy_on" => {
+            let p = world.policy_on(text(q, "school"), date(q, "on"));
+            let quota: serde_json::Map<String, Value> = p
+                .quota
+                .iter()
+                .map(|(k, x)| {
+                    (k.clone(), json!(format!("{} per {} min {} weight {}", x.event, x.per, x.min, x.weight)))
+                })
+                .collect();
+            json!({"quota": quota, "max_children": p.pairing.max_children})
+        }
+        "file_on" => {
+            let c = world.child(text(q, "child")).expect("the child exists");
+            let file = serde_json::to_value(c.file_on(date(q, "on"))).expect("a file serializes");
+            let fields = q["fields"].as_array().expect("file_on lists fields");
+            fields
+                .iter()
+                .map(|f| {
+                    let f = f.as_str().expect("field names are strings");
+                    (f.to_owned(), file[f].clone())
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        }
+        "staff" => world.staff(text(q, "staff")).map_or(Value::Null, |s| {
+            json!({"joined_on": s.joined_on.to_string(), "left_on": s.left_on.map(|d| d.to_string()), "school": s.school})
+        }),
+        "period_days" => {
+            let period = Period::parse(text(q, "period")).expect("a period");
+            match world.require_school(text(q, "school")).and_then(|s| s.period_days(&period)) {
+                Ok(days) => ranges(&days),
+                Err(e) => json!({"error": e.to_string()}),
+            }
+        }
+        other => panic!("unknown query {other}"),
+    }
+}
+
+#[test]
+fn given_each_world_case_when_asked_then_the_answers_match_expected() {
+    let all = cases("world");
+    assert!(!all.is_empty(), "the world fixtures are missing");
+    let mut failures = Vec::new();
+    for dir in all {
+        let envs = read_events(&dir);
+        let timeline = Timeline::build(&envs, None).expect("the case builds");
+        let world = World::build(&timeline);
+        let queries = read_json(&dir.join("queries.json"));
+        for (i, q) in queries
+            .as_array()
+            .expect("queries.json is a list")
+            .iter()
+            .enumerate()
+        {
+            let got = answer(&world, q);
+            if let Some(d) = json_diff(
+                &format!("{} query {i} {q}", dir.display()),
+                &got,
+                &q["expect"],
+            ) {
+                failures.push(d);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
