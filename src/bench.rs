@@ -8,8 +8,39 @@ use std::time::Instant;
 
 use anyhow::Result;
 use chrono::{Duration, TimeZone, Utc};
+use clap::{Args, Subcommand};
 use store::event::Mood;
 use store::{Draft, Event, Source, Store};
+
+/// `careledger bench …`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: BenchWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// Durable bulk import of synthetic events into a fresh store.
+    Import {
+        /// Number of events.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Events per batch (one atomic, fsynced append each).
+        #[arg(long, default_value_t = 1_000_000)]
+        batch: u64,
+        /// Work directory (a temporary one by default).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// Runs a benchmark.
+pub fn run(args: BenchArgs) -> Result<()> {
+    match args.what {
+        BenchWhat::Import { events, batch, dir } => import(events, batch, dir),
+    }
+}
 
 /// Synthetic talks: 300 children per school, 10 staff per school, spread over a term.
 pub fn synthetic_drafts(n: u64) -> Vec<Draft> {

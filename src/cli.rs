@@ -180,11 +180,8 @@ pub enum Command {
         #[arg(long)]
         keep: Option<PathBuf>,
     },
-    /// Benchmarks.
-    Bench {
-        #[command(subcommand)]
-        what: BenchWhat,
-    },
+    /// Benchmarks (figures for docs/BENCHMARKS.md; never run by tests for timing).
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Who is looking: only a counselor sees counseling notes.
@@ -237,20 +234,4 @@ pub enum ExportWhat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
     Jsonl,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum BenchWhat {
-    /// Durable bulk import of synthetic events into a fresh store.
-    Import {
-        /// Number of events.
-        #[arg(long, default_value_t = 1_000_000)]
-        events: u64,
-        /// Events per batch (one atomic, fsynced append each).
-        #[arg(long, default_value_t = 1_000_000)]
-        batch: u64,
-        /// Work directory (a temporary one by default).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-    },
 }

@@ -9,7 +9,7 @@ mod views;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use crate::cli::{BenchWhat, Cli, Command, ExportWhat, PolicyWhat, Role};
+use crate::cli::{Cli, Command, ExportWhat, PolicyWhat, Role};
 use crate::{BadInput, bench};
 use store::Store;
 
@@ -105,9 +105,7 @@ pub fn run(cli: Cli) -> Result<()> {
             what: PolicyWhat::Show { school, on, as_of },
         } => views::policy_show(&open(&db)?, &school, on.as_deref(), as_of.as_deref()),
         Command::Demo { keep } => crate::commands::demo(keep),
-        Command::Bench {
-            what: BenchWhat::Import { events, batch, dir },
-        } => bench::import(events, batch, dir),
+        Command::Bench(args) => bench::run(args),
     }
 }
 
