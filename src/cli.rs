@@ -180,8 +180,31 @@ pub enum Command {
         #[arg(long)]
         keep: Option<PathBuf>,
     },
+    /// Test data.
+    Fixtures {
+        #[command(subcommand)]
+        what: FixturesWhat,
+    },
     /// Benchmarks (figures for docs/BENCHMARKS.md; never run by tests for timing).
     Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FixturesWhat {
+    /// A deterministic county of realistic records (valid `import --preserve-recorded-at` input).
+    Generate {
+        #[arg(long, default_value_t = 2)]
+        schools: u32,
+        #[arg(long, default_value_t = 20)]
+        children_per_school: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The school year to generate.
+        #[arg(long, default_value = "2025-2026")]
+        year: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// Who is looking: only a counselor sees counseling notes.

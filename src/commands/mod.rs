@@ -9,7 +9,7 @@ mod views;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use crate::cli::{Cli, Command, ExportWhat, PolicyWhat, Role};
+use crate::cli::{Cli, Command, ExportWhat, FixturesWhat, PolicyWhat, Role};
 use crate::{BadInput, bench};
 use store::Store;
 
@@ -106,6 +106,43 @@ pub fn run(cli: Cli) -> Result<()> {
         } => views::policy_show(&open(&db)?, &school, on.as_deref(), as_of.as_deref()),
         Command::Demo { keep } => crate::commands::demo(keep),
         Command::Bench(args) => bench::run(args),
+        Command::Fixtures {
+            what:
+                FixturesWhat::Generate {
+                    schools,
+                    children_per_school,
+                    seed,
+                    year,
+                    out,
+                },
+        } => {
+            let cfg = fixtures::GenConfig {
+                schools,
+                children_per_school,
+                seed,
+                year,
+            };
+            let file = std::fs::File::create(&out)
+                .with_context(|| format!("creating {}", out.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            let summary = fixtures::generate(&cfg, &mut w).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::InvalidInput {
+                    BadInput(e.to_string()).into()
+                } else {
+                    anyhow::Error::from(e)
+                }
+            })?;
+            std::io::Write::flush(&mut w)?;
+            eprintln!(
+                "wrote {} events ({} schools, {} staff, {} children) to {}",
+                summary.events,
+                summary.schools,
+                summary.staff,
+                summary.children,
+                out.display()
+            );
+            Ok(())
+        }
     }
 }
 
