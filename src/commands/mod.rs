@@ -178,5 +178,20 @@ pub fn demo(keep: Option<std::path::PathBuf>) -> Result<()> {
     eprintln!("== verifying the hash chain");
     log::verify(&store)?;
     log::summary(&store)?;
+    let opts = crate::cli::ListOpts {
+        as_of: None,
+        format: crate::output::Format::Table,
+        out: None,
+    };
+    println!("\n== 档案 archive of sq-c01");
+    views::archive(&store, "sq-c01", None, &opts)?;
+    println!("\n== 联系卡 contact card of sq-c01");
+    views::contact_card(&store, "sq-c01", None, &opts)?;
+    println!("\n== 工作清单 worklist of sq-t03 on 2025-11-20");
+    views::worklist(&store, "sq-t03", Some("2025-11-20"), &opts)?;
+    println!("\n== 补录检查 back-fill of school sq");
+    views::backfill(&store, "sq", 7, &opts)?;
+    println!("\n== 考核得分 term scores of school sq, 2025-2026-1");
+    views::scores(&store, "sq", "2025-2026-1", None, None, &opts)?;
     Ok(())
 }
