@@ -164,6 +164,11 @@ pub enum Command {
         #[command(flatten)]
         list: ListOpts,
     },
+    /// Reports for the education bureau.
+    Report {
+        #[command(subcommand)]
+        what: ReportWhat,
+    },
     /// Care policies (制度).
     Policy {
         #[command(subcommand)]
@@ -187,6 +192,27 @@ pub enum Command {
     },
     /// Benchmarks (figures for docs/BENCHMARKS.md; never run by tests for timing).
     Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportWhat {
+    /// Term statistics (学期统计, DESIGN §8) of a school or a county.
+    Term {
+        #[arg(long)]
+        term: String,
+        #[arg(long, conflicts_with = "county", required_unless_present = "county")]
+        school: Option<String>,
+        #[arg(long)]
+        county: Option<String>,
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Formats, comma-separated: table, csv, json, parquet, xlsx.
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// Write one file per format into this folder (stdout otherwise, one format only).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -256,5 +282,9 @@ pub enum ExportWhat {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
+    /// The whole log, re-importable with `--preserve-recorded-at`.
     Jsonl,
+    /// The bureau feed: effective events without names, phones, addresses or notes,
+    /// hive-partitioned `county=/school=/term=` (`--out` is a folder).
+    Parquet,
 }

@@ -1,1 +1,25 @@
-//! placeholder
+//! `reports`: careledger's polars reports — term statistics (DESIGN §8) and the bureau's
+//! Parquet feed (DESIGN §9).
+//!
+//! It owns the per-child fold of a term, the aggregation to class / school / county rows and
+//! every output writer. It must never touch sled or the store (it takes projections and
+//! envelopes), never re-implement a projection rule (activity, files, pairings, amendments
+//! come from `projections`), and never let a name, phone, address or counseling note reach
+//! an output.
+
+pub mod bureau;
+pub mod error;
+pub mod facts;
+pub mod fold;
+pub mod output;
+pub mod report;
+pub mod stream;
+pub mod table;
+
+pub use bureau::{BureauExport, ExportSummary, export_events_parquet};
+pub use error::ReportError;
+pub use facts::{ChildColumns, ChildFacts};
+pub use fold::{TermFold, term_statistics};
+pub use output::{Format, render, render_table, write};
+pub use report::{ReportRow, Scope, TermReport};
+pub use stream::{export_events_parquet_streamed, term_statistics_streamed};

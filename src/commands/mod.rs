@@ -9,7 +9,9 @@ mod views;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use crate::cli::{Cli, Command, ExportWhat, FixturesWhat, PolicyWhat, Role};
+use crate::cli::{
+    Cli, Command, ExportFormat, ExportWhat, FixturesWhat, PolicyWhat, ReportWhat, Role,
+};
 use crate::{BadInput, bench};
 use store::Store;
 
@@ -44,11 +46,49 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export {
             what:
                 ExportWhat::Events {
-                    format: _,
+                    format: ExportFormat::Jsonl,
                     out,
                     with_confidential,
                 },
         } => log::export_jsonl(&open(&db)?, &out, with_confidential),
+        Command::Export {
+            what:
+                ExportWhat::Events {
+                    format: ExportFormat::Parquet,
+                    out,
+                    with_confidential: _,
+                },
+        } => {
+            let store = open(&db)?;
+            let summary = reports::export_events_parquet_streamed(|| store.scan(None), None, &out)
+                .map_err(|e| BadInput(e.to_string()))?;
+            eprintln!(
+                "exported {} events in {} files under {}",
+                summary.rows,
+                summary.files.len(),
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Report {
+            what:
+                ReportWhat::Term {
+                    term,
+                    school,
+                    county,
+                    as_of,
+                    format,
+                    out,
+                },
+        } => report_term(
+            &open(&db)?,
+            &term,
+            school,
+            county,
+            as_of.as_deref(),
+            &format,
+            out,
+        ),
         Command::Archive {
             child,
             valid_at,
@@ -146,6 +186,46 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// `report term`: DESIGN §8, streamed from the log (two scans, one row of counters per child).
+fn report_term(
+    store: &Store,
+    term: &str,
+    school: Option<String>,
+    county: Option<String>,
+    as_of_arg: Option<&str>,
+    format: &str,
+    out: Option<std::path::PathBuf>,
+) -> Result<()> {
+    let as_of = as_of(as_of_arg)?;
+    let formats = reports::Format::parse_list(format).map_err(|e| BadInput(e.to_string()))?;
+    let scope = match (school, county) {
+        (Some(s), _) => reports::Scope::School(s),
+        (None, Some(c)) => reports::Scope::County(c),
+        (None, None) => return Err(BadInput("give --school or --county".into()).into()),
+    };
+    let report = reports::term_statistics_streamed(|| store.scan(as_of), as_of, scope, term)
+        .map_err(|e| BadInput(e.to_string()))?;
+    for s in report.schools_without_term() {
+        eprintln!("note: school {s} defined no term {term}; left out");
+    }
+    match out {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            for path in reports::write(&report, &dir, &formats)? {
+                eprintln!("wrote {}", path.display());
+            }
+        }
+        None => {
+            let [one] = formats.as_slice() else {
+                return Err(BadInput("several formats need --out DIR".into()).into());
+            };
+            let bytes = reports::render(&report, *one)?;
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes)?;
+        }
+    }
+    Ok(())
+}
+
 /// Opens an existing store.
 pub fn open(db: &std::path::Path) -> Result<Store> {
     Store::open(db).with_context(|| format!("opening {}", db.display()))
@@ -193,5 +273,32 @@ pub fn demo(keep: Option<std::path::PathBuf>) -> Result<()> {
     views::backfill(&store, "sq", 7, &opts)?;
     println!("\n== 考核得分 term scores of school sq, 2025-2026-1");
     views::scores(&store, "sq", "2025-2026-1", None, None, &opts)?;
+    // The report outlives the temporary store, so the user can open it.
+    let out = std::env::temp_dir().join("careledger-demo-report");
+    if out.exists() {
+        std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;
+    }
+    report_term(
+        &store,
+        "2025-2026-1",
+        Some("sq".into()),
+        None,
+        None,
+        "table",
+        None,
+    )?;
+    report_term(
+        &store,
+        "2025-2026-1",
+        Some("sq".into()),
+        None,
+        None,
+        "csv,json,parquet,xlsx",
+        Some(out.clone()),
+    )?;
+    println!(
+        "\n== 学期统计 the term report of school sq was written to {}",
+        out.display()
+    );
     Ok(())
 }

@@ -1,0 +1,88 @@
+//! The errors of the reports crate. It owns their wording; it must never carry personal data
+//! (names, phones, addresses, notes) in a message: only ids, paths and column names.
+
+use std::path::PathBuf;
+
+/// Why a report could not be built or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The term id is not of the form `2025-2026-1`.
+    #[error("term {term:?} is not a term id like 2025-2026-1")]
+    BadTerm { term: String },
+    /// The school is not registered (as of the report's time).
+    #[error("unknown school {school}")]
+    UnknownSchool { school: String },
+    /// No registered school lies in the county.
+    #[error("no school is registered in county {county}")]
+    UnknownCounty { county: String },
+    /// The school never defined the term.
+    #[error("school {school} defined no term {term}")]
+    UnknownTerm { school: String, term: String },
+    /// No school of the county defined the term.
+    #[error("no school of county {county} defined term {term}")]
+    NoSchoolWithTerm { county: String, term: String },
+    /// Reading the log failed (streamed runs).
+    #[error("reading the log failed: {source}")]
+    Scan {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A projection could not be computed (a correction that does not apply).
+    #[error("{source}")]
+    Projection {
+        #[source]
+        source: projections::ProjectionError,
+    },
+    /// An output format name we do not write.
+    #[error("unknown format {name:?} (expected csv, json, parquet, xlsx or table)")]
+    UnknownFormat { name: String },
+    /// polars failed while building or writing a frame.
+    #[error("polars failed while {context}: {source}")]
+    Polars {
+        context: &'static str,
+        #[source]
+        source: polars::prelude::PolarsError,
+    },
+    /// The feed's folder already holds files.
+    #[error("output folder {path} is not empty")]
+    OutputNotEmpty { path: PathBuf },
+    /// An output file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The XLSX writer failed.
+    #[error("cannot build the workbook: {source}")]
+    Xlsx {
+        #[source]
+        source: rust_xlsxwriter::XlsxError,
+    },
+    /// JSON could not be encoded.
+    #[error("cannot encode the rows as json: {source}")]
+    Json {
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A report frame lacks a column or holds an unexpected type (a bug in this crate).
+    #[error("report column {column} is missing or mistyped")]
+    Column { column: &'static str },
+}
+
+impl ReportError {
+    /// Wraps a polars error with what we were doing.
+    pub(crate) fn polars(
+        context: &'static str,
+    ) -> impl FnOnce(polars::prelude::PolarsError) -> ReportError {
+        move |source| ReportError::Polars { context, source }
+    }
+
+    /// Wraps an io error with the path it concerns.
+    pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
+        move |source| ReportError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests of the reports crate: the term-report cases under fixtures/reports/
+//! (golden JSON), every output format read back, the bureau feed read back with polars, and
+//! privacy over every byte written. One test binary for the crate (STACK.md).
+
+mod bureau;
+mod cases;
+mod formats;
+mod golden;
+mod privacy;
+mod seed;
+mod stream;
