@@ -277,6 +277,9 @@ pub enum ExportWhat {
         /// Include counseling notes (a full backup, for the school only).
         #[arg(long)]
         with_confidential: bool,
+        /// Only what was recorded by this time (RFC 3339, or a date: the end of that day).
+        #[arg(long)]
+        as_of: Option<String>,
     },
 }
 

@@ -254,11 +254,16 @@ pub fn list(
 /// `export events --format jsonl`: every envelope as a flat line with both times, in log
 /// order; re-importable with `--preserve-recorded-at`. Counseling notes are blanked unless
 /// `with_confidential` (a school's own full backup).
-pub fn export_jsonl(store: &Store, out: &Path, with_confidential: bool) -> Result<()> {
+pub fn export_jsonl(
+    store: &Store,
+    out: &Path,
+    with_confidential: bool,
+    as_of: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<()> {
     let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
     let mut w = std::io::BufWriter::new(file);
     let mut n = 0u64;
-    for env in store.scan(None) {
+    for env in store.scan(as_of) {
         let env = env?;
         let mut line = store::wire::envelope_to_wire(&env);
         if !with_confidential && env.event.kind() == EventKind::CounselingSession {

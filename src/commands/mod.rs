@@ -49,18 +49,21 @@ pub fn run(cli: Cli) -> Result<()> {
                     format: ExportFormat::Jsonl,
                     out,
                     with_confidential,
+                    as_of: cut,
                 },
-        } => log::export_jsonl(&open(&db)?, &out, with_confidential),
+        } => log::export_jsonl(&open(&db)?, &out, with_confidential, as_of(cut.as_deref())?),
         Command::Export {
             what:
                 ExportWhat::Events {
                     format: ExportFormat::Parquet,
                     out,
                     with_confidential: _,
+                    as_of: cut,
                 },
         } => {
             let store = open(&db)?;
-            let summary = reports::export_events_parquet_streamed(|| store.scan(None), None, &out)
+            let cut = as_of(cut.as_deref())?;
+            let summary = reports::export_events_parquet_streamed(|| store.scan(cut), cut, &out)
                 .map_err(|e| BadInput(e.to_string()))?;
             eprintln!(
                 "exported {} events in {} files under {}",

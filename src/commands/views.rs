@@ -78,8 +78,19 @@ pub fn whole_timeline(store: &Store, as_of: Option<DateTime<Utc>>) -> Result<Tim
             }
         }
     }
-    let envs: Vec<Envelope> = store.scan(as_of).collect::<Result<_, _>>()?;
+    // Stream the log into the fold: the timeline is built without a second copy of it.
+    let mut read_error = None;
+    let envs = store.scan(as_of).map_while(|r| match r {
+        Ok(env) => Some(env),
+        Err(e) => {
+            read_error = Some(e);
+            None
+        }
+    });
     let tl = Timeline::build_owned(envs, as_of).map_err(bad)?;
+    if let Some(e) = read_error {
+        return Err(e.into());
+    }
     if tl.head_seq() == head && head >= last_snap + SNAPSHOT_EVERY {
         let snap = Snapshot::take(&tl);
         store.put_snapshot(&name, head, &rmp_serde::to_vec_named(&snap)?)?;
