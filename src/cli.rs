@@ -162,7 +162,7 @@ pub enum Command {
         #[arg(long)]
         staff: Option<String>,
         #[command(flatten)]
-        list: ListOpts,
+        opts: ScoreOpts,
     },
     /// Reports for the education bureau.
     Report {
@@ -231,6 +231,29 @@ pub enum FixturesWhat {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// Options of `scores`.
+#[derive(Debug, Clone, Args)]
+pub struct ScoreOpts {
+    /// Only what was recorded by this time: RFC 3339, or a date (the end of that day, +08:00).
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// json: the DESIGN §10 rows; table, csv, xlsx: the year-end table with ranks.
+    #[arg(long, value_enum, default_value_t = ScoreFormat::Table)]
+    pub format: ScoreFormat,
+    /// Write to this file instead of stdout (required for xlsx).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Formats of `scores`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScoreFormat {
+    Table,
+    Json,
+    Csv,
+    Xlsx,
 }
 
 /// Who is looking: only a counselor sees counseling notes.

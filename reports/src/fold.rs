@@ -152,9 +152,19 @@ impl<'w> TermFold<'w> {
             }
         }
 
+        // A child's placement must not depend on the scope of the run (a school's rows are
+        // the same in its own report and in its county's), so placements are decided over
+        // every school that defined the term, then filtered to the scope.
+        let everywhere: BTreeMap<String, (NaiveDate, NaiveDate)> = world
+            .schools()
+            .filter_map(|s| {
+                s.term(&term_id)
+                    .map(|t| (s.id.clone(), (t.starts_on, t.ends_on)))
+            })
+            .collect();
         // The distinct last days: a child is placed by its file on the last day of the term
         // of the school that file names (schools of one county usually share term dates).
-        let mut last_days: Vec<NaiveDate> = in_scope.values().map(|(_, l)| *l).collect();
+        let mut last_days: Vec<NaiveDate> = everywhere.values().map(|(_, l)| *l).collect();
         last_days.sort_unstable();
         last_days.dedup();
 
@@ -163,7 +173,7 @@ impl<'w> TermFold<'w> {
         for child in world.children() {
             for &last in &last_days {
                 let file = child.file_on(last);
-                let Some(&(first, school_last)) = in_scope.get(&file.school) else {
+                let Some(&(first, school_last)) = everywhere.get(&file.school) else {
                     continue;
                 };
                 if school_last != last {
@@ -173,8 +183,12 @@ impl<'w> TermFold<'w> {
                 if !child.active_days().overlaps(&days) {
                     continue;
                 }
-                // A child placed in two schools of the scope (moved between two different
-                // last days) counts once, in the first placement found.
+                // A child placed in two schools (moved between two different last days)
+                // counts once, in the first placement found — and only if that school is in
+                // the scope of this run.
+                if !in_scope.contains_key(&file.school) {
+                    break;
+                }
                 if by_id.contains_key(&child.id) {
                     continue;
                 }

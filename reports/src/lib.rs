@@ -15,6 +15,7 @@ pub mod output;
 pub mod report;
 pub mod stream;
 pub mod table;
+pub mod year_end;
 
 pub use bureau::{BureauExport, ExportSummary, export_events_parquet};
 pub use error::ReportError;
@@ -23,3 +24,4 @@ pub use fold::{TermFold, term_statistics};
 pub use output::{Format, render, render_table, write};
 pub use report::{ReportRow, Scope, TermReport};
 pub use stream::{export_events_parquet_streamed, term_statistics_streamed};
+pub use year_end::{YearEnd, YearEndRow, year_end_table};

@@ -15,8 +15,8 @@ use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use polars::prelude::*;
-use projections::scores::{Flag, ScoreRun};
 use projections::Period;
+use projections::scores::{Flag, ScoreRun};
 use rust_xlsxwriter::{Format as CellFormat, FormatAlign, Workbook, Worksheet, XlsxError};
 use serde_json::{Map, Value, json};
 
@@ -431,7 +431,8 @@ pub fn to_json(table: &YearEnd, head_hash: &str) -> Result<String, ReportError> 
             })
             .collect()
     };
-    let ids = |rows: Vec<YearEndRow>| -> Vec<String> { rows.into_iter().map(|r| r.staff).collect() };
+    let ids =
+        |rows: Vec<YearEndRow>| -> Vec<String> { rows.into_iter().map(|r| r.staff).collect() };
     let v = json!({
         "school": table.school,
         "period": table.period.to_string(),

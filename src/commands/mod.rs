@@ -126,14 +126,14 @@ pub fn run(cli: Cli) -> Result<()> {
             period,
             other_scores,
             staff,
-            list,
+            opts,
         } => views::scores(
             &open(&db)?,
             &school,
             &period,
             other_scores.as_deref(),
             staff.as_deref(),
-            &list,
+            &opts,
         ),
         Command::Policy {
             what:
@@ -275,7 +275,12 @@ pub fn demo(keep: Option<std::path::PathBuf>) -> Result<()> {
     println!("\n== 补录检查 back-fill of school sq");
     views::backfill(&store, "sq", 7, &opts)?;
     println!("\n== 考核得分 term scores of school sq, 2025-2026-1");
-    views::scores(&store, "sq", "2025-2026-1", None, None, &opts)?;
+    let score_opts = crate::cli::ScoreOpts {
+        as_of: None,
+        format: crate::cli::ScoreFormat::Table,
+        out: None,
+    };
+    views::scores(&store, "sq", "2025-2026-1", None, None, &score_opts)?;
     // The report outlives the temporary store, so the user can open it.
     let out = std::env::temp_dir().join("careledger-demo-report");
     if out.exists() {

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use projections::snapshot::{self, Snapshot};
 use projections::{Period, Timeline, World};
@@ -16,7 +16,7 @@ use serde::Serialize;
 use store::{Envelope, Store};
 
 use crate::BadInput;
-use crate::cli::ListOpts;
+use crate::cli::{ListOpts, ScoreFormat, ScoreOpts};
 use crate::output::{self, Listing};
 
 /// Events between stored snapshots of the whole-log timeline.
@@ -261,16 +261,19 @@ pub fn read_other_scores(path: &Path) -> Result<BTreeMap<String, f64>> {
     Ok(out)
 }
 
-/// `scores --school S --period P [--other-scores F] [--staff T]`: DESIGN §7. JSON is the
-/// §10 array exactly; the log position it was computed on goes to stderr (and into the
-/// table and spreadsheet headers) so the JSON stays the contract's shape.
+/// `scores --school S --period P [--other-scores F] [--staff T]`: DESIGN §7.
+///
+/// `--format json` prints the §10 array exactly (the contract other tools read); table,
+/// CSV and XLSX print the year-end table of `reports` (ranks, the commended and the
+/// disqualified). The log position the run was computed on goes to stderr, and into the
+/// table and spreadsheet headers.
 pub fn scores(
     store: &Store,
     school: &str,
     period: &str,
     other: Option<&Path>,
     drill_staff: Option<&str>,
-    opts: &ListOpts,
+    opts: &ScoreOpts,
 ) -> Result<()> {
     let as_of = super::as_of(opts.as_of.as_deref())?;
     let period = Period::parse(period).map_err(bad)?;
@@ -301,71 +304,35 @@ pub fn scores(
         let text = serde_json::to_string_pretty(&v)? + "\n";
         return output::emit(&text, opts.out.as_deref());
     }
-    let json = run.rows_json();
-    let mut headers = vec!["staff", "name", "score", "flags"];
-    let quotas: Vec<String> = {
-        let mut q: Vec<String> = run
-            .rows
-            .iter()
-            .flat_map(|r| r.compliance.keys().cloned())
-            .collect();
-        q.sort();
-        q.dedup();
-        q
+    let bytes = match opts.format {
+        ScoreFormat::Json => (serde_json::to_string_pretty(&run.rows_json())? + "\n").into_bytes(),
+        ScoreFormat::Table | ScoreFormat::Csv | ScoreFormat::Xlsx => {
+            let format = match opts.format {
+                ScoreFormat::Table => reports::Format::Table,
+                ScoreFormat::Csv => reports::Format::Csv,
+                _ => reports::Format::Xlsx,
+            };
+            let table = reports::year_end_table(&run, other.as_ref())?;
+            let mut bytes =
+                reports::year_end::render_year_end(&table, format, &position, &head_hash)?;
+            if opts.format == ScoreFormat::Table {
+                bytes.splice(0..0, format!("# {position}\n").into_bytes());
+            }
+            bytes
+        }
     };
-    let year = run.period.is_year();
-    if year {
-        headers.push("year_end_points");
+    match opts.out.as_deref() {
+        Some(path) => {
+            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))
+        }
+        None if opts.format == ScoreFormat::Xlsx => {
+            Err(BadInput("--format xlsx needs --out FILE.xlsx".into()).into())
+        }
+        None => {
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes)?;
+            Ok(())
+        }
     }
-    if run.with_other {
-        headers.push("total");
-    }
-    let mut headers: Vec<String> = headers.into_iter().map(String::from).collect();
-    headers.extend(quotas.iter().map(|q| format!("{q} met/due")));
-    let fmt = |x: Option<f64>| x.map(|v| format!("{v:.2}")).unwrap_or_default();
-    let rows = run
-        .rows
-        .iter()
-        .map(|r| {
-            let mut row = vec![
-                r.staff.clone(),
-                r.name.clone(),
-                fmt(r.score),
-                r.flags
-                    .iter()
-                    .map(|f| f.as_str())
-                    .collect::<Vec<_>>()
-                    .join(";"),
-            ];
-            if year {
-                row.push(fmt(r.year_end_points));
-            }
-            if run.with_other {
-                row.push(fmt(r.total));
-            }
-            for q in &quotas {
-                row.push(
-                    r.compliance
-                        .get(q)
-                        .map(|c| format!("{}/{}", c.met, c.due))
-                        .unwrap_or_default(),
-                );
-            }
-            row
-        })
-        .collect();
-    let mut text = output::render(
-        &Listing {
-            headers,
-            rows,
-            json: &json,
-        },
-        opts.format,
-    )?;
-    if opts.format == output::Format::Table {
-        text = format!("# {position}\n{text}");
-    }
-    output::emit(&text, opts.out.as_deref())
 }
 
 /// `policy adopt --school S --from D FILE.toml`: validated like any event, then appended.

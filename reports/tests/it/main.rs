@@ -9,3 +9,4 @@ mod golden;
 mod privacy;
 mod seed;
 mod stream;
+mod year_end;

@@ -11,8 +11,8 @@ use calamine::{Data, Reader, Xlsx, open_workbook};
 use polars::prelude::*;
 use projections::{Period, ScoreRun, Timeline, World};
 use reports::year_end::{
-    YEAR_END_COLUMNS, YearEnd, YearEndRow, render_table, render_year_end, to_json,
-    write_xlsx, year_end_table,
+    YEAR_END_COLUMNS, YearEnd, YearEndRow, render_table, render_year_end, to_json, write_xlsx,
+    year_end_table,
 };
 use reports::{Format, ReportError};
 use serde_json::Value;
@@ -61,7 +61,11 @@ fn read_other(path: &Path) -> BTreeMap<String, f64> {
         .and_then(|r| r.finish())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let staff = df.column("staff").unwrap().str().unwrap().clone();
-    let score = df.column("score").unwrap().cast(&DataType::Float64).unwrap();
+    let score = df
+        .column("score")
+        .unwrap()
+        .cast(&DataType::Float64)
+        .unwrap();
     let score = score.f64().unwrap();
     staff
         .iter()
@@ -74,8 +78,8 @@ impl Case {
     fn load(dir: &Path) -> Case {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let read = |f: &str| -> Value {
-            let text = std::fs::read_to_string(dir.join(f))
-                .unwrap_or_else(|e| panic!("{name}: {f}: {e}"));
+            let text =
+                std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("{name}: {f}: {e}"));
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {f}: {e}"))
         };
         let spec = read("run.json");
@@ -129,7 +133,9 @@ fn normalized(v: &Value) -> Value {
     match v {
         Value::Number(n) => Value::from(n.as_f64().expect("a finite number")),
         Value::Array(a) => Value::Array(a.iter().map(normalized).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), normalized(v))).collect()),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), normalized(v))).collect())
+        }
         v => v.clone(),
     }
 }
@@ -152,8 +158,7 @@ fn given_each_case_when_the_table_is_built_then_the_json_is_the_hand_worked_one(
 }
 
 #[test]
-fn given_a_tie_on_the_printed_total_when_ranked_then_both_share_the_rank_and_the_next_is_skipped()
-{
+fn given_a_tie_on_the_printed_total_when_ranked_then_both_share_the_rank_and_the_next_is_skipped() {
     let rows = Case::named("ranked_by_total").table().rows().unwrap();
     let rank_of = |s: &str| rows.iter().find(|r| r.staff == s).unwrap().rank;
     // 85.25 = 76.5 + 8.75 (t2) and 85.251 → 85.25 (t3)
@@ -169,21 +174,37 @@ fn given_any_case_when_ranked_then_a_rank_is_one_plus_the_rows_strictly_above_an
     for case in Case::all() {
         let table = case.table();
         let rows = table.rows().unwrap();
-        let key = |r: &YearEndRow| if case.run.with_other { r.total } else { r.score };
-        let first_unranked = rows.iter().position(|r| r.rank.is_none()).unwrap_or(rows.len());
+        let key = |r: &YearEndRow| {
+            if case.run.with_other {
+                r.total
+            } else {
+                r.score
+            }
+        };
+        let first_unranked = rows
+            .iter()
+            .position(|r| r.rank.is_none())
+            .unwrap_or(rows.len());
         assert!(
-            rows[first_unranked..].iter().all(|r| r.rank.is_none() && key(r).is_none()),
+            rows[first_unranked..]
+                .iter()
+                .all(|r| r.rank.is_none() && key(r).is_none()),
             "{}: unranked rows last",
             case.name
         );
         assert!(
-            rows[first_unranked..].windows(2).all(|w| w[0].staff < w[1].staff),
+            rows[first_unranked..]
+                .windows(2)
+                .all(|w| w[0].staff < w[1].staff),
             "{}: unranked rows by staff id",
             case.name
         );
         for r in &rows[..first_unranked] {
             let k = key(r).expect("a ranked row has a key");
-            let above = rows.iter().filter(|o| key(o).is_some_and(|x| x > k)).count();
+            let above = rows
+                .iter()
+                .filter(|o| key(o).is_some_and(|x| x > k))
+                .count();
             assert_eq!(r.rank, Some(above as u32 + 1), "{}: {}", case.name, r.staff);
         }
         // the figures are the run's, untouched
@@ -206,8 +227,18 @@ fn given_the_flags_when_listed_then_the_commended_are_the_outstanding_and_the_di
                 .cloned()
                 .collect()
         };
-        assert_eq!(table.commended_rows().unwrap(), with("outstanding"), "{}", case.name);
-        assert_eq!(table.disqualified_rows().unwrap(), with("disqualified"), "{}", case.name);
+        assert_eq!(
+            table.commended_rows().unwrap(),
+            with("outstanding"),
+            "{}",
+            case.name
+        );
+        assert_eq!(
+            table.disqualified_rows().unwrap(),
+            with("disqualified"),
+            "{}",
+            case.name
+        );
         let ids = |v: Vec<YearEndRow>| v.into_iter().map(|r| r.staff).collect::<Vec<_>>();
         assert_eq!(ids(table.commended_rows().unwrap()), ["t1"]);
         assert_eq!(ids(table.disqualified_rows().unwrap()), ["t4", "t7"]);
@@ -219,14 +250,22 @@ fn given_other_scores_that_do_not_match_the_run_when_tabled_then_they_are_refuse
     let with = Case::named("ranked_by_total");
     let without = Case::named("ranked_by_score");
     let other = with.other.clone().unwrap();
-    let mismatch = |r: Result<YearEnd, ReportError>| {
-        matches!(r, Err(ReportError::Column { column: "other" }))
-    };
-    assert!(mismatch(year_end_table(&without.run, Some(&other))), "given to a run without");
-    assert!(mismatch(year_end_table(&with.run, None)), "missing for a run with totals");
+    let mismatch =
+        |r: Result<YearEnd, ReportError>| matches!(r, Err(ReportError::Column { column: "other" }));
+    assert!(
+        mismatch(year_end_table(&without.run, Some(&other))),
+        "given to a run without"
+    );
+    assert!(
+        mismatch(year_end_table(&with.run, None)),
+        "missing for a run with totals"
+    );
     let mut lacking = other.clone();
     lacking.remove("t2");
-    assert!(mismatch(year_end_table(&with.run, Some(&lacking))), "lacks t2, who has a total");
+    assert!(
+        mismatch(year_end_table(&with.run, Some(&lacking))),
+        "lacks t2, who has a total"
+    );
 }
 
 fn cell_number(d: &Data) -> Option<f64> {
@@ -257,7 +296,12 @@ fn given_a_year_end_table_when_written_as_xlsx_then_sheets_headers_and_values_re
         let path = dir.path().join("year-end.xlsx");
         write_xlsx(&table, HEADER_LINE, &path).unwrap();
         let mut book: Xlsx<_> = open_workbook(&path).expect("xlsx opens");
-        assert_eq!(book.sheet_names(), [main, "表彰名单", "取消评优资格"], "{}", case.name);
+        assert_eq!(
+            book.sheet_names(),
+            [main, "表彰名单", "取消评优资格"],
+            "{}",
+            case.name
+        );
         let columns = table.columns();
         let zh: Vec<&str> = columns.iter().map(|c| c.zh).collect();
         let expected_zh: Vec<&str> = match case.name.as_str() {
@@ -273,7 +317,12 @@ fn given_a_year_end_table_when_written_as_xlsx_then_sheets_headers_and_values_re
         ] {
             let range = book.worksheet_range(sheet).expect("sheet");
             let cells: Vec<&[Data]> = range.rows().collect();
-            assert_eq!(cells[0][0].to_string(), HEADER_LINE, "{}/{sheet}", case.name);
+            assert_eq!(
+                cells[0][0].to_string(),
+                HEADER_LINE,
+                "{}/{sheet}",
+                case.name
+            );
             let header: Vec<String> = cells[1].iter().map(|c| c.to_string()).collect();
             assert_eq!(header, zh, "{}/{sheet}: header", case.name);
             assert_eq!(cells.len() - 2, rows.len(), "{}/{sheet}: rows", case.name);
@@ -288,11 +337,9 @@ fn given_a_year_end_table_when_written_as_xlsx_then_sheets_headers_and_values_re
                                 row.flags.iter().map(|f| zh_flags[f.as_str()]).collect();
                             assert_eq!(line[j].to_string(), want.join("、"), "{at}");
                         }
-                        "rank" => assert_eq!(
-                            cell_number(&line[j]),
-                            row.rank.map(f64::from),
-                            "{at}"
-                        ),
+                        "rank" => {
+                            assert_eq!(cell_number(&line[j]), row.rank.map(f64::from), "{at}")
+                        }
                         "score" => assert_eq!(cell_number(&line[j]), row.score, "{at}"),
                         "year_end_points" => {
                             assert_eq!(cell_number(&line[j]), row.year_end_points, "{at}")
@@ -328,7 +375,8 @@ fn given_the_table_when_written_as_csv_then_it_has_a_bom_two_decimals_and_reads_
         "staff,name,score,flags,year_end_points,other,total,rank"
     );
     assert_eq!(lines[1], "t1,王芳,100.00,outstanding,10.00,95.00,95.50,1");
-    assert_eq!(lines[4], "t3,张敏,75.00,,7.50,86.39,85.25,3");
+    // no flag is an empty string (quoted), a missing figure is null (nothing)
+    assert_eq!(lines[4], "t3,张敏,75.00,\"\",7.50,86.39,85.25,3");
     assert_eq!(lines[7], "t6,杨帆,,unpaired,,88.00,,");
     assert_eq!(lines[8], "t7,赵磊,0.00,disqualified;overloaded,0.00,,,");
     let df = CsvReadOptions::default()
@@ -338,7 +386,11 @@ fn given_the_table_when_written_as_csv_then_it_has_a_bom_two_decimals_and_reads_
         .expect("csv reads back");
     let rows = table.rows().unwrap();
     assert_eq!(df.height(), rows.len());
-    let total = df.column("total").unwrap().cast(&DataType::Float64).unwrap();
+    let total = df
+        .column("total")
+        .unwrap()
+        .cast(&DataType::Float64)
+        .unwrap();
     let want: Vec<Option<f64>> = rows.iter().map(|r| r.total).collect();
     assert_eq!(total.f64().unwrap().iter().collect::<Vec<_>>(), want);
 }
@@ -361,18 +413,28 @@ fn given_the_table_when_shown_in_a_terminal_then_columns_align_and_the_lists_fol
     let text = render_table(&table).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(
-        lines[0].starts_with("staff  name  score") && lines[0].ends_with("total  rank"),
+        lines[0].starts_with("staff  name   score  flags") && lines[0].ends_with("total  rank"),
         "{text}"
     );
-    assert!(lines[1].starts_with("t1     王芳  100.00  outstanding"), "{text}");
+    assert!(
+        lines[1].starts_with("t1     王芳  100.00  outstanding"),
+        "{text}"
+    );
     assert!(lines[4].ends_with("85.25     3"), "{text}");
-    assert!(lines[7].starts_with("t6     杨帆       -  unpaired"), "{text}");
+    assert!(
+        lines[7].starts_with("t6     杨帆       -  unpaired"),
+        "{text}"
+    );
     assert!(lines[7].ends_with("-     -"), "{text}");
     assert_eq!(lines[9], "");
     assert_eq!(lines[10], "commended: t1 王芳");
     assert_eq!(lines[11], "disqualified: t4 刘洋, t7 赵磊");
     // right-aligned rank: every table line ends at the same display column
-    let width = |s: &str| s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum::<usize>();
+    let width = |s: &str| {
+        s.chars()
+            .map(|c| if c.is_ascii() { 1 } else { 2 })
+            .sum::<usize>()
+    };
     assert!(
         lines[..9].iter().all(|l| width(l) == width(lines[0])),
         "\n{text}"
@@ -390,7 +452,11 @@ fn given_a_log_with_child_names_and_a_counseling_note_when_every_output_is_writt
             for s in CHILD_STRINGS {
                 assert!(!text.contains(s), "{}: {format:?} carries {s}", case.name);
             }
-            assert!(text.contains("王芳"), "{}: staff names are shown", case.name);
+            assert!(
+                text.contains("王芳"),
+                "{}: staff names are shown",
+                case.name
+            );
         }
         let bytes = render_year_end(&table, Format::Xlsx, HEADER_LINE, HEAD_HASH).unwrap();
         let mut book = Xlsx::new(Cursor::new(bytes)).expect("xlsx opens");
@@ -409,6 +475,10 @@ fn given_a_log_with_child_names_and_a_counseling_note_when_every_output_is_writt
             .iter()
             .map(|c| c.to_string())
             .collect();
-        assert!(names.iter().all(|c| YEAR_END_COLUMNS.iter().any(|y| y.name == c)));
+        assert!(
+            names
+                .iter()
+                .all(|c| YEAR_END_COLUMNS.iter().any(|y| y.name == c))
+        );
     }
 }
