@@ -4,7 +4,7 @@
 //! implement a rule of its own, nor print a counseling note.
 
 mod log;
-mod views;
+pub(crate) mod views;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};

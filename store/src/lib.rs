@@ -8,6 +8,7 @@
 
 pub mod envelope;
 pub mod event;
+pub mod floor;
 pub mod log;
 pub mod policy;
 pub mod registry;
