@@ -358,21 +358,8 @@ pub fn render_xlsx(report: &TermReport) -> Result<Vec<u8>, ReportError> {
 
 /// The display width of a string in a terminal: CJK and full-width characters take two
 /// columns.
-fn display_width(s: &str) -> usize {
-    s.chars()
-        .map(|c| {
-            let u = c as u32;
-            let wide = (0x1100..=0x115F).contains(&u)
-                || (0x2E80..=0xA4CF).contains(&u)
-                || (0xAC00..=0xD7A3).contains(&u)
-                || (0xF900..=0xFAFF).contains(&u)
-                || (0xFE30..=0xFE4F).contains(&u)
-                || (0xFF00..=0xFF60).contains(&u)
-                || (0xFFE0..=0xFFE6).contains(&u)
-                || (0x20000..=0x3FFFD).contains(&u);
-            if wide { 2 } else { 1 }
-        })
-        .sum()
+pub(crate) fn display_width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
 }
 
 /// An aligned text table for a terminal: machine column names, counts right-aligned, rates as

@@ -605,26 +605,6 @@ fn write_sheet(
     Ok(())
 }
 
-/// The display width of a string in a terminal: CJK and full-width characters take two
-/// columns. A copy of `output::display_width` (private there) — switch to it once it is
-/// `pub(crate)` (requested in requests.md).
-fn display_width(s: &str) -> usize {
-    s.chars()
-        .map(|c| {
-            let u = c as u32;
-            let wide = (0x1100..=0x115F).contains(&u)
-                || (0x2E80..=0xA4CF).contains(&u)
-                || (0xAC00..=0xD7A3).contains(&u)
-                || (0xF900..=0xFAFF).contains(&u)
-                || (0xFE30..=0xFE4F).contains(&u)
-                || (0xFF00..=0xFF60).contains(&u)
-                || (0xFFE0..=0xFFE6).contains(&u)
-                || (0x20000..=0x3FFFD).contains(&u);
-            if wide { 2 } else { 1 }
-        })
-        .sum()
-}
-
 /// An aligned text table for a terminal: machine column names, text left-aligned, figures
 /// right-aligned with two decimals, `-` for null, flags `,`-separated; then one line naming
 /// the commended and one naming the disqualified (`none` when empty).
@@ -655,8 +635,8 @@ pub fn render_table(table: &YearEnd) -> Result<String, ReportError> {
         .map(|i| {
             cells
                 .iter()
-                .map(|l| display_width(&l[i]))
-                .chain([display_width(&headers[i])])
+                .map(|l| crate::output::display_width(&l[i]))
+                .chain([crate::output::display_width(&headers[i])])
                 .max()
                 .unwrap_or(0)
         })
@@ -669,7 +649,7 @@ pub fn render_table(table: &YearEnd) -> Result<String, ReportError> {
     let emit = |line: &[String], out: &mut String| {
         let mut parts = Vec::with_capacity(line.len());
         for (i, cell) in line.iter().enumerate() {
-            let pad = " ".repeat(widths[i].saturating_sub(display_width(cell)));
+            let pad = " ".repeat(widths[i].saturating_sub(crate::output::display_width(cell)));
             parts.push(if left[i] {
                 format!("{cell}{pad}")
             } else {
