@@ -19,8 +19,16 @@ use crate::BadInput;
 use crate::cli::{ListOpts, ScoreFormat, ScoreOpts};
 use crate::output::{self, Listing};
 
-/// Events between stored snapshots of the whole-log timeline.
+/// Events between stored snapshots of the whole-log timeline, unless
+/// `CARELEDGER_SNAPSHOT_EVERY` says otherwise (0 turns snapshots off).
 const SNAPSHOT_EVERY: u64 = 50_000;
+
+fn snapshot_every() -> u64 {
+    std::env::var("CARELEDGER_SNAPSHOT_EVERY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SNAPSHOT_EVERY)
+}
 
 /// A projection input error (unknown child, bad period …) is the user's: exit 1.
 fn bad(e: projections::ProjectionError) -> anyhow::Error {
@@ -91,7 +99,8 @@ pub fn whole_timeline(store: &Store, as_of: Option<DateTime<Utc>>) -> Result<Tim
     if let Some(e) = read_error {
         return Err(e.into());
     }
-    if tl.head_seq() == head && head >= last_snap + SNAPSHOT_EVERY {
+    let every = snapshot_every();
+    if every > 0 && tl.head_seq() == head && head >= last_snap + every {
         let snap = Snapshot::take(&tl);
         store.put_snapshot(&name, head, &rmp_serde::to_vec_named(&snap)?)?;
     }

@@ -146,3 +146,90 @@ fn an_export_re_imports_to_the_same_events_ids_and_times() {
         }
     }
 }
+
+/// Whole-school views resume from a stored snapshot: the output must equal a full replay,
+/// and an as-of run before the snapshot must still replay correctly.
+#[test]
+fn a_snapshot_assisted_run_equals_a_full_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let first = dir.path().join("first.jsonl");
+    let second = dir.path().join("second.jsonl");
+    std::fs::write(&first, fixtures::SEED_SCHOOL_JSONL).unwrap();
+    assert!(careledger(&db, &["init"]).status.success());
+    let out = careledger(
+        &db,
+        &["import", "--preserve-recorded-at", first.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = |args: &[&str], every: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_careledger"))
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .env("CARELEDGER_SNAPSHOT_EVERY", every)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        out.stdout
+    };
+    let scores = [
+        "scores",
+        "--school",
+        "sq",
+        "--period",
+        "2025-2026-1",
+        "--format",
+        "json",
+    ];
+    let replayed = run(&scores, "0");
+    // This run stores a snapshot at the head; the next one resumes from it.
+    let name = format!("timeline/{}", projections::snapshot::fingerprint());
+    let snapshot_seq = || {
+        Store::open(&db)
+            .unwrap()
+            .snapshot_at_or_before(&name, u64::MAX)
+            .unwrap()
+            .map(|(seq, _)| seq)
+    };
+    assert_eq!(snapshot_seq(), None);
+    assert_eq!(run(&scores, "100"), replayed);
+    assert_eq!(snapshot_seq(), Some(682));
+    assert_eq!(run(&scores, "100"), replayed);
+    // More events after the snapshot: resume + the rest equals a replay of everything.
+    std::fs::write(
+        &second,
+        crate::talks("late", 30, 1)
+            .replace("\"c0\"", "\"sq-c01\"")
+            .replace("\"t1\"", "\"sq-t02\""),
+    )
+    .unwrap();
+    let out = careledger(&db, &["import", second.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let worklist = [
+        "worklist",
+        "--staff",
+        "sq-t02",
+        "--on",
+        "2025-10-20",
+        "--format",
+        "json",
+    ];
+    let backfill = ["backfill", "--school", "sq", "--format", "json"];
+    for args in [&scores[..], &worklist[..], &backfill[..]] {
+        assert_eq!(run(args, "100000"), run(args, "0"), "{args:?}");
+    }
+    // As of a time before the snapshot, the snapshot does not fit and a replay answers.
+    let early = [
+        "scores",
+        "--school",
+        "sq",
+        "--period",
+        "2025-2026-1",
+        "--format",
+        "json",
+        "--as-of",
+        "2025-10-31",
+    ];
+    assert_eq!(run(&early, "100"), run(&early, "0"));
+}
