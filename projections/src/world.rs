@@ -97,7 +97,8 @@ pub struct Staff {
     pub phone: String,
     /// Local date of `staff_joined.occurred_at`.
     pub joined_on: NaiveDate,
-    /// `staff_left.on`: from that day on they no longer count.
+    /// `staff_left.on`, the earliest when several were recorded: from that day on they no
+    /// longer count.
     pub left_on: Option<NaiveDate>,
 }
 
@@ -216,8 +217,17 @@ pub struct Assignment {
     pub from: NaiveDate,
     pub role: PairingRole,
     pub seq: u64,
-    /// The `on` of the end that closes it (the earliest end after `from`), if any.
+    /// The `on` of the end that closes it, if any: the earliest `pairing_ended` of the pair
+    /// recorded after it (higher seq) with `on ≥ from`. `until == from` is an empty range.
     pub until: Option<NaiveDate>,
+}
+
+/// A `pairing_ended` of a pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PairingEnd {
+    pub on: NaiveDate,
+    /// Its place in the log: it closes only assignments recorded before it.
+    pub seq: u64,
 }
 
 /// A staff member paired with a child, over one or more ranges.
@@ -227,8 +237,8 @@ pub struct Pairing {
     pub child: String,
     /// In `from` order (log order among equal dates).
     assignments: Vec<Assignment>,
-    /// `pairing_ended.on` dates, sorted.
-    ends: Vec<NaiveDate>,
+    /// The `pairing_ended` events of the pair, by `on` (log order among equal dates).
+    ends: Vec<PairingEnd>,
     /// Union of the assignments' ranges `[from, until)`.
     ranges: DaySet,
     /// `ranges` ∩ child active ∩ staff present: the days the pairing is active.
@@ -240,8 +250,8 @@ impl Pairing {
     pub fn assignments(&self) -> &[Assignment] {
         &self.assignments
     }
-    /// The end dates recorded for the pair.
-    pub fn ends(&self) -> &[NaiveDate] {
+    /// The ends recorded for the pair, by `on` (log order among equal dates).
+    pub fn ends(&self) -> &[PairingEnd] {
         &self.ends
     }
     /// The days covered by an assignment, whatever the child's or staff's state.
@@ -353,8 +363,11 @@ impl World {
                     );
                 }
                 Event::StaffLeft { staff, on, .. } => {
+                    // "Has not left (d < staff_left.on)" fails from the first leaving on: a
+                    // second `staff_left` never moves the date later (a changed date is a
+                    // correction, which rewrites the event itself).
                     if let Some(s) = w.staff.get_mut(staff) {
-                        s.left_on = Some(*on);
+                        s.left_on = Some(s.left_on.map_or(*on, |l| l.min(*on)));
                     }
                 }
                 Event::ChildRegistered(r) => match w.children.get_mut(&r.child) {
@@ -408,7 +421,10 @@ impl World {
                 }),
                 Event::PairingEnded {
                     staff, child, on, ..
-                } => w.pair_mut(staff, child).ends.push(*on),
+                } => w.pair_mut(staff, child).ends.push(PairingEnd {
+                    on: *on,
+                    seq: f.seq,
+                }),
                 Event::IncidentReported {
                     incident, child, ..
                 } => {
@@ -438,12 +454,17 @@ impl World {
         let (staff, children) = (&w.staff, &w.children);
         for p in w.pairings.values_mut() {
             p.assignments.sort_by_key(|a| (a.from, a.seq));
-            p.ends.sort_unstable();
-            // An end closes every assignment open at its date that started before it: each
-            // assignment runs to the earliest end strictly after its `from`.
+            p.ends.sort_unstable_by_key(|e| (e.on, e.seq));
+            // An end is the end of the assignments of its pair recorded before it (references
+            // are checked in log order) that started on or before its `on`; each assignment
+            // runs to the earliest such end. An end on the start day leaves the range empty
+            // (`from ≤ d < on`); an assignment recorded after an end is not closed by it.
             for a in &mut p.assignments {
-                let i = p.ends.partition_point(|e| *e <= a.from);
-                a.until = p.ends.get(i).copied();
+                a.until = p
+                    .ends
+                    .iter()
+                    .find(|e| e.seq > a.seq && e.on >= a.from)
+                    .map(|e| e.on);
             }
             p.ranges = DaySet::from_ranges(
                 p.assignments

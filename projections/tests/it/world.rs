@@ -44,6 +44,14 @@ fn answer(world: &World, q: &Value) -> Value {
         "pairing_active_on" => {
             json!(world.pairing_active_on(text(q, "staff"), text(q, "child"), date(q, "on")))
         }
+        "assignments" => world
+            .pairing(text(q, "staff"), text(q, "child"))
+            .map_or(Value::Null, |p| {
+                p.assignments()
+                    .iter()
+                    .map(|a| json!([a.from.to_string(), a.until.map(|u| u.to_string())]))
+                    .collect()
+            }),
         "pairing_active_days" => world
             .pairing(text(q, "staff"), text(q, "child"))
             .map_or(Value::Null, |p| ranges(p.active_days())),
