@@ -33,18 +33,20 @@ pub fn import_files(
     dry_run: bool,
     quiet: bool,
 ) -> Result<Imported> {
-    let bar = if quiet || files.len() < 2 {
+    // indicatif draws nothing when stderr is not a terminal, so scripts and CI stay quiet.
+    let bar = if quiet {
         ProgressBar::hidden()
     } else {
         ProgressBar::new(files.len() as u64)
     };
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} files {msg}")
+        ProgressStyle::with_template("{spinner} {elapsed} {bar:30} {pos}/{len} files {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let mut total = Imported::default();
     for file in files {
-        bar.set_message(file.display().to_string());
+        bar.set_message(format!("validating {}", file.display()));
         let known = ingest::StoreKnown::new(store);
         let opts = ingest::Options {
             now: chrono::Utc::now(),
@@ -75,6 +77,7 @@ pub fn import_files(
             bar.inc(1);
             continue;
         }
+        bar.set_message(format!("appending {} events of {}", drafts.len(), file.display()));
         let source = if preserve_recorded_at {
             Source::Migration
         } else {
