@@ -15,7 +15,7 @@
 //! This module owns durability, atomicity, idempotency and the two times. It must never
 //! interpret events beyond ids, children, staff and amendment targets.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -29,13 +29,17 @@ use crate::event::Event;
 use crate::registry::{Entry, Registry};
 use crate::segment::{self, SegmentBuilder};
 
-/// Largest encoded envelope accepted: sled stores values over ~64 KiB as blob files that its
-/// flush does not fsync (STACK.md), so a segment must stay below that.
-pub const MAX_EVENT_BYTES: usize = 48 * 1024;
-/// Segments are closed once their data passes this size.
-const SEGMENT_TARGET_BYTES: usize = 32 * 1024;
-/// Number of hash buckets of the id index (see `IdBuckets`).
-const ID_BUCKETS: u16 = 4096;
+/// sled's log segment size. sled writes any log item — a value, or a whole tree node
+/// holding several values — larger than a quarter of it to a blob file that its flush does
+/// not fsync (STACK.md; measured: 32 KiB values with the default 512 KiB segments produced
+/// blobs). 2 MiB segments keep every item of our trees inline.
+const SLED_SEGMENT_BYTES: usize = 2 * 1024 * 1024;
+/// Largest encoded envelope accepted (a talk is a few hundred bytes).
+pub const MAX_EVENT_BYTES: usize = 16 * 1024;
+/// Segments are closed before their data would pass this size.
+const SEGMENT_TARGET_BYTES: usize = 16 * 1024;
+/// Number of hash buckets of the id index (see `IdIndex`): ~9 KiB per bucket at 5 M events.
+const ID_BUCKETS: u16 = 16384;
 /// Largest number of seqs under one index key.
 const MAX_SEQS_PER_KEY: usize = 4096;
 /// Segments written per sled batch (bounds the memory of one `apply_batch`).
@@ -180,15 +184,6 @@ pub struct Store {
     state: Mutex<WriterState>,
 }
 
-/// Index writes of a run of envelopes, grouped by key.
-#[derive(Default)]
-struct IndexWrites {
-    by_child: BTreeMap<Vec<u8>, Vec<u64>>,
-    by_staff: BTreeMap<Vec<u8>, Vec<u64>>,
-    ids: Vec<(String, u64)>,
-    registry: Vec<(String, Entry)>,
-}
-
 impl Store {
     /// Creates an empty store at `path` (which must not hold one yet).
     pub fn create(path: &Path) -> Result<Store, StoreError> {
@@ -231,6 +226,7 @@ impl Store {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(256 * 1024 * 1024)
+            .segment_size(SLED_SEGMENT_BYTES)
             .open()?;
         let store = Store {
             path: path.to_owned(),
@@ -412,34 +408,32 @@ impl Store {
         }
 
         // Idempotency: skip ids already in the log or earlier in this batch.
-        let mut buckets = IdBuckets::default();
-        let mut in_batch: HashSet<&str> = HashSet::with_capacity(drafts.len());
-        let mut keep = vec![false; drafts.len()];
-        for (i, d) in drafts.iter().enumerate() {
-            if in_batch.insert(&d.id) && buckets.lookup(&self.by_id, &d.id)?.is_none() {
-                keep[i] = true;
-            }
-        }
+        let mut ids = IdIndex::default();
+        let keep = {
+            let mut in_batch: FxHashSet<&str> = FxHashSet::default();
+            in_batch.reserve(drafts.len());
+            let fresh: Vec<bool> = drafts.iter().map(|d| in_batch.insert(&d.id)).collect();
+            let present = ids.existing(&self.by_id, drafts.iter().map(|d| d.id.as_str()))?;
+            fresh
+                .into_iter()
+                .zip(present)
+                .map(|(fresh, present)| fresh && !present)
+                .collect::<Vec<bool>>()
+        };
         let skipped = keep.iter().filter(|k| !**k).count() as u64;
 
-        // Place, encode and chain.
-        let mut seq = head.seq;
-        let mut prev = head.hash;
-        let mut recorded_last = head.recorded_at;
-        let mut envs = Vec::with_capacity(drafts.len());
-        let mut segments: Vec<(u64, Vec<u8>)> = Vec::new();
-        let mut builder = SegmentBuilder::new(seq + 1);
+        // Place: seqs and times are known up front, only the chain is sequential.
+        let mut envs: Vec<Envelope> = Vec::with_capacity(drafts.len());
+        let mut indexes: Vec<usize> = Vec::with_capacity(drafts.len());
         for (index, (d, keep)) in drafts.into_iter().zip(keep).enumerate() {
             if !keep {
                 continue;
             }
-            seq += 1;
-            let recorded_at = d.recorded_at.unwrap_or(batch_time);
-            let mut env = Envelope {
+            envs.push(Envelope {
                 schema: SCHEMA,
-                seq,
+                seq: head.seq + 1 + envs.len() as u64,
+                recorded_at: d.recorded_at.unwrap_or(batch_time),
                 id: d.id,
-                recorded_at,
                 occurred_at: d.occurred_at,
                 actor: d.actor,
                 source: if migration {
@@ -448,25 +442,10 @@ impl Store {
                     source.clone()
                 },
                 event: d.event,
-                prev_hash: prev,
+                prev_hash: Hash::ZERO,
                 hash: Hash::ZERO,
-            };
-            let body = env.encode_body();
-            if body.len() > MAX_EVENT_BYTES {
-                return Err(StoreError::TooLarge {
-                    index,
-                    bytes: body.len(),
-                });
-            }
-            env.hash = Envelope::chain_hash(&prev, &body);
-            prev = env.hash;
-            recorded_last = Some(recorded_at);
-            if builder.data_len() + body.len() > SEGMENT_TARGET_BYTES && !builder.is_empty() {
-                let done = std::mem::replace(&mut builder, SegmentBuilder::new(seq));
-                segments.push(done.finish());
-            }
-            builder.push(&env.hash, &body);
-            envs.push(env);
+            });
+            indexes.push(index);
         }
         if envs.is_empty() {
             return Ok(Appended {
@@ -475,7 +454,33 @@ impl Store {
                 head,
             });
         }
+        // Encode on every core with a zero `prev_hash`, then chain in order, writing each
+        // real `prev_hash` into its body: the bytes are those of encoding it directly.
+        let mut bodies = encode_parallel(&envs);
+        let mut prev = head.hash;
+        let mut segments: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut builder = SegmentBuilder::new(head.seq + 1);
+        for ((env, body), index) in envs.iter_mut().zip(bodies.iter_mut()).zip(&indexes) {
+            if body.len() > MAX_EVENT_BYTES {
+                return Err(StoreError::TooLarge {
+                    index: *index,
+                    bytes: body.len(),
+                });
+            }
+            set_prev_hash(body, &prev);
+            env.prev_hash = prev;
+            env.hash = Envelope::chain_hash(&prev, body);
+            prev = env.hash;
+            if builder.data_len() + body.len() > SEGMENT_TARGET_BYTES && !builder.is_empty() {
+                let done = std::mem::replace(&mut builder, SegmentBuilder::new(env.seq));
+                segments.push(done.finish());
+            }
+            builder.push(&env.hash, body);
+        }
+        drop(bodies);
         segments.push(builder.finish());
+        let last = envs.last().expect("not empty");
+        let (seq, recorded_last) = (last.seq, Some(last.recorded_at));
 
         // 1. segments (invisible until the head moves), 2. flush, 3. head, 4. indexes,
         // 5. flush + fsync, then acknowledge.
@@ -497,7 +502,7 @@ impl Store {
             rmp_serde::to_vec_named(&new_head).expect("a head always encodes"),
         )?;
         self.lock().head = new_head;
-        self.write_indexes_with(&envs, false, buckets)?;
+        self.write_indexes_with(&envs, false, ids)?;
         self.sync()?;
         Ok(Appended {
             appended: envs.len() as u64,
@@ -507,7 +512,7 @@ impl Store {
     }
 
     fn write_indexes(&self, envs: &[Envelope], only_behind: bool) -> Result<(), StoreError> {
-        self.write_indexes_with(envs, only_behind, IdBuckets::default())
+        self.write_indexes_with(envs, only_behind, IdIndex::default())
     }
 
     /// Writes the derived trees for `envs` (consecutive, after every tree's `through`, or
@@ -516,64 +521,73 @@ impl Store {
         &self,
         envs: &[Envelope],
         only_behind: bool,
-        mut buckets: IdBuckets,
+        mut ids: IdIndex,
     ) -> Result<(), StoreError> {
         let Some(last) = envs.last().map(|e| e.seq) else {
             return Ok(());
         };
         // Work on a copy of the registry: `get` below takes the state lock.
         let mut registry = self.lock().registry.clone();
-        let mut w = IndexWrites::default();
-        // Amendment targets within this run, for indexing corrections under their children.
-        let mut local: HashMap<&str, &Envelope> = HashMap::new();
+        // Borrowed keys for the common case; owned ones for the rare events whose child comes
+        // from the registry or from an amendment's target.
+        let mut by_child: FxHashMap<&str, Vec<u64>> = FxHashMap::default();
+        let mut by_staff: FxHashMap<&str, Vec<u64>> = FxHashMap::default();
+        let mut by_child_owned: FxHashMap<String, Vec<u64>> = FxHashMap::default();
+        let mut by_staff_owned: FxHashMap<String, Vec<u64>> = FxHashMap::default();
+        let mut registry_seqs: Vec<u64> = Vec::new();
+        let mut entries: Vec<(String, Entry)> = Vec::new();
+        // Amendment targets within this run.
+        let mut local: FxHashMap<&str, &Envelope> = FxHashMap::default();
         for env in envs {
-            local.insert(&env.id, env);
             let seq = env.seq;
-            w.ids.push((env.id.clone(), seq));
-            let mut children: Vec<String> = env.event.children().to_vec();
-            let mut staff: Vec<String> = env.event.staff().into_iter().map(str::to_owned).collect();
+            let children = env.event.children();
+            for (i, c) in children.iter().enumerate() {
+                // An activity may list a child twice; index it once.
+                if !children[..i].contains(c) {
+                    by_child.entry(c.as_str()).or_default().push(seq);
+                }
+            }
+            if let Some(s) = env.event.staff() {
+                by_staff.entry(s).or_default().push(seq);
+            }
             let mut registry_kind = is_registry_kind(&env.event);
             if let Event::IncidentNotified { incident, .. } = &env.event
                 && let Some(c) = registry.incident_child(incident)
             {
-                children.push(c.to_owned());
+                by_child_owned.entry(c.to_owned()).or_default().push(seq);
             }
             if let Some(target) = env.event.target() {
                 let target_env = match local.get(target) {
                     Some(e) => Some((*e).clone()),
-                    None => match buckets.lookup(&self.by_id, target)? {
+                    None => match ids.lookup(&self.by_id, target)? {
                         Some(s) => self.get_raw(s)?,
                         None => None,
                     },
                 };
                 if let Some(t) = target_env {
-                    children.extend(t.event.children().iter().cloned());
+                    let mut children: Vec<String> = t.event.children().to_vec();
                     if let Event::IncidentNotified { incident, .. } = &t.event
                         && let Some(c) = registry.incident_child(incident)
                     {
                         children.push(c.to_owned());
                     }
-                    staff.extend(t.event.staff().map(str::to_owned));
+                    for c in children {
+                        by_child_owned.entry(c).or_default().push(seq);
+                    }
+                    if let Some(s) = t.event.staff() {
+                        by_staff_owned.entry(s.to_owned()).or_default().push(seq);
+                    }
                     registry_kind |= is_registry_kind(&t.event);
                 }
             }
-            children.sort_unstable();
-            children.dedup();
-            for c in &children {
-                push_seq(&mut w.by_child, c.as_bytes(), seq);
-            }
             if registry_kind {
-                push_seq(&mut w.by_child, REGISTRY_EVENTS_PREFIX, seq);
-            }
-            staff.sort_unstable();
-            staff.dedup();
-            for s in &staff {
-                push_seq(&mut w.by_staff, s.as_bytes(), seq);
+                registry_seqs.push(seq);
             }
             for (id, entry) in Registry::entries_of(&env.event) {
                 registry.insert(id.clone(), entry.clone());
-                w.registry.push((id, entry));
+                entries.push((id, entry));
             }
+            local.insert(&env.id, env);
         }
         self.lock().registry = registry;
 
@@ -582,27 +596,22 @@ impl Store {
             Ok(!only_behind || through_of(t)? < last)
         };
         if behind(&self.by_child)? {
-            self.by_child
-                .apply_batch(seq_batch(&w.by_child, &through))?;
+            let mut lists = merge_lists(by_child, by_child_owned);
+            lists.push((REGISTRY_EVENTS_PREFIX.to_vec(), registry_seqs));
+            self.by_child.apply_batch(seq_batch(lists, &through))?;
         }
         if behind(&self.by_staff)? {
             self.by_staff
-                .apply_batch(seq_batch(&w.by_staff, &through))?;
+                .apply_batch(seq_batch(merge_lists(by_staff, by_staff_owned), &through))?;
         }
         if behind(&self.by_id)? {
-            let mut batch = sled::Batch::default();
-            for (id, seq) in &w.ids {
-                buckets.add(&self.by_id, id, *seq)?;
-            }
-            for (b, bytes) in buckets.dirty() {
-                batch.insert(&b.to_be_bytes(), bytes);
-            }
+            let mut batch = ids.add(&self.by_id, envs.iter().map(|e| (e.id.as_str(), e.seq)))?;
             batch.insert(THROUGH_KEY, &through);
             self.by_id.apply_batch(batch)?;
         }
         if behind(&self.registry)? {
             let mut batch = sled::Batch::default();
-            for (id, entry) in &w.registry {
+            for (id, entry) in &entries {
                 let mut key = entry.key();
                 key.extend_from_slice(id.as_bytes());
                 batch.insert(
@@ -649,7 +658,7 @@ impl Store {
 
     /// The seq of the envelope with this id.
     pub fn seq_of(&self, id: &str) -> Result<Option<u64>, StoreError> {
-        IdBuckets::default().lookup(&self.by_id, id)
+        IdIndex::default().lookup(&self.by_id, id)
     }
 
     /// The envelope with this id.
@@ -922,108 +931,205 @@ fn is_registry_kind(e: &Event) -> bool {
     e.school().is_some() || matches!(e, Event::StaffLeft { .. })
 }
 
-/// Adds `seq` under `id`: one key per id per run, keyed by the run's first seq for that id,
-/// split when it reaches `MAX_SEQS_PER_KEY`.
-fn push_seq(map: &mut BTreeMap<Vec<u8>, Vec<u64>>, id: &[u8], seq: u64) {
-    let mut prefix = id.to_vec();
-    prefix.push(0);
-    if let Some((_, seqs)) = map
-        .range_mut(prefix.clone()..)
-        .take_while(|(k, _)| k.starts_with(&prefix) && k.len() == prefix.len() + 8)
-        .last()
-        && seqs.len() < MAX_SEQS_PER_KEY
-    {
-        seqs.push(seq);
-        return;
+/// Encodes envelope bodies on every core (order kept).
+fn encode_parallel(envs: &[Envelope]) -> Vec<Vec<u8>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || envs.len() < 4096 {
+        return envs.iter().map(Envelope::encode_body).collect();
     }
-    let mut key = prefix;
-    key.extend_from_slice(&segment::key(seq));
-    map.insert(key, vec![seq]);
+    let chunk = envs.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = envs
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(Envelope::encode_body).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("encoding never panics"))
+            .collect()
+    })
 }
 
-fn seq_batch(map: &BTreeMap<Vec<u8>, Vec<u64>>, through: &[u8]) -> sled::Batch {
+/// Writes `prev` into a body encoded with a zero `prev_hash`. Invariant: `prev_hash` is the
+/// last field the envelope serializes (`hash` is skipped), as a 32-byte msgpack bin
+/// (`0xc4 0x20` then the bytes), so it is the body's last 32 bytes.
+fn set_prev_hash(body: &mut [u8], prev: &Hash) {
+    let n = body.len();
+    debug_assert!(n >= 34 && body[n - 34] == 0xc4 && body[n - 33] == 32);
+    body[n - 32..].copy_from_slice(&prev.0);
+}
+
+/// Merges borrowed and owned per-id seq lists into sorted, deduplicated lists.
+fn merge_lists(
+    borrowed: FxHashMap<&str, Vec<u64>>,
+    owned: FxHashMap<String, Vec<u64>>,
+) -> Vec<(Vec<u8>, Vec<u64>)> {
+    let mut all: FxHashMap<Vec<u8>, Vec<u64>> = FxHashMap::default();
+    for (k, v) in borrowed {
+        all.entry(k.as_bytes().to_vec()).or_default().extend(v);
+    }
+    for (k, v) in owned {
+        all.entry(k.into_bytes()).or_default().extend(v);
+    }
+    all.into_iter()
+        .map(|(k, mut v)| {
+            v.sort_unstable();
+            v.dedup();
+            (k, v)
+        })
+        .collect()
+}
+
+/// The index batch: under `id ‖ 0x00 ‖ BE first seq`, up to `MAX_SEQS_PER_KEY` seqs
+/// (u64 LE) of that id — one key per id per batch, not per event.
+fn seq_batch(lists: Vec<(Vec<u8>, Vec<u64>)>, through: &[u8]) -> sled::Batch {
     let mut batch = sled::Batch::default();
-    for (k, seqs) in map {
-        let mut v = Vec::with_capacity(seqs.len() * 8);
-        for s in seqs {
-            v.extend_from_slice(&s.to_le_bytes());
+    for (id, seqs) in lists {
+        for chunk in seqs.chunks(MAX_SEQS_PER_KEY) {
+            let mut key = id.clone();
+            key.push(0);
+            key.extend_from_slice(&segment::key(chunk[0]));
+            let mut v = Vec::with_capacity(chunk.len() * 8);
+            for s in chunk {
+                v.extend_from_slice(&s.to_le_bytes());
+            }
+            batch.insert(key, v);
         }
-        batch.insert(k.as_slice(), v);
     }
     batch.insert(THROUGH_KEY, through);
     batch
 }
 
 /// The id index: ids hashed into `ID_BUCKETS` buckets, each a packed list of
-/// `(u16 length, id bytes, u64 seq)`. One sled key per event would cap bulk imports at sled's
-/// per-key rate (STACK.md); buckets amortise it. A bucket holds ~1,200 ids at 5 M events,
-/// about 40 KiB — below sled's 64 KiB blob threshold.
+/// `(u16 length, id bytes, u64 seq)`, little-endian. One sled key per event would cap bulk
+/// imports at sled's per-key rate (STACK.md); buckets amortise it. Buckets read during an
+/// append are kept here so that the same bytes are extended when the batch is indexed.
 #[derive(Default)]
-struct IdBuckets {
-    loaded: HashMap<u16, (Vec<u8>, HashMap<String, u64>)>,
-    dirty: HashSet<u16>,
+struct IdIndex {
+    loaded: FxHashMap<u16, Vec<u8>>,
 }
 
-impl IdBuckets {
+/// The entries of a bucket.
+fn bucket_entries(bytes: &[u8]) -> impl Iterator<Item = Result<(&[u8], u64), ()>> + '_ {
+    let mut rest = bytes;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let entry = (|| {
+            let len = u16::from_le_bytes([*rest.first()?, *rest.get(1)?]) as usize;
+            let id = rest.get(2..2 + len)?;
+            let seq = u64::from_le_bytes(rest.get(2 + len..10 + len)?.try_into().ok()?);
+            Some((id, seq, 10 + len))
+        })();
+        match entry {
+            Some((id, seq, used)) => {
+                rest = &rest[used..];
+                Some(Ok((id, seq)))
+            }
+            None => {
+                rest = &[];
+                Some(Err(()))
+            }
+        }
+    })
+}
+
+impl IdIndex {
     fn bucket(id: &str) -> u16 {
         let h = Sha256::digest(id.as_bytes());
         u16::from_be_bytes([h[0], h[1]]) % ID_BUCKETS
     }
 
-    fn load(
-        &mut self,
-        tree: &sled::Tree,
-        b: u16,
-    ) -> Result<&mut (Vec<u8>, HashMap<String, u64>), StoreError> {
+    fn load(&mut self, tree: &sled::Tree, b: u16) -> Result<&Vec<u8>, StoreError> {
         if let std::collections::hash_map::Entry::Vacant(slot) = self.loaded.entry(b) {
             let bytes = tree
                 .get(b.to_be_bytes())?
                 .map(|v| v.to_vec())
                 .unwrap_or_default();
-            let map = parse_bucket(b, &bytes)?;
-            slot.insert((bytes, map));
+            slot.insert(bytes);
         }
-        Ok(self.loaded.get_mut(&b).expect("inserted above"))
+        Ok(&self.loaded[&b])
     }
 
+    /// The seq of one id.
     fn lookup(&mut self, tree: &sled::Tree, id: &str) -> Result<Option<u64>, StoreError> {
-        let b = IdBuckets::bucket(id);
-        Ok(self.load(tree, b)?.1.get(id).copied())
-    }
-
-    fn add(&mut self, tree: &sled::Tree, id: &str, seq: u64) -> Result<(), StoreError> {
-        let b = IdBuckets::bucket(id);
-        let (bytes, map) = self.load(tree, b)?;
-        if map.insert(id.to_owned(), seq).is_none() {
-            // Ids are at most a few hundred bytes (ingest limits them), so u16 suffices.
-            bytes.extend_from_slice(&(id.len() as u16).to_le_bytes());
-            bytes.extend_from_slice(id.as_bytes());
-            bytes.extend_from_slice(&seq.to_le_bytes());
-            self.dirty.insert(b);
+        let b = IdIndex::bucket(id);
+        for entry in bucket_entries(self.load(tree, b)?) {
+            let (k, seq) = entry.map_err(|()| damaged(0, format!("id bucket {b} is malformed")))?;
+            if k == id.as_bytes() {
+                return Ok(Some(seq));
+            }
         }
-        Ok(())
+        Ok(None)
     }
 
-    fn dirty(&self) -> impl Iterator<Item = (u16, &[u8])> {
-        self.dirty.iter().map(|b| (*b, self.loaded[b].0.as_slice()))
+    /// For each id, whether the index holds it. Each touched bucket is read and scanned once.
+    fn existing<'a>(
+        &mut self,
+        tree: &sled::Tree,
+        ids: impl Iterator<Item = &'a str>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let ids: Vec<(u16, &str)> = ids.map(|id| (IdIndex::bucket(id), id)).collect();
+        let mut wanted: FxHashMap<u16, FxHashSet<&[u8]>> = FxHashMap::default();
+        for (b, id) in &ids {
+            wanted.entry(*b).or_default().insert(id.as_bytes());
+        }
+        let mut found: FxHashSet<(u16, Vec<u8>)> = FxHashSet::default();
+        for (b, want) in &wanted {
+            for entry in bucket_entries(self.load(tree, *b)?) {
+                let (k, _) =
+                    entry.map_err(|()| damaged(0, format!("id bucket {b} is malformed")))?;
+                if want.contains(k) {
+                    found.insert((*b, k.to_vec()));
+                }
+            }
+        }
+        Ok(ids
+            .iter()
+            .map(|(b, id)| !found.is_empty() && found.contains(&(*b, id.as_bytes().to_vec())))
+            .collect())
     }
-}
 
-/// Decodes an id bucket: repeated `(u16 length, id bytes, u64 seq)`, little-endian.
-fn parse_bucket(b: u16, bytes: &[u8]) -> Result<HashMap<String, u64>, StoreError> {
-    let bad = || damaged(0, format!("id bucket {b} is malformed"));
-    let mut map = HashMap::new();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let len = rest.get(..2).ok_or_else(bad)?;
-        let len = u16::from_le_bytes([len[0], len[1]]) as usize;
-        let id = rest.get(2..2 + len).ok_or_else(bad)?;
-        let seq = rest.get(2 + len..10 + len).ok_or_else(bad)?;
-        let seq = u64::from_le_bytes(seq.try_into().map_err(|_| bad())?);
-        map.insert(String::from_utf8_lossy(id).into_owned(), seq);
-        rest = &rest[10 + len..];
+    /// A batch appending the ids not yet in their bucket.
+    fn add<'a>(
+        &mut self,
+        tree: &sled::Tree,
+        entries: impl Iterator<Item = (&'a str, u64)>,
+    ) -> Result<sled::Batch, StoreError> {
+        let mut by_bucket: FxHashMap<u16, Vec<(&str, u64)>> = FxHashMap::default();
+        for (id, seq) in entries {
+            by_bucket
+                .entry(IdIndex::bucket(id))
+                .or_default()
+                .push((id, seq));
+        }
+        let mut batch = sled::Batch::default();
+        for (b, new) in by_bucket {
+            let mut bytes = self.load(tree, b)?.clone();
+            let present: FxHashSet<&[u8]> = bucket_entries(&bytes)
+                .filter_map(Result::ok)
+                .map(|(k, _)| k)
+                .collect();
+            let mut added = Vec::new();
+            for (id, seq) in new {
+                if present.contains(id.as_bytes()) {
+                    continue;
+                }
+                // Ids are at most a few hundred bytes (ingest limits them), so u16 suffices.
+                added.extend_from_slice(&(id.len() as u16).to_le_bytes());
+                added.extend_from_slice(id.as_bytes());
+                added.extend_from_slice(&seq.to_le_bytes());
+            }
+            drop(present);
+            if !added.is_empty() {
+                bytes.extend_from_slice(&added);
+                batch.insert(&b.to_be_bytes(), bytes.clone());
+                self.loaded.insert(b, bytes);
+            }
+        }
+        Ok(batch)
     }
-    Ok(map)
 }
 
 /// Iterator over envelopes, decoding one segment at a time.
