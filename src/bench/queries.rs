@@ -159,7 +159,7 @@ pub fn archive(data: &DataArgs, dir: &Path) -> Result<StageOut> {
         .get(mid.max(1))?
         .map(|e| e.recorded_at)
         .context("the imported log is empty")?;
-    let registry = store.registry_events(Some(as_of))?;
+    let registry = store.registry_events(None, Some(as_of))?;
     let children: Vec<String> = registry
         .iter()
         .filter_map(|e| match &e.event {

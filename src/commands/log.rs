@@ -77,7 +77,11 @@ pub fn import_files(
             bar.inc(1);
             continue;
         }
-        bar.set_message(format!("appending {} events of {}", drafts.len(), file.display()));
+        bar.set_message(format!(
+            "appending {} events of {}",
+            drafts.len(),
+            file.display()
+        ));
         let source = if preserve_recorded_at {
             Source::Migration
         } else {

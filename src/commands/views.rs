@@ -19,9 +19,11 @@ use crate::BadInput;
 use crate::cli::{ListOpts, ScoreFormat, ScoreOpts};
 use crate::output::{self, Listing};
 
-/// Events between stored snapshots of the whole-log timeline, unless
-/// `CARELEDGER_SNAPSHOT_EVERY` says otherwise (0 turns snapshots off).
-const SNAPSHOT_EVERY: u64 = 50_000;
+/// Events between stored snapshots of the whole-log timeline, set by
+/// `CARELEDGER_SNAPSHOT_EVERY`. Off (0) by default: a snapshot holds every effective fact, and
+/// at county scale resuming from one measured twice as slow as replaying the log
+/// (docs/BENCHMARKS.md), so it only pays where decoding the log is the bottleneck.
+const SNAPSHOT_EVERY: u64 = 0;
 
 fn snapshot_every() -> u64 {
     std::env::var("CARELEDGER_SNAPSHOT_EVERY")
@@ -45,15 +47,39 @@ pub fn date_arg(flag: &str, s: Option<&str>) -> Result<Option<NaiveDate>> {
     .transpose()
 }
 
-/// Everything a single child's views need: the registry-kind events and the child's own
-/// (amendments included), in log order, from the indexes.
+/// Everything a single child's views need: the registry-kind events of every school the
+/// child's file has named and the child's own events (amendments included), in log order,
+/// from the indexes — no replay.
 pub fn child_envelopes(
     store: &Store,
     child: &str,
     as_of: Option<DateTime<Utc>>,
 ) -> Result<Vec<Envelope>> {
-    let mut envs = store.registry_events(as_of)?;
-    envs.extend(store.by_child(child, as_of)?);
+    let mut envs = store.by_child(child, as_of)?;
+    let mut schools: Vec<String> = store
+        .registry()
+        .child_school(child)
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
+    for e in &envs {
+        match &e.event {
+            store::Event::ChildUpdated { changes, .. } => schools.extend(changes.school.clone()),
+            store::Event::Corrected { changes, .. } => schools.extend(
+                changes
+                    .get("changes")
+                    .and_then(|c| c.get("school"))
+                    .and_then(|s| s.as_str())
+                    .map(str::to_owned),
+            ),
+            _ => {}
+        }
+    }
+    schools.sort();
+    schools.dedup();
+    for school in &schools {
+        envs.extend(store.registry_events(Some(school), as_of)?);
+    }
     envs.sort_by_key(|e| e.seq);
     envs.dedup_by_key(|e| e.seq);
     Ok(envs)
@@ -390,7 +416,8 @@ pub fn policy_show(
 ) -> Result<()> {
     let as_of = super::as_of(as_of)?;
     let on = day_of(date_arg("--on", on)?, as_of);
-    let tl = Timeline::build_owned(store.registry_events(as_of)?, as_of).map_err(bad)?;
+    let tl =
+        Timeline::build_owned(store.registry_events(Some(school), as_of)?, as_of).map_err(bad)?;
     let world = World::build(&tl);
     world.require_school(school).map_err(bad)?;
     let policy = world.policy_on(school, on);

@@ -38,17 +38,18 @@ const SLED_SEGMENT_BYTES: usize = 2 * 1024 * 1024;
 pub const MAX_EVENT_BYTES: usize = 16 * 1024;
 /// Segments are closed before their data would pass this size.
 const SEGMENT_TARGET_BYTES: usize = 16 * 1024;
-/// Number of hash buckets of the id index (see `IdIndex`): ~9 KiB per bucket at 5 M events.
-const ID_BUCKETS: u16 = 16384;
+/// `(id hash, seq)` pairs per value of the id index (16 KiB).
+const IDS_PER_CHUNK: usize = 1024;
 /// Largest number of seqs under one index key.
 const MAX_SEQS_PER_KEY: usize = 4096;
 /// Segments written per sled batch (bounds the memory of one `apply_batch`).
 const SEGMENTS_PER_SLED_BATCH: usize = 256;
 /// The key of the `through` marker in every derived tree: 0xFF never starts a UTF-8 id.
 const THROUGH_KEY: &[u8] = &[0xFF];
-/// The key prefix under which registry-kind events are listed in `by_child` (ids never
-/// contain control characters, so no child id starts with 0x01).
-const REGISTRY_EVENTS_PREFIX: &[u8] = &[0x01];
+/// The key prefix under which a school's registry-kind events are listed in `by_child`,
+/// followed by the school id (ids never contain control characters, so no child id starts
+/// with 0x01).
+const REGISTRY_EVENTS_PREFIX: &str = "\u{1}";
 
 /// An event ready to append: validated by `ingest`, not yet placed in the log.
 #[derive(Debug, Clone, PartialEq)]
@@ -168,6 +169,8 @@ fn damaged(seq: u64, what: impl Into<String>) -> StoreError {
 struct WriterState {
     head: Head,
     registry: Registry,
+    /// The id index in memory, loaded on first use (`IdMap::load`), then kept in step.
+    ids: Option<IdMap>,
 }
 
 /// An open careledger store. One process at a time (sled locks the directory).
@@ -241,6 +244,7 @@ impl Store {
             state: Mutex::new(WriterState {
                 head: Head::EMPTY,
                 registry: Registry::default(),
+                ids: None,
             }),
         };
         store.recover()?;
@@ -311,7 +315,10 @@ impl Store {
             for t in trees {
                 t.clear()?;
             }
-            self.lock().registry = Registry::default();
+            let mut st = self.lock();
+            st.registry = Registry::default();
+            st.ids = None;
+            drop(st);
             self.catch_up(0, head.seq)?;
         } else {
             let from = through.iter().copied().min().unwrap_or(0);
@@ -408,17 +415,14 @@ impl Store {
         }
 
         // Idempotency: skip ids already in the log or earlier in this batch.
-        let mut ids = IdIndex::default();
         let keep = {
             let mut in_batch: FxHashSet<&str> = FxHashSet::default();
             in_batch.reserve(drafts.len());
-            let fresh: Vec<bool> = drafts.iter().map(|d| in_batch.insert(&d.id)).collect();
-            let present = ids.existing(&self.by_id, drafts.iter().map(|d| d.id.as_str()))?;
-            fresh
-                .into_iter()
-                .zip(present)
-                .map(|(fresh, present)| fresh && !present)
-                .collect::<Vec<bool>>()
+            let mut keep = Vec::with_capacity(drafts.len());
+            for d in &drafts {
+                keep.push(in_batch.insert(&d.id) && self.seq_of(&d.id)?.is_none());
+            }
+            keep
         };
         let skipped = keep.iter().filter(|k| !**k).count() as u64;
 
@@ -502,7 +506,7 @@ impl Store {
             rmp_serde::to_vec_named(&new_head).expect("a head always encodes"),
         )?;
         self.lock().head = new_head;
-        self.write_indexes_with(&envs, false, ids)?;
+        self.write_indexes(&envs, false)?;
         self.sync()?;
         Ok(Appended {
             appended: envs.len() as u64,
@@ -511,18 +515,9 @@ impl Store {
         })
     }
 
-    fn write_indexes(&self, envs: &[Envelope], only_behind: bool) -> Result<(), StoreError> {
-        self.write_indexes_with(envs, only_behind, IdIndex::default())
-    }
-
     /// Writes the derived trees for `envs` (consecutive, after every tree's `through`, or
     /// — with `only_behind` — possibly already in some trees, which are then left alone).
-    fn write_indexes_with(
-        &self,
-        envs: &[Envelope],
-        only_behind: bool,
-        mut ids: IdIndex,
-    ) -> Result<(), StoreError> {
+    fn write_indexes(&self, envs: &[Envelope], only_behind: bool) -> Result<(), StoreError> {
         let Some(last) = envs.last().map(|e| e.seq) else {
             return Ok(());
         };
@@ -534,7 +529,6 @@ impl Store {
         let mut by_staff: FxHashMap<&str, Vec<u64>> = FxHashMap::default();
         let mut by_child_owned: FxHashMap<String, Vec<u64>> = FxHashMap::default();
         let mut by_staff_owned: FxHashMap<String, Vec<u64>> = FxHashMap::default();
-        let mut registry_seqs: Vec<u64> = Vec::new();
         let mut entries: Vec<(String, Entry)> = Vec::new();
         // Amendment targets within this run.
         let mut local: FxHashMap<&str, &Envelope> = FxHashMap::default();
@@ -550,7 +544,7 @@ impl Store {
             if let Some(s) = env.event.staff() {
                 by_staff.entry(s).or_default().push(seq);
             }
-            let mut registry_kind = is_registry_kind(&env.event);
+            let mut school_listing = registry_school(&env.event, &registry);
             if let Event::IncidentNotified { incident, .. } = &env.event
                 && let Some(c) = registry.incident_child(incident)
             {
@@ -559,7 +553,7 @@ impl Store {
             if let Some(target) = env.event.target() {
                 let target_env = match local.get(target) {
                     Some(e) => Some((*e).clone()),
-                    None => match ids.lookup(&self.by_id, target)? {
+                    None => match self.seq_of(target)? {
                         Some(s) => self.get_raw(s)?,
                         None => None,
                     },
@@ -577,11 +571,15 @@ impl Store {
                     if let Some(s) = t.event.staff() {
                         by_staff_owned.entry(s.to_owned()).or_default().push(seq);
                     }
-                    registry_kind |= is_registry_kind(&t.event);
+                    school_listing =
+                        school_listing.or_else(|| registry_school(&t.event, &registry));
                 }
             }
-            if registry_kind {
-                registry_seqs.push(seq);
+            if let Some(school) = school_listing {
+                by_child_owned
+                    .entry(format!("{REGISTRY_EVENTS_PREFIX}{school}"))
+                    .or_default()
+                    .push(seq);
             }
             for (id, entry) in Registry::entries_of(&env.event) {
                 registry.insert(id.clone(), entry.clone());
@@ -596,8 +594,7 @@ impl Store {
             Ok(!only_behind || through_of(t)? < last)
         };
         if behind(&self.by_child)? {
-            let mut lists = merge_lists(by_child, by_child_owned);
-            lists.push((REGISTRY_EVENTS_PREFIX.to_vec(), registry_seqs));
+            let lists = merge_lists(by_child, by_child_owned);
             self.by_child.apply_batch(seq_batch(lists, &through))?;
         }
         if behind(&self.by_staff)? {
@@ -605,7 +602,21 @@ impl Store {
                 .apply_batch(seq_batch(merge_lists(by_staff, by_staff_owned), &through))?;
         }
         if behind(&self.by_id)? {
-            let mut batch = ids.add(&self.by_id, envs.iter().map(|e| (e.id.as_str(), e.seq)))?;
+            let mut batch = sled::Batch::default();
+            let mut st = self.lock();
+            for chunk in envs.chunks(IDS_PER_CHUNK) {
+                let mut v = Vec::with_capacity(chunk.len() * 16);
+                for e in chunk {
+                    let h = id_hash(&e.id);
+                    v.extend_from_slice(&h.to_le_bytes());
+                    v.extend_from_slice(&e.seq.to_le_bytes());
+                    if let Some(map) = st.ids.as_mut() {
+                        map.insert(h, e.seq);
+                    }
+                }
+                batch.insert(&segment::key(chunk[0].seq), v);
+            }
+            drop(st);
             batch.insert(THROUGH_KEY, &through);
             self.by_id.apply_batch(batch)?;
         }
@@ -658,7 +669,24 @@ impl Store {
 
     /// The seq of the envelope with this id.
     pub fn seq_of(&self, id: &str) -> Result<Option<u64>, StoreError> {
-        IdIndex::default().lookup(&self.by_id, id)
+        let candidates = {
+            let mut st = self.lock();
+            if st.ids.is_none() {
+                st.ids = Some(IdMap::load(&self.by_id)?);
+            }
+            st.ids
+                .as_ref()
+                .expect("loaded above")
+                .candidates(id_hash(id))
+        };
+        // A hash names candidates; the envelope itself confirms (64-bit hashes of distinct
+        // ids collide with probability ~1e-7 at 5 M events, and then both are kept).
+        for seq in candidates {
+            if self.get_raw(seq)?.is_some_and(|e| e.id == id) {
+                return Ok(Some(seq));
+            }
+        }
+        Ok(None)
     }
 
     /// The envelope with this id.
@@ -761,14 +789,35 @@ impl Store {
         self.fetch(seqs, as_of)
     }
 
-    /// The registry-kind events (schools, terms, policies, staff joining and leaving, child
-    /// registrations) and their amendments, in log order: with `by_child` this is all a
-    /// single child's views need.
+    /// The registry-kind events of a school (its registration, terms, policies, staff joining
+    /// and leaving, child registrations) and their amendments, in log order — or of every
+    /// school with `None`. With `by_child` this is all a single child's views need.
     pub fn registry_events(
         &self,
+        school: Option<&str>,
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Vec<Envelope>, StoreError> {
-        let seqs = self.seqs_under(&self.by_child, REGISTRY_EVENTS_PREFIX)?;
+        let seqs = match school {
+            Some(s) => self.seqs_under(
+                &self.by_child,
+                format!("{REGISTRY_EVENTS_PREFIX}{s}").as_bytes(),
+            )?,
+            None => {
+                let head = self.head().seq;
+                let mut out = Vec::new();
+                for item in self.by_child.scan_prefix(REGISTRY_EVENTS_PREFIX.as_bytes()) {
+                    let (_, v) = item?;
+                    out.extend(
+                        v.chunks_exact(8)
+                            .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
+                            .filter(|&s| s <= head),
+                    );
+                }
+                out.sort_unstable();
+                out.dedup();
+                out
+            }
+        };
         self.fetch(seqs, as_of)
     }
 
@@ -925,10 +974,14 @@ fn snapshot_key(name: &str, seq: u64) -> Vec<u8> {
     k
 }
 
-/// Events every view of one child needs besides the child's own: schools, terms, policies,
-/// staff, registrations.
-fn is_registry_kind(e: &Event) -> bool {
-    e.school().is_some() || matches!(e, Event::StaffLeft { .. })
+/// The school whose registry events list this event: what a single child's views need
+/// besides the child's own events — the school, its terms and policies, its staff joining
+/// and leaving, its children's registrations.
+fn registry_school(e: &Event, registry: &Registry) -> Option<String> {
+    match e {
+        Event::StaffLeft { staff, .. } => registry.staff_school(staff).map(str::to_owned),
+        _ => e.school().map(str::to_owned),
+    }
 }
 
 /// Encodes envelope bodies on every core (order kept).
@@ -1000,135 +1053,69 @@ fn seq_batch(lists: Vec<(Vec<u8>, Vec<u64>)>, through: &[u8]) -> sled::Batch {
     batch
 }
 
-/// The id index: ids hashed into `ID_BUCKETS` buckets, each a packed list of
-/// `(u16 length, id bytes, u64 seq)`, little-endian. One sled key per event would cap bulk
-/// imports at sled's per-key rate (STACK.md); buckets amortise it. Buckets read during an
-/// append are kept here so that the same bytes are extended when the batch is indexed.
-#[derive(Default)]
-struct IdIndex {
-    loaded: FxHashMap<u16, Vec<u8>>,
+/// The first 8 bytes of SHA-256 of an id, little-endian: stable across versions and
+/// platforms, so the stored index never needs rebuilding for a hasher change.
+fn id_hash(id: &str) -> u64 {
+    let h = Sha256::digest(id.as_bytes());
+    u64::from_le_bytes(h[..8].try_into().expect("8 bytes"))
 }
 
-/// The entries of a bucket.
-fn bucket_entries(bytes: &[u8]) -> impl Iterator<Item = Result<(&[u8], u64), ()>> + '_ {
-    let mut rest = bytes;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let entry = (|| {
-            let len = u16::from_le_bytes([*rest.first()?, *rest.get(1)?]) as usize;
-            let id = rest.get(2..2 + len)?;
-            let seq = u64::from_le_bytes(rest.get(2 + len..10 + len)?.try_into().ok()?);
-            Some((id, seq, 10 + len))
-        })();
-        match entry {
-            Some((id, seq, used)) => {
-                rest = &rest[used..];
-                Some(Ok((id, seq)))
-            }
-            None => {
-                rest = &[];
-                Some(Err(()))
-            }
-        }
-    })
+/// The id index in memory: id hash → seqs. On disk (`by_id`) it is a run of values keyed by
+/// the big-endian seq of their first entry, each up to `IDS_PER_CHUNK` `(hash, seq)` pairs
+/// (u64 LE each) — written once per batch, never rewritten, so a bulk import costs one sled
+/// key per thousand events and checking an id costs one hash probe. Loading it reads 16
+/// bytes per event once per process.
+#[derive(Debug, Default)]
+struct IdMap {
+    first: FxHashMap<u64, u64>,
+    /// Further seqs of a hash held by more than one id (rare).
+    more: FxHashMap<u64, Vec<u64>>,
 }
 
-impl IdIndex {
-    fn bucket(id: &str) -> u16 {
-        let h = Sha256::digest(id.as_bytes());
-        u16::from_be_bytes([h[0], h[1]]) % ID_BUCKETS
-    }
-
-    fn load(&mut self, tree: &sled::Tree, b: u16) -> Result<&Vec<u8>, StoreError> {
-        if let std::collections::hash_map::Entry::Vacant(slot) = self.loaded.entry(b) {
-            let bytes = tree
-                .get(b.to_be_bytes())?
-                .map(|v| v.to_vec())
-                .unwrap_or_default();
-            slot.insert(bytes);
-        }
-        Ok(&self.loaded[&b])
-    }
-
-    /// The seq of one id.
-    fn lookup(&mut self, tree: &sled::Tree, id: &str) -> Result<Option<u64>, StoreError> {
-        let b = IdIndex::bucket(id);
-        for entry in bucket_entries(self.load(tree, b)?) {
-            let (k, seq) = entry.map_err(|()| damaged(0, format!("id bucket {b} is malformed")))?;
-            if k == id.as_bytes() {
-                return Ok(Some(seq));
+impl IdMap {
+    fn load(tree: &sled::Tree) -> Result<IdMap, StoreError> {
+        let mut map = IdMap::default();
+        for item in tree.iter() {
+            let (k, v) = item?;
+            if k.as_ref() == THROUGH_KEY {
+                continue;
+            }
+            if v.len() % 16 != 0 {
+                return Err(damaged(
+                    segment::first_seq(&k).unwrap_or(0),
+                    "id index value is malformed",
+                ));
+            }
+            for pair in v.chunks_exact(16) {
+                let h = u64::from_le_bytes(pair[..8].try_into().expect("8 bytes"));
+                let seq = u64::from_le_bytes(pair[8..].try_into().expect("8 bytes"));
+                map.insert(h, seq);
             }
         }
-        Ok(None)
+        Ok(map)
     }
 
-    /// For each id, whether the index holds it. Each touched bucket is read and scanned once.
-    fn existing<'a>(
-        &mut self,
-        tree: &sled::Tree,
-        ids: impl Iterator<Item = &'a str>,
-    ) -> Result<Vec<bool>, StoreError> {
-        let ids: Vec<(u16, &str)> = ids.map(|id| (IdIndex::bucket(id), id)).collect();
-        let mut wanted: FxHashMap<u16, FxHashSet<&[u8]>> = FxHashMap::default();
-        for (b, id) in &ids {
-            wanted.entry(*b).or_default().insert(id.as_bytes());
-        }
-        let mut found: FxHashSet<(u16, Vec<u8>)> = FxHashSet::default();
-        for (b, want) in &wanted {
-            for entry in bucket_entries(self.load(tree, *b)?) {
-                let (k, _) =
-                    entry.map_err(|()| damaged(0, format!("id bucket {b} is malformed")))?;
-                if want.contains(k) {
-                    found.insert((*b, k.to_vec()));
+    fn insert(&mut self, h: u64, seq: u64) {
+        match self.first.entry(h) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(seq);
+            }
+            std::collections::hash_map::Entry::Occupied(e) if *e.get() != seq => {
+                let more = self.more.entry(h).or_default();
+                if !more.contains(&seq) {
+                    more.push(seq);
                 }
             }
+            std::collections::hash_map::Entry::Occupied(_) => {}
         }
-        Ok(ids
-            .iter()
-            .map(|(b, id)| !found.is_empty() && found.contains(&(*b, id.as_bytes().to_vec())))
-            .collect())
     }
 
-    /// A batch appending the ids not yet in their bucket.
-    fn add<'a>(
-        &mut self,
-        tree: &sled::Tree,
-        entries: impl Iterator<Item = (&'a str, u64)>,
-    ) -> Result<sled::Batch, StoreError> {
-        let mut by_bucket: FxHashMap<u16, Vec<(&str, u64)>> = FxHashMap::default();
-        for (id, seq) in entries {
-            by_bucket
-                .entry(IdIndex::bucket(id))
-                .or_default()
-                .push((id, seq));
+    fn candidates(&self, h: u64) -> Vec<u64> {
+        let mut out: Vec<u64> = self.first.get(&h).copied().into_iter().collect();
+        if let Some(more) = self.more.get(&h) {
+            out.extend(more);
         }
-        let mut batch = sled::Batch::default();
-        for (b, new) in by_bucket {
-            let mut bytes = self.load(tree, b)?.clone();
-            let present: FxHashSet<&[u8]> = bucket_entries(&bytes)
-                .filter_map(Result::ok)
-                .map(|(k, _)| k)
-                .collect();
-            let mut added = Vec::new();
-            for (id, seq) in new {
-                if present.contains(id.as_bytes()) {
-                    continue;
-                }
-                // Ids are at most a few hundred bytes (ingest limits them), so u16 suffices.
-                added.extend_from_slice(&(id.len() as u16).to_le_bytes());
-                added.extend_from_slice(id.as_bytes());
-                added.extend_from_slice(&seq.to_le_bytes());
-            }
-            drop(present);
-            if !added.is_empty() {
-                bytes.extend_from_slice(&added);
-                batch.insert(&b.to_be_bytes(), bytes.clone());
-                self.loaded.insert(b, bytes);
-            }
-        }
-        Ok(batch)
+        out
     }
 }
 
