@@ -40,6 +40,8 @@ pub const MAX_EVENT_BYTES: usize = 16 * 1024;
 const SEGMENT_TARGET_BYTES: usize = 16 * 1024;
 /// `(id hash, seq)` pairs per value of the id index (16 KiB).
 const IDS_PER_CHUNK: usize = 1024;
+/// Envelopes handed from the decoding thread to a scan's caller at a time.
+const SCAN_BATCH: usize = 512;
 /// Largest number of seqs under one index key.
 const MAX_SEQS_PER_KEY: usize = 4096;
 /// Segments written per sled batch (bounds the memory of one `apply_batch`).
@@ -230,6 +232,9 @@ impl Store {
             .path(path)
             .cache_capacity(256 * 1024 * 1024)
             .segment_size(SLED_SEGMENT_BYTES)
+            // Every append flushes and fsyncs itself; sled's background flusher would only
+            // keep the database (and its lock) alive for a moment after the store is dropped.
+            .flush_every_ms(None)
             .open()?;
         let store = Store {
             path: path.to_owned(),
@@ -719,15 +724,28 @@ impl Store {
             .and_then(|r| r.ok())
             .map(|(k, _)| k.to_vec())
             .unwrap_or_else(|| segment::key(1).to_vec());
-        let segments = self.log.range(start..);
-        Scan {
-            segments,
+        let scan = Scan {
+            segments: self.log.range(start..),
             current: None,
             from_seq,
             head,
             as_of,
             done: false,
-        }
+        };
+        // Decode on a second thread while the caller folds: a replay then costs the slower of
+        // the two, not their sum. The channel is bounded, so memory stays a few batches; when
+        // the caller stops early, the decoder's next send fails and it ends.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Envelope, StoreError>>>(16);
+        std::thread::spawn(move || {
+            let mut scan = scan;
+            loop {
+                let batch: Vec<_> = scan.by_ref().take(SCAN_BATCH).collect();
+                if batch.is_empty() || tx.send(batch).is_err() {
+                    return;
+                }
+            }
+        });
+        rx.into_iter().flatten()
     }
 
     /// Seqs listed under a key prefix of an index, in order, up to the head.
