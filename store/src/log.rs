@@ -42,8 +42,9 @@ const SEGMENT_TARGET_BYTES: usize = 16 * 1024;
 const IDS_PER_CHUNK: usize = 1024;
 /// Envelopes handed from the decoding thread to a scan's caller at a time.
 const SCAN_BATCH: usize = 512;
-/// Largest number of seqs under one index key.
-const MAX_SEQS_PER_KEY: usize = 4096;
+/// Largest number of seqs in one posting entry (a value stays below `POSTING_VALUE_BYTES`
+/// plus one entry).
+const MAX_SEQS_PER_KEY: usize = 512;
 /// Segments written per sled batch (bounds the memory of one `apply_batch`).
 const SEGMENTS_PER_SLED_BATCH: usize = 256;
 /// The key of the `through` marker in every derived tree: 0xFF never starts a UTF-8 id.
@@ -750,33 +751,58 @@ impl Store {
 
     /// Seqs listed under a key prefix of an index, in order, up to the head.
     fn seqs_under(&self, tree: &sled::Tree, id: &[u8]) -> Result<Vec<u64>, StoreError> {
-        let mut prefix = id.to_vec();
-        prefix.push(0);
         let head = self.head().seq;
         let mut out = Vec::new();
-        for item in tree.scan_prefix(&prefix) {
-            let (_, v) = item?;
-            out.extend(
-                v.chunks_exact(8)
-                    .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
-                    .filter(|&s| s <= head),
-            );
+        for item in tree.scan_prefix(posting_bucket(id).to_be_bytes()) {
+            let (k, v) = item?;
+            for entry in postings(&v) {
+                let (entry_id, seqs) =
+                    entry.map_err(|()| damaged(0, format!("index value {k:?} is malformed")))?;
+                if entry_id == id {
+                    out.extend(seqs.filter(|&s| s <= head));
+                }
+            }
         }
         out.sort_unstable();
         out.dedup();
         Ok(out)
     }
 
+    /// The envelopes at `seqs` (ascending), up to `as_of`. Consecutive seqs of one segment
+    /// share one read of it: a school's registry events sit together in a few segments.
     fn fetch(
         &self,
         seqs: Vec<u64>,
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Vec<Envelope>, StoreError> {
         let mut out = Vec::with_capacity(seqs.len());
+        let mut current: Option<(u64, sled::IVec)> = None;
         for seq in seqs {
-            let env = self
-                .get(seq)?
-                .ok_or_else(|| damaged(seq, "indexed but not in the log"))?;
+            let cached = current.as_ref().is_some_and(|(first, bytes)| {
+                seq >= *first
+                    && segment::Segment::parse(bytes)
+                        .is_ok_and(|s| ((seq - first) as usize) < s.len())
+            });
+            if !cached {
+                let (k, v) = self
+                    .log
+                    .range(..=segment::key(seq))
+                    .next_back()
+                    .transpose()?
+                    .ok_or_else(|| damaged(seq, "indexed but not in the log"))?;
+                let first =
+                    segment::first_seq(&k).ok_or_else(|| damaged(seq, "bad segment key"))?;
+                current = Some((first, v));
+            }
+            let (first, bytes) = current.as_ref().expect("set above");
+            let seg = segment::Segment::parse(bytes).map_err(|e| damaged(*first, e))?;
+            let i = (seq - first) as usize;
+            if i >= seg.len() {
+                return Err(damaged(seq, "indexed but not in the log"));
+            }
+            let (hash, body) = seg.entry(i).map_err(|e| damaged(seq, e))?;
+            let env = Envelope::decode_body(body, hash)
+                .map_err(|e| damaged(seq, format!("undecodable envelope: {e}")))?;
             if as_of.is_some_and(|t| env.recorded_at > t) {
                 break;
             }
@@ -821,15 +847,17 @@ impl Store {
                 format!("{REGISTRY_EVENTS_PREFIX}{s}").as_bytes(),
             )?,
             None => {
-                let head = self.head().seq;
+                let schools: Vec<String> = self
+                    .registry()
+                    .schools()
+                    .map(|(s, _)| s.to_owned())
+                    .collect();
                 let mut out = Vec::new();
-                for item in self.by_child.scan_prefix(REGISTRY_EVENTS_PREFIX.as_bytes()) {
-                    let (_, v) = item?;
-                    out.extend(
-                        v.chunks_exact(8)
-                            .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
-                            .filter(|&s| s <= head),
-                    );
+                for s in schools {
+                    out.extend(self.seqs_under(
+                        &self.by_child,
+                        format!("{REGISTRY_EVENTS_PREFIX}{s}").as_bytes(),
+                    )?);
                 }
                 out.sort_unstable();
                 out.dedup();
@@ -1034,7 +1062,7 @@ fn set_prev_hash(body: &mut [u8], prev: &Hash) {
 fn merge_lists(
     borrowed: FxHashMap<&str, Vec<u64>>,
     owned: FxHashMap<String, Vec<u64>>,
-) -> Vec<(Vec<u8>, Vec<u64>)> {
+) -> Vec<SeqList> {
     let mut all: FxHashMap<Vec<u8>, Vec<u64>> = FxHashMap::default();
     for (k, v) in borrowed {
         all.entry(k.as_bytes().to_vec()).or_default().extend(v);
@@ -1051,20 +1079,94 @@ fn merge_lists(
         .collect()
 }
 
-/// The index batch: under `id ‖ 0x00 ‖ BE first seq`, up to `MAX_SEQS_PER_KEY` seqs
-/// (u64 LE) of that id — one key per id per batch, not per event.
-fn seq_batch(lists: Vec<(Vec<u8>, Vec<u64>)>, through: &[u8]) -> sled::Batch {
-    let mut batch = sled::Batch::default();
-    for (id, seqs) in lists {
-        for chunk in seqs.chunks(MAX_SEQS_PER_KEY) {
-            let mut key = id.clone();
-            key.push(0);
-            key.extend_from_slice(&segment::key(chunk[0]));
-            let mut v = Vec::with_capacity(chunk.len() * 8);
-            for s in chunk {
-                v.extend_from_slice(&s.to_le_bytes());
+/// An id and the seqs listed under it.
+type SeqList = (Vec<u8>, Vec<u64>);
+
+/// The posting bucket of an id: `by_child` and `by_staff` group ids into this many buckets,
+/// so an append writes at most one or a few sled keys per bucket, not one per child — sled's
+/// per-key cost would otherwise dominate a bulk import of a county (30,000 children).
+const POSTING_BUCKETS: u16 = 1024;
+/// A posting value is closed once it passes this size (far below sled's blob threshold).
+const POSTING_VALUE_BYTES: usize = 8 * 1024;
+
+fn posting_bucket(id: &[u8]) -> u16 {
+    let h = Sha256::digest(id);
+    u16::from_be_bytes([h[0], h[1]]) % POSTING_BUCKETS
+}
+
+/// The entries of a posting value: repeated `(u16 id length, id, u32 count, count × u64
+/// seq)`, little-endian.
+fn postings(
+    bytes: &[u8],
+) -> impl Iterator<Item = Result<(&[u8], impl Iterator<Item = u64> + '_), ()>> + '_ {
+    let mut rest = bytes;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let parsed = (|| {
+            let len = u16::from_le_bytes([*rest.first()?, *rest.get(1)?]) as usize;
+            let id = rest.get(2..2 + len)?;
+            let n = u32::from_le_bytes(rest.get(2 + len..6 + len)?.try_into().ok()?) as usize;
+            let seqs = rest.get(6 + len..6 + len + 8 * n)?;
+            Some((id, seqs, 6 + len + 8 * n))
+        })();
+        match parsed {
+            Some((id, seqs, used)) => {
+                rest = &rest[used..];
+                let seqs = seqs
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")));
+                Some(Ok((id, seqs)))
             }
-            batch.insert(key, v);
+            None => {
+                rest = &[];
+                Some(Err(()))
+            }
+        }
+    })
+}
+
+/// The index batch for per-id seq lists: the lists are grouped by posting bucket; each bucket
+/// gets values keyed `BE bucket ‖ BE last seq of the run ‖ BE value number` (unique per run),
+/// each holding whole `(id, seqs)` entries.
+fn seq_batch(lists: Vec<SeqList>, through: &[u8]) -> sled::Batch {
+    let mut by_bucket: FxHashMap<u16, Vec<SeqList>> = FxHashMap::default();
+    for (id, seqs) in lists {
+        by_bucket
+            .entry(posting_bucket(&id))
+            .or_default()
+            .push((id, seqs));
+    }
+    let mut batch = sled::Batch::default();
+    for (bucket, entries) in by_bucket {
+        let mut value: Vec<u8> = Vec::new();
+        let mut n = 0u32;
+        let mut emit = |value: &mut Vec<u8>, n: &mut u32| {
+            let mut key = bucket.to_be_bytes().to_vec();
+            key.extend_from_slice(through);
+            key.extend_from_slice(&n.to_be_bytes());
+            batch.insert(key, std::mem::take(value));
+            *n += 1;
+        };
+        for (id, seqs) in entries {
+            for chunk in seqs.chunks(MAX_SEQS_PER_KEY) {
+                if !value.is_empty()
+                    && value.len() + 6 + id.len() + 8 * chunk.len() > POSTING_VALUE_BYTES
+                {
+                    emit(&mut value, &mut n);
+                }
+                // Ids are at most a few hundred bytes (ingest limits them), so u16 suffices.
+                value.extend_from_slice(&(id.len() as u16).to_le_bytes());
+                value.extend_from_slice(&id);
+                value.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
+                for s in chunk {
+                    value.extend_from_slice(&s.to_le_bytes());
+                }
+            }
+        }
+        if !value.is_empty() {
+            emit(&mut value, &mut n);
         }
     }
     batch.insert(THROUGH_KEY, through);
