@@ -101,7 +101,7 @@ fn an_event_too_large_for_the_store_is_refused_on_its_line() {
     let text = err.to_string();
     assert!(
         text.starts_with(
-            "big.jsonl:1: expected an event of at most 49152 bytes once stored, found 60"
+            "big.jsonl:1: expected an event of at most 16384 bytes once stored, found 60"
         ),
         "{text}"
     );
