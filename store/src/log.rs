@@ -40,6 +40,10 @@ pub const MAX_EVENT_BYTES: usize = 16 * 1024;
 const SEGMENT_TARGET_BYTES: usize = 16 * 1024;
 /// `(id hash, seq)` pairs per value of the id index (16 KiB).
 const IDS_PER_CHUNK: usize = 1024;
+/// More envelopes than any segment holds: a segment's entries are at most
+/// `SEGMENT_TARGET_BYTES` and every entry takes more than 128 bytes (a 32-byte hash and a
+/// named-field body of at least a hundred).
+const MAX_EVENTS_PER_SEGMENT: u64 = 128;
 /// Envelopes handed from the decoding thread to a scan's caller at a time.
 const SCAN_BATCH: usize = 512;
 /// Largest number of seqs in one posting entry (a value stays below `POSTING_VALUE_BYTES`
@@ -653,24 +657,34 @@ impl Store {
     /// The envelope at `seq` without checking the head (callers hold the state lock or know
     /// the seq is committed).
     fn get_raw(&self, seq: u64) -> Result<Option<Envelope>, StoreError> {
-        let Some((k, v)) = self
-            .log
-            .range(..=segment::key(seq))
-            .next_back()
-            .transpose()?
-        else {
+        let Some((first, v)) = self.segment_of(seq)? else {
             return Ok(None);
         };
-        let first = segment::first_seq(&k).ok_or_else(|| damaged(seq, "bad segment key"))?;
         let seg = segment::Segment::parse(&v).map_err(|e| damaged(first, e))?;
-        let i = (seq - first) as usize;
-        if i >= seg.len() {
-            return Ok(None);
-        }
-        let (hash, body) = seg.entry(i).map_err(|e| damaged(seq, e))?;
+        let (hash, body) = seg
+            .entry((seq - first) as usize)
+            .map_err(|e| damaged(seq, e))?;
         Envelope::decode_body(body, hash)
             .map(Some)
             .map_err(|e| damaged(seq, format!("undecodable envelope: {e}")))
+    }
+
+    /// The segment holding `seq`, with its first seq. sled's backward range search is slow,
+    /// so this walks forward from a key at most `MAX_EVENTS_PER_SEGMENT` seqs before: the
+    /// segment holding `seq` starts there or later, usually one or two values ahead.
+    fn segment_of(&self, seq: u64) -> Result<Option<(u64, sled::IVec)>, StoreError> {
+        let from = seq.saturating_sub(MAX_EVENTS_PER_SEGMENT).max(1);
+        for item in self.log.range(segment::key(from)..=segment::key(seq)) {
+            let (k, v) = item?;
+            let first = segment::first_seq(&k).ok_or_else(|| damaged(seq, "bad segment key"))?;
+            let len = segment::Segment::parse(&v)
+                .map_err(|e| damaged(first, e))?
+                .len() as u64;
+            if seq < first + len {
+                return Ok(Some((first, v)));
+            }
+        }
+        Ok(None)
     }
 
     /// The seq of the envelope with this id.
@@ -784,15 +798,10 @@ impl Store {
                         .is_ok_and(|s| ((seq - first) as usize) < s.len())
             });
             if !cached {
-                let (k, v) = self
-                    .log
-                    .range(..=segment::key(seq))
-                    .next_back()
-                    .transpose()?
-                    .ok_or_else(|| damaged(seq, "indexed but not in the log"))?;
-                let first =
-                    segment::first_seq(&k).ok_or_else(|| damaged(seq, "bad segment key"))?;
-                current = Some((first, v));
+                current = Some(
+                    self.segment_of(seq)?
+                        .ok_or_else(|| damaged(seq, "indexed but not in the log"))?,
+                );
             }
             let (first, bytes) = current.as_ref().expect("set above");
             let seg = segment::Segment::parse(bytes).map_err(|e| damaged(*first, e))?;
