@@ -4,7 +4,7 @@
 mod scores;
 mod support;
 mod timeline;
-mod world;
 mod views;
-mod views_wire;
 mod views_props;
+mod views_wire;
+mod world;
