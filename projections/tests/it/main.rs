@@ -6,5 +6,4 @@ mod support;
 mod timeline;
 mod views;
 mod views_props;
-mod views_wire;
 mod world;

@@ -4,9 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value};
-use store::time::parse_instant;
-use store::{Envelope, Hash, SCHEMA, Source};
+use serde_json::Value;
+use store::Envelope;
 
 /// The repository's `fixtures/` directory.
 pub fn fixtures_dir() -> PathBuf {
@@ -32,59 +31,12 @@ pub fn read_json(path: &Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Parses flat wire JSONL into envelopes numbered from 1 (blank lines and `#` lines skipped).
-pub fn envelopes_from_jsonl(text: &str, file: &str) -> Vec<Envelope> {
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let mut obj: Map<String, Value> =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("{file}:{}: {e}", n + 1));
-        let mut take = |k: &str| -> String {
-            match obj.remove(k) {
-                Some(Value::String(s)) => s,
-                other => panic!(
-                    "{file}:{}: field {k} must be a string, got {other:?}",
-                    n + 1
-                ),
-            }
-        };
-        let kind = take("type");
-        let occurred = take("occurred_at");
-        let actor = take("actor");
-        let recorded = take("recorded_at");
-        let id = match obj.remove("id") {
-            Some(Value::String(s)) => s,
-            _ => format!("{file}-line-{}", n + 1),
-        };
-        let event = projections::timeline::event_from_wire(&kind, obj)
-            .unwrap_or_else(|e| panic!("{file}:{}: {e}", n + 1));
-        out.push(Envelope {
-            schema: SCHEMA,
-            seq: out.len() as u64 + 1,
-            id,
-            recorded_at: parse_instant(&recorded)
-                .unwrap_or_else(|| panic!("{file}:{}: bad recorded_at", n + 1)),
-            occurred_at: parse_instant(&occurred)
-                .unwrap_or_else(|| panic!("{file}:{}: bad occurred_at", n + 1)),
-            actor,
-            source: Source::Import(file.to_owned()),
-            event,
-            prev_hash: Hash::ZERO,
-            hash: Hash::ZERO,
-        });
-    }
-    out
-}
-
 /// Reads `<dir>/events.jsonl`.
 pub fn read_events(dir: &Path) -> Vec<Envelope> {
     let path = dir.join("events.jsonl");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    envelopes_from_jsonl(&text, "events.jsonl")
+    fixtures::envelopes(&text, "events.jsonl").unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
 }
 
 /// Where two JSON values differ, numbers compared by value (`100` equals `100.0`).

@@ -29,7 +29,6 @@ use store::time::{parse_as_of, parse_date};
 use store::{Envelope, Event, Hash, SCHEMA, Source};
 
 use crate::support::{cases, json_diff, read_json};
-use crate::views_wire::envelopes_from_jsonl;
 
 /// One query of a case.
 struct Query {
@@ -52,7 +51,7 @@ fn read_queries(dir: &Path) -> (Vec<Envelope>, Vec<Query>) {
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let envs = envelopes_from_jsonl(&text, &file).unwrap_or_else(|e| panic!("{e}"));
+    let envs = fixtures::envelopes(&text, &file).unwrap_or_else(|e| panic!("{e}"));
     let queries = q["queries"]
         .as_array()
         .unwrap_or_else(|| panic!("{}: query.json needs a queries list", dir.display()))

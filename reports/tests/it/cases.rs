@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use projections::{Timeline, World};
 use reports::{ReportRow, Scope};
-use serde_json::{Map, Value};
-use store::time::{parse_as_of, parse_instant};
-use store::{Envelope, Hash, SCHEMA, Source};
+use serde_json::Value;
+use store::time::parse_as_of;
+use store::Envelope;
 
 /// fixtures/reports/ at the repository root.
 pub fn fixtures_dir() -> PathBuf {
@@ -20,68 +20,21 @@ pub fn seed_school() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
-/// Reads JSONL event files in order into envelopes. `recorded_at` may be given per line (it
-/// must not decrease); otherwise a line is recorded at the later of its `occurred_at` and the
-/// previous line's `recorded_at`.
+/// Reads JSONL event files in order into one log (`fixtures::WireLog`: a line without
+/// `recorded_at` is recorded at the later of its `occurred_at` and the previous line's).
 pub fn load_events(files: &[PathBuf]) -> Vec<Envelope> {
-    let mut out: Vec<Envelope> = Vec::new();
-    let mut last: Option<DateTime<Utc>> = None;
+    let mut log = fixtures::WireLog::default();
     for file in files {
         let text = std::fs::read_to_string(file)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
-        for (n, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let at = || format!("{}:{}", file.display(), n + 1);
-            let mut fields: Map<String, Value> = serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("{}: not a JSON object: {e}", at()));
-            let mut take = |k: &str| -> Option<String> {
-                fields.remove(k).map(|v| {
-                    v.as_str()
-                        .unwrap_or_else(|| panic!("{}: {k} must be a string", at()))
-                        .to_owned()
-                })
-            };
-            let kind = take("type").unwrap_or_else(|| panic!("{}: no type", at()));
-            let id = take("id").unwrap_or_else(|| panic!("{}: no id", at()));
-            let occurred =
-                take("occurred_at").unwrap_or_else(|| panic!("{}: no occurred_at", at()));
-            let actor = take("actor").unwrap_or_else(|| panic!("{}: no actor", at()));
-            let recorded = take("recorded_at");
-            let occurred_at =
-                parse_instant(&occurred).unwrap_or_else(|| panic!("{}: bad occurred_at", at()));
-            let recorded_at = match recorded {
-                Some(r) => {
-                    let r =
-                        parse_instant(&r).unwrap_or_else(|| panic!("{}: bad recorded_at", at()));
-                    assert!(
-                        last.is_none_or(|l| l <= r),
-                        "{}: recorded_at decreases",
-                        at()
-                    );
-                    r
-                }
-                None => last.map_or(occurred_at, |l| l.max(occurred_at)),
-            };
-            last = Some(recorded_at);
-            let event = store::wire::event_from_wire(&kind, fields)
-                .unwrap_or_else(|e| panic!("{}: {kind}: {e}", at()));
-            out.push(Envelope {
-                schema: SCHEMA,
-                seq: out.len() as u64 + 1,
-                id,
-                recorded_at,
-                occurred_at,
-                actor,
-                source: Source::Import("events.jsonl".into()),
-                event,
-                prev_hash: Hash::ZERO,
-                hash: Hash::ZERO,
-            });
-        }
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        log.push_text(&text, &name)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     }
-    out
+    log.into_envelopes()
 }
 
 /// One case folder.
