@@ -3,7 +3,7 @@
 
 use store::Store;
 
-use crate::{careledger, prelude, stderr, talks};
+use crate::{careledger, careledger_env, careledger_ok, prelude, stderr, talks};
 
 #[test]
 fn importing_the_same_file_twice_appends_nothing_the_second_time() {
@@ -86,13 +86,12 @@ fn an_export_re_imports_to_the_same_events_ids_and_times() {
     let seed = dir.path().join("seed.jsonl");
     std::fs::write(&seed, fixtures::SEED_SCHOOL_JSONL).unwrap();
     assert!(careledger(&a, &["init"]).status.success());
-    let out = careledger(
+    careledger_ok(
         &a,
         &["import", "--preserve-recorded-at", seed.to_str().unwrap()],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     let export = dir.path().join("export.jsonl");
-    let out = careledger(
+    careledger_ok(
         &a,
         &[
             "export",
@@ -104,13 +103,11 @@ fn an_export_re_imports_to_the_same_events_ids_and_times() {
             export.to_str().unwrap(),
         ],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     assert!(careledger(&b, &["init"]).status.success());
-    let out = careledger(
+    careledger_ok(
         &b,
         &["import", "--preserve-recorded-at", export.to_str().unwrap()],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     let (sa, sb) = (Store::open(&a).unwrap(), Store::open(&b).unwrap());
     let ea: Vec<_> = sa.scan(None).map(Result::unwrap).collect();
     let eb: Vec<_> = sb.scan(None).map(Result::unwrap).collect();
@@ -157,19 +154,12 @@ fn a_snapshot_assisted_run_equals_a_full_replay() {
     let second = dir.path().join("second.jsonl");
     std::fs::write(&first, fixtures::SEED_SCHOOL_JSONL).unwrap();
     assert!(careledger(&db, &["init"]).status.success());
-    let out = careledger(
+    careledger_ok(
         &db,
         &["import", "--preserve-recorded-at", first.to_str().unwrap()],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     let run = |args: &[&str], every: &str| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_careledger"))
-            .arg("--db")
-            .arg(&db)
-            .args(args)
-            .env("CARELEDGER_SNAPSHOT_EVERY", every)
-            .output()
-            .unwrap();
+        let out = careledger_env(&db, args, &[("CARELEDGER_SNAPSHOT_EVERY", every)]);
         assert!(out.status.success(), "{}", stderr(&out));
         out.stdout
     };
@@ -204,8 +194,7 @@ fn a_snapshot_assisted_run_equals_a_full_replay() {
             .replace("\"t1\"", "\"sq-t02\""),
     )
     .unwrap();
-    let out = careledger(&db, &["import", second.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    careledger_ok(&db, &["import", second.to_str().unwrap()]);
     let worklist = [
         "worklist",
         "--staff",
@@ -241,7 +230,7 @@ fn views_from_the_index_equal_views_from_a_full_replay() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
     let file = dir.path().join("county.jsonl");
-    let out = careledger(
+    careledger_ok(
         &db,
         &[
             "fixtures",
@@ -256,13 +245,11 @@ fn views_from_the_index_equal_views_from_a_full_replay() {
             file.to_str().unwrap(),
         ],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     assert!(careledger(&db, &["init"]).status.success());
-    let out = careledger(
+    careledger_ok(
         &db,
         &["import", "--preserve-recorded-at", file.to_str().unwrap()],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     let store = Store::open(&db).unwrap();
     let envs: Vec<store::Envelope> = store.scan(None).map(Result::unwrap).collect();
     let children: Vec<String> = store

@@ -9,12 +9,29 @@ use std::process::{Command, Output};
 
 /// Runs the binary with `--db db` and `args`.
 pub fn careledger(db: &Path, args: &[&str]) -> Output {
+    careledger_env(db, args, &[])
+}
+
+/// Runs the binary with extra environment variables.
+pub fn careledger_env(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_careledger"))
         .arg("--db")
         .arg(db)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("the binary runs")
+}
+
+/// Runs the binary and requires success, showing its stderr otherwise.
+pub fn careledger_ok(db: &Path, args: &[&str]) -> Output {
+    let out = careledger(db, args);
+    assert!(
+        out.status.success(),
+        "careledger {args:?}: {}",
+        stderr(&out)
+    );
+    out
 }
 
 /// stderr as text.

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use projections::{Timeline, World};
 use reports::{ReportRow, Scope};
 use serde_json::Value;
-use store::time::parse_as_of;
 use store::Envelope;
+use store::time::parse_as_of;
 
 /// fixtures/reports/ at the repository root.
 pub fn fixtures_dir() -> PathBuf {
