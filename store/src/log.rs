@@ -31,8 +31,8 @@ use crate::segment::{self, SegmentBuilder};
 
 /// sled's log segment size. sled writes any log item — a value, or a whole tree node
 /// holding several values — larger than a quarter of it to a blob file that its flush does
-/// not fsync (STACK.md; measured: 32 KiB values with the default 512 KiB segments produced
-/// blobs). 2 MiB segments keep every item of our trees inline.
+/// not fsync (STACK.md; measured: a 1 M-event import of 16 KiB segments with the default
+/// 512 KiB sled segments left 1,894 blob files). 2 MiB segments keep every item of our trees inline.
 const SLED_SEGMENT_BYTES: usize = 2 * 1024 * 1024;
 /// Largest encoded envelope accepted (a talk is a few hundred bytes).
 pub const MAX_EVENT_BYTES: usize = 16 * 1024;
@@ -44,6 +44,8 @@ const IDS_PER_CHUNK: usize = 1024;
 /// `SEGMENT_TARGET_BYTES` and every entry takes more than 128 bytes (a 32-byte hash and a
 /// named-field body of at least a hundred).
 const MAX_EVENTS_PER_SEGMENT: u64 = 128;
+/// Tries, 50 ms apart, to take the lock of a store just dropped in this process.
+const LOCK_RETRIES: u32 = 40;
 /// Envelopes handed from the decoding thread to a scan's caller at a time.
 const SCAN_BATCH: usize = 512;
 /// Largest number of seqs in one posting entry (a value stays below `POSTING_VALUE_BYTES`
@@ -223,24 +225,30 @@ impl Store {
         Store::open_inner(path)
     }
 
-    /// Opens the store at `path`, creating it when missing.
-    pub fn open_or_create(path: &Path) -> Result<Store, StoreError> {
-        if path.join("db").exists() {
-            Store::open(path)
-        } else {
-            Store::create(path)
-        }
-    }
-
     fn open_inner(path: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             .cache_capacity(256 * 1024 * 1024)
             .segment_size(SLED_SEGMENT_BYTES)
             // Every append flushes and fsyncs itself; sled's background flusher would only
             // keep the database (and its lock) alive for a moment after the store is dropped.
-            .flush_every_ms(None)
-            .open()?;
+            .flush_every_ms(None);
+        // sled frees a dropped database — and its directory lock — through deferred
+        // (epoch-based) reclamation, so a store reopened right after being dropped in the same
+        // process can find the lock still held for a moment. Wait for it briefly; another
+        // process holding the store still gets the error after that.
+        let mut attempts = 0;
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e))
+                    if attempts < LOCK_RETRIES && e.to_string().contains("acquire lock") =>
+                {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => break other?,
+            }
+        };
         let store = Store {
             path: path.to_owned(),
             log: db.open_tree("log")?,
@@ -531,7 +539,7 @@ impl Store {
         let Some(last) = envs.last().map(|e| e.seq) else {
             return Ok(());
         };
-        // Work on a copy of the registry: `get` below takes the state lock.
+        // Work on a copy of the registry: `seq_of` below takes the state lock.
         let mut registry = self.lock().registry.clone();
         // Borrowed keys for the common case; owned ones for the rare events whose child comes
         // from the registry or from an amendment's target.
@@ -654,8 +662,8 @@ impl Store {
         self.get_raw(seq)
     }
 
-    /// The envelope at `seq` without checking the head (callers hold the state lock or know
-    /// the seq is committed).
+    /// The envelope at `seq` without checking the head: for callers that know it is
+    /// committed (an index entry, an amendment target being indexed).
     fn get_raw(&self, seq: u64) -> Result<Option<Envelope>, StoreError> {
         let Some((first, v)) = self.segment_of(seq)? else {
             return Ok(None);
