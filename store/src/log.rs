@@ -178,8 +178,6 @@ fn damaged(seq: u64, what: impl Into<String>) -> StoreError {
 struct WriterState {
     head: Head,
     registry: Registry,
-    /// The id index in memory, loaded on first use (`IdMap::load`), then kept in step.
-    ids: Option<IdMap>,
 }
 
 /// An open careledger store. One process at a time (sled locks the directory).
@@ -194,6 +192,9 @@ pub struct Store {
     registry: sled::Tree,
     snapshots: sled::Tree,
     state: Mutex<WriterState>,
+    /// The id index in memory, loaded on first use (`IdMap::load`), then kept in step. Its
+    /// own lock, so that indexing can look ids up while it holds the state.
+    ids: Mutex<Option<IdMap>>,
 }
 
 impl Store {
@@ -262,8 +263,8 @@ impl Store {
             state: Mutex::new(WriterState {
                 head: Head::EMPTY,
                 registry: Registry::default(),
-                ids: None,
             }),
+            ids: Mutex::new(None),
         };
         store.recover()?;
         Ok(store)
@@ -288,6 +289,11 @@ impl Store {
         // A panic while holding the lock leaves the in-memory state possibly behind the disk;
         // the disk is the truth and is re-read on the next open, so continuing is safe.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_ids(&self) -> std::sync::MutexGuard<'_, Option<IdMap>> {
+        // As for the state: the disk is the truth, and the map is rebuilt from it on open.
+        self.ids.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Drops uncommitted segments and catches the derived trees up with the head.
@@ -333,10 +339,8 @@ impl Store {
             for t in trees {
                 t.clear()?;
             }
-            let mut st = self.lock();
-            st.registry = Registry::default();
-            st.ids = None;
-            drop(st);
+            self.lock().registry = Registry::default();
+            *self.lock_ids() = None;
             self.catch_up(0, head.seq)?;
         } else {
             let from = through.iter().copied().min().unwrap_or(0);
@@ -539,8 +543,9 @@ impl Store {
         let Some(last) = envs.last().map(|e| e.seq) else {
             return Ok(());
         };
-        // Work on a copy of the registry: `seq_of` below takes the state lock.
-        let mut registry = self.lock().registry.clone();
+        // The registry is followed in place: the lookups below take only the id lock.
+        let mut state = self.lock();
+        let registry = &mut state.registry;
         // Borrowed keys for the common case; owned ones for the rare events whose child comes
         // from the registry or from an amendment's target.
         let mut by_child: FxHashMap<&str, Vec<u64>> = FxHashMap::default();
@@ -562,7 +567,7 @@ impl Store {
             if let Some(s) = env.event.staff() {
                 by_staff.entry(s).or_default().push(seq);
             }
-            let mut school_listing = registry_school(&env.event, &registry);
+            let mut school_listing = registry_school(&env.event, registry);
             if let Event::IncidentNotified { incident, .. } = &env.event
                 && let Some(c) = registry.incident_child(incident)
             {
@@ -589,8 +594,7 @@ impl Store {
                     if let Some(s) = t.event.staff() {
                         by_staff_owned.entry(s.to_owned()).or_default().push(seq);
                     }
-                    school_listing =
-                        school_listing.or_else(|| registry_school(&t.event, &registry));
+                    school_listing = school_listing.or_else(|| registry_school(&t.event, registry));
                 }
             }
             if let Some(school) = school_listing {
@@ -605,7 +609,7 @@ impl Store {
             }
             local.insert(&env.id, env);
         }
-        self.lock().registry = registry;
+        drop(state);
 
         let through = segment::key(last);
         let behind = |t: &sled::Tree| -> Result<bool, StoreError> {
@@ -621,20 +625,20 @@ impl Store {
         }
         if behind(&self.by_id)? {
             let mut batch = sled::Batch::default();
-            let mut st = self.lock();
+            let mut ids = self.lock_ids();
             for chunk in envs.chunks(IDS_PER_CHUNK) {
                 let mut v = Vec::with_capacity(chunk.len() * 16);
                 for e in chunk {
                     let h = id_hash(&e.id);
                     v.extend_from_slice(&h.to_le_bytes());
                     v.extend_from_slice(&e.seq.to_le_bytes());
-                    if let Some(map) = st.ids.as_mut() {
+                    if let Some(map) = ids.as_mut() {
                         map.insert(h, e.seq);
                     }
                 }
                 batch.insert(&segment::key(chunk[0].seq), v);
             }
-            drop(st);
+            drop(ids);
             batch.insert(THROUGH_KEY, &through);
             self.by_id.apply_batch(batch)?;
         }
@@ -698,14 +702,11 @@ impl Store {
     /// The seq of the envelope with this id.
     pub fn seq_of(&self, id: &str) -> Result<Option<u64>, StoreError> {
         let candidates = {
-            let mut st = self.lock();
-            if st.ids.is_none() {
-                st.ids = Some(IdMap::load(&self.by_id)?);
+            let mut ids = self.lock_ids();
+            if ids.is_none() {
+                *ids = Some(IdMap::load(&self.by_id)?);
             }
-            st.ids
-                .as_ref()
-                .expect("loaded above")
-                .candidates(id_hash(id))
+            ids.as_ref().expect("loaded above").candidates(id_hash(id))
         };
         // A hash names candidates; the envelope itself confirms (64-bit hashes of distinct
         // ids collide with probability ~1e-7 at 5 M events, and then both are kept).
