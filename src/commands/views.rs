@@ -56,25 +56,18 @@ pub fn child_envelopes(
     as_of: Option<DateTime<Utc>>,
 ) -> Result<Vec<Envelope>> {
     let mut envs = store.by_child(child, as_of)?;
-    let mut schools: Vec<String> = store
-        .registry()
-        .child_school(child)
-        .map(str::to_owned)
-        .into_iter()
+    // The schools the child's file names, as corrected: the timeline applies the amendments
+    // (they are indexed under the child too), so a corrected school is followed as well.
+    let own = Timeline::build(&envs, as_of).map_err(bad)?;
+    let mut schools: Vec<String> = own
+        .facts()
+        .iter()
+        .filter_map(|f| match &f.event {
+            store::Event::ChildRegistered(r) => Some(r.school.clone()),
+            store::Event::ChildUpdated { changes, .. } => changes.school.clone(),
+            _ => None,
+        })
         .collect();
-    for e in &envs {
-        match &e.event {
-            store::Event::ChildUpdated { changes, .. } => schools.extend(changes.school.clone()),
-            store::Event::Corrected { changes, .. } => schools.extend(
-                changes
-                    .get("changes")
-                    .and_then(|c| c.get("school"))
-                    .and_then(|s| s.as_str())
-                    .map(str::to_owned),
-            ),
-            _ => {}
-        }
-    }
     schools.sort();
     schools.dedup();
     for school in &schools {
