@@ -16,8 +16,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use serde::Serialize;
 use store::event::{
-    ChildRecord, ChildStatus, Gender, Guardian, GuardianRelation, Mood, PairingRole, Parent,
-    ParentInfo,
+    ChildRecord, ChildStatus, Guardian, GuardianRelation, PairingRole, Parent, ParentInfo,
 };
 use store::time::local_date;
 use store::{Event, EventKind};
@@ -610,7 +609,7 @@ fn opt_date(d: Option<NaiveDate>) -> String {
 }
 
 fn yes_no(b: bool) -> String {
-    if b { "是" } else { "否" }.to_owned()
+    store::labels::yes_no(b).to_owned()
 }
 
 impl Archive {
@@ -621,26 +620,29 @@ impl Archive {
         let mut kv = |k: &str, v: String| t.push(vec![k.to_owned(), v]);
         kv("编号", self.child.clone());
         kv("姓名", f.name.clone());
-        kv("性别", zh_gender(f.gender).to_owned());
+        kv("性别", f.gender.zh().to_owned());
         kv("出生日期", f.birth_date.to_string());
         kv("年级", f.grade.get().to_string());
         kv("班级", f.class.to_string());
         kv("家庭住址", f.address.clone());
         kv("寄宿", yes_no(f.boarding));
         kv("建档日期", self.registered_on.to_string());
-        kv("状态", self.status.map_or("留守", zh_status).to_owned());
+        kv(
+            "状态",
+            self.status.map_or("留守", ChildStatus::zh).to_owned(),
+        );
         kv(
             "监护人",
             format!(
                 "{}（{}）{}",
                 f.guardian.name,
-                zh_guardian_relation(f.guardian.relation),
+                f.guardian.relation.zh(),
                 f.guardian.phone
             ),
         );
         for p in &f.parents {
             kv(
-                zh_parent(p.relation),
+                p.relation.zh(),
                 format!(
                     "{} {} {} {}",
                     p.name, p.phone, p.work_place, p.employer_address
@@ -652,13 +654,7 @@ impl Archive {
         for g in &self.guardian_history {
             kv(
                 "监护人变更",
-                format!(
-                    "{} 起 {}（{}）{}",
-                    g.from,
-                    g.name,
-                    zh_guardian_relation(g.relation),
-                    g.phone
-                ),
+                format!("{} 起 {}（{}）{}", g.from, g.name, g.relation.zh(), g.phone),
             );
         }
         for w in &self.work_place_history {
@@ -667,7 +663,7 @@ impl Archive {
                 format!(
                     "{} 起 {}{} {} {}",
                     w.from,
-                    zh_parent(w.relation),
+                    w.relation.zh(),
                     w.name,
                     w.work_place,
                     w.employer_address
@@ -682,7 +678,7 @@ impl Archive {
                 format!(
                     "{} {} {}",
                     s.on,
-                    zh_status(s.status),
+                    s.status.zh(),
                     s.note.clone().unwrap_or_default()
                 )
                 .trim_end()
@@ -691,7 +687,7 @@ impl Archive {
         }
         for p in &self.pairings {
             kv(
-                zh_role(p.role),
+                p.role.zh(),
                 format!(
                     "{} {} 至 {}{}",
                     p.staff_name,
@@ -745,7 +741,7 @@ impl Archives {
                 r.guardian.clone(),
                 r.guardian_phone.clone(),
                 r.mentors.join("、"),
-                r.status.map_or("留守", zh_status).to_owned(),
+                r.status.map_or("留守", ChildStatus::zh).to_owned(),
                 yes_no(r.complete),
                 r.missing
                     .iter()
@@ -769,14 +765,14 @@ impl ContactCard {
             format!("{}年级{}班 {}", self.grade, self.class, self.address),
         ]);
         t.push(vec![
-            format!("监护人（{}）", zh_guardian_relation(self.guardian.relation)),
+            format!("监护人（{}）", self.guardian.relation.zh()),
             self.guardian.name.clone(),
             self.guardian.phone.clone(),
             self.guardian.address.clone(),
         ]);
         for p in &self.parents {
             t.push(vec![
-                zh_parent(p.relation).to_owned(),
+                p.relation.zh().to_owned(),
                 p.name.clone(),
                 p.phone.clone(),
                 format!("{} {}", p.work_place, p.employer_address)
@@ -786,7 +782,7 @@ impl ContactCard {
         }
         for m in &self.mentors {
             t.push(vec![
-                zh_role(m.role).to_owned(),
+                m.role.zh().to_owned(),
                 m.name.clone(),
                 m.phone.clone(),
                 String::new(),
@@ -812,58 +808,6 @@ impl ContactCard {
 
 pub(crate) fn row<const N: usize>(cells: [&str; N]) -> Vec<String> {
     cells.iter().map(|s| (*s).to_owned()).collect()
-}
-
-pub(crate) fn zh_gender(g: Gender) -> &'static str {
-    match g {
-        Gender::Male => "男",
-        Gender::Female => "女",
-    }
-}
-
-pub(crate) fn zh_status(s: ChildStatus) -> &'static str {
-    match s {
-        ChildStatus::LeftBehind => "留守",
-        ChildStatus::NoLongerLeftBehind => "不再留守",
-        ChildStatus::TransferredOut => "转出",
-        ChildStatus::DroppedOut => "辍学",
-        ChildStatus::ReturnedToSchool => "复学",
-        ChildStatus::Graduated => "毕业",
-    }
-}
-
-pub(crate) fn zh_role(r: PairingRole) -> &'static str {
-    match r {
-        PairingRole::Mentor => "帮扶教师",
-        PairingRole::ProxyParent => "代理家长",
-    }
-}
-
-pub(crate) fn zh_parent(p: Parent) -> &'static str {
-    match p {
-        Parent::Father => "父亲",
-        Parent::Mother => "母亲",
-    }
-}
-
-pub(crate) fn zh_guardian_relation(r: GuardianRelation) -> &'static str {
-    match r {
-        GuardianRelation::GrandparentPaternal => "祖父母",
-        GuardianRelation::GrandparentMaternal => "外祖父母",
-        GuardianRelation::Relative => "亲属",
-        GuardianRelation::Sibling => "兄弟姐妹",
-        GuardianRelation::Parent => "父母",
-        GuardianRelation::Other => "其他",
-    }
-}
-
-pub(crate) fn zh_mood(m: Mood) -> &'static str {
-    match m {
-        Mood::Good => "好",
-        Mood::Ok => "一般",
-        Mood::Low => "低落",
-        Mood::Concerning => "需关注",
-    }
 }
 
 pub(crate) fn zh_missing(field: &str) -> &'static str {

@@ -10,7 +10,7 @@ use serde::Serialize;
 use store::event::PairingRole;
 
 use crate::ProjectionError;
-use crate::archive::{row, zh_role};
+use crate::archive::row;
 use crate::world::{Pairing, World};
 
 /// The pairings of a school on a day.
@@ -246,7 +246,7 @@ impl PairingsView {
                         c.name.clone(),
                         grade,
                         class,
-                        zh_role(c.role).to_owned(),
+                        c.role.zh().to_owned(),
                         c.from.to_string(),
                     ],
                 );

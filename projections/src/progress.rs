@@ -14,7 +14,7 @@ use store::event::{Mood, Risk};
 use store::{Event, EventKind};
 
 use crate::ProjectionError;
-use crate::archive::{CARE_INTERACTIONS, row, zh_kind, zh_mood};
+use crate::archive::{CARE_INTERACTIONS, row, zh_kind};
 use crate::timeline::{Fact, Timeline};
 use crate::world::World;
 
@@ -330,7 +330,7 @@ impl ProgressFile {
             t.push(vec![
                 "谈心情绪".into(),
                 m.on.to_string(),
-                zh_mood(m.mood).into(),
+                m.mood.zh().into(),
                 String::new(),
                 String::new(),
             ]);

@@ -9,6 +9,7 @@
 pub mod envelope;
 pub mod event;
 pub mod floor;
+pub mod labels;
 pub mod log;
 pub mod policy;
 pub mod registry;
