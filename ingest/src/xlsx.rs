@@ -260,16 +260,19 @@ impl<'r> Sheet<'r> {
             None => Err(Problem {
                 field: None,
                 expected: match self.form {
-                    Some(f) => format!(
-                        "a group and title of {} ({})",
-                        f.name,
-                        f.columns
-                            .iter()
-                            .filter(|c| c.group.is_some())
-                            .map(Column::shown_title)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                    Some(f) => {
+                        let mut groups: Vec<&str> = Vec::new();
+                        for g in f.columns.iter().filter_map(|c| c.group) {
+                            if !groups.contains(&g) {
+                                groups.push(g);
+                            }
+                        }
+                        format!(
+                            "a merged group of {} ({}) above a title of that group",
+                            f.name,
+                            groups.join(", ")
+                        )
+                    }
                     None => format!(
                         "a one-row header of dotted names ({} has no form with grouped titles)",
                         self.kind
@@ -355,6 +358,20 @@ impl<'r> Sheet<'r> {
         let mut parents: [Vec<(&'static str, String, String)>; 2] = [Vec::new(), Vec::new()];
         let mut time_of_day: Option<(String, String)> = None;
         let mut problems: Vec<(Option<String>, Problem)> = Vec::new();
+        for col in cols {
+            match col {
+                Col::Dotted(path) => {
+                    titles.insert(path.clone(), path.clone());
+                }
+                Col::Form(c) => match c.target {
+                    Target::Field(path) => {
+                        titles.insert(path.to_owned(), c.shown_title());
+                    }
+                    Target::TimeOfDay | Target::Parent(..) => {}
+                },
+                Col::Type | Col::Untitled => {}
+            }
+        }
         for (i, col) in cols.iter().enumerate() {
             let Some(cell) = self.range.get_value((r, c0 + i as u32)) else {
                 continue;
@@ -386,12 +403,10 @@ impl<'r> Sheet<'r> {
                 }
                 Col::Dotted(path) => {
                     flat.push((path.clone(), cell_text(cell, path_shape(shape, path))));
-                    titles.insert(path.clone(), path.clone());
                 }
                 Col::Form(c) => match c.target {
                     Target::Field(path) => {
                         flat.push((path.to_owned(), cell_text(cell, path_shape(shape, path))));
-                        titles.insert(path.to_owned(), c.shown_title());
                     }
                     Target::TimeOfDay => {
                         time_of_day = Some((time_text(cell), c.shown_title()));
@@ -549,6 +564,10 @@ fn spreadsheet_expected(shape: &Shape, expected: &str) -> String {
         Shape::Bool if expected == "true or false" => "是 or 否 (or true, false)".to_owned(),
         Shape::Date if expected == Shape::Date.to_string() => {
             "a date (a date cell, 2025-09-01, 2025/9/1 or 2025年9月1日)".to_owned()
+        }
+        Shape::Time if expected == Shape::Time.to_string() => {
+            "a date (a date cell, 2025-09-01, 2025/9/1 or 2025年9月1日), or a date and time"
+                .to_owned()
         }
         _ => expected.to_owned(),
     }

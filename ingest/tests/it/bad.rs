@@ -36,7 +36,7 @@ fn cases(dir: &Path, out: &mut Vec<PathBuf>) {
         } else if !name.starts_with('_')
             && matches!(
                 p.extension().and_then(|e| e.to_str()),
-                Some("jsonl" | "csv")
+                Some("jsonl" | "csv" | "xlsx")
             )
         {
             out.push(p);
