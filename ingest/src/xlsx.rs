@@ -41,7 +41,7 @@ pub fn read(batch: &mut Batch<'_>, bytes: &[u8], actor: Option<&str>) {
                 Problem {
                     field: None,
                     expected: "an XLSX workbook".to_owned(),
-                    found: Some(format!("a file calamine cannot open ({e})")),
+                    found: Some(format!("a file that is not one ({e})")),
                 },
             );
             return;
