@@ -6,8 +6,8 @@
 //! and nothing else, so a template always imports. This module owns the table; it must never
 //! read cells or judge values (a column says where a cell goes, decoding says if it is right).
 
-use store::EventKind;
-use store::event::Parent;
+use events::EventKind;
+use events::event::Parent;
 
 /// Where a column's cells go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -387,7 +387,7 @@ pub const FORMS: &[Form] = &[
         ],
     },
     Form {
-        kind: EventKind::FamilyCall,
+        kind: EventKind::FamilyCallArranged,
         name: "亲情电话登记",
         aliases: &["亲情电话登记表", "亲情电话登记记录", "亲情电话"],
         parents: "",
@@ -404,7 +404,7 @@ pub const FORMS: &[Form] = &[
         ],
     },
     Form {
-        kind: EventKind::ParentCall,
+        kind: EventKind::ParentCalled,
         name: "家长联系记录",
         aliases: &["与父母通话记录"],
         parents: "",
@@ -421,7 +421,7 @@ pub const FORMS: &[Form] = &[
         ],
     },
     Form {
-        kind: EventKind::GuardianContact,
+        kind: EventKind::GuardianContacted,
         name: "监护人联系记录",
         aliases: &[],
         parents: "",
@@ -437,7 +437,7 @@ pub const FORMS: &[Form] = &[
         ],
     },
     Form {
-        kind: EventKind::ClassTeacherContact,
+        kind: EventKind::ClassTeacherContacted,
         name: "班主任沟通记录",
         aliases: &[],
         parents: "",
@@ -452,7 +452,7 @@ pub const FORMS: &[Form] = &[
         ],
     },
     Form {
-        kind: EventKind::HomeVisit,
+        kind: EventKind::HomeVisited,
         name: "家访记录",
         aliases: &["家访记录表", "上门看望记录"],
         parents: "",
@@ -469,7 +469,7 @@ pub const FORMS: &[Form] = &[
         ],
     },
     Form {
-        kind: EventKind::Letter,
+        kind: EventKind::LetterWritten,
         name: "书信记录",
         aliases: &[],
         parents: "",
@@ -485,7 +485,7 @@ pub const FORMS: &[Form] = &[
         ],
     },
     Form {
-        kind: EventKind::WarmthVisit,
+        kind: EventKind::WarmthVisited,
         name: "送温暖记录",
         aliases: &[],
         parents: "",
@@ -502,7 +502,7 @@ pub const FORMS: &[Form] = &[
         ],
     },
     Form {
-        kind: EventKind::Tutoring,
+        kind: EventKind::Tutored,
         name: "学业辅导记录",
         aliases: &["辅导记录"],
         parents: "",

@@ -1,6 +1,6 @@
 //! `ingest`: turns outside formats (JSONL, CSV, XLSX workbooks of school forms;
-//! `careledger record`'s JSON) into validated `store::log::Draft`s, or into every problem of
-//! the input, each naming file (sheet), line (row) and field (column).
+//! `careledger record`'s JSON) into validated `events::Draft`s, or into every problem of the
+//! input, each naming file (sheet), line (row) and field (column).
 //!
 //! It owns the wire format (docs/ingest.md), the table of school forms that both the
 //! workbook reader and the blank form templates follow (`forms`), and the validation of a
@@ -20,8 +20,8 @@ pub mod xlsx;
 
 use std::path::Path;
 
+use events::{EventKind, time};
 use serde_json::{Map, Value};
-use store::{EventKind, time};
 
 pub use error::{IngestErrors, LineError};
 pub use known::{Known, KnownEvent, MemoryKnown, StoreKnown};

@@ -11,13 +11,13 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+use events::EventKind;
+use events::labels;
 use rust_xlsxwriter::{
     DataValidation, DataValidationRule, ExcelDateTime, Format, FormatAlign, FormatBorder, Workbook,
     Worksheet, XlsxError,
 };
 use serde_json::{Map, Value};
-use store::EventKind;
-use store::labels;
 
 use crate::forms::{self, Column, Target};
 use crate::shape::{self, Shape};
@@ -389,7 +389,7 @@ impl Cell {
 /// of a wire instant, at +08:00.
 fn local_parts(when: &str) -> Option<(String, Option<String>)> {
     let t = wire::parse_instant(when)?;
-    let local = t.with_timezone(&store::time::school_tz());
+    let local = t.with_timezone(&events::time::school_tz());
     let date = local.format("%Y-%m-%d").to_string();
     let time = local.format("%H:%M:%S").to_string();
     let time = match time.as_str() {

@@ -15,10 +15,10 @@ use std::io::Cursor;
 
 use calamine::{Data, Dimensions, Range, Reader, Xlsx};
 use chrono::NaiveDate;
+use events::EventKind;
+use events::event::Parent;
+use events::labels;
 use serde_json::{Map, Value};
-use store::EventKind;
-use store::event::Parent;
-use store::labels;
 
 use crate::csv_rows::{coerce, insert_path};
 use crate::error::quote;

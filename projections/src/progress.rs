@@ -9,12 +9,12 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use events::event::{Mood, Risk};
+use events::{Event, EventKind};
 use serde::Serialize;
-use store::event::{Mood, Risk};
-use store::{Event, EventKind};
 
 use crate::ProjectionError;
-use crate::archive::{CARE_INTERACTIONS, row, zh_kind};
+use crate::archive::{row, zh_kind};
 use crate::timeline::{Fact, Timeline};
 use crate::world::World;
 
@@ -158,7 +158,7 @@ pub fn progress(
     for f in facts {
         let on = f.date();
         let kind = f.event.kind();
-        if CARE_INTERACTIONS.contains(&kind) {
+        if kind.is_care_work() {
             let term = terms
                 .iter()
                 .position(|t| t.starts_on <= on && on <= t.ends_on);
@@ -259,15 +259,6 @@ pub fn progress(
     Ok(out)
 }
 
-fn zh_risk(r: Risk) -> &'static str {
-    match r {
-        Risk::None => "无",
-        Risk::Low => "低",
-        Risk::Medium => "中",
-        Risk::High => "高",
-    }
-}
-
 fn signed(x: Option<f64>) -> String {
     match x {
         Some(v) if v > 0.0 => format!("+{v}"),
@@ -354,7 +345,7 @@ impl ProgressFile {
                 t.push(vec![
                     "心理辅导".into(),
                     c.on.to_string(),
-                    format!("风险{}", zh_risk(c.risk)),
+                    format!("风险{}", c.risk.zh()),
                     c.notes.clone(),
                     String::new(),
                 ]);

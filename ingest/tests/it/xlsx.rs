@@ -9,11 +9,11 @@
 use std::io::{Cursor, Read, Write};
 
 use calamine::{Data, Reader, Xlsx};
+use events::Draft;
+use events::EventKind;
 use ingest::{MemoryKnown, Options, Parsed};
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 use serde_json::{Map, Value};
-use store::EventKind;
-use store::log::Draft;
 
 use crate::{memory_of, now, parse, root};
 
@@ -33,12 +33,12 @@ const SHEETS: [EventKind; 10] = [
     EventKind::ChildRegistered,
     EventKind::PairingAssigned,
     EventKind::TalkHeld,
-    EventKind::FamilyCall,
-    EventKind::ParentCall,
-    EventKind::GuardianContact,
-    EventKind::ClassTeacherContact,
-    EventKind::HomeVisit,
-    EventKind::Tutoring,
+    EventKind::FamilyCallArranged,
+    EventKind::ParentCalled,
+    EventKind::GuardianContacted,
+    EventKind::ClassTeacherContacted,
+    EventKind::HomeVisited,
+    EventKind::Tutored,
 ];
 
 fn writing() -> bool {
@@ -277,7 +277,7 @@ fn bad_prelude() -> MemoryKnown {
 
 #[test]
 fn a_filled_template_imports_cleanly() {
-    let kinds = [EventKind::ChildRegistered, EventKind::FamilyCall];
+    let kinds = [EventKind::ChildRegistered, EventKind::FamilyCallArranged];
     let template = ingest::template::template(&kinds).expect("a template");
     let names = sheet_names(&template);
     assert_eq!(names, ["留守儿童登记表", "亲情电话登记"]);
@@ -337,12 +337,12 @@ fn a_filled_template_imports_cleanly() {
     let drafts = parsed.into_drafts();
     assert_eq!(drafts.len(), 2);
     let wire = |d: &Draft| {
-        let mut m = store::wire::payload_of(&d.event);
+        let mut m = events::wire::payload_of(&d.event);
         m.insert("type".into(), d.event.kind().as_str().into());
         m.insert("actor".into(), d.actor.clone().into());
         m.insert(
             "occurred_at".into(),
-            store::time::format_local(d.occurred_at).into(),
+            events::time::format_local(d.occurred_at).into(),
         );
         Value::Object(m)
     };

@@ -16,8 +16,11 @@ use crate::event::{
 /// order, and the other words a form may use for a value (爷爷 for 祖父母).
 #[derive(Debug, Clone, Copy)]
 pub struct Labels {
+    /// The wire names, in the schema's declaration order.
     pub wire: &'static [&'static str],
+    /// The labels, in the same order.
     pub zh: &'static [&'static str],
+    /// Other words read as a value: (word, wire name).
     pub synonyms: &'static [(&'static str, &'static str)],
 }
 
