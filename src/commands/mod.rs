@@ -4,6 +4,7 @@
 //! implement a rule of its own, nor print a counseling note.
 
 mod log;
+mod template;
 pub(crate) mod views;
 
 use anyhow::{Context, Result};
@@ -31,10 +32,18 @@ pub fn run(cli: Cli) -> Result<()> {
             preserve_recorded_at,
             dry_run,
             quiet,
+            actor,
         } => {
             let store = open(&db)?;
-            import_files(&store, &files, preserve_recorded_at, dry_run, quiet).map(|_| ())
+            let opts = log::ImportOpts {
+                preserve_recorded_at,
+                dry_run,
+                quiet,
+                actor: actor.as_deref(),
+            };
+            log::import_files_as(&store, &files, &opts).map(|_| ())
         }
+        Command::Template { types, out } => template::write(&types, &out),
         Command::Record { r#type, json } => log::record(&open(&db)?, &r#type, &json),
         Command::Verify => log::verify(&open(&db)?),
         Command::Log {
