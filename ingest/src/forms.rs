@@ -21,6 +21,16 @@ pub enum Target {
     /// `relation` is the group, and the list holds the father first, then the mother, each
     /// only when one of its cells is filled.
     Parent(Parent, &'static str),
+    /// The child's name: with `ChildGrade` and `ChildClass`, names the child of a row that
+    /// has no child id (the one child so named in the school).
+    ChildName,
+    /// The child's grade, beside `ChildName`.
+    ChildGrade,
+    /// The child's class, beside `ChildName`.
+    ChildClass,
+    /// The staff member's name: names the staff member of a row that has no staff id (the
+    /// one staff member so named in the school).
+    StaffName,
 }
 
 /// One column of a form.
@@ -185,6 +195,34 @@ const ACTOR: Column = alias("actor", "记录人", &["填表人", "登记人"], "
 const ID: Column = alias("id", "记录编号", &[], "");
 const STAFF: Column = alias("staff", "教师编号", &["帮扶教师编号"], "t-01");
 const CHILD: Column = alias("child", "儿童编号", &["学生编号", "学籍号"], "c-0001");
+const fn lookup(
+    target: Target,
+    title: &'static str,
+    aliases: &'static [&'static str],
+    sample: &'static str,
+) -> Column {
+    Column {
+        target,
+        group: None,
+        title,
+        aliases,
+        sample,
+    }
+}
+const STAFF_NAME: Column = lookup(
+    Target::StaffName,
+    "教师姓名",
+    &["帮扶教师"],
+    "王老师（示例）",
+);
+const CHILD_NAME: Column = lookup(
+    Target::ChildName,
+    "儿童姓名",
+    &["学生姓名"],
+    "张小明（示例）",
+);
+const CHILD_GRADE: Column = lookup(Target::ChildGrade, "年级", &[], "7");
+const CHILD_CLASS: Column = lookup(Target::ChildClass, "班级", &[], "1");
 
 /// The parent columns of a form that lists the father and the mother.
 macro_rules! parents {
@@ -354,7 +392,11 @@ pub const FORMS: &[Form] = &[
         parents: "",
         columns: &[
             STAFF,
+            STAFF_NAME,
             CHILD,
+            CHILD_NAME,
+            CHILD_GRADE,
+            CHILD_CLASS,
             alias("role", "结对类型", &["帮扶类型"], "帮扶教师"),
             alias("from", "开始日期", &["结对日期"], "2025-09-01"),
             date("登记日期", "2025-08-29"),
@@ -372,7 +414,11 @@ pub const FORMS: &[Form] = &[
             date("谈心日期", "2025-09-01"),
             time("谈心时间", "16:40"),
             STAFF,
+            STAFF_NAME,
             CHILD,
+            CHILD_NAME,
+            CHILD_GRADE,
+            CHILD_CLASS,
             alias("topic", "谈心主题", &["主题"], "想念父母"),
             alias(
                 "summary",
@@ -395,7 +441,11 @@ pub const FORMS: &[Form] = &[
             date("通话日期", "2025-09-03"),
             time("通话时间", "19:08"),
             STAFF,
+            STAFF_NAME,
             CHILD,
+            CHILD_NAME,
+            CHILD_GRADE,
+            CHILD_CLASS,
             alias("parent", "通话对象", &["父母"], "母亲"),
             alias("minutes", "通话时长（分钟）", &["通话时长", "时长"], "20"),
             alias("reason", "事由", &[], "中秋节前与父母通话"),
@@ -412,7 +462,11 @@ pub const FORMS: &[Form] = &[
             date("通话日期", "2025-09-11"),
             time("通话时间", "20:17"),
             STAFF,
+            STAFF_NAME,
             CHILD,
+            CHILD_NAME,
+            CHILD_GRADE,
+            CHILD_CLASS,
             alias("parent", "通话对象", &["父母"], "父亲"),
             alias("minutes", "通话时长（分钟）", &["通话时长", "时长"], "19"),
             alias("summary", "通话内容", &["内容"], "介绍期中考试成绩"),
@@ -429,7 +483,11 @@ pub const FORMS: &[Form] = &[
             date("联系日期", "2025-09-19"),
             time("联系时间", "17:30"),
             STAFF,
+            STAFF_NAME,
             CHILD,
+            CHILD_NAME,
+            CHILD_GRADE,
+            CHILD_CLASS,
             alias("mode", "联系方式", &["方式"], "电话"),
             alias("summary", "联系内容", &["内容"], "了解周末在家作息"),
             ACTOR,
@@ -445,7 +503,11 @@ pub const FORMS: &[Form] = &[
             date("沟通日期", "2025-09-26"),
             time("沟通时间", "16:00"),
             STAFF,
+            STAFF_NAME,
             CHILD,
+            CHILD_NAME,
+            CHILD_GRADE,
+            CHILD_CLASS,
             alias("summary", "沟通内容", &["内容"], "沟通英语学习和住校情况"),
             ACTOR,
             ID,
@@ -460,7 +522,11 @@ pub const FORMS: &[Form] = &[
             date("家访日期", "2025-09-20"),
             time("家访时间", "10:00"),
             STAFF,
+            STAFF_NAME,
             CHILD,
+            CHILD_NAME,
+            CHILD_GRADE,
+            CHILD_CLASS,
             alias("met", "会见对象", &["见到"], "监护人；儿童"),
             alias("findings", "家访情况", &["情况"], "家中经济较困难"),
             alias("next_steps", "后续措施", &["跟进"], "下月电话回访监护人"),
@@ -477,7 +543,11 @@ pub const FORMS: &[Form] = &[
             date("日期", "2025-12-10"),
             time("时间", ""),
             STAFF,
+            STAFF_NAME,
             CHILD,
+            CHILD_NAME,
+            CHILD_GRADE,
+            CHILD_CLASS,
             alias("direction", "书信方向", &["方向"], "儿童致父母"),
             alias("summary", "内容", &[], "写给在宁波的妈妈"),
             ACTOR,
@@ -493,7 +563,11 @@ pub const FORMS: &[Form] = &[
             date("日期", "2025-12-13"),
             time("时间", ""),
             STAFF,
+            STAFF_NAME,
             CHILD,
+            CHILD_NAME,
+            CHILD_GRADE,
+            CHILD_CLASS,
             alias("occasion", "事由", &["节日"], "冬季送温暖"),
             alias("items", "物品", &[], "棉被一床"),
             alias("value_yuan", "价值（元）", &["价值", "金额"], "260"),
@@ -510,7 +584,11 @@ pub const FORMS: &[Form] = &[
             date("辅导日期", "2025-09-16"),
             time("辅导时间", "17:10"),
             STAFF,
+            STAFF_NAME,
             CHILD,
+            CHILD_NAME,
+            CHILD_GRADE,
+            CHILD_CLASS,
             alias("subject", "科目", &["学科"], "语文"),
             alias("minutes", "时长（分钟）", &["时长"], "40"),
             ACTOR,
@@ -568,7 +646,11 @@ mod tests {
             for c in f.columns {
                 let path = match c.target {
                     Target::Field(p) => p.to_owned(),
-                    Target::TimeOfDay => continue,
+                    Target::TimeOfDay
+                    | Target::ChildName
+                    | Target::ChildGrade
+                    | Target::ChildClass
+                    | Target::StaffName => continue,
                     Target::Parent(_, field) => format!("{}.0.{field}", f.parents),
                 };
                 if crate::wire::ENVELOPE.contains(&path.as_str()) {

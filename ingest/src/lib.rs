@@ -12,6 +12,7 @@ pub mod csv_rows;
 pub mod error;
 pub mod forms;
 pub mod known;
+pub mod people;
 pub mod shape;
 pub mod template;
 pub mod validate;

@@ -232,7 +232,8 @@ impl Layout {
                 let segs: Vec<&str> = p.split('.').collect();
                 s.at(&segs)
             }),
-            Target::TimeOfDay => None,
+            Target::ChildGrade | Target::ChildClass => Some(&Shape::UInt),
+            Target::TimeOfDay | Target::ChildName | Target::StaffName => None,
             Target::Parent(_, f) => self
                 .kind_shape()
                 .and_then(|s| s.at(&[self.parents, "0", f])),
@@ -267,6 +268,10 @@ impl Layout {
                     Some(Cell::Date(date.clone()))
                 }
                 Target::TimeOfDay => time.clone().map(Cell::Text),
+                // The event names its child and staff by id; the name columns stay empty.
+                Target::ChildName | Target::ChildGrade | Target::ChildClass | Target::StaffName => {
+                    None
+                }
                 Target::Field(p) => {
                     let v = at_path(obj, p);
                     if v.is_some() {

@@ -141,6 +141,29 @@ impl<'a> Batch<'a> {
         self.sheet = sheet;
     }
 
+    /// The log the batch is checked against.
+    pub fn known(&self) -> &'a dyn Known {
+        self.known
+    }
+
+    /// The lines accepted so far, in input order.
+    pub fn accepted(&self) -> &[(usize, Draft)] {
+        &self.parsed.drafts
+    }
+
+    /// Drops the problems reported since the first `from` ones that `redundant` says another
+    /// problem of the same line already explains.
+    pub fn drop_errors_since(&mut self, from: usize, redundant: impl Fn(&LineError) -> bool) {
+        let mut i = from.min(self.errors.len());
+        while i < self.errors.len() {
+            if redundant(&self.errors[i]) {
+                self.errors.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
     /// How many problems were reported so far.
     pub fn error_count(&self) -> usize {
         self.errors.len()

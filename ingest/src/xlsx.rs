@@ -23,6 +23,7 @@ use serde_json::{Map, Value};
 use crate::csv_rows::{coerce, insert_path};
 use crate::error::quote;
 use crate::forms::{self, Column, Form, Target};
+use crate::people::People;
 use crate::shape::{self, Shape};
 use crate::validate::{Batch, Origin};
 use crate::wire::{ENVELOPE, Problem};
@@ -47,6 +48,8 @@ pub fn read(batch: &mut Batch<'_>, bytes: &[u8], actor: Option<&str>) {
             return;
         }
     };
+    // The directory of names, read from the log only when a row names someone by name.
+    let mut people: Option<People> = None;
     for name in book.sheet_names() {
         batch.set_sheet(Some(name.clone()));
         let range = match book.worksheet_range(&name) {
@@ -84,7 +87,7 @@ pub fn read(batch: &mut Batch<'_>, bytes: &[u8], actor: Option<&str>) {
                 continue;
             }
         };
-        Sheet::new(kind, &range, &merges).read(batch, actor);
+        Sheet::new(kind, &range, &merges).read(batch, actor, &mut people);
     }
     batch.set_sheet(None);
 }
@@ -170,7 +173,7 @@ impl<'r> Sheet<'r> {
             .count()
     }
 
-    fn read(&self, batch: &mut Batch<'_>, actor: Option<&str>) {
+    fn read(&self, batch: &mut Batch<'_>, actor: Option<&str>, people: &mut Option<People>) {
         let (r0, c0) = self.origin;
         let end = r0 + self.range.height() as u32;
         let Some(mut head) = (r0..end).find(|r| !self.row_is_empty(*r)) else {
@@ -230,7 +233,7 @@ impl<'r> Sheet<'r> {
             if self.row_is_empty(r) || self.is_sample(r, &cols) {
                 continue;
             }
-            self.row(batch, r, &cols, actor);
+            self.row(batch, r, &cols, actor, people);
         }
     }
 
@@ -349,7 +352,14 @@ impl<'r> Sheet<'r> {
     }
 
     /// Turns one row into a wire object, validates it, and places its errors in columns.
-    fn row(&self, batch: &mut Batch<'_>, r: u32, cols: &[Col], actor: Option<&str>) {
+    fn row(
+        &self,
+        batch: &mut Batch<'_>,
+        r: u32,
+        cols: &[Col],
+        actor: Option<&str>,
+        people: &mut Option<People>,
+    ) {
         let line = r as usize + 1;
         let (_, c0) = self.origin;
         let shape = shape::of(self.kind);
@@ -357,6 +367,7 @@ impl<'r> Sheet<'r> {
         let mut titles: BTreeMap<String, String> = BTreeMap::new();
         let mut parents: [Vec<(&'static str, String, String)>; 2] = [Vec::new(), Vec::new()];
         let mut time_of_day: Option<(String, String)> = None;
+        let mut names = Names::default();
         let mut problems: Vec<(Option<String>, Problem)> = Vec::new();
         for col in cols {
             match col {
@@ -367,7 +378,12 @@ impl<'r> Sheet<'r> {
                     Target::Field(path) => {
                         titles.insert(path.to_owned(), c.shown_title());
                     }
-                    Target::TimeOfDay | Target::Parent(..) => {}
+                    Target::TimeOfDay
+                    | Target::Parent(..)
+                    | Target::ChildName
+                    | Target::ChildGrade
+                    | Target::ChildClass
+                    | Target::StaffName => {}
                 },
                 Col::Type | Col::Untitled => {}
             }
@@ -411,6 +427,10 @@ impl<'r> Sheet<'r> {
                     Target::TimeOfDay => {
                         time_of_day = Some((time_text(cell), c.shown_title()));
                     }
+                    Target::ChildName => names.child = Some((text_of(cell), c.shown_title())),
+                    Target::ChildGrade => names.grade = Some((text_of(cell), c.shown_title())),
+                    Target::ChildClass => names.class = Some((text_of(cell), c.shown_title())),
+                    Target::StaffName => names.staff = Some((text_of(cell), c.shown_title())),
                     Target::Parent(p, field) => {
                         let list = self.form.map_or("parents", |f| f.parents);
                         let path = format!("{list}.0.{field}");
@@ -466,6 +486,18 @@ impl<'r> Sheet<'r> {
         {
             flat.push(("actor".to_owned(), a.to_owned()));
         }
+        let unresolved = if names.is_empty() {
+            Vec::new()
+        } else {
+            let directory = people.get_or_insert_with(|| {
+                let mut p = batch.known().people();
+                for (_, d) in batch.accepted() {
+                    p.observe(&d.id, &d.event);
+                }
+                p
+            });
+            names.resolve(directory, &mut flat, &mut problems)
+        };
 
         let mut obj = Map::new();
         obj.insert(
@@ -495,7 +527,19 @@ impl<'r> Sheet<'r> {
             }
         }
         let from = batch.error_count();
+        let accepted = batch.accepted().len();
         batch.line(line, obj, Origin::Csv);
+        if let Some(p) = people.as_mut() {
+            for (_, d) in &batch.accepted()[accepted..] {
+                p.observe(&d.id, &d.event);
+            }
+        }
+        // A child or staff member whose name did not resolve is reported once, on the name.
+        batch.drop_errors_since(from, |e| {
+            e.field
+                .as_deref()
+                .is_some_and(|f| unresolved.contains(&f) && e.found.as_deref() == Some("nothing"))
+        });
         for e in batch.errors_since(from) {
             let Some(field) = e.field.clone() else {
                 continue;
@@ -512,12 +556,153 @@ impl<'r> Sheet<'r> {
     }
 }
 
+/// The name columns of a row, each with its column title.
+#[derive(Default)]
+struct Names {
+    child: Option<(String, String)>,
+    grade: Option<(String, String)>,
+    class: Option<(String, String)>,
+    staff: Option<(String, String)>,
+}
+
+impl Names {
+    fn is_empty(&self) -> bool {
+        self.child.is_none() && self.grade.is_none() && self.class.is_none() && self.staff.is_none()
+    }
+
+    /// Puts the ids the names stand for into the row (a row that gives the id keeps it, and
+    /// its names must agree with it). Returns the fields left without an id because their
+    /// name did not resolve (their "missing" error is this one's).
+    fn resolve(
+        &self,
+        people: &People,
+        flat: &mut Vec<(String, String)>,
+        problems: &mut Vec<(Option<String>, Problem)>,
+    ) -> Vec<&'static str> {
+        let mut unresolved = Vec::new();
+        let given = |flat: &Vec<(String, String)>, field: &str| {
+            flat.iter()
+                .find(|(p, _)| p == field)
+                .map(|(_, v)| v.clone())
+        };
+        let actor_school =
+            given(flat, "actor").and_then(|a| people.staff(&a).map(|e| e.school.clone()));
+        if let Some((name, title)) = &self.staff {
+            match given(flat, "staff") {
+                Some(id) => {
+                    if let Some(e) = people.staff(&id)
+                        && e.name != *name
+                    {
+                        problems.push((
+                            Some(title.clone()),
+                            Problem::field(
+                                "staff",
+                                format!("the name of staff member {id} ({})", e.name),
+                                Some(quote(name)),
+                            ),
+                        ));
+                    }
+                }
+                None => match people.staff_named(actor_school.as_deref(), name).as_slice() {
+                    [one] => flat.push(("staff".to_owned(), (*one).to_owned())),
+                    found => {
+                        unresolved.push("staff");
+                        problems
+                            .push((Some(title.clone()), ambiguous("staff member", name, found)));
+                    }
+                },
+            }
+        }
+        let (Some((name, title)), grade, class) = (&self.child, &self.grade, &self.class) else {
+            return unresolved;
+        };
+        let number = |cell: &Option<(String, String)>| {
+            cell.as_ref().and_then(|(t, _)| t.parse::<u32>().ok())
+        };
+        let (Some(g), Some(c)) = (number(grade), number(class)) else {
+            unresolved.push("child");
+            problems.push((
+                Some(title.clone()),
+                Problem::field(
+                    "child",
+                    "年级 and 班级 as numbers beside 儿童姓名 (or a 儿童编号)",
+                    Some("a name without its grade and class".to_owned()),
+                ),
+            ));
+            return unresolved;
+        };
+        let g = u8::try_from(g).unwrap_or(u8::MAX);
+        let staff_school =
+            given(flat, "staff").and_then(|s| people.staff(&s).map(|e| e.school.clone()));
+        let school = staff_school.or(actor_school);
+        match given(flat, "child") {
+            Some(id) => {
+                if let Some(e) = people.child(&id)
+                    && (e.name != *name || e.grade != g || e.class != c)
+                {
+                    problems.push((
+                        Some(title.clone()),
+                        Problem::field(
+                            "child",
+                            format!(
+                                "the name, grade and class of child {id} ({}, grade {}, class {})",
+                                e.name, e.grade, e.class
+                            ),
+                            Some(format!("{}, grade {g}, class {c}", quote(name))),
+                        ),
+                    ));
+                }
+            }
+            None => match people
+                .children_named(school.as_deref(), name, g, c)
+                .as_slice()
+            {
+                [one] => flat.push(("child".to_owned(), (*one).to_owned())),
+                found => {
+                    unresolved.push("child");
+                    let who = format!("{name} of grade {g}, class {c}");
+                    problems.push((Some(title.clone()), ambiguous("child", &who, found)));
+                }
+            },
+        }
+        unresolved
+    }
+}
+
+/// No one or several by that name.
+fn ambiguous(what: &str, name: &str, found: &[&str]) -> Problem {
+    let id_column = if what == "child" {
+        "儿童编号"
+    } else {
+        "教师编号"
+    };
+    let (expected, found) = match found {
+        [] => (
+            format!("a registered {what} of that name in the school (or a {id_column})"),
+            format!("no {what} named {}", quote(name)),
+        ),
+        many => (
+            format!("a name that only one {what} has in the school (or a {id_column})"),
+            format!("{} candidates: {}", many.len(), many.join(", ")),
+        ),
+    };
+    Problem::field(
+        if what == "child" { "child" } else { "staff" },
+        expected,
+        Some(found),
+    )
+}
+
 /// The key two columns must not share.
 fn target_key(t: Target) -> String {
     match t {
         Target::Field(p) => p.to_owned(),
         Target::TimeOfDay => "occurred_at.time".to_owned(),
         Target::Parent(p, f) => format!("{}.{f}", p.as_str()),
+        Target::ChildName => "child.name".to_owned(),
+        Target::ChildGrade => "child.grade".to_owned(),
+        Target::ChildClass => "child.class".to_owned(),
+        Target::StaffName => "staff.name".to_owned(),
     }
 }
 

@@ -32,7 +32,11 @@ pub fn write(types: &[String], out: &Path) -> Result<()> {
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
     if !is_xlsx {
-        return Err(BadInput(format!("--out: expected a .xlsx file, found {}", out.display())).into());
+        return Err(BadInput(format!(
+            "--out: expected a .xlsx file, found {}",
+            out.display()
+        ))
+        .into());
     }
     let bytes = ingest::template::template(&kinds).context("building the template")?;
     std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;

@@ -324,8 +324,12 @@ fn a_filled_template_imports_cleanly() {
     let call = vec![
         ("通话日期", Typed::Text("2025/10/8")),
         ("通话时间", Typed::Text("19:30")),
-        ("教师编号", Typed::Text("t1")),
-        ("儿童编号", Typed::Text("c-9001")),
+        // Named as a school names them: the teacher by name, the child (registered on the
+        // first sheet of this very workbook) by name, grade and class.
+        ("教师姓名", Typed::Text("王老师")),
+        ("儿童姓名", Typed::Text("冉小雨")),
+        ("年级", Typed::Number(7.0)),
+        ("班级", Typed::Number(2.0)),
         ("通话对象", Typed::Text("母亲")),
         ("通话时长（分钟）", Typed::Number(12.0)),
         ("事由", Typed::Text("国庆后想念妈妈")),
@@ -366,6 +370,8 @@ fn a_filled_template_imports_cleanly() {
     assert_eq!(call["type"], "family_call");
     assert_eq!(call["occurred_at"], "2025-10-08T19:30:00+08:00");
     assert_eq!(call["parent"], "mother");
+    assert_eq!(call["staff"], "t1");
+    assert_eq!(call["child"], "c-9001");
     assert_eq!(call["minutes"], 12);
 }
 
@@ -448,65 +454,66 @@ fn talk_row<'a>(date: C<'a>, mood: C<'a>) -> Vec<C<'a>> {
 
 fn bad_cases() -> Vec<(&'static str, Vec<u8>)> {
     let good_talk = || talk_row(C::D(2025, 10, 9), C::S("一般"));
-    let roster_two_rows = |group: &'static str, gender: &'static str| BadSheet {
-        name: "留守儿童登记表",
-        merges: &[(8, 10)],
-        rows: vec![
-            vec![
-                C::S("编号"),
-                C::S("学校编号"),
-                C::S("姓名"),
-                C::S("性别"),
-                C::S("出生日期"),
-                C::S("年级"),
-                C::S("班级"),
-                C::S("家庭住址"),
-                C::S(group),
-                C::E,
-                C::E,
-                C::S("是否寄宿"),
-                C::S("留守类型"),
-                C::S("监护人姓名"),
-                C::S("与儿童关系"),
-                C::S("监护能力"),
-                C::S("登记日期"),
-                C::S("记录人"),
+    let roster_two_rows =
+        |group: &'static str, gender: &'static str, name: &'static str| BadSheet {
+            name: "留守儿童登记表",
+            merges: &[(8, 10)],
+            rows: vec![
+                vec![
+                    C::S("编号"),
+                    C::S("学校编号"),
+                    C::S("姓名"),
+                    C::S("性别"),
+                    C::S("出生日期"),
+                    C::S("年级"),
+                    C::S("班级"),
+                    C::S("家庭住址"),
+                    C::S(group),
+                    C::E,
+                    C::E,
+                    C::S("是否寄宿"),
+                    C::S("留守类型"),
+                    C::S("监护人姓名"),
+                    C::S("与儿童关系"),
+                    C::S("监护能力"),
+                    C::S("登记日期"),
+                    C::S("记录人"),
+                ],
+                vec![
+                    C::E,
+                    C::E,
+                    C::E,
+                    C::E,
+                    C::E,
+                    C::E,
+                    C::E,
+                    C::E,
+                    C::S("姓名"),
+                    C::S("电话"),
+                    C::S("是否外出"),
+                ],
+                vec![
+                    C::S("c-9002"),
+                    C::S("s1"),
+                    C::S(name),
+                    C::S(gender),
+                    C::D(2012, 11, 2),
+                    C::N(7.0),
+                    C::N(2.0),
+                    C::S("思渠镇边墙村二组"),
+                    C::S("杨再兴"),
+                    C::N(15_968_819_544.0),
+                    C::S("是"),
+                    C::S("否"),
+                    C::S("父母一方外出"),
+                    C::S("杨昌富"),
+                    C::S("祖父母"),
+                    C::S("一般"),
+                    C::S("2025-09-01"),
+                    C::S("t1"),
+                ],
             ],
-            vec![
-                C::E,
-                C::E,
-                C::E,
-                C::E,
-                C::E,
-                C::E,
-                C::E,
-                C::E,
-                C::S("姓名"),
-                C::S("电话"),
-                C::S("是否外出"),
-            ],
-            vec![
-                C::S("c-9002"),
-                C::S("s1"),
-                C::S("杨小军"),
-                C::S(gender),
-                C::D(2012, 11, 2),
-                C::N(7.0),
-                C::N(2.0),
-                C::S("思渠镇边墙村二组"),
-                C::S("杨再兴"),
-                C::N(15_968_819_544.0),
-                C::S("是"),
-                C::S("否"),
-                C::S("父母一方外出"),
-                C::S("杨昌富"),
-                C::S("祖父母"),
-                C::S("一般"),
-                C::S("2025-09-01"),
-                C::S("t1"),
-            ],
-        ],
-    };
+        };
     vec![
         (
             "xlsx_wrong_sheet_name.xlsx",
@@ -552,11 +559,46 @@ fn bad_cases() -> Vec<(&'static str, Vec<u8>)> {
         ),
         (
             "xlsx_merged_header.xlsx",
-            bad_book(&[roster_two_rows("祖父", "男")]),
+            bad_book(&[roster_two_rows("祖父", "男", "杨小军")]),
         ),
         (
             "xlsx_bad_label.xlsx",
-            bad_book(&[roster_two_rows("父亲", "未知")]),
+            bad_book(&[roster_two_rows("父亲", "未知", "杨小军")]),
+        ),
+        (
+            "xlsx_ambiguous_child.xlsx",
+            bad_book(&[
+                // A second 李小明 in grade 7, class 2 of s1 (the prelude has c1).
+                roster_two_rows("父亲", "男", "李小明"),
+                BadSheet {
+                    name: "谈心记录",
+                    merges: &[],
+                    rows: vec![
+                        vec![
+                            C::S("谈心日期"),
+                            C::S("教师编号"),
+                            C::S("儿童姓名"),
+                            C::S("年级"),
+                            C::S("班级"),
+                            C::S("谈心主题"),
+                            C::S("谈心内容"),
+                            C::S("情绪"),
+                            C::S("记录人"),
+                        ],
+                        vec![
+                            C::D(2025, 10, 9),
+                            C::S("t1"),
+                            C::S("李小明"),
+                            C::N(7.0),
+                            C::N(2.0),
+                            C::S("学习压力"),
+                            C::S("期中考试前有些紧张"),
+                            C::S("一般"),
+                            C::S("t1"),
+                        ],
+                    ],
+                },
+            ]),
         ),
         (
             "xlsx_empty_required.xlsx",
