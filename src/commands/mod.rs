@@ -4,7 +4,7 @@
 //! implement a rule of its own, nor print a counseling note.
 
 mod log;
-mod template;
+pub(crate) mod template;
 pub(crate) mod views;
 
 use anyhow::{Context, Result};

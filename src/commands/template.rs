@@ -1,12 +1,17 @@
-//! `careledger template --type T… --out FILE.xlsx`: a blank school form to fill in.
+//! School forms as workbooks: `careledger template --type T… --out FILE.xlsx` (a blank form
+//! to fill in) and `archives --format xlsx` (the children's files as a 留守儿童登记表).
 //!
-//! This module owns the command's wiring only: the form layout is `ingest::template`'s (the
-//! same table the importer reads), so a filled template imports. It must never open the store.
+//! This module owns the wiring only: the form layout is `ingest::template`'s (the same table
+//! the importer reads), so a filled template and an archives workbook import. It must never
+//! write the store.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use events::EventKind;
+use events::{Event, EventKind};
+use projections::World;
+use projections::archive::Archives;
+use serde_json::Value;
 
 use crate::BadInput;
 
@@ -47,4 +52,41 @@ pub fn write(types: &[String], out: &Path) -> Result<()> {
 
 fn sheet_name(kind: EventKind) -> &'static str {
     ingest::forms::form_of(kind).map_or(kind.as_str(), |f| f.name)
+}
+
+/// `archives --format xlsx --out FILE`: each listed child's file (as of `--valid-at`, else as
+/// it stands) as a 留守儿童登记表 row dated on its registration day, without 记录人 (the
+/// importing staff member gives `--actor`). It re-imports as a roster into a store holding
+/// the school but not these children (a new store, another county's system); into the same
+/// store every row is a child registered twice.
+pub fn archives_xlsx(world: &World, view: &Archives, out: Option<&Path>) -> Result<()> {
+    let Some(out) = out else {
+        return Err(BadInput("--format xlsx needs --out FILE.xlsx".into()).into());
+    };
+    let mut rows = Vec::with_capacity(view.rows.len());
+    for row in &view.rows {
+        let Some(child) = world.child(&row.child) else {
+            continue;
+        };
+        let file = match view.valid_at {
+            Some(d) => child.file_on(d),
+            None => child.file_latest(),
+        };
+        let mut m = events::wire::payload_of(&Event::ChildRegistered(Box::new(file)));
+        m.insert(
+            "occurred_at".into(),
+            Value::String(child.registered_on.to_string()),
+        );
+        rows.push(m);
+    }
+    let bytes = ingest::template::workbook(&[(EventKind::ChildRegistered, rows)])
+        .context("building the archives workbook")?;
+    std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "wrote {} children of {} to {}",
+        view.rows.len(),
+        view.school,
+        out.display()
+    );
+    Ok(())
 }
