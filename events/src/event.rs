@@ -284,24 +284,38 @@ pub enum EventKind {
     PairingEnded,
     BuddyAssigned,
     TalkHeld,
-    ParentCall,
-    FamilyCall,
-    GuardianContact,
-    ClassTeacherContact,
-    HomeVisit,
-    Letter,
-    WarmthVisit,
-    Tutoring,
-    CounselingSession,
-    Activity,
+    #[serde(rename = "parent_call")]
+    ParentCalled,
+    #[serde(rename = "family_call")]
+    FamilyCallArranged,
+    #[serde(rename = "guardian_contact")]
+    GuardianContacted,
+    #[serde(rename = "class_teacher_contact")]
+    ClassTeacherContacted,
+    #[serde(rename = "home_visit")]
+    HomeVisited,
+    #[serde(rename = "letter")]
+    LetterWritten,
+    #[serde(rename = "warmth_visit")]
+    WarmthVisited,
+    #[serde(rename = "tutoring")]
+    Tutored,
+    #[serde(rename = "counseling_session")]
+    CounselingHeld,
+    #[serde(rename = "activity")]
+    ActivityHeld,
     AidGranted,
     AwardGiven,
-    AcademicResult,
-    PhysicalTest,
+    #[serde(rename = "academic_result")]
+    AcademicResultRecorded,
+    #[serde(rename = "physical_test")]
+    PhysicalTestRecorded,
     IncidentReported,
     IncidentNotified,
-    Correction,
-    Retraction,
+    #[serde(rename = "correction")]
+    Corrected,
+    #[serde(rename = "retraction")]
+    Retracted,
 }
 
 impl EventKind {
@@ -319,24 +333,24 @@ impl EventKind {
         EventKind::PairingEnded,
         EventKind::BuddyAssigned,
         EventKind::TalkHeld,
-        EventKind::ParentCall,
-        EventKind::FamilyCall,
-        EventKind::GuardianContact,
-        EventKind::ClassTeacherContact,
-        EventKind::HomeVisit,
-        EventKind::Letter,
-        EventKind::WarmthVisit,
-        EventKind::Tutoring,
-        EventKind::CounselingSession,
-        EventKind::Activity,
+        EventKind::ParentCalled,
+        EventKind::FamilyCallArranged,
+        EventKind::GuardianContacted,
+        EventKind::ClassTeacherContacted,
+        EventKind::HomeVisited,
+        EventKind::LetterWritten,
+        EventKind::WarmthVisited,
+        EventKind::Tutored,
+        EventKind::CounselingHeld,
+        EventKind::ActivityHeld,
         EventKind::AidGranted,
         EventKind::AwardGiven,
-        EventKind::AcademicResult,
-        EventKind::PhysicalTest,
+        EventKind::AcademicResultRecorded,
+        EventKind::PhysicalTestRecorded,
         EventKind::IncidentReported,
         EventKind::IncidentNotified,
-        EventKind::Correction,
-        EventKind::Retraction,
+        EventKind::Corrected,
+        EventKind::Retracted,
     ];
 
     /// The wire name (`talk_held`).
@@ -354,24 +368,24 @@ impl EventKind {
             EventKind::PairingEnded => "pairing_ended",
             EventKind::BuddyAssigned => "buddy_assigned",
             EventKind::TalkHeld => "talk_held",
-            EventKind::ParentCall => "parent_call",
-            EventKind::FamilyCall => "family_call",
-            EventKind::GuardianContact => "guardian_contact",
-            EventKind::ClassTeacherContact => "class_teacher_contact",
-            EventKind::HomeVisit => "home_visit",
-            EventKind::Letter => "letter",
-            EventKind::WarmthVisit => "warmth_visit",
-            EventKind::Tutoring => "tutoring",
-            EventKind::CounselingSession => "counseling_session",
-            EventKind::Activity => "activity",
+            EventKind::ParentCalled => "parent_call",
+            EventKind::FamilyCallArranged => "family_call",
+            EventKind::GuardianContacted => "guardian_contact",
+            EventKind::ClassTeacherContacted => "class_teacher_contact",
+            EventKind::HomeVisited => "home_visit",
+            EventKind::LetterWritten => "letter",
+            EventKind::WarmthVisited => "warmth_visit",
+            EventKind::Tutored => "tutoring",
+            EventKind::CounselingHeld => "counseling_session",
+            EventKind::ActivityHeld => "activity",
             EventKind::AidGranted => "aid_granted",
             EventKind::AwardGiven => "award_given",
-            EventKind::AcademicResult => "academic_result",
-            EventKind::PhysicalTest => "physical_test",
+            EventKind::AcademicResultRecorded => "academic_result",
+            EventKind::PhysicalTestRecorded => "physical_test",
             EventKind::IncidentReported => "incident_reported",
             EventKind::IncidentNotified => "incident_notified",
-            EventKind::Correction => "correction",
-            EventKind::Retraction => "retraction",
+            EventKind::Corrected => "correction",
+            EventKind::Retracted => "retraction",
         }
     }
 
@@ -380,26 +394,50 @@ impl EventKind {
         EventKind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
-    /// Care interactions: the events a staff member does with a child (DESIGN §5), the only
-    /// kinds a policy quota may count.
-    pub fn is_care(self) -> bool {
+    /// Care work, in vocabulary order: what a staff member does with a child (DESIGN §5),
+    /// counted in archives, progress files and back-fill checks. Records *about* the child
+    /// (results, tests, awards, incidents) are not care work; compare `counts_toward_quota`.
+    pub const CARE_WORK: [EventKind; 12] = [
+        EventKind::TalkHeld,
+        EventKind::ParentCalled,
+        EventKind::FamilyCallArranged,
+        EventKind::GuardianContacted,
+        EventKind::ClassTeacherContacted,
+        EventKind::HomeVisited,
+        EventKind::LetterWritten,
+        EventKind::WarmthVisited,
+        EventKind::Tutored,
+        EventKind::CounselingHeld,
+        EventKind::ActivityHeld,
+        EventKind::AidGranted,
+    ];
+
+    /// Whether this kind is care work (`CARE_WORK`).
+    pub fn is_care_work(self) -> bool {
+        Self::CARE_WORK.contains(&self)
+    }
+
+    /// The kinds a policy quota may count (DESIGN §5): care work plus the records about a
+    /// child that a school may ask its staff to keep (results, tests, awards, incidents).
+    /// Every care-work kind is one of them; the converse does not hold.
+    pub fn counts_toward_quota(self) -> bool {
         matches!(
             self,
             EventKind::TalkHeld
-                | EventKind::ParentCall
-                | EventKind::FamilyCall
-                | EventKind::GuardianContact
-                | EventKind::ClassTeacherContact
-                | EventKind::HomeVisit
-                | EventKind::Letter
-                | EventKind::WarmthVisit
-                | EventKind::Tutoring
-                | EventKind::CounselingSession
-                | EventKind::Activity
+                | EventKind::ParentCalled
+                | EventKind::FamilyCallArranged
+                | EventKind::GuardianContacted
+                | EventKind::ClassTeacherContacted
+                | EventKind::HomeVisited
+                | EventKind::LetterWritten
+                | EventKind::WarmthVisited
+                | EventKind::Tutored
+                | EventKind::CounselingHeld
+                | EventKind::ActivityHeld
                 | EventKind::AidGranted
                 | EventKind::AwardGiven
-                | EventKind::AcademicResult
-                | EventKind::PhysicalTest
+                | EventKind::AcademicResultRecorded
+                | EventKind::PhysicalTestRecorded
                 | EventKind::IncidentReported
                 | EventKind::IncidentNotified
         )
@@ -428,24 +466,24 @@ impl Event {
             Event::PairingEnded { .. } => EventKind::PairingEnded,
             Event::BuddyAssigned { .. } => EventKind::BuddyAssigned,
             Event::TalkHeld { .. } => EventKind::TalkHeld,
-            Event::ParentCalled { .. } => EventKind::ParentCall,
-            Event::FamilyCallArranged { .. } => EventKind::FamilyCall,
-            Event::GuardianContacted { .. } => EventKind::GuardianContact,
-            Event::ClassTeacherContacted { .. } => EventKind::ClassTeacherContact,
-            Event::HomeVisited { .. } => EventKind::HomeVisit,
-            Event::LetterWritten { .. } => EventKind::Letter,
-            Event::WarmthVisited { .. } => EventKind::WarmthVisit,
-            Event::Tutored { .. } => EventKind::Tutoring,
-            Event::CounselingHeld { .. } => EventKind::CounselingSession,
-            Event::ActivityHeld { .. } => EventKind::Activity,
+            Event::ParentCalled { .. } => EventKind::ParentCalled,
+            Event::FamilyCallArranged { .. } => EventKind::FamilyCallArranged,
+            Event::GuardianContacted { .. } => EventKind::GuardianContacted,
+            Event::ClassTeacherContacted { .. } => EventKind::ClassTeacherContacted,
+            Event::HomeVisited { .. } => EventKind::HomeVisited,
+            Event::LetterWritten { .. } => EventKind::LetterWritten,
+            Event::WarmthVisited { .. } => EventKind::WarmthVisited,
+            Event::Tutored { .. } => EventKind::Tutored,
+            Event::CounselingHeld { .. } => EventKind::CounselingHeld,
+            Event::ActivityHeld { .. } => EventKind::ActivityHeld,
             Event::AidGranted { .. } => EventKind::AidGranted,
             Event::AwardGiven { .. } => EventKind::AwardGiven,
-            Event::AcademicResultRecorded { .. } => EventKind::AcademicResult,
-            Event::PhysicalTestRecorded { .. } => EventKind::PhysicalTest,
+            Event::AcademicResultRecorded { .. } => EventKind::AcademicResultRecorded,
+            Event::PhysicalTestRecorded { .. } => EventKind::PhysicalTestRecorded,
             Event::IncidentReported { .. } => EventKind::IncidentReported,
             Event::IncidentNotified { .. } => EventKind::IncidentNotified,
-            Event::Corrected { .. } => EventKind::Correction,
-            Event::Retracted { .. } => EventKind::Retraction,
+            Event::Corrected { .. } => EventKind::Corrected,
+            Event::Retracted { .. } => EventKind::Retracted,
         }
     }
 

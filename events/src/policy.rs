@@ -134,15 +134,15 @@ fn default_quotas() -> BTreeMap<String, Quota> {
         ("talk".to_owned(), q(EventKind::TalkHeld, Per::Month, 40.0)),
         (
             "home_visit".to_owned(),
-            q(EventKind::HomeVisit, Per::Term, 25.0),
+            q(EventKind::HomeVisited, Per::Term, 25.0),
         ),
         (
             "parent_call".to_owned(),
-            q(EventKind::ParentCall, Per::Month, 20.0),
+            q(EventKind::ParentCalled, Per::Month, 20.0),
         ),
         (
             "warmth".to_owned(),
-            q(EventKind::WarmthVisit, Per::Year, 15.0),
+            q(EventKind::WarmthVisited, Per::Year, 15.0),
         ),
     ])
 }
@@ -187,7 +187,7 @@ impl Policy {
             bad("quota".into(), "at least one quota");
         }
         for (name, q) in &self.quota {
-            if !q.event.is_care() {
+            if !q.event.counts_toward_quota() {
                 bad(
                     format!("quota.{name}.event"),
                     "a care interaction type such as talk_held or home_visit",

@@ -1,0 +1,19 @@
+//! `Draft`: an event ready to append, as `ingest` hands it to `store`.
+//!
+//! It owns only the shape of a not-yet-placed event; it must never assign a seq, a
+//! `recorded_at` from a clock or a hash (that is the store's append).
+
+use chrono::{DateTime, Utc};
+
+use crate::event::Event;
+
+/// An event ready to append: validated by `ingest`, not yet placed in the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    pub id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub actor: String,
+    pub event: Event,
+    /// Only for migrations (`Source::Migration`): the time the paper record was made.
+    pub recorded_at: Option<DateTime<Utc>>,
+}
