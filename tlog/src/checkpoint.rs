@@ -199,7 +199,7 @@ mod tests {
                 format!("o\n1\n{root}\next\n"),
                 CheckpointError::LineCount(4),
             ),
-            (format!("o\n1\n"), CheckpointError::LineCount(2)),
+            ("o\n1\n".to_string(), CheckpointError::LineCount(2)),
             (
                 format!("a b\n1\n{root}\n"),
                 CheckpointError::BadOrigin("a b".into()),
