@@ -1,9 +1,9 @@
 //! The event vocabulary: every fact careledger can record, as typed Rust.
 //!
-//! This file is the schema (DESIGN.md §5) and therefore the contract with every school's data.
+//! This file is the schema (rules §5) and therefore the contract with every school's data.
 //! It owns the payload types and their closed vocabularies; it must never know how events are
 //! stored, parsed from a file or projected. Variants are past-tense facts. The serde names are
-//! the wire names of DESIGN §5 (`talk_held`, `parent_call`, …).
+//! the wire names of rules §5 (`talk_held`, `parent_call`, …).
 //!
 //! Decoding is strict (`deny_unknown_fields`): an input field we do not know is an error, never
 //! silently dropped. New fields are added as `Option` / `#[serde(default)]` so that old stored
@@ -11,7 +11,7 @@
 //!
 //! Free-text fields that a paper form may leave blank (`follow_up`, `note`, `reason`, …) are
 //! optional; identifiers, dates, numbers and closed vocabularies are required
-//! (docs/events.md lists which is which).
+//! (docs/rules.md §5.3–§5.4 list which is which).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -41,7 +41,7 @@ pub enum Event {
         starts_on: NaiveDate,
         ends_on: NaiveDate,
     },
-    /// A school adopted a care policy (制度) from a date on (DESIGN §6).
+    /// A school adopted a care policy (制度) from a date on (rules §6).
     PolicyAdopted {
         school: String,
         effective_from: NaiveDate,
@@ -246,7 +246,7 @@ pub enum Event {
         #[serde(with = "chrono::serde::ts_microseconds")]
         happened_at: DateTime<Utc>,
     },
-    /// A party was notified of an incident (escalation, DESIGN §8).
+    /// A party was notified of an incident (escalation, rules §8.7).
     IncidentNotified {
         staff: String,
         incident: String,
@@ -380,7 +380,7 @@ impl EventKind {
         EventKind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
-    /// Care interactions: the events a staff member does with a child (DESIGN §5), the only
+    /// Care interactions: the events a staff member does with a child (rules §5.4), the only
     /// kinds a policy quota may count.
     pub fn is_care(self) -> bool {
         matches!(
@@ -789,7 +789,7 @@ closed_vocabulary!(
 );
 
 impl ChildStatus {
-    /// Whether a child with this latest status counts as active (DESIGN §5).
+    /// Whether a child with this latest status counts as active (rules §5.6).
     pub fn is_active(self) -> bool {
         matches!(
             self,
