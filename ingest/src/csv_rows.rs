@@ -9,8 +9,8 @@
 //! judge a value itself beyond reading it (a cell that does not read as a number stays text,
 //! and decoding reports it).
 
+use events::EventKind;
 use serde_json::{Map, Value};
-use store::EventKind;
 
 use crate::error::quote;
 use crate::shape::{self, Shape};

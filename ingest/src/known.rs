@@ -8,7 +8,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use store::{Envelope, Event, EventKind, Registry, Store, StoreError};
+use events::{Envelope, Event, EventKind, Registry};
+use store::{Store, StoreError};
 
 /// An event already in the log, as originally recorded (corrections are separate events and
 /// are not applied here).

@@ -1,5 +1,5 @@
 //! `ingest`: turns outside formats (JSONL, CSV; `careledger record`'s JSON) into validated
-//! `store::log::Draft`s, or into every problem of the input, each naming file, line and field.
+//! `events::Draft`s, or into every problem of the input, each naming file, line and field.
 //!
 //! It owns the wire format (docs/ingest.md) and the validation of a batch against the log
 //! (`Known`) and itself. It must never write anything: the binary hands the drafts to
@@ -14,8 +14,8 @@ pub mod wire;
 
 use std::path::Path;
 
+use events::{EventKind, time};
 use serde_json::{Map, Value};
-use store::{EventKind, time};
 
 pub use error::{IngestErrors, LineError};
 pub use known::{Known, KnownEvent, MemoryKnown, StoreKnown};

@@ -1,4 +1,4 @@
-//! The shape of every event payload, derived from `store::Event`'s own `Deserialize` impl.
+//! The shape of every event payload, derived from `events::Event`'s own `Deserialize` impl.
 //!
 //! CSV cells must be typed (is `minutes` a number? is `roles` a list?), dates must be checked
 //! strictly, wire timestamps converted, and error messages must say what a field expects. Rather
@@ -13,11 +13,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::OnceLock;
 
+use events::{Event, EventKind};
 use serde::Deserialize;
 use serde::de::{
     self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor,
 };
-use store::{Event, EventKind};
 
 /// What a payload field holds, as the schema's types deserialize it.
 #[derive(Debug, Clone, PartialEq)]
@@ -463,9 +463,9 @@ mod tests {
             Some(&Shape::Float)
         );
         assert_eq!(policy.at(&["effective_from"]), Some(&Shape::Date));
-        let test = of(EventKind::PhysicalTest);
+        let test = of(EventKind::PhysicalTestRecorded);
         assert_eq!(test.at(&["items", "run_50m"]), Some(&Shape::Float));
-        let correction = of(EventKind::Correction);
+        let correction = of(EventKind::Corrected);
         assert_eq!(correction.at(&["changes", "minutes"]), Some(&Shape::Any));
         let term = of(EventKind::TermDefined);
         assert_eq!(

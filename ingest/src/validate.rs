@@ -1,7 +1,7 @@
 //! Validation of one batch (a file, or one `record` call), line by line in log order.
 //!
 //! Every line goes through the same path whatever its format: envelope fields, strict dates
-//! and instants, decoding into `store::Event`, then impossible values and references against
+//! and instants, decoding into `events::Event`, then impossible values and references against
 //! the log (`Known`) plus the lines accepted before it in the batch. All problems of the batch
 //! are collected. This module owns those rules; it must never write anything, and it must not
 //! let one bad line hide the next ones (a failed registration still registers its id, so the
@@ -10,10 +10,11 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use events::Draft;
+use events::registry::Entry;
+use events::{Envelope, Event, EventKind, Hash, Registry, SCHEMA, Source, time};
 use serde_json::{Map, Value};
-use store::log::{Draft, MAX_EVENT_BYTES};
-use store::registry::Entry;
-use store::{Envelope, Event, EventKind, Hash, Registry, SCHEMA, Source, time};
+use store::log::MAX_EVENT_BYTES;
 
 use crate::error::{IngestErrors, LineError, found_value, quote};
 use crate::known::{Known, KnownEvent};
@@ -172,7 +173,7 @@ impl<'a> Batch<'a> {
             &mut Vec::new(),
             &mut problems,
         );
-        if origin == Origin::Csv && kind == EventKind::Correction {
+        if origin == Origin::Csv && kind == EventKind::Corrected {
             self.type_csv_changes(&mut payload);
         }
         let event = match wire::decode(kind, payload.clone()) {
@@ -655,7 +656,7 @@ impl<'a> Batch<'a> {
                 {
                     out.push(refp("changes.school", "a registered school", s));
                 }
-                if **changes == store::event::ChildChanges::default() {
+                if **changes == events::event::ChildChanges::default() {
                     out.push(Problem::field(
                         "changes",
                         "at least one changed field",
@@ -827,7 +828,7 @@ impl<'a> Batch<'a> {
             }
             return None;
         };
-        if matches!(t.kind, EventKind::Correction | EventKind::Retraction) {
+        if matches!(t.kind, EventKind::Corrected | EventKind::Retracted) {
             out.push(Problem::field(
                 "target",
                 "an event that is not itself a correction or a retraction",
@@ -919,7 +920,7 @@ impl<'a> Batch<'a> {
 
         let target_shape = shape::of(t.kind);
         let mut occurred_at = t.occurred_at;
-        let mut merged = store::wire::payload_of(&t.event);
+        let mut merged = events::wire::payload_of(&t.event);
         for (k, v) in changes {
             if k == "occurred_at" {
                 let mut ps = Vec::new();

@@ -1,16 +1,16 @@
-//! The JSONL wire form of an event and its conversion to and from `store::Event`.
+//! The JSONL wire form of an event and its conversion to and from `events::Event`.
 //!
 //! On the wire an event is one flat object: the envelope fields (`type`, `id`, `occurred_at`,
 //! `actor`, `recorded_at`) and the payload fields side by side. Stored, it is `{"<type>":
 //! {payload}}` with instants as microseconds. This module owns that mapping, the strict
 //! reading of dates and instants, the translation of serde's errors into field-level problems
 //! and the derivation of content ids. It must never look at the log (references are
-//! `validate`'s job). The way back (stored event to wire) is `store::wire`.
+//! `validate`'s job). The way back (stored event to wire) is `events::wire`.
 
 use chrono::{DateTime, Utc};
+use events::{Event, EventKind, time};
 use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
-use store::{Event, EventKind, time};
 
 use crate::error::{found_value, quote};
 use crate::shape::{self, Shape};
@@ -469,7 +469,7 @@ mod tests {
     fn instants_round_trip_through_the_wire_form() {
         let v = json!({"staff": "t1", "incident": "i1", "party": "bureau", "notified_at": "2025-09-01T10:00:00+08:00"});
         let event = decode_json(EventKind::IncidentNotified, v.clone()).unwrap();
-        assert_eq!(Value::Object(store::wire::payload_of(&event)), v);
+        assert_eq!(Value::Object(events::wire::payload_of(&event)), v);
     }
 
     #[test]

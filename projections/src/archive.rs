@@ -14,35 +14,17 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use serde::Serialize;
-use store::event::{
+use events::event::{
     ChildRecord, ChildStatus, Gender, Guardian, GuardianRelation, Mood, PairingRole, Parent,
     ParentInfo,
 };
-use store::time::local_date;
-use store::{Event, EventKind};
+use events::time::local_date;
+use events::{Event, EventKind};
+use serde::Serialize;
 
 use crate::ProjectionError;
 use crate::timeline::Timeline;
 use crate::world::{Child, World};
-
-/// The care interactions (rules §5.4) counted in archives, progress files and back-fill
-/// checks: what a staff member does with a child. Records about the child (results, tests,
-/// awards, incidents) are not care work.
-pub const CARE_INTERACTIONS: [EventKind; 12] = [
-    EventKind::TalkHeld,
-    EventKind::ParentCall,
-    EventKind::FamilyCall,
-    EventKind::GuardianContact,
-    EventKind::ClassTeacherContact,
-    EventKind::HomeVisit,
-    EventKind::Letter,
-    EventKind::WarmthVisit,
-    EventKind::Tutoring,
-    EventKind::CounselingSession,
-    EventKind::Activity,
-    EventKind::AidGranted,
-];
 
 /// A child's archive as of a recorded time, optionally restricted to what had occurred by a
 /// valid date.
@@ -316,7 +298,7 @@ pub fn archive(
                 buddy: buddy.clone(),
                 from: *from,
             }),
-            e if CARE_INTERACTIONS.contains(&e.kind())
+            e if e.kind().is_care_work()
                 && by_valid(f.date())
                 && world.event_children(e).contains(&child) =>
             {
@@ -344,7 +326,7 @@ pub fn archive(
         pairings,
         buddies,
         buddy,
-        care: CARE_INTERACTIONS
+        care: EventKind::CARE_WORK
             .iter()
             .filter_map(|k| {
                 care.get(k).map(|(count, last_on)| CareCount {
@@ -898,23 +880,23 @@ pub(crate) fn zh_kind(k: EventKind) -> &'static str {
         EventKind::PairingEnded => "结对结束",
         EventKind::BuddyAssigned => "学习帮手",
         EventKind::TalkHeld => "谈心",
-        EventKind::ParentCall => "与父母通话",
-        EventKind::FamilyCall => "亲情电话",
-        EventKind::GuardianContact => "联系监护人",
-        EventKind::ClassTeacherContact => "联系班主任",
-        EventKind::HomeVisit => "家访",
-        EventKind::Letter => "书信",
-        EventKind::WarmthVisit => "送温暖",
-        EventKind::Tutoring => "学业辅导",
-        EventKind::CounselingSession => "心理辅导",
-        EventKind::Activity => "活动",
+        EventKind::ParentCalled => "与父母通话",
+        EventKind::FamilyCallArranged => "亲情电话",
+        EventKind::GuardianContacted => "联系监护人",
+        EventKind::ClassTeacherContacted => "联系班主任",
+        EventKind::HomeVisited => "家访",
+        EventKind::LetterWritten => "书信",
+        EventKind::WarmthVisited => "送温暖",
+        EventKind::Tutored => "学业辅导",
+        EventKind::CounselingHeld => "心理辅导",
+        EventKind::ActivityHeld => "活动",
         EventKind::AidGranted => "资助",
         EventKind::AwardGiven => "获奖",
-        EventKind::AcademicResult => "学业成绩",
-        EventKind::PhysicalTest => "体检",
+        EventKind::AcademicResultRecorded => "学业成绩",
+        EventKind::PhysicalTestRecorded => "体检",
         EventKind::IncidentReported => "事件报告",
         EventKind::IncidentNotified => "事件通报",
-        EventKind::Correction => "更正",
-        EventKind::Retraction => "撤回",
+        EventKind::Corrected => "更正",
+        EventKind::Retracted => "撤回",
     }
 }

@@ -11,11 +11,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use events::time::format_local;
 use serde::Serialize;
-use store::time::format_local;
 
 use crate::ProjectionError;
-use crate::archive::{CARE_INTERACTIONS, row};
+use crate::archive::row;
 use crate::timeline::{Fact, Timeline};
 use crate::world::World;
 
@@ -103,7 +103,7 @@ pub fn backfill(
         by_actor.entry(s).or_default();
     }
     for f in timeline.facts() {
-        if !CARE_INTERACTIONS.contains(&f.event.kind()) {
+        if !f.event.kind().is_care_work() {
             continue;
         }
         if school_staff.contains(f.actor.as_str())
@@ -132,7 +132,7 @@ pub fn backfill(
                 max_delay_seconds: delays.iter().max().map(|d| d.num_seconds()),
                 migrated: facts
                     .iter()
-                    .filter(|f| f.source == store::Source::Migration)
+                    .filter(|f| f.source == events::Source::Migration)
                     .count(),
                 bursts: bursts(&facts, options),
             }

@@ -1,4 +1,4 @@
-//! Local-date arithmetic (+08:00 dates, see `store::time`): sets of days, terms, evaluation
+//! Local-date arithmetic (+08:00 dates, see `events::time`): sets of days, terms, evaluation
 //! periods and the quota windows of rules §6–§7 (ISO week, calendar month, term, school year)
 //! intersected with a period's days.
 //!
@@ -8,8 +8,8 @@
 use std::fmt;
 
 use chrono::{Datelike, Days, NaiveDate};
-use store::event::TermId;
-use store::policy::Per;
+use events::event::TermId;
+use events::policy::Per;
 
 use crate::ProjectionError;
 
@@ -447,7 +447,7 @@ mod tests {
     use super::*;
 
     fn d(s: &str) -> NaiveDate {
-        store::time::parse_date(s).unwrap()
+        events::time::parse_date(s).unwrap()
     }
 
     #[test]

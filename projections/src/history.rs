@@ -14,10 +14,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use events::time::format_local;
+use events::{Envelope, Event, EventKind};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use store::time::format_local;
-use store::{Envelope, Event, EventKind};
 
 use crate::ProjectionError;
 use crate::archive::{row, zh_kind};
@@ -101,7 +101,7 @@ fn wire(f: &Fact, counselor: bool) -> Map<String, Value> {
     for k in ["type", "id", "actor"] {
         m.remove(k);
     }
-    if !counselor && f.event.kind() == EventKind::CounselingSession && m.contains_key("notes") {
+    if !counselor && f.event.kind() == EventKind::CounselingHeld && m.contains_key("notes") {
         m.insert("notes".into(), Value::from(REDACTED));
     }
     m
@@ -214,7 +214,7 @@ pub fn history(
         let target_seq = *target_seq;
         let target_is_counseling = entries
             .get(&target_seq)
-            .is_some_and(|t| t.kind == EventKind::CounselingSession);
+            .is_some_and(|t| t.kind == EventKind::CounselingHeld);
         let redact = |field: &str, v: Value| {
             if !viewer_is_counselor && target_is_counseling && field == "notes" {
                 Value::from(REDACTED)
@@ -239,9 +239,9 @@ pub fn history(
                         }
                     })
                     .collect();
-                (EventKind::Correction, reason.clone(), Some(list))
+                (EventKind::Corrected, reason.clone(), Some(list))
             }
-            AmendmentKind::Retraction { reason } => (EventKind::Retraction, reason.clone(), None),
+            AmendmentKind::Retraction { reason } => (EventKind::Retracted, reason.clone(), None),
         };
         if let Some(t) = entries.get_mut(&target_seq) {
             t.amended_by.push(a.seq);
@@ -257,7 +257,7 @@ pub fn history(
                 delay_seconds: (a.recorded_at - a.occurred_at).num_seconds(),
                 actor: a.actor.clone(),
                 source: a.source.to_string(),
-                state: if kind == EventKind::Correction {
+                state: if kind == EventKind::Corrected {
                     EntryState::Correction
                 } else {
                     EntryState::Retraction

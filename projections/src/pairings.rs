@@ -6,8 +6,8 @@
 //! over a [`World`]; it must never read the store or the clock.
 
 use chrono::NaiveDate;
+use events::event::PairingRole;
 use serde::Serialize;
-use store::event::PairingRole;
 
 use crate::ProjectionError;
 use crate::archive::{row, zh_role};

@@ -9,12 +9,12 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use events::event::{Mood, Risk};
+use events::{Event, EventKind};
 use serde::Serialize;
-use store::event::{Mood, Risk};
-use store::{Event, EventKind};
 
 use crate::ProjectionError;
-use crate::archive::{CARE_INTERACTIONS, row, zh_kind, zh_mood};
+use crate::archive::{row, zh_kind, zh_mood};
 use crate::timeline::{Fact, Timeline};
 use crate::world::World;
 
@@ -158,7 +158,7 @@ pub fn progress(
     for f in facts {
         let on = f.date();
         let kind = f.event.kind();
-        if CARE_INTERACTIONS.contains(&kind) {
+        if kind.is_care_work() {
             let term = terms
                 .iter()
                 .position(|t| t.starts_on <= on && on <= t.ends_on);

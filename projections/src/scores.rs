@@ -10,11 +10,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use events::Event;
+use events::event::EventKind;
+use events::policy::Per;
+use events::time::format_local;
 use serde_json::{Map, Value, json};
-use store::Event;
-use store::event::EventKind;
-use store::policy::Per;
-use store::time::format_local;
 
 use crate::ProjectionError;
 pub use crate::calendar::Period;
@@ -357,7 +357,7 @@ fn index_events<'a>(
     let mut index: EventIndex<'a> = HashMap::new();
     for f in timeline.facts() {
         let kind = f.event.kind();
-        if !kind.is_care() {
+        if !kind.counts_toward_quota() {
             continue;
         }
         let Some(st) = f.event.staff().and_then(|s| wanted.get(s)) else {

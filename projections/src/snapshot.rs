@@ -14,8 +14,8 @@
 //! Encoding is the caller's (serde; the store would use rmp-serde named, as for envelopes).
 
 use chrono::{DateTime, Utc};
+use events::{Envelope, Event, Hash, SCHEMA};
 use serde::{Deserialize, Serialize};
-use store::{Envelope, Event, Hash, SCHEMA};
 
 use crate::ProjectionError;
 use crate::timeline::{AmendmentKind, Fact, Timeline};

@@ -14,10 +14,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
+use events::time::{format_local, parse_instant};
+pub use events::wire::{event_from_wire, payload_of};
+use events::{Envelope, Event, Source};
 use serde_json::{Map, Value};
-use store::time::{format_local, parse_instant};
-pub use store::wire::{event_from_wire, payload_of};
-use store::{Envelope, Event, Source};
 
 use crate::ProjectionError;
 
@@ -40,7 +40,7 @@ pub struct Fact {
 impl Fact {
     /// The local date (+08:00) it occurred on.
     pub fn date(&self) -> chrono::NaiveDate {
-        store::time::local_date(self.occurred_at)
+        events::time::local_date(self.occurred_at)
     }
 
     /// The flat wire form of the effective event (rules §5.1): `type`, `id`, `occurred_at`

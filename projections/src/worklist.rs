@@ -10,9 +10,9 @@
 //! This module must never read the store or the clock, and never re-decide what is due.
 
 use chrono::NaiveDate;
+use events::EventKind;
+use events::policy::Per;
 use serde::Serialize;
-use store::EventKind;
-use store::policy::Per;
 
 use crate::ProjectionError;
 use crate::archive::{row, zh_kind};

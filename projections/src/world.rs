@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use store::event::{ChildChanges, ChildRecord, ChildStatus, PairingRole, Role, TermId};
-use store::time::local_date;
-use store::{Event, Policy};
+use events::event::{ChildChanges, ChildRecord, ChildStatus, PairingRole, Role, TermId};
+use events::time::local_date;
+use events::{Event, Policy};
 
 use crate::ProjectionError;
 use crate::calendar::{DaySet, Period, Term};

@@ -13,10 +13,10 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use events::Event;
+use events::time::local_date;
 use polars::prelude::*;
 use projections::{Fact, Timeline, World};
-use store::Event;
-use store::time::local_date;
 
 use crate::error::ReportError;
 
@@ -165,10 +165,9 @@ fn row_of(fact: &Fact) -> Row {
         occurred_on: Some(local_date(fact.occurred_at)),
         source: Some(
             match fact.source {
-                store::Source::Cli => "cli",
-                store::Source::Import(_) => "import",
-                store::Source::Migration => "migration",
-                store::Source::Http => "http",
+                events::Source::Cli => "cli",
+                events::Source::Import(_) => "import",
+                events::Source::Migration => "migration",
             }
             .to_owned(),
         ),

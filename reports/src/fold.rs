@@ -15,13 +15,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use projections::calendar::DaySet;
-use projections::{Timeline, World};
-use store::Event;
-use store::event::{
+use events::Event;
+use events::event::{
     ChildRecord, ChildStatus, GuardianRelation, LeftBehindType, NotifiedParty, TermId,
 };
-use store::time::local_date;
+use events::time::local_date;
+use projections::calendar::DaySet;
+use projections::{Timeline, World};
 
 use crate::error::ReportError;
 use crate::facts::{ChildColumns, ChildFacts};

@@ -8,8 +8,8 @@
 //! a time. This module owns that wiring; it must never open the store (the caller hands in a
 //! function that starts a scan) nor re-implement amendments.
 
+use events::{Envelope, EventKind};
 use projections::{Timeline, World};
-use store::{Envelope, EventKind};
 
 use crate::bureau::{BureauExport, ExportSummary};
 use crate::error::ReportError;
@@ -32,8 +32,8 @@ pub fn needed_for_world(kind: EventKind) -> bool {
             | EventKind::PairingAssigned
             | EventKind::PairingEnded
             | EventKind::IncidentReported
-            | EventKind::Correction
-            | EventKind::Retraction
+            | EventKind::Corrected
+            | EventKind::Retracted
     )
 }
 
@@ -43,12 +43,12 @@ pub fn counted_by_term_report(kind: EventKind) -> bool {
     matches!(
         kind,
         EventKind::TalkHeld
-            | EventKind::HomeVisit
-            | EventKind::ParentCall
-            | EventKind::FamilyCall
-            | EventKind::Letter
-            | EventKind::WarmthVisit
-            | EventKind::CounselingSession
+            | EventKind::HomeVisited
+            | EventKind::ParentCalled
+            | EventKind::FamilyCallArranged
+            | EventKind::LetterWritten
+            | EventKind::WarmthVisited
+            | EventKind::CounselingHeld
             | EventKind::AidGranted
             | EventKind::IncidentReported
             | EventKind::IncidentNotified

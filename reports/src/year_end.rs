@@ -438,7 +438,7 @@ pub fn to_json(table: &YearEnd, head_hash: &str) -> Result<String, ReportError> 
         "period": table.period.to_string(),
         "first_day": table.first_day.to_string(),
         "last_day": table.last_day.to_string(),
-        "as_of": table.as_of.map(store::time::format_local),
+        "as_of": table.as_of.map(events::time::format_local),
         "head_seq": table.head_seq,
         "head_hash": head_hash,
         "rows": rows_json(&table.rows()?),

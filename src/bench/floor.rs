@@ -11,7 +11,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
-use store::{Envelope, Hash, Store, StoreError};
+use events::{Envelope, Hash};
+use store::{Store, StoreError};
 
 use super::StageOut;
 use super::data::DataArgs;

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use chrono::{Duration as Span, TimeZone, Utc};
+use events::event::Mood;
+use events::{Draft, Event, Source};
 use fixtures::Generated;
-use store::event::Mood;
-use store::{Draft, Event, Source, Store};
+use store::Store;
 
 use super::StageOut;
 use super::data::DataArgs;

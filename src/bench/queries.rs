@@ -9,9 +9,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use events::Event;
 use projections::{Period, Timeline, World};
 use reports::Scope;
-use store::{Event, Store};
+use store::Store;
 
 use super::StageOut;
 use super::data::DataArgs;
@@ -197,7 +198,7 @@ pub fn archive(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     out.set("envelopes_mean", read as f64 / n);
     out.set("registry_envelopes", registry.len() as f64);
     out.set("as_of_seq", mid as f64);
-    out.note("as_of", store::time::format_local(as_of));
+    out.note("as_of", events::time::format_local(as_of));
     Ok(out)
 }
 

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
+use events::{Envelope, Hash, SCHEMA, Source};
 use rusqlite::{Connection, params};
-use store::{Envelope, Hash, SCHEMA, Source};
 
 use super::StageOut;
 use super::data::DataArgs;

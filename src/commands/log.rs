@@ -8,10 +8,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use events::time::format_local;
+use events::{Envelope, EventKind, Source};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
-use store::time::format_local;
-use store::{Envelope, EventKind, Source, Store};
+use store::Store;
 
 use crate::cli::ListOpts;
 use crate::output::{self, Listing};
@@ -272,8 +273,8 @@ pub fn export_jsonl(
     let mut n = 0u64;
     for env in store.scan(as_of) {
         let env = env?;
-        let mut line = store::wire::envelope_to_wire(&env);
-        if !with_confidential && env.event.kind() == EventKind::CounselingSession {
+        let mut line = events::wire::envelope_to_wire(&env);
+        if !with_confidential && env.event.kind() == EventKind::CounselingHeld {
             line.insert("notes".into(), Value::from(""));
         }
         serde_json::to_writer(&mut w, &line)?;

@@ -237,7 +237,7 @@ pub fn open(db: &std::path::Path) -> Result<Store> {
 /// Parses `--as-of`.
 pub fn as_of(s: Option<&str>) -> Result<Option<DateTime<Utc>>> {
     s.map(|s| {
-        store::time::parse_as_of(s).ok_or_else(|| {
+        events::time::parse_as_of(s).ok_or_else(|| {
             BadInput(format!(
                 "--as-of: expected an RFC 3339 time or a date YYYY-MM-DD, found {s:?}"
             ))

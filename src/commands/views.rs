@@ -10,10 +10,11 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
+use events::Envelope;
 use projections::snapshot::{self, Snapshot};
 use projections::{Period, Timeline, World};
 use serde::Serialize;
-use store::{Envelope, Store};
+use store::Store;
 
 use crate::BadInput;
 use crate::cli::{ListOpts, ScoreFormat, ScoreOpts};
@@ -40,7 +41,7 @@ fn bad(e: projections::ProjectionError) -> anyhow::Error {
 /// Parses a `--valid-at` / `--on` date.
 pub fn date_arg(flag: &str, s: Option<&str>) -> Result<Option<NaiveDate>> {
     s.map(|s| {
-        store::time::parse_date(s).ok_or_else(|| {
+        events::time::parse_date(s).ok_or_else(|| {
             BadInput(format!("{flag}: expected a date YYYY-MM-DD, found {s:?}")).into()
         })
     })
@@ -63,8 +64,8 @@ pub fn child_envelopes(
         .facts()
         .iter()
         .filter_map(|f| match &f.event {
-            store::Event::ChildRegistered(r) => Some(r.school.clone()),
-            store::Event::ChildUpdated { changes, .. } => changes.school.clone(),
+            events::Event::ChildRegistered(r) => Some(r.school.clone()),
+            events::Event::ChildUpdated { changes, .. } => changes.school.clone(),
             _ => None,
         })
         .collect();
@@ -199,7 +200,7 @@ pub fn archives(
 
 /// The day "today" means for a command: `--on`, else the as-of date, else today (+08:00).
 fn day_of(on: Option<NaiveDate>, as_of: Option<DateTime<Utc>>) -> NaiveDate {
-    on.unwrap_or_else(|| store::time::local_date(as_of.unwrap_or_else(Utc::now)))
+    on.unwrap_or_else(|| events::time::local_date(as_of.unwrap_or_else(Utc::now)))
 }
 
 /// `pairings --school S [--on D]`.
@@ -218,7 +219,7 @@ pub fn worklist(store: &Store, staff: &str, on: Option<&str>, opts: &ListOpts) -
     let on = date_arg("--on", on)?;
     let as_of = match (super::as_of(opts.as_of.as_deref())?, on) {
         (Some(t), _) => Some(t),
-        (None, Some(d)) => Some(store::time::end_of_day(d)),
+        (None, Some(d)) => Some(events::time::end_of_day(d)),
         (None, None) => None,
     };
     let day = day_of(on, as_of);
@@ -314,13 +315,13 @@ pub fn scores(
     }
     let head_hash = match store.get(run.head_seq)? {
         Some(e) => e.hash.to_hex(),
-        None => store::Hash::ZERO.to_hex(),
+        None => events::Hash::ZERO.to_hex(),
     };
     let position = format!(
         "school {school}, period {}, as of {}, log head seq {} hash {head_hash}",
         run.period,
         run.as_of
-            .map(store::time::format_local)
+            .map(events::time::format_local)
             .unwrap_or_else(|| "now".into()),
         run.head_seq
     );
@@ -374,7 +375,7 @@ pub fn policy_adopt(
     let name = file.display().to_string();
     let text = std::fs::read_to_string(file)
         .map_err(|e| BadInput(format!("{name}: expected a readable TOML file: {e}")))?;
-    let policy: store::Policy = toml::from_str(&text).map_err(|e| {
+    let policy: events::Policy = toml::from_str(&text).map_err(|e| {
         let line = e
             .span()
             .map(|s| text[..s.start].matches('\n').count() + 1)
@@ -391,7 +392,7 @@ pub fn policy_adopt(
         return Err(BadInput(msg.join("\n")).into());
     }
     let json = serde_json::json!({
-        "occurred_at": store::time::format_local(Utc::now()),
+        "occurred_at": events::time::format_local(Utc::now()),
         "actor": actor,
         "school": school,
         "effective_from": from,

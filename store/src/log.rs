@@ -24,10 +24,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::envelope::{Envelope, Hash, SCHEMA, Source};
-use crate::event::Event;
-use crate::registry::{Entry, Registry};
 use crate::segment::{self, SegmentBuilder};
+use events::Draft;
+use events::envelope::{Envelope, Hash, SCHEMA, Source};
+use events::event::Event;
+use events::registry::{Entry, Registry};
 
 /// sled's log segment size. sled writes any log item — a value, or a whole tree node
 /// holding several values — larger than a quarter of it to a blob file that its flush does
@@ -59,17 +60,6 @@ const THROUGH_KEY: &[u8] = &[0xFF];
 /// followed by the school id (ids never contain control characters, so no child id starts
 /// with 0x01).
 const REGISTRY_EVENTS_PREFIX: &str = "\u{1}";
-
-/// An event ready to append: validated by `ingest`, not yet placed in the log.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Draft {
-    pub id: String,
-    pub occurred_at: DateTime<Utc>,
-    pub actor: String,
-    pub event: Event,
-    /// Only for migrations (`Source::Migration`): the time the paper record was made.
-    pub recorded_at: Option<DateTime<Utc>>,
-}
 
 /// The end of the committed log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -678,7 +668,7 @@ impl Store {
             .map_err(|e| damaged(seq, e))?;
         Envelope::decode_body(body, hash)
             .map(Some)
-            .map_err(|e| damaged(seq, format!("undecodable envelope: {e}")))
+            .map_err(|e| damaged(seq, e.to_string()))
     }
 
     /// The segment holding `seq`, with its first seq. sled's backward range search is slow,
@@ -819,8 +809,7 @@ impl Store {
                 return Err(damaged(seq, "indexed but not in the log"));
             }
             let (hash, body) = seg.entry(i).map_err(|e| damaged(seq, e))?;
-            let env = Envelope::decode_body(body, hash)
-                .map_err(|e| damaged(seq, format!("undecodable envelope: {e}")))?;
+            let env = Envelope::decode_body(body, hash).map_err(|e| damaged(seq, e.to_string()))?;
             if as_of.is_some_and(|t| env.recorded_at > t) {
                 break;
             }
@@ -909,8 +898,8 @@ impl Store {
                 if Envelope::chain_hash(&prev, body) != hash {
                     return Err(damaged(seq, "hash does not match its content"));
                 }
-                let env = Envelope::decode_body(body, hash)
-                    .map_err(|e| damaged(seq, format!("undecodable envelope: {e}")))?;
+                let env =
+                    Envelope::decode_body(body, hash).map_err(|e| damaged(seq, e.to_string()))?;
                 if env.seq != seq {
                     return Err(damaged(seq, format!("envelope says seq {}", env.seq)));
                 }
@@ -1298,7 +1287,7 @@ impl Iterator for Scan {
                             .map_err(|e| damaged(seq, e))
                             .and_then(|(h, body)| {
                                 Envelope::decode_body(body, h)
-                                    .map_err(|e| damaged(seq, format!("undecodable envelope: {e}")))
+                                    .map_err(|e| damaged(seq, e.to_string()))
                             });
                     match env {
                         Ok(env) if self.as_of.is_some_and(|t| env.recorded_at > t) => {

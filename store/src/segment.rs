@@ -13,7 +13,7 @@
 //!
 //! This module owns the byte layout; it must never decode envelopes or talk to sled.
 
-use crate::envelope::Hash;
+use events::envelope::Hash;
 
 const FORMAT: u8 = 1;
 const HEADER: usize = 5;

@@ -138,7 +138,7 @@ fn an_export_re_imports_to_the_same_events_ids_and_times() {
     );
     let text = std::fs::read_to_string(&plain).unwrap();
     for e in &ea {
-        if let store::Event::CounselingHeld { notes, .. } = &e.event {
+        if let events::Event::CounselingHeld { notes, .. } = &e.event {
             assert!(!notes.is_empty() && !text.contains(notes.as_str()));
         }
     }
@@ -251,7 +251,7 @@ fn views_from_the_index_equal_views_from_a_full_replay() {
         &["import", "--preserve-recorded-at", file.to_str().unwrap()],
     );
     let store = Store::open(&db).unwrap();
-    let envs: Vec<store::Envelope> = store.scan(None).map(Result::unwrap).collect();
+    let envs: Vec<events::Envelope> = store.scan(None).map(Result::unwrap).collect();
     let children: Vec<String> = store
         .registry()
         .children()
@@ -260,7 +260,7 @@ fn views_from_the_index_equal_views_from_a_full_replay() {
     drop(store);
     assert!(children.len() >= 24);
     for as_of in ["2025-11-15", "2026-07-01"] {
-        let t = store::time::parse_as_of(as_of).unwrap();
+        let t = events::time::parse_as_of(as_of).unwrap();
         let tl = projections::Timeline::build(&envs, Some(t)).unwrap();
         let world = projections::World::build(&tl);
         for child in children.iter().step_by(3) {

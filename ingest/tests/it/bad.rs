@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use events::Source;
 use ingest::{Known, MemoryKnown, Options, StoreKnown};
-use store::{Source, Store};
+use store::Store;
 
 use crate::{at, memory_of, now, parse, root};
 
@@ -14,7 +15,7 @@ fn prelude_recorded_at() -> chrono::DateTime<chrono::Utc> {
     at("2025-09-15T00:00:00+08:00")
 }
 
-fn prelude() -> Vec<store::log::Draft> {
+fn prelude() -> Vec<events::Draft> {
     let opts = Options::new(prelude_recorded_at());
     match parse(PRELUDE, &MemoryKnown::new(), &opts) {
         Ok(p) => p.into_drafts(),

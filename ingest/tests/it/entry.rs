@@ -33,7 +33,7 @@ fn record_takes_its_type_actor_and_time_from_the_command() {
         (parsed.drafts.len(), d.actor.as_str(), d.occurred_at),
         (1, "t1", now())
     );
-    assert_eq!(d.event.kind(), store::EventKind::TalkHeld);
+    assert_eq!(d.event.kind(), events::EventKind::TalkHeld);
     assert_eq!(d.recorded_at, None);
 }
 

@@ -3,10 +3,11 @@
 //! gives exactly the drafts of that type the JSONL gives (same ids, times and events); a
 //! re-import is a no-op; an export re-imports to the same events.
 
+use events::Draft;
+use events::{EventKind, Source};
 use ingest::{MemoryKnown, Options, Parsed};
 use serde_json::{Value, json};
-use store::log::Draft;
-use store::{EventKind, Source, Store};
+use store::Store;
 
 use crate::{memory_of, now, parse, root};
 
@@ -24,7 +25,7 @@ fn as_json(line: usize, d: &Draft) -> Value {
     json!({
         "line": line,
         "id": d.id,
-        "occurred_at": store::time::format_local(d.occurred_at),
+        "occurred_at": events::time::format_local(d.occurred_at),
         "actor": d.actor,
         "event": serde_json::to_value(&d.event).expect("an event serializes"),
     })
@@ -153,13 +154,13 @@ fn an_export_reimports_to_the_same_events_ids_and_times() {
     store
         .append_at(drafts, Source::Import(GOOD.into()), now())
         .expect("the good drafts append");
-    let envs: Vec<store::Envelope> = store
+    let envs: Vec<events::Envelope> = store
         .scan(None)
         .collect::<Result<_, _>>()
         .expect("the log reads back");
     let export: String = envs
         .iter()
-        .map(|e| format!("{}\n", Value::Object(store::wire::envelope_to_wire(e))))
+        .map(|e| format!("{}\n", Value::Object(events::wire::envelope_to_wire(e))))
         .collect();
     let opts = Options {
         now: now(),

@@ -9,8 +9,8 @@ mod good;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use events::Draft;
 use ingest::{MemoryKnown, Options};
-use store::log::Draft;
 
 /// The workspace root: fixture paths in error texts are relative to it.
 pub fn root() -> PathBuf {
@@ -22,7 +22,7 @@ pub fn root() -> PathBuf {
 
 /// A time written as in the fixtures.
 pub fn at(s: &str) -> DateTime<Utc> {
-    store::time::parse_instant(s).unwrap_or_else(|| panic!("bad time in a test: {s}"))
+    events::time::parse_instant(s).unwrap_or_else(|| panic!("bad time in a test: {s}"))
 }
 
 /// The time the fixtures are checked at.

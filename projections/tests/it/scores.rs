@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{DateTime, Duration, Utc};
+use events::time::parse_as_of;
+use events::{Envelope, Event, Hash, SCHEMA, Source};
 use projections::calendar::Period;
 use projections::scores::{ScoreRun, scores};
 use projections::{Timeline, World};
 use serde_json::Value;
-use store::time::parse_as_of;
-use store::{Envelope, Event, Hash, SCHEMA, Source};
 
 use crate::support::{cases, json_diff, read_events, read_json};
 
@@ -95,7 +95,7 @@ fn later_events(envs: &[Envelope], t: DateTime<Utc>) -> Vec<Envelope> {
     let at = t + Duration::days(1);
     let mut extra: Vec<Event> = Vec::new();
     for e in envs {
-        if e.event.kind().is_care() {
+        if e.event.kind().counts_toward_quota() {
             extra.push(Event::Retracted {
                 target: e.id.clone(),
                 reason: "later".into(),
@@ -119,7 +119,7 @@ fn later_events(envs: &[Envelope], t: DateTime<Utc>) -> Vec<Envelope> {
                 ends_on: *starts_on,
             }),
             Event::SchoolRegistered { school, .. } => {
-                let mut policy = store::Policy::default();
+                let mut policy = events::Policy::default();
                 policy.pairing.max_children = 0;
                 for q in policy.quota.values_mut() {
                     q.min = 99;

@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use events::Envelope;
 use serde_json::Value;
-use store::Envelope;
 
 /// The repository's `fixtures/` directory.
 pub fn fixtures_dir() -> PathBuf {

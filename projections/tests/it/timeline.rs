@@ -2,10 +2,10 @@
 //! `events.jsonl`, `run.json` (`as_of`) and `expected.json` — the effective facts (summary),
 //! the retracted ids and each amendment's effect, or `{"error": "…"}`.
 
+use events::time::{format_local, parse_as_of};
 use projections::Timeline;
 use projections::timeline::{AmendmentEffect, Fact};
 use serde_json::{Value, json};
-use store::time::{format_local, parse_as_of};
 
 use crate::support::{cases, json_diff, read_events, read_json};
 
@@ -100,9 +100,13 @@ fn given_a_timeline_without_care_events_when_each_is_made_effective_then_it_equa
         let Ok(full) = Timeline::build(&envs, None) else {
             continue; // a case whose log cannot be built has nothing to compare
         };
-        let partial = Timeline::build(envs.iter().filter(|e| !e.event.kind().is_care()), None)
-            .expect("the registry part builds");
-        for e in envs.iter().filter(|e| e.event.kind().is_care()) {
+        let partial = Timeline::build(
+            envs.iter()
+                .filter(|e| !e.event.kind().counts_toward_quota()),
+            None,
+        )
+        .expect("the registry part builds");
+        for e in envs.iter().filter(|e| e.event.kind().counts_toward_quota()) {
             let got = partial.effective(e.clone()).expect("the amendments apply");
             let want = full.fact(&e.id);
             assert_eq!(got.as_ref(), want, "{}: {}", dir.display(), e.id);

@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use events::time::{parse_as_of, parse_date};
+use events::{Envelope, Event, Hash, SCHEMA, Source};
 use projections::archive::{archive, archives, contact_card};
 use projections::backfill::{BackfillOptions, backfill};
 use projections::history::history;
@@ -25,8 +27,6 @@ use projections::worklist::worklist;
 use projections::{ProjectionError, Timeline, World};
 use serde::Serialize;
 use serde_json::{Value, json};
-use store::time::{parse_as_of, parse_date};
-use store::{Envelope, Event, Hash, SCHEMA, Source};
 
 use crate::support::{cases, json_diff, read_json};
 
@@ -164,7 +164,8 @@ pub fn later_events(envs: &[Envelope], t: DateTime<Utc>) -> Vec<Envelope> {
     let at = t + Duration::days(1);
     let mut extra: Vec<Event> = Vec::new();
     for e in envs {
-        if e.event.kind().is_care() || e.event.kind() == store::EventKind::ChildUpdated {
+        if e.event.kind().counts_toward_quota() || e.event.kind() == events::EventKind::ChildUpdated
+        {
             extra.push(Event::Retracted {
                 target: e.id.clone(),
                 reason: "later".into(),
@@ -176,12 +177,12 @@ pub fn later_events(envs: &[Envelope], t: DateTime<Utc>) -> Vec<Envelope> {
                 child: child.clone(),
                 topic: "later".into(),
                 summary: "later".into(),
-                mood: store::event::Mood::Low,
+                mood: events::event::Mood::Low,
                 follow_up: None,
             }),
             Event::ChildRegistered(r) => extra.push(Event::ChildStatusChanged {
                 child: r.child.clone(),
-                status: store::event::ChildStatus::DroppedOut,
+                status: events::event::ChildStatus::DroppedOut,
                 on: NaiveDate::MIN,
                 note: None,
             }),

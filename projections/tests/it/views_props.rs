@@ -9,6 +9,12 @@
 //!   (and so every view) equals the full replay, and the snapshot survives a serde round trip.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use events::event::{
+    Capability, ChildRecord, ChildStatus, Gender, Grade, Guardian, GuardianRelation,
+    LeftBehindType, Mood, PairingRole, Parent, ParentInfo, Risk, Role, TermId,
+};
+use events::time::{local_date, parse_instant};
+use events::{Envelope, Event, Hash, SCHEMA, Source};
 use projections::archive::{archive, archives, contact_card};
 use projections::backfill::{BackfillOptions, backfill};
 use projections::history::history;
@@ -19,17 +25,11 @@ use projections::worklist::worklist;
 use projections::{Timeline, World};
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use store::event::{
-    Capability, ChildRecord, ChildStatus, Gender, Grade, Guardian, GuardianRelation,
-    LeftBehindType, Mood, PairingRole, Parent, ParentInfo, Risk, Role, TermId,
-};
-use store::time::{local_date, parse_instant};
-use store::{Envelope, Event, Hash, SCHEMA, Source};
 
 const SECRET: &str = "SECRET-NOTE";
 
 fn d(s: &str) -> NaiveDate {
-    store::time::parse_date(s).expect("a test date is valid")
+    events::time::parse_date(s).expect("a test date is valid")
 }
 
 fn guardian(phone: &str) -> Guardian {
@@ -268,7 +268,7 @@ fn build_log(ops: &[(Op, i64, i64)]) -> Vec<Envelope> {
                     target: t,
                     changes: [(
                         "occurred_at".to_owned(),
-                        json!(store::time::format_local(occurred + Duration::days(*days))),
+                        json!(events::time::format_local(occurred + Duration::days(*days))),
                     )]
                     .into(),
                     reason: "日期".into(),
@@ -300,7 +300,7 @@ fn build_log(ops: &[(Op, i64, i64)]) -> Vec<Envelope> {
             },
             Op::Phone { child, n } => Event::ChildUpdated {
                 child: CHILDREN[*child].into(),
-                changes: Box::new(store::event::ChildChanges {
+                changes: Box::new(events::event::ChildChanges {
                     guardian: Some(guardian(&format!("139{n:08}"))),
                     ..Default::default()
                 }),
@@ -324,7 +324,7 @@ fn build_log(ops: &[(Op, i64, i64)]) -> Vec<Envelope> {
             Op::Notify => Event::IncidentNotified {
                 staff: "t1".into(),
                 incident: "i1".into(),
-                party: store::event::NotifiedParty::Guardian,
+                party: events::event::NotifiedParty::Guardian,
                 notified_at: occurred,
             },
         };
@@ -338,7 +338,7 @@ fn build_log(ops: &[(Op, i64, i64)]) -> Vec<Envelope> {
                 counsel.push(id.clone());
                 care.push(id);
             }
-            e if e.kind().is_care() => care.push(id),
+            e if e.kind().counts_toward_quota() => care.push(id),
             _ => {}
         }
         push(&mut envs, event, now, occurred);

@@ -2,10 +2,10 @@
 //! `queries.json`, a list of `{ask, …, expect}` questions put to the world folded from the
 //! whole log.
 
+use events::time::parse_date;
 use projections::calendar::Period;
 use projections::{Timeline, World};
 use serde_json::{Value, json};
-use store::time::parse_date;
 
 use crate::support::{cases, json_diff, read_events, read_json};
 

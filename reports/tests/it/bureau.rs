@@ -85,7 +85,7 @@ fn given_the_small_school_when_exported_then_polars_reads_every_effective_event_
         .select([col("happened_at").cast(DataType::Int64)])
         .collect()
         .unwrap();
-    let at = store::time::parse_instant("2025-10-20T10:00:00+08:00").unwrap();
+    let at = events::time::parse_instant("2025-10-20T10:00:00+08:00").unwrap();
     assert_eq!(
         inc1.column("happened_at").unwrap().i64().unwrap().get(0),
         Some(at.timestamp_micros())

@@ -3,11 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use events::Envelope;
+use events::time::parse_as_of;
 use projections::{Timeline, World};
 use reports::{ReportRow, Scope};
 use serde_json::Value;
-use store::Envelope;
-use store::time::parse_as_of;
 
 /// fixtures/reports/ at the repository root.
 pub fn fixtures_dir() -> PathBuf {

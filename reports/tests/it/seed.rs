@@ -85,7 +85,7 @@ fn given_the_seed_school_when_reported_then_totals_add_up_and_rates_follow() {
             .facts()
             .iter()
             .filter(|f| {
-                matches!(&f.event, store::Event::TalkHeld { child, .. }
+                matches!(&f.event, events::Event::TalkHeld { child, .. }
                     if world.child(child).is_some_and(|c| c.active_days().overlaps(&days)))
                     && days.contains(f.date())
             })

@@ -3,9 +3,9 @@
 
 use std::convert::Infallible;
 
+use events::Envelope;
 use polars::prelude::*;
 use reports::TermFold;
-use store::Envelope;
 
 use crate::cases::{Case, load_events};
 

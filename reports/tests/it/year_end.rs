@@ -8,6 +8,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use calamine::{Data, Reader, Xlsx, open_workbook};
+use events::time::parse_as_of;
 use polars::prelude::*;
 use projections::{Period, ScoreRun, Timeline, World};
 use reports::year_end::{
@@ -16,7 +17,6 @@ use reports::year_end::{
 };
 use reports::{Format, ReportError};
 use serde_json::Value;
-use store::time::parse_as_of;
 
 use crate::cases::load_events;
 

@@ -1,6 +1,7 @@
 //! The log's behaviour on concrete cases.
 
-use store::{Envelope, Event, Source, Store, StoreError};
+use events::{Envelope, Event, Source};
+use store::{Store, StoreError};
 
 use crate::{at, now, talk};
 
@@ -24,7 +25,7 @@ fn given_a_batch_when_appended_then_it_is_chained_indexed_and_verifiable() {
 
     let all: Vec<Envelope> = store.scan(None).map(Result::unwrap).collect();
     assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
-    assert_eq!(all[0].prev_hash, store::Hash::ZERO);
+    assert_eq!(all[0].prev_hash, events::Hash::ZERO);
     assert_eq!(all[1].prev_hash, all[0].hash);
     assert_eq!(all[2].hash, out.head.hash);
     assert!(all.iter().all(|e| e.recorded_at == now()));
@@ -187,7 +188,7 @@ fn given_amendments_when_indexed_then_they_are_listed_with_the_child() {
     store
         .append_at(vec![talk("a", "t1", "c1", 1)], Source::Cli, now())
         .unwrap();
-    let retract = store::Draft {
+    let retract = events::Draft {
         id: "r".into(),
         occurred_at: at(3),
         actor: "admin".into(),

@@ -5,8 +5,8 @@ mod log;
 mod model;
 
 use chrono::{DateTime, TimeZone, Utc};
-use store::event::Mood;
-use store::{Draft, Event};
+use events::event::Mood;
+use events::{Draft, Event};
 
 /// A talk between `staff` and `child`, `day` days into September 2025.
 pub fn talk(id: &str, staff: &str, child: &str, day: u32) -> Draft {

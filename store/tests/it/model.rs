@@ -4,8 +4,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use events::{Draft, Envelope, Event, Source};
 use proptest::prelude::*;
-use store::{Draft, Envelope, Event, Source, Store};
+use store::Store;
 
 use crate::{now, talk};
 

@@ -1,0 +1,21 @@
+//! `events`: careledger's vocabulary — every event type, the policy shape, the stored envelope
+//! and its hash rule, the flat wire form, the +08:00 time conventions, the registry fold used
+//! for validation, and `Draft`, an event ready to append.
+//!
+//! It is the leaf every other crate stands on. It must never do I/O on a log or depend on
+//! sled: where envelopes live is `store`'s business; what they mean beyond validation is
+//! `projections`'.
+
+pub mod draft;
+pub mod envelope;
+pub mod event;
+pub mod policy;
+pub mod registry;
+pub mod time;
+pub mod wire;
+
+pub use draft::Draft;
+pub use envelope::{Envelope, Hash, SCHEMA, Source};
+pub use event::{Event, EventKind};
+pub use policy::Policy;
+pub use registry::Registry;
