@@ -16,20 +16,33 @@ use crate::tree::MAX_TREE_SIZE;
 /// What a checkpoint text can get wrong.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CheckpointError {
+    /// The text does not end in a newline.
     #[error("checkpoint text does not end in a newline")]
     NotTerminated,
+    /// Not exactly three lines (this log writes no extension lines).
     #[error("checkpoint has {0} lines, not 3 (origin, size, root)")]
     LineCount(usize),
+    /// The origin is not a valid key name.
     #[error("origin {0:?} is empty or has a space, a plus sign or a control character")]
     BadOrigin(String),
+    /// The size line is not canonical decimal.
     #[error("tree size {0:?} is not canonical decimal")]
     BadSize(String),
+    /// The size is above [`MAX_TREE_SIZE`].
     #[error("tree size {0} is above the limit of {max}", max = MAX_TREE_SIZE)]
     SizeTooLarge(u64),
+    /// The root line is not canonical base64 of 32 bytes.
     #[error("root hash {0:?} is not canonical base64 of 32 bytes")]
     BadRoot(String),
+    /// The signer's key name is not the origin.
     #[error("the signer is named {signer:?} but the origin is {origin:?}")]
-    SignerNotOrigin { signer: String, origin: String },
+    SignerNotOrigin {
+        /// The signer's key name.
+        signer: String,
+        /// The checkpoint's origin.
+        origin: String,
+    },
+    /// The note could not be signed.
     #[error(transparent)]
     Note(#[from] NoteError),
 }
@@ -39,7 +52,9 @@ pub enum CheckpointError {
 pub struct Checkpoint {
     /// Names the log: the school's or county's, e.g. `careledger.example/school-3201`.
     pub origin: String,
+    /// The number of leaves (envelopes) in the tree.
     pub size: u64,
+    /// The RFC 6962 root of the tree at `size`.
     pub root: Hash,
 }
 

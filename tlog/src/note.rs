@@ -16,12 +16,16 @@ pub const ED25519: u8 = 0x01;
 /// What can go wrong building or signing a note.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum NoteError {
+    /// The key name is empty or has a space or a plus sign.
     #[error("key name {0:?} is empty or has a space or a plus sign")]
     BadKeyName(String),
+    /// The text is empty or lacks its final newline.
     #[error("note text is empty or does not end in a newline")]
     TextNotTerminated,
+    /// The text has a control character other than newline, at this byte.
     #[error("note text has a control character at byte {0}")]
     ControlCharacter(usize),
+    /// A private-key string that does not parse; says which part.
     #[error("private key string is malformed: {0}")]
     BadPrivateKey(&'static str),
 }
@@ -73,6 +77,7 @@ pub struct NoteSigner {
 }
 
 impl NoteSigner {
+    /// A signer named `name` (which must be a valid key name) with `key`.
     pub fn new(name: &str, key: SigningKey) -> Result<NoteSigner, NoteError> {
         if !is_valid_key_name(name) {
             return Err(NoteError::BadKeyName(name.to_owned()));
@@ -136,14 +141,17 @@ impl NoteSigner {
         )
     }
 
+    /// The key name.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The key id of the signed-note format.
     pub fn key_id(&self) -> u32 {
         self.id
     }
 
+    /// The Ed25519 public key.
     pub fn verifying_key(&self) -> VerifyingKey {
         self.key.verifying_key()
     }

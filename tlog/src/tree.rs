@@ -21,16 +21,45 @@ pub const MAX_TREE_SIZE: u64 = 1 << 62;
 /// What can go wrong computing hashes and proofs.
 #[derive(Debug, thiserror::Error)]
 pub enum TreeError {
+    /// A tree size above [`MAX_TREE_SIZE`].
     #[error("tree size {size} is above the limit of {max}", max = MAX_TREE_SIZE)]
-    TooLarge { size: u64 },
+    TooLarge {
+        /// The size asked for.
+        size: u64,
+    },
+    /// A leaf index at or past the tree size.
     #[error("leaf index {index} is not in a tree of size {size}")]
-    IndexNotInTree { index: u64, size: u64 },
+    IndexNotInTree {
+        /// The 0-based leaf index.
+        index: u64,
+        /// The tree size.
+        size: u64,
+    },
+    /// Consistency sizes outside `1 <= old <= new`.
     #[error("a consistency proof needs 1 <= old size <= new size, not {old} and {new}")]
-    BadSizes { old: u64, new: u64 },
+    BadSizes {
+        /// The older tree size.
+        old: u64,
+        /// The newer tree size.
+        new: u64,
+    },
+    /// A stored-hash coordinate whose leaves lie beyond [`MAX_TREE_SIZE`].
     #[error("the stored hash of level {level} index {index} lies beyond the size limit")]
-    Overflow { level: u8, index: u64 },
+    Overflow {
+        /// The subtree's level (0 for leaves).
+        level: u8,
+        /// The subtree's index within its level.
+        index: u64,
+    },
+    /// The reader answered with a different number of hashes than asked for.
     #[error("the hash reader returned {got} hashes for {asked} indexes")]
-    WrongCount { asked: usize, got: usize },
+    WrongCount {
+        /// How many were asked for.
+        asked: usize,
+        /// How many came back.
+        got: usize,
+    },
+    /// The reader failed.
     #[error("reading stored hashes failed")]
     Read(#[source] Box<dyn StdError + Send + Sync>),
 }
@@ -39,6 +68,7 @@ pub enum TreeError {
 /// storage; a slice or `Vec` of hashes laid out by index implements it for tests and
 /// in-memory use.
 pub trait HashReader {
+    /// What a failed read reports.
     type Error: StdError + Send + Sync + 'static;
 
     /// Returns one hash per index, in the order asked (indexes come sorted ascending).

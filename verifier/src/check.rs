@@ -23,65 +23,138 @@ use crate::state::{State, StateError};
 /// Why a file is rejected. Each message names the element and the leaf at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum Rejection {
+    /// The file is not a well-formed proof file.
     #[error(transparent)]
     Format(#[from] FormatError),
+    /// The checkpoint is not signed by a pinned key of its origin, or its text is malformed.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// The remembered checkpoint cannot be read.
     #[error(transparent)]
     State(#[from] StateError),
+    /// An envelope does not decode.
     #[error("{place}: {source}")]
     Envelope {
+        /// Which entry, leaf and seq.
         place: String,
+        /// What is wrong with it.
         source: EnvelopeError,
     },
+    /// The envelope's seq is not its leaf index + 1.
     #[error("{place}: the envelope has seq {seq}, but leaf {leaf} holds seq {want}", want = leaf + 1)]
-    Seq { place: String, seq: u64, leaf: u64 },
+    Seq {
+        /// Which entry, leaf and seq.
+        place: String,
+        /// The seq inside the envelope.
+        seq: u64,
+        /// The leaf index the entry claims.
+        leaf: u64,
+    },
+    /// The stored hash is not SHA-256(prev_hash ‖ envelope).
     #[error("{place}: the stored hash is not sha-256 of prev_hash and the envelope")]
-    StoredHash { place: String },
+    StoredHash {
+        /// Which entry, leaf and seq.
+        place: String,
+    },
+    /// The envelope's prev_hash is not the stored hash of the envelope before it.
     #[error("{place}: prev_hash is not the stored hash of seq {prev_seq}")]
-    Chain { place: String, prev_seq: u64 },
+    Chain {
+        /// Which entry, leaf and seq.
+        place: String,
+        /// The seq of the envelope before it.
+        prev_seq: u64,
+    },
+    /// Seq 1 does not start the chain from 32 zero bytes.
     #[error("{place}: seq 1 must have a prev_hash of 32 zero bytes")]
-    FirstPrevHash { place: String },
+    FirstPrevHash {
+        /// Which entry, leaf and seq.
+        place: String,
+    },
+    /// A Merkle proof does not hold.
     #[error("{place}: {source}")]
-    Proof { place: String, source: ProofError },
+    Proof {
+        /// Which entry or which consistency proof.
+        place: String,
+        /// How it fails.
+        source: ProofError,
+    },
+    /// A bundle without entries proves nothing.
     #[error("the bundle has no entries")]
     EmptyBundle,
+    /// Entries out of leaf order, or one leaf twice.
     #[error(
         "entry {entry}: leaf {leaf} does not come after leaf {prev}; entries must be in increasing leaf order"
     )]
-    Order { entry: usize, leaf: u64, prev: u64 },
+    Order {
+        /// The 1-based entry number.
+        entry: usize,
+        /// Its leaf index.
+        leaf: u64,
+        /// The previous entry's leaf index.
+        prev: u64,
+    },
+    /// The checkpoint is older than the remembered one.
     #[error(
         "the checkpoint of {origin} has size {size}, smaller than the remembered size {remembered}"
     )]
     Smaller {
+        /// The log's origin.
         origin: String,
+        /// The checkpoint's size.
         size: u64,
+        /// The remembered size.
         remembered: u64,
     },
+    /// Same size as remembered, another root: two histories under one key.
     #[error(
         "the checkpoint of {origin} has the remembered size {size} but a different root: the log was rewritten"
     )]
-    Forked { origin: String, size: u64 },
+    Forked {
+        /// The log's origin.
+        origin: String,
+        /// The size both checkpoints have.
+        size: u64,
+    },
+    /// A newer checkpoint without a consistency proof from the remembered size.
     #[error(
         "the checkpoint of {origin} (size {size}) comes with no consistency proof from the remembered size {remembered}"
     )]
     NoConsistency {
+        /// The log's origin.
         origin: String,
+        /// The checkpoint's size.
         size: u64,
+        /// The remembered size.
         remembered: u64,
     },
+    /// The consistency proof from the remembered checkpoint fails.
     #[error("the checkpoint of {origin} is not consistent with the remembered one: {source}")]
-    Inconsistent { origin: String, source: ProofError },
+    Inconsistent {
+        /// The log's origin.
+        origin: String,
+        /// How the proof fails.
+        source: ProofError,
+    },
+    /// A consistency file that starts from another tree than the remembered one.
     #[error(
         "the proof starts at size {from}, but the remembered checkpoint of {origin} is size {remembered} with another root"
     )]
     WrongStart {
+        /// The log's origin.
         origin: String,
+        /// The old size the file proves from.
         from: u64,
+        /// The remembered size.
         remembered: u64,
     },
+    /// A consistency file given beside a proof, for another checkpoint.
     #[error("the consistency file is for size {other}, not for this checkpoint (size {size})")]
-    OtherCheckpoint { size: u64, other: u64 },
+    OtherCheckpoint {
+        /// The size of the proof's checkpoint.
+        size: u64,
+        /// The size of the consistency file's checkpoint.
+        other: u64,
+    },
 }
 
 /// How the checkpoint relates to the remembered one.
@@ -91,14 +164,19 @@ pub enum Relation {
     FirstSeen,
     /// The remembered checkpoint itself.
     Same,
-    /// Proven consistent with the remembered checkpoint at `from`.
-    Extends { from: u64 },
+    /// Proven consistent with the remembered checkpoint.
+    Extends {
+        /// The remembered size the proof starts from.
+        from: u64,
+    },
 }
 
 /// A file that passed every check: the checkpoint to remember and what was proven.
 #[derive(Debug, Clone)]
 pub struct Accepted {
+    /// The checkpoint, its signer and the signed note.
     pub verified: Verified,
+    /// How it relates to the remembered checkpoint.
     pub relation: Relation,
     /// One line per fact proven, for the inspector.
     pub proven: Vec<String>,

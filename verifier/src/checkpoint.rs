@@ -15,18 +15,25 @@ use crate::note::{self, NoteError};
 /// Why a checkpoint is refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CheckpointError {
+    /// The signed note is refused.
     #[error("checkpoint: {0}")]
     Note(#[from] NoteError),
+    /// Not exactly three text lines (extension lines are refused).
     #[error("checkpoint has {0} text lines, not 3 (origin, size, root)")]
     LineCount(usize),
+    /// The origin is not a valid key name.
     #[error("checkpoint origin {0:?} is not a key name")]
     Origin(String),
+    /// The size line is not canonical decimal.
     #[error("checkpoint size {0:?} is not canonical decimal")]
     Size(String),
+    /// The size is above the checker's limit.
     #[error("checkpoint size {0} is above the limit of {max}", max = MAX_TREE_SIZE)]
     SizeTooLarge(u64),
+    /// The root line is not canonical base64 of 32 bytes.
     #[error("checkpoint root {0:?} is not canonical base64 of 32 bytes")]
     Root(String),
+    /// Pinned keys signed, but none named as the origin.
     #[error("no pinned key named {0:?} signed the checkpoint")]
     NotSignedByOrigin(String),
 }
@@ -34,15 +41,20 @@ pub enum CheckpointError {
 /// A verified tree head.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
+    /// The log's name.
     pub origin: String,
+    /// The number of leaves.
     pub size: u64,
+    /// The RFC 6962 root at that size.
     pub root: Digest32,
 }
 
 /// A checkpoint and the pinned key of its origin that signed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
+    /// The parsed checkpoint text.
     pub checkpoint: Checkpoint,
+    /// The pinned key, named as the origin, whose signature verified.
     pub key: VerifierKey,
     /// The signed note as given, kept in the state file.
     pub note: String,

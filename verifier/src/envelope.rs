@@ -15,10 +15,13 @@ use crate::merkle::Digest32;
 /// Why envelope bytes are refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
+    /// The bytes are not a MessagePack map with `seq` and `prev_hash`.
     #[error("the envelope does not decode: {0}")]
     Decode(String),
+    /// Bytes follow the encoded envelope.
     #[error("the envelope has {0} bytes after its end")]
     Trailing(u64),
+    /// `prev_hash` is not 32 bytes.
     #[error("the envelope's prev_hash has {0} bytes, not 32")]
     PrevHashLength(usize),
 }
@@ -32,7 +35,9 @@ struct Head {
 /// The fields of an envelope the chain and the tree depend on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChainFields {
+    /// The envelope's position in the log, from 1.
     pub seq: u64,
+    /// The stored hash of the envelope before it (32 zero bytes for seq 1).
     pub prev_hash: Digest32,
 }
 

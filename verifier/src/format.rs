@@ -15,28 +15,50 @@ use crate::merkle::Digest32;
 
 /// The only version this checker reads and writes.
 pub const VERSION: u32 = 1;
+/// The `format` of an inclusion-proof file.
 pub const INCLUSION_FORMAT: &str = "careledger-inclusion-proof";
+/// The `format` of a consistency-proof file.
 pub const CONSISTENCY_FORMAT: &str = "careledger-consistency-proof";
+/// The `format` of a bundle.
 pub const BUNDLE_FORMAT: &str = "careledger-bundle";
 
 /// Why a file is refused before any proof is checked.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {
+    /// Not JSON at all.
     #[error("the file is not json: {0}")]
     NotJson(String),
+    /// Another kind of proof file.
     #[error("the file is a {found:?}, not a {want:?}")]
-    WrongFormat { found: String, want: &'static str },
+    WrongFormat {
+        /// The `format` the file has.
+        found: String,
+        /// The `format` expected.
+        want: &'static str,
+    },
+    /// Another version.
     #[error("the file is version {0}; this checker reads version {VERSION}")]
     Version(u32),
+    /// Fields missing, of the wrong type, or unknown.
     #[error("the file does not have the shape of a {format:?}: {detail}")]
     Shape {
+        /// The `format` expected.
         format: &'static str,
+        /// What the JSON parser said.
         detail: String,
     },
+    /// A hash or proof element that is not 32 bytes of base64.
     #[error("{place} is not base64 of 32 bytes")]
-    Digest { place: String },
+    Digest {
+        /// Which field or proof element.
+        place: String,
+    },
+    /// An envelope that is not base64.
     #[error("{place} is not base64")]
-    Bytes { place: String },
+    Bytes {
+        /// Which field.
+        place: String,
+    },
 }
 
 /// One envelope of the log with its inclusion proof.
@@ -58,7 +80,9 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyStep {
+    /// The remembered size the proof starts from.
     pub old_size: u64,
+    /// The consistency proof, base64 hashes.
     pub proof: Vec<String>,
 }
 
@@ -66,11 +90,15 @@ pub struct ConsistencyStep {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InclusionFile {
+    /// [`INCLUSION_FORMAT`].
     pub format: String,
+    /// [`VERSION`].
     pub version: u32,
     /// The signed checkpoint note, as the log signed it.
     pub checkpoint: String,
+    /// The envelope and its inclusion proof.
     pub entry: Entry,
+    /// Consistency proofs from earlier sizes, for a checker that remembers one of them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub consistency: Vec<ConsistencyStep>,
 }
@@ -80,11 +108,17 @@ pub struct InclusionFile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyFile {
+    /// [`CONSISTENCY_FORMAT`].
     pub format: String,
+    /// [`VERSION`].
     pub version: u32,
+    /// The newer signed checkpoint note.
     pub checkpoint: String,
+    /// The older tree size.
     pub old_size: u64,
+    /// The older root, base64.
     pub old_root: String,
+    /// The consistency proof, base64 hashes.
     pub proof: Vec<String>,
 }
 
@@ -93,14 +127,18 @@ pub struct ConsistencyFile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bundle {
+    /// [`BUNDLE_FORMAT`].
     pub format: String,
+    /// [`VERSION`].
     pub version: u32,
+    /// The signed checkpoint note the entries are proven against.
     pub checkpoint: String,
     /// The child the bundle was made for; shown, not proven (see docs/proofs.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub child: Option<String>,
     /// In increasing leaf order.
     pub entries: Vec<Entry>,
+    /// Consistency proofs from earlier sizes, for a checker that remembers one of them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub consistency: Vec<ConsistencyStep>,
 }
@@ -132,18 +170,21 @@ fn parse<T: for<'de> Deserialize<'de>>(text: &str, want: &'static str) -> Result
 }
 
 impl InclusionFile {
+    /// Parses an inclusion-proof file strictly.
     pub fn parse(text: &str) -> Result<Self, FormatError> {
         parse(text, INCLUSION_FORMAT)
     }
 }
 
 impl ConsistencyFile {
+    /// Parses a consistency-proof file strictly.
     pub fn parse(text: &str) -> Result<Self, FormatError> {
         parse(text, CONSISTENCY_FORMAT)
     }
 }
 
 impl Bundle {
+    /// Parses a bundle strictly.
     pub fn parse(text: &str) -> Result<Self, FormatError> {
         parse(text, BUNDLE_FORMAT)
     }

@@ -15,25 +15,39 @@ const ED25519: u8 = 0x01;
 /// Why a verifier-key string is refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
+    /// Not three `+`-separated parts.
     #[error("verifier key {0:?} is not <name>+<key id>+<key>")]
     Shape(String),
+    /// The name has a space or a plus sign, or is empty.
     #[error("verifier key {0:?} has a key name with a space or a plus sign")]
     Name(String),
+    /// The key id is not 8 lowercase hex digits.
     #[error("verifier key {0:?} has a key id that is not 8 lowercase hex digits")]
     Id(String),
+    /// The key material is not 0x01 and a valid 32-byte Ed25519 key, in base64.
     #[error("verifier key {0:?} is not base64 of 0x01 and a 32-byte ed25519 public key")]
     Material(String),
+    /// The key id is not the one the name and key give.
     #[error("verifier key {0:?} has a key id that does not match its name and key")]
     IdMismatch(String),
+    /// A bad line of a keys file.
     #[error("keys file line {line}: {source}")]
-    Line { line: usize, source: Box<KeyError> },
+    Line {
+        /// The 1-based line number.
+        line: usize,
+        /// What is wrong with the key on it.
+        source: Box<KeyError>,
+    },
 }
 
 /// One pinned Ed25519 key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifierKey {
+    /// The key name: the origin of the log it signs for.
     pub name: String,
+    /// The key id of the signed-note format.
     pub id: u32,
+    /// The Ed25519 public key.
     pub key: VerifyingKey,
     /// The string as pinned, which also names the key in the state file.
     pub text: String,
@@ -55,6 +69,7 @@ pub fn key_id(name: &str, key: &[u8; 32]) -> u32 {
 }
 
 impl VerifierKey {
+    /// Parses one verifier-key string, checking its key id.
     pub fn parse(s: &str) -> Result<VerifierKey, KeyError> {
         let mut parts = s.split('+');
         let (Some(name), Some(id), Some(material), None) =

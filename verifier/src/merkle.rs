@@ -18,34 +18,72 @@ pub type Digest32 = [u8; 32];
 /// Why a proof does not hold.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProofError {
+    /// A tree size above [`MAX_TREE_SIZE`].
     #[error("tree size {0} is above the limit of {max}", max = MAX_TREE_SIZE)]
     TooLarge(u64),
+    /// A leaf index at or past the tree size.
     #[error("leaf {index} is not in a tree of size {size}")]
-    NotInTree { index: u64, size: u64 },
+    NotInTree {
+        /// The leaf index.
+        index: u64,
+        /// The checkpoint's size.
+        size: u64,
+    },
+    /// An inclusion proof with more or fewer hashes than the tree shape needs.
     #[error("the proof has {got} hashes but leaf {index} of a tree of size {size} needs {want}")]
     InclusionLength {
+        /// The leaf index.
         index: u64,
+        /// The checkpoint's size.
         size: u64,
+        /// Hashes in the proof.
         got: usize,
+        /// Hashes the shape needs.
         want: usize,
     },
+    /// The inclusion proof does not hash up to the root.
     #[error("the proof for leaf {index} does not lead to the checkpoint root")]
-    InclusionMismatch { index: u64 },
+    InclusionMismatch {
+        /// The leaf index.
+        index: u64,
+    },
+    /// The new tree is smaller than the old one.
     #[error("the new size {new} is smaller than the old size {old}")]
-    Shrunk { old: u64, new: u64 },
+    Shrunk {
+        /// The old size.
+        old: u64,
+        /// The new size.
+        new: u64,
+    },
+    /// A consistency proof with more or fewer hashes than the two sizes need.
     #[error("the proof has {got} hashes but sizes {old} to {new} need {want}")]
     ConsistencyLength {
+        /// The old size.
         old: u64,
+        /// The new size.
         new: u64,
+        /// Hashes in the proof.
         got: usize,
+        /// Hashes the sizes need.
         want: usize,
     },
+    /// The consistency proof does not give both roots.
     #[error("the proof does not lead from the root at size {old} to the root at size {new}")]
-    ConsistencyMismatch { old: u64, new: u64 },
+    ConsistencyMismatch {
+        /// The old size.
+        old: u64,
+        /// The new size.
+        new: u64,
+    },
+    /// A size-0 tree whose root is not SHA-256 of nothing.
     #[error("an empty tree has root {0}, not the hash of nothing")]
     EmptyRoot(String),
+    /// Equal sizes, different roots.
     #[error("sizes {size} are equal but the roots differ")]
-    SameSizeDifferentRoot { size: u64 },
+    SameSizeDifferentRoot {
+        /// The size of both trees.
+        size: u64,
+    },
 }
 
 /// `SHA-256(0x00 ‖ envelope)`: the leaf of one envelope.

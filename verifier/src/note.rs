@@ -18,18 +18,25 @@ pub const MAX_SIGNATURES: usize = 100;
 /// Why a note is refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum NoteError {
+    /// The bytes are not UTF-8.
     #[error("the note is not valid utf-8")]
     NotUtf8,
+    /// A control character other than newline, at this byte.
     #[error("the note has a control character at byte {0}")]
     ControlCharacter(usize),
+    /// No blank line, or nothing after it, or no final newline.
     #[error("the note has no blank line before its signatures")]
     NoSignatureBlock,
+    /// A signature line that does not parse (1-based).
     #[error("signature line {0} is malformed")]
     BadSignatureLine(usize),
+    /// More than [`MAX_SIGNATURES`] signature lines.
     #[error("the note has more than {max} signatures", max = MAX_SIGNATURES)]
     TooManySignatures,
+    /// A pinned key's signature that does not verify.
     #[error("the signature of pinned key {0} does not verify")]
     BadSignature(String),
+    /// No pinned key signed.
     #[error("no pinned key signed the note")]
     NoKnownSignature,
 }

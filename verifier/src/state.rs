@@ -16,23 +16,37 @@ use crate::checkpoint::Verified;
 use crate::format;
 use crate::merkle::Digest32;
 
+/// The version of the state file this checker reads and writes.
 pub const STATE_VERSION: u32 = 1;
 
 /// Why the state file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    /// The file exists but cannot be read.
     #[error("cannot read the state file {path}")]
     Read {
+        /// The state file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The file is not a state file of this version.
     #[error("the state file {path} is not a version {STATE_VERSION} state file: {detail}")]
-    Malformed { path: PathBuf, detail: String },
+    Malformed {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The new state could not be written (the old one is intact).
     #[error("cannot write the state file {path}")]
     Write {
+        /// The state file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// No `--state` and no config directory.
     #[error("no state file given and no config directory to put one in")]
     NoConfigDir,
 }
@@ -41,7 +55,9 @@ pub enum StateError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Remembered {
+    /// The log's origin.
     pub origin: String,
+    /// The remembered tree size.
     pub size: u64,
     /// Base64 root hash.
     pub root: String,
@@ -50,6 +66,7 @@ pub struct Remembered {
 }
 
 impl Remembered {
+    /// The remembered root; `path` names the state file in the error.
     pub fn root(&self, path: &Path) -> Result<Digest32, StateError> {
         format::decode_digest(&self.root, String::new).map_err(|_| StateError::Malformed {
             path: path.to_owned(),
@@ -62,7 +79,9 @@ impl Remembered {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct State {
+    /// [`STATE_VERSION`].
     pub version: u32,
+    /// Verifier-key string → the last checkpoint accepted under it.
     pub logs: BTreeMap<String, Remembered>,
 }
 
@@ -107,6 +126,7 @@ impl State {
         Ok(state)
     }
 
+    /// The checkpoint remembered under a verifier-key string.
     pub fn get(&self, key: &str) -> Option<&Remembered> {
         self.logs.get(key)
     }
