@@ -71,9 +71,10 @@ pub fn key_id(name: &str, key: &[u8; 32]) -> u32 {
 impl VerifierKey {
     /// Parses one verifier-key string, checking its key id.
     pub fn parse(s: &str) -> Result<VerifierKey, KeyError> {
-        let mut parts = s.split('+');
-        let (Some(name), Some(id), Some(material), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
+        // The name has no '+' and the id is hex, so the first two '+' split the parts; the
+        // base64 key material may itself contain '+'.
+        let mut parts = s.splitn(3, '+');
+        let (Some(name), Some(id), Some(material)) = (parts.next(), parts.next(), parts.next())
         else {
             return Err(KeyError::Shape(s.to_owned()));
         };
@@ -139,6 +140,15 @@ mod tests {
     }
 
     #[test]
+    fn key_material_may_contain_plus_signs() {
+        // Found by the agreement property test: base64 has '+' in its alphabet.
+        let k =
+            VerifierKey::parse(".--13-v1b.+d7523034+Abli+Nk9qnQPyt/W3ZhhViTdBl//NoeHB2Xqm+fcwCtt")
+                .unwrap();
+        assert_eq!(k.id, 0xd7523034);
+    }
+
+    #[test]
     fn refuses_malformed_keys() {
         let good = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k";
         assert!(matches!(
@@ -147,7 +157,7 @@ mod tests {
         ));
         assert!(matches!(
             VerifierKey::parse(&format!("{good}+x")),
-            Err(KeyError::Shape(_))
+            Err(KeyError::Material(_))
         ));
         assert!(matches!(
             VerifierKey::parse(&good.replace("530d903a", "530D903A")),
