@@ -124,20 +124,20 @@ where
 /// is stored. Level 0's n'th hash sits at n + n/2 + n/4 + …; level L's n'th hash is written
 /// right after level L−1's (2n+1)'th.
 pub fn stored_hash_index(level: u8, n: u64) -> Result<u64, TreeError> {
-    let overflow = TreeError::Overflow { level, index: n };
-    // The last leaf under (level, n) must lie inside the size limit.
+    let overflow = || TreeError::Overflow { level, index: n };
+    // m = (n << level) + 2^level − 1, the last leaf under (level, n); it must lie inside the
+    // size limit, which also keeps every sum below 2⁶³.
     let mut m = n;
     for _ in 0..level {
         m = m
             .checked_mul(2)
             .and_then(|x| x.checked_add(1))
-            .filter(|&x| x < MAX_TREE_SIZE)
-            .ok_or(TreeError::Overflow { level, index: n })?;
+            .ok_or_else(overflow)?;
     }
     if m >= MAX_TREE_SIZE {
-        return Err(overflow);
+        return Err(overflow());
     }
-    // m < 2⁶², so the sum stays below 2⁶³.
+    // Level 0's m'th hash sits at m + m/2 + m/4 + …; level L's n'th hash L places after it.
     let mut i = 0u64;
     while m > 0 {
         i += m;
