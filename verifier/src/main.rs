@@ -39,15 +39,20 @@ struct Cli {
 enum Command {
     /// Checks an inclusion-proof file: one envelope is in the log at a signed checkpoint.
     Inclusion {
+        /// The inclusion-proof file (JSON, `careledger-inclusion-proof`).
         file: PathBuf,
         /// A consistency-proof file from the remembered checkpoint to this one.
         #[arg(long, value_name = "FILE")]
         consistency: Vec<PathBuf>,
     },
     /// Checks a consistency-proof file: an earlier tree is a prefix of a signed checkpoint's.
-    Consistency { file: PathBuf },
+    Consistency {
+        /// The consistency-proof file (JSON, `careledger-consistency-proof`).
+        file: PathBuf,
+    },
     /// Checks a bundle: a child's envelopes, their inclusion proofs and hash chain.
     Bundle {
+        /// The bundle (JSON, `careledger-bundle`).
         file: PathBuf,
         /// A consistency-proof file from the remembered checkpoint to this one.
         #[arg(long, value_name = "FILE")]

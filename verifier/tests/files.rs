@@ -604,6 +604,25 @@ fn the_binary_exit_codes_and_state_file() {
         2
     );
     assert_eq!(verify(d, &["frobnicate"]).0, 2);
+    // A state file that is not one: usage error, and it is left as it was.
+    std::fs::write(d.join("bad-state.json"), "{\"version\": 9, \"logs\": {}}").unwrap();
+    let (code, _, err) = verify(
+        d,
+        &[
+            "--key",
+            &vkey,
+            "--state",
+            "bad-state.json",
+            "bundle",
+            "v1.json",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("is not a version 1 state file"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(d.join("bad-state.json")).unwrap(),
+        "{\"version\": 9, \"logs\": {}}"
+    );
     // A file of the wrong kind is a rejection, not a usage error.
     let (code, _, err) = verify(
         d,
