@@ -1,4 +1,4 @@
-//! The envelope: an event as the log holds it, with its place in the chain (DESIGN §4).
+//! The envelope: an event as the log holds it, with its place in the chain (rules §4).
 //!
 //! This module owns the stored encoding (rmp-serde *named*, so fields can be added) and the
 //! hash rule `hash = SHA-256(prev_hash ‖ encoded envelope without hash)`; it must never decide

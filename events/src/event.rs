@@ -1,9 +1,9 @@
 //! The event vocabulary: every fact careledger can record, as typed Rust.
 //!
-//! This file is the schema (DESIGN.md §5) and therefore the contract with every school's data.
+//! This file is the schema (rules §5) and therefore the contract with every school's data.
 //! It owns the payload types and their closed vocabularies; it must never know how events are
 //! stored, parsed from a file or projected. Variants are past-tense facts. The serde names are
-//! the wire names of DESIGN §5 (`talk_held`, `parent_call`, …).
+//! the wire names of rules §5 (`talk_held`, `parent_call`, …).
 //!
 //! Decoding is strict (`deny_unknown_fields`): an input field we do not know is an error, never
 //! silently dropped. New fields are added as `Option` / `#[serde(default)]` so that old stored
@@ -11,7 +11,7 @@
 //!
 //! Free-text fields that a paper form may leave blank (`follow_up`, `note`, `reason`, …) are
 //! optional; identifiers, dates, numbers and closed vocabularies are required
-//! (docs/events.md lists which is which).
+//! (docs/rules.md §5.3–§5.4 list which is which).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -49,7 +49,7 @@ pub enum Event {
         /// The term's last day.
         ends_on: NaiveDate,
     },
-    /// A school adopted a care policy (制度) from a date on (DESIGN §6).
+    /// A school adopted a care policy (制度) from a date on (rules §6).
     PolicyAdopted {
         /// The school id.
         school: String,
@@ -358,7 +358,7 @@ pub enum Event {
         #[serde(with = "chrono::serde::ts_microseconds")]
         happened_at: DateTime<Utc>,
     },
-    /// A party was notified of an incident (escalation, DESIGN §8).
+    /// A party was notified of an incident (escalation, rules §8.7).
     IncidentNotified {
         /// The staff member (staff id) who did it.
         staff: String,
@@ -548,7 +548,7 @@ impl EventKind {
         EventKind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
-    /// Care work, in vocabulary order: what a staff member does with a child (DESIGN §5),
+    /// Care work, in vocabulary order: what a staff member does with a child (rules §5.4),
     /// counted in archives, progress files and back-fill checks. Records *about* the child
     /// (results, tests, awards, incidents) are not care work; compare `counts_toward_quota`.
     pub const CARE_WORK: [EventKind; 12] = [
@@ -571,7 +571,7 @@ impl EventKind {
         Self::CARE_WORK.contains(&self)
     }
 
-    /// The kinds a policy quota may count (DESIGN §5): care work plus the records about a
+    /// The kinds a policy quota may count (rules §6.3): care work plus the records about a
     /// child that a school may ask its staff to keep (results, tests, awards, incidents).
     /// Every care-work kind is one of them; the converse does not hold.
     pub fn counts_toward_quota(self) -> bool {
@@ -1128,7 +1128,7 @@ closed_vocabulary!(
 );
 
 impl ChildStatus {
-    /// Whether a child with this latest status counts as active (DESIGN §5).
+    /// Whether a child with this latest status counts as active (rules §5.6).
     pub fn is_active(self) -> bool {
         matches!(
             self,

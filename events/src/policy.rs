@@ -1,5 +1,5 @@
 //! The care policy (制度) a school adopts: pairing limits, quotas, evaluation thresholds and
-//! escalation limits (DESIGN §6). It is part of the `policy_adopted` payload.
+//! escalation limits (rules §6). It is part of the `policy_adopted` payload.
 //!
 //! This module owns the policy's shape, its default (the seeds' "四个一") and its validation;
 //! it must never decide how windows or scores are computed (that is `projections`).
@@ -164,7 +164,7 @@ fn default_quotas() -> BTreeMap<String, Quota> {
 }
 
 impl Default for Policy {
-    /// The seeds' common rule "四个一" (DESIGN §6), in force before a school adopts its own.
+    /// The seeds' common rule "四个一" (rules §6.2), in force before a school adopts its own.
     fn default() -> Self {
         Policy {
             pairing: PairingLimits::default(),

@@ -177,7 +177,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let file = std::fs::File::create(&out)
                 .with_context(|| format!("creating {}", out.display()))?;
             let mut w = std::io::BufWriter::new(file);
-            let summary = fixtures::generate(&cfg, &mut w).map_err(|e| {
+            let summary = fixtures::generate(&cfg, chrono::Utc::now(), &mut w).map_err(|e| {
                 if e.kind() == std::io::ErrorKind::InvalidInput {
                     BadInput(e.to_string()).into()
                 } else {
@@ -198,7 +198,7 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// `report term`: DESIGN §8, streamed from the log (two scans, one row of counters per child).
+/// `report term`: rules §8, streamed from the log (two scans, one row of counters per child).
 fn report_term(
     store: &Store,
     term: &str,

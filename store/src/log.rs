@@ -32,7 +32,7 @@ use events::registry::{Entry, Registry};
 
 /// sled's log segment size. sled writes any log item — a value, or a whole tree node
 /// holding several values — larger than a quarter of it to a blob file that its flush does
-/// not fsync (STACK.md; measured: a 1 M-event import of 16 KiB segments with the default
+/// not fsync (docs/stack.md, sled; measured: a 1 M-event import of 16 KiB segments with the default
 /// 512 KiB sled segments left 1,894 blob files). 2 MiB segments keep every item of our trees inline.
 const SLED_SEGMENT_BYTES: usize = 2 * 1024 * 1024;
 /// Largest encoded envelope accepted (a talk is a few hundred bytes).
@@ -362,7 +362,7 @@ impl Store {
     }
 
     /// Flushes sled and fsyncs its data file: sled's own flush does not survive power loss
-    /// on Linux (STACK.md, spacejam/sled#1452).
+    /// on Linux (docs/stack.md, durability; spacejam/sled#1452).
     fn sync(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         let file = self.path.join("db");
@@ -500,6 +500,7 @@ impl Store {
 
         // 1. segments (invisible until the head moves), 2. flush, 3. head, 4. indexes,
         // 5. flush + fsync, then acknowledge.
+        let nth = APPENDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         for chunk in segments.chunks(SEGMENTS_PER_SLED_BATCH) {
             let mut batch = sled::Batch::default();
             for (first, bytes) in chunk {
@@ -508,6 +509,7 @@ impl Store {
             self.log.apply_batch(batch)?;
         }
         self.db.flush()?;
+        test_pause("before-head", nth, head.seq + 1, seq, None);
         let new_head = Head {
             seq,
             hash: prev,
@@ -518,8 +520,10 @@ impl Store {
             rmp_serde::to_vec_named(&new_head).expect("a head always encodes"),
         )?;
         self.lock().head = new_head;
+        test_pause("before-indexes", nth, head.seq + 1, seq, Some(&self.db));
         self.write_indexes(&envs, false)?;
         self.sync()?;
+        test_pause("before-ack", nth, head.seq + 1, seq, None);
         Ok(Appended {
             appended: envs.len() as u64,
             skipped,
@@ -1010,6 +1014,29 @@ impl Store {
         bytes[at + len / 2] ^= 0x01;
         self.log.insert(k, bytes)?;
         self.sync()
+    }
+}
+
+/// Appends of this process that reached the write (counted for `test_pause`).
+static APPENDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A crash point for the SIGKILL test (tests/it/crash.rs), inert unless the environment sets
+/// `CARELEDGER_TEST_PAUSE=<stage>:<n>`: then the `n`-th writing append of this process, on
+/// reaching `stage` (`before-head`: segments written and flushed, head not moved;
+/// `before-indexes`: head moved, indexes not written; `before-ack`: flushed and fsynced, not
+/// yet returned), prints `careledger-test-pause <stage> <first seq> <last seq>` on stderr and
+/// blocks forever, so the test kills the process exactly there. With `flush`, sled is flushed
+/// first: the head on disk without its indexes is a state sled reaches on its own when a
+/// buffer fills, made certain here so the test sees the indexes caught up on open.
+fn test_pause(stage: &str, nth: u64, first: u64, last: u64, flush: Option<&sled::Db>) {
+    if std::env::var("CARELEDGER_TEST_PAUSE").is_ok_and(|v| v == format!("{stage}:{nth}")) {
+        if let Some(db) = flush {
+            let _ = db.flush();
+        }
+        eprintln!("careledger-test-pause {stage} {first} {last}");
+        loop {
+            std::thread::park();
+        }
     }
 }
 
