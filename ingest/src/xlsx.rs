@@ -518,7 +518,6 @@ impl<'r> Sheet<'r> {
             _ => Map::new(),
         };
 
-        let before = batch.error_count();
         for (column, p) in problems {
             let at = batch.error_count();
             batch.report(Some(line), p);
@@ -552,7 +551,6 @@ impl<'r> Sheet<'r> {
                 e.expected = spreadsheet_expected(s, &e.expected);
             }
         }
-        let _ = before;
     }
 }
 
