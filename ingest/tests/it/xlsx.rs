@@ -388,8 +388,9 @@ enum C<'a> {
 
 struct BadSheet<'a> {
     name: &'a str,
-    /// Horizontal merges of the first row: (first column, last column).
+    /// Horizontal merges of row `merge_row`: (first column, last column).
     merges: &'a [(u16, u16)],
+    merge_row: u32,
     rows: Vec<Vec<C<'a>>>,
 }
 
@@ -402,13 +403,18 @@ fn bad_book(sheets: &[BadSheet<'_>]) -> Vec<u8> {
         for (r, row) in s.rows.iter().enumerate() {
             for (c, cell) in row.iter().enumerate() {
                 let (r, c) = (r as u32, c as u16);
-                if s.merges.iter().any(|(a, b)| r == 0 && c > *a && c <= *b) {
+                if s.merges
+                    .iter()
+                    .any(|(a, b)| r == s.merge_row && c > *a && c <= *b)
+                {
                     continue;
                 }
                 match *cell {
                     C::S(t) => {
-                        if let Some((a, b)) = s.merges.iter().find(|(a, _)| r == 0 && *a == c) {
-                            ws.merge_range(0, *a, 0, *b, t, &Format::new())
+                        if let Some((a, b)) =
+                            s.merges.iter().find(|(a, _)| r == s.merge_row && *a == c)
+                        {
+                            ws.merge_range(r, *a, r, *b, t, &Format::new())
                                 .expect("merge");
                         } else {
                             ws.write_string(r, c, t).expect("a cell");
@@ -458,6 +464,7 @@ fn bad_cases() -> Vec<(&'static str, Vec<u8>)> {
         |group: &'static str, gender: &'static str, name: &'static str| BadSheet {
             name: "留守儿童登记表",
             merges: &[(8, 10)],
+            merge_row: 0,
             rows: vec![
                 vec![
                     C::S("编号"),
@@ -521,11 +528,13 @@ fn bad_cases() -> Vec<(&'static str, Vec<u8>)> {
                 BadSheet {
                     name: "谈心记录",
                     merges: &[],
+                    merge_row: 0,
                     rows: vec![TALK_HEADER.to_vec(), good_talk()],
                 },
                 BadSheet {
                     name: "谈心记录表2",
                     merges: &[],
+                    merge_row: 0,
                     rows: vec![TALK_HEADER.to_vec(), good_talk()],
                 },
             ]),
@@ -535,6 +544,7 @@ fn bad_cases() -> Vec<(&'static str, Vec<u8>)> {
             bad_book(&[BadSheet {
                 name: "谈心记录",
                 merges: &[],
+                merge_row: 0,
                 rows: vec![
                     TALK_HEADER
                         .iter()
@@ -550,6 +560,7 @@ fn bad_cases() -> Vec<(&'static str, Vec<u8>)> {
             bad_book(&[BadSheet {
                 name: "谈心记录",
                 merges: &[],
+                merge_row: 0,
                 rows: vec![
                     TALK_HEADER.to_vec(),
                     good_talk(),
@@ -573,6 +584,7 @@ fn bad_cases() -> Vec<(&'static str, Vec<u8>)> {
                 BadSheet {
                     name: "谈心记录",
                     merges: &[],
+                    merge_row: 0,
                     rows: vec![
                         vec![
                             C::S("谈心日期"),
@@ -605,6 +617,7 @@ fn bad_cases() -> Vec<(&'static str, Vec<u8>)> {
             bad_book(&[BadSheet {
                 name: "亲情电话登记",
                 merges: &[],
+                merge_row: 0,
                 rows: vec![
                     vec![
                         C::S("通话日期"),
@@ -670,4 +683,87 @@ fn cells(bytes: &[u8]) -> Vec<(String, Vec<Vec<String>>, usize)> {
         out.push((name, rows, merges));
     }
     out
+}
+
+/// 留守儿童父母登记表 replaces a registered child's parents (the mother alone here, so she is
+/// the list's only entry); a form title above the header is skipped; a sheet named by its type
+/// reads the CSV form's dotted headers; rows without 记录人 take the importing staff member.
+#[test]
+fn the_parents_form_a_title_row_and_dotted_headers_are_read() {
+    let bytes = bad_book(&[
+        BadSheet {
+            name: "留守儿童父母登记表",
+            merges: &[(1, 4)],
+            merge_row: 1,
+            rows: vec![
+                vec![C::S("思渠中学留守儿童父母登记表")],
+                vec![
+                    C::S("编号"),
+                    C::S("母亲"),
+                    C::E,
+                    C::E,
+                    C::E,
+                    C::S("登记日期"),
+                ],
+                vec![
+                    C::E,
+                    C::S("姓名"),
+                    C::S("务工地"),
+                    C::S("电话"),
+                    C::S("是否外出"),
+                    C::E,
+                ],
+                vec![
+                    C::S("c1"),
+                    C::S("王秀"),
+                    C::S("浙江宁波"),
+                    C::N(13_600_000_009.0),
+                    C::S("是"),
+                    C::S("2025/10/8"),
+                ],
+            ],
+        },
+        BadSheet {
+            name: "guardian_contact",
+            merges: &[],
+            merge_row: 0,
+            rows: vec![
+                vec![
+                    C::S("occurred_at"),
+                    C::S("staff"),
+                    C::S("child"),
+                    C::S("mode"),
+                    C::S("summary"),
+                ],
+                vec![
+                    C::S("2025-10-09T18:30:00+08:00"),
+                    C::S("t1"),
+                    C::S("c1"),
+                    C::S("电话"),
+                    C::S("母亲外出务工，告知监护人"),
+                ],
+            ],
+        },
+    ]);
+    // The title row is merged across the sheet in real forms; here it is one text alone.
+    let parsed = ingest::parse_xlsx("parents.xlsx", &bytes, &bad_prelude(), &opts(), Some("t1"))
+        .unwrap_or_else(|e| panic!("the workbook must import:\n{e}"));
+    let drafts = parsed.into_drafts();
+    assert_eq!(drafts.len(), 2);
+    let updated = events::wire::payload_of(&drafts[0].event);
+    assert_eq!(
+        updated["changes"]["parents"],
+        serde_json::json!([{
+            "name": "王秀", "relation": "mother", "work_place": "浙江宁波",
+            "employer_address": "", "phone": "13600000009", "away": true
+        }])
+    );
+    assert_eq!(drafts[0].actor, "t1");
+    assert_eq!(
+        events::time::format_local(drafts[0].occurred_at),
+        "2025-10-08T00:00:00+08:00"
+    );
+    let contact = events::wire::payload_of(&drafts[1].event);
+    assert_eq!(contact["mode"], "phone");
+    assert_eq!(drafts[1].event.kind(), EventKind::GuardianContacted);
 }
