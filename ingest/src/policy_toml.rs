@@ -1,5 +1,5 @@
 //! The policy file of `careledger policy adopt` (a school's care policy, 制度, as TOML):
-//! read, parsed into `events::Policy` and checked against the policy's own rules.
+//! read, parsed into `events::Policy` and checked against the policy's own rules (rules §6.3).
 //!
 //! It owns the file's errors, each naming the file and, where the TOML says it, the line or
 //! the field. It must never append anything (the binary records a `policy_adopted` event from

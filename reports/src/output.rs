@@ -1,5 +1,5 @@
-//! The writers of report tables — CSV (UTF-8 with a BOM, for Excel and WPS), JSON (DESIGN
-//! §10), Parquet, XLSX (Chinese headers) and an aligned text table for the terminal — and
+//! The writers of report tables — CSV (UTF-8 with a BOM, for Excel and WPS), JSON (rules
+//! §8.9), Parquet, XLSX (Chinese headers) and an aligned text table for the terminal — and
 //! their use for the term report (percentages, one sheet per school and a county sheet). The
 //! year-end table (`year_end`) writes through the same writers.
 //!
@@ -23,7 +23,7 @@ use crate::table::{ColumnKind, REPORT_COLUMNS};
 pub enum Format {
     /// CSV, UTF-8 with a byte-order mark, English headers, rates as fractions.
     Csv,
-    /// A JSON array of rows (DESIGN §10).
+    /// A JSON array of rows (rules §8.9).
     Json,
     /// Parquet, the frame as is.
     Parquet,
@@ -151,7 +151,7 @@ pub fn json_text<T: Serialize + ?Sized>(value: &T) -> Result<String, ReportError
     Ok(s)
 }
 
-/// The JSON rows of DESIGN §10: an array of `{school, grade, class, <columns>}`, rates as
+/// The JSON rows of rules §8.9: an array of `{school, grade, class, <columns>}`, rates as
 /// fractions, null where null; pretty-printed, newline-terminated.
 pub fn to_json(report: &TermReport) -> Result<String, ReportError> {
     json_text(&report.rows()?)

@@ -281,7 +281,7 @@ fn bad(e: projections::ProjectionError) -> anyhow::Error {
     BadInput(e.to_string()).into()
 }
 
-/// `report term`: DESIGN §8, streamed from the log (two scans, one row of counters per child).
+/// `report term`: rules §8, streamed from the log (two scans, one row of counters per child).
 fn report_term(store: &Store, opts: &ReportOptions) -> Result<()> {
     let ReportOptions {
         term,

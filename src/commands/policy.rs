@@ -1,4 +1,4 @@
-//! `policy adopt` and `policy show`: a school's care policy (制度, DESIGN §6).
+//! `policy adopt` and `policy show`: a school's care policy (制度, rules §6).
 //!
 //! This module owns turning an adopted policy file into a `policy_adopted` record and printing
 //! the policy in force; it must never check a policy itself (the file's checks are

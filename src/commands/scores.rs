@@ -1,4 +1,4 @@
-//! `scores`: teacher assessment scores (DESIGN §7) of a school for a term or a school year,
+//! `scores`: teacher assessment scores (rules §7) of a school for a term or a school year,
 //! with the year-end table of `reports`.
 //!
 //! This module owns what is printed where (the log position to stderr and into the table
@@ -16,7 +16,7 @@ use crate::output;
 
 /// `scores --school S --period P [--other-scores F] [--staff T]`.
 ///
-/// `--format json` prints the §10 array exactly (the contract other tools read); table,
+/// `--format json` prints the rows of rules §7.9 exactly (the contract other tools read); table,
 /// CSV and XLSX print the year-end table of `reports` (ranks, the commended and the
 /// disqualified). The log position the run was computed on goes to stderr, and into the
 /// table and spreadsheet headers.
