@@ -69,7 +69,7 @@ pub fn contact_card(
     opts: &ListOptions,
 ) -> Result<()> {
     let (tl, world) = child_world(store, child, opts.as_of)?;
-    let view = projections::archive::contact_card(&tl, &world, child, on).map_err(bad)?;
+    let view = projections::contact_card::contact_card(&tl, &world, child, on).map_err(bad)?;
     show(&view, view.to_table(), opts)
 }
 
