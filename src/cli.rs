@@ -1,13 +1,12 @@
 //! The command-line grammar (clap), as rules §10 lists it. Help texts say each rule in a few
 //! words; the rules themselves are docs/rules.md.
 //!
-//! This module owns names, flags and help texts; it must never do any work.
+//! This module owns names, flags and help texts; it must never do any work, and nothing but
+//! `resolve` reads its types: the handlers in `commands` take resolved options.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-
-use crate::output::Format;
 
 /// An honest record of the care given to left-behind children (留守儿童结对帮扶).
 #[derive(Debug, Parser)]
@@ -32,11 +31,19 @@ pub struct ListOpts {
     #[arg(long)]
     pub as_of: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
     /// Write to this file instead of stdout.
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// `--format` of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,8 +202,6 @@ pub enum Command {
         #[command(subcommand)]
         what: FixturesWhat,
     },
-    /// Benchmarks (figures for docs/BENCHMARKS.md; never run by tests for timing).
-    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]

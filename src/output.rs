@@ -8,12 +8,11 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
-use clap::ValueEnum;
 use serde::Serialize;
 use unicode_width::UnicodeWidthStr;
 
 /// `--format` of a listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     #[default]
     Table,

@@ -8,6 +8,8 @@
 pub mod csv_rows;
 pub mod error;
 pub mod known;
+pub mod other_scores;
+pub mod policy_toml;
 pub mod shape;
 pub mod validate;
 pub mod wire;

@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::ProjectionError;
-use crate::archive::{row, zh_kind};
+use crate::labels::{row, zh_kind};
 use crate::timeline::{AmendmentEffect, AmendmentKind, Fact, Slot, Timeline};
 use crate::world::World;
 

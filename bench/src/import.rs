@@ -14,9 +14,9 @@ use events::{Draft, Event, Source};
 use fixtures::Generated;
 use store::Store;
 
-use super::StageOut;
-use super::data::DataArgs;
-use super::machine::{dir_size, machine};
+use crate::StageOut;
+use crate::data::DataArgs;
+use crate::machine::{dir_size, machine};
 
 /// Where the careledger store of a run lives inside the work directory.
 pub fn store_path(dir: &Path) -> PathBuf {

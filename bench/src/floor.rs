@@ -14,9 +14,9 @@ use anyhow::{Result, ensure};
 use events::{Envelope, Hash};
 use store::{Store, StoreError};
 
-use super::StageOut;
-use super::data::DataArgs;
-use super::import::store_path;
+use crate::StageOut;
+use crate::data::DataArgs;
+use crate::import::store_path;
 
 /// Reads the log a batch at a time and times each step on the whole batch (the clock is
 /// read per batch, not per event); yields each batch's bodies for the raw sled floor.

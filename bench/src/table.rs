@@ -9,9 +9,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::StageOut;
-use super::data::{DEFAULT_YEAR, DataArgs};
-use super::machine::Machine;
+use crate::StageOut;
+use crate::data::{DEFAULT_YEAR, DataArgs};
+use crate::machine::Machine;
 
 /// `1234567.8` → `1,234,568`.
 fn int(x: f64) -> String {
@@ -73,7 +73,7 @@ impl Figures<'_> {
 
 /// The `bench` arguments that reproduce the data set, in backticks.
 fn command_line(data: &DataArgs) -> String {
-    let mut c = format!("`careledger bench --scale {}", data.scale.name());
+    let mut c = format!("`careledger-bench --scale {}", data.scale.name());
     if let Some(s) = data.schools {
         c += &format!(" --schools {s}");
     }
@@ -272,13 +272,13 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
     let snp = st("snapshot");
     row(
         "whole-log command, first",
-        "`views::whole_timeline` with no snapshot stored: replay, and store a snapshot when the log is long enough".to_owned(),
+        "`plan::whole_timeline` with no snapshot stored: replay, and store a snapshot when the log is long enough".to_owned(),
         secs(snp.f("first_s")),
         peak(results.get("snapshot")),
     );
     row(
         "whole-log command, next",
-        "`views::whole_timeline` again: resumes from that snapshot, if one was stored".to_owned(),
+        "`plan::whole_timeline` again: resumes from that snapshot, if one was stored".to_owned(),
         secs(snp.f("second_s")),
         String::new(),
     );
@@ -305,7 +305,7 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
     row(
         "one child's archive",
         format!(
-            "{} lookups of random children as of {} (seq {}): `views::child_envelopes` (registry events + by-child index), timeline, world, `archive`; {} envelopes read per lookup on average, {} of them the county's registry events",
+            "{} lookups of random children as of {} (seq {}): `plan::child_envelopes` (registry events + by-child index), timeline, world, `archive`; {} envelopes read per lookup on average, {} of them the county's registry events",
             int(arc.f("lookups")),
             arc.note("as_of"),
             int(arc.f("as_of_seq")),
@@ -333,7 +333,7 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
         int(events),
         int(data.batch() as f64)
     );
-    text += "Peak RSS: `VmHWM` of the stage's own process (each stage runs as a child process of `careledger bench`).\n\n";
+    text += "Peak RSS: `VmHWM` of the stage's own process (each stage runs as a child process of `careledger-bench`).\n\n";
     text += "| measure | how | result | peak RSS of the stage |\n|---|---|---|---|\n";
     for r in rows {
         text += &format!("| {} |\n", r.join(" | "));

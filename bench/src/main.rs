@@ -1,15 +1,16 @@
-//! `careledger bench …`: benchmarks of whole operations on one generated data set, printed as
+//! `careledger-bench …`: benchmarks of whole operations on one generated data set, printed as
 //! one markdown table with the machine they ran on (and, with `--docs`, written into
 //! docs/BENCHMARKS.md). Figures are measured, never asserted in tests.
 //!
-//! `bench --scale S` runs each stage (import, SQLite import, floor, replay, snapshot, archive,
-//! report) as
-//! a child process of this binary (`bench stage NAME`), so each stage's peak memory (`VmHWM`,
-//! which the kernel cannot reset) is its own; the stages share the work directory. `bench
-//! import --events N` is the single durable bulk import of issue 2.
+//! `careledger-bench --scale S` runs each stage (import, SQLite import, floor, replay,
+//! snapshot, archive, report) as a child process of this binary (`careledger-bench stage
+//! NAME`), so each stage's peak memory (`VmHWM`, which the kernel cannot reset) is its own;
+//! the stages share the work directory. `careledger-bench import --events N` is the single
+//! durable bulk import of issue 2.
 //!
-//! This module owns the benchmark drivers and their table; it must never be used by tests for
-//! timing, and it must never touch sled except through `store`.
+//! A crate of its own so that the product binary does not link SQLite. It owns the benchmark
+//! drivers and their table; it must never be used by tests for timing, and it must never
+//! touch sled except through `store`.
 
 mod data;
 mod floor;
@@ -25,14 +26,19 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 use data::DataArgs;
 
-/// `careledger bench …`.
-#[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
+/// Benchmarks of careledger (figures for docs/BENCHMARKS.md; never run by tests for timing).
+#[derive(Debug, Parser)]
+#[command(
+    name = "careledger-bench",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct BenchArgs {
     #[command(subcommand)]
     pub what: Option<BenchWhat>,
@@ -126,8 +132,18 @@ impl StageOut {
     }
 }
 
+fn main() -> std::process::ExitCode {
+    match run(BenchArgs::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("careledger-bench: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs a benchmark.
-pub fn run(args: BenchArgs) -> Result<()> {
+fn run(args: BenchArgs) -> Result<()> {
     match args.what {
         Some(BenchWhat::Import { events, batch, dir }) => import::import(events, batch, dir),
         Some(BenchWhat::Stage { stage, data }) => {
@@ -168,7 +184,6 @@ fn spawn_stage(stage: Stage, data: &DataArgs, dir: &Path) -> Result<StageOut> {
     };
     let t = Instant::now();
     let output = Command::new(exe)
-        .arg("bench")
         .arg("stage")
         .arg(stage.name())
         .args(data.to_args())

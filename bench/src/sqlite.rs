@@ -13,9 +13,9 @@ use anyhow::{Context, Result, ensure};
 use events::{Envelope, Hash, SCHEMA, Source};
 use rusqlite::{Connection, params};
 
-use super::StageOut;
-use super::data::DataArgs;
-use super::machine::dir_size;
+use crate::StageOut;
+use crate::data::DataArgs;
+use crate::machine::dir_size;
 
 /// The schema: every envelope field careledger indexes gets a column; `id` is unique (the
 /// idempotency check, `INSERT OR IGNORE`), `child` and `staff` are indexed like careledger's

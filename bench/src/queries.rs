@@ -14,10 +14,10 @@ use projections::{Period, Timeline, World};
 use reports::Scope;
 use store::Store;
 
-use super::StageOut;
-use super::data::DataArgs;
-use super::import::store_path;
-use crate::commands::views;
+use crate::StageOut;
+use crate::data::DataArgs;
+use crate::import::store_path;
+use careledger::plan;
 
 fn open(dir: &Path) -> Result<Store> {
     let path = store_path(dir);
@@ -40,7 +40,7 @@ pub fn replay(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     let store = open(dir)?;
     let mut out = StageOut::default();
 
-    // As `commands::views::whole_timeline` replays when no snapshot fits: the scan streams
+    // As `commands::plan::whole_timeline` replays when no snapshot fits: the scan streams
     // into the fold, so the log is never held twice.
     let t = Instant::now();
     let mut read_error = None;
@@ -98,18 +98,18 @@ pub fn replay(data: &DataArgs, dir: &Path) -> Result<StageOut> {
 }
 
 /// Stage `snapshot`: whole-log commands as the command line runs them, through
-/// `views::whole_timeline`. The first call finds no snapshot, replays, and stores one when the
-/// log is long enough (views' rule); the second resumes from it when there is one. Then one
+/// `plan::whole_timeline`. The first call finds no snapshot, replays, and stores one when the
+/// log is long enough (the plan's rule); the second resumes from it when there is one. Then one
 /// school's scores on the resumed timeline: `careledger scores` after a snapshot.
 pub fn snapshot(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     let store = open(dir)?;
     let mut out = StageOut::default();
     let t = Instant::now();
-    let tl = views::whole_timeline(&store, None)?;
+    let tl = plan::whole_timeline(&store, None)?;
     out.set("first_s", t.elapsed().as_secs_f64());
     drop(tl);
     let t = Instant::now();
-    let tl = views::whole_timeline(&store, None)?;
+    let tl = plan::whole_timeline(&store, None)?;
     out.set("second_s", t.elapsed().as_secs_f64());
     let t = Instant::now();
     let world = World::build(&tl);
@@ -151,7 +151,7 @@ const ARCHIVE_LOOKUPS: usize = 200;
 
 /// Stage `archive`: `ARCHIVE_LOOKUPS` children drawn at random (with replacement, fixed
 /// seed) among those registered by the log's midpoint; each one's archive as known then,
-/// as `careledger archive CHILD --as-of T` computes it: `views::child_envelopes` (registry
+/// as `careledger archive CHILD --as-of T` computes it: `plan::child_envelopes` (registry
 /// events and the child's own, from the indexes), a timeline and world of those, the view.
 pub fn archive(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     let store = open(dir)?;
@@ -176,7 +176,7 @@ pub fn archive(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     for _ in 0..ARCHIVE_LOOKUPS {
         let child = &children[(splitmix(&mut state) % children.len() as u64) as usize];
         let t = Instant::now();
-        let envs = views::child_envelopes(&store, child, Some(as_of))?;
+        let envs = plan::child_envelopes(&store, child, Some(as_of))?;
         read += envs.len();
         let fetched = t.elapsed();
         let tl = Timeline::build_owned(envs, Some(as_of))?;
