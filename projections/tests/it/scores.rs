@@ -191,8 +191,7 @@ fn given_a_run_as_of_t_when_events_recorded_later_are_appended_then_its_output_i
             .is_ok_and(|v| v.as_array().is_some_and(|a| !a.is_empty()))
         {
             assert_ne!(
-                before,
-                all,
+                before, all,
                 "{}: the later events changed nothing",
                 case.name
             );

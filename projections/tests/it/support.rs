@@ -33,7 +33,8 @@ pub fn check(
 
 /// A case's events as envelopes.
 pub fn envelopes(case: &Case) -> Vec<Envelope> {
-    case.envelopes().unwrap_or_else(|e| panic!("{}: {e}", case.name))
+    case.envelopes()
+        .unwrap_or_else(|e| panic!("{}: {e}", case.name))
 }
 
 /// Reads `<dir>/events.jsonl` (the seed school's log, which is not a case).

@@ -4,9 +4,9 @@
 //! effect, or `{"error": "…"}`.
 
 use events::time::{format_local, parse_as_of};
+use fixtures::cases::{Case, Output, Outputs};
 use projections::Timeline;
 use projections::timeline::{AmendmentEffect, Fact};
-use fixtures::cases::{Case, Output, Outputs};
 use serde_json::{Value, json};
 
 use crate::support::{check, envelopes, read_events, suite};
@@ -53,7 +53,10 @@ fn timeline_case(case: &Case) -> Result<Outputs, String> {
         }),
         Err(e) => json!({"error": e.to_string()}),
     };
-    Ok(Outputs::from([("expected.json".to_owned(), Output::Json(got))]))
+    Ok(Outputs::from([(
+        "expected.json".to_owned(),
+        Output::Json(got),
+    )]))
 }
 
 #[test]

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use events::time::{parse_as_of, parse_date};
 use events::{Envelope, Event, Hash, SCHEMA, Source};
+use fixtures::cases::{Case, Output, Outputs};
 use projections::archive::{archive, archives, contact_card};
 use projections::backfill::{BackfillOptions, backfill};
 use projections::history::history;
@@ -26,7 +27,6 @@ use projections::pairings::pairings_on;
 use projections::progress::progress;
 use projections::worklist::worklist;
 use projections::{ProjectionError, Timeline, World};
-use fixtures::cases::{Case, Output, Outputs};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -267,6 +267,10 @@ fn every_views_case_states_at_least_three_facts_by_hand() {
             .anchors()
             .unwrap_or_else(|e| panic!("{}: {e}", case.name))
             .len();
-        assert!(n >= 3, "{}: {n} anchors; state the facts that matter by hand", case.name);
+        assert!(
+            n >= 3,
+            "{}: {n} anchors; state the facts that matter by hand",
+            case.name
+        );
     }
 }

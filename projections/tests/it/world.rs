@@ -4,9 +4,9 @@
 //! same questions each with its hand-written `answer`.
 
 use events::time::parse_date;
+use fixtures::cases::{Case, Output, Outputs};
 use projections::calendar::Period;
 use projections::{Timeline, World};
-use fixtures::cases::{Case, Output, Outputs};
 use serde_json::{Value, json};
 
 use crate::support::check;

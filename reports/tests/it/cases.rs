@@ -71,12 +71,9 @@ impl Case {
             None => None,
         };
         let files = case.event_files().map_err(|e| e.to_string())?;
-        let expected: Vec<ReportRow> = serde_json::from_str(
-            &case
-                .read_text("expected.json")
-                .map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| format!("expected.json: {e}"))?;
+        let expected: Vec<ReportRow> =
+            serde_json::from_str(&case.read_text("expected.json").map_err(|e| e.to_string())?)
+                .map_err(|e| format!("expected.json: {e}"))?;
         let schools_without_term = match case.get("schools_without_term") {
             None => None,
             Some(v) => Some(

@@ -53,7 +53,10 @@ fn spec_rows(text: &str) -> Result<Vec<Value>, String> {
             continue;
         }
         let bad = |what: &str| format!("rows.spec line {}: {what}", n + 1);
-        let parts: Vec<Vec<&str>> = line.split('|').map(|p| p.split_whitespace().collect()).collect();
+        let parts: Vec<Vec<&str>> = line
+            .split('|')
+            .map(|p| p.split_whitespace().collect())
+            .collect();
         let [keys, counts, rates] = &parts[..] else {
             return Err(bad("three parts separated by |"));
         };
@@ -61,7 +64,14 @@ fn spec_rows(text: &str) -> Result<Vec<Value>, String> {
             return Err(bad("3 keys, 20 counts and 5 rates"));
         }
         let mut row = Map::new();
-        row.insert("school".into(), if keys[0] == "-" { Value::Null } else { json!(keys[0]) });
+        row.insert(
+            "school".into(),
+            if keys[0] == "-" {
+                Value::Null
+            } else {
+                json!(keys[0])
+            },
+        );
         for (k, v) in ["grade", "class"].into_iter().zip(&keys[1..]) {
             let v = if *v == "-" {
                 Value::Null

@@ -97,12 +97,9 @@ impl Case {
         let period = Period::parse(text("period")?).map_err(|e| e.to_string())?;
         let run = projections::scores(&timeline, &world, text("school")?, period, other.as_ref())
             .map_err(|e| format!("scores: {e}"))?;
-        let expected = serde_json::from_str(
-            &case
-                .read_text("expected.json")
-                .map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| format!("expected.json: {e}"))?;
+        let expected =
+            serde_json::from_str(&case.read_text("expected.json").map_err(|e| e.to_string())?)
+                .map_err(|e| format!("expected.json: {e}"))?;
         Ok(Case {
             expected,
             name,
@@ -145,8 +142,9 @@ fn given_each_case_when_the_table_is_built_then_the_json_is_the_hand_worked_one(
         let case = Case::from_case(c)?;
         let table = year_end_table(&case.run, case.other.as_ref())
             .map_err(|e| format!("year-end table: {e}"))?;
-        let json: Value = serde_json::from_str(&to_json(&table, HEAD_HASH).map_err(|e| e.to_string())?)
-            .map_err(|e| format!("json: {e}"))?;
+        let json: Value =
+            serde_json::from_str(&to_json(&table, HEAD_HASH).map_err(|e| e.to_string())?)
+                .map_err(|e| format!("json: {e}"))?;
         let mut got = json.as_object().ok_or("the JSON is an object")?.clone();
         // The head hash is the store's, not the case's: checked here, left out of the file.
         if got.remove("head_hash") != Some(Value::from(HEAD_HASH)) {
