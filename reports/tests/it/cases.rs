@@ -2,7 +2,7 @@
 //! read through `fixtures::cases`: `case.json` (kind `term_report`: `scope`, `term`, `as_of`,
 //! `events` — the shared school by reference, then the case's own — `given`, `then`,
 //! optional `schools_without_term`), `expected.json` (the rows, typed from the hand count in
-//! `expected.spec`) and, where the working is not obvious, `why.md`.
+//! `rows.spec`, which the golden test checks too) and, where the working is not obvious, `why.md`.
 
 use std::path::{Path, PathBuf};
 
