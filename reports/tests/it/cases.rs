@@ -39,15 +39,12 @@ pub fn load_events(files: &[PathBuf]) -> Vec<Envelope> {
 /// One case folder.
 pub struct Case {
     pub name: String,
-    pub dir: PathBuf,
     pub scope: Scope,
     pub term: String,
     pub as_of: Option<DateTime<Utc>>,
     pub files: Vec<PathBuf>,
     pub expected: Vec<ReportRow>,
     pub schools_without_term: Option<Vec<String>>,
-    /// The case as the one loader reads it.
-    pub case: fixtures::cases::Case,
 }
 
 impl Case {
@@ -88,14 +85,12 @@ impl Case {
         };
         Ok(Case {
             name,
-            dir: case.dir.clone(),
             scope,
             term,
             as_of,
             files,
             expected,
             schools_without_term,
-            case: case.clone(),
         })
     }
 
