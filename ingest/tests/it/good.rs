@@ -37,6 +37,11 @@ fn as_json(line: usize, d: &Draft) -> Value {
 fn the_good_jsonl_gives_its_drafts_and_the_facts_written_by_hand() {
     let case = fixtures::cases::Case::load(&root().join("fixtures/ingest/good"))
         .unwrap_or_else(|e| panic!("{e}"));
+    let anchors = case.anchors().unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        anchors.len() >= 3,
+        "state the facts of good.jsonl by hand in case.json"
+    );
     let checked = fixtures::cases::check(&[case], |case| {
         let input = case.need("input").map_err(|e| e.to_string())?;
         let rel = format!("fixtures/ingest/good/{input}");
