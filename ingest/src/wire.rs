@@ -81,6 +81,11 @@ pub fn normalize(shape: &Shape, v: &mut Value, path: &mut Vec<String>, out: &mut
                 path.pop();
             }
         }
+        (Shape::Date, Value::String(s)) if time::parse_date(s).is_some_and(too_early) => {
+            let field = path.join(".");
+            out.push(too_early_problem(&field, s));
+            *v = Value::String(PLACEHOLDER_DATE.to_owned());
+        }
         (Shape::Date, Value::String(s)) if time::parse_date(s).is_some() => {}
         (Shape::Date, _) => {
             let field = path.join(".");
@@ -90,6 +95,13 @@ pub fn normalize(shape: &Shape, v: &mut Value, path: &mut Vec<String>, out: &mut
                 Some(found_value(&field, v)),
             ));
             *v = Value::String(PLACEHOLDER_DATE.to_owned());
+        }
+        (Shape::Time, Value::String(s))
+            if parse_instant(s).is_some_and(|t| too_early(time::local_date(t))) =>
+        {
+            let field = path.join(".");
+            out.push(too_early_problem(&field, s));
+            *v = Value::Number(0.into());
         }
         (Shape::Time, Value::String(s)) if parse_instant(s).is_some() => {
             let t = parse_instant(s)
@@ -108,6 +120,24 @@ pub fn normalize(shape: &Shape, v: &mut Value, path: &mut Vec<String>, out: &mut
         }
         _ => {}
     }
+}
+
+/// The first year a date or instant may be in: nothing careledger records happened earlier
+/// (the oldest guardian is born after it), and a year such as 0000 is a typing slip.
+pub const EARLIEST_YEAR: i32 = 1900;
+
+/// Whether a date is before `EARLIEST_YEAR`.
+pub fn too_early(d: chrono::NaiveDate) -> bool {
+    chrono::Datelike::year(&d) < EARLIEST_YEAR
+}
+
+/// The problem of a date or instant before `EARLIEST_YEAR`.
+pub fn too_early_problem(field: &str, written: &str) -> Problem {
+    Problem::field(
+        field,
+        format!("a date from {EARLIEST_YEAR}-01-01 on"),
+        Some(quote(written)),
+    )
 }
 
 /// Reads an instant like `occurred_at`: RFC 3339 with an offset, or `YYYY-MM-DD` (00:00 at
