@@ -6,6 +6,7 @@
 //! sled: where envelopes live is `store`'s business; what they mean beyond validation is
 //! `projections`'.
 
+pub mod csv_cell;
 pub mod draft;
 pub mod envelope;
 pub mod event;

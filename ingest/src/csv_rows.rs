@@ -48,11 +48,29 @@ pub fn read(batch: &mut Batch<'_>, bytes: &[u8], file_kind: Option<EventKind>) {
             }
         }
         let line = record.position().map_or(1, |p| p.line() as usize);
+        // A quote left open swallows the rest of the file into one cell (the CSV reader does
+        // not call that an error): say where it opened instead of what is missing after it.
+        let start = record.position().map_or(0, |p| p.byte() as usize);
+        let end = reader.position().byte() as usize;
+        if end >= bytes.len()
+            && let Some((lines, cell)) = bytes.get(start..).and_then(unclosed_quote)
+        {
+            let field = header.as_ref().and_then(|h| h.get(cell)).cloned();
+            batch.report(
+                Some(line + lines),
+                Problem {
+                    field,
+                    expected: "a closing quote for the quote opened on this line".to_owned(),
+                    found: Some("the end of the file".to_owned()),
+                },
+            );
+            return;
+        }
         let mut cells = Vec::with_capacity(record.len());
         let mut utf8 = true;
         for raw in record.iter() {
             match std::str::from_utf8(raw) {
-                Ok(s) => cells.push(s.trim().to_owned()),
+                Ok(s) => cells.push(unescape(s.trim()).to_owned()),
                 Err(_) => utf8 = false,
             }
         }
@@ -100,6 +118,53 @@ pub fn read(batch: &mut Batch<'_>, bytes: &[u8], file_kind: Option<EventKind>) {
     }
 }
 
+/// Where a quote opened and never closed in the last record of a file: the lines before it
+/// (within the record) and the cell it opened. `None` when every quote closes.
+fn unclosed_quote(record: &[u8]) -> Option<(usize, usize)> {
+    let (mut lines, mut cell) = (0usize, 0usize);
+    let mut opened: Option<(usize, usize)> = None;
+    let mut at_cell_start = true;
+    let mut i = 0;
+    while i < record.len() {
+        let b = record[i];
+        if opened.is_some() {
+            if b == b'"' {
+                if record.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    opened = None;
+                }
+            } else if b == b'\n' {
+                lines += 1;
+            }
+        } else if b == b'"' && at_cell_start {
+            opened = Some((lines, cell));
+        } else if b == b',' {
+            cell += 1;
+            at_cell_start = true;
+            i += 1;
+            continue;
+        } else if b == b'\n' {
+            // A new record: its cells count from 0 again.
+            lines += 1;
+            cell = 0;
+            at_cell_start = true;
+            i += 1;
+            continue;
+        }
+        at_cell_start = false;
+        i += 1;
+    }
+    opened
+}
+
+/// Undoes the escape of a formula-like cell (`events::csv_cell::escape`): a cell written as
+/// `'=…`, `'+…`, `'-…`, `'@…` (or `'` and a tab or carriage return) reads as the text after
+/// the `'`, so a file careledger wrote re-imports unchanged. Any other cell is left alone.
+pub fn unescape(cell: &str) -> &str {
+    events::csv_cell::unescape(cell)
+}
+
 /// Turns one row into a wire object and validates it.
 fn row(
     batch: &mut Batch<'_>,
@@ -115,13 +180,15 @@ fn row(
     if let (Some(t), Some(k)) = (row_type, file_kind)
         && t != k.as_str()
     {
+        // In a file of counseling sessions the cell may be note text of a shifted row.
+        let found = if k.confidential_fields().is_empty() {
+            quote(t)
+        } else {
+            crate::validate::hide_found(quote(t))
+        };
         batch.report(
             Some(line),
-            Problem::field(
-                "type",
-                format!("{k}, as the file's name says"),
-                Some(quote(t)),
-            ),
+            Problem::field("type", format!("{k}, as the file's name says"), Some(found)),
         );
         return;
     }

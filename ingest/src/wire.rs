@@ -12,7 +12,7 @@ use events::{Event, EventKind, time};
 use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
 
-use crate::error::{found_value, quote};
+use crate::error::{found_value, is_bidi, quote};
 use crate::shape::{self, Shape};
 
 /// A problem in one field of a line, before it is placed in a file and line.
@@ -442,16 +442,21 @@ pub fn write_canonical(v: &Value, out: &mut String) {
     }
 }
 
-/// Checks an event id or an actor: non-empty, at most 128 characters, no control characters.
+/// What an id (an event id, an actor, a registered school, staff, child or incident id) must
+/// be: ids end up in file names, partition folders and spreadsheet cells.
+pub const ID_RULE: &str = "a non-empty text of at most 128 characters without control characters, slashes, \"..\" or direction marks";
+
+/// Checks an id (`ID_RULE`): non-empty, at most 128 characters, no control characters, no
+/// `/` or `\\` and no `..` (a path), no bidirectional marks (U+200E, U+200F, U+202A–U+202E,
+/// U+2066–U+2069, U+061C: they make an id read differently from what it is).
 pub fn check_id(field: &str, s: &str) -> Option<Problem> {
-    let ok = !s.is_empty() && s.chars().count() <= 128 && !s.chars().any(char::is_control);
-    (!ok).then(|| {
-        Problem::field(
-            field,
-            "a non-empty text of at most 128 characters without control characters",
-            Some(quote(s)),
-        )
-    })
+    let ok = !s.is_empty()
+        && s.chars().count() <= 128
+        && !s
+            .chars()
+            .any(|c| c.is_control() || is_bidi(c) || c == '/' || c == '\\')
+        && !s.contains("..");
+    (!ok).then(|| Problem::field(field, ID_RULE, Some(quote(s))))
 }
 
 /// A float as JSON (a CSV cell `12.50`), if it is finite.

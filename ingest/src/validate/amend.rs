@@ -174,7 +174,7 @@ impl Batch<'_> {
 }
 
 /// The field holding the id a registration introduces; a correction may not change it.
-fn identity(kind: EventKind) -> Option<&'static str> {
+pub(super) fn identity(kind: EventKind) -> Option<&'static str> {
     match kind {
         EventKind::SchoolRegistered => Some("school"),
         EventKind::StaffJoined => Some("staff"),

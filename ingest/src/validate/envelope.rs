@@ -53,7 +53,7 @@ impl Batch<'_> {
             Some(v) => {
                 problems.push(Problem::field(
                     "id",
-                    "a non-empty text of at most 128 characters without control characters",
+                    wire::ID_RULE,
                     Some(found_value("id", &v)),
                 ));
                 None

@@ -15,6 +15,7 @@ pub mod bounds;
 mod care;
 mod envelope;
 mod registry;
+mod text;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -165,7 +166,36 @@ impl<'a> Batch<'a> {
 
     /// Validates one wire line (an object: envelope fields and payload side by side) and, if
     /// it is valid, accepts it into the batch.
-    pub fn line(&mut self, line: usize, mut obj: Map<String, Value>, origin: Origin) {
+    ///
+    /// A line about a confidential event (a counseling session, or a correction of one)
+    /// never has a found value quoted in its errors: a shifted CSV column or a value in the
+    /// wrong field would put note text there.
+    pub fn line(&mut self, line: usize, obj: Map<String, Value>, origin: Origin) {
+        let start = self.errors.len();
+        let confidential = self.is_confidential(&obj);
+        self.check_line(line, obj, origin);
+        if confidential {
+            for e in &mut self.errors[start..] {
+                e.found = e.found.take().map(hide_found);
+            }
+        }
+    }
+
+    /// Whether a line is about an event with confidential fields: its type has some, or it
+    /// amends an event (of the log or of the batch) whose type has some.
+    fn is_confidential(&self, obj: &Map<String, Value>) -> bool {
+        let kind_of = |v: Option<&Value>| v.and_then(Value::as_str).and_then(EventKind::parse);
+        let has_confidential = |k: EventKind| !k.confidential_fields().is_empty();
+        if kind_of(obj.get("type")).is_some_and(has_confidential) {
+            return true;
+        }
+        obj.get("target")
+            .and_then(Value::as_str)
+            .and_then(|t| self.batch_event(t).or_else(|| self.known.event_by_id(t)))
+            .is_some_and(|t| has_confidential(t.kind))
+    }
+
+    fn check_line(&mut self, line: usize, mut obj: Map<String, Value>, origin: Origin) {
         let mut problems = Vec::new();
         let env = self.envelope(&mut obj, &mut problems);
         let Some(kind) = env.kind else {
@@ -184,6 +214,7 @@ impl<'a> Batch<'a> {
         if origin == Origin::Csv && kind == EventKind::Corrected {
             self.type_csv_changes(&mut payload);
         }
+        problems.extend(text::check(&payload));
         let event = match wire::decode(kind, payload.clone()) {
             Ok(e) if problems.is_empty() => e,
             decoded => {
@@ -211,18 +242,32 @@ impl<'a> Batch<'a> {
         let earlier = self.batch_event(&id);
         let in_batch = earlier.is_some();
         if let Some(prev) = earlier.or_else(|| self.known.event_by_id(&id)) {
-            if prev.event == event && prev.occurred_at == occurred_at {
+            let whose = if in_batch {
+                "an earlier line"
+            } else {
+                "the log"
+            };
+            if prev.event == event && prev.occurred_at == occurred_at && prev.actor != actor {
+                // The actor is part of the event: the same payload by someone else under
+                // this id is a conflict, not a repeat.
+                self.report(
+                    Some(line),
+                    Problem::field(
+                        "actor",
+                        format!(
+                            "{}, the actor of the event with this id (in {whose})",
+                            prev.actor
+                        ),
+                        Some(quote(&actor)),
+                    ),
+                );
+            } else if prev.event == event && prev.occurred_at == occurred_at {
                 if in_batch {
                     self.parsed.repeated += 1;
                 } else {
                     self.parsed.already_present += 1;
                 }
             } else {
-                let whose = if in_batch {
-                    "an earlier line"
-                } else {
-                    "the log"
-                };
                 self.report(
                     Some(line),
                     Problem::field(
@@ -269,6 +314,7 @@ impl<'a> Batch<'a> {
         Some(KnownEvent {
             kind: d.event.kind(),
             occurred_at: d.occurred_at,
+            actor: d.actor.clone(),
             event: d.event.clone(),
         })
     }
@@ -405,6 +451,13 @@ impl<'a> Batch<'a> {
                 }
             }
             e => {
+                // The id a registration introduces ends up in file names and spreadsheets.
+                if let Some(key) = amend::identity(e.kind())
+                    && let Some(Value::String(id)) = payload.get(key)
+                    && let Some(p) = wire::check_id(key, id)
+                {
+                    out.push(p);
+                }
                 if !self.check_registry(e, payload, occurred_at, mode, &mut out) {
                     self.check_care(e, recorded, new, &mut out);
                 }
@@ -421,6 +474,19 @@ impl<'a> Batch<'a> {
         }
     }
 }
+
+/// What an error of a confidential line says instead of the value it found ("nothing" says
+/// no value and stays).
+pub fn hide_found(found: String) -> String {
+    if found == "nothing" {
+        found
+    } else {
+        CONFIDENTIAL_FOUND.to_owned()
+    }
+}
+
+/// The found part of an error about a counseling session (or a correction of one).
+pub const CONFIDENTIAL_FOUND: &str = "a value not shown (counseling sessions are confidential)";
 
 /// Puts payload problems in the schema's field order (unknown fields last), whatever order
 /// the input or the decoder met them in; problems of one field keep their order.
