@@ -127,12 +127,45 @@ pub fn render(report: &TermReport, format: Format) -> Result<Vec<u8>, ReportErro
 /// fractions, nulls empty.
 pub fn render_csv(report: &TermReport) -> Result<Vec<u8>, ReportError> {
     let mut out = Vec::new();
-    let mut df = report.frame().clone();
+    let mut df = escape_formulas(report.frame())?;
     CsvWriter::new(&mut out)
         .include_bom(true)
         .include_header(true)
         .finish(&mut df)
         .map_err(ReportError::polars("writing the csv"))?;
+    Ok(out)
+}
+
+/// The frame with every text cell that begins like a formula escaped
+/// (`events::csv_cell::escape`): what every CSV written from a frame goes through, so that a
+/// school or staff name such as `=HYPERLINK(…)` stays text in a spreadsheet. Numbers are not
+/// text and are left as they are.
+pub fn escape_formulas(df: &DataFrame) -> Result<DataFrame, ReportError> {
+    let mut out = df.clone();
+    for name in df.get_column_names_owned() {
+        let col = df
+            .column(&name)
+            .map_err(ReportError::polars("escaping the csv cells"))?;
+        if col.dtype() != &DataType::String {
+            continue;
+        }
+        let ca = col
+            .str()
+            .map_err(ReportError::polars("escaping the csv cells"))?;
+        if !ca
+            .iter()
+            .flatten()
+            .any(|s| s.starts_with(events::csv_cell::FORMULA_START))
+        {
+            continue;
+        }
+        let escaped: StringChunked = ca
+            .iter()
+            .map(|v| v.map(|s| events::csv_cell::escape(s).into_owned()))
+            .collect();
+        out.with_column(escaped.with_name(name.clone()).into_column())
+            .map_err(ReportError::polars("escaping the csv cells"))?;
+    }
     Ok(out)
 }
 

@@ -454,7 +454,7 @@ pub fn to_json(table: &YearEnd, head_hash: &str) -> Result<String, ReportError> 
 /// decimals, nulls empty. Only the whole table (the lists are its flagged rows).
 pub fn render_csv(table: &YearEnd) -> Result<Vec<u8>, ReportError> {
     let mut out = Vec::new();
-    let mut df = table.table.clone();
+    let mut df = crate::output::escape_formulas(&table.table)?;
     CsvWriter::new(&mut out)
         .include_bom(true)
         .include_header(true)
