@@ -181,11 +181,26 @@ fn csv_outputs_escape_formulas_and_a_written_roster_re_imports_unchanged() {
         (vec!["log", "--format", "csv"], false),
         (vec!["history", "c0", "--format", "csv"], false),
         (
-            vec!["scores", "--school=-s1", "--period", "2025-2026-1", "--format", "csv"],
+            vec![
+                "scores",
+                "--school=-s1",
+                "--period",
+                "2025-2026-1",
+                "--format",
+                "csv",
+            ],
             false,
         ),
         (
-            vec!["report", "term", "--term", "2025-2026-1", "--school=-s1", "--format", "csv"],
+            vec![
+                "report",
+                "term",
+                "--term",
+                "2025-2026-1",
+                "--school=-s1",
+                "--format",
+                "csv",
+            ],
             true,
         ),
     ] {
@@ -200,7 +215,12 @@ fn csv_outputs_escape_formulas_and_a_written_roster_re_imports_unchanged() {
     std::fs::create_dir(&csv_dir).unwrap();
     let b = dir.path().join("b");
     careledger_ok(&b, &["init"]);
-    for name in ["school_registered.csv", "term_defined.csv", "staff_joined.csv", "child_registered.csv"] {
+    for name in [
+        "school_registered.csv",
+        "term_defined.csv",
+        "staff_joined.csv",
+        "child_registered.csv",
+    ] {
         let text = &files[name];
         assert_escaped(name, text, true);
         let path = write(&csv_dir, name, text);
