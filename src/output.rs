@@ -7,7 +7,6 @@
 //! must not drive the terminal), and a CSV cell that a spreadsheet would read as a formula is
 //! escaped (`events::csv_cell`).
 
-use std::borrow::Cow;
 use std::io::Write;
 use std::path::Path;
 
@@ -61,32 +60,14 @@ pub fn render<T: Serialize>(listing: &Listing<'_, T>, format: Format) -> anyhow:
     })
 }
 
-/// A cell as a terminal may show it: control characters (line breaks and tabs included, they
-/// would break the columns) and direction marks written as `\u{1b}`.
-pub fn printable(cell: &str) -> Cow<'_, str> {
-    let unsafe_char = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}')
-    };
-    if !cell.chars().any(unsafe_char) {
-        return Cow::Borrowed(cell);
-    }
-    let mut out = String::with_capacity(cell.len() + 8);
-    for c in cell.chars() {
-        if unsafe_char(c) {
-            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
-
 /// Aligned columns; widths count East Asian characters as two columns. Cells are shown
-/// `printable`.
+/// `events::text::printable`.
 pub fn table(headers: &[String], rows: &[Vec<String>]) -> String {
     let shown = |cells: &[String]| -> Vec<String> {
-        cells.iter().map(|c| printable(c).into_owned()).collect()
+        cells
+            .iter()
+            .map(|c| events::text::printable(c).into_owned())
+            .collect()
     };
     let headers = &shown(headers);
     let rows: &Vec<Vec<String>> = &rows.iter().map(|r| shown(r)).collect();

@@ -12,6 +12,7 @@ pub mod envelope;
 pub mod event;
 pub mod policy;
 pub mod registry;
+pub mod text;
 pub mod time;
 pub mod wire;
 

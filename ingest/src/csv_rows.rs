@@ -70,7 +70,8 @@ pub fn read(batch: &mut Batch<'_>, bytes: &[u8], file_kind: Option<EventKind>) {
         let mut utf8 = true;
         for raw in record.iter() {
             match std::str::from_utf8(raw) {
-                Ok(s) => cells.push(unescape(s.trim()).to_owned()),
+                // A cell careledger escaped as formula-like reads as it was.
+                Ok(s) => cells.push(events::csv_cell::unescape(s.trim()).to_owned()),
                 Err(_) => utf8 = false,
             }
         }
@@ -156,13 +157,6 @@ fn unclosed_quote(record: &[u8]) -> Option<(usize, usize)> {
         i += 1;
     }
     opened
-}
-
-/// Undoes the escape of a formula-like cell (`events::csv_cell::escape`): a cell written as
-/// `'=…`, `'+…`, `'-…`, `'@…` (or `'` and a tab or carriage return) reads as the text after
-/// the `'`, so a file careledger wrote re-imports unchanged. Any other cell is left alone.
-pub fn unescape(cell: &str) -> &str {
-    events::csv_cell::unescape(cell)
 }
 
 /// Turns one row into a wire object and validates it.

@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use events::text::is_bidi;
 use serde_json::Value;
 
 /// One problem in one input line (or in the file as a whole when `line` is `None`).
@@ -114,15 +115,6 @@ pub fn quote(s: &str) -> String {
         out.push('…');
     }
     out
-}
-
-/// Whether a character is a bidirectional mark or override (it makes text display in
-/// another order than it is stored).
-pub fn is_bidi(c: char) -> bool {
-    matches!(
-        c,
-        '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}'
-    )
 }
 
 #[cfg(test)]

@@ -8,11 +8,12 @@
 //! `validate`'s job). The way back (stored event to wire) is `events::wire`.
 
 use chrono::{DateTime, Utc};
+use events::text::is_bidi;
 use events::{Event, EventKind, time};
 use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
 
-use crate::error::{found_value, is_bidi, quote};
+use crate::error::{found_value, quote};
 use crate::shape::{self, Shape};
 
 /// A problem in one field of a line, before it is placed in a file and line.

@@ -155,7 +155,7 @@ pub fn escape_formulas(df: &DataFrame) -> Result<DataFrame, ReportError> {
         if !ca
             .iter()
             .flatten()
-            .any(|s| s.starts_with(events::csv_cell::FORMULA_START))
+            .any(|s| events::csv_cell::escape(s) != s)
         {
             continue;
         }
@@ -403,11 +403,13 @@ pub fn render_table(report: &TermReport) -> Result<String, ReportError> {
     let mut cells: Vec<Vec<String>> = Vec::with_capacity(rows.len());
     for row in &rows {
         let mut line = Vec::with_capacity(REPORT_COLUMNS.len());
+        // A school id is recorded text: shown without raw control characters.
+        let shown = |s: &str| events::text::printable(s).into_owned();
         match (&row.school, row.grade) {
             (None, _) => line.extend(["county total".to_owned(), String::new(), String::new()]),
-            (Some(s), None) => line.extend([s.clone(), "total".to_owned(), String::new()]),
+            (Some(s), None) => line.extend([shown(s), "total".to_owned(), String::new()]),
             (Some(s), Some(g)) => line.extend([
-                s.clone(),
+                shown(s),
                 g.to_string(),
                 row.class.map(|c| c.to_string()).unwrap_or_default(),
             ]),

@@ -619,8 +619,8 @@ pub fn render_table(table: &YearEnd) -> Result<String, ReportError> {
             columns
                 .iter()
                 .map(|c| match c.name {
-                    "staff" => r.staff.clone(),
-                    "name" => r.name.clone(),
+                    "staff" => events::text::printable(&r.staff).into_owned(),
+                    "name" => events::text::printable(&r.name).into_owned(),
                     "flags" => r.flags.join(","),
                     "rank" => r.rank.map_or_else(|| "-".to_owned(), |k| k.to_string()),
                     "score" => fig(r.score),
