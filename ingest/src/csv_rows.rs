@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use crate::error::quote;
 use crate::shape::{self, Shape};
 use crate::validate::{Batch, Origin};
-use crate::wire::{self, ENVELOPE, Problem};
+use crate::wire::{ENVELOPE, Problem};
 
 /// The byte-order mark spreadsheets put at the start of a UTF-8 CSV.
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -223,7 +223,7 @@ fn row(
     }
     if let Some(k) = kind {
         let mut v = Value::Object(obj);
-        coerce(shape::of(k), &mut v);
+        shape::of(k).coerce(&mut v);
         obj = match v {
             Value::Object(m) => m,
             _ => Map::new(),
@@ -350,84 +350,5 @@ fn insert_path<'a>(
     }
     if let Value::Object(m) = child {
         insert_path(m, rest.into_iter(), v);
-    }
-}
-
-/// Types text cells by the shape they go into: numbers, booleans (`true`/`false`, any case:
-/// spreadsheets write `TRUE`), `;`-separated lists, and lists given by position
-/// (`parents.0.name`). A cell that does not read as its type stays text, for decoding to
-/// report.
-pub fn coerce(shape: &Shape, v: &mut Value) {
-    match shape {
-        Shape::Object(fields) => {
-            if let Value::Object(m) = v {
-                for (name, s) in fields {
-                    if let Some(child) = m.get_mut(*name) {
-                        coerce(s, child);
-                    }
-                }
-            }
-        }
-        Shape::Map(inner) => {
-            if let Value::Object(m) = v {
-                for child in m.values_mut() {
-                    coerce(inner, child);
-                }
-            }
-        }
-        Shape::List(inner) => {
-            match v {
-                Value::String(s) => {
-                    let items = s
-                        .split(';')
-                        .map(str::trim)
-                        .filter(|i| !i.is_empty())
-                        .map(|i| Value::String(i.to_owned()))
-                        .collect();
-                    *v = Value::Array(items);
-                }
-                Value::Object(m) if m.keys().all(|k| k.parse::<usize>().is_ok()) => {
-                    let mut items: Vec<(usize, Value)> = std::mem::take(m)
-                        .into_iter()
-                        .filter_map(|(k, v)| k.parse::<usize>().ok().map(|i| (i, v)))
-                        .collect();
-                    items.sort_by_key(|(i, _)| *i);
-                    *v = Value::Array(items.into_iter().map(|(_, v)| v).collect());
-                }
-                _ => {}
-            }
-            if let Value::Array(items) = v {
-                for item in items {
-                    coerce(inner, item);
-                }
-            }
-        }
-        Shape::UInt | Shape::Int => {
-            if let Value::String(s) = v
-                && let Ok(n) = s.trim().parse::<i64>()
-            {
-                *v = Value::Number(n.into());
-            }
-        }
-        Shape::Float => {
-            if let Value::String(s) = v {
-                let t = s.trim();
-                if let Ok(n) = t.parse::<i64>() {
-                    *v = Value::Number(n.into());
-                } else if let Some(n) = t.parse::<f64>().ok().and_then(wire::number) {
-                    *v = n;
-                }
-            }
-        }
-        Shape::Bool => {
-            if let Value::String(s) = v {
-                if s.trim().eq_ignore_ascii_case("true") {
-                    *v = Value::Bool(true);
-                } else if s.trim().eq_ignore_ascii_case("false") {
-                    *v = Value::Bool(false);
-                }
-            }
-        }
-        _ => {}
     }
 }

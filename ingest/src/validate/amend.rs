@@ -72,7 +72,7 @@ impl Batch<'_> {
         if let Some(Value::Object(changes)) = payload.get_mut("changes") {
             for (k, v) in changes.iter_mut() {
                 if let Some(s) = target_shape.at(&[k.as_str()]) {
-                    crate::csv_rows::coerce(s, v);
+                    s.coerce(v);
                 }
             }
         }
