@@ -168,7 +168,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let file = std::fs::File::create(&out)
                 .with_context(|| format!("creating {}", out.display()))?;
             let mut w = std::io::BufWriter::new(file);
-            let summary = fixtures::generate(&cfg, &mut w).map_err(|e| {
+            let summary = fixtures::generate(&cfg, chrono::Utc::now(), &mut w).map_err(|e| {
                 if e.kind() == std::io::ErrorKind::InvalidInput {
                     BadInput(e.to_string()).into()
                 } else {
