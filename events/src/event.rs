@@ -19,6 +19,7 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::personal::FieldClass;
 use crate::policy::Policy;
 
 /// One recorded fact. Externally tagged in storage (fast to decode); the JSONL wire form is the
@@ -599,20 +600,19 @@ impl EventKind {
 }
 
 impl EventKind {
-    /// The payload fields of this kind that only a counselor may read (rules §5: a counseling
-    /// session's `notes`). This is the one place that says which fields are confidential;
-    /// every output that is not a counselor's view hides them through `redact_wire`, in the
-    /// event itself and in every correction of it.
-    pub fn confidential_fields(self) -> &'static [&'static str] {
-        match self {
-            EventKind::CounselingHeld => &["notes"],
-            _ => &[],
-        }
+    /// Whether `field` (a top-level payload field) of an event of this kind only a counselor
+    /// may read (rules §5: a counseling session's `notes`). The rule is the `Confidential`
+    /// class of `personal::FIELDS`; every output that is not a counselor's view hides those
+    /// fields through `redact_wire`, in the event itself and in every correction of it.
+    pub fn is_confidential(self, field: &str) -> bool {
+        crate::personal::class_of(self, field) == Some(FieldClass::Confidential)
     }
 
-    /// Whether `field` (a top-level payload field) of an event of this kind is confidential.
-    pub fn is_confidential(self, field: &str) -> bool {
-        self.confidential_fields().contains(&field)
+    /// Whether events of this kind carry a confidential field.
+    pub fn has_confidential_fields(self) -> bool {
+        crate::personal::FIELDS
+            .iter()
+            .any(|(k, _, c)| *k == self && *c == FieldClass::Confidential)
     }
 }
 
@@ -629,8 +629,8 @@ pub fn redact_wire(
     target: Option<EventKind>,
     mask: &serde_json::Value,
 ) {
-    for f in kind.confidential_fields() {
-        if let Some(v) = fields.get_mut(*f) {
+    for (field, v) in fields.iter_mut() {
+        if kind.is_confidential(field) {
             *v = mask.clone();
         }
     }
@@ -1333,12 +1333,13 @@ mod tests {
     #[test]
     fn only_counseling_notes_are_confidential() {
         for k in EventKind::ALL {
-            let expected: &[&str] = if k == EventKind::CounselingHeld {
-                &["notes"]
-            } else {
-                &[]
-            };
-            assert_eq!(k.confidential_fields(), expected, "{k}");
+            let counseling = k == EventKind::CounselingHeld;
+            assert_eq!(k.has_confidential_fields(), counseling, "{k}");
+            assert_eq!(k.is_confidential("notes"), counseling, "{k}");
+            assert!(
+                !k.is_confidential("risk") && !k.is_confidential("child"),
+                "{k}"
+            );
         }
     }
 

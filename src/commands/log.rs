@@ -279,7 +279,7 @@ pub fn export_jsonl(
         let env = env?;
         let mut line = events::wire::envelope_to_wire(&env);
         let kind = env.event.kind();
-        if !kind.confidential_fields().is_empty() {
+        if kind.has_confidential_fields() {
             confidential.insert(env.id.clone(), kind);
         }
         if !with_confidential {

@@ -185,7 +185,7 @@ impl<'a> Batch<'a> {
     /// amends an event (of the log or of the batch) whose type has some.
     fn is_confidential(&self, obj: &Map<String, Value>) -> bool {
         let kind_of = |v: Option<&Value>| v.and_then(Value::as_str).and_then(EventKind::parse);
-        let has_confidential = |k: EventKind| !k.confidential_fields().is_empty();
+        let has_confidential = |k: EventKind| k.has_confidential_fields();
         if kind_of(obj.get("type")).is_some_and(has_confidential) {
             return true;
         }
