@@ -45,7 +45,7 @@ pub fn parse(
 pub fn memory_of(drafts: &[Draft]) -> MemoryKnown {
     let mut known = MemoryKnown::new();
     for d in drafts {
-        known.push(&d.id, d.occurred_at, &d.event);
+        known.push(&d.id, d.occurred_at, &d.actor, &d.event);
     }
     known
 }
