@@ -4,10 +4,10 @@
 //! It must never hold business rules itself: parsing is `ingest`'s, storage `store`'s,
 //! meaning `projections`', tables `reports`'.
 
-mod bench;
 mod cli;
 mod commands;
 mod output;
+mod resolve;
 
 use std::process::ExitCode;
 
@@ -25,7 +25,7 @@ pub struct Damaged(pub String);
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    match commands::run(args) {
+    match resolve::request(args.command).and_then(|request| commands::run(&args.db, request)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             if let Some(d) = err.downcast_ref::<Damaged>() {

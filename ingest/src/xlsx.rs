@@ -20,7 +20,7 @@ use events::event::Parent;
 use events::labels;
 use serde_json::{Map, Value};
 
-use crate::csv_rows::{coerce, insert_path};
+use crate::csv_rows::insert_path;
 use crate::error::quote;
 use crate::forms::{self, Column, Form, Target};
 use crate::people::People;
@@ -512,7 +512,7 @@ impl<'r> Sheet<'r> {
             }
         }
         let mut v = Value::Object(obj);
-        coerce(shape, &mut v);
+        shape.coerce(&mut v);
         let obj = match v {
             Value::Object(m) => m,
             _ => Map::new(),

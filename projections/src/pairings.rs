@@ -10,7 +10,7 @@ use events::event::PairingRole;
 use serde::Serialize;
 
 use crate::ProjectionError;
-use crate::archive::row;
+use crate::labels::{row, zh_role};
 use crate::world::{Pairing, World};
 
 /// The pairings of a school on a day.
@@ -246,7 +246,7 @@ impl PairingsView {
                         c.name.clone(),
                         grade,
                         class,
-                        c.role.zh().to_owned(),
+                        zh_role(c.role).to_owned(),
                         c.from.to_string(),
                     ],
                 );

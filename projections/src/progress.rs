@@ -14,7 +14,7 @@ use events::{Event, EventKind};
 use serde::Serialize;
 
 use crate::ProjectionError;
-use crate::archive::{row, zh_kind};
+use crate::labels::{row, zh_kind, zh_mood};
 use crate::timeline::{Fact, Timeline};
 use crate::world::World;
 
@@ -259,6 +259,10 @@ pub fn progress(
     Ok(out)
 }
 
+fn zh_risk(r: Risk) -> &'static str {
+    r.zh()
+}
+
 fn signed(x: Option<f64>) -> String {
     match x {
         Some(v) if v > 0.0 => format!("+{v}"),
@@ -321,7 +325,7 @@ impl ProgressFile {
             t.push(vec![
                 "谈心情绪".into(),
                 m.on.to_string(),
-                m.mood.zh().into(),
+                zh_mood(m.mood).into(),
                 String::new(),
                 String::new(),
             ]);
@@ -345,7 +349,7 @@ impl ProgressFile {
                 t.push(vec![
                     "心理辅导".into(),
                     c.on.to_string(),
-                    format!("风险{}", c.risk.zh()),
+                    format!("风险{}", zh_risk(c.risk)),
                     c.notes.clone(),
                     String::new(),
                 ]);

@@ -4,6 +4,7 @@
 mod cli;
 mod crash;
 mod forms;
+mod hardening;
 
 use std::path::Path;
 use std::process::{Command, Output};

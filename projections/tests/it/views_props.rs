@@ -15,8 +15,9 @@ use events::event::{
 };
 use events::time::{local_date, parse_instant};
 use events::{Envelope, Event, Hash, SCHEMA, Source};
-use projections::archive::{archive, archives, contact_card};
+use projections::archive::{archive, archives};
 use projections::backfill::{BackfillOptions, backfill};
+use projections::contact_card::contact_card;
 use projections::history::history;
 use projections::pairings::pairings_on;
 use projections::progress::progress;
