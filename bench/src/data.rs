@@ -119,7 +119,7 @@ impl DataArgs {
     /// The generated events in batches of `batch()`, in log order.
     pub fn batches(&self) -> Result<Batches> {
         Ok(Batches {
-            events: fixtures::events(&self.config())?,
+            events: fixtures::events(&self.config(), chrono::Utc::now())?,
             size: self.batch(),
         })
     }

@@ -245,7 +245,7 @@ pub fn run(db: &Path, request: Request) -> Result<()> {
             let file = std::fs::File::create(&out)
                 .with_context(|| format!("creating {}", out.display()))?;
             let mut w = std::io::BufWriter::new(file);
-            let summary = fixtures::generate(&config, &mut w).map_err(|e| {
+            let summary = fixtures::generate(&config, chrono::Utc::now(), &mut w).map_err(|e| {
                 if e.kind() == std::io::ErrorKind::InvalidInput {
                     BadInput(e.to_string()).into()
                 } else {

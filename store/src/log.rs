@@ -500,6 +500,7 @@ impl Store {
 
         // 1. segments (invisible until the head moves), 2. flush, 3. head, 4. indexes,
         // 5. flush + fsync, then acknowledge.
+        let nth = APPENDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         for chunk in segments.chunks(SEGMENTS_PER_SLED_BATCH) {
             let mut batch = sled::Batch::default();
             for (first, bytes) in chunk {
@@ -508,6 +509,7 @@ impl Store {
             self.log.apply_batch(batch)?;
         }
         self.db.flush()?;
+        test_pause("before-head", nth, head.seq + 1, seq, None);
         let new_head = Head {
             seq,
             hash: prev,
@@ -518,8 +520,10 @@ impl Store {
             rmp_serde::to_vec_named(&new_head).expect("a head always encodes"),
         )?;
         self.lock().head = new_head;
+        test_pause("before-indexes", nth, head.seq + 1, seq, Some(&self.db));
         self.write_indexes(&envs, false)?;
         self.sync()?;
+        test_pause("before-ack", nth, head.seq + 1, seq, None);
         Ok(Appended {
             appended: envs.len() as u64,
             skipped,
@@ -1010,6 +1014,29 @@ impl Store {
         bytes[at + len / 2] ^= 0x01;
         self.log.insert(k, bytes)?;
         self.sync()
+    }
+}
+
+/// Appends of this process that reached the write (counted for `test_pause`).
+static APPENDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A crash point for the SIGKILL test (tests/it/crash.rs), inert unless the environment sets
+/// `CARELEDGER_TEST_PAUSE=<stage>:<n>`: then the `n`-th writing append of this process, on
+/// reaching `stage` (`before-head`: segments written and flushed, head not moved;
+/// `before-indexes`: head moved, indexes not written; `before-ack`: flushed and fsynced, not
+/// yet returned), prints `careledger-test-pause <stage> <first seq> <last seq>` on stderr and
+/// blocks forever, so the test kills the process exactly there. With `flush`, sled is flushed
+/// first: the head on disk without its indexes is a state sled reaches on its own when a
+/// buffer fills, made certain here so the test sees the indexes caught up on open.
+fn test_pause(stage: &str, nth: u64, first: u64, last: u64, flush: Option<&sled::Db>) {
+    if std::env::var("CARELEDGER_TEST_PAUSE").is_ok_and(|v| v == format!("{stage}:{nth}")) {
+        if let Some(db) = flush {
+            let _ = db.flush();
+        }
+        eprintln!("careledger-test-pause {stage} {first} {last}");
+        loop {
+            std::thread::park();
+        }
     }
 }
 
