@@ -2,11 +2,16 @@
 //! words; the rules themselves are docs/rules.md.
 //!
 //! This module owns names, flags and help texts; it must never do any work, and nothing but
-//! `resolve` reads its types: the handlers in `commands` take resolved options.
+//! `resolve` reads its types: the handlers in `commands` take resolved options. Every number
+//! it reads has a range, so that no user number reaches arithmetic unchecked (a `--days`
+//! of 10^14 once overflowed chrono's durations).
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The largest `backfill --days`: a century, far inside what date arithmetic can hold.
+pub const MAX_LATE_DAYS: i64 = 36_500;
 
 /// An honest record of the care given to left-behind children (留守儿童结对帮扶).
 #[derive(Debug, Parser)]
@@ -150,8 +155,9 @@ pub enum Command {
     Backfill {
         #[arg(long)]
         school: String,
-        /// A record is late when recorded more than this many days after it occurred.
-        #[arg(long, default_value_t = 7)]
+        /// A record is late when recorded more than this many days after it occurred
+        /// (0 to 36500).
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(i64).range(0..=MAX_LATE_DAYS))]
         days: i64,
         #[command(flatten)]
         list: ListOpts,
@@ -232,9 +238,11 @@ pub enum ReportWhat {
 pub enum FixturesWhat {
     /// A deterministic county of realistic records (valid `import --preserve-recorded-at` input).
     Generate {
-        #[arg(long, default_value_t = 2)]
+        /// Number of schools (1 to 999).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=999))]
         schools: u32,
-        #[arg(long, default_value_t = 20)]
+        /// Children per school (1 to 9999).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=9999))]
         children_per_school: u32,
         #[arg(long, default_value_t = 1)]
         seed: u64,

@@ -6,12 +6,14 @@
 //! sled: where envelopes live is `store`'s business; what they mean beyond validation is
 //! `projections`'.
 
+pub mod csv_cell;
 pub mod draft;
 pub mod envelope;
 pub mod event;
 pub mod personal;
 pub mod policy;
 pub mod registry;
+pub mod text;
 pub mod time;
 pub mod wire;
 

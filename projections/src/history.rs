@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use events::event::redact_wire;
 use events::time::format_local;
 use events::{Envelope, Event, EventKind};
 use serde::Serialize;
@@ -101,8 +102,8 @@ fn wire(f: &Fact, counselor: bool) -> Map<String, Value> {
     for k in ["type", "id", "actor"] {
         m.remove(k);
     }
-    if !counselor && f.event.kind() == EventKind::CounselingHeld && m.contains_key("notes") {
-        m.insert("notes".into(), Value::from(REDACTED));
+    if !counselor {
+        redact_wire(&mut m, f.event.kind(), None, &Value::from(REDACTED));
     }
     m
 }
@@ -212,11 +213,10 @@ pub fn history(
             continue;
         };
         let target_seq = *target_seq;
-        let target_is_counseling = entries
-            .get(&target_seq)
-            .is_some_and(|t| t.kind == EventKind::CounselingHeld);
+        let target_kind = entries.get(&target_seq).map(|t| t.kind);
         let redact = |field: &str, v: Value| {
-            if !viewer_is_counselor && target_is_counseling && field == "notes" {
+            let hidden = target_kind.is_none_or(|k| k.is_confidential(field));
+            if !viewer_is_counselor && hidden {
                 Value::from(REDACTED)
             } else {
                 v

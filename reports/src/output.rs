@@ -133,13 +133,46 @@ pub fn render_csv(
     float_precision: Option<usize>,
 ) -> Result<Vec<u8>, ReportError> {
     let mut out = Vec::new();
-    let mut df = frame.clone();
+    let mut df = escape_formulas(frame)?;
     CsvWriter::new(&mut out)
         .include_bom(true)
         .include_header(true)
         .with_float_precision(float_precision)
         .finish(&mut df)
         .map_err(ReportError::polars("writing the csv"))?;
+    Ok(out)
+}
+
+/// The frame with every text cell that begins like a formula escaped
+/// (`events::csv_cell::escape`): what every CSV written from a frame goes through, so that a
+/// school or staff name such as `=HYPERLINK(…)` stays text in a spreadsheet. Numbers are not
+/// text and are left as they are.
+pub fn escape_formulas(df: &DataFrame) -> Result<DataFrame, ReportError> {
+    let mut out = df.clone();
+    for name in df.get_column_names_owned() {
+        let col = df
+            .column(&name)
+            .map_err(ReportError::polars("escaping the csv cells"))?;
+        if col.dtype() != &DataType::String {
+            continue;
+        }
+        let ca = col
+            .str()
+            .map_err(ReportError::polars("escaping the csv cells"))?;
+        if !ca
+            .iter()
+            .flatten()
+            .any(|s| events::csv_cell::escape(s) != s)
+        {
+            continue;
+        }
+        let escaped: StringChunked = ca
+            .iter()
+            .map(|v| v.map(|s| events::csv_cell::escape(s).into_owned()))
+            .collect();
+        out.with_column(escaped.with_name(name.clone()).into_column())
+            .map_err(ReportError::polars("escaping the csv cells"))?;
+    }
     Ok(out)
 }
 
@@ -386,11 +419,13 @@ pub fn render_table(report: &TermReport) -> Result<String, ReportError> {
     let mut cells: Vec<Vec<String>> = Vec::with_capacity(rows.len());
     for row in &rows {
         let mut line = Vec::with_capacity(REPORT_COLUMNS.len());
+        // A school id is recorded text: shown without raw control characters.
+        let shown = |s: &str| events::text::printable(s).into_owned();
         match (&row.school, row.grade) {
             (None, _) => line.extend(["county total".to_owned(), String::new(), String::new()]),
-            (Some(s), None) => line.extend([s.clone(), "total".to_owned(), String::new()]),
+            (Some(s), None) => line.extend([shown(s), "total".to_owned(), String::new()]),
             (Some(s), Some(g)) => line.extend([
-                s.clone(),
+                shown(s),
                 g.to_string(),
                 row.class.map(|c| c.to_string()).unwrap_or_default(),
             ]),

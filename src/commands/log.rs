@@ -3,11 +3,12 @@
 //! This module owns the acknowledgement lines (`imported FILE: …`, printed only after the
 //! batch is durable); it must never print payload text of counseling sessions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use events::event::redact_wire;
 use events::time::format_local;
 use events::{EventKind, Source};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -262,11 +263,23 @@ pub fn export_jsonl(store: &Store, opts: &ExportOptions) -> Result<()> {
     let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
     let mut w = std::io::BufWriter::new(file);
     let mut n = 0u64;
+    // The kinds of events with confidential fields, by id: a correction of one is blanked by
+    // its target's rule (`events::event::redact_wire`). Only those ids are kept.
+    let mut confidential: HashMap<String, EventKind> = HashMap::new();
     for env in store.scan(*as_of) {
         let env = env?;
         let mut line = events::wire::envelope_to_wire(&env);
-        if !*with_confidential && env.event.kind() == EventKind::CounselingHeld {
-            line.insert("notes".into(), Value::from(""));
+        let kind = env.event.kind();
+        if kind.has_confidential_fields() {
+            confidential.insert(env.id.clone(), kind);
+        }
+        if !*with_confidential {
+            // Targets come before their amendments in the log: an amended id not in
+            // `confidential` is an event without confidential fields.
+            match env.event.target().map(|t| confidential.get(t).copied()) {
+                Some(None) => {}
+                target => redact_wire(&mut line, kind, target.flatten(), &Value::from("")),
+            }
         }
         serde_json::to_writer(&mut w, &line)?;
         w.write_all(b"\n")?;

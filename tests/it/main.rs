@@ -3,6 +3,7 @@
 
 mod cli;
 mod crash;
+mod hardening;
 
 use std::path::Path;
 use std::process::{Command, Output};
