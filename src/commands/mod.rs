@@ -6,23 +6,37 @@
 mod log;
 pub(crate) mod views;
 
+use std::path::{Path, PathBuf};
+
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
 use crate::cli::{
     Cli, Command, ExportFormat, ExportWhat, FixturesWhat, PolicyWhat, ReportWhat, Role,
 };
-use crate::{BadInput, bench};
+use crate::{BadInput, CliError, bench};
 use store::Store;
 
 pub use log::import_files;
 
-/// Runs one parsed command line.
-pub fn run(cli: Cli) -> Result<()> {
+/// Runs one parsed command line (`command`: its name as typed); every failure comes back
+/// placed and worded (`CliError`).
+pub fn run(cli: Cli, command: String) -> Result<(), CliError> {
+    let db = cli.db.clone();
+    dispatch(cli, command).map_err(|e| CliError::classify(e, &db))
+}
+
+fn dispatch(cli: Cli, command: String) -> Result<()> {
+    let stores = Stores {
+        db: cli.db.clone(),
+        copy: cli.copy,
+        command,
+    };
     let db = cli.db;
     match cli.command {
         Command::Init => {
-            Store::create(&db).with_context(|| format!("creating {}", db.display()))?;
+            stores.refuse_copy()?;
+            Store::create(&db).map_err(|e| CliError::from_store(&e, &db, true))?;
             eprintln!("created an empty store at {}", db.display());
             Ok(())
         }
@@ -32,17 +46,21 @@ pub fn run(cli: Cli) -> Result<()> {
             dry_run,
             quiet,
         } => {
-            let store = open(&db)?;
+            let store = if dry_run {
+                stores.read()?
+            } else {
+                stores.write()?
+            };
             import_files(&store, &files, preserve_recorded_at, dry_run, quiet).map(|_| ())
         }
-        Command::Record { r#type, json } => log::record(&open(&db)?, &r#type, &json),
-        Command::Verify => log::verify(&open(&db)?),
+        Command::Record { r#type, json } => log::record(&*stores.write()?, &r#type, &json),
+        Command::Verify => log::verify(&*stores.read()?),
         Command::Log {
             child,
             staff,
             kind,
             list,
-        } => log::list(&open(&db)?, child, staff, kind, &list),
+        } => log::list(&*stores.read()?, child, staff, kind, &list),
         Command::Export {
             what:
                 ExportWhat::Events {
@@ -51,7 +69,12 @@ pub fn run(cli: Cli) -> Result<()> {
                     with_confidential,
                     as_of: cut,
                 },
-        } => log::export_jsonl(&open(&db)?, &out, with_confidential, as_of(cut.as_deref())?),
+        } => log::export_jsonl(
+            &*stores.read()?,
+            &out,
+            with_confidential,
+            as_of(cut.as_deref())?,
+        ),
         Command::Export {
             what:
                 ExportWhat::Events {
@@ -61,7 +84,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     as_of: cut,
                 },
         } => {
-            let store = open(&db)?;
+            let store = stores.read()?;
             let cut = as_of(cut.as_deref())?;
             let summary = reports::export_events_parquet_streamed(|| store.scan(cut), cut, &out)
                 .map_err(|e| BadInput(e.to_string()))?;
@@ -84,7 +107,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     out,
                 },
         } => report_term(
-            &open(&db)?,
+            &*stores.read()?,
             &term,
             school,
             county,
@@ -96,30 +119,42 @@ pub fn run(cli: Cli) -> Result<()> {
             child,
             valid_at,
             list,
-        } => views::archive(&open(&db)?, &child, valid_at.as_deref(), &list),
+        } => views::archive(&*stores.read()?, &child, valid_at.as_deref(), &list),
         Command::Archives {
             school,
             incomplete,
             valid_at,
             list,
-        } => views::archives(&open(&db)?, &school, incomplete, valid_at.as_deref(), &list),
+        } => views::archives(
+            &*stores.read()?,
+            &school,
+            incomplete,
+            valid_at.as_deref(),
+            &list,
+        ),
         Command::ContactCard { child, on, list } => {
-            views::contact_card(&open(&db)?, &child, on.as_deref(), &list)
+            views::contact_card(&*stores.read()?, &child, on.as_deref(), &list)
         }
-        Command::History { child, role, list } => {
-            views::history(&open(&db)?, &child, role == Some(Role::Counselor), &list)
-        }
-        Command::Progress { child, role, list } => {
-            views::progress(&open(&db)?, &child, role == Some(Role::Counselor), &list)
-        }
+        Command::History { child, role, list } => views::history(
+            &*stores.read()?,
+            &child,
+            role == Some(Role::Counselor),
+            &list,
+        ),
+        Command::Progress { child, role, list } => views::progress(
+            &*stores.read()?,
+            &child,
+            role == Some(Role::Counselor),
+            &list,
+        ),
         Command::Pairings { school, on, list } => {
-            views::pairings(&open(&db)?, &school, on.as_deref(), &list)
+            views::pairings(&*stores.read()?, &school, on.as_deref(), &list)
         }
         Command::Worklist { staff, on, list } => {
-            views::worklist(&open(&db)?, &staff, on.as_deref(), &list)
+            views::worklist(&*stores.read()?, &staff, on.as_deref(), &list)
         }
         Command::Backfill { school, days, list } => {
-            views::backfill(&open(&db)?, &school, days, &list)
+            views::backfill(&*stores.read()?, &school, days, &list)
         }
         Command::Scores {
             school,
@@ -128,7 +163,7 @@ pub fn run(cli: Cli) -> Result<()> {
             staff,
             opts,
         } => views::scores(
-            &open(&db)?,
+            &*stores.read()?,
             &school,
             &period,
             other_scores.as_deref(),
@@ -143,10 +178,10 @@ pub fn run(cli: Cli) -> Result<()> {
                     file,
                     actor,
                 },
-        } => views::policy_adopt(&open(&db)?, &school, &from, &file, &actor),
+        } => views::policy_adopt(&*stores.write()?, &school, &from, &file, &actor),
         Command::Policy {
             what: PolicyWhat::Show { school, on, as_of },
-        } => views::policy_show(&open(&db)?, &school, on.as_deref(), as_of.as_deref()),
+        } => views::policy_show(&*stores.read()?, &school, on.as_deref(), as_of.as_deref()),
         Command::Demo { keep } => crate::commands::demo(keep),
         Command::Bench(args) => bench::run(args),
         Command::Fixtures {
@@ -204,7 +239,7 @@ fn report_term(
     let scope = match (school, county) {
         (Some(s), _) => reports::Scope::School(s),
         (None, Some(c)) => reports::Scope::County(c),
-        (None, None) => return Err(BadInput("give --school or --county".into()).into()),
+        (None, None) => return Err(CliError::Usage("give --school or --county".into()).into()),
     };
     let report = reports::term_statistics_streamed(|| store.scan(as_of), as_of, scope, term)
         .map_err(|e| BadInput(e.to_string()))?;
@@ -220,7 +255,7 @@ fn report_term(
         }
         None => {
             let [one] = formats.as_slice() else {
-                return Err(BadInput("several formats need --out DIR".into()).into());
+                return Err(CliError::Usage("several formats need --out DIR".into()).into());
             };
             let bytes = reports::render(&report, *one)?;
             std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes)?;
@@ -229,9 +264,86 @@ fn report_term(
     Ok(())
 }
 
-/// Opens an existing store.
-pub fn open(db: &std::path::Path) -> Result<Store> {
-    Store::open(db).with_context(|| format!("opening {}", db.display()))
+/// How this command opens the store: the `--db` path, whether `--copy` was given, and the
+/// command's name (written to the store's owner file, so that a second process can say who
+/// holds the store).
+struct Stores {
+    db: PathBuf,
+    copy: bool,
+    command: String,
+}
+
+/// An open store, and the temporary directory of its copy under `--copy` (removed after the
+/// store is closed: fields drop in order).
+pub struct Opened {
+    store: Store,
+    _copy: Option<tempfile::TempDir>,
+}
+
+impl std::ops::Deref for Opened {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl Stores {
+    /// Opens the store to read it (or, with `--copy`, a private copy of it).
+    fn read(&self) -> Result<Opened, CliError> {
+        if !self.copy {
+            return self.open(&self.db, false, None);
+        }
+        let fail = |e: &store::StoreError| CliError::from_store(e, &self.db, false);
+        let tmp = tempfile::Builder::new()
+            .prefix("careledger-copy-")
+            .tempdir()
+            .map_err(|e| {
+                CliError::Environment(format!(
+                    "could not make a temporary directory for --copy: {e}; set TMPDIR to a \
+                     writable place with room for the store"
+                ))
+            })?;
+        let to = tmp.path().join("store");
+        let bytes = store::copy_store(&self.db, &to).map_err(|e| fail(&e))?;
+        eprintln!(
+            "careledger: working on a private copy of {} in {} ({bytes} bytes), removed when \
+             this command ends; the store itself is not touched",
+            self.db.display(),
+            to.display()
+        );
+        self.open(&to, false, Some(tmp))
+    }
+
+    /// Opens the store to write it; `--copy` makes no sense here.
+    fn write(&self) -> Result<Opened, CliError> {
+        self.refuse_copy()?;
+        self.open(&self.db, true, None)
+    }
+
+    fn refuse_copy(&self) -> Result<(), CliError> {
+        if self.copy {
+            return Err(CliError::Usage(format!(
+                "--copy works on a private copy that is thrown away, so it is only for read \
+                 commands and `verify`; `{}` must write the store itself",
+                self.command
+            )));
+        }
+        Ok(())
+    }
+
+    fn open(
+        &self,
+        at: &Path,
+        writes: bool,
+        copy: Option<tempfile::TempDir>,
+    ) -> Result<Opened, CliError> {
+        let store = Store::open_as(at, &self.command)
+            .map_err(|e| CliError::from_store(&e, &self.db, writes))?;
+        for notice in store.notices() {
+            eprintln!("careledger: warning: {notice}");
+        }
+        Ok(Opened { store, _copy: copy })
+    }
 }
 
 /// Parses `--as-of`.

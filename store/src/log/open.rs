@@ -38,7 +38,7 @@ const LOCK_RETRIES: u32 = 40;
 const OWNER_FILE: &str = "owner";
 /// The `meta` key saying this store keeps a head file (written at creation or adoption), so
 /// that a missing head file is damage rather than an older store.
-const HEAD_FILE_MARKER: &[u8] = b"head_file";
+pub(super) const HEAD_FILE_MARKER: &[u8] = b"head_file";
 /// Fewer bytes than any stored event takes in sled's data file (an envelope body is over a
 /// hundred bytes, and its hash 32): a shorter `db` cannot hold what was acknowledged.
 const MIN_BYTES_PER_EVENT: u64 = 64;
@@ -299,13 +299,23 @@ pub(super) fn check_acknowledged(
             ack.seq,
             "its hash is not the one acknowledged (the log was rewritten)",
         )),
-        None => Err(damaged(
-            ack.seq,
-            format!(
-                "the log ends before seq {} but it was acknowledged",
-                ack.seq
-            ),
-        )),
+        None => {
+            let end = store.log_end()?;
+            if end < ack.seq {
+                Err(damaged(
+                    end + 1,
+                    format!(
+                        "the log ends at seq {end} but seq {} was acknowledged",
+                        ack.seq
+                    ),
+                ))
+            } else {
+                Err(damaged(
+                    ack.seq,
+                    "missing from the log, but it was acknowledged",
+                ))
+            }
+        }
     }
 }
 
@@ -321,7 +331,7 @@ fn inspect(path: &Path) -> Result<(), StoreError> {
     if !meta.is_dir() {
         return Err(StoreError::NotAStore {
             path: path.to_owned(),
-            why: "it is a file; a store is a directory (made by `careledger init`)".into(),
+            why: "it is a file, and a store is a directory".into(),
         });
     }
     let has = |name: &str| path.join(name).exists();
@@ -361,10 +371,7 @@ fn inspect(path: &Path) -> Result<(), StoreError> {
         }
         return Err(StoreError::NotAStore {
             path: path.to_owned(),
-            why: format!(
-                "its `db` ({} bytes) has no sled `conf` beside it",
-                db.len()
-            ),
+            why: format!("its `db` ({} bytes) has no sled `conf` beside it", db.len()),
         });
     }
     Ok(())
@@ -372,13 +379,16 @@ fn inspect(path: &Path) -> Result<(), StoreError> {
 
 /// Whether the error is the file system refusing a write (read-only mount, permission).
 fn refused(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
     matches!(e.raw_os_error(), Some(13 | 1 | 30)) // EACCES, EPERM, EROFS
-        || e.kind() == std::io::ErrorKind::PermissionDenied
+        || matches!(e.kind(), K::PermissionDenied | K::ReadOnlyFilesystem)
 }
 
 /// Whether the error is the disk being full (ENOSPC, EDQUOT).
-pub(crate) fn no_space(e: &std::io::Error) -> bool {
+fn no_space(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
     matches!(e.raw_os_error(), Some(28 | 122))
+        || matches!(e.kind(), K::StorageFull | K::QuotaExceeded)
 }
 
 /// The data file and the directory must be writable: sled opens read-write and locks.
@@ -514,10 +524,7 @@ pub fn copy_store(from: &Path, to: &Path) -> Result<u64, StoreError> {
     std::fs::create_dir_all(to.join("blobs")).map_err(|e| StoreError::io(to, e))?;
     let mut bytes = 0;
     let mut copy = |name: &std::ffi::OsStr, sub: &str| -> Result<(), StoreError> {
-        let (src, dst) = (
-            from.join(sub).join(name),
-            to.join(sub).join(name),
-        );
+        let (src, dst) = (from.join(sub).join(name), to.join(sub).join(name));
         bytes += std::fs::copy(&src, &dst).map_err(|e| {
             if no_space(&e) {
                 StoreError::DiskFull {

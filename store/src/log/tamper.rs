@@ -24,7 +24,12 @@ impl Store {
 
     /// Replaces the first occurrence of `from` by `to` (of the same length) in the stored body
     /// of `seq`, nothing else: the body still decodes, its hash no longer matches.
-    pub fn tamper_replace_in_body(&self, seq: u64, from: &[u8], to: &[u8]) -> Result<(), StoreError> {
+    pub fn tamper_replace_in_body(
+        &self,
+        seq: u64,
+        from: &[u8],
+        to: &[u8],
+    ) -> Result<(), StoreError> {
         assert_eq!(from.len(), to.len(), "a same-length edit");
         self.edit_body(seq, |body| {
             let at = body
@@ -60,7 +65,11 @@ impl Store {
     /// content; then re-chains every later envelope and moves sled's head marker and the head
     /// file to the new chain, as an editor who knows the hash rule would. What remains wrong
     /// is only what `edit` broke.
-    pub fn tamper_rewrite(&self, seq: u64, edit: impl FnOnce(&mut Envelope)) -> Result<(), StoreError> {
+    pub fn tamper_rewrite(
+        &self,
+        seq: u64,
+        edit: impl FnOnce(&mut Envelope),
+    ) -> Result<(), StoreError> {
         let (first, _) = self
             .segment_of(seq)?
             .ok_or_else(|| damaged(seq, "no such seq"))?;
@@ -102,6 +111,14 @@ impl Store {
         HeadFile::open(&self.path)?.write(&head)
     }
 
+    /// Makes the store look made before head files: no head file, no marker in sled.
+    pub fn tamper_forget_head_file(&self) -> Result<(), StoreError> {
+        self.meta.remove(super::open::HEAD_FILE_MARKER)?;
+        self.sync()?;
+        let path = super::head_file::path(&self.path);
+        std::fs::remove_file(&path).map_err(|e| StoreError::io(path, e))
+    }
+
     /// Removes the segment holding `seq`, and nothing else.
     pub fn tamper_remove_segment(&self, seq: u64) -> Result<u64, StoreError> {
         let (first, _) = self
@@ -120,26 +137,41 @@ impl Store {
 
     /// Removes `seq` from the postings of `id` in `by_child` (or `by_staff` with `staff`).
     pub fn tamper_unpost(&self, staff: bool, id: &str, seq: u64) -> Result<(), StoreError> {
-        self.edit_postings(staff, id, |seqs| seqs.retain(|&s| s != seq))
+        self.edit_postings(
+            staff,
+            id,
+            |seqs| seqs.contains(&seq),
+            |seqs| seqs.retain(|&s| s != seq),
+        )
     }
 
     /// Adds `seq` to the postings of `id` in `by_child` (or `by_staff` with `staff`).
     pub fn tamper_post(&self, staff: bool, id: &str, seq: u64) -> Result<(), StoreError> {
-        self.edit_postings(staff, id, |seqs| {
-            seqs.push(seq);
-            seqs.sort_unstable();
-        })
+        self.edit_postings(
+            staff,
+            id,
+            |_| true,
+            |seqs| {
+                seqs.push(seq);
+                seqs.sort_unstable();
+            },
+        )
     }
 
     fn edit_postings(
         &self,
         staff: bool,
         id: &str,
+        choose: impl Fn(&[u64]) -> bool,
         edit: impl FnOnce(&mut Vec<u64>),
     ) -> Result<(), StoreError> {
-        let tree = if staff { &self.by_staff } else { &self.by_child };
+        let tree = if staff {
+            &self.by_staff
+        } else {
+            &self.by_child
+        };
         let prefix = posting_bucket(id.as_bytes()).to_be_bytes();
-        // The last value of the bucket holding the id, rewritten with the edited list.
+        // The last value of the bucket whose list for the id is chosen, rewritten edited.
         let mut target: Option<(sled::IVec, Vec<(Vec<u8>, Vec<u64>)>)> = None;
         for item in tree.scan_prefix(prefix) {
             let (k, v) = item?;
@@ -147,7 +179,7 @@ impl Store {
                 .map(|e| e.map(|(i, s)| (i.to_vec(), s.collect())))
                 .collect::<Result<_, _>>()
                 .map_err(|()| StoreError::Corrupt("malformed".into()))?;
-            if entries.iter().any(|(i, _)| i == id.as_bytes()) {
+            if entries.iter().any(|(i, s)| i == id.as_bytes() && choose(s)) {
                 target = Some((k, entries));
             }
         }
@@ -164,6 +196,7 @@ impl Store {
         let mut value = Vec::new();
         for (i, seqs) in entries.iter_mut() {
             if i == id.as_bytes()
+                && choose(seqs)
                 && let Some(edit) = edit.take()
             {
                 edit(seqs);

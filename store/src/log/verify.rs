@@ -17,8 +17,7 @@ use events::registry::Registry;
 
 use super::error::{StoreError, damaged};
 use super::index::{
-    IdMap, all_postings, derive, id_hash, registry_key, registry_value, show_id,
-    through_of,
+    IdMap, all_postings, derive, id_hash, registry_key, registry_value, show_id, through_of,
 };
 use super::open::check_acknowledged;
 use super::read::decode;
@@ -226,7 +225,9 @@ impl Store {
                         w.next();
                     }
                     (_, Some(b)) => {
-                        first.note(b.1, || "index by_id: listed under an id it does not have".into());
+                        first.note(b.1, || {
+                            "index by_id: listed under an id it does not have".into()
+                        });
                         g.next();
                     }
                     _ => break,
@@ -285,4 +286,3 @@ fn compare(want: &[u64], got: &[u64], mut diff: impl FnMut(u64, bool)) {
         }
     }
 }
-
