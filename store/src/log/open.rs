@@ -143,6 +143,29 @@ impl Store {
     /// the log with its hash. Returns it (`None`: no head file).
     fn check_head_file(&self) -> Result<Option<Head>, StoreError> {
         let log_head = self.meta_head()?;
+        // sled's head marker must itself name an envelope of the chain, with its hash,
+        // before anything is adopted from it.
+        if log_head.seq > 0 {
+            match self.stored_hash(log_head.seq)? {
+                Some(h) if h == log_head.hash => {}
+                Some(_) => {
+                    return Err(damaged(
+                        log_head.seq,
+                        "the head marker's hash is not the hash of the envelope at its seq",
+                    ));
+                }
+                None => {
+                    let end = self.log_end()?.min(log_head.seq - 1);
+                    return Err(damaged(
+                        end + 1,
+                        format!(
+                            "the head says {} events, the log holds {end}",
+                            log_head.seq
+                        ),
+                    ));
+                }
+            }
+        }
         let Some(ack) = head_file::read(&self.path)? else {
             if log_head.seq > 0 && self.meta.get(HEAD_FILE_MARKER)?.is_some() {
                 return Err(StoreError::Corrupt(format!(
