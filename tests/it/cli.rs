@@ -360,7 +360,11 @@ fn a_full_disk_never_makes_the_store_unopenable() {
         seed_store(dir.path(), &db);
         std::fs::write(db.join("snap.FFFFFFFFFFFFFFF0.generating"), b"").unwrap();
         let out = careledger_ok(&db, &["verify"]);
-        assert!(stderr(&out).contains("verified 682 events"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("verified 682 events"),
+            "{}",
+            stderr(&out)
+        );
         return;
     };
     seed_store(dir.path(), &db);
@@ -382,11 +386,19 @@ fn a_full_disk_never_makes_the_store_unopenable() {
         let out = careledger(&db, &["verify"]);
         assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
         assert!(once(&stderr(&out), "is full"), "{}", stderr(&out));
-        assert!(stderr(&out).contains("nothing was changed"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("nothing was changed"),
+            "{}",
+            stderr(&out)
+        );
     }
     mount.remount("remount,size=60m");
     let out = careledger_ok(&db, &["verify"]);
-    assert!(stderr(&out).contains("verified 682 events"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("verified 682 events"),
+        "{}",
+        stderr(&out)
+    );
     careledger_ok(&db, &["archive", "sq-c01"]);
 }
 
@@ -401,11 +413,17 @@ fn a_shortened_store_is_damage_naming_both_ends() {
     std::fs::write(&a, lines[..300].join("\n") + "\n").unwrap();
     std::fs::write(&b, lines[300..].join("\n") + "\n").unwrap();
     careledger_ok(&db, &["init"]);
-    careledger_ok(&db, &["import", "--preserve-recorded-at", a.to_str().unwrap()]);
+    careledger_ok(
+        &db,
+        &["import", "--preserve-recorded-at", a.to_str().unwrap()],
+    );
     // sled's log ends where the first batch's messages end; the rest of its segment is zero.
     let after_a = std::fs::read(db.join("db")).unwrap();
     let end = after_a.iter().rposition(|&b| b != 0).unwrap() + 1;
-    careledger_ok(&db, &["import", "--preserve-recorded-at", b.to_str().unwrap()]);
+    careledger_ok(
+        &db,
+        &["import", "--preserve-recorded-at", b.to_str().unwrap()],
+    );
     let cut = dir.path().join("cut");
     std::fs::create_dir(&cut).unwrap();
     for name in ["conf", "db", "head"] {
@@ -490,7 +508,10 @@ fn an_index_posting_edited_away_fails_verify() {
     let out = careledger(&db, &["verify"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
-        once(&stderr(&out), "damaged at seq 11: index by_child: not listed under c2"),
+        once(
+            &stderr(&out),
+            "damaged at seq 11: index by_child: not listed under c2"
+        ),
         "{}",
         stderr(&out)
     );
@@ -509,7 +530,9 @@ fn flipped_bytes_in_the_data_file_are_damage_said_once() {
     let end = bytes.iter().rposition(|&b| b != 0).unwrap();
     let mut rng = 3u64;
     for _ in 0..20 {
-        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let at = 1000 + (rng >> 33) as usize % (end - 1000);
         bytes[at] ^= 0x55;
     }
@@ -519,7 +542,10 @@ fn flipped_bytes_in_the_data_file_are_damage_said_once() {
         assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
         let err = stderr(&out);
         assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(err.contains("is damaged") && err.contains("restore it from a backup"), "{err}");
+        assert!(
+            err.contains("is damaged") && err.contains("restore it from a backup"),
+            "{err}"
+        );
         assert!(!err.contains("Read corrupted"), "{err}");
     }
 }
@@ -550,10 +576,18 @@ fn every_exit_code_names_its_cause_once_and_what_to_do() {
     );
     assert_eq!(Store::open(&db).unwrap().head().seq, 682);
     // 2: usage.
-    check(&["--copy", "import", bad.to_str().unwrap()], 2, &["--copy", "only for read"]);
+    check(
+        &["--copy", "import", bad.to_str().unwrap()],
+        2,
+        &["--copy", "only for read"],
+    );
     // 3: damage.
     Store::open(&db).unwrap().tamper_for_test(500).unwrap();
-    check(&["verify"], 3, &["damaged at seq 500", "restore it from a backup"]);
+    check(
+        &["verify"],
+        3,
+        &["damaged at seq 500", "restore it from a backup"],
+    );
     // 4: environment — the store held by a running import.
     let held = Store::open_as(&db, "import").unwrap();
     check(
@@ -576,8 +610,16 @@ fn a_wrong_db_says_what_is_actually_wrong() {
     std::fs::write(&file, "x").unwrap();
     let out = careledger(&file, &["verify"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("is not a careledger store: it is a file"), "{}", stderr(&out));
-    assert!(!stderr(&out).contains("careledger init` to make"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not a careledger store: it is a file"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("careledger init` to make"),
+        "{}",
+        stderr(&out)
+    );
 
     let db = dir.path().join("db");
     seed_store(dir.path(), &db);
@@ -586,7 +628,10 @@ fn a_wrong_db_says_what_is_actually_wrong() {
         let out = careledger(&db, args);
         assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
         assert!(
-            once(&stderr(&out), "its data file `db` is gone (its head file says 682 events"),
+            once(
+                &stderr(&out),
+                "its data file `db` is gone (its head file says 682 events"
+            ),
             "{}",
             stderr(&out)
         );
@@ -601,10 +646,8 @@ fn a_read_only_store_is_read_through_a_private_copy() {
     seed_store(dir.path(), &src);
     let ro = dir.path().join("ro");
     // A read-only bind mount (as root); otherwise a directory without write permission.
-    let _mount = Mount::new(&["--bind", src.to_str().unwrap()], &ro).map(|m| {
-        m.remount("remount,bind,ro");
-        m
-    });
+    let _mount = Mount::new(&["--bind", src.to_str().unwrap()], &ro)
+        .inspect(|m| m.remount("remount,bind,ro"));
     let ro = if _mount.is_some() {
         ro
     } else {
@@ -618,10 +661,18 @@ fn a_read_only_store_is_read_through_a_private_copy() {
     assert!(once(&stderr(&out), "is read-only"), "{}", stderr(&out));
     assert!(stderr(&out).contains("add --copy"), "{}", stderr(&out));
     let before = std::fs::read(ro.join("db")).unwrap();
-    for args in [&["--copy", "verify"][..], &["--copy", "log"], &["--copy", "archive", "sq-c01"]] {
+    for args in [
+        &["--copy", "verify"][..],
+        &["--copy", "log"],
+        &["--copy", "archive", "sq-c01"],
+    ] {
         let out = careledger(&ro, args);
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains("working on a private copy"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("working on a private copy"),
+            "{}",
+            stderr(&out)
+        );
     }
     assert_eq!(std::fs::read(ro.join("db")).unwrap(), before);
     let out = careledger(&ro, &["record", "talk_held", "--json", "{}"]);

@@ -158,10 +158,7 @@ impl Store {
                     let end = self.log_end()?.min(log_head.seq - 1);
                     return Err(damaged(
                         end + 1,
-                        format!(
-                            "the head says {} events, the log holds {end}",
-                            log_head.seq
-                        ),
+                        format!("the head says {} events, the log holds {end}", log_head.seq),
                     ));
                 }
             }

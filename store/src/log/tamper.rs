@@ -9,7 +9,7 @@ use events::envelope::{Envelope, Hash};
 
 use super::error::{StoreError, damaged};
 use super::head_file::HeadFile;
-use super::index::posting_bucket;
+use super::index::{SeqList, posting_bucket};
 use super::{Head, Store};
 use crate::segment::{self, Segment, SegmentBuilder};
 
@@ -172,10 +172,10 @@ impl Store {
         };
         let prefix = posting_bucket(id.as_bytes()).to_be_bytes();
         // The last value of the bucket whose list for the id is chosen, rewritten edited.
-        let mut target: Option<(sled::IVec, Vec<(Vec<u8>, Vec<u64>)>)> = None;
+        let mut target: Option<(sled::IVec, Vec<SeqList>)> = None;
         for item in tree.scan_prefix(prefix) {
             let (k, v) = item?;
-            let entries: Vec<(Vec<u8>, Vec<u64>)> = super::index::postings(&v)
+            let entries: Vec<SeqList> = super::index::postings(&v)
                 .map(|e| e.map(|(i, s)| (i.to_vec(), s.collect())))
                 .collect::<Result<_, _>>()
                 .map_err(|()| StoreError::Corrupt("malformed".into()))?;

@@ -116,7 +116,10 @@ fn a_head_marker_that_disagrees_with_the_chain_is_named() {
     let err = Store::open(dir.path()).err().expect("refused");
     assert_eq!(err.damaged_seq(), Some(500), "{err}");
     assert_eq!(
-        store::log::head_file::read(dir.path()).unwrap().unwrap().hash,
+        store::log::head_file::read(dir.path())
+            .unwrap()
+            .unwrap()
+            .hash,
         head.hash
     );
     // Longer than the log: opening refuses before it writes.
