@@ -274,16 +274,28 @@ struct Stores {
 }
 
 /// An open store, and the temporary directory of its copy under `--copy` (removed after the
-/// store is closed: fields drop in order).
+/// store is closed). A store opened to write is closed with `Store::close`, so that sled's
+/// snapshot covers what the command wrote.
 pub struct Opened {
-    store: Store,
+    store: Option<Store>,
+    writes: bool,
     _copy: Option<tempfile::TempDir>,
 }
 
 impl std::ops::Deref for Opened {
     type Target = Store;
     fn deref(&self) -> &Store {
-        &self.store
+        self.store.as_ref().expect("open until dropped")
+    }
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        if let Some(store) = self.store.take()
+            && self.writes
+        {
+            store.close();
+        }
     }
 }
 
@@ -342,7 +354,11 @@ impl Stores {
         for notice in store.notices() {
             eprintln!("careledger: warning: {notice}");
         }
-        Ok(Opened { store, _copy: copy })
+        Ok(Opened {
+            store: Some(store),
+            writes,
+            _copy: copy,
+        })
     }
 }
 

@@ -18,7 +18,8 @@
 //! The submodules, one idea each: `open` (finding, checking and recovering a store),
 //! `append` (placing a batch durably), `index` (the derived trees), `read` (getting envelopes
 //! back, each checked against its hash), `verify` (the whole chain and every index),
-//! `snapshot` (projection snapshots), `head_file`, `error`, and `tamper` (damage for tests).
+//! `snapshot` (projection snapshots), `head_file`, `rollback` (undoing sled's recovery when
+//! opening finds damage), `error`, and `tamper` (damage for tests).
 //!
 //! This module owns the `Store` handle and its in-memory state. The log as a whole owns
 //! durability, atomicity, idempotency and the two times; it must never interpret events
@@ -30,6 +31,7 @@ pub mod head_file;
 mod index;
 mod open;
 mod read;
+mod rollback;
 mod snapshot;
 #[doc(hidden)]
 pub mod tamper;

@@ -10,7 +10,8 @@
 //! store forever as corrupted; such a file is never complete, so it is removed). Then sled
 //! is opened (waiting briefly for another process: `InUse`, naming the holder from the
 //! `owner` file it wrote), the head file is compared with the log *before* anything is
-//! written, and only then are uncommitted segments dropped and indexes caught up.
+//! written, and only then are uncommitted segments dropped and indexes caught up. What sled's
+//! own recovery writes while opening is undone if opening finds damage (`rollback`).
 //!
 //! This module owns those checks and recovery; it must never decide what a command does
 //! with a store it could not open.
@@ -24,9 +25,10 @@ use chrono::Utc;
 use events::envelope::Hash;
 use events::registry::{Entry, Registry};
 
-use super::error::{StoreError, damaged};
+use super::error::{ErrorKind, StoreError, damaged};
 use super::head_file::{self, HeadFile};
 use super::index::through_of;
+use super::rollback::Rollback;
 use super::{Head, SLED_SEGMENT_BYTES, Store, THROUGH_KEY, WriterState};
 use crate::segment;
 
@@ -100,10 +102,27 @@ impl Store {
         check_writable(path)?;
         check_room(path)?;
         remove_unfinished_snapshots(path)?;
-        let db = open_sled(path)?;
+        // What sled's recovery may overwrite, put back if opening finds damage.
+        let mut rollback = Rollback::take(path);
+        let mut undo = |e: StoreError| {
+            if e.kind() == ErrorKind::Damaged
+                && let Some(r) = rollback.take()
+            {
+                // The damage is the error to report; a failed undo leaves sled's state.
+                let _ = r.restore(path);
+            }
+            e
+        };
+        let db = open_sled(path).map_err(&mut undo)?;
         write_owner(path, holder);
         let mut store = Store::assemble(path, db)?;
-        let acknowledged = store.check_head_file()?;
+        let acknowledged = match store.check_head_file() {
+            Ok(a) => a,
+            Err(e) => {
+                drop(store);
+                return Err(undo(e));
+            }
+        };
         store.recover()?;
         store.settle_head_file(acknowledged)?;
         Ok(store)
@@ -282,6 +301,22 @@ impl Store {
             }
         }
         self.write_indexes(&envs, true)
+    }
+}
+
+impl Store {
+    /// Closes the store after a command that wrote, having sled lay its snapshot over all
+    /// that was written. sled replays what follows its last snapshot on the next open and
+    /// clears from the first message failing its checksum; with the snapshot at the tip, a
+    /// byte changed later is found when it is read (damage, exit 3) and nothing is cleared.
+    /// Best effort: the writes are already acknowledged, and a snapshot that cannot be laid
+    /// now (another process took the store, the disk is full) is laid by the next open.
+    pub fn close(self) {
+        let path = self.path.clone();
+        drop(self);
+        if check_room(&path).is_ok() {
+            let _ = open_sled(&path);
+        }
     }
 }
 
