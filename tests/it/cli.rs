@@ -357,6 +357,7 @@ fn a_full_disk_never_makes_the_store_unopenable() {
     let db = mnt.join("store");
     let big = dir.path().join("big.jsonl");
     let Some(mount) = Mount::new(&["-t", "tmpfs", "-o", "size=20m", "tmpfs"], &mnt) else {
+        eprintln!("no tmpfs can be mounted here: checking the residue of a full disk instead");
         seed_store(dir.path(), &db);
         std::fs::write(db.join("snap.FFFFFFFFFFFFFFF0.generating"), b"").unwrap();
         let out = careledger_ok(&db, &["verify"]);
@@ -378,6 +379,7 @@ fn a_full_disk_never_makes_the_store_unopenable() {
         text.push('\n');
     }
     std::fs::write(&big, text).unwrap();
+    eprintln!("on a 20 MB tmpfs at {}", mnt.display());
     let out = careledger(&db, &["import", big.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(once(&stderr(&out), "is full"), "{}", stderr(&out));
