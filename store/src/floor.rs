@@ -70,7 +70,7 @@ pub fn sled_floor(
         File::open(&data)
             .and_then(|f| f.sync_all())
             .map_err(|source| StoreError::Io {
-                path: data.clone(),
+                path: Some(data.clone()),
                 source,
             })?;
         insert += t.elapsed();

@@ -10,4 +10,4 @@ pub mod floor;
 pub mod log;
 pub mod segment;
 
-pub use log::{Appended, Head, Store, StoreError, Verified};
+pub use log::{Appended, ErrorKind, Head, Store, StoreError, Verified, copy_store};

@@ -1,0 +1,243 @@
+//! Appending a batch: times checked, ids deduplicated, envelopes chained and packed into
+//! segments, then made durable in a fixed order and only then acknowledged.
+//!
+//! Order of an append: segments (`apply_batch`es, invisible until the head moves), flush,
+//! `meta/head`, derived trees, flush + fsync of `db`, the head file (fsynced), and only then
+//! `Ok`. A batch is visible whole or not at all. An `Err` (a full disk, say) is never an
+//! acknowledgement; when it comes from the last flushes, after the head was written, the
+//! next open may find the batch committed, whole.
+//!
+//! This module owns that order, idempotency and `recorded_at`; it must never write anything
+//! but new segments, the head and indexes.
+
+use chrono::{DateTime, Utc};
+use rustc_hash::FxHashSet;
+
+use events::Draft;
+use events::envelope::{Envelope, Hash, SCHEMA, Source};
+
+use super::error::StoreError;
+use super::{Appended, Head, MAX_EVENT_BYTES, SEGMENT_TARGET_BYTES, Store};
+use crate::segment::{self, SegmentBuilder};
+
+/// Segments written per sled batch (bounds the memory of one `apply_batch`).
+const SEGMENTS_PER_SLED_BATCH: usize = 256;
+
+impl Store {
+    /// Appends one batch atomically and durably: when this returns `Ok`, every new envelope
+    /// is on disk; when it returns `Err` or the process dies first, none is acknowledged.
+    ///
+    /// Drafts whose id is already in the log (or earlier in the batch) are skipped.
+    /// `recorded_at` is the store's clock (never below the head's), except for
+    /// `Source::Migration`, where each draft must carry its own, non-decreasing, not in the
+    /// future and not before the head.
+    pub fn append(&self, drafts: Vec<Draft>, source: Source) -> Result<Appended, StoreError> {
+        self.append_at(drafts, source, Utc::now())
+    }
+
+    /// `append` with the clock given (tests and benchmarks).
+    pub fn append_at(
+        &self,
+        drafts: Vec<Draft>,
+        source: Source,
+        now: DateTime<Utc>,
+    ) -> Result<Appended, StoreError> {
+        let head = self.head();
+        let migration = source == Source::Migration;
+        let batch_time = head.recorded_at.map_or(now, |r| r.max(now));
+
+        // Times first: a batch with any bad time is refused whole.
+        let mut last = head.recorded_at;
+        for (index, d) in drafts.iter().enumerate() {
+            let recorded = match (migration, d.recorded_at) {
+                (true, None) => return Err(StoreError::RecordedAtMissing { index }),
+                (false, Some(_)) => return Err(StoreError::RecordedAtNotAllowed { index }),
+                (false, None) => batch_time,
+                (true, Some(r)) => {
+                    if let Some(prev) = last
+                        && r < prev
+                    {
+                        return Err(StoreError::RecordedAtDecreasing {
+                            index,
+                            found: r,
+                            previous: prev,
+                        });
+                    }
+                    if r > now {
+                        return Err(StoreError::RecordedAtInFuture { index, found: r });
+                    }
+                    last = Some(r);
+                    r
+                }
+            };
+            if d.occurred_at > recorded {
+                return Err(StoreError::OccurredAfterRecorded {
+                    index,
+                    occurred: d.occurred_at,
+                    recorded,
+                });
+            }
+        }
+
+        // Idempotency: skip ids already in the log or earlier in this batch.
+        let keep = {
+            let mut in_batch: FxHashSet<&str> = FxHashSet::default();
+            in_batch.reserve(drafts.len());
+            let mut keep = Vec::with_capacity(drafts.len());
+            for d in &drafts {
+                keep.push(in_batch.insert(&d.id) && self.seq_of(&d.id)?.is_none());
+            }
+            keep
+        };
+        let skipped = keep.iter().filter(|k| !**k).count() as u64;
+
+        // Place: seqs and times are known up front, only the chain is sequential.
+        let mut envs: Vec<Envelope> = Vec::with_capacity(drafts.len());
+        let mut indexes: Vec<usize> = Vec::with_capacity(drafts.len());
+        for (index, (d, keep)) in drafts.into_iter().zip(keep).enumerate() {
+            if !keep {
+                continue;
+            }
+            envs.push(Envelope {
+                schema: SCHEMA,
+                seq: head.seq + 1 + envs.len() as u64,
+                recorded_at: d.recorded_at.unwrap_or(batch_time),
+                id: d.id,
+                occurred_at: d.occurred_at,
+                actor: d.actor,
+                source: if migration {
+                    Source::Migration
+                } else {
+                    source.clone()
+                },
+                event: d.event,
+                prev_hash: Hash::ZERO,
+                hash: Hash::ZERO,
+            });
+            indexes.push(index);
+        }
+        if envs.is_empty() {
+            return Ok(Appended {
+                appended: 0,
+                skipped,
+                head,
+            });
+        }
+        // Encode on every core with a zero `prev_hash`, then chain in order, writing each
+        // real `prev_hash` into its body: the bytes are those of encoding it directly.
+        let mut bodies = encode_parallel(&envs);
+        let mut prev = head.hash;
+        let mut segments: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut builder = SegmentBuilder::new(head.seq + 1);
+        for ((env, body), index) in envs.iter_mut().zip(bodies.iter_mut()).zip(&indexes) {
+            if body.len() > MAX_EVENT_BYTES {
+                return Err(StoreError::TooLarge {
+                    index: *index,
+                    bytes: body.len(),
+                });
+            }
+            set_prev_hash(body, &prev);
+            env.prev_hash = prev;
+            env.hash = Envelope::chain_hash(&prev, body);
+            prev = env.hash;
+            if builder.data_len() + body.len() > SEGMENT_TARGET_BYTES && !builder.is_empty() {
+                let done = std::mem::replace(&mut builder, SegmentBuilder::new(env.seq));
+                segments.push(done.finish());
+            }
+            builder.push(&env.hash, body);
+        }
+        drop(bodies);
+        segments.push(builder.finish());
+        let last = envs.last().expect("not empty");
+        let new_head = Head {
+            seq: last.seq,
+            hash: prev,
+            recorded_at: Some(last.recorded_at),
+        };
+
+        let nth = APPENDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let first = head.seq + 1;
+        for chunk in segments.chunks(SEGMENTS_PER_SLED_BATCH) {
+            let mut batch = sled::Batch::default();
+            for (first, bytes) in chunk {
+                batch.insert(&segment::key(*first), bytes.as_slice());
+            }
+            self.log.apply_batch(batch)?;
+        }
+        self.db.flush()?;
+        test_pause("before-head", nth, first, new_head.seq, None);
+        self.put_meta_head(&new_head)?;
+        self.lock().head = new_head;
+        test_pause("before-indexes", nth, first, new_head.seq, Some(&self.db));
+        self.write_indexes(&envs, false)?;
+        self.sync()?;
+        self.acknowledge(&new_head)?;
+        test_pause("before-ack", nth, first, new_head.seq, None);
+        Ok(Appended {
+            appended: envs.len() as u64,
+            skipped,
+            head: new_head,
+        })
+    }
+
+    /// Writes the committed head to the head file (fsynced): from now on it is acknowledged.
+    pub(super) fn acknowledge(&self, head: &Head) -> Result<(), StoreError> {
+        let mut file = self.head_file.lock().unwrap_or_else(|e| e.into_inner());
+        match file.as_mut() {
+            Some(f) => f.write(head),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Encodes envelope bodies on every core (order kept).
+fn encode_parallel(envs: &[Envelope]) -> Vec<Vec<u8>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || envs.len() < 4096 {
+        return envs.iter().map(Envelope::encode_body).collect();
+    }
+    let chunk = envs.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = envs
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(Envelope::encode_body).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("encoding never panics"))
+            .collect()
+    })
+}
+
+/// Writes `prev` into a body encoded with a zero `prev_hash`. Invariant: `prev_hash` is the
+/// last field the envelope serializes (`hash` is skipped), as a 32-byte msgpack bin
+/// (`0xc4 0x20` then the bytes), so it is the body's last 32 bytes.
+fn set_prev_hash(body: &mut [u8], prev: &Hash) {
+    let n = body.len();
+    debug_assert!(n >= 34 && body[n - 34] == 0xc4 && body[n - 33] == 32);
+    body[n - 32..].copy_from_slice(&prev.0);
+}
+
+/// Appends of this process that reached the write (counted for `test_pause`).
+static APPENDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A crash point for the SIGKILL test (tests/it/crash.rs), inert unless the environment sets
+/// `CARELEDGER_TEST_PAUSE=<stage>:<n>`: then the `n`-th writing append of this process, on
+/// reaching `stage` (`before-head`: segments written and flushed, head not moved;
+/// `before-indexes`: head moved, indexes not written; `before-ack`: flushed, fsynced and
+/// acknowledged in the head file, not yet returned), prints
+/// `careledger-test-pause <stage> <first seq> <last seq>` on stderr and blocks forever, so the
+/// test kills the process exactly there. With `flush`, sled is flushed first: the head on disk
+/// without its indexes is a state sled reaches on its own when a buffer fills, made certain
+/// here so the test sees the indexes caught up on open.
+fn test_pause(stage: &str, nth: u64, first: u64, last: u64, flush: Option<&sled::Db>) {
+    if std::env::var("CARELEDGER_TEST_PAUSE").is_ok_and(|v| v == format!("{stage}:{nth}")) {
+        if let Some(db) = flush {
+            let _ = db.flush();
+        }
+        eprintln!("careledger-test-pause {stage} {first} {last}");
+        loop {
+            std::thread::park();
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The log: an append-only, hash-chained sequence of envelopes in sled, with its indexes.
+//!
+//! Layout (one sled database, several trees, and one file beside it):
+//! - `log`: key = big-endian `seq` of the first envelope of a *segment*; value = a packed run
+//!   of consecutive envelopes of one batch (`segment` module). Every envelope is still hashed
+//!   and addressable by its own `seq`.
+//! - `meta`: `head` = the last committed `seq`, its hash and `recorded_at`. **The head is the
+//!   commit point**: segments past it are the remains of a batch that never committed and are
+//!   removed on open. `head_file` marks a store that keeps the head file.
+//! - derived trees `by_child`, `by_staff`, `by_id`, `registry`: each holds a `through` marker
+//!   (the last seq it reflects) written in the same atomic sled batch as its entries. They are
+//!   written after the head and caught up from the log on open, so after any crash they agree
+//!   with the log.
+//! - `snapshots`: projection snapshots (derived, disposable).
+//! - the file `head` (`head_file`): the acknowledged head, outside sled, so that a shortened
+//!   data file is noticed.
+//!
+//! The submodules, one idea each: `open` (finding, checking and recovering a store),
+//! `append` (placing a batch durably), `index` (the derived trees), `read` (getting envelopes
+//! back, each checked against its hash), `verify` (the whole chain and every index),
+//! `snapshot` (projection snapshots), `head_file`, `rollback` (undoing sled's recovery when
+//! opening finds damage), `error`, and `tamper` (damage for tests).
+//!
+//! This module owns the `Store` handle and its in-memory state. The log as a whole owns
+//! durability, atomicity, idempotency and the two times; it must never interpret events
+//! beyond ids, children, staff and amendment targets.
+
+mod append;
+mod error;
+pub mod head_file;
+mod index;
+mod open;
+mod read;
+mod rollback;
+mod snapshot;
+#[doc(hidden)]
+pub mod tamper;
+mod verify;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use events::envelope::Hash;
+use events::registry::Registry;
+use serde::{Deserialize, Serialize};
+
+pub use error::{ErrorKind, StoreError};
+pub use open::copy_store;
+
+use head_file::HeadFile;
+use index::IdMap;
+
+/// sled's log segment size. sled writes any log item — a value, or a whole tree node
+/// holding several values — larger than a quarter of it to a blob file that its flush does
+/// not fsync (STACK.md; measured: a 1 M-event import of 16 KiB segments with the default
+/// 512 KiB sled segments left 1,894 blob files). 2 MiB segments keep every item of our trees inline.
+const SLED_SEGMENT_BYTES: usize = 2 * 1024 * 1024;
+/// Largest encoded envelope accepted (a talk is a few hundred bytes).
+pub const MAX_EVENT_BYTES: usize = 16 * 1024;
+/// Segments are closed before their data would pass this size.
+const SEGMENT_TARGET_BYTES: usize = 16 * 1024;
+/// The key of the `through` marker in every derived tree: 0xFF never starts a UTF-8 id.
+const THROUGH_KEY: &[u8] = &[0xFF];
+
+/// The end of the committed log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: Hash,
+    #[serde(with = "chrono::serde::ts_microseconds_option")]
+    pub recorded_at: Option<DateTime<Utc>>,
+}
+
+impl Head {
+    const EMPTY: Head = Head {
+        seq: 0,
+        hash: Hash::ZERO,
+        recorded_at: None,
+    };
+}
+
+/// What an append did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// Envelopes written.
+    pub appended: u64,
+    /// Drafts skipped because their id was already in the log (or earlier in the batch).
+    pub skipped: u64,
+    /// The head after the append.
+    pub head: Head,
+}
+
+/// What `verify` found on an intact log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub events: u64,
+    pub head: Hash,
+}
+
+/// The writer's view of the log: head and registry, kept in memory.
+struct WriterState {
+    head: Head,
+    registry: Registry,
+}
+
+/// An open careledger store. One process at a time (sled locks the data file).
+pub struct Store {
+    path: PathBuf,
+    db: sled::Db,
+    log: sled::Tree,
+    meta: sled::Tree,
+    by_child: sled::Tree,
+    by_staff: sled::Tree,
+    by_id: sled::Tree,
+    registry: sled::Tree,
+    snapshots: sled::Tree,
+    state: Mutex<WriterState>,
+    /// The head file, updated after each commit (`None` only while opening).
+    head_file: Mutex<Option<HeadFile>>,
+    /// The id index in memory, loaded on first use (`IdMap::load`), then kept in step. Its
+    /// own lock, so that indexing can look ids up while it holds the state.
+    ids: Mutex<Option<IdMap>>,
+    /// What opening did that a person should hear about (e.g. a head file adopted).
+    notices: Vec<String>,
+}
+
+impl Store {
+    /// The path of the store.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The committed head.
+    pub fn head(&self) -> Head {
+        self.lock().head
+    }
+
+    /// What is registered so far (schools, terms, staff, children, incidents, retractions).
+    pub fn registry(&self) -> Registry {
+        self.lock().registry.clone()
+    }
+
+    /// What opening the store did that its user should be told (one sentence each).
+    pub fn notices(&self) -> &[String] {
+        &self.notices
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, WriterState> {
+        // A panic while holding the lock leaves the in-memory state possibly behind the disk;
+        // the disk is the truth and is re-read on the next open, so continuing is safe.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_ids(&self) -> std::sync::MutexGuard<'_, Option<IdMap>> {
+        // As for the state: the disk is the truth, and the map is rebuilt from it on open.
+        self.ids.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Flushes sled and fsyncs its data file: sled's own flush does not survive power loss
+    /// on Linux (STACK.md, spacejam/sled#1452).
+    fn sync(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        let file = self.path.join("db");
+        File::open(&file)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| StoreError::io(file, e))
+    }
+
+    /// Records `head` in sled's `meta` tree (not yet durable).
+    fn put_meta_head(&self, head: &Head) -> Result<(), StoreError> {
+        self.meta.insert(
+            b"head",
+            rmp_serde::to_vec_named(head).expect("a head always encodes"),
+        )?;
+        Ok(())
+    }
+}
