@@ -19,8 +19,8 @@ use events::EventKind;
 use projections::Period;
 use store::Store;
 
-use crate::{BadInput, CliError};
 use crate::output::Format;
+use crate::{BadInput, CliError};
 
 pub use log::import_files;
 
@@ -254,8 +254,12 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             counselor,
             list,
         } => views::progress(&*stores.read()?, &child, counselor, &list),
-        Request::Pairings { school, on, list } => views::pairings(&*stores.read()?, &school, on, &list),
-        Request::Worklist { staff, on, list } => views::worklist(&*stores.read()?, &staff, on, &list),
+        Request::Pairings { school, on, list } => {
+            views::pairings(&*stores.read()?, &school, on, &list)
+        }
+        Request::Worklist { staff, on, list } => {
+            views::worklist(&*stores.read()?, &staff, on, &list)
+        }
         Request::Backfill { school, days, list } => {
             views::backfill(&*stores.read()?, &school, days, &list)
         }
@@ -266,7 +270,9 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             file,
             actor,
         } => policy::adopt(&*stores.write()?, &school, &from, &file, &actor),
-        Request::PolicyShow { school, on, as_of } => policy::show(&*stores.read()?, &school, on, as_of),
+        Request::PolicyShow { school, on, as_of } => {
+            policy::show(&*stores.read()?, &school, on, as_of)
+        }
         Request::Demo { keep } => demo(keep),
         Request::FixturesGenerate { config, out } => {
             let file = std::fs::File::create(&out)
@@ -441,7 +447,6 @@ impl Stores {
         })
     }
 }
-
 
 /// `demo`: a temporary store filled from the embedded seed school, verified, then shown.
 fn demo(keep: Option<PathBuf>) -> Result<()> {
