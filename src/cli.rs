@@ -1,4 +1,5 @@
-//! The command-line grammar (clap), as DESIGN §10 lists it.
+//! The command-line grammar (clap), as rules §10 lists it. Help texts say each rule in a few
+//! words; the rules themselves are docs/rules.md.
 //!
 //! This module owns names, flags and help texts; it must never do any work.
 
@@ -148,7 +149,11 @@ pub enum Command {
         #[command(flatten)]
         list: ListOpts,
     },
-    /// Teacher assessment scores (DESIGN §7) for a term or a school year.
+    /// Teacher assessment scores for a term or a school year.
+    ///
+    /// Per staff member: the share of due quota windows met (a window is due when the pairing
+    /// was active on at least half its days), weighted by the policy in force; flags outstanding,
+    /// disqualified, overloaded, unpaired. Two decimals, rounded half away from zero.
     Scores {
         #[arg(long)]
         school: String,
@@ -196,7 +201,10 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum ReportWhat {
-    /// Term statistics (学期统计, DESIGN §8) of a school or a county.
+    /// Term statistics (学期统计) of a school or a county.
+    ///
+    /// Per school, grade and class, with totals: the children active in the term, placed by
+    /// their file on its last day, and the care they received in it. Nothing identifying.
     Term {
         #[arg(long)]
         term: String,
@@ -239,7 +247,8 @@ pub struct ScoreOpts {
     /// Only what was recorded by this time: RFC 3339, or a date (the end of that day, +08:00).
     #[arg(long)]
     pub as_of: Option<String>,
-    /// json: the DESIGN §10 rows; table, csv, xlsx: the year-end table with ranks.
+    /// json: a row per staff member (score, flags, compliance per quota); table, csv, xlsx:
+    /// the year-end table with ranks.
     #[arg(long, value_enum, default_value_t = ScoreFormat::Table)]
     pub format: ScoreFormat,
     /// Write to this file instead of stdout (required for xlsx).
@@ -267,7 +276,7 @@ pub enum Role {
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyWhat {
-    /// Adopt a policy (TOML, DESIGN §6) from a date on.
+    /// Adopt a policy (制度: quotas, pairing limits, thresholds; TOML) from a date on.
     Adopt {
         #[arg(long)]
         school: String,

@@ -10,9 +10,13 @@ use crate::event::Event;
 /// An event ready to append: validated by `ingest`, not yet placed in the log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Draft {
+    /// The event's unique id (from the input, or derived from its content).
     pub id: String,
+    /// When it happened (valid time).
     pub occurred_at: DateTime<Utc>,
+    /// Who recorded it.
     pub actor: String,
+    /// The event itself.
     pub event: Event,
     /// Only for migrations (`Source::Migration`): the time the paper record was made.
     pub recorded_at: Option<DateTime<Utc>>,

@@ -1,4 +1,4 @@
-//! The envelope: an event as the log holds it, with its place in the chain (DESIGN §4).
+//! The envelope: an event as the log holds it, with its place in the chain (rules §4).
 //!
 //! This module owns the stored encoding (rmp-serde *named*, so fields can be added) and the
 //! hash rule `hash = SHA-256(prev_hash ‖ encoded envelope without hash)`; it must never decide
@@ -19,6 +19,7 @@ pub const SCHEMA: u16 = 1;
 /// stored beside it and covers it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
+    /// The envelope schema version this body was written with.
     pub schema: u16,
     /// Position in the log, gapless from 1.
     pub seq: u64,
@@ -32,9 +33,13 @@ pub struct Envelope {
     pub occurred_at: DateTime<Utc>,
     /// Who recorded it: a staff id or an account name.
     pub actor: String,
+    /// Where the event came from (cli, import, migration).
     pub source: Source,
+    /// The event itself.
     pub event: Event,
+    /// The hash of the previous envelope (zero for seq 1).
     pub prev_hash: Hash,
+    /// `SHA-256(prev_hash ‖ body)`, stored beside the body, not inside it.
     #[serde(skip)]
     pub hash: Hash,
 }

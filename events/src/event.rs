@@ -1,9 +1,9 @@
 //! The event vocabulary: every fact careledger can record, as typed Rust.
 //!
-//! This file is the schema (DESIGN.md §5) and therefore the contract with every school's data.
+//! This file is the schema (rules §5) and therefore the contract with every school's data.
 //! It owns the payload types and their closed vocabularies; it must never know how events are
 //! stored, parsed from a file or projected. Variants are past-tense facts. The serde names are
-//! the wire names of DESIGN §5 (`talk_held`, `parent_call`, …).
+//! the wire names of rules §5 (`talk_held`, `parent_call`, …).
 //!
 //! Decoding is strict (`deny_unknown_fields`): an input field we do not know is an error, never
 //! silently dropped. New fields are added as `Option` / `#[serde(default)]` so that old stored
@@ -11,7 +11,7 @@
 //!
 //! Free-text fields that a paper form may leave blank (`follow_up`, `note`, `reason`, …) are
 //! optional; identifiers, dates, numbers and closed vocabularies are required
-//! (docs/events.md lists which is which).
+//! (docs/rules.md §5.3–§5.4 list which is which).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -29,37 +29,57 @@ pub enum Event {
     // ---- registry -------------------------------------------------------------------------
     /// A school was registered with careledger.
     SchoolRegistered {
+        /// The school id.
         school: String,
+        /// The school's name.
         name: String,
+        /// The county (县) the school is in.
         county: String,
+        /// The township (乡镇) the school is in.
         township: String,
     },
     /// A term (学期) of a school was defined; terms of one school year make up that year.
     TermDefined {
+        /// The school id.
         school: String,
+        /// The term id, e.g. `2025-2026-1`.
         term: TermId,
+        /// The term's first day.
         starts_on: NaiveDate,
+        /// The term's last day.
         ends_on: NaiveDate,
     },
-    /// A school adopted a care policy (制度) from a date on (DESIGN §6).
+    /// A school adopted a care policy (制度) from a date on (rules §6).
     PolicyAdopted {
+        /// The school id.
         school: String,
+        /// The first day the policy is in force.
         effective_from: NaiveDate,
+        /// The policy itself.
         policy: Policy,
     },
     /// A staff member joined a school.
     StaffJoined {
+        /// The new staff member's id.
         staff: String,
+        /// The school id.
         school: String,
+        /// The staff member's name (personal).
         name: String,
+        /// The staff member's roles at the school.
         roles: Vec<Role>,
+        /// Whether the staff member is a Party member (the seed rules pair them first).
         party_member: bool,
+        /// The staff member's phone (personal).
         phone: String,
     },
     /// A staff member left (from `on` on they no longer count).
     StaffLeft {
+        /// The staff member who left.
         staff: String,
+        /// The first day they no longer count.
         on: NaiveDate,
+        /// Why, in the recorder's words (free text).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
@@ -67,190 +87,286 @@ pub enum Event {
     ChildRegistered(Box<ChildRecord>),
     /// Fields of a child's file changed (class, guardian, parents' work places, …).
     ChildUpdated {
+        /// The child (child id) it is about.
         child: String,
+        /// The fields that changed; absent ones stay as they were.
         changes: Box<ChildChanges>,
     },
     /// A child's status changed from `on` on (no longer left behind, dropped out, …).
     ChildStatusChanged {
+        /// The child (child id) it is about.
         child: String,
+        /// The new status.
         status: ChildStatus,
+        /// The first day of the new status.
         on: NaiveDate,
+        /// A note on the change (free text).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
     },
     /// A staff member was paired with a child (结对) from a date on.
     PairingAssigned {
+        /// The mentor.
         staff: String,
+        /// The child (child id) it is about.
         child: String,
+        /// Mentor (帮扶教师) or proxy parent (代理家长).
         role: PairingRole,
+        /// The first day it holds.
         from: NaiveDate,
     },
     /// A pairing ended: from `on` on it no longer holds.
     PairingEnded {
+        /// The mentor.
         staff: String,
+        /// The child (child id) it is about.
         child: String,
+        /// The first day the pairing no longer holds.
         on: NaiveDate,
+        /// Why, in the recorder's words (free text).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
     /// A study buddy (学习帮手) was assigned to a child.
     BuddyAssigned {
+        /// The child (child id) it is about.
         child: String,
+        /// The buddy's name (a classmate: a child's name, personal).
         buddy: String,
+        /// The first day it holds.
         from: NaiveDate,
     },
 
     // ---- care interactions ----------------------------------------------------------------
     /// A one-to-one heart-to-heart talk (谈心) was held.
     TalkHeld {
+        /// The staff member (staff id) who did it.
         staff: String,
+        /// The child (child id) it is about.
         child: String,
+        /// What the talk was about (学习, 生活, 心理, …).
         topic: String,
+        /// What was said or done, in the recorder's words (personal free text).
         summary: String,
+        /// The child's mood as the staff member saw it.
         mood: Mood,
+        /// What the staff member will follow up on (free text).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         follow_up: Option<String>,
     },
     /// The staff member called the child's parent to report (与父母通话).
     #[serde(rename = "parent_call")]
     ParentCalled {
+        /// The staff member (staff id) who did it.
         staff: String,
+        /// The child (child id) it is about.
         child: String,
+        /// Which parent.
         parent: Parent,
+        /// How long the call lasted, in minutes.
         minutes: u32,
+        /// What was said or done, in the recorder's words (personal free text).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         summary: Option<String>,
     },
     /// The school arranged a call between the child and a parent (亲情电话).
     #[serde(rename = "family_call")]
     FamilyCallArranged {
+        /// The staff member (staff id) who did it.
         staff: String,
+        /// The child (child id) it is about.
         child: String,
+        /// Which parent.
         parent: Parent,
+        /// How long the call lasted, in minutes.
         minutes: u32,
+        /// Why the call was arranged (事由, free text).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
     /// The staff member contacted the guardian (委托监护人).
     #[serde(rename = "guardian_contact")]
     GuardianContacted {
+        /// The staff member (staff id) who did it.
         staff: String,
+        /// The child (child id) it is about.
         child: String,
+        /// How the guardian was contacted.
         mode: ContactMode,
+        /// What was said or done, in the recorder's words (personal free text).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         summary: Option<String>,
     },
     /// The staff member consulted the child's class teacher.
     #[serde(rename = "class_teacher_contact")]
     ClassTeacherContacted {
+        /// The staff member (staff id) who did it.
         staff: String,
+        /// The child (child id) it is about.
         child: String,
+        /// What was said or done, in the recorder's words (personal free text).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         summary: Option<String>,
     },
     /// A home visit (家访 / 上门看望) was made.
     #[serde(rename = "home_visit")]
     HomeVisited {
+        /// The staff member (staff id) who did it.
         staff: String,
+        /// The child (child id) it is about.
         child: String,
+        /// Who was met.
         met: Vec<MetParty>,
+        /// What the visitor found (personal free text).
         findings: String,
+        /// What the visitor plans next (free text).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next_steps: Option<String>,
     },
     /// A letter was written (mentor to child, child to parent, parent to child).
     #[serde(rename = "letter")]
     LetterWritten {
+        /// The staff member (staff id) who did it.
         staff: String,
+        /// The child (child id) it is about.
         child: String,
+        /// Who wrote to whom.
         direction: LetterDirection,
+        /// What was said or done, in the recorder's words (personal free text).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         summary: Option<String>,
     },
     /// A warmth visit (送温暖) with a gift was made.
     #[serde(rename = "warmth_visit")]
     WarmthVisited {
+        /// The staff member (staff id) who did it.
         staff: String,
+        /// The child (child id) it is about.
         child: String,
+        /// The occasion (festival, birthday, winter, …).
         occasion: String,
+        /// What was given.
         items: String,
+        /// The gift's value, exact to the fen.
         value_yuan: Yuan,
     },
     /// The staff member tutored the child.
     #[serde(rename = "tutoring")]
     Tutored {
+        /// The staff member (staff id) who did it.
         staff: String,
+        /// The child (child id) it is about.
         child: String,
+        /// The school subject.
         subject: String,
+        /// How long the tutoring lasted, in minutes.
         minutes: u32,
     },
     /// A counseling session was held. **Confidential**: `notes` never leaves a counselor's view.
     #[serde(rename = "counseling_session")]
     CounselingHeld {
+        /// The staff member (staff id) who did it.
         staff: String,
+        /// The child (child id) it is about.
         child: String,
+        /// The counselor's risk assessment.
         risk: Risk,
+        /// The counselor's notes. Confidential: only a counselor ever reads them.
         notes: String,
     },
     /// A group activity took place with several children.
     #[serde(rename = "activity")]
     ActivityHeld {
+        /// The staff member (staff id) who did it.
         staff: String,
+        /// Every child who took part.
         children: Vec<String>,
+        /// The activity's name.
         name: String,
+        /// The kind of activity, in the school's own words.
         kind: String,
     },
     /// Material aid was granted to the child.
     AidGranted {
+        /// The staff member (staff id) who did it.
         staff: String,
+        /// The child (child id) it is about.
         child: String,
+        /// The kind of aid, in the school's own words.
         kind: String,
+        /// The amount, exact to the fen.
         amount_yuan: Yuan,
     },
     /// The child received an award.
     AwardGiven {
+        /// The staff member (staff id) who did it.
         staff: String,
+        /// The child (child id) it is about.
         child: String,
+        /// The award's title.
         title: String,
     },
     /// An exam result of the child was recorded.
     #[serde(rename = "academic_result")]
     AcademicResultRecorded {
+        /// The staff member (staff id) who did it.
         staff: String,
+        /// The child (child id) it is about.
         child: String,
+        /// The exam (期中, 期末, …).
         exam: String,
+        /// The school subject.
         subject: String,
+        /// The score obtained.
         score: f64,
+        /// The full score of the exam.
         full_score: f64,
     },
     /// A physical test of the child was recorded.
     #[serde(rename = "physical_test")]
     PhysicalTestRecorded {
+        /// The staff member (staff id) who did it.
         staff: String,
+        /// The child (child id) it is about.
         child: String,
+        /// Height in centimetres.
         height_cm: f64,
+        /// Weight in kilograms.
         weight_kg: f64,
+        /// Other measured items by name (肺活量, 50米跑, …).
         #[serde(default)]
         items: BTreeMap<String, f64>,
+        /// Anything unusual the test found (personal free text).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         anomalies: Option<String>,
     },
     /// An incident involving the child was reported.
     IncidentReported {
+        /// The staff member (staff id) who did it.
         staff: String,
+        /// The child (child id) it is about.
         child: String,
+        /// The incident id, chosen by the school; `incident_notified` names it.
         incident: String,
+        /// The incident category, in the school's own words.
         category: String,
+        /// What happened (personal free text).
         description: String,
+        /// How serious the school judged it.
         severity: String,
+        /// When the incident happened.
         #[serde(with = "chrono::serde::ts_microseconds")]
         happened_at: DateTime<Utc>,
     },
-    /// A party was notified of an incident (escalation, DESIGN §8).
+    /// A party was notified of an incident (escalation, rules §8.7).
     IncidentNotified {
+        /// The staff member (staff id) who did it.
         staff: String,
+        /// The incident this notification is for.
         incident: String,
+        /// Who was told.
         party: NotifiedParty,
+        /// When the party was told.
         #[serde(with = "chrono::serde::ts_microseconds")]
         notified_at: DateTime<Utc>,
     },
@@ -259,61 +375,99 @@ pub enum Event {
     /// An earlier event was corrected: it counts as if it had carried `changes`.
     #[serde(rename = "correction")]
     Corrected {
+        /// The id of the earlier event it amends.
         target: String,
+        /// The corrected payload fields only; envelope fields cannot be corrected.
         changes: BTreeMap<String, serde_json::Value>,
+        /// Why the correction was needed.
         reason: String,
     },
     /// An earlier event was retracted: it counts nowhere.
     #[serde(rename = "retraction")]
-    Retracted { target: String, reason: String },
+    Retracted {
+        /// The id of the earlier event it amends.
+        target: String,
+        /// Why the event was retracted.
+        reason: String,
+    },
 }
 
 /// The name of an event type, as on the wire (`talk_held`). Used by policies and filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
+    /// A school was registered.
     SchoolRegistered,
+    /// A term was defined.
     TermDefined,
+    /// A policy was adopted.
     PolicyAdopted,
+    /// A staff member joined.
     StaffJoined,
+    /// A staff member left.
     StaffLeft,
+    /// A child was registered.
     ChildRegistered,
+    /// A child's file changed.
     ChildUpdated,
+    /// A child's status changed.
     ChildStatusChanged,
+    /// A pairing was assigned.
     PairingAssigned,
+    /// A pairing ended.
     PairingEnded,
+    /// A study buddy was assigned.
     BuddyAssigned,
+    /// A talk (谈心) was held.
     TalkHeld,
+    /// A parent was called (与父母通话).
     #[serde(rename = "parent_call")]
     ParentCalled,
+    /// A family call (亲情电话) was arranged.
     #[serde(rename = "family_call")]
     FamilyCallArranged,
+    /// The guardian was contacted.
     #[serde(rename = "guardian_contact")]
     GuardianContacted,
+    /// The class teacher was consulted.
     #[serde(rename = "class_teacher_contact")]
     ClassTeacherContacted,
+    /// A home visit (家访) was made.
     #[serde(rename = "home_visit")]
     HomeVisited,
+    /// A letter was written.
     #[serde(rename = "letter")]
     LetterWritten,
+    /// A warmth visit (送温暖) was made.
     #[serde(rename = "warmth_visit")]
     WarmthVisited,
+    /// The child was tutored.
     #[serde(rename = "tutoring")]
     Tutored,
+    /// A counseling session was held.
     #[serde(rename = "counseling_session")]
     CounselingHeld,
+    /// A group activity was held.
     #[serde(rename = "activity")]
     ActivityHeld,
+    /// Aid was granted.
     AidGranted,
+    /// An award was given.
     AwardGiven,
+    /// An exam result was recorded.
     #[serde(rename = "academic_result")]
     AcademicResultRecorded,
+    /// A physical test was recorded.
     #[serde(rename = "physical_test")]
     PhysicalTestRecorded,
+    /// An incident was reported.
     IncidentReported,
+    /// A party was told of an incident.
     IncidentNotified,
+    /// An earlier event was corrected.
     #[serde(rename = "correction")]
     Corrected,
+    /// An earlier event was retracted.
     #[serde(rename = "retraction")]
     Retracted,
 }
@@ -394,7 +548,7 @@ impl EventKind {
         EventKind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
-    /// Care work, in vocabulary order: what a staff member does with a child (DESIGN §5),
+    /// Care work, in vocabulary order: what a staff member does with a child (rules §5.4),
     /// counted in archives, progress files and back-fill checks. Records *about* the child
     /// (results, tests, awards, incidents) are not care work; compare `counts_toward_quota`.
     pub const CARE_WORK: [EventKind; 12] = [
@@ -417,7 +571,7 @@ impl EventKind {
         Self::CARE_WORK.contains(&self)
     }
 
-    /// The kinds a policy quota may count (DESIGN §5): care work plus the records about a
+    /// The kinds a policy quota may count (rules §6.3): care work plus the records about a
     /// child that a school may ask its staff to keep (results, tests, awards, incidents).
     /// Every care-work kind is one of them; the converse does not hold.
     pub fn counts_toward_quota(self) -> bool {
@@ -571,21 +725,35 @@ impl Event {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChildRecord {
+    /// The child's id (编号 / 学籍号), fixed for life.
     pub child: String,
+    /// The school id.
     pub school: String,
+    /// The grade, 1 to 9.
     pub grade: Grade,
+    /// The class number within the grade.
     pub class: u32,
+    /// The child's name (personal).
     pub name: String,
+    /// The child's gender.
     pub gender: Gender,
+    /// The child's birth date (personal).
     pub birth_date: NaiveDate,
+    /// Whether the child boards at school (寄宿).
     pub boarding: bool,
+    /// The home address (personal).
     pub address: String,
+    /// Why the child counts as left behind.
     pub left_behind_type: LeftBehindType,
+    /// Hardships the file lists (孤儿, 残疾, 贫困, 单亲).
     #[serde(default)]
     pub hardship: Vec<Hardship>,
+    /// Areas needing particular attention (重点关注).
     #[serde(default)]
     pub focus: Vec<Focus>,
+    /// The child's parents, usually working away.
     pub parents: Vec<ParentInfo>,
+    /// The adult the child lives with.
     pub guardian: Guardian,
 }
 
@@ -594,30 +762,43 @@ pub struct ChildRecord {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChildChanges {
+    /// The school id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub school: Option<String>,
+    /// The grade, 1 to 9.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grade: Option<Grade>,
+    /// The class number within the grade.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class: Option<u32>,
+    /// The child's name (personal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The child's gender.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gender: Option<Gender>,
+    /// The child's birth date (personal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birth_date: Option<NaiveDate>,
+    /// Whether the child boards at school (寄宿).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boarding: Option<bool>,
+    /// The home address (personal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// Why the child counts as left behind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub left_behind_type: Option<LeftBehindType>,
+    /// Hardships the file lists (孤儿, 残疾, 贫困, 单亲).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hardship: Option<Vec<Hardship>>,
+    /// Areas needing particular attention (重点关注).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub focus: Option<Vec<Focus>>,
+    /// The child's parents, usually working away.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parents: Option<Vec<ParentInfo>>,
+    /// The adult the child lives with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardian: Option<Guardian>,
 }
@@ -672,14 +853,20 @@ impl ChildRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParentInfo {
+    /// The parent's name (personal).
     pub name: String,
+    /// How this adult is related to the child.
     pub relation: Parent,
+    /// Where the parent works (务工地, personal).
     #[serde(default)]
     pub work_place: String,
+    /// The employer's address (personal).
     #[serde(default)]
     pub employer_address: String,
+    /// The parent's phone (personal).
     #[serde(default)]
     pub phone: String,
+    /// Whether this parent works away from home.
     pub away: bool,
 }
 
@@ -687,20 +874,29 @@ pub struct ParentInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Guardian {
+    /// The guardian's name (personal).
     pub name: String,
+    /// How this adult is related to the child.
     pub relation: GuardianRelation,
+    /// The guardian's age in years, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub age: Option<u32>,
+    /// The guardian's health (personal).
     #[serde(default)]
     pub health: String,
+    /// The guardian's education (文化程度).
     #[serde(default)]
     pub education: String,
+    /// The guardian's occupation (personal).
     #[serde(default)]
     pub occupation: String,
+    /// Where the guardian lives (personal).
     #[serde(default)]
     pub address: String,
+    /// The guardian's phone (personal).
     #[serde(default)]
     pub phone: String,
+    /// How well the guardian can look after the child (监护能力).
     pub capability: Capability,
 }
 
@@ -733,101 +929,206 @@ macro_rules! closed_vocabulary {
 closed_vocabulary!(
     /// A staff member's roles at the school.
     Role {
+        /// 班主任
         ClassTeacher => "class_teacher",
+        /// 任课教师
         SubjectTeacher => "subject_teacher",
+        /// 心理辅导员
         Counselor => "counselor",
+        /// 学校管理员
         Admin => "admin",
+        /// 领导小组成员
         Leader => "leader",
+        /// 督查
         Inspector => "inspector",
     }
 );
 closed_vocabulary!(
     /// The kind of a pairing: mentor (帮扶教师) or proxy parent (代理家长).
-    PairingRole { Mentor => "mentor", ProxyParent => "proxy_parent" }
+    PairingRole {
+        /// 帮扶教师
+        Mentor => "mentor",
+        /// 代理家长
+        ProxyParent => "proxy_parent",
+    }
 );
 closed_vocabulary!(
     /// The child's gender.
-    Gender { Male => "male", Female => "female" }
+    Gender {
+        /// 男
+        Male => "male",
+        /// 女
+        Female => "female",
+    }
 );
 closed_vocabulary!(
     /// Why the child counts as left behind.
-    LeftBehindType { BothParentsAway => "both_parents_away", OneParentAway => "one_parent_away" }
+    LeftBehindType {
+        /// 父母双方外出
+        BothParentsAway => "both_parents_away",
+        /// 一方外出、另一方无监护能力
+        OneParentAway => "one_parent_away",
+    }
 );
 closed_vocabulary!(
     /// Hardship a child's file may list.
-    Hardship { Orphan => "orphan", Disabled => "disabled", Poverty => "poverty", SingleParent => "single_parent" }
+    Hardship {
+        /// 孤儿
+        Orphan => "orphan",
+        /// 残疾
+        Disabled => "disabled",
+        /// 贫困
+        Poverty => "poverty",
+        /// 单亲
+        SingleParent => "single_parent",
+    }
 );
 closed_vocabulary!(
     /// Areas needing particular attention (重点关注).
     Focus {
+        /// 学习
         Learning => "learning",
+        /// 性格
         Personality => "personality",
+        /// 心理
         Psychological => "psychological",
+        /// 行为
         Behavior => "behavior",
+        /// 安全
         Safety => "safety",
     }
 );
 closed_vocabulary!(
     /// Which parent.
-    Parent { Father => "father", Mother => "mother" }
+    Parent {
+        /// 父亲
+        Father => "father",
+        /// 母亲
+        Mother => "mother",
+    }
 );
 closed_vocabulary!(
     /// How the guardian is related to the child.
     GuardianRelation {
+        /// 祖父母
         GrandparentPaternal => "grandparent_paternal",
+        /// 外祖父母
         GrandparentMaternal => "grandparent_maternal",
+        /// 亲属
         Relative => "relative",
+        /// 兄弟姐妹
         Sibling => "sibling",
+        /// 父母（另一方）
         Parent => "parent",
+        /// 其他
         Other => "other",
     }
 );
 closed_vocabulary!(
     /// How well the guardian can look after the child.
-    Capability { Good => "good", Fair => "fair", Weak => "weak", None => "none" }
+    Capability {
+        /// 好
+        Good => "good",
+        /// 一般
+        Fair => "fair",
+        /// 弱
+        Weak => "weak",
+        /// 无监护能力
+        None => "none",
+    }
 );
 closed_vocabulary!(
     /// A child's status from a date on.
     ChildStatus {
+        /// 留守
         LeftBehind => "left_behind",
+        /// 不再留守
         NoLongerLeftBehind => "no_longer_left_behind",
+        /// 转出
         TransferredOut => "transferred_out",
+        /// 辍学
         DroppedOut => "dropped_out",
+        /// 复学
         ReturnedToSchool => "returned_to_school",
+        /// 毕业
         Graduated => "graduated",
     }
 );
 closed_vocabulary!(
     /// The child's mood as the mentor saw it during a talk.
-    Mood { Good => "good", Ok => "ok", Low => "low", Concerning => "concerning" }
+    Mood {
+        /// 好
+        Good => "good",
+        /// 一般
+        Ok => "ok",
+        /// 低落
+        Low => "low",
+        /// 需关注
+        Concerning => "concerning",
+    }
 );
 closed_vocabulary!(
     /// How the guardian was contacted.
-    ContactMode { Visit => "visit", Phone => "phone", Meeting => "meeting" }
+    ContactMode {
+        /// 走访
+        Visit => "visit",
+        /// 电话
+        Phone => "phone",
+        /// 面谈
+        Meeting => "meeting",
+    }
 );
 closed_vocabulary!(
     /// Who was met on a home visit.
-    MetParty { Guardian => "guardian", Parent => "parent", Child => "child" }
+    MetParty {
+        /// 监护人
+        Guardian => "guardian",
+        /// 父母
+        Parent => "parent",
+        /// 儿童本人
+        Child => "child",
+    }
 );
 closed_vocabulary!(
     /// Who wrote to whom.
     LetterDirection {
+        /// 帮扶教师写给儿童
         MentorToChild => "mentor_to_child",
+        /// 儿童写给父母
         ChildToParent => "child_to_parent",
+        /// 父母写给儿童
         ParentToChild => "parent_to_child",
     }
 );
 closed_vocabulary!(
     /// A counselor's risk assessment.
-    Risk { None => "none", Low => "low", Medium => "medium", High => "high" }
+    Risk {
+        /// 无风险
+        None => "none",
+        /// 低
+        Low => "low",
+        /// 中
+        Medium => "medium",
+        /// 高
+        High => "high",
+    }
 );
 closed_vocabulary!(
     /// Who was told of an incident.
-    NotifiedParty { Guardian => "guardian", Parents => "parents", Bureau => "bureau", Police => "police" }
+    NotifiedParty {
+        /// 监护人
+        Guardian => "guardian",
+        /// 父母
+        Parents => "parents",
+        /// 教育局
+        Bureau => "bureau",
+        /// 公安
+        Police => "police",
+    }
 );
 
 impl ChildStatus {
-    /// Whether a child with this latest status counts as active (DESIGN §5).
+    /// Whether a child with this latest status counts as active (rules §5.6).
     pub fn is_active(self) -> bool {
         matches!(
             self,

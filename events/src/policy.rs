@@ -1,5 +1,5 @@
 //! The care policy (制度) a school adopts: pairing limits, quotas, evaluation thresholds and
-//! escalation limits (DESIGN §6). It is part of the `policy_adopted` payload.
+//! escalation limits (rules §6). It is part of the `policy_adopted` payload.
 //!
 //! This module owns the policy's shape, its default (the seeds' "四个一") and its validation;
 //! it must never decide how windows or scores are computed (that is `projections`).
@@ -16,12 +16,16 @@ use crate::event::EventKind;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
+    /// How many children a staff member may mentor.
     #[serde(default)]
     pub pairing: PairingLimits,
+    /// The care quotas, by name (`talk`, `home_visit`, …).
     #[serde(default = "default_quotas")]
     pub quota: BTreeMap<String, Quota>,
+    /// The thresholds of the evaluation run.
     #[serde(default)]
     pub evaluation: Evaluation,
+    /// How soon each party must learn of an incident.
     #[serde(default)]
     pub escalation: Escalation,
 }
@@ -30,7 +34,9 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PairingLimits {
+    /// The fewest children a mentor should have.
     pub min_children: u32,
+    /// The most children a mentor may have before the load is flagged.
     pub max_children: u32,
 }
 
@@ -38,9 +44,13 @@ pub struct PairingLimits {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Quota {
+    /// The care event kind the quota counts.
     pub event: EventKind,
+    /// The window the minimum applies to.
     pub per: Per,
+    /// How many events each window needs.
     pub min: u32,
+    /// The quota's weight in the score (positive; weights are normalised).
     pub weight: f64,
 }
 
@@ -80,8 +90,11 @@ impl fmt::Display for Per {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Evaluation {
+    /// The share of the year-end appraisal that care work carries (0.10 = 10%).
     pub year_end_share: f64,
+    /// The score at or above which a teacher is commended.
     pub outstanding_at: f64,
+    /// The score below which a teacher cannot be rated outstanding that year.
     pub disqualified_below: f64,
 }
 
@@ -89,8 +102,11 @@ pub struct Evaluation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Escalation {
+    /// Minutes within which the guardian must be told.
     pub guardian_minutes: u32,
+    /// Minutes within which the parents must be told.
     pub parents_minutes: u32,
+    /// Minutes within which the bureau must be told.
     pub bureau_minutes: u32,
 }
 
@@ -148,7 +164,7 @@ fn default_quotas() -> BTreeMap<String, Quota> {
 }
 
 impl Default for Policy {
-    /// The seeds' common rule "四个一" (DESIGN §6), in force before a school adopts its own.
+    /// The seeds' common rule "四个一" (rules §6.2), in force before a school adopts its own.
     fn default() -> Self {
         Policy {
             pairing: PairingLimits::default(),
@@ -162,7 +178,9 @@ impl Default for Policy {
 /// A reason a policy cannot be adopted, naming the offending field (`quota.talk.weight`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyProblem {
+    /// The offending field, dotted (`quota.talk.weight`).
     pub field: String,
+    /// What the field must be.
     pub expected: String,
 }
 

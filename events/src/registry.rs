@@ -15,17 +15,37 @@ use crate::event::Event;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Entry {
     /// A school and its county.
-    School { county: String },
+    School {
+        /// The school's county.
+        county: String,
+    },
     /// A term of a school.
-    Term { school: String, term: String },
+    Term {
+        /// The school it belongs to.
+        school: String,
+        /// The term id.
+        term: String,
+    },
     /// A staff member and their school.
-    Staff { school: String },
+    Staff {
+        /// The school it belongs to.
+        school: String,
+    },
     /// A child and their school.
-    Child { school: String },
+    Child {
+        /// The school it belongs to.
+        school: String,
+    },
     /// An incident and the child it is about.
-    Incident { child: String },
+    Incident {
+        /// The child the incident is about.
+        child: String,
+    },
     /// An event id that was retracted.
-    Retracted { target: String },
+    Retracted {
+        /// The retracted event's id.
+        target: String,
+    },
 }
 
 impl Entry {

@@ -1,4 +1,4 @@
-//! The flat JSON wire form of events (DESIGN §5): `type`, `id`, `occurred_at`, `actor`
+//! The flat JSON wire form of events (rules §5.1): `type`, `id`, `occurred_at`, `actor`
 //! (and `recorded_at` in exports), then the payload's fields side by side.
 //!
 //! Storage is externally tagged (`{"talk_held": {…}}`) with instants as integer

@@ -1,7 +1,7 @@
 //! CSV input: one file per event type, one row per event, turned into the same wire object a
 //! JSONL line would be and then validated by the same path.
 //!
-//! Conventions (DESIGN §5): the `type` column may be left out when the file is named
+//! Conventions (rules §5.11): the `type` column may be left out when the file is named
 //! `<type>.csv`; UTF-8 with or without BOM; nested fields have dotted headers
 //! (`guardian.name`, `parents.0.phone`, `policy.quota.talk.weight`, `items.run_50m`); list
 //! cells are `;`-separated; an empty cell is an absent field. Cells are typed from the

@@ -1,6 +1,6 @@
 //! The child's archive (档案) and contact card (联系卡): the registered file with its updates,
 //! status, guardian and work-place histories, pairings, study buddy, a count of care work and
-//! the completeness rule of DESIGN §8; plus the school listing of archives.
+//! the completeness rule of rules §8.5; plus the school listing of archives.
 //!
 //! It also holds the Chinese labels the views' tables share. It is a pure fold over a
 //! [`Timeline`] and its [`World`]; it must never read the store or the clock, and it never
@@ -40,7 +40,7 @@ pub struct Archive {
     pub file: ChildRecord,
     /// Status on the reference day (`None`: no status change yet, which reads as left behind).
     pub status: Option<ChildStatus>,
-    /// Active (DESIGN §5) on the reference day.
+    /// Active (rules §5.6) on the reference day.
     pub active: bool,
     pub status_history: Vec<StatusEntry>,
     pub guardian_history: Vec<GuardianEntry>,
@@ -93,7 +93,7 @@ pub struct PairingEntry {
     pub from: NaiveDate,
     /// The end (`pairing_ended.on`, exclusive); `None` while open.
     pub to: Option<NaiveDate>,
-    /// Active (DESIGN §5) on the reference day.
+    /// Active (rules §5.6) on the reference day.
     pub active: bool,
 }
 
@@ -222,7 +222,7 @@ fn blank(s: &str) -> bool {
     s.trim().is_empty()
 }
 
-/// The fields of the completeness rule (DESIGN §8) the file lacks, in the rule's order:
+/// The fields of the completeness rule (rules §8.5) the file lacks, in the rule's order:
 /// `name`, `gender`, `birth_date`, `class`, `address`, a parent with `phone` and `work_place`,
 /// `guardian.name`, `guardian.relation`, `guardian.phone`. Strings of blanks count as empty;
 /// class 0 counts as no class. Typed fields (gender, birth date, relation) are always present.

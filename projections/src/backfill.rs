@@ -3,7 +3,7 @@
 //! many records entered within a short span about several different days — the mark of a
 //! notebook filled in the night before an inspection.
 //!
-//! Scope: effective care facts (corrections applied, retracted records left out, DESIGN §5)
+//! Scope: effective care facts (corrections applied, retracted records left out, rules §5.10)
 //! whose child belongs to the school (its latest file) or whose actor is a staff member of the
 //! school. It is a pure fold over a [`Timeline`] and its [`World`]; it must never read the
 //! store or the clock, and it shows no record content.

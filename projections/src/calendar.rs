@@ -1,5 +1,5 @@
 //! Local-date arithmetic (+08:00 dates, see `events::time`): sets of days, terms, evaluation
-//! periods and the quota windows of DESIGN §6–§7 (ISO week, calendar month, term, school year)
+//! periods and the quota windows of rules §6–§7 (ISO week, calendar month, term, school year)
 //! intersected with a period's days.
 //!
 //! This module owns day sets and window shapes; it must never read events or decide what a
@@ -220,7 +220,7 @@ impl Period {
     }
 
     /// The longest window kind that fits in the period: a `year` quota is left out of a term
-    /// run (DESIGN §7.2).
+    /// run (rules §7.2).
     pub fn admits(&self, per: Per) -> bool {
         match self {
             Period::Term(_) => per != Per::Year,

@@ -1,4 +1,4 @@
-//! The audit trail of a child (DESIGN §10 `history`): every event touching the child, as
+//! The audit trail of a child (rules §10.2 `history`): every event touching the child, as
 //! recorded and as it counts now, with both times, the delay between them, actor and source;
 //! and every correction or retraction of those events with what it changed (field, from, to).
 //!

@@ -2,7 +2,7 @@
 //! each child has, each staff member's load against the policy in force that day
 //! (`pairing.max_children`, `pairing.min_children`), and the active children nobody mentors.
 //!
-//! "Active" is the world's (DESIGN §5); this module only lists and counts. It is a pure fold
+//! "Active" is the world's (rules §5.7); this module only lists and counts. It is a pure fold
 //! over a [`World`]; it must never read the store or the clock.
 
 use chrono::NaiveDate;

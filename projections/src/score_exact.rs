@@ -1,5 +1,5 @@
 //! Exact non-negative rational arithmetic for scores, so that "two decimals, half away from
-//! zero" (DESIGN §7.7) rounds the true value of a ratio and not its binary approximation.
+//! zero" (rules §7.7) rounds the true value of a ratio and not its binary approximation.
 //!
 //! This module owns the small unsigned big integer and rational used by `scores`; it must
 //! never be used for anything that is not a count, a decimal weight or a score.

@@ -1,11 +1,11 @@
-//! Teacher assessment scores (DESIGN §6–§7): per staff member of a school, for a term or a
+//! Teacher assessment scores (rules §6–§7): per staff member of a school, for a term or a
 //! school year as known at a recorded time, compliance with each quota over the windows of
 //! their pairings, the weighted score, flags, year-end points and the weighted total.
 //!
 //! This module owns the scoring rule and its exact arithmetic (`score_exact`); it must never
 //! read the store or the clock, and never let a confidential field (`notes`) into its output:
 //! it only counts events. docs/scores.md states the rule as implemented and every decision
-//! where DESIGN is silent.
+//! where the rules were silent.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -132,7 +132,7 @@ pub struct ScoreRun {
 /// What a per-run index of the care events needs: (staff, child, kind) → sorted dates.
 type EventIndex<'a> = HashMap<(&'a str, &'a str, EventKind), Vec<NaiveDate>>;
 
-/// Scores every staff member of `school` for `period` (DESIGN §7), from a timeline already
+/// Scores every staff member of `school` for `period` (rules §7), from a timeline already
 /// cut at the run's as-of time and the world folded from it. `other` holds the other
 /// appraisal parts (`staff → score out of 100`) for the year-end total; only a school-year
 /// run accepts it.
@@ -416,7 +416,7 @@ fn peak_overlap(sets: &[DaySet]) -> u64 {
 }
 
 impl ScoreRun {
-    /// The rows as DESIGN §10 prints them: `[{staff, score, flags, compliance: {quota: {met,
+    /// The rows as rules §7.9 print them: `[{staff, score, flags, compliance: {quota: {met,
     /// due}}, year_end_points?, total?}]`. Keys in sorted order; numbers rounded to two
     /// decimals; `year_end_points` only in a school-year run, `total` only with other scores
     /// (`null` when there is nothing to compute them from).

@@ -1,4 +1,4 @@
-//! The timeline: the effective facts of a log prefix (DESIGN §4–§5). It cuts the log at an
+//! The timeline: the effective facts of a log prefix (rules §4–§5). It cuts the log at an
 //! as-of time (recorded time), applies corrections and retractions in log order, and keeps
 //! the amendments themselves for history views.
 //!
@@ -43,7 +43,7 @@ impl Fact {
         events::time::local_date(self.occurred_at)
     }
 
-    /// The flat wire form of the effective event (DESIGN §5): `type`, `id`, `occurred_at`
+    /// The flat wire form of the effective event (rules §5.1): `type`, `id`, `occurred_at`
     /// (RFC 3339 at +08:00), `actor`, then the payload's fields (instants as RFC 3339).
     /// Callers showing it to anyone but a counselor must drop `notes`.
     pub fn to_wire(&self) -> Map<String, Value> {

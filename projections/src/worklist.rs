@@ -3,7 +3,7 @@
 //! quota's `min`; and the windows of the current term that ended before the day, were due and
 //! were not met.
 //!
-//! Windows, due and met come from the score run's drill-down (`scores::scores`, DESIGN §7):
+//! Windows, due and met come from the score run's drill-down (`scores::scores`, rules §7.2):
 //! the worklist agrees with the scores by construction. The current term's run gives week,
 //! month and term windows; the school year's run gives the year windows (a `year` quota is
 //! left out of a term run). A day in no term (a break) has no current window and no term.

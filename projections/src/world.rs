@@ -1,11 +1,11 @@
 //! The world: the registry folded from a timeline — schools with their terms and policies,
 //! staff, children with their files and statuses, incidents, and pairings as day ranges
-//! (DESIGN §5–§6).
+//! (rules §5–§6).
 //!
 //! This module owns the meaning of "active" (children, pairings, staff) and of "the policy in
 //! force"; it must never count care events or score anyone (that is `scores` and the views).
 //!
-//! Decisions where DESIGN is silent are listed in docs/scores.md ("the world").
+//! Decisions where the rules were silent are listed in docs/scores.md ("the world").
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
@@ -130,7 +130,7 @@ pub struct Child {
     updates: Vec<(DateTime<Utc>, u64, ChildChanges)>,
     /// Sorted by `on`, then log order.
     statuses: Vec<StatusChange>,
-    /// The days the child is active (DESIGN §5).
+    /// The days the child is active (rules §5.6).
     active: DaySet,
 }
 
@@ -258,7 +258,7 @@ impl Pairing {
     pub fn ranges(&self) -> &DaySet {
         &self.ranges
     }
-    /// The days the pairing is active (DESIGN §5).
+    /// The days the pairing is active (rules §5.7).
     pub fn active_days(&self) -> &DaySet {
         &self.active
     }

@@ -1,4 +1,4 @@
-//! The bureau's event feed (DESIGN §9): the effective log as Parquet, hive-partitioned
+//! The bureau's event feed (rules §9.3): the effective log as Parquet, hive-partitioned
 //! `county=…/school=…/term=…/part-NNNNN.parquet`, for an existing engine (polars, DuckDB,
 //! Spark) to read.
 //!

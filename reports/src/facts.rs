@@ -1,10 +1,10 @@
-//! The per-child facts of a term report (DESIGN §8) and their column-wise frame.
+//! The per-child facts of a term report (rules §8) and their column-wise frame.
 //!
 //! This module owns the row type `ChildFacts` (one counted child, every field of §8 that is
 //! read per child) and `ChildColumns`, which turns a stream of those facts into a polars
-//! `DataFrame` one column `Vec` at a time (STACK.md: never row-wise). It must never decide
-//! who counts or what an event means (that is `fold`), and never hold a name, phone, address
-//! or note: only ids, the placement and counters.
+//! `DataFrame` one column `Vec` at a time (docs/stack.md, polars: never row-wise). It must never
+//! decide who counts or what an event means (that is `fold`), and never hold a name, phone,
+//! address or note: only ids, the placement and counters.
 
 use polars::prelude::*;
 

@@ -1,4 +1,4 @@
-//! The per-child fold of a term report (DESIGN §8): who counts, where, and what their events
+//! The per-child fold of a term report (rules §8): who counts, where, and what their events
 //! add up to.
 //!
 //! It owns the §8 rules that are specific to the report — the placement on the term's last
@@ -7,7 +7,7 @@
 //! `projections`. It must never re-derive those, and never keep a name, phone, address or
 //! note: a counted child is an id, a placement and counters.
 //!
-//! Scale (DESIGN §9): the fold is built from the `World` (the registry, small) and then fed
+//! Scale (rules §9.2): the fold is built from the `World` (the registry, small) and then fed
 //! the effective events one at a time (`TermFold::observe`); it keeps only per-child counters
 //! and the incidents of counted children, never the events themselves, so a caller may
 //! stream a county's log through it.

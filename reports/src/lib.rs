@@ -1,5 +1,5 @@
-//! `reports`: careledger's polars reports — term statistics (DESIGN §8) and the bureau's
-//! Parquet feed (DESIGN §9).
+//! `reports`: careledger's polars reports — term statistics (rules §8) and the bureau's
+//! Parquet feed (rules §9.3).
 //!
 //! It owns the per-child fold of a term, the aggregation to class / school / county rows and
 //! every output writer. It must never touch sled or the store (it takes projections and

@@ -1,4 +1,4 @@
-//! Writers of a term report: CSV (UTF-8 with a BOM, for Excel and WPS), JSON (DESIGN §10),
+//! Writers of a term report: CSV (UTF-8 with a BOM, for Excel and WPS), JSON (rules §8.9),
 //! Parquet, XLSX (Chinese headers, percentages, one sheet per school and a county sheet) and
 //! an aligned text table for the terminal.
 //!
@@ -21,7 +21,7 @@ use crate::table::{ColumnKind, REPORT_COLUMNS};
 pub enum Format {
     /// CSV, UTF-8 with a byte-order mark, English headers, rates as fractions.
     Csv,
-    /// A JSON array of rows (DESIGN §10).
+    /// A JSON array of rows (rules §8.9).
     Json,
     /// Parquet, the frame as is.
     Parquet,
@@ -136,7 +136,7 @@ pub fn render_csv(report: &TermReport) -> Result<Vec<u8>, ReportError> {
     Ok(out)
 }
 
-/// The JSON rows of DESIGN §10: an array of `{school, grade, class, <columns>}`, rates as
+/// The JSON rows of rules §8.9: an array of `{school, grade, class, <columns>}`, rates as
 /// fractions, null where null; pretty-printed, newline-terminated.
 pub fn to_json(report: &TermReport) -> Result<String, ReportError> {
     let rows = report.rows()?;

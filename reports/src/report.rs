@@ -1,6 +1,6 @@
 //! The finished term report: its scope, its frame and a typed view of its rows.
 //!
-//! This module owns `Scope`, `TermReport` and `ReportRow` (the JSON row of DESIGN §10). It
+//! This module owns `Scope`, `TermReport` and `ReportRow` (the JSON row of rules §8.9). It
 //! must never compute a figure: the frame comes whole from `table::aggregate`.
 
 use std::fmt;
@@ -29,7 +29,7 @@ impl fmt::Display for Scope {
     }
 }
 
-/// A term report (DESIGN §8). Invariant: `frame` has exactly the columns of
+/// A term report (rules §8). Invariant: `frame` has exactly the columns of
 /// `table::REPORT_COLUMNS`, in that order, with the types their kind says.
 #[derive(Debug, Clone)]
 pub struct TermReport {
@@ -179,7 +179,7 @@ impl TermReport {
     }
 }
 
-/// One row of a term report, as the JSON output carries it (DESIGN §10): a class row, a
+/// One row of a term report, as the JSON output carries it (rules §8.9): a class row, a
 /// school total (`grade` and `class` null) or the county total (`school` null too). Rates are
 /// fractions, null when `children` is 0. Field order is the output order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

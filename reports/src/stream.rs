@@ -1,4 +1,4 @@
-//! County-scale runs (DESIGN §9): the term report and the bureau feed from two scans of the
+//! County-scale runs (rules §9.2): the term report and the bureau feed from two scans of the
 //! log instead of a whole `Timeline` in memory.
 //!
 //! Pass 1 keeps only what the `World` needs (registry events, pairings, statuses, incident

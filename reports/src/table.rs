@@ -1,4 +1,4 @@
-//! The term report table: its columns (DESIGN §8, with the Chinese headers of the XLSX) and
+//! The term report table: its columns (rules §8.3, with the Chinese headers of the XLSX) and
 //! the polars aggregation from per-child facts to class rows, school totals and the county
 //! total.
 //!

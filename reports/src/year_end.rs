@@ -1,4 +1,4 @@
-//! The year-end appraisal table (年终考核表, DESIGN §7.6 and seed 003, 思渠中学"留守儿童"
+//! The year-end appraisal table (年终考核表, rules §7.6, §7.10 and seed 003, 思渠中学"留守儿童"
 //! 工作考核制度): one row per staff member of a score run with score, flags, year-end points, the
 //! other appraisal score, the weighted total and the rank; the commended (表彰: flag
 //! `outstanding`) and the disqualified (取消评优资格: flag `disqualified`); and its writers
@@ -54,7 +54,7 @@ const fn column(name: &'static str, zh: &'static str, kind: YearEndKind) -> Year
 
 /// Every column the table can have, in output order. `year_end_points` is present in a
 /// school-year run only, `other` and `total` only when other appraisal scores were given
-/// (the same rule as DESIGN §10's score JSON).
+/// (the same rule as the score JSON of rules §7.9).
 pub const YEAR_END_COLUMNS: [YearEndColumn; 8] = {
     use YearEndKind::*;
     [

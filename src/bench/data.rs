@@ -19,7 +19,7 @@ pub const DEFAULT_YEAR: &str = "2025-2026";
 pub enum Scale {
     /// 2 schools × 50 children, one school year (≈ 15 k events): runs in CI in the dev build.
     Small,
-    /// 100 schools × 300 children, one school year: DESIGN §9's county (30,000 children).
+    /// 100 schools × 300 children, one school year: a county (30,000 children).
     County,
 }
 

@@ -202,7 +202,7 @@ pub fn archive(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     Ok(out)
 }
 
-/// Stage `report`: the county's term report (DESIGN §8) streamed over the log, as
+/// Stage `report`: the county's term report (rules §8) streamed over the log, as
 /// `report term --county` runs it: a first scan keeps the registry events and amendments, a
 /// second folds the care events one at a time.
 pub fn report(data: &DataArgs, dir: &Path) -> Result<StageOut> {

@@ -4,7 +4,7 @@
 //! like a careledger batch.
 //!
 //! It owns the SQLite schema of the comparison; it must never be read by anything but the
-//! benchmark (careledger's store is sled, DESIGN §3).
+//! benchmark (careledger's store is sled, rules §3).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

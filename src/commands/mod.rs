@@ -189,7 +189,7 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// `report term`: DESIGN §8, streamed from the log (two scans, one row of counters per child).
+/// `report term`: rules §8, streamed from the log (two scans, one row of counters per child).
 fn report_term(
     store: &Store,
     term: &str,

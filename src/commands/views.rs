@@ -290,9 +290,9 @@ pub fn read_other_scores(path: &Path) -> Result<BTreeMap<String, f64>> {
     Ok(out)
 }
 
-/// `scores --school S --period P [--other-scores F] [--staff T]`: DESIGN §7.
+/// `scores --school S --period P [--other-scores F] [--staff T]`: rules §7.
 ///
-/// `--format json` prints the §10 array exactly (the contract other tools read); table,
+/// `--format json` prints the rows of rules §7.9 exactly (the contract other tools read); table,
 /// CSV and XLSX print the year-end table of `reports` (ranks, the commended and the
 /// disqualified). The log position the run was computed on goes to stderr, and into the
 /// table and spreadsheet headers.

@@ -1,6 +1,6 @@
 //! Segments: a packed run of consecutive envelopes of one batch, stored as one sled value
-//! keyed by the big-endian seq of its first envelope (DESIGN §4). Packing moves a bulk
-//! import from sled's per-key rate toward the disk's bandwidth (STACK.md).
+//! keyed by the big-endian seq of its first envelope (rules §4.2). Packing moves a bulk
+//! import from sled's per-key rate toward the disk's bandwidth (docs/stack.md, sled).
 //!
 //! Layout (all integers little-endian):
 //! ```text

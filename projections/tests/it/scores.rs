@@ -1,4 +1,4 @@
-//! Teacher scores (DESIGN §7) against hand-computed cases under `fixtures/scores/<case>/`:
+//! Teacher scores (rules §7) against hand-computed cases under `fixtures/scores/<case>/`:
 //! `events.jsonl` (flat wire JSONL with `recorded_at`), `run.json` (`school`, `period`,
 //! `as_of`, optional `other`), `expected.json` (the §10 rows, or `{"error": "…"}`), optional
 //! `windows.json` (`{staff: drill-down}`) and `why.md` (the hand computation).

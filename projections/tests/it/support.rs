@@ -1,4 +1,4 @@
-//! Test support: reads a flat wire JSONL log (DESIGN §5, with `recorded_at` on every line, as
+//! Test support: reads a flat wire JSONL log (rules §5, with `recorded_at` on every line, as
 //! `import --preserve-recorded-at` takes it) into envelopes, and compares JSON numerically.
 //! It stands in for `ingest`, which `projections` must not depend on.
 

@@ -1,4 +1,4 @@
-//! The timeline (DESIGN §4–§5) against cases under `fixtures/timeline/<case>/`:
+//! The timeline (rules §4–§5) against cases under `fixtures/timeline/<case>/`:
 //! `events.jsonl`, `run.json` (`as_of`) and `expected.json` — the effective facts (summary),
 //! the retracted ids and each amendment's effect, or `{"error": "…"}`.
 

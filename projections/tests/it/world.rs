@@ -1,4 +1,4 @@
-//! The world (DESIGN §5–§6) against cases under `fixtures/world/<case>/`: `events.jsonl` and
+//! The world (rules §5–§6) against cases under `fixtures/world/<case>/`: `events.jsonl` and
 //! `queries.json`, a list of `{ask, …, expect}` questions put to the world folded from the
 //! whole log.
 

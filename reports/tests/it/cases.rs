@@ -1,4 +1,4 @@
-//! Loading report cases: wire-form JSONL (DESIGN §5) into envelopes, and `case.json`.
+//! Loading report cases: wire-form JSONL (rules §5) into envelopes, and `case.json`.
 
 use std::path::{Path, PathBuf};
 
