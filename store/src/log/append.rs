@@ -1,14 +1,15 @@
 //! Appending a batch: times checked, ids deduplicated, envelopes chained and packed into
 //! segments, then made durable in a fixed order and only then acknowledged.
 //!
-//! Order of an append: segments (`apply_batch`es, invisible until the head moves), flush,
-//! `meta/head`, derived trees, flush + fsync of `db`, the head file (fsynced), and only then
-//! `Ok`. A batch is visible whole or not at all. An `Err` (a full disk, say) is never an
-//! acknowledgement; when it comes from the last flushes, after the head was written, the
-//! next open may find the batch committed, whole.
+//! Order of an append: segments and the tree's new stored hashes (`apply_batch`es, invisible
+//! until the head moves), flush, `meta/head`, derived trees, flush + fsync of `db`, the head
+//! file (fsynced), the signed checkpoint when the store has a signer, and only then `Ok`. A
+//! batch is visible whole or not at all. An `Err` (a full disk, say) is never an
+//! acknowledgement; when it comes from the last flushes or the signing, after the head was
+//! written, the next open may find the batch committed, whole (and signs its checkpoint).
 //!
 //! This module owns that order, idempotency and `recorded_at`; it must never write anything
-//! but new segments, the head and indexes.
+//! but new segments, the tree's new hashes, the head, indexes and the checkpoint.
 
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashSet;
@@ -146,6 +147,8 @@ impl Store {
             }
             builder.push(&env.hash, body);
         }
+        // The tree's new hashes are planned from the bodies as stored (rules §12).
+        let tree = self.plan_tree(head.seq, &bodies)?;
         drop(bodies);
         segments.push(builder.finish());
         let last = envs.last().expect("not empty");
@@ -162,12 +165,15 @@ impl Store {
             }
             self.log.apply_batch(batch)?;
         }
+        self.write_tree(tree)?;
         self.db.flush()?;
         self.put_meta_head(&new_head)?;
         self.lock().head = new_head;
         self.write_indexes(&envs, false)?;
         self.sync()?;
         self.acknowledge(&new_head)?;
+        // Signed only once committed: a key never signs a tree that might not be the log's.
+        self.sign_after_commit(&new_head)?;
         Ok(Appended {
             appended: envs.len() as u64,
             skipped,

@@ -105,6 +105,9 @@ impl Store {
         let mut store = Store::assemble(path, db)?;
         let acknowledged = store.check_head_file()?;
         store.recover()?;
+        if let Some(notice) = store.recover_tree()? {
+            store.notices.push(notice);
+        }
         store.settle_head_file(acknowledged)?;
         Ok(store)
     }
@@ -119,6 +122,9 @@ impl Store {
             by_id: db.open_tree("by_id")?,
             registry: db.open_tree("registry")?,
             snapshots: db.open_tree("snapshots")?,
+            tlog: db.open_tree("tlog")?,
+            checkpoints: db.open_tree("checkpoints")?,
+            signer: Mutex::new(None),
             db,
             state: Mutex::new(WriterState {
                 head: Head::EMPTY,
