@@ -3,14 +3,17 @@
 //! This module owns the wiring and the human-facing messages (stderr); it must never
 //! implement a rule of its own, nor print a counseling note.
 
+pub(crate) mod keys;
 mod log;
+mod proofs;
 pub(crate) mod views;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
 use crate::cli::{
-    Cli, Command, ExportFormat, ExportWhat, FixturesWhat, PolicyWhat, ReportWhat, Role,
+    Cli, Command, ExportFormat, ExportWhat, FixturesWhat, KeysWhat, PolicyWhat, ProofsCommand,
+    ReportWhat, Role,
 };
 use crate::{BadInput, bench};
 use store::Store;
@@ -20,22 +23,26 @@ pub use log::import_files;
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let db = cli.db;
+    let keys_dir = cli.keys;
+    let keys_dir = keys_dir.as_deref();
     match cli.command {
-        Command::Init => {
-            Store::create(&db).with_context(|| format!("creating {}", db.display()))?;
-            eprintln!("created an empty store at {}", db.display());
-            Ok(())
-        }
+        Command::Init { origin } => keys::init(&db, keys_dir, origin.as_deref()),
         Command::Import {
             files,
             preserve_recorded_at,
             dry_run,
             quiet,
         } => {
-            let store = open(&db)?;
+            let store = if dry_run {
+                open(&db)?
+            } else {
+                keys::open_signing(&db, keys_dir)?
+            };
             import_files(&store, &files, preserve_recorded_at, dry_run, quiet).map(|_| ())
         }
-        Command::Record { r#type, json } => log::record(&open(&db)?, &r#type, &json),
+        Command::Record { r#type, json } => {
+            log::record(&keys::open_signing(&db, keys_dir)?, &r#type, &json)
+        }
         Command::Verify => log::verify(&open(&db)?),
         Command::Log {
             child,
@@ -143,12 +150,19 @@ pub fn run(cli: Cli) -> Result<()> {
                     file,
                     actor,
                 },
-        } => views::policy_adopt(&open(&db)?, &school, &from, &file, &actor),
+        } => views::policy_adopt(
+            &keys::open_signing(&db, keys_dir)?,
+            &school,
+            &from,
+            &file,
+            &actor,
+        ),
         Command::Policy {
             what: PolicyWhat::Show { school, on, as_of },
         } => views::policy_show(&open(&db)?, &school, on.as_deref(), as_of.as_deref()),
         Command::Demo { keep } => crate::commands::demo(keep),
         Command::Bench(args) => bench::run(args),
+        Command::Proofs(p) => run_proofs(&db, keys_dir, p),
         Command::Fixtures {
             what:
                 FixturesWhat::Generate {
@@ -185,6 +199,40 @@ pub fn run(cli: Cli) -> Result<()> {
                 out.display()
             );
             Ok(())
+        }
+    }
+}
+
+/// The key and proof commands (docs/proofs.md).
+fn run_proofs(
+    db: &std::path::Path,
+    keys_dir: Option<&std::path::Path>,
+    p: ProofsCommand,
+) -> Result<()> {
+    match p {
+        ProofsCommand::Keys {
+            what: KeysWhat::Init { origin },
+        } => keys::keys_init(db, keys_dir, origin.as_deref()),
+        ProofsCommand::Keys {
+            what: KeysWhat::Show,
+        } => keys::show(db, keys_dir),
+        ProofsCommand::Checkpoint { as_of } => proofs::checkpoint(db, keys_dir, as_of.as_deref()),
+        ProofsCommand::Prove {
+            event: Some(id),
+            checkpoint,
+            out,
+            ..
+        } => proofs::prove_inclusion(db, keys_dir, &id, checkpoint.as_deref(), out.as_deref()),
+        ProofsCommand::Prove {
+            from: Some(from),
+            out,
+            ..
+        } => proofs::prove_consistency(db, keys_dir, &from, out.as_deref()),
+        ProofsCommand::Prove { .. } => {
+            Err(BadInput("prove: give an event id or --from FILE".into()).into())
+        }
+        ProofsCommand::Bundle { child, as_of, out } => {
+            proofs::bundle(db, keys_dir, &child, as_of.as_deref(), &out)
         }
     }
 }

@@ -3,6 +3,8 @@
 
 mod cli;
 mod crash;
+mod proofs;
+mod proofs_crash;
 
 use std::path::Path;
 use std::process::{Command, Output};

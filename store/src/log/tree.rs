@@ -564,6 +564,24 @@ impl Store {
             .collect()
     }
 
+    /// Test damage, the full rewrite: `tamper_rewrite` (the envelope at `seq` edited, every
+    /// later one re-chained, the head marker moved), the head file rewritten whole to the new
+    /// head, then `tamper_rebuild_tree`. Everything the store itself can check holds after it.
+    #[doc(hidden)]
+    pub fn tamper_rewrite_history(
+        &self,
+        seq: u64,
+        edit: impl FnOnce(&mut events::Envelope),
+    ) -> Result<(), StoreError> {
+        self.tamper_rewrite(seq, edit)?;
+        let head = self.meta_head()?;
+        super::head_file::HeadFile::create(&self.path, &head)?;
+        *self.head_file.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(super::head_file::HeadFile::open(&self.path)?);
+        self.lock().head = head;
+        self.tamper_rebuild_tree()
+    }
+
     /// A walk of the stored tree and the checkpoints alongside the log, for `verify`.
     pub(super) fn tree_check(&self) -> Result<TreeCheck, StoreError> {
         let mut checkpoints = Vec::new();
