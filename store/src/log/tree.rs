@@ -669,13 +669,13 @@ impl TreeCheck {
     /// The next stored hash, with the tiles checked to be contiguous and full but the last.
     fn next_stored(&mut self, seq: u64) -> Result<Option<tlog::Hash>, StoreError> {
         loop {
-            if let Some((_, bytes, at)) = &mut self.tile {
-                if *at + HASH_BYTES <= bytes.len() {
-                    let mut h = [0u8; HASH_BYTES];
-                    h.copy_from_slice(&bytes[*at..*at + HASH_BYTES]);
-                    *at += HASH_BYTES;
-                    return Ok(Some(tlog::Hash(h)));
-                }
+            if let Some((_, bytes, at)) = &mut self.tile
+                && *at + HASH_BYTES <= bytes.len()
+            {
+                let mut h = [0u8; HASH_BYTES];
+                h.copy_from_slice(&bytes[*at..*at + HASH_BYTES]);
+                *at += HASH_BYTES;
+                return Ok(Some(tlog::Hash(h)));
             }
             let Some(item) = self.tiles.next() else {
                 return Ok(None);
