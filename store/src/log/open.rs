@@ -125,6 +125,7 @@ impl Store {
             tlog: db.open_tree("tlog")?,
             checkpoints: db.open_tree("checkpoints")?,
             signer: Mutex::new(None),
+            tree_off_for_bench: std::sync::atomic::AtomicBool::new(false),
             db,
             state: Mutex::new(WriterState {
                 head: Head::EMPTY,

@@ -140,6 +140,7 @@ impl Store {
         let tree = if staff { &self.by_staff } else { &self.by_child };
         let prefix = posting_bucket(id.as_bytes()).to_be_bytes();
         // The last value of the bucket holding the id, rewritten with the edited list.
+        #[allow(clippy::type_complexity)]
         let mut target: Option<(sled::IVec, Vec<(Vec<u8>, Vec<u64>)>)> = None;
         for item in tree.scan_prefix(prefix) {
             let (k, v) = item?;

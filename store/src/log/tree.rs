@@ -182,6 +182,12 @@ impl Store {
         size: u64,
         bodies: &[Vec<u8>],
     ) -> Result<TreeAppend, StoreError> {
+        if self
+            .tree_off_for_bench
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Ok(TreeAppend { tiles: Vec::new() });
+        }
         let base = stored_hash_count(size).map_err(tree_err)?;
         let mut pending: Vec<tlog::Hash> = Vec::with_capacity(bodies.len() * 2 + 1);
         for (k, leaf) in leaf_hashes(bodies).into_iter().enumerate() {
@@ -615,6 +621,15 @@ impl Store {
             size: 0,
             checkpoints,
         })
+    }
+
+    /// For the benchmark of the tree's cost only (`examples/tree_overhead.rs`): appends from now
+    /// on write no stored hashes. The store is then behind on its tree, which `verify` reports
+    /// and the next open repairs; never use it on real data.
+    #[doc(hidden)]
+    pub fn turn_tree_off_for_bench(&self) {
+        self.tree_off_for_bench
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Test damage: flips one bit of stored hash `index`, nothing else.
