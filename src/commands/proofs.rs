@@ -6,7 +6,7 @@
 //! correction or retraction of one, is listed in a bundle as withheld (leaf hash and proof
 //! only), and `prove` refuses to write its envelope.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use events::envelope::Hash;
@@ -283,7 +283,7 @@ pub fn bundle(
     keys: Option<&Path>,
     child: &str,
     as_of: Option<&str>,
-    out: &PathBuf,
+    out: &Path,
 ) -> Result<()> {
     let (store, _) = open_with_key(db, keys)?;
     let cp = in_force(&store, as_of)?;
