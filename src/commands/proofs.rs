@@ -150,16 +150,29 @@ fn proof(hashes: &[tlog::Hash]) -> Vec<String> {
     hashes.iter().map(b64).collect()
 }
 
+/// How many amendments deep a chain of corrections is followed to find what it amends.
+const MAX_AMENDMENT_DEPTH: usize = 64;
+
 /// Whether an envelope can carry a counseling note: a counseling session, or a correction or
-/// retraction of one (a correction may carry new notes; a retraction's reason is free text).
+/// retraction of one, directly or through other amendments (a correction may carry new notes;
+/// a retraction's reason is free text). An amendment whose target cannot be followed is
+/// treated as confidential: withholding too much is a count the inspector sees, showing a note
+/// is a breach.
 fn confidential(store: &Store, env: &Envelope) -> Result<bool> {
-    Ok(match &env.event {
-        Event::CounselingHeld { .. } => true,
-        Event::Corrected { target, .. } | Event::Retracted { target, .. } => store
-            .get_by_id(target)?
-            .is_some_and(|t| t.event.kind() == EventKind::CounselingHeld),
-        _ => false,
-    })
+    let mut event = env.event.clone();
+    for _ in 0..MAX_AMENDMENT_DEPTH {
+        let target = match &event {
+            Event::CounselingHeld { .. } => return Ok(true),
+            Event::Corrected { target, .. } | Event::Retracted { target, .. } => target.clone(),
+            _ => return Ok(false),
+        };
+        match store.get_by_id(&target)? {
+            Some(t) if t.event.kind() == EventKind::CounselingHeld => return Ok(true),
+            Some(t) => event = t.event,
+            None => return Ok(true),
+        }
+    }
+    Ok(true)
 }
 
 /// The entry of `seq` (envelope as stored, chain hash, inclusion proof at `size`).
