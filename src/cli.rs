@@ -1,13 +1,17 @@
 //! The command-line grammar (clap), as rules §10 lists it. Help texts say each rule in a few
 //! words; the rules themselves are docs/rules.md.
 //!
-//! This module owns names, flags and help texts; it must never do any work.
+//! This module owns names, flags and help texts; it must never do any work, and nothing but
+//! `resolve` reads its types: the handlers in `commands` take resolved options. Every number
+//! it reads has a range, so that no user number reaches arithmetic unchecked (a `--days`
+//! of 10^14 once overflowed chrono's durations).
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::output::Format;
+/// The largest `backfill --days`: a century, far inside what date arithmetic can hold.
+pub const MAX_LATE_DAYS: i64 = 36_500;
 
 /// An honest record of the care given to left-behind children (留守儿童结对帮扶).
 #[derive(Debug, Parser)]
@@ -36,11 +40,19 @@ pub struct ListOpts {
     #[arg(long)]
     pub as_of: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
     /// Write to this file instead of stdout.
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// `--format` of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]
@@ -151,8 +163,9 @@ pub enum Command {
     Backfill {
         #[arg(long)]
         school: String,
-        /// A record is late when recorded more than this many days after it occurred.
-        #[arg(long, default_value_t = 7)]
+        /// A record is late when recorded more than this many days after it occurred
+        /// (0 to 36500).
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(i64).range(0..=MAX_LATE_DAYS))]
         days: i64,
         #[command(flatten)]
         list: ListOpts,
@@ -203,67 +216,8 @@ pub enum Command {
         #[command(subcommand)]
         what: FixturesWhat,
     },
-    /// Benchmarks (figures for docs/BENCHMARKS.md; never run by tests for timing).
-    Bench(crate::bench::BenchArgs),
     #[command(flatten)]
     Proofs(ProofsCommand),
-}
-
-/// The signed checkpoints of the log and the proofs an inspector checks (docs/proofs.md).
-#[derive(Debug, Subcommand)]
-pub enum ProofsCommand {
-    /// The key that signs the log's checkpoints.
-    Keys {
-        #[command(subcommand)]
-        what: KeysWhat,
-    },
-    /// Print the latest signed checkpoint, or the one in force at `--as-of`.
-    Checkpoint {
-        /// The checkpoint of the last batch recorded by this time (RFC 3339, or a date).
-        #[arg(long)]
-        as_of: Option<String>,
-    },
-    /// Write an inclusion proof of one event, or a consistency proof `--from` an older
-    /// checkpoint to the latest (JSON, for careledger-verify).
-    Prove {
-        /// The event's id.
-        #[arg(required_unless_present = "from", conflicts_with = "from")]
-        event: Option<String>,
-        /// Prove against this saved checkpoint instead of the latest (a signed note, a proof
-        /// file or careledger-verify's state file).
-        #[arg(long, value_name = "FILE")]
-        checkpoint: Option<PathBuf>,
-        /// Prove that the log extends this older checkpoint (same kinds of file).
-        #[arg(long, value_name = "FILE", conflicts_with = "checkpoint")]
-        from: Option<PathBuf>,
-        /// Write here instead of stdout.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
-    /// Write an inspector's bundle: a child's envelopes as stored with their proofs;
-    /// counseling sessions are withheld (leaf hash and proof only).
-    Bundle {
-        #[arg(long)]
-        child: String,
-        /// Against the checkpoint in force at this time, with the events recorded by then.
-        #[arg(long)]
-        as_of: Option<String>,
-        #[arg(long)]
-        out: PathBuf,
-    },
-}
-
-/// `keys`.
-#[derive(Debug, Subcommand)]
-pub enum KeysWhat {
-    /// Create the signing key of an existing store (never replaces one) and sign its head.
-    Init {
-        /// The log's name in its checkpoints [default: careledger.local/<store directory name>].
-        #[arg(long)]
-        origin: Option<String>,
-    },
-    /// Print the verifier key inspectors pin.
-    Show,
 }
 
 #[derive(Debug, Subcommand)]
@@ -294,9 +248,11 @@ pub enum ReportWhat {
 pub enum FixturesWhat {
     /// A deterministic county of realistic records (valid `import --preserve-recorded-at` input).
     Generate {
-        #[arg(long, default_value_t = 2)]
+        /// Number of schools (1 to 999).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=999))]
         schools: u32,
-        #[arg(long, default_value_t = 20)]
+        /// Children per school (1 to 9999).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=9999))]
         children_per_school: u32,
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -389,4 +345,61 @@ pub enum ExportFormat {
     /// The bureau feed: effective events without names, phones, addresses or notes,
     /// hive-partitioned `county=/school=/term=` (`--out` is a folder).
     Parquet,
+}
+
+/// The signed checkpoints of the log and the proofs an inspector checks (docs/proofs.md).
+#[derive(Debug, Subcommand)]
+pub enum ProofsCommand {
+    /// The key that signs the log's checkpoints.
+    Keys {
+        #[command(subcommand)]
+        what: KeysWhat,
+    },
+    /// Print the latest signed checkpoint, or the one in force at `--as-of`.
+    Checkpoint {
+        /// The checkpoint of the last batch recorded by this time (RFC 3339, or a date).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// Write an inclusion proof of one event, or a consistency proof `--from` an older
+    /// checkpoint to the latest (JSON, for careledger-verify).
+    Prove {
+        /// The event's id.
+        #[arg(required_unless_present = "from", conflicts_with = "from")]
+        event: Option<String>,
+        /// Prove against this saved checkpoint instead of the latest (a signed note, a proof
+        /// file or careledger-verify's state file).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// Prove that the log extends this older checkpoint (same kinds of file).
+        #[arg(long, value_name = "FILE", conflicts_with = "checkpoint")]
+        from: Option<PathBuf>,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write an inspector's bundle: a child's envelopes as stored with their proofs;
+    /// counseling sessions are withheld (leaf hash and proof only).
+    Bundle {
+        #[arg(long)]
+        child: String,
+        /// Against the checkpoint in force at this time, with the events recorded by then.
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// `keys`.
+#[derive(Debug, Subcommand)]
+pub enum KeysWhat {
+    /// Create the signing key of an existing store (never replaces one) and sign its head.
+    Init {
+        /// The log's name in its checkpoints [default: careledger.local/<store directory name>].
+        #[arg(long)]
+        origin: Option<String>,
+    },
+    /// Print the verifier key inspectors pin.
+    Show,
 }

@@ -5,10 +5,10 @@
 //! It must never hold business rules itself: parsing is `ingest`'s, storage `store`'s,
 //! meaning `projections`', tables `reports`'.
 
-mod bench;
 mod cli;
 mod commands;
 mod output;
+mod resolve;
 
 use std::process::ExitCode;
 
@@ -31,7 +31,9 @@ pub struct Environment(pub String);
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    match commands::run(args) {
+    let keys = args.keys.as_deref();
+    match resolve::request(args.command).and_then(|request| commands::run(&args.db, keys, request))
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             if let Some(d) = err.downcast_ref::<Damaged>() {

@@ -2,18 +2,21 @@
 //! (for machines), to stdout or to `--out`.
 //!
 //! This module owns formatting only; it must never decide what a row contains (callers
-//! hand it rows that already exclude confidential fields).
+//! hand it rows that already exclude confidential fields). It owns two output safeties: a
+//! table never prints a control character or direction mark raw (an ESC in a recorded text
+//! must not drive the terminal), and a CSV cell that a spreadsheet would read as a formula is
+//! escaped (`events::csv_cell`).
 
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
-use clap::ValueEnum;
+use events::csv_cell;
 use serde::Serialize;
 use unicode_width::UnicodeWidthStr;
 
 /// `--format` of a listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     #[default]
     Table,
@@ -56,8 +59,17 @@ pub fn render<T: Serialize>(listing: &Listing<'_, T>, format: Format) -> anyhow:
     })
 }
 
-/// Aligned columns; widths count East Asian characters as two columns.
+/// Aligned columns; widths count East Asian characters as two columns. Cells are shown
+/// `events::text::printable`.
 pub fn table(headers: &[String], rows: &[Vec<String>]) -> String {
+    let shown = |cells: &[String]| -> Vec<String> {
+        cells
+            .iter()
+            .map(|c| events::text::printable(c).into_owned())
+            .collect()
+    };
+    let headers = &shown(headers);
+    let rows: &Vec<Vec<String>> = &rows.iter().map(|r| shown(r)).collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -92,12 +104,13 @@ pub fn table(headers: &[String], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// CSV with a header line.
+/// CSV with a header line; cells that begin like a formula are escaped
+/// (`events::csv_cell::escape`), so a child named `=HYPERLINK(…)` stays text in Excel.
 pub fn csv_text(headers: &[String], rows: &[Vec<String>]) -> anyhow::Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(headers)?;
+    w.write_record(headers.iter().map(|c| csv_cell::escape(c).into_owned()))?;
     for row in rows {
-        w.write_record(row)?;
+        w.write_record(row.iter().map(|c| csv_cell::escape(c).into_owned()))?;
     }
     Ok(String::from_utf8(w.into_inner()?)?)
 }

@@ -19,6 +19,7 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::personal::FieldClass;
 use crate::policy::Policy;
 
 /// One recorded fact. Externally tagged in storage (fast to decode); the JSONL wire form is the
@@ -595,6 +596,56 @@ impl EventKind {
                 | EventKind::IncidentReported
                 | EventKind::IncidentNotified
         )
+    }
+}
+
+impl EventKind {
+    /// Whether `field` (a top-level payload field) of an event of this kind only a counselor
+    /// may read (rules §5: a counseling session's `notes`). The rule is the `Confidential`
+    /// class of `personal::FIELDS`; every output that is not a counselor's view hides those
+    /// fields through `redact_wire`, in the event itself and in every correction of it.
+    pub fn is_confidential(self, field: &str) -> bool {
+        crate::personal::class_of(self, field) == Some(FieldClass::Confidential)
+    }
+
+    /// Whether events of this kind carry a confidential field.
+    pub fn has_confidential_fields(self) -> bool {
+        crate::personal::FIELDS
+            .iter()
+            .any(|(k, _, c)| *k == self && *c == FieldClass::Confidential)
+    }
+}
+
+/// Hides confidential text in a flat wire object (an event's payload, with or without its
+/// envelope fields) for a reader who is not a counselor: each confidential field of `kind`
+/// present in `fields` is replaced by `mask`. For a correction (`kind` is `Corrected`),
+/// `target` is the kind of the event it corrects, and the entries of its `changes` that are
+/// confidential in that kind are replaced instead: a correction of a counseling session's
+/// `notes` carries notes too. A correction whose target is unknown (`None`) has every
+/// change that is confidential in any kind masked, so an unknown target never leaks.
+pub fn redact_wire(
+    fields: &mut serde_json::Map<String, serde_json::Value>,
+    kind: EventKind,
+    target: Option<EventKind>,
+    mask: &serde_json::Value,
+) {
+    for (field, v) in fields.iter_mut() {
+        if kind.is_confidential(field) {
+            *v = mask.clone();
+        }
+    }
+    if kind == EventKind::Corrected
+        && let Some(serde_json::Value::Object(changes)) = fields.get_mut("changes")
+    {
+        for (field, v) in changes.iter_mut() {
+            let hidden = match target {
+                Some(t) => t.is_confidential(field),
+                None => EventKind::ALL.iter().any(|k| k.is_confidential(field)),
+            };
+            if hidden {
+                *v = mask.clone();
+            }
+        }
     }
 }
 
@@ -1264,5 +1315,66 @@ impl<'de> Deserialize<'de> for Yuan {
             )));
         }
         Ok(Yuan(fen as i64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn obj(v: Value) -> serde_json::Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!("the tests pass objects"),
+        }
+    }
+
+    #[test]
+    fn only_counseling_notes_are_confidential() {
+        for k in EventKind::ALL {
+            let counseling = k == EventKind::CounselingHeld;
+            assert_eq!(k.has_confidential_fields(), counseling, "{k}");
+            assert_eq!(k.is_confidential("notes"), counseling, "{k}");
+            assert!(
+                !k.is_confidential("risk") && !k.is_confidential("child"),
+                "{k}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_correction_of_counseling_notes_is_masked_like_the_notes() {
+        let mask = Value::from("");
+        let mut session =
+            obj(json!({"type": "counseling_session", "notes": "secret", "risk": "low"}));
+        redact_wire(&mut session, EventKind::CounselingHeld, None, &mask);
+        assert_eq!(session["notes"], mask);
+        assert_eq!(session["risk"], json!("low"));
+
+        let fix = json!({"type": "correction", "changes": {"notes": "secret 2", "risk": "high"}});
+        let mut of_session = obj(fix.clone());
+        redact_wire(
+            &mut of_session,
+            EventKind::Corrected,
+            Some(EventKind::CounselingHeld),
+            &mask,
+        );
+        assert_eq!(of_session["changes"], json!({"notes": "", "risk": "high"}));
+
+        // A talk has no confidential field: its correction keeps its text.
+        let mut of_talk = obj(json!({"type": "correction", "changes": {"notes": "x"}}));
+        redact_wire(
+            &mut of_talk,
+            EventKind::Corrected,
+            Some(EventKind::TalkHeld),
+            &mask,
+        );
+        assert_eq!(of_talk["changes"], json!({"notes": "x"}));
+
+        // An unknown target never leaks.
+        let mut unknown = obj(fix);
+        redact_wire(&mut unknown, EventKind::Corrected, None, &mask);
+        assert_eq!(unknown["changes"]["notes"], mask);
     }
 }

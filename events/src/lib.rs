@@ -1,16 +1,19 @@
 //! `events`: careledger's vocabulary — every event type, the policy shape, the stored envelope
 //! and its hash rule, the flat wire form, the +08:00 time conventions, the registry fold used
-//! for validation, and `Draft`, an event ready to append.
+//! for validation, `Draft` (an event ready to append), and what each field carries for privacy.
 //!
 //! It is the leaf every other crate stands on. It must never do I/O on a log or depend on
 //! sled: where envelopes live is `store`'s business; what they mean beyond validation is
 //! `projections`'.
 
+pub mod csv_cell;
 pub mod draft;
 pub mod envelope;
 pub mod event;
+pub mod personal;
 pub mod policy;
 pub mod registry;
+pub mod text;
 pub mod time;
 pub mod wire;
 

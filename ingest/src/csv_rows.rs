@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use crate::error::quote;
 use crate::shape::{self, Shape};
 use crate::validate::{Batch, Origin};
-use crate::wire::{self, ENVELOPE, Problem};
+use crate::wire::{ENVELOPE, Problem};
 
 /// The byte-order mark spreadsheets put at the start of a UTF-8 CSV.
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -48,11 +48,30 @@ pub fn read(batch: &mut Batch<'_>, bytes: &[u8], file_kind: Option<EventKind>) {
             }
         }
         let line = record.position().map_or(1, |p| p.line() as usize);
+        // A quote left open swallows the rest of the file into one cell (the CSV reader does
+        // not call that an error): say where it opened instead of what is missing after it.
+        let start = record.position().map_or(0, |p| p.byte() as usize);
+        let end = reader.position().byte() as usize;
+        if end >= bytes.len()
+            && let Some((lines, cell)) = bytes.get(start..).and_then(unclosed_quote)
+        {
+            let field = header.as_ref().and_then(|h| h.get(cell)).cloned();
+            batch.report(
+                Some(line + lines),
+                Problem {
+                    field,
+                    expected: "a closing quote for the quote opened on this line".to_owned(),
+                    found: Some("the end of the file".to_owned()),
+                },
+            );
+            return;
+        }
         let mut cells = Vec::with_capacity(record.len());
         let mut utf8 = true;
         for raw in record.iter() {
             match std::str::from_utf8(raw) {
-                Ok(s) => cells.push(s.trim().to_owned()),
+                // A cell careledger escaped as formula-like reads as it was.
+                Ok(s) => cells.push(events::csv_cell::unescape(s.trim()).to_owned()),
                 Err(_) => utf8 = false,
             }
         }
@@ -100,6 +119,46 @@ pub fn read(batch: &mut Batch<'_>, bytes: &[u8], file_kind: Option<EventKind>) {
     }
 }
 
+/// Where a quote opened and never closed in the last record of a file: the lines before it
+/// (within the record) and the cell it opened. `None` when every quote closes.
+fn unclosed_quote(record: &[u8]) -> Option<(usize, usize)> {
+    let (mut lines, mut cell) = (0usize, 0usize);
+    let mut opened: Option<(usize, usize)> = None;
+    let mut at_cell_start = true;
+    let mut i = 0;
+    while i < record.len() {
+        let b = record[i];
+        if opened.is_some() {
+            if b == b'"' {
+                if record.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    opened = None;
+                }
+            } else if b == b'\n' {
+                lines += 1;
+            }
+        } else if b == b'"' && at_cell_start {
+            opened = Some((lines, cell));
+        } else if b == b',' {
+            cell += 1;
+            at_cell_start = true;
+            i += 1;
+            continue;
+        } else if b == b'\n' {
+            // A new record: its cells count from 0 again.
+            lines += 1;
+            cell = 0;
+            at_cell_start = true;
+            i += 1;
+            continue;
+        }
+        at_cell_start = false;
+        i += 1;
+    }
+    opened
+}
+
 /// Turns one row into a wire object and validates it.
 fn row(
     batch: &mut Batch<'_>,
@@ -115,13 +174,15 @@ fn row(
     if let (Some(t), Some(k)) = (row_type, file_kind)
         && t != k.as_str()
     {
+        // In a file of counseling sessions the cell may be note text of a shifted row.
+        let found = if !k.has_confidential_fields() {
+            quote(t)
+        } else {
+            crate::validate::hide_found(quote(t))
+        };
         batch.report(
             Some(line),
-            Problem::field(
-                "type",
-                format!("{k}, as the file's name says"),
-                Some(quote(t)),
-            ),
+            Problem::field("type", format!("{k}, as the file's name says"), Some(found)),
         );
         return;
     }
@@ -162,7 +223,7 @@ fn row(
     }
     if let Some(k) = kind {
         let mut v = Value::Object(obj);
-        coerce(shape::of(k), &mut v);
+        shape::of(k).coerce(&mut v);
         obj = match v {
             Value::Object(m) => m,
             _ => Map::new(),
@@ -289,84 +350,5 @@ fn insert_path<'a>(
     }
     if let Value::Object(m) = child {
         insert_path(m, rest.into_iter(), v);
-    }
-}
-
-/// Types text cells by the shape they go into: numbers, booleans (`true`/`false`, any case:
-/// spreadsheets write `TRUE`), `;`-separated lists, and lists given by position
-/// (`parents.0.name`). A cell that does not read as its type stays text, for decoding to
-/// report.
-pub fn coerce(shape: &Shape, v: &mut Value) {
-    match shape {
-        Shape::Object(fields) => {
-            if let Value::Object(m) = v {
-                for (name, s) in fields {
-                    if let Some(child) = m.get_mut(*name) {
-                        coerce(s, child);
-                    }
-                }
-            }
-        }
-        Shape::Map(inner) => {
-            if let Value::Object(m) = v {
-                for child in m.values_mut() {
-                    coerce(inner, child);
-                }
-            }
-        }
-        Shape::List(inner) => {
-            match v {
-                Value::String(s) => {
-                    let items = s
-                        .split(';')
-                        .map(str::trim)
-                        .filter(|i| !i.is_empty())
-                        .map(|i| Value::String(i.to_owned()))
-                        .collect();
-                    *v = Value::Array(items);
-                }
-                Value::Object(m) if m.keys().all(|k| k.parse::<usize>().is_ok()) => {
-                    let mut items: Vec<(usize, Value)> = std::mem::take(m)
-                        .into_iter()
-                        .filter_map(|(k, v)| k.parse::<usize>().ok().map(|i| (i, v)))
-                        .collect();
-                    items.sort_by_key(|(i, _)| *i);
-                    *v = Value::Array(items.into_iter().map(|(_, v)| v).collect());
-                }
-                _ => {}
-            }
-            if let Value::Array(items) = v {
-                for item in items {
-                    coerce(inner, item);
-                }
-            }
-        }
-        Shape::UInt | Shape::Int => {
-            if let Value::String(s) = v
-                && let Ok(n) = s.trim().parse::<i64>()
-            {
-                *v = Value::Number(n.into());
-            }
-        }
-        Shape::Float => {
-            if let Value::String(s) = v {
-                let t = s.trim();
-                if let Ok(n) = t.parse::<i64>() {
-                    *v = Value::Number(n.into());
-                } else if let Some(n) = t.parse::<f64>().ok().and_then(wire::number) {
-                    *v = n;
-                }
-            }
-        }
-        Shape::Bool => {
-            if let Value::String(s) = v {
-                if s.trim().eq_ignore_ascii_case("true") {
-                    *v = Value::Bool(true);
-                } else if s.trim().eq_ignore_ascii_case("false") {
-                    *v = Value::Bool(false);
-                }
-            }
-        }
-        _ => {}
     }
 }

@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use events::text::is_bidi;
 use serde_json::Value;
 
 /// One problem in one input line (or in the file as a whole when `line` is `None`).
@@ -49,13 +50,26 @@ pub struct IngestErrors {
     pub errors: Vec<LineError>,
 }
 
+/// How many errors are printed; the rest are counted (a file of 50,000 bad lines should not
+/// print 4 MB: the first errors say what is wrong).
+pub const MAX_SHOWN: usize = 100;
+
 impl fmt::Display for IngestErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.errors.iter().enumerate() {
+        for (i, e) in self.errors.iter().take(MAX_SHOWN).enumerate() {
             if i > 0 {
                 f.write_str("\n")?;
             }
             write!(f, "{e}")?;
+        }
+        if self.errors.len() > MAX_SHOWN {
+            let file = &self.errors[MAX_SHOWN].file;
+            write!(
+                f,
+                "\n{file}: {} more errors not shown ({} in all)",
+                self.errors.len() - MAX_SHOWN,
+                self.errors.len()
+            )?;
         }
         Ok(())
     }
@@ -84,14 +98,23 @@ pub fn found_value(field: &str, v: &Value) -> String {
     }
 }
 
-/// A string quoted as in JSON, cut to `MAX_FOUND` characters.
+/// A string quoted as in JSON, cut to `MAX_FOUND` characters. Every control character and
+/// bidirectional mark is escaped (`\u001b`, `\u202e`; JSON leaves DEL, C1 controls and the
+/// marks as they are), so an error message can never drive the terminal that prints it.
 pub fn quote(s: &str) -> String {
-    if s.chars().count() <= MAX_FOUND {
-        Value::String(s.to_owned()).to_string()
-    } else {
-        let cut: String = s.chars().take(MAX_FOUND).collect();
-        format!("{}…", Value::String(cut))
+    let cut: String = s.chars().take(MAX_FOUND).collect();
+    let mut out = String::new();
+    for c in Value::String(cut).to_string().chars() {
+        if c.is_control() || is_bidi(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
     }
+    if s.chars().count() > MAX_FOUND {
+        out.push('…');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -110,6 +133,36 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "fixtures/bad/x.jsonl:3: field guardian.phone: expected a string, found 123"
+        );
+    }
+
+    #[test]
+    fn only_the_first_errors_are_printed_then_a_count() {
+        let one = |line| LineError {
+            file: "big.csv".into(),
+            line: Some(line),
+            field: None,
+            expected: "x".into(),
+            found: None,
+        };
+        let all = IngestErrors {
+            errors: (1..=50_000).map(one).collect(),
+        };
+        let text = all.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), MAX_SHOWN + 1);
+        assert_eq!(lines[MAX_SHOWN - 1], "big.csv:100: expected x");
+        assert_eq!(
+            lines[MAX_SHOWN],
+            "big.csv: 49900 more errors not shown (50000 in all)"
+        );
+    }
+
+    #[test]
+    fn quoted_values_cannot_drive_a_terminal() {
+        assert_eq!(
+            quote("a\u{1b}[2J\u{7f}\u{9b}\u{202e}b"),
+            r#""a\u001b[2J\u007f\u009b\u202eb""#
         );
     }
 

@@ -17,6 +17,8 @@ use store::{Store, StoreError};
 pub struct KnownEvent {
     pub kind: EventKind,
     pub occurred_at: DateTime<Utc>,
+    /// Who recorded it: part of the event (the same payload by another actor is another event).
+    pub actor: String,
     pub event: Event,
 }
 
@@ -49,13 +51,13 @@ impl MemoryKnown {
     pub fn from_envelopes(envelopes: &[Envelope]) -> MemoryKnown {
         let mut known = MemoryKnown::new();
         for e in envelopes {
-            known.push(&e.id, e.occurred_at, &e.event);
+            known.push(&e.id, e.occurred_at, &e.actor, &e.event);
         }
         known
     }
 
     /// Appends one event. An id already held is ignored, as the store ignores it.
-    pub fn push(&mut self, id: &str, occurred_at: DateTime<Utc>, event: &Event) {
+    pub fn push(&mut self, id: &str, occurred_at: DateTime<Utc>, actor: &str, event: &Event) {
         if self.events.contains_key(id) {
             return;
         }
@@ -74,6 +76,7 @@ impl MemoryKnown {
             KnownEvent {
                 kind: event.kind(),
                 occurred_at,
+                actor: actor.to_owned(),
                 event: event.clone(),
             },
         );
@@ -156,6 +159,7 @@ impl Known for StoreKnown<'_> {
         Some(KnownEvent {
             kind: env.event.kind(),
             occurred_at: env.occurred_at,
+            actor: env.actor,
             event: env.event,
         })
     }

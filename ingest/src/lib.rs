@@ -7,7 +7,10 @@
 
 pub mod csv_rows;
 pub mod error;
+pub mod json;
 pub mod known;
+pub mod other_scores;
+pub mod policy_toml;
 pub mod shape;
 pub mod validate;
 pub mod wire;
@@ -15,14 +18,15 @@ pub mod wire;
 use std::path::Path;
 
 use events::{EventKind, time};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub use error::{IngestErrors, LineError};
 pub use known::{Known, KnownEvent, MemoryKnown, StoreKnown};
 pub use validate::{Options, Parsed};
 pub use wire::derive_id;
 
-use crate::error::{found_value, quote};
+use crate::error::quote;
+use crate::json::read_object;
 use crate::validate::{Batch, Origin};
 use crate::wire::Problem;
 
@@ -184,26 +188,4 @@ pub fn parse_record(
         }
     }
     batch.finish()
-}
-
-/// Parses one JSON object, or says what the text is instead.
-fn read_object(text: &str) -> Result<Map<String, Value>, Problem> {
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(v) => Err(Problem {
-            field: None,
-            expected: "a JSON object".to_owned(),
-            found: Some(found_value("", &v)),
-        }),
-        Err(e) => {
-            let msg = e.to_string();
-            let suffix = format!(" at line {} column {}", e.line(), e.column());
-            let msg = msg.strip_suffix(&suffix).unwrap_or(&msg);
-            Err(Problem {
-                field: None,
-                expected: "a JSON object".to_owned(),
-                found: Some(format!("invalid JSON ({msg} at column {})", e.column())),
-            })
-        }
-    }
 }

@@ -5,7 +5,8 @@
 //! than keep a hand-written table that drifts from the schema, this module asks serde: a probing
 //! `Deserializer` walks into one field of one variant, records what the type asks for
 //! (`deserialize_str`, `deserialize_u32`, a struct with these fields, an enum with these
-//! variants…) and stops. It owns that probe and the `Shape` tree; it must never accept or
+//! variants…) and stops. It owns that probe, the `Shape` tree and the typing of text cells by
+//! shape (`Shape::coerce`, for CSV and a correction's CSV changes); it must never accept or
 //! reject input itself.
 
 use std::cell::RefCell;
@@ -18,6 +19,7 @@ use serde::Deserialize;
 use serde::de::{
     self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor,
 };
+use serde_json::Value;
 
 /// What a payload field holds, as the schema's types deserialize it.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +90,92 @@ impl Shape {
                 "an amount of yuan, 0 or more, with at most two decimals".to_owned()
             }
             _ => self.to_string(),
+        }
+    }
+}
+
+impl Shape {
+    /// Types text cells by the shape they go into: numbers, booleans (`true`/`false`, any case:
+    /// spreadsheets write `TRUE`), `;`-separated lists, and lists given by position
+    /// (`parents.0.name`). A cell that does not read as its type stays text, for decoding to
+    /// report.
+    pub fn coerce(&self, v: &mut Value) {
+        match self {
+            Shape::Object(fields) => {
+                if let Value::Object(m) = v {
+                    for (name, s) in fields {
+                        if let Some(child) = m.get_mut(*name) {
+                            s.coerce(child);
+                        }
+                    }
+                }
+            }
+            Shape::Map(inner) => {
+                if let Value::Object(m) = v {
+                    for child in m.values_mut() {
+                        inner.coerce(child);
+                    }
+                }
+            }
+            Shape::List(inner) => {
+                match v {
+                    Value::String(s) => {
+                        let items = s
+                            .split(';')
+                            .map(str::trim)
+                            .filter(|i| !i.is_empty())
+                            .map(|i| Value::String(i.to_owned()))
+                            .collect();
+                        *v = Value::Array(items);
+                    }
+                    Value::Object(m) if m.keys().all(|k| k.parse::<usize>().is_ok()) => {
+                        let mut items: Vec<(usize, Value)> = std::mem::take(m)
+                            .into_iter()
+                            .filter_map(|(k, v)| k.parse::<usize>().ok().map(|i| (i, v)))
+                            .collect();
+                        items.sort_by_key(|(i, _)| *i);
+                        *v = Value::Array(items.into_iter().map(|(_, v)| v).collect());
+                    }
+                    _ => {}
+                }
+                if let Value::Array(items) = v {
+                    for item in items {
+                        inner.coerce(item);
+                    }
+                }
+            }
+            Shape::UInt | Shape::Int => {
+                if let Value::String(s) = v
+                    && let Ok(n) = s.trim().parse::<i64>()
+                {
+                    *v = Value::Number(n.into());
+                }
+            }
+            Shape::Float => {
+                if let Value::String(s) = v {
+                    let t = s.trim();
+                    if let Ok(n) = t.parse::<i64>() {
+                        *v = Value::Number(n.into());
+                    } else if let Some(n) = t
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                        .map(Value::Number)
+                    {
+                        *v = n;
+                    }
+                }
+            }
+            Shape::Bool => {
+                if let Value::String(s) = v {
+                    if s.trim().eq_ignore_ascii_case("true") {
+                        *v = Value::Bool(true);
+                    } else if s.trim().eq_ignore_ascii_case("false") {
+                        *v = Value::Bool(false);
+                    }
+                }
+            }
+            _ => {}
         }
     }
 }

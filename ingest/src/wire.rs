@@ -8,6 +8,7 @@
 //! `validate`'s job). The way back (stored event to wire) is `events::wire`.
 
 use chrono::{DateTime, Utc};
+use events::text::is_bidi;
 use events::{Event, EventKind, time};
 use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
@@ -81,6 +82,11 @@ pub fn normalize(shape: &Shape, v: &mut Value, path: &mut Vec<String>, out: &mut
                 path.pop();
             }
         }
+        (Shape::Date, Value::String(s)) if time::parse_date(s).is_some_and(too_early) => {
+            let field = path.join(".");
+            out.push(too_early_problem(&field, s));
+            *v = Value::String(PLACEHOLDER_DATE.to_owned());
+        }
         (Shape::Date, Value::String(s)) if time::parse_date(s).is_some() => {}
         (Shape::Date, _) => {
             let field = path.join(".");
@@ -90,6 +96,13 @@ pub fn normalize(shape: &Shape, v: &mut Value, path: &mut Vec<String>, out: &mut
                 Some(found_value(&field, v)),
             ));
             *v = Value::String(PLACEHOLDER_DATE.to_owned());
+        }
+        (Shape::Time, Value::String(s))
+            if parse_instant(s).is_some_and(|t| too_early(time::local_date(t))) =>
+        {
+            let field = path.join(".");
+            out.push(too_early_problem(&field, s));
+            *v = Value::Number(0.into());
         }
         (Shape::Time, Value::String(s)) if parse_instant(s).is_some() => {
             let t = parse_instant(s)
@@ -108,6 +121,24 @@ pub fn normalize(shape: &Shape, v: &mut Value, path: &mut Vec<String>, out: &mut
         }
         _ => {}
     }
+}
+
+/// The first year a date or instant may be in: nothing careledger records happened earlier
+/// (the oldest guardian is born after it), and a year such as 0000 is a typing slip.
+pub const EARLIEST_YEAR: i32 = 1900;
+
+/// Whether a date is before `EARLIEST_YEAR`.
+pub fn too_early(d: chrono::NaiveDate) -> bool {
+    chrono::Datelike::year(&d) < EARLIEST_YEAR
+}
+
+/// The problem of a date or instant before `EARLIEST_YEAR`.
+pub fn too_early_problem(field: &str, written: &str) -> Problem {
+    Problem::field(
+        field,
+        format!("a date from {EARLIEST_YEAR}-01-01 on"),
+        Some(quote(written)),
+    )
 }
 
 /// Reads an instant like `occurred_at`: RFC 3339 with an offset, or `YYYY-MM-DD` (00:00 at
@@ -412,16 +443,21 @@ pub fn write_canonical(v: &Value, out: &mut String) {
     }
 }
 
-/// Checks an event id or an actor: non-empty, at most 128 characters, no control characters.
+/// What an id (an event id, an actor, a registered school, staff, child or incident id) must
+/// be: ids end up in file names, partition folders and spreadsheet cells.
+pub const ID_RULE: &str = "a non-empty text of at most 128 characters without control characters, slashes, \"..\" or direction marks";
+
+/// Checks an id (`ID_RULE`): non-empty, at most 128 characters, no control characters, no
+/// `/` or `\\` and no `..` (a path), no bidirectional marks (U+200E, U+200F, U+202A–U+202E,
+/// U+2066–U+2069, U+061C: they make an id read differently from what it is).
 pub fn check_id(field: &str, s: &str) -> Option<Problem> {
-    let ok = !s.is_empty() && s.chars().count() <= 128 && !s.chars().any(char::is_control);
-    (!ok).then(|| {
-        Problem::field(
-            field,
-            "a non-empty text of at most 128 characters without control characters",
-            Some(quote(s)),
-        )
-    })
+    let ok = !s.is_empty()
+        && s.chars().count() <= 128
+        && !s
+            .chars()
+            .any(|c| c.is_control() || is_bidi(c) || c == '/' || c == '\\')
+        && !s.contains("..");
+    (!ok).then(|| Problem::field(field, ID_RULE, Some(quote(s))))
 }
 
 /// A float as JSON (a CSV cell `12.50`), if it is finite.

@@ -1,10 +1,10 @@
-//! The child's archive (档案) and contact card (联系卡): the registered file with its updates,
-//! status, guardian and work-place histories, pairings, study buddy, a count of care work and
-//! the completeness rule of rules §8.5; plus the school listing of archives.
+//! The child's archive (档案): the registered file with its updates, status, guardian and
+//! work-place histories, pairings, study buddy, a count of care work and the completeness rule
+//! of rules §8.5; plus the school listing of archives. The contact card (`contact_card`) reads
+//! the same file through the helpers here.
 //!
-//! It also holds the Chinese labels the views' tables share. It is a pure fold over a
-//! [`Timeline`] and its [`World`]; it must never read the store or the clock, and it never
-//! shows counseling notes (care work appears as counts only).
+//! It is a pure fold over a [`Timeline`] and its [`World`]; it must never read the store or
+//! the clock, and it never shows counseling notes (care work appears as counts only).
 //!
 //! Valid time: with `valid_at = D` the file shows the changes that occurred by the end of `D`
 //! (`World::file_on`), statuses, pairings and buddies whose own date (`on`, `from`) is on or
@@ -15,14 +15,17 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use events::event::{
-    ChildRecord, ChildStatus, Gender, Guardian, GuardianRelation, Mood, PairingRole, Parent,
-    ParentInfo,
+    ChildRecord, ChildStatus, Guardian, GuardianRelation, PairingRole, Parent, ParentInfo,
 };
 use events::time::local_date;
 use events::{Event, EventKind};
 use serde::Serialize;
 
 use crate::ProjectionError;
+use crate::labels::{
+    row, yes_no, zh_gender, zh_guardian_relation, zh_kind, zh_missing, zh_parent, zh_role,
+    zh_status,
+};
 use crate::timeline::Timeline;
 use crate::world::{Child, World};
 
@@ -142,49 +145,6 @@ pub struct Archives {
     pub rows: Vec<ArchiveRow>,
 }
 
-/// The one-page contact card (联系卡).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ContactCard {
-    pub child: String,
-    pub name: String,
-    pub grade: u8,
-    pub class: u32,
-    pub address: String,
-    pub guardian: GuardianContact,
-    pub parents: Vec<ParentContact>,
-    pub mentors: Vec<MentorContact>,
-    pub buddy: Option<String>,
-    pub reference_day: Option<NaiveDate>,
-}
-
-/// The guardian's lines of the card.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GuardianContact {
-    pub name: String,
-    pub relation: GuardianRelation,
-    pub phone: String,
-    pub address: String,
-}
-
-/// A parent's lines of the card.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ParentContact {
-    pub relation: Parent,
-    pub name: String,
-    pub phone: String,
-    pub work_place: String,
-    pub employer_address: String,
-}
-
-/// A mentor's line of the card.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MentorContact {
-    pub staff: String,
-    pub name: String,
-    pub role: PairingRole,
-    pub phone: String,
-}
-
 /// The day "current" refers to: the valid date, else the as-of day, else the day of the last
 /// record (a timeline built without a bound).
 pub(crate) fn reference_day(timeline: &Timeline, valid_at: Option<NaiveDate>) -> Option<NaiveDate> {
@@ -198,7 +158,7 @@ pub(crate) fn reference_day(timeline: &Timeline, valid_at: Option<NaiveDate>) ->
 
 /// The child, or `UnknownChild`; with a valid date, a child registered after it is unknown
 /// then.
-fn child_as_of<'a>(
+pub(crate) fn child_as_of<'a>(
     world: &'a World,
     child: &str,
     valid_at: Option<NaiveDate>,
@@ -211,7 +171,7 @@ fn child_as_of<'a>(
         })
 }
 
-fn file_of(c: &Child, valid_at: Option<NaiveDate>) -> ChildRecord {
+pub(crate) fn file_of(c: &Child, valid_at: Option<NaiveDate>) -> ChildRecord {
     match valid_at {
         Some(d) => c.file_on(d),
         None => c.file_latest(),
@@ -342,7 +302,7 @@ pub fn archive(
 }
 
 /// The latest buddy assigned on or before `day` (buddies sorted by `from`, stable).
-fn current_buddy(buddies: &[BuddyEntry], day: Option<NaiveDate>) -> Option<String> {
+pub(crate) fn current_buddy(buddies: &[BuddyEntry], day: Option<NaiveDate>) -> Option<String> {
     let day = day?;
     buddies
         .iter()
@@ -517,83 +477,7 @@ pub fn archives(
     })
 }
 
-/// The contact card of a child on a day (default: the as-of day): the latest file's
-/// contacts, and the staff paired and active that day.
-pub fn contact_card(
-    timeline: &Timeline,
-    world: &World,
-    child: &str,
-    on: Option<NaiveDate>,
-) -> Result<ContactCard, ProjectionError> {
-    let c = child_as_of(world, child, on)?;
-    let day = reference_day(timeline, on);
-    let file = file_of(c, on);
-    let mut mentors: Vec<MentorContact> = Vec::new();
-    if let Some(d) = day {
-        for p in world.pairings_of_child(child).filter(|p| p.active_on(d)) {
-            let s = world.staff(&p.staff);
-            mentors.push(MentorContact {
-                staff: p.staff.clone(),
-                name: s.map(|s| s.name.clone()).unwrap_or_default(),
-                role: p.role_on(d).unwrap_or(PairingRole::Mentor),
-                phone: s.map(|s| s.phone.clone()).unwrap_or_default(),
-            });
-        }
-    }
-    let mut buddies: Vec<BuddyEntry> = timeline
-        .facts()
-        .iter()
-        .filter_map(|f| match &f.event {
-            Event::BuddyAssigned {
-                child: c2,
-                buddy,
-                from,
-            } if c2 == child => Some(BuddyEntry {
-                buddy: buddy.clone(),
-                from: *from,
-            }),
-            _ => None,
-        })
-        .collect();
-    buddies.sort_by_key(|a| a.from);
-    Ok(ContactCard {
-        child: child.to_owned(),
-        name: file.name.clone(),
-        grade: file.grade.get(),
-        class: file.class,
-        address: file.address.clone(),
-        guardian: GuardianContact {
-            name: file.guardian.name.clone(),
-            relation: file.guardian.relation,
-            phone: file.guardian.phone.clone(),
-            address: file.guardian.address.clone(),
-        },
-        parents: file
-            .parents
-            .iter()
-            .map(|p| ParentContact {
-                relation: p.relation,
-                name: p.name.clone(),
-                phone: p.phone.clone(),
-                work_place: p.work_place.clone(),
-                employer_address: p.employer_address.clone(),
-            })
-            .collect(),
-        mentors,
-        buddy: current_buddy(&buddies, day),
-        reference_day: day,
-    })
-}
-
 // ---- tables --------------------------------------------------------------------------------
-
-fn opt_date(d: Option<NaiveDate>) -> String {
-    d.map(|d| d.to_string()).unwrap_or_default()
-}
-
-fn yes_no(b: bool) -> String {
-    if b { "是" } else { "否" }.to_owned()
-}
 
 impl Archive {
     /// A two-column sheet (项目, 内容) as a school reads the file.
@@ -737,166 +621,5 @@ impl Archives {
             ]);
         }
         t
-    }
-}
-
-impl ContactCard {
-    /// The card as rows (项目, 姓名, 电话, 单位/地址).
-    pub fn to_table(&self) -> Vec<Vec<String>> {
-        let mut t = vec![row(["项目", "姓名", "电话", "单位/地址"])];
-        t.push(vec![
-            "学生".into(),
-            self.name.clone(),
-            String::new(),
-            format!("{}年级{}班 {}", self.grade, self.class, self.address),
-        ]);
-        t.push(vec![
-            format!("监护人（{}）", zh_guardian_relation(self.guardian.relation)),
-            self.guardian.name.clone(),
-            self.guardian.phone.clone(),
-            self.guardian.address.clone(),
-        ]);
-        for p in &self.parents {
-            t.push(vec![
-                zh_parent(p.relation).to_owned(),
-                p.name.clone(),
-                p.phone.clone(),
-                format!("{} {}", p.work_place, p.employer_address)
-                    .trim()
-                    .to_owned(),
-            ]);
-        }
-        for m in &self.mentors {
-            t.push(vec![
-                zh_role(m.role).to_owned(),
-                m.name.clone(),
-                m.phone.clone(),
-                String::new(),
-            ]);
-        }
-        t.push(vec![
-            "学习帮手".into(),
-            self.buddy.clone().unwrap_or_default(),
-            String::new(),
-            String::new(),
-        ]);
-        t.push(vec![
-            "日期".into(),
-            opt_date(self.reference_day),
-            String::new(),
-            String::new(),
-        ]);
-        t
-    }
-}
-
-// ---- Chinese labels shared by the views' tables --------------------------------------------
-
-pub(crate) fn row<const N: usize>(cells: [&str; N]) -> Vec<String> {
-    cells.iter().map(|s| (*s).to_owned()).collect()
-}
-
-pub(crate) fn zh_gender(g: Gender) -> &'static str {
-    match g {
-        Gender::Male => "男",
-        Gender::Female => "女",
-    }
-}
-
-pub(crate) fn zh_status(s: ChildStatus) -> &'static str {
-    match s {
-        ChildStatus::LeftBehind => "留守",
-        ChildStatus::NoLongerLeftBehind => "不再留守",
-        ChildStatus::TransferredOut => "转出",
-        ChildStatus::DroppedOut => "辍学",
-        ChildStatus::ReturnedToSchool => "复学",
-        ChildStatus::Graduated => "毕业",
-    }
-}
-
-pub(crate) fn zh_role(r: PairingRole) -> &'static str {
-    match r {
-        PairingRole::Mentor => "帮扶教师",
-        PairingRole::ProxyParent => "代理家长",
-    }
-}
-
-pub(crate) fn zh_parent(p: Parent) -> &'static str {
-    match p {
-        Parent::Father => "父亲",
-        Parent::Mother => "母亲",
-    }
-}
-
-pub(crate) fn zh_guardian_relation(r: GuardianRelation) -> &'static str {
-    match r {
-        GuardianRelation::GrandparentPaternal => "祖父母",
-        GuardianRelation::GrandparentMaternal => "外祖父母",
-        GuardianRelation::Relative => "亲属",
-        GuardianRelation::Sibling => "兄弟姐妹",
-        GuardianRelation::Parent => "父母",
-        GuardianRelation::Other => "其他",
-    }
-}
-
-pub(crate) fn zh_mood(m: Mood) -> &'static str {
-    match m {
-        Mood::Good => "好",
-        Mood::Ok => "一般",
-        Mood::Low => "低落",
-        Mood::Concerning => "需关注",
-    }
-}
-
-pub(crate) fn zh_missing(field: &str) -> &'static str {
-    match field {
-        "name" => "姓名",
-        "gender" => "性别",
-        "birth_date" => "出生日期",
-        "class" => "班级",
-        "address" => "家庭住址",
-        "parents" => "父母信息",
-        "parents.phone" => "父母电话",
-        "parents.work_place" => "父母务工单位",
-        "guardian.name" => "监护人姓名",
-        "guardian.relation" => "监护关系",
-        "guardian.phone" => "监护人电话",
-        _ => "其他",
-    }
-}
-
-/// The Chinese name of an event type, as school forms call it.
-pub(crate) fn zh_kind(k: EventKind) -> &'static str {
-    match k {
-        EventKind::SchoolRegistered => "学校登记",
-        EventKind::TermDefined => "学期设定",
-        EventKind::PolicyAdopted => "制度采用",
-        EventKind::StaffJoined => "教职工登记",
-        EventKind::StaffLeft => "教职工离校",
-        EventKind::ChildRegistered => "建档",
-        EventKind::ChildUpdated => "档案变更",
-        EventKind::ChildStatusChanged => "状态变更",
-        EventKind::PairingAssigned => "结对",
-        EventKind::PairingEnded => "结对结束",
-        EventKind::BuddyAssigned => "学习帮手",
-        EventKind::TalkHeld => "谈心",
-        EventKind::ParentCalled => "与父母通话",
-        EventKind::FamilyCallArranged => "亲情电话",
-        EventKind::GuardianContacted => "联系监护人",
-        EventKind::ClassTeacherContacted => "联系班主任",
-        EventKind::HomeVisited => "家访",
-        EventKind::LetterWritten => "书信",
-        EventKind::WarmthVisited => "送温暖",
-        EventKind::Tutored => "学业辅导",
-        EventKind::CounselingHeld => "心理辅导",
-        EventKind::ActivityHeld => "活动",
-        EventKind::AidGranted => "资助",
-        EventKind::AwardGiven => "获奖",
-        EventKind::AcademicResultRecorded => "学业成绩",
-        EventKind::PhysicalTestRecorded => "体检",
-        EventKind::IncidentReported => "事件报告",
-        EventKind::IncidentNotified => "事件通报",
-        EventKind::Corrected => "更正",
-        EventKind::Retracted => "撤回",
     }
 }

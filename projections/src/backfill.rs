@@ -15,7 +15,7 @@ use events::time::format_local;
 use serde::Serialize;
 
 use crate::ProjectionError;
-use crate::archive::row;
+use crate::labels::row;
 use crate::timeline::{Fact, Timeline};
 use crate::world::World;
 

@@ -14,13 +14,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use events::event::redact_wire;
 use events::time::format_local;
 use events::{Envelope, Event, EventKind};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::ProjectionError;
-use crate::archive::{row, zh_kind};
+use crate::labels::{row, zh_kind};
 use crate::timeline::{AmendmentEffect, AmendmentKind, Fact, Slot, Timeline};
 use crate::world::World;
 
@@ -101,8 +102,8 @@ fn wire(f: &Fact, counselor: bool) -> Map<String, Value> {
     for k in ["type", "id", "actor"] {
         m.remove(k);
     }
-    if !counselor && f.event.kind() == EventKind::CounselingHeld && m.contains_key("notes") {
-        m.insert("notes".into(), Value::from(REDACTED));
+    if !counselor {
+        redact_wire(&mut m, f.event.kind(), None, &Value::from(REDACTED));
     }
     m
 }
@@ -212,11 +213,10 @@ pub fn history(
             continue;
         };
         let target_seq = *target_seq;
-        let target_is_counseling = entries
-            .get(&target_seq)
-            .is_some_and(|t| t.kind == EventKind::CounselingHeld);
+        let target_kind = entries.get(&target_seq).map(|t| t.kind);
         let redact = |field: &str, v: Value| {
-            if !viewer_is_counselor && target_is_counseling && field == "notes" {
+            let hidden = target_kind.is_none_or(|k| k.is_confidential(field));
+            if !viewer_is_counselor && hidden {
                 Value::from(REDACTED)
             } else {
                 v

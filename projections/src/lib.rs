@@ -10,7 +10,9 @@
 pub mod archive;
 pub mod backfill;
 pub mod calendar;
+pub mod contact_card;
 pub mod history;
+pub(crate) mod labels;
 pub mod pairings;
 pub mod progress;
 pub mod score_exact;

@@ -10,7 +10,7 @@ use events::event::PairingRole;
 use serde::Serialize;
 
 use crate::ProjectionError;
-use crate::archive::{row, zh_role};
+use crate::labels::{row, zh_role};
 use crate::world::{Pairing, World};
 
 /// The pairings of a school on a day.

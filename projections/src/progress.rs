@@ -14,7 +14,7 @@ use events::{Event, EventKind};
 use serde::Serialize;
 
 use crate::ProjectionError;
-use crate::archive::{row, zh_kind, zh_mood};
+use crate::labels::{row, zh_kind, zh_mood};
 use crate::timeline::{Fact, Timeline};
 use crate::world::World;
 

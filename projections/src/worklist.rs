@@ -15,8 +15,8 @@ use events::policy::Per;
 use serde::Serialize;
 
 use crate::ProjectionError;
-use crate::archive::{row, zh_kind};
 use crate::calendar::Period;
+use crate::labels::{row, zh_kind};
 use crate::scores::{WindowRow, scores};
 use crate::timeline::Timeline;
 use crate::world::World;

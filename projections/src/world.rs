@@ -613,6 +613,28 @@ impl World {
     }
 }
 
+/// The schools the child files of a timeline name, as corrected, sorted and without
+/// repeats: the school of every effective `child_registered` and of every `child_updated`
+/// that changes it. A single child's views read the registry events of these schools only,
+/// so a move between schools, or a corrected school, keeps both schools' registries in view.
+///
+/// The timeline has applied amendments already, so a correction of a registration's school
+/// is followed without a special case.
+pub fn schools_named(timeline: &Timeline) -> Vec<String> {
+    let mut schools: Vec<String> = timeline
+        .facts()
+        .iter()
+        .filter_map(|f| match &f.event {
+            Event::ChildRegistered(r) => Some(r.school.clone()),
+            Event::ChildUpdated { changes, .. } => changes.school.clone(),
+            _ => None,
+        })
+        .collect();
+    schools.sort();
+    schools.dedup();
+    schools
+}
+
 /// Every field of a registration as changes (for a repeated `child_registered`).
 fn full_changes(r: &ChildRecord) -> ChildChanges {
     ChildChanges {

@@ -1,6 +1,7 @@
-//! Writers of a term report: CSV (UTF-8 with a BOM, for Excel and WPS), JSON (rules §8.9),
-//! Parquet, XLSX (Chinese headers, percentages, one sheet per school and a county sheet) and
-//! an aligned text table for the terminal.
+//! The writers of report tables — CSV (UTF-8 with a BOM, for Excel and WPS), JSON (rules
+//! §8.9), Parquet, XLSX (Chinese headers) and an aligned text table for the terminal — and
+//! their use for the term report (percentages, one sheet per school and a county sheet). The
+//! year-end table (`year_end`) writes through the same writers.
 //!
 //! This module owns file names and presentation. It must never compute a figure (every value
 //! comes from the report's frame) and never add a column the report lacks: the report holds
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 use rust_xlsxwriter::{Format as CellFormat, FormatAlign, Workbook, Worksheet, XlsxError};
+use serde::Serialize;
 
 use crate::error::ReportError;
 use crate::report::{ReportRow, Scope, TermReport};
@@ -115,41 +117,83 @@ pub fn write(
 /// The report in one format, as the bytes of its file (for stdout, or an HTTP body).
 pub fn render(report: &TermReport, format: Format) -> Result<Vec<u8>, ReportError> {
     match format {
-        Format::Csv => render_csv(report),
+        Format::Csv => render_csv(report.frame(), None),
         Format::Json => to_json(report).map(String::into_bytes),
-        Format::Parquet => render_parquet(report),
+        Format::Parquet => render_parquet(report.frame()),
         Format::Xlsx => render_xlsx(report),
         Format::Table => render_table(report).map(String::into_bytes),
     }
 }
 
-/// CSV, UTF-8 with a BOM so that Excel and WPS open it correctly; English headers, rates as
-/// fractions, nulls empty.
-pub fn render_csv(report: &TermReport) -> Result<Vec<u8>, ReportError> {
+/// CSV of a frame, UTF-8 with a BOM so that Excel and WPS open it correctly; the frame's
+/// (English) column names as headers, nulls empty, floats with `float_precision` decimals
+/// when given (the term report's rates as fractions keep every digit).
+pub fn render_csv(
+    frame: &DataFrame,
+    float_precision: Option<usize>,
+) -> Result<Vec<u8>, ReportError> {
     let mut out = Vec::new();
-    let mut df = report.frame().clone();
+    let mut df = escape_formulas(frame)?;
     CsvWriter::new(&mut out)
         .include_bom(true)
         .include_header(true)
+        .with_float_precision(float_precision)
         .finish(&mut df)
         .map_err(ReportError::polars("writing the csv"))?;
     Ok(out)
 }
 
-/// The JSON rows of rules §8.9: an array of `{school, grade, class, <columns>}`, rates as
-/// fractions, null where null; pretty-printed, newline-terminated.
-pub fn to_json(report: &TermReport) -> Result<String, ReportError> {
-    let rows = report.rows()?;
+/// The frame with every text cell that begins like a formula escaped
+/// (`events::csv_cell::escape`): what every CSV written from a frame goes through, so that a
+/// school or staff name such as `=HYPERLINK(…)` stays text in a spreadsheet. Numbers are not
+/// text and are left as they are.
+pub fn escape_formulas(df: &DataFrame) -> Result<DataFrame, ReportError> {
+    let mut out = df.clone();
+    for name in df.get_column_names_owned() {
+        let col = df
+            .column(&name)
+            .map_err(ReportError::polars("escaping the csv cells"))?;
+        if col.dtype() != &DataType::String {
+            continue;
+        }
+        let ca = col
+            .str()
+            .map_err(ReportError::polars("escaping the csv cells"))?;
+        if !ca
+            .iter()
+            .flatten()
+            .any(|s| events::csv_cell::escape(s) != s)
+        {
+            continue;
+        }
+        let escaped: StringChunked = ca
+            .iter()
+            .map(|v| v.map(|s| events::csv_cell::escape(s).into_owned()))
+            .collect();
+        out.with_column(escaped.with_name(name.clone()).into_column())
+            .map_err(ReportError::polars("escaping the csv cells"))?;
+    }
+    Ok(out)
+}
+
+/// A JSON value pretty-printed, newline-terminated.
+pub fn json_text<T: Serialize + ?Sized>(value: &T) -> Result<String, ReportError> {
     let mut s =
-        serde_json::to_string_pretty(&rows).map_err(|source| ReportError::Json { source })?;
+        serde_json::to_string_pretty(value).map_err(|source| ReportError::Json { source })?;
     s.push('\n');
     Ok(s)
 }
 
-/// Parquet: the frame as is (rates as fractions, nulls as nulls).
-pub fn render_parquet(report: &TermReport) -> Result<Vec<u8>, ReportError> {
+/// The JSON rows of rules §8.9: an array of `{school, grade, class, <columns>}`, rates as
+/// fractions, null where null; pretty-printed, newline-terminated.
+pub fn to_json(report: &TermReport) -> Result<String, ReportError> {
+    json_text(&report.rows()?)
+}
+
+/// Parquet of a frame as is (rates as fractions, nulls as nulls).
+pub fn render_parquet(frame: &DataFrame) -> Result<Vec<u8>, ReportError> {
     let mut out = Vec::new();
-    let mut df = report.frame().clone();
+    let mut df = frame.clone();
     ParquetWriter::new(&mut out)
         .finish(&mut df)
         .map_err(ReportError::polars("writing the parquet"))?;
@@ -180,6 +224,14 @@ fn sheet_name(wanted: &str, taken: &mut BTreeSet<String>) -> String {
     name
 }
 
+/// The style of a header cell in every workbook: bold, centred, light blue.
+pub(crate) fn header_format() -> CellFormat {
+    CellFormat::new()
+        .set_bold()
+        .set_align(FormatAlign::Center)
+        .set_background_color(0xDDEBF7)
+}
+
 struct Styles {
     header: CellFormat,
     count: CellFormat,
@@ -195,10 +247,7 @@ impl Styles {
     fn new() -> Styles {
         let total = || CellFormat::new().set_bold().set_background_color(0xF2F2F2);
         Styles {
-            header: CellFormat::new()
-                .set_bold()
-                .set_align(FormatAlign::Center)
-                .set_background_color(0xDDEBF7),
+            header: header_format(),
             count: CellFormat::new(),
             rate: CellFormat::new().set_num_format("0.0%"),
             yuan: CellFormat::new().set_num_format("0.00"),
@@ -358,7 +407,7 @@ pub fn render_xlsx(report: &TermReport) -> Result<Vec<u8>, ReportError> {
 
 /// The display width of a string in a terminal: CJK and full-width characters take two
 /// columns.
-pub(crate) fn display_width(s: &str) -> usize {
+fn display_width(s: &str) -> usize {
     unicode_width::UnicodeWidthStr::width(s)
 }
 
@@ -370,11 +419,13 @@ pub fn render_table(report: &TermReport) -> Result<String, ReportError> {
     let mut cells: Vec<Vec<String>> = Vec::with_capacity(rows.len());
     for row in &rows {
         let mut line = Vec::with_capacity(REPORT_COLUMNS.len());
+        // A school id is recorded text: shown without raw control characters.
+        let shown = |s: &str| events::text::printable(s).into_owned();
         match (&row.school, row.grade) {
             (None, _) => line.extend(["county total".to_owned(), String::new(), String::new()]),
-            (Some(s), None) => line.extend([s.clone(), "total".to_owned(), String::new()]),
+            (Some(s), None) => line.extend([shown(s), "total".to_owned(), String::new()]),
             (Some(s), Some(g)) => line.extend([
-                s.clone(),
+                shown(s),
                 g.to_string(),
                 row.class.map(|c| c.to_string()).unwrap_or_default(),
             ]),
@@ -392,6 +443,17 @@ pub fn render_table(report: &TermReport) -> Result<String, ReportError> {
         }
         cells.push(line);
     }
+    let left: Vec<bool> = REPORT_COLUMNS
+        .iter()
+        .map(|c| c.kind.left_aligned())
+        .collect();
+    Ok(aligned_text(&headers, &cells, &left))
+}
+
+/// An aligned text table: columns two spaces apart, each as wide as its widest cell (CJK
+/// characters count two), cells padded on the right where `left[i]`, else on the left;
+/// trailing spaces trimmed.
+pub fn aligned_text(headers: &[String], cells: &[Vec<String>], left: &[bool]) -> String {
     let widths: Vec<usize> = (0..headers.len())
         .map(|i| {
             cells
@@ -404,28 +466,21 @@ pub fn render_table(report: &TermReport) -> Result<String, ReportError> {
         .collect();
     let mut out = String::new();
     let emit = |line: &[String], out: &mut String| {
-        let mut first = true;
+        let mut parts = Vec::with_capacity(line.len());
         for (i, cell) in line.iter().enumerate() {
-            if !first {
-                out.push_str("  ");
-            }
-            first = false;
-            let pad = widths[i].saturating_sub(display_width(cell));
-            if i < 3 {
-                out.push_str(cell);
-                out.push_str(&" ".repeat(pad));
+            let pad = " ".repeat(widths[i].saturating_sub(display_width(cell)));
+            parts.push(if left[i] {
+                format!("{cell}{pad}")
             } else {
-                out.push_str(&" ".repeat(pad));
-                out.push_str(cell);
-            }
+                format!("{pad}{cell}")
+            });
         }
-        let trimmed = out.trim_end().len();
-        out.truncate(trimmed);
+        out.push_str(parts.join("  ").trim_end());
         out.push('\n');
     };
-    emit(&headers, &mut out);
-    for line in &cells {
+    emit(headers, &mut out);
+    for line in cells {
         emit(line, &mut out);
     }
-    Ok(out)
+    out
 }

@@ -11,7 +11,9 @@ use polars::prelude::*;
 use crate::error::ReportError;
 use crate::facts::CHILD_COUNTS;
 
-/// How a report column is typed and shown.
+/// How a column of a report table is typed and shown: the one column type of the crate,
+/// shared by the term report (`REPORT_COLUMNS`) and the year-end table
+/// (`year_end::YEAR_END_COLUMNS`), so that one set of writers (`output`) serves both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnKind {
     /// `school` (str), `grade` (i32), `class` (i64): null on total rows.
@@ -22,9 +24,27 @@ pub enum ColumnKind {
     Rate,
     /// Yuan (f64 holding an exact fen amount divided by 100).
     Yuan,
+    /// Text, never null: a staff id, a staff name.
+    Text,
+    /// Flag names of `projections::scores::Flag` (str), `;`-separated in flag order; empty
+    /// when none.
+    Flags,
+    /// A figure out of 100 or of the year-end points (f64, already rounded to two decimals by
+    /// the score run), null when there is none; shown with two decimals.
+    Points,
+    /// A rank (u32), null when the row has nothing to rank by.
+    Rank,
 }
 
-/// One column of the report.
+impl ColumnKind {
+    /// Whether an aligned text table puts this column's cells at the left (text) rather than
+    /// the right (figures).
+    pub fn left_aligned(self) -> bool {
+        matches!(self, ColumnKind::Key | ColumnKind::Text | ColumnKind::Flags)
+    }
+}
+
+/// One column of a report table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ColumnSpec {
     /// The machine name (CSV header, JSON key, Parquet column).
@@ -34,7 +54,8 @@ pub struct ColumnSpec {
     pub kind: ColumnKind,
 }
 
-const fn spec(name: &'static str, zh: &'static str, kind: ColumnKind) -> ColumnSpec {
+/// A column (for the constant column lists).
+pub const fn spec(name: &'static str, zh: &'static str, kind: ColumnKind) -> ColumnSpec {
     ColumnSpec { name, zh, kind }
 }
 

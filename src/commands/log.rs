@@ -3,18 +3,19 @@
 //! This module owns the acknowledgement lines (`imported FILE: …`, printed only after the
 //! batch is durable); it must never print payload text of counseling sessions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use events::event::redact_wire;
 use events::time::format_local;
-use events::{Envelope, EventKind, Source};
+use events::{EventKind, Source};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use store::Store;
 
-use crate::cli::ListOpts;
+use super::{ExportOptions, LogOptions, plan_error};
 use crate::output::{self, Listing};
 use crate::{BadInput, Damaged};
 
@@ -177,25 +178,16 @@ struct LogRow {
 }
 
 /// `log [--child] [--staff] [--type]`.
-pub fn list(
-    store: &Store,
-    child: Option<String>,
-    staff: Option<String>,
-    kind: Option<String>,
-    opts: &ListOpts,
-) -> Result<()> {
-    let as_of = super::as_of(opts.as_of.as_deref())?;
-    let kind = kind
-        .map(|k| {
-            EventKind::parse(&k)
-                .ok_or_else(|| BadInput(format!("--type: unknown event type {k:?}")))
-        })
-        .transpose()?;
-    let envs: Vec<Envelope> = match (&child, &staff) {
-        (Some(c), _) => store.by_child(c, as_of)?,
-        (None, Some(t)) => store.by_staff(t, as_of)?,
-        (None, None) => store.scan(as_of).collect::<Result<_, _>>()?,
-    };
+pub fn list(store: &Store, opts: &LogOptions) -> Result<()> {
+    let LogOptions {
+        child,
+        staff,
+        kind,
+        list: opts,
+    } = opts;
+    let envs =
+        careledger::plan::log_envelopes(store, child.as_deref(), staff.as_deref(), opts.as_of)
+            .map_err(plan_error)?;
     let rows: Vec<LogRow> = envs
         .into_iter()
         .filter(|e| kind.is_none_or(|k| e.event.kind() == k))
@@ -262,20 +254,32 @@ pub fn list(
 /// `export events --format jsonl`: every envelope as a flat line with both times, in log
 /// order; re-importable with `--preserve-recorded-at`. Counseling notes are blanked unless
 /// `with_confidential` (a school's own full backup).
-pub fn export_jsonl(
-    store: &Store,
-    out: &Path,
-    with_confidential: bool,
-    as_of: Option<chrono::DateTime<chrono::Utc>>,
-) -> Result<()> {
+pub fn export_jsonl(store: &Store, opts: &ExportOptions) -> Result<()> {
+    let ExportOptions {
+        out,
+        with_confidential,
+        as_of,
+    } = opts;
     let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
     let mut w = std::io::BufWriter::new(file);
     let mut n = 0u64;
-    for env in store.scan(as_of) {
+    // The kinds of events with confidential fields, by id: a correction of one is blanked by
+    // its target's rule (`events::event::redact_wire`). Only those ids are kept.
+    let mut confidential: HashMap<String, EventKind> = HashMap::new();
+    for env in store.scan(*as_of) {
         let env = env?;
         let mut line = events::wire::envelope_to_wire(&env);
-        if !with_confidential && env.event.kind() == EventKind::CounselingHeld {
-            line.insert("notes".into(), Value::from(""));
+        let kind = env.event.kind();
+        if kind.has_confidential_fields() {
+            confidential.insert(env.id.clone(), kind);
+        }
+        if !*with_confidential {
+            // Targets come before their amendments in the log: an amended id not in
+            // `confidential` is an event without confidential fields.
+            match env.event.target().map(|t| confidential.get(t).copied()) {
+                Some(None) => {}
+                target => redact_wire(&mut line, kind, target.flatten(), &Value::from("")),
+            }
         }
         serde_json::to_writer(&mut w, &line)?;
         w.write_all(b"\n")?;

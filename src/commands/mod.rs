@@ -1,75 +1,207 @@
 //! Command handlers: each opens the store, calls the crates, prints the result.
 //!
 //! This module owns the wiring and the human-facing messages (stderr); it must never
-//! implement a rule of its own, nor print a counseling note.
+//! implement a rule of its own, nor print a counseling note. Handlers take resolved options
+//! (`Request`, built by `resolve` from the command line): they never see clap's types, and
+//! which envelopes a view reads is the read plan's (`careledger::plan`).
 
 pub(crate) mod keys;
 mod log;
+mod policy;
 mod proofs;
-pub(crate) mod views;
+mod scores;
+mod views;
+
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, Utc};
-
-use crate::cli::{
-    Cli, Command, ExportFormat, ExportWhat, FixturesWhat, KeysWhat, PolicyWhat, ProofsCommand,
-    ReportWhat, Role,
-};
-use crate::{BadInput, bench};
+use chrono::{DateTime, NaiveDate, Utc};
+use events::EventKind;
+use projections::Period;
 use store::Store;
 
-pub use log::import_files;
+use crate::BadInput;
+use crate::output::Format;
 
-/// Runs one parsed command line.
-pub fn run(cli: Cli) -> Result<()> {
-    let db = cli.db;
-    let keys_dir = cli.keys;
-    let keys_dir = keys_dir.as_deref();
-    match cli.command {
-        Command::Init { origin } => keys::init(&db, keys_dir, origin.as_deref()),
-        Command::Import {
+pub use log::import_files;
+pub use proofs::ProofsRequest;
+
+/// Where a listing goes and what it may see: only what was recorded by `as_of`.
+#[derive(Debug, Clone)]
+pub struct ListOptions {
+    pub as_of: Option<DateTime<Utc>>,
+    pub format: Format,
+    /// A file instead of stdout.
+    pub out: Option<PathBuf>,
+}
+
+/// `log`: one child's events, else one staff member's, else all; optionally of one type.
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    pub child: Option<String>,
+    pub staff: Option<String>,
+    pub kind: Option<EventKind>,
+    pub list: ListOptions,
+}
+
+/// `export events --format jsonl`.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    pub out: PathBuf,
+    /// Keep counseling notes (a school's own full backup).
+    pub with_confidential: bool,
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+/// `report term`.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    pub term: String,
+    pub scope: reports::Scope,
+    pub as_of: Option<DateTime<Utc>>,
+    /// At least one; several need `out`.
+    pub formats: Vec<reports::Format>,
+    /// A folder for one file per format; stdout otherwise.
+    pub out: Option<PathBuf>,
+}
+
+/// How `scores` prints: the rows as JSON, or the year-end table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScoreOutput {
+    Table,
+    Json,
+    Csv,
+    Xlsx,
+}
+
+/// `scores`.
+#[derive(Debug, Clone)]
+pub struct ScoresOptions {
+    pub school: String,
+    pub period: Period,
+    /// The `staff,score` CSV of the other appraisal parts, read by the handler.
+    pub other_scores: Option<PathBuf>,
+    /// Print this staff member's per-child, per-window drill-down instead.
+    pub drill_staff: Option<String>,
+    pub as_of: Option<DateTime<Utc>>,
+    pub output: ScoreOutput,
+    pub out: Option<PathBuf>,
+}
+
+/// What the command line asks for, resolved.
+#[derive(Debug)]
+pub enum Request {
+    Init {
+        /// The log's name in its checkpoints; a default from the store's directory.
+        origin: Option<String>,
+    },
+    /// The key and proof commands (docs/proofs.md).
+    Proofs(ProofsRequest),
+    Import {
+        files: Vec<PathBuf>,
+        preserve_recorded_at: bool,
+        dry_run: bool,
+        quiet: bool,
+    },
+    Record {
+        kind: String,
+        json: String,
+    },
+    Verify,
+    Log(LogOptions),
+    ExportJsonl(ExportOptions),
+    ExportParquet {
+        out: PathBuf,
+        as_of: Option<DateTime<Utc>>,
+    },
+    ReportTerm(ReportOptions),
+    Archive {
+        child: String,
+        valid_at: Option<NaiveDate>,
+        list: ListOptions,
+    },
+    Archives {
+        school: String,
+        incomplete: bool,
+        valid_at: Option<NaiveDate>,
+        list: ListOptions,
+    },
+    ContactCard {
+        child: String,
+        on: Option<NaiveDate>,
+        list: ListOptions,
+    },
+    History {
+        child: String,
+        counselor: bool,
+        list: ListOptions,
+    },
+    Progress {
+        child: String,
+        counselor: bool,
+        list: ListOptions,
+    },
+    Pairings {
+        school: String,
+        on: Option<NaiveDate>,
+        list: ListOptions,
+    },
+    Worklist {
+        staff: String,
+        on: Option<NaiveDate>,
+        list: ListOptions,
+    },
+    Backfill {
+        school: String,
+        days: i64,
+        list: ListOptions,
+    },
+    Scores(ScoresOptions),
+    PolicyAdopt {
+        school: String,
+        from: String,
+        file: PathBuf,
+        actor: String,
+    },
+    PolicyShow {
+        school: String,
+        on: Option<NaiveDate>,
+        as_of: Option<DateTime<Utc>>,
+    },
+    Demo {
+        keep: Option<PathBuf>,
+    },
+    FixturesGenerate {
+        config: fixtures::GenConfig,
+        out: PathBuf,
+    },
+}
+
+/// Runs one request against the store at `db`, whose signing key is in the key directory
+/// `keys` (or its default, `keys::key_dir`).
+pub fn run(db: &Path, keys: Option<&Path>, request: Request) -> Result<()> {
+    match request {
+        Request::Init { origin } => keys::init(db, keys, origin.as_deref()),
+        Request::Proofs(p) => proofs::run(db, keys, p),
+        Request::Import {
             files,
             preserve_recorded_at,
             dry_run,
             quiet,
         } => {
             let store = if dry_run {
-                open(&db)?
+                open(db)?
             } else {
-                keys::open_signing(&db, keys_dir)?
+                keys::open_signing(db, keys)?
             };
             import_files(&store, &files, preserve_recorded_at, dry_run, quiet).map(|_| ())
         }
-        Command::Record { r#type, json } => {
-            log::record(&keys::open_signing(&db, keys_dir)?, &r#type, &json)
-        }
-        Command::Verify => log::verify(&open(&db)?),
-        Command::Log {
-            child,
-            staff,
-            kind,
-            list,
-        } => log::list(&open(&db)?, child, staff, kind, &list),
-        Command::Export {
-            what:
-                ExportWhat::Events {
-                    format: ExportFormat::Jsonl,
-                    out,
-                    with_confidential,
-                    as_of: cut,
-                },
-        } => log::export_jsonl(&open(&db)?, &out, with_confidential, as_of(cut.as_deref())?),
-        Command::Export {
-            what:
-                ExportWhat::Events {
-                    format: ExportFormat::Parquet,
-                    out,
-                    with_confidential: _,
-                    as_of: cut,
-                },
-        } => {
-            let store = open(&db)?;
-            let cut = as_of(cut.as_deref())?;
+        Request::Record { kind, json } => log::record(&keys::open_signing(db, keys)?, &kind, &json),
+        Request::Verify => log::verify(&open(db)?),
+        Request::Log(opts) => log::list(&open(db)?, &opts),
+        Request::ExportJsonl(opts) => log::export_jsonl(&open(db)?, &opts),
+        Request::ExportParquet { out, as_of: cut } => {
+            let store = open(db)?;
             let summary = reports::export_events_parquet_streamed(|| store.scan(cut), cut, &out)
                 .map_err(|e| BadInput(e.to_string()))?;
             eprintln!(
@@ -80,109 +212,56 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Report {
-            what:
-                ReportWhat::Term {
-                    term,
-                    school,
-                    county,
-                    as_of,
-                    format,
-                    out,
-                },
-        } => report_term(
-            &open(&db)?,
-            &term,
-            school,
-            county,
-            as_of.as_deref(),
-            &format,
-            out,
-        ),
-        Command::Archive {
+        Request::ReportTerm(opts) => report_term(&open(db)?, &opts),
+        Request::Archive {
             child,
             valid_at,
             list,
-        } => views::archive(&open(&db)?, &child, valid_at.as_deref(), &list),
-        Command::Archives {
+        } => views::archive(&open(db)?, &child, valid_at, &list),
+        Request::Archives {
             school,
             incomplete,
             valid_at,
             list,
-        } => views::archives(&open(&db)?, &school, incomplete, valid_at.as_deref(), &list),
-        Command::ContactCard { child, on, list } => {
-            views::contact_card(&open(&db)?, &child, on.as_deref(), &list)
+        } => views::archives(&open(db)?, &school, incomplete, valid_at, &list),
+        Request::ContactCard { child, on, list } => {
+            views::contact_card(&open(db)?, &child, on, &list)
         }
-        Command::History { child, role, list } => {
-            views::history(&open(&db)?, &child, role == Some(Role::Counselor), &list)
+        Request::History {
+            child,
+            counselor,
+            list,
+        } => views::history(&open(db)?, &child, counselor, &list),
+        Request::Progress {
+            child,
+            counselor,
+            list,
+        } => views::progress(&open(db)?, &child, counselor, &list),
+        Request::Pairings { school, on, list } => views::pairings(&open(db)?, &school, on, &list),
+        Request::Worklist { staff, on, list } => views::worklist(&open(db)?, &staff, on, &list),
+        Request::Backfill { school, days, list } => {
+            views::backfill(&open(db)?, &school, days, &list)
         }
-        Command::Progress { child, role, list } => {
-            views::progress(&open(&db)?, &child, role == Some(Role::Counselor), &list)
-        }
-        Command::Pairings { school, on, list } => {
-            views::pairings(&open(&db)?, &school, on.as_deref(), &list)
-        }
-        Command::Worklist { staff, on, list } => {
-            views::worklist(&open(&db)?, &staff, on.as_deref(), &list)
-        }
-        Command::Backfill { school, days, list } => {
-            views::backfill(&open(&db)?, &school, days, &list)
-        }
-        Command::Scores {
+        Request::Scores(opts) => scores::scores(&open(db)?, &opts),
+        Request::PolicyAdopt {
             school,
-            period,
-            other_scores,
-            staff,
-            opts,
-        } => views::scores(
-            &open(&db)?,
-            &school,
-            &period,
-            other_scores.as_deref(),
-            staff.as_deref(),
-            &opts,
-        ),
-        Command::Policy {
-            what:
-                PolicyWhat::Adopt {
-                    school,
-                    from,
-                    file,
-                    actor,
-                },
-        } => views::policy_adopt(
-            &keys::open_signing(&db, keys_dir)?,
+            from,
+            file,
+            actor,
+        } => policy::adopt(
+            &keys::open_signing(db, keys)?,
             &school,
             &from,
             &file,
             &actor,
         ),
-        Command::Policy {
-            what: PolicyWhat::Show { school, on, as_of },
-        } => views::policy_show(&open(&db)?, &school, on.as_deref(), as_of.as_deref()),
-        Command::Demo { keep } => crate::commands::demo(keep),
-        Command::Bench(args) => bench::run(args),
-        Command::Proofs(p) => run_proofs(&db, keys_dir, p),
-        Command::Fixtures {
-            what:
-                FixturesWhat::Generate {
-                    schools,
-                    children_per_school,
-                    seed,
-                    year,
-                    out,
-                },
-        } => {
-            let cfg = fixtures::GenConfig {
-                schools,
-                children_per_school,
-                seed,
-                year,
-            };
+        Request::PolicyShow { school, on, as_of } => policy::show(&open(db)?, &school, on, as_of),
+        Request::Demo { keep } => demo(keep),
+        Request::FixturesGenerate { config, out } => {
             let file = std::fs::File::create(&out)
                 .with_context(|| format!("creating {}", out.display()))?;
             let mut w = std::io::BufWriter::new(file);
-            let summary = fixtures::generate(&cfg, &mut w).map_err(|e| {
+            let summary = fixtures::generate(&config, chrono::Utc::now(), &mut w).map_err(|e| {
                 if e.kind() == std::io::ErrorKind::InvalidInput {
                     BadInput(e.to_string()).into()
                 } else {
@@ -203,66 +282,40 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// The key and proof commands (docs/proofs.md).
-fn run_proofs(
-    db: &std::path::Path,
-    keys_dir: Option<&std::path::Path>,
-    p: ProofsCommand,
-) -> Result<()> {
-    match p {
-        ProofsCommand::Keys {
-            what: KeysWhat::Init { origin },
-        } => keys::keys_init(db, keys_dir, origin.as_deref()),
-        ProofsCommand::Keys {
-            what: KeysWhat::Show,
-        } => keys::show(db, keys_dir),
-        ProofsCommand::Checkpoint { as_of } => proofs::checkpoint(db, keys_dir, as_of.as_deref()),
-        ProofsCommand::Prove {
-            event: Some(id),
-            checkpoint,
-            out,
-            ..
-        } => proofs::prove_inclusion(db, keys_dir, &id, checkpoint.as_deref(), out.as_deref()),
-        ProofsCommand::Prove {
-            from: Some(from),
-            out,
-            ..
-        } => proofs::prove_consistency(db, keys_dir, &from, out.as_deref()),
-        ProofsCommand::Prove { .. } => {
-            Err(BadInput("prove: give an event id or --from FILE".into()).into())
-        }
-        ProofsCommand::Bundle { child, as_of, out } => {
-            proofs::bundle(db, keys_dir, &child, as_of.as_deref(), &out)
-        }
+/// A read plan's failure: a log whose content does not fold is the user's (exit 1, like any
+/// refused input); a store that cannot be read is not.
+fn plan_error(e: careledger::plan::PlanError) -> anyhow::Error {
+    match e {
+        careledger::plan::PlanError::Projection(e) => BadInput(e.to_string()).into(),
+        careledger::plan::PlanError::Store(e) => e.into(),
+        e => e.into(),
     }
 }
 
+/// A projection input error (unknown child, bad period …) is the user's: exit 1.
+fn bad(e: projections::ProjectionError) -> anyhow::Error {
+    BadInput(e.to_string()).into()
+}
+
 /// `report term`: rules §8, streamed from the log (two scans, one row of counters per child).
-fn report_term(
-    store: &Store,
-    term: &str,
-    school: Option<String>,
-    county: Option<String>,
-    as_of_arg: Option<&str>,
-    format: &str,
-    out: Option<std::path::PathBuf>,
-) -> Result<()> {
-    let as_of = as_of(as_of_arg)?;
-    let formats = reports::Format::parse_list(format).map_err(|e| BadInput(e.to_string()))?;
-    let scope = match (school, county) {
-        (Some(s), _) => reports::Scope::School(s),
-        (None, Some(c)) => reports::Scope::County(c),
-        (None, None) => return Err(BadInput("give --school or --county".into()).into()),
-    };
-    let report = reports::term_statistics_streamed(|| store.scan(as_of), as_of, scope, term)
-        .map_err(|e| BadInput(e.to_string()))?;
+fn report_term(store: &Store, opts: &ReportOptions) -> Result<()> {
+    let ReportOptions {
+        term,
+        scope,
+        as_of,
+        formats,
+        out,
+    } = opts;
+    let report =
+        reports::term_statistics_streamed(|| store.scan(*as_of), *as_of, scope.clone(), term)
+            .map_err(|e| BadInput(e.to_string()))?;
     for s in report.schools_without_term() {
         eprintln!("note: school {s} defined no term {term}; left out");
     }
     match out {
         Some(dir) => {
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            for path in reports::write(&report, &dir, &formats)? {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            for path in reports::write(&report, dir, formats)? {
                 eprintln!("wrote {}", path.display());
             }
         }
@@ -282,21 +335,8 @@ pub fn open(db: &std::path::Path) -> Result<Store> {
     Store::open(db).with_context(|| format!("opening {}", db.display()))
 }
 
-/// Parses `--as-of`.
-pub fn as_of(s: Option<&str>) -> Result<Option<DateTime<Utc>>> {
-    s.map(|s| {
-        events::time::parse_as_of(s).ok_or_else(|| {
-            BadInput(format!(
-                "--as-of: expected an RFC 3339 time or a date YYYY-MM-DD, found {s:?}"
-            ))
-            .into()
-        })
-    })
-    .transpose()
-}
-
 /// `demo`: a temporary store filled from the embedded seed school, verified, then shown.
-pub fn demo(keep: Option<std::path::PathBuf>) -> Result<()> {
+fn demo(keep: Option<PathBuf>) -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let dir = keep.unwrap_or_else(|| tmp.path().join("careledger-demo"));
     let store = Store::create(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -309,9 +349,9 @@ pub fn demo(keep: Option<std::path::PathBuf>) -> Result<()> {
     eprintln!("== verifying the hash chain");
     log::verify(&store)?;
     log::summary(&store)?;
-    let opts = crate::cli::ListOpts {
+    let opts = ListOptions {
         as_of: None,
-        format: crate::output::Format::Table,
+        format: Format::Table,
         out: None,
     };
     println!("\n== 档案 archive of sq-c01");
@@ -319,38 +359,42 @@ pub fn demo(keep: Option<std::path::PathBuf>) -> Result<()> {
     println!("\n== 联系卡 contact card of sq-c01");
     views::contact_card(&store, "sq-c01", None, &opts)?;
     println!("\n== 工作清单 worklist of sq-t03 on 2025-11-20");
-    views::worklist(&store, "sq-t03", Some("2025-11-20"), &opts)?;
+    views::worklist(
+        &store,
+        "sq-t03",
+        events::time::parse_date("2025-11-20"),
+        &opts,
+    )?;
     println!("\n== 补录检查 back-fill of school sq");
     views::backfill(&store, "sq", 7, &opts)?;
     println!("\n== 考核得分 term scores of school sq, 2025-2026-1");
-    let score_opts = crate::cli::ScoreOpts {
+    let score_opts = ScoresOptions {
+        school: "sq".into(),
+        period: Period::parse("2025-2026-1").map_err(bad)?,
+        other_scores: None,
+        drill_staff: None,
         as_of: None,
-        format: crate::cli::ScoreFormat::Table,
+        output: ScoreOutput::Table,
         out: None,
     };
-    views::scores(&store, "sq", "2025-2026-1", None, None, &score_opts)?;
+    scores::scores(&store, &score_opts)?;
     // The report outlives the temporary store, so the user can open it.
     let out = std::env::temp_dir().join("careledger-demo-report");
     if out.exists() {
         std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;
     }
+    let report = |formats: Vec<reports::Format>, out: Option<PathBuf>| ReportOptions {
+        term: "2025-2026-1".into(),
+        scope: reports::Scope::School("sq".into()),
+        as_of: None,
+        formats,
+        out,
+    };
+    report_term(&store, &report(vec![reports::Format::Table], None))?;
+    use reports::Format::{Csv, Json, Parquet, Xlsx};
     report_term(
         &store,
-        "2025-2026-1",
-        Some("sq".into()),
-        None,
-        None,
-        "table",
-        None,
-    )?;
-    report_term(
-        &store,
-        "2025-2026-1",
-        Some("sq".into()),
-        None,
-        None,
-        "csv,json,parquet,xlsx",
-        Some(out.clone()),
+        &report(vec![Csv, Json, Parquet, Xlsx], Some(out.clone())),
     )?;
     println!(
         "\n== 学期统计 the term report of school sq was written to {}",

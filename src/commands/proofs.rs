@@ -6,11 +6,12 @@
 //! correction or retraction of one, is listed in a bundle as withheld (leaf hash and proof
 //! only), and `prove` refuses to write its envelope.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
 use events::envelope::Hash;
-use events::{Envelope, Event, EventKind};
+use events::{Envelope, Event};
 use store::Store;
 use store::log::StoredCheckpoint;
 use verifier::format::{
@@ -18,11 +19,54 @@ use verifier::format::{
     INCLUSION_FORMAT, InclusionFile, VERSION, WITHHELD_CONFIDENTIAL, Withheld,
 };
 
-use super::keys::open_with_key;
+use super::keys::{self, open_with_key};
 use crate::{BadInput, Damaged};
 
+/// A key or proof command, resolved.
+#[derive(Debug)]
+pub enum ProofsRequest {
+    /// `keys init [--origin NAME]`.
+    KeysInit { origin: Option<String> },
+    /// `keys show`.
+    KeysShow,
+    /// `checkpoint [--as-of T]`.
+    Checkpoint { as_of: Option<DateTime<Utc>> },
+    /// `prove EVENT_ID [--checkpoint FILE]`.
+    ProveInclusion {
+        id: String,
+        checkpoint: Option<PathBuf>,
+        out: Option<PathBuf>,
+    },
+    /// `prove --from FILE`.
+    ProveConsistency { from: PathBuf, out: Option<PathBuf> },
+    /// `bundle --child C [--as-of T] --out F`.
+    Bundle {
+        child: String,
+        as_of: Option<DateTime<Utc>>,
+        out: PathBuf,
+    },
+}
+
+/// Runs a key or proof command.
+pub fn run(db: &Path, keys_dir: Option<&Path>, request: ProofsRequest) -> Result<()> {
+    match request {
+        ProofsRequest::KeysInit { origin } => keys::keys_init(db, keys_dir, origin.as_deref()),
+        ProofsRequest::KeysShow => keys::show(db, keys_dir),
+        ProofsRequest::Checkpoint { as_of } => checkpoint(db, keys_dir, as_of),
+        ProofsRequest::ProveInclusion {
+            id,
+            checkpoint,
+            out,
+        } => prove_inclusion(db, keys_dir, &id, checkpoint.as_deref(), out.as_deref()),
+        ProofsRequest::ProveConsistency { from, out } => {
+            prove_consistency(db, keys_dir, &from, out.as_deref())
+        }
+        ProofsRequest::Bundle { child, as_of, out } => bundle(db, keys_dir, &child, as_of, &out),
+    }
+}
+
 /// `checkpoint [--as-of T]`: the latest signed checkpoint, or the one in force at T.
-pub fn checkpoint(db: &Path, keys: Option<&Path>, as_of: Option<&str>) -> Result<()> {
+fn checkpoint(db: &Path, keys: Option<&Path>, as_of: Option<DateTime<Utc>>) -> Result<()> {
     let (store, _) = open_with_key(db, keys)?;
     let cp = in_force(&store, as_of)?;
     print!("{}", cp.note);
@@ -31,8 +75,8 @@ pub fn checkpoint(db: &Path, keys: Option<&Path>, as_of: Option<&str>) -> Result
 
 /// The checkpoint in force at `--as-of` (the latest whose batch was recorded by then), or the
 /// latest.
-fn in_force(store: &Store, as_of: Option<&str>) -> Result<StoredCheckpoint> {
-    match super::as_of(as_of)? {
+fn in_force(store: &Store, as_of: Option<DateTime<Utc>>) -> Result<StoredCheckpoint> {
+    match as_of {
         Some(t) => store.checkpoint_as_of(t)?.ok_or_else(|| {
             BadInput(format!(
                 "no checkpoint was in force at {}: none was signed for a batch recorded by then",
@@ -153,7 +197,8 @@ fn proof(hashes: &[tlog::Hash]) -> Vec<String> {
 /// How many amendments deep a chain of corrections is followed to find what it amends.
 const MAX_AMENDMENT_DEPTH: usize = 64;
 
-/// Whether an envelope can carry a counseling note: a counseling session, or a correction or
+/// Whether an envelope can carry a counseling note: an event of a kind with confidential fields
+/// (`EventKind::has_confidential_fields`: a counseling session), or a correction or
 /// retraction of one, directly or through other amendments (a correction may carry new notes;
 /// a retraction's reason is free text). An amendment whose target cannot be followed is
 /// treated as confidential: withholding too much is a count the inspector sees, showing a note
@@ -161,13 +206,14 @@ const MAX_AMENDMENT_DEPTH: usize = 64;
 fn confidential(store: &Store, env: &Envelope) -> Result<bool> {
     let mut event = env.event.clone();
     for _ in 0..MAX_AMENDMENT_DEPTH {
+        if event.kind().has_confidential_fields() {
+            return Ok(true);
+        }
         let target = match &event {
-            Event::CounselingHeld { .. } => return Ok(true),
             Event::Corrected { target, .. } | Event::Retracted { target, .. } => target.clone(),
             _ => return Ok(false),
         };
         match store.get_by_id(&target)? {
-            Some(t) if t.event.kind() == EventKind::CounselingHeld => return Ok(true),
             Some(t) => event = t.event,
             None => return Ok(true),
         }
@@ -205,7 +251,7 @@ fn write_json<T: serde::Serialize>(value: &T, out: Option<&Path>) -> Result<()> 
 }
 
 /// `prove EVENT_ID [--checkpoint FILE]`: an inclusion proof of the event's envelope.
-pub fn prove_inclusion(
+fn prove_inclusion(
     db: &Path,
     keys: Option<&Path>,
     id: &str,
@@ -255,7 +301,7 @@ pub fn prove_inclusion(
 }
 
 /// `prove --from FILE`: a consistency proof from an older checkpoint to the latest one.
-pub fn prove_consistency(
+fn prove_consistency(
     db: &Path,
     keys: Option<&Path>,
     from: &Path,
@@ -291,16 +337,16 @@ pub fn prove_consistency(
 
 /// `bundle --child C [--as-of T] --out F`: the child's envelopes as stored, with proofs, against
 /// the checkpoint in force at T (or the latest).
-pub fn bundle(
+fn bundle(
     db: &Path,
     keys: Option<&Path>,
     child: &str,
-    as_of: Option<&str>,
+    as_of: Option<DateTime<Utc>>,
     out: &Path,
 ) -> Result<()> {
     let (store, _) = open_with_key(db, keys)?;
     let cp = in_force(&store, as_of)?;
-    let envs = store.by_child(child, super::as_of(as_of)?)?;
+    let envs = store.by_child(child, as_of)?;
     if envs.is_empty() {
         return Err(BadInput(format!("the log has no event about child {child:?}")).into());
     }

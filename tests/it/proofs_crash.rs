@@ -106,3 +106,55 @@ fn a_killed_signing_import_leaves_tree_checkpoints_and_log_in_agreement() {
     // The kills landed in running imports (a process that finished first exits 0).
     assert!(killed_alive > 0);
 }
+
+#[test]
+fn a_kill_between_commit_and_signing_is_signed_on_the_next_open_with_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let keys = dir.path().join("keys");
+    let keys_arg = keys.to_str().unwrap().to_owned();
+    careledger_ok(&db, &["--keys", &keys_arg, "init"]);
+    let first = dir.path().join("prelude.jsonl");
+    std::fs::write(&first, prelude(CHILDREN)).unwrap();
+    careledger_ok(
+        &db,
+        &["--keys", &keys_arg, "import", first.to_str().unwrap()],
+    );
+    let signed = Store::open(&db).unwrap().head().seq;
+    let second = dir.path().join("talks.jsonl");
+    std::fs::write(&second, talks("k", 300, CHILDREN)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_careledger"))
+        .arg("--db")
+        .arg(&db)
+        .arg("--keys")
+        .arg(&keys)
+        .arg("import")
+        .arg(&second)
+        .env("CARELEDGER_TEST_PAUSE", "before-sign:1")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let paused = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("careledger-test-pause before-sign"));
+    assert!(paused.is_some(), "the import never reached the signing");
+    child.kill().unwrap();
+    assert_eq!(child.wait().unwrap().code(), None);
+
+    // Committed, not signed: the store is whole, its latest checkpoint is the batch before.
+    let store = Store::open(&db).unwrap();
+    let head = store.head().seq;
+    assert_eq!(head, signed + 300);
+    assert_eq!(store.latest_checkpoint().unwrap().unwrap().size, signed);
+    store.verify().unwrap();
+    drop(store);
+    // Opened with its key, the store signs the head.
+    let out = careledger_ok(&db, &["--keys", &keys_arg, "checkpoint"]);
+    let note = String::from_utf8(out.stdout.clone()).unwrap();
+    assert_eq!(note.lines().nth(1), Some(head.to_string().as_str()));
+    assert!(crate::stderr(&out).contains("signed the missing checkpoint"));
+    Store::open(&db).unwrap().verify().unwrap();
+}

@@ -1,13 +1,18 @@
-//! Every file under `fixtures/bad` yields exactly the errors its `.expected` file holds, both
-//! against an in-memory log and against a real sled store holding the same prelude.
-
-use std::path::{Path, PathBuf};
+//! Every case under `fixtures/bad/<case>/` yields exactly the errors of its `expected.txt`,
+//! both against an in-memory log and against a real sled store holding the same prelude.
+//!
+//! A case (the one layout, docs/fixtures.md) is `case.json` — kind `ingest_bad`, `input`
+//! (the file in the folder), `file` (the name the input is parsed under, which the error
+//! texts cite), optional `preserve_recorded_at` — the input and `expected.txt`. The cases are
+//! checked through `fixtures::cases`, so `BLESS=1` rewrites `expected.txt` (and fails until
+//! the diff is reviewed).
 
 use events::Source;
+use fixtures::cases::{Case, Output, Outputs};
 use ingest::{Known, MemoryKnown, Options, StoreKnown};
 use store::Store;
 
-use crate::{at, memory_of, now, parse, root};
+use crate::{at, memory_of, now, parse};
 
 const PRELUDE: &str = "fixtures/bad/_prelude.jsonl";
 
@@ -23,37 +28,28 @@ fn prelude() -> Vec<events::Draft> {
     }
 }
 
-/// The case files (`.jsonl`, `.csv`) under a folder, sorted, skipping `_` files.
-fn cases(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|e| e.expect("a readable directory entry").path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if p.is_dir() {
-            cases(&p, out);
-        } else if !name.starts_with('_')
-            && matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("jsonl" | "csv")
-            )
-        {
-            out.push(p);
-        }
-    }
-}
-
-fn rel(p: &Path) -> String {
-    p.strip_prefix(root())
-        .expect("cases are under the root")
-        .to_string_lossy()
-        .replace('\\', "/")
+/// The errors of one case's input, as printed (one line each), against `known`.
+fn errors_of(case: &Case, known: &dyn Known) -> Result<String, String> {
+    let input = case.need("input").map_err(|e| e.to_string())?;
+    let file = case.need("file").map_err(|e| e.to_string())?;
+    let bytes = std::fs::read(case.path(input)).map_err(|e| format!("{input}: {e}"))?;
+    let migration = match case.get("preserve_recorded_at") {
+        None => false,
+        Some(v) => v.as_bool().ok_or("preserve_recorded_at is true or false")?,
+    };
+    let opts = Options {
+        now: now(),
+        preserve_recorded_at: migration,
+        head_recorded_at: migration.then(prelude_recorded_at),
+    };
+    Ok(match ingest::parse_bytes(file, &bytes, known, &opts) {
+        Ok(p) => format!("(no error: {} drafts)", p.drafts.len()),
+        Err(e) => e.to_string(),
+    })
 }
 
 #[test]
-fn every_bad_file_yields_exactly_its_expected_errors() {
+fn every_bad_case_yields_exactly_its_expected_errors_in_memory_and_in_a_store() {
     let prelude = prelude();
     let memory = memory_of(&prelude);
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -67,64 +63,25 @@ fn every_bad_file_yields_exactly_its_expected_errors() {
         .expect("the prelude appends");
     let on_disk = StoreKnown::new(&store);
 
-    let mut files = Vec::new();
-    cases(&root().join("fixtures/bad"), &mut files);
-    assert!(files.len() >= 40, "only {} bad cases found", files.len());
-
-    let mut failures = Vec::new();
-    for path in &files {
-        let name = rel(path);
-        let expected_path = path.with_extension("expected");
-        let Ok(expected) = std::fs::read_to_string(&expected_path) else {
-            failures.push(format!("=== {name}: no {}", rel(&expected_path)));
-            continue;
-        };
-        let migration = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("migration_"));
-        let opts = Options {
-            now: now(),
-            preserve_recorded_at: migration,
-            head_recorded_at: migration.then(prelude_recorded_at),
-        };
-        for (label, known) in [("memory", &memory as &dyn Known), ("store", &on_disk)] {
-            let actual = match parse(&name, known, &opts) {
-                Ok(p) => format!("(no error: {} drafts)", p.drafts.len()),
-                Err(e) => e.to_string(),
-            };
-            if actual != expected.trim_end() {
-                failures.push(format!("=== {name} [{label}]\n{actual}"));
-            }
+    let checked = fixtures::cases::check_suite("bad", "ingest_bad", 40, |case| {
+        let in_memory = errors_of(case, &memory)?;
+        let in_store = errors_of(case, &on_disk)?;
+        if in_memory != in_store {
+            return Err(format!(
+                "a store gives other errors than memory:\n[memory]\n{in_memory}\n[store]\n{in_store}"
+            ));
         }
-    }
+        // expected.txt ends its last line with a newline; the error text does not.
+        Ok(Outputs::from([(
+            "expected.txt".to_owned(),
+            Output::Text(format!("{in_memory}\n")),
+        )]))
+    });
     assert!(
         on_disk.take_error().is_none(),
         "the store could not be read"
     );
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-#[test]
-fn every_expected_file_has_its_case() {
-    let mut files = Vec::new();
-    cases(&root().join("fixtures/bad"), &mut files);
-    let mut orphans = Vec::new();
-    let mut dirs = vec![root().join("fixtures/bad")];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).expect("a readable fixtures folder") {
-            let p = e.expect("a readable entry").path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().and_then(|e| e.to_str()) == Some("expected")
-                && !files.iter().any(|f| f.with_extension("expected") == p)
-            {
-                orphans.push(rel(&p));
-            }
-        }
+    if let Err(f) = checked {
+        panic!("{f}");
     }
-    assert!(
-        orphans.is_empty(),
-        "expected files without a case: {orphans:?}"
-    );
 }

@@ -1,17 +1,19 @@
-//! Valid inputs: `fixtures/ingest/good.jsonl` gives exactly the drafts of
-//! `fixtures/ingest/good.drafts.jsonl`; every CSV of `fixtures/ingest/csv/` (`<type>.csv`)
-//! gives exactly the drafts of that type the JSONL gives (same ids, times and events); a
-//! re-import is a no-op; an export re-imports to the same events.
+//! Valid inputs, the case `fixtures/ingest/good/` (the one layout, docs/fixtures.md):
+//! `good.jsonl` gives exactly the drafts of `expected.drafts.jsonl` and the hand-written
+//! anchors of `case.json` hold for them; every CSV of `csv/` (`<type>.csv`) gives exactly the
+//! drafts of that type the JSONL gives (same ids, times and events); a re-import is a no-op;
+//! an export re-imports to the same events.
 
 use events::Draft;
 use events::{EventKind, Source};
+use fixtures::cases::{Output, Outputs};
 use ingest::{MemoryKnown, Options, Parsed};
 use serde_json::{Value, json};
 use store::Store;
 
 use crate::{memory_of, now, parse, root};
 
-const GOOD: &str = "fixtures/ingest/good.jsonl";
+const GOOD: &str = "fixtures/ingest/good/good.jsonl";
 
 fn good() -> Parsed {
     match parse(GOOD, &MemoryKnown::new(), &Options::new(now())) {
@@ -32,29 +34,42 @@ fn as_json(line: usize, d: &Draft) -> Value {
 }
 
 #[test]
-fn the_good_jsonl_gives_its_drafts() {
-    let parsed = good();
-    let golden = std::fs::read_to_string(root().join("fixtures/ingest/good.drafts.jsonl"))
-        .expect("fixtures/ingest/good.drafts.jsonl exists");
-    let expected: Vec<Value> = golden
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("a JSON line in good.drafts.jsonl"))
-        .collect();
-    let actual: Vec<Value> = parsed.drafts.iter().map(|(l, d)| as_json(*l, d)).collect();
-    for (i, (a, e)) in actual.iter().zip(&expected).enumerate() {
-        assert_eq!(a, e, "draft {i} differs:\n{a}\n{e}");
+fn the_good_jsonl_gives_its_drafts_and_the_facts_written_by_hand() {
+    let case = fixtures::cases::Case::load(&root().join("fixtures/ingest/good"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let anchors = case.anchors().unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        anchors.len() >= 3,
+        "state the facts of good.jsonl by hand in case.json"
+    );
+    let checked = fixtures::cases::check(&[case], |case| {
+        let input = case.need("input").map_err(|e| e.to_string())?;
+        let rel = format!("fixtures/ingest/good/{input}");
+        let parsed = parse(&rel, &MemoryKnown::new(), &Options::new(now()))
+            .map_err(|e| format!("{rel} must be valid:\n{e}"))?;
+        if (parsed.already_present, parsed.repeated) != (0, 0) {
+            return Err(format!(
+                "{rel}: {} already present, {} repeated",
+                parsed.already_present, parsed.repeated
+            ));
+        }
+        let drafts = parsed.drafts.iter().map(|(l, d)| as_json(*l, d)).collect();
+        Ok(Outputs::from([(
+            "expected.drafts.jsonl".to_owned(),
+            Output::JsonLines(drafts),
+        )]))
+    });
+    if let Err(f) = checked {
+        panic!("{f}");
     }
-    assert_eq!(actual.len(), expected.len(), "number of drafts");
-    assert_eq!((parsed.already_present, parsed.repeated), (0, 0));
 }
 
 #[test]
 fn each_csv_gives_the_same_drafts_as_the_jsonl() {
     let all: Vec<Draft> = good().into_drafts();
-    let dir = root().join("fixtures/ingest/csv");
+    let dir = root().join("fixtures/ingest/good/csv");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("fixtures/ingest/csv exists")
+        .expect("fixtures/ingest/good/csv exists")
         .map(|e| e.expect("a readable entry").path())
         .collect();
     files.sort();
@@ -79,7 +94,7 @@ fn each_csv_gives_the_same_drafts_as_the_jsonl() {
             .filter(|d| d.event.kind() == kind)
             .cloned()
             .collect();
-        let rel = format!("fixtures/ingest/csv/{stem}.csv");
+        let rel = format!("fixtures/ingest/good/csv/{stem}.csv");
         let parsed = match parse(&rel, &memory_of(&others), &Options::new(now())) {
             Ok(p) => p,
             Err(e) => panic!("{rel} must be valid:\n{e}"),

@@ -1,4 +1,4 @@
-//! Integration tests of `ingest`, driven by the data under `fixtures/bad` (one fault per file,
+//! Integration tests of `ingest`, driven by the cases under `fixtures/bad` (one fault per case,
 //! the exact expected errors beside it) and `fixtures/ingest` (valid inputs, in JSONL and in
 //! CSV, with the drafts they must give).
 
@@ -45,7 +45,7 @@ pub fn parse(
 pub fn memory_of(drafts: &[Draft]) -> MemoryKnown {
     let mut known = MemoryKnown::new();
     for d in drafts {
-        known.push(&d.id, d.occurred_at, &d.event);
+        known.push(&d.id, d.occurred_at, &d.actor, &d.event);
     }
     known
 }

@@ -1,20 +1,21 @@
-//! Teacher scores (rules §7) against hand-computed cases under `fixtures/scores/<case>/`:
-//! `events.jsonl` (flat wire JSONL with `recorded_at`), `run.json` (`school`, `period`,
-//! `as_of`, optional `other`), `expected.json` (the §10 rows, or `{"error": "…"}`), optional
-//! `windows.json` (`{staff: drill-down}`) and `why.md` (the hand computation).
+//! Teacher scores (rules §7) against hand-computed cases under `fixtures/scores/<case>/`, in
+//! the one case layout (docs/fixtures.md): `events.jsonl` (flat wire JSONL with
+//! `recorded_at`), `case.json` (kind `scores`: `school`, `period`, `as_of`, optional `other`
+//! and `windows_of`), `expected.json` (the §10 rows, or `{"error": "…"}`), optional
+//! `expected.windows.json` (`{staff: drill-down}`) and `why.md` (the hand computation).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use chrono::{DateTime, Duration, Utc};
 use events::time::parse_as_of;
 use events::{Envelope, Event, Hash, SCHEMA, Source};
+use fixtures::cases::{Case, Output, Outputs};
 use projections::calendar::Period;
 use projections::scores::{ScoreRun, scores};
 use projections::{Timeline, World};
 use serde_json::Value;
 
-use crate::support::{cases, json_diff, read_events, read_json};
+use crate::support::{check, envelopes, read_events, suite};
 
 struct Run {
     school: String,
@@ -23,19 +24,28 @@ struct Run {
     other: Option<BTreeMap<String, f64>>,
 }
 
-fn read_run(dir: &Path) -> Run {
-    let v = read_json(&dir.join("run.json"));
-    let s = |k: &str| v[k].as_str().map(str::to_owned);
-    Run {
-        school: s("school").expect("run.json names a school"),
-        period: s("period").expect("run.json names a period"),
-        as_of: s("as_of").map(|t| parse_as_of(&t).expect("run.json as_of is a date or RFC 3339")),
-        other: v.get("other").and_then(Value::as_object).map(|o| {
+fn read_run(case: &Case) -> Result<Run, String> {
+    let text = |k: &str| case.need(k).map(str::to_owned).map_err(|e| e.to_string());
+    let as_of = match case.str("as_of").map_err(|e| e.to_string())? {
+        Some(t) => Some(parse_as_of(t).ok_or(format!("as_of {t:?} is not a date or RFC 3339"))?),
+        None => None,
+    };
+    let other = match case.get("other") {
+        None => None,
+        Some(Value::Object(o)) => Some(
             o.iter()
-                .map(|(k, x)| (k.clone(), x.as_f64().expect("other scores are numbers")))
-                .collect()
-        }),
-    }
+                .map(|(k, x)| x.as_f64().map(|v| (k.clone(), v)))
+                .collect::<Option<_>>()
+                .ok_or("other scores are numbers")?,
+        ),
+        Some(x) => return Err(format!("other must map staff to scores, found {x}")),
+    };
+    Ok(Run {
+        school: text("school")?,
+        period: text("period")?,
+        as_of,
+        other,
+    })
 }
 
 fn run(envs: &[Envelope], r: &Run) -> Result<ScoreRun, projections::ProjectionError> {
@@ -45,48 +55,42 @@ fn run(envs: &[Envelope], r: &Run) -> Result<ScoreRun, projections::ProjectionEr
     scores(&timeline, &world, &r.school, period, r.other.as_ref())
 }
 
-#[test]
-fn given_each_hand_computed_case_when_scored_then_the_rows_match_expected() {
-    let all = cases("scores");
-    assert!(all.len() >= 10, "the scores fixtures are missing");
-    let mut failures = Vec::new();
-    for dir in &all {
-        let name = dir
-            .file_name()
-            .expect("a case has a name")
-            .to_string_lossy()
-            .into_owned();
-        if !dir.join("why.md").is_file() {
-            failures.push(format!("{name}: why.md (the hand computation) is missing"));
-        }
-        let envs = read_events(dir);
-        let r = read_run(dir);
-        let want = read_json(&dir.join("expected.json"));
-        let got = match run(&envs, &r) {
-            Ok(out) => {
-                if let Ok(text) = std::fs::read_to_string(dir.join("windows.json")) {
-                    let wins: Value = serde_json::from_str(&text).expect("windows.json parses");
-                    for (staff, want_w) in wins.as_object().expect("windows.json is an object") {
-                        let got_w = out.windows_json(staff).unwrap_or(Value::Null);
-                        if let Some(d) =
-                            json_diff(&format!("{name} windows {staff}"), &got_w, want_w)
-                        {
-                            failures.push(d);
-                        }
-                    }
+/// A scores case (kind `scores`): `case.json` gives `school`, `period`, `as_of` and
+/// optionally `other` (staff → other score) and `windows_of` (staff whose window drill-down
+/// is `expected.windows.json`); `expected.json` holds the rules §10 rows or
+/// `{"error": "…"}`; `why.md` the hand computation.
+fn score_case(case: &Case) -> Result<Outputs, String> {
+    if !case.path("why.md").is_file() {
+        return Err("why.md (the hand computation) is missing".into());
+    }
+    let r = read_run(case)?;
+    let mut out = Outputs::new();
+    match run(&case.envelopes().map_err(|e| e.to_string())?, &r) {
+        Ok(scored) => {
+            if let Some(staff) = case.get("windows_of") {
+                let staff = staff.as_array().ok_or("windows_of lists staff ids")?;
+                let mut wins = serde_json::Map::new();
+                for s in staff {
+                    let s = s.as_str().ok_or("windows_of lists staff ids")?;
+                    wins.insert(s.into(), scored.windows_json(s).unwrap_or(Value::Null));
                 }
-                out.rows_json()
+                out.insert("expected.windows.json".into(), Output::Json(wins.into()));
             }
-            Err(e) => serde_json::json!({ "error": e.to_string() }),
-        };
-        if let Some(d) = json_diff(&name, &got, &want) {
-            failures.push(format!(
-                "{d}\n  full output: {}",
-                serde_json::to_string(&got).expect("json prints")
-            ));
+            out.insert("expected.json".into(), Output::Json(scored.rows_json()));
+        }
+        Err(e) => {
+            out.insert(
+                "expected.json".into(),
+                Output::Json(serde_json::json!({ "error": e.to_string() })),
+            );
         }
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    Ok(out)
+}
+
+#[test]
+fn given_each_hand_computed_case_when_scored_then_the_rows_match_expected() {
+    check("scores", "scores", 10, score_case);
 }
 
 /// Events recorded one day after `t` that would change every run if they counted: each
@@ -154,9 +158,9 @@ fn later_events(envs: &[Envelope], t: DateTime<Utc>) -> Vec<Envelope> {
 
 #[test]
 fn given_a_run_as_of_t_when_events_recorded_later_are_appended_then_its_output_is_unchanged() {
-    for dir in cases("scores") {
-        let mut envs = read_events(&dir);
-        let mut r = read_run(&dir);
+    for case in suite("scores") {
+        let mut envs = envelopes(&case);
+        let mut r = read_run(&case).unwrap_or_else(|e| panic!("{}: {e}", case.name));
         let last = envs
             .last()
             .map(|e| e.recorded_at)
@@ -176,7 +180,7 @@ fn given_a_run_as_of_t_when_events_recorded_later_are_appended_then_its_output_i
         let after = run(&envs, &r)
             .map(|o| o.rows_json())
             .map_err(|e| e.to_string());
-        assert_eq!(before, after, "{}", dir.display());
+        assert_eq!(before, after, "{}", case.name);
         // …and the later events do matter when the run does not stop at T.
         r.as_of = None;
         let all = run(&envs, &r)
@@ -187,10 +191,9 @@ fn given_a_run_as_of_t_when_events_recorded_later_are_appended_then_its_output_i
             .is_ok_and(|v| v.as_array().is_some_and(|a| !a.is_empty()))
         {
             assert_ne!(
-                before,
-                all,
+                before, all,
                 "{}: the later events changed nothing",
-                dir.display()
+                case.name
             );
         }
     }

@@ -1,13 +1,15 @@
-//! The timeline (rules §4–§5) against cases under `fixtures/timeline/<case>/`:
-//! `events.jsonl`, `run.json` (`as_of`) and `expected.json` — the effective facts (summary),
-//! the retracted ids and each amendment's effect, or `{"error": "…"}`.
+//! The timeline (rules §4–§5) against cases under `fixtures/timeline/<case>/`, in the one
+//! case layout (docs/fixtures.md): `events.jsonl`, `case.json` (kind `timeline`: `as_of`) and
+//! `expected.json` — the effective facts (summary), the retracted ids and each amendment's
+//! effect, or `{"error": "…"}`.
 
 use events::time::{format_local, parse_as_of};
+use fixtures::cases::{Case, Output, Outputs};
 use projections::Timeline;
 use projections::timeline::{AmendmentEffect, Fact};
 use serde_json::{Value, json};
 
-use crate::support::{cases, json_diff, read_events, read_json};
+use crate::support::{check, envelopes, read_events, suite};
 
 fn summary(f: &Fact) -> Value {
     let wire = f.to_wire();
@@ -34,32 +36,32 @@ fn effect(e: &AmendmentEffect) -> Value {
     }
 }
 
+fn timeline_case(case: &Case) -> Result<Outputs, String> {
+    let envs = case.envelopes().map_err(|e| e.to_string())?;
+    let as_of = match case.str("as_of").map_err(|e| e.to_string())? {
+        Some(t) => Some(parse_as_of(t).ok_or(format!("as_of {t:?} is not a date or RFC 3339"))?),
+        None => None,
+    };
+    let got = match Timeline::build(&envs, as_of) {
+        Ok(t) => json!({
+            "head_seq": t.head_seq(),
+            "facts": t.facts().iter().map(summary).collect::<Vec<_>>(),
+            "retracted": t.retracted().iter().map(|f| f.id.clone()).collect::<Vec<_>>(),
+            "amendments": t.amendments().iter()
+                .map(|a| json!({"id": a.id, "effect": effect(&a.effect)}))
+                .collect::<Vec<_>>(),
+        }),
+        Err(e) => json!({"error": e.to_string()}),
+    };
+    Ok(Outputs::from([(
+        "expected.json".to_owned(),
+        Output::Json(got),
+    )]))
+}
+
 #[test]
 fn given_each_timeline_case_when_built_then_the_effective_facts_match_expected() {
-    let all = cases("timeline");
-    assert!(!all.is_empty(), "the timeline fixtures are missing");
-    for dir in all {
-        let envs = read_events(&dir);
-        let run = read_json(&dir.join("run.json"));
-        let as_of = run["as_of"]
-            .as_str()
-            .map(|s| parse_as_of(s).expect("as_of is a date or RFC 3339"));
-        let want = read_json(&dir.join("expected.json"));
-        let got = match Timeline::build(&envs, as_of) {
-            Ok(t) => json!({
-                "head_seq": t.head_seq(),
-                "facts": t.facts().iter().map(summary).collect::<Vec<_>>(),
-                "retracted": t.retracted().iter().map(|f| f.id.clone()).collect::<Vec<_>>(),
-                "amendments": t.amendments().iter()
-                    .map(|a| json!({"id": a.id, "effect": effect(&a.effect)}))
-                    .collect::<Vec<_>>(),
-            }),
-            Err(e) => json!({"error": e.to_string()}),
-        };
-        if let Some(d) = json_diff(&dir.display().to_string(), &got, &want) {
-            panic!("{d}\n  full output: {got}");
-        }
-    }
+    check("timeline", "timeline", 1, timeline_case);
 }
 
 #[test]
@@ -92,11 +94,13 @@ fn given_a_log_when_built_by_reference_or_by_value_then_the_timelines_agree() {
 #[test]
 fn given_a_timeline_without_care_events_when_each_is_made_effective_then_it_equals_the_full_build()
 {
-    let mut dirs = cases("timeline");
-    dirs.push(crate::support::fixtures_dir().join("seed-school"));
-    dirs.extend(cases("scores"));
-    for dir in dirs {
-        let envs = read_events(&dir);
+    let mut logs: Vec<(String, Vec<events::Envelope>)> = Vec::new();
+    for case in suite("timeline").iter().chain(&suite("scores")) {
+        logs.push((case.name.clone(), envelopes(case)));
+    }
+    let seed = crate::support::fixtures_dir().join("seed-school");
+    logs.push(("seed-school".into(), read_events(&seed)));
+    for (name, envs) in logs {
         let Ok(full) = Timeline::build(&envs, None) else {
             continue; // a case whose log cannot be built has nothing to compare
         };
@@ -109,7 +113,7 @@ fn given_a_timeline_without_care_events_when_each_is_made_effective_then_it_equa
         for e in envs.iter().filter(|e| e.event.kind().counts_toward_quota()) {
             let got = partial.effective(e.clone()).expect("the amendments apply");
             let want = full.fact(&e.id);
-            assert_eq!(got.as_ref(), want, "{}: {}", dir.display(), e.id);
+            assert_eq!(got.as_ref(), want, "{name}: {}", e.id);
         }
     }
 }

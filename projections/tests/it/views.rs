@@ -1,25 +1,28 @@
 //! The inspector and teacher views (archive, archives, contact card, history, progress,
-//! pairings, worklist, back-fill) against cases under `fixtures/views/<case>/`:
+//! pairings, worklist, back-fill) against cases under `fixtures/views/<case>/`, in the one
+//! case layout (docs/fixtures.md):
 //!
 //! - `events.jsonl`: the log, flat wire JSONL with `recorded_at` (and optionally `source`) on
-//!   every line — or `query.json` names another file with `"events"` (relative to the case);
-//! - `query.json`: `{"events"?: path, "queries": [{"name", "view", "as_of"?, …parameters,
-//!   "forbidden"?: [text that must appear nowhere in the output]}]}`;
+//!   every line — or `case.json` names another file with `"events"` (relative to the case);
+//! - `case.json`: kind `views`, `{"events"?: path, "queries": [{"name", "view", "as_of"?,
+//!   …parameters, "forbidden"?: [text that must appear nowhere in the output]}], "anchors":
+//!   [hand-written facts about the output]}`;
 //! - `expected.json`: `{name: {"json": view, "table": rows}}` or `{name: {"error": message}}`;
-//! - `why.md`: what the case shows and how the expectations were checked by hand.
+//! - `why.md`: what the case shows and how the anchors were worked out by hand.
 //!
 //! Given the log, when the view is asked as of a time, then it prints the expected JSON and
-//! table; and asking again after events recorded later are appended changes no byte.
-//! `VIEWS_BLESS=1` rewrites `expected.json` (then read every change before committing).
+//! table and every anchor holds; and asking again after events recorded later are appended
+//! changes no byte. `BLESS=1` rewrites `expected.json` and fails until the diff is reviewed.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use events::time::{parse_as_of, parse_date};
 use events::{Envelope, Event, Hash, SCHEMA, Source};
-use projections::archive::{archive, archives, contact_card};
+use fixtures::cases::{Case, Output, Outputs};
+use projections::archive::{archive, archives};
 use projections::backfill::{BackfillOptions, backfill};
+use projections::contact_card::contact_card;
 use projections::history::history;
 use projections::pairings::pairings_on;
 use projections::progress::progress;
@@ -28,7 +31,7 @@ use projections::{ProjectionError, Timeline, World};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::support::{cases, json_diff, read_json};
+use crate::support::check;
 
 /// One query of a case.
 struct Query {
@@ -39,45 +42,37 @@ struct Query {
     forbidden: Vec<String>,
 }
 
-fn read_queries(dir: &Path) -> (Vec<Envelope>, Vec<Query>) {
-    let q = read_json(&dir.join("query.json"));
-    let events_path = match q.get("events").and_then(Value::as_str) {
-        Some(rel) => dir.join(rel),
-        None => dir.join("events.jsonl"),
-    };
-    let text = std::fs::read_to_string(&events_path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", events_path.display()));
-    let file = events_path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let envs = fixtures::envelopes(&text, &file).unwrap_or_else(|e| panic!("{e}"));
-    let queries = q["queries"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{}: query.json needs a queries list", dir.display()))
-        .iter()
+fn read_queries(case: &Case) -> Result<Vec<Query>, String> {
+    let list = case
+        .get("queries")
+        .and_then(Value::as_array)
+        .ok_or("case.json needs a queries list")?;
+    list.iter()
         .map(|v| {
-            let mut params = v.as_object().expect("a query is an object").clone();
+            let mut params = v.as_object().ok_or("a query is an object")?.clone();
             let mut take = |k: &str| params.remove(k);
             let name = take("name").and_then(|v| v.as_str().map(str::to_owned));
             let view = take("view").and_then(|v| v.as_str().map(str::to_owned));
-            let as_of = take("as_of").and_then(|v| v.as_str().map(str::to_owned));
+            let as_of = match take("as_of").and_then(|v| v.as_str().map(str::to_owned)) {
+                Some(t) => Some(parse_as_of(&t).ok_or(format!("as_of {t:?} is not a time"))?),
+                None => None,
+            };
             let forbidden = take("forbidden")
                 .and_then(|v| v.as_array().cloned())
-                .unwrap_or_default();
-            Query {
-                name: name.expect("a query has a name"),
-                view: view.expect("a query names its view"),
-                as_of: as_of.map(|t| parse_as_of(&t).expect("as_of is a date or RFC 3339")),
+                .unwrap_or_default()
+                .iter()
+                .map(|f| f.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or("forbidden texts are strings")?;
+            Ok(Query {
+                name: name.ok_or("a query has a name")?,
+                view: view.ok_or("a query names its view")?,
+                as_of,
                 params,
-                forbidden: forbidden
-                    .iter()
-                    .map(|f| f.as_str().expect("forbidden texts are strings").to_owned())
-                    .collect(),
-            }
+                forbidden,
+            })
         })
-        .collect();
-    (envs, queries)
+        .collect()
 }
 
 fn rendered<T: Serialize>(view: T, table: Vec<Vec<String>>) -> Value {
@@ -213,72 +208,70 @@ pub fn later_events(envs: &[Envelope], t: DateTime<Utc>) -> Vec<Envelope> {
         .collect()
 }
 
-#[test]
-fn given_each_view_case_when_asked_as_of_a_time_then_json_and_table_match_expected() {
-    let all = cases("views");
-    assert!(all.len() >= 5, "the views fixtures are missing");
-    let bless = std::env::var_os("VIEWS_BLESS").is_some();
-    let mut failures = Vec::new();
-    for dir in &all {
-        let case = dir
-            .file_name()
-            .expect("a case has a name")
-            .to_string_lossy()
-            .into_owned();
-        assert!(dir.join("why.md").is_file(), "{case}: why.md is missing");
-        let (envs, queries) = read_queries(dir);
-        assert!(!queries.is_empty(), "{case}: no query");
-        let mut got_all: BTreeMap<String, Value> = BTreeMap::new();
-        for q in &queries {
-            let got = run(&envs, q);
-            let text = serde_json::to_string(&got).expect("json prints");
-            for f in &q.forbidden {
-                if text.contains(f.as_str()) {
-                    failures.push(format!(
-                        "{case}/{}: output shows forbidden text {f:?}",
-                        q.name
-                    ));
-                }
-            }
-            // Then: events recorded after the as-of time change no byte.
-            if let Some(t) = q.as_of {
-                let mut longer = envs.clone();
-                longer.extend(later_events(&envs, t));
-                let again = serde_json::to_string(&run(&longer, q)).expect("json prints");
-                if again != text {
-                    failures.push(format!(
-                        "{case}/{}: output changed when events recorded after as_of were appended",
-                        q.name
-                    ));
-                }
-            }
-            got_all.insert(q.name.clone(), got);
-        }
-        let path = dir.join("expected.json");
-        if bless {
-            let text = serde_json::to_string_pretty(&got_all).expect("json prints");
-            std::fs::write(&path, text + "\n").expect("expected.json is writable");
-            continue;
-        }
-        let want = read_json(&path);
-        for q in &queries {
-            let got = &got_all[&q.name];
-            match want.get(&q.name) {
-                None => failures.push(format!("{case}/{}: no expectation", q.name)),
-                Some(w) => {
-                    if let Some(d) = json_diff(&format!("{case}/{}", q.name), got, w) {
-                        failures.push(d);
-                    }
-                }
+/// Runs a views case: every query's view as `expected.json` (`{name: output}`); a forbidden
+/// text in an output, or an output that changes when events recorded after its as-of time
+/// are appended, fails the case.
+fn views_case(case: &Case) -> Result<Outputs, String> {
+    if !case.path("why.md").is_file() {
+        return Err("why.md is missing".into());
+    }
+    let envs = case.envelopes().map_err(|e| e.to_string())?;
+    let queries = read_queries(case)?;
+    if queries.is_empty() {
+        return Err("no query".into());
+    }
+    let mut problems = Vec::new();
+    let mut got_all: BTreeMap<String, Value> = BTreeMap::new();
+    for q in &queries {
+        let got = run(&envs, q);
+        let text = serde_json::to_string(&got).expect("json prints");
+        for f in &q.forbidden {
+            if text.contains(f.as_str()) {
+                problems.push(format!("{}: output shows forbidden text {f:?}", q.name));
             }
         }
-        let extra: Vec<&String> = want
-            .as_object()
-            .map(|o| o.keys().filter(|k| !got_all.contains_key(*k)).collect())
-            .unwrap_or_default();
-        if !extra.is_empty() {
-            failures.push(format!("{case}: expectations without a query: {extra:?}"));
+        // Then: events recorded after the as-of time change no byte.
+        if let Some(t) = q.as_of {
+            let mut longer = envs.clone();
+            longer.extend(later_events(&envs, t));
+            let again = serde_json::to_string(&run(&longer, q)).expect("json prints");
+            if again != text {
+                problems.push(format!(
+                    "{}: output changed when events recorded after as_of were appended",
+                    q.name
+                ));
+            }
+        }
+        if got_all.insert(q.name.clone(), got).is_some() {
+            problems.push(format!("{}: two queries have this name", q.name));
         }
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    if !problems.is_empty() {
+        return Err(problems.join("\n"));
+    }
+    let all: serde_json::Map<String, Value> = got_all.into_iter().collect();
+    Ok(Outputs::from([(
+        "expected.json".to_owned(),
+        Output::Json(Value::Object(all)),
+    )]))
+}
+
+#[test]
+fn given_each_view_case_when_asked_as_of_a_time_then_json_and_table_match_expected() {
+    check("views", "views", 5, views_case);
+}
+
+#[test]
+fn every_views_case_states_at_least_three_facts_by_hand() {
+    for case in crate::support::suite("views") {
+        let n = case
+            .anchors()
+            .unwrap_or_else(|e| panic!("{}: {e}", case.name))
+            .len();
+        assert!(
+            n >= 3,
+            "{}: {n} anchors; state the facts that matter by hand",
+            case.name
+        );
+    }
 }

@@ -1,13 +1,15 @@
-//! The world (rules §5–§6) against cases under `fixtures/world/<case>/`: `events.jsonl` and
-//! `queries.json`, a list of `{ask, …, expect}` questions put to the world folded from the
-//! whole log.
+//! The world (rules §5–§6) against cases under `fixtures/world/<case>/`, in the one case
+//! layout (docs/fixtures.md): `events.jsonl`, `case.json` (kind `world`: `queries`, a list of
+//! `{ask, …}` questions put to the world folded from the whole log) and `expected.json`, the
+//! same questions each with its hand-written `answer`.
 
 use events::time::parse_date;
+use fixtures::cases::{Case, Output, Outputs};
 use projections::calendar::Period;
 use projections::{Timeline, World};
 use serde_json::{Value, json};
 
-use crate::support::{cases, json_diff, read_events, read_json};
+use crate::support::check;
 
 fn date(q: &Value, key: &str) -> chrono::NaiveDate {
     q[key]
@@ -96,31 +98,29 @@ fn answer(world: &World, q: &Value) -> Value {
     }
 }
 
+fn world_case(case: &Case) -> Result<Outputs, String> {
+    let envs = case.envelopes().map_err(|e| e.to_string())?;
+    let timeline = Timeline::build(&envs, None).map_err(|e| e.to_string())?;
+    let world = World::build(&timeline);
+    let queries = case
+        .get("queries")
+        .and_then(Value::as_array)
+        .ok_or("case.json needs a queries list")?;
+    let answered: Vec<Value> = queries
+        .iter()
+        .map(|q| {
+            let mut a = q.clone();
+            a["answer"] = answer(&world, q);
+            a
+        })
+        .collect();
+    Ok(Outputs::from([(
+        "expected.json".to_owned(),
+        Output::Json(Value::Array(answered)),
+    )]))
+}
+
 #[test]
 fn given_each_world_case_when_asked_then_the_answers_match_expected() {
-    let all = cases("world");
-    assert!(!all.is_empty(), "the world fixtures are missing");
-    let mut failures = Vec::new();
-    for dir in all {
-        let envs = read_events(&dir);
-        let timeline = Timeline::build(&envs, None).expect("the case builds");
-        let world = World::build(&timeline);
-        let queries = read_json(&dir.join("queries.json"));
-        for (i, q) in queries
-            .as_array()
-            .expect("queries.json is a list")
-            .iter()
-            .enumerate()
-        {
-            let got = answer(&world, q);
-            if let Some(d) = json_diff(
-                &format!("{} query {i} {q}", dir.display()),
-                &got,
-                &q["expect"],
-            ) {
-                failures.push(d);
-            }
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    check("world", "world", 1, world_case);
 }

@@ -1,4 +1,8 @@
-//! Loading report cases: wire-form JSONL (rules §5) into envelopes, and `case.json`.
+//! The term-report cases of `fixtures/reports/<case>/` (the one layout, docs/fixtures.md),
+//! read through `fixtures::cases`: `case.json` (kind `term_report`: `scope`, `term`, `as_of`,
+//! `events` — the shared school by reference, then the case's own — `given`, `then`,
+//! optional `schools_without_term`), `expected.json` (the rows, typed from the hand count in
+//! `rows.spec`, which the golden test checks too) and, where the working is not obvious, `why.md`.
 
 use std::path::{Path, PathBuf};
 
@@ -9,14 +13,9 @@ use projections::{Timeline, World};
 use reports::{ReportRow, Scope};
 use serde_json::Value;
 
-/// fixtures/reports/ at the repository root.
-pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/reports")
-}
-
 /// fixtures/seed-school/events.jsonl, when the seed school has been written.
 pub fn seed_school() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/seed-school/events.jsonl");
+    let p = fixtures::cases::root().join("seed-school/events.jsonl");
     p.exists().then_some(p)
 }
 
@@ -40,7 +39,6 @@ pub fn load_events(files: &[PathBuf]) -> Vec<Envelope> {
 /// One case folder.
 pub struct Case {
     pub name: String,
-    pub dir: PathBuf,
     pub scope: Scope,
     pub term: String,
     pub as_of: Option<DateTime<Utc>>,
@@ -50,68 +48,70 @@ pub struct Case {
 }
 
 impl Case {
-    /// Reads `dir/case.json` and `dir/expected.json`.
-    pub fn load(dir: &Path) -> Case {
-        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        let spec: Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join("case.json"))
-                .unwrap_or_else(|e| panic!("{name}: case.json: {e}")),
-        )
-        .unwrap_or_else(|e| panic!("{name}: case.json: {e}"));
+    /// Reads a case read by the one loader, and its `expected.json`.
+    pub fn from_case(case: &fixtures::cases::Case) -> Result<Case, String> {
+        // The folder's name: tests pick cases by it.
+        let name = case
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let spec = &case.spec;
         let scope = match (&spec["scope"]["school"], &spec["scope"]["county"]) {
             (Value::String(s), _) => Scope::School(s.clone()),
             (_, Value::String(c)) => Scope::County(c.clone()),
-            _ => panic!("{name}: scope must name a school or a county"),
+            _ => return Err("scope must name a school or a county".into()),
         };
-        let term = spec["term"].as_str().expect("case.json: term").to_owned();
-        let as_of = spec["as_of"]
-            .as_str()
-            .map(|s| parse_as_of(s).unwrap_or_else(|| panic!("{name}: bad as_of")));
-        let mut files: Vec<PathBuf> = spec["include"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|v| dir.join(v.as_str().expect("include: paths")))
-                    .collect()
-            })
-            .unwrap_or_default();
-        files.push(dir.join("events.jsonl"));
-        let expected: Vec<ReportRow> = serde_json::from_str(
-            &std::fs::read_to_string(dir.join("expected.json"))
-                .unwrap_or_else(|e| panic!("{name}: expected.json: {e}")),
-        )
-        .unwrap_or_else(|e| panic!("{name}: expected.json: {e}"));
-        let schools_without_term = spec["schools_without_term"].as_array().map(|a| {
-            a.iter()
-                .map(|v| v.as_str().expect("schools_without_term: ids").to_owned())
-                .collect()
-        });
-        Case {
+        let term = case.need("term").map_err(|e| e.to_string())?.to_owned();
+        let as_of = match case.str("as_of").map_err(|e| e.to_string())? {
+            Some(s) => Some(parse_as_of(s).ok_or(format!("bad as_of {s:?}"))?),
+            None => None,
+        };
+        let files = case.event_files().map_err(|e| e.to_string())?;
+        let expected: Vec<ReportRow> =
+            serde_json::from_str(&case.read_text("expected.json").map_err(|e| e.to_string())?)
+                .map_err(|e| format!("expected.json: {e}"))?;
+        let schools_without_term = match case.get("schools_without_term") {
+            None => None,
+            Some(v) => Some(
+                v.as_array()
+                    .and_then(|a| {
+                        a.iter()
+                            .map(|v| v.as_str().map(str::to_owned))
+                            .collect::<Option<Vec<_>>>()
+                    })
+                    .ok_or("schools_without_term lists school ids")?,
+            ),
+        };
+        Ok(Case {
             name,
-            dir: dir.to_path_buf(),
             scope,
             term,
             as_of,
             files,
             expected,
             schools_without_term,
-        }
+        })
     }
 
-    /// Every case folder (those with a case.json), by name.
+    /// Reads `dir/case.json` and `dir/expected.json`.
+    pub fn load(dir: &Path) -> Case {
+        let case = fixtures::cases::Case::load(dir).unwrap_or_else(|e| panic!("{e}"));
+        Case::from_case(&case).unwrap_or_else(|e| panic!("{}: {e}", case.name))
+    }
+
+    /// Every case of fixtures/reports/, by name.
     pub fn all() -> Vec<Case> {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
-            .expect("fixtures/reports exists")
-            .map(|e| e.expect("readable entry").path())
-            .filter(|p| p.join("case.json").exists())
-            .collect();
-        dirs.sort();
-        dirs.iter().map(|d| Case::load(d)).collect()
+        fixtures::cases::suite("reports")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .iter()
+            .map(|c| Case::from_case(c).unwrap_or_else(|e| panic!("{}: {e}", c.name)))
+            .collect()
     }
 
     /// The case called `name`.
     pub fn named(name: &str) -> Case {
-        Case::load(&fixtures_dir().join(name))
+        Case::load(&fixtures::cases::root().join("reports").join(name))
     }
 
     /// The timeline and world as of the case's time.

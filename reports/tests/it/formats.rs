@@ -184,9 +184,50 @@ fn xlsx_has_chinese_headers_a_sheet_per_school_and_the_same_values() {
 fn the_table_aligns_columns_and_shows_rates_as_percentages() {
     let (report, _dir, paths) = written("small_school");
     let text = std::fs::read_to_string(&paths[4]).unwrap();
-    assert_eq!(text, reports::render_table(&report).unwrap());
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 1 + report.frame().height());
+    // Every cell against the hand-computed expectation of the case (not the renderer's own
+    // output): labels, `-` for null, rates as percentages to one decimal, figures as written.
+    let expected = Case::named("small_school").expected;
+    assert_eq!(lines.len(), 1 + expected.len());
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    let names: Vec<&str> = REPORT_COLUMNS.iter().map(|c| c.name).collect();
+    assert_eq!(header, names);
+    let figures = REPORT_COLUMNS.len() - 3;
+    for (line, row) in lines[1..].iter().zip(&expected) {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        let (labels, values) = cells.split_at(cells.len() - figures);
+        let want_labels: Vec<String> = match (&row.school, row.grade) {
+            (Some(s), Some(g)) => vec![s.clone(), g.to_string(), row.class.unwrap().to_string()],
+            (Some(s), None) => vec![s.clone(), "total".to_owned()],
+            (None, _) => vec!["county".to_owned(), "total".to_owned()],
+        };
+        assert_eq!(labels, want_labels, "{line}");
+        let want = numbers(row);
+        for (j, (c, cell)) in REPORT_COLUMNS[3..].iter().zip(values).enumerate() {
+            match want[j + 2] {
+                None => assert_eq!(*cell, "-", "{}: {line}", c.name),
+                Some(v) if c.kind == ColumnKind::Rate => {
+                    let pct: f64 = cell
+                        .strip_suffix('%')
+                        .unwrap_or_else(|| panic!("{}: {cell} is not a percentage", c.name))
+                        .parse()
+                        .unwrap();
+                    assert!(
+                        (pct - v * 100.0).abs() <= 0.05 + 1e-9,
+                        "{}: {cell} vs {v}",
+                        c.name
+                    );
+                }
+                Some(v) => {
+                    let got: f64 = cell
+                        .parse()
+                        .unwrap_or_else(|_| panic!("{}: {cell}", c.name));
+                    assert!((got - v).abs() < 0.005, "{}: {cell} vs {v}", c.name);
+                }
+            }
+        }
+    }
     assert!(lines[0].starts_with("school  grade  class  children"));
     let total = lines.last().unwrap();
     assert!(total.starts_with("hx      total"), "{total}");

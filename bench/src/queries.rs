@@ -1,0 +1,244 @@
+//! The read side at scale: a full replay of the projections, teacher scores of one school and
+//! of the whole county, one child's archive as of a past time through the by-child index, and
+//! the county term report streamed over the log.
+//!
+//! It owns how each read is timed; it must never compute a view itself (that is
+//! `projections` and `reports`) nor write to the store.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use events::Event;
+use projections::{Period, Timeline, World};
+use reports::Scope;
+use store::Store;
+
+use crate::StageOut;
+use crate::data::DataArgs;
+use crate::import::store_path;
+use careledger::plan;
+
+fn open(dir: &Path) -> Result<Store> {
+    let path = store_path(dir);
+    Store::open(&path).with_context(|| format!("opening {}", path.display()))
+}
+
+/// The county of the generated schools (every school of the data set is in one county).
+fn county_of(store: &Store) -> Result<String> {
+    store
+        .registry()
+        .schools()
+        .next()
+        .map(|(_, county)| county.to_owned())
+        .context("the imported log registers no school")
+}
+
+/// Stage `replay`: the whole log read and folded into a timeline and a world, then scored
+/// and reported on.
+pub fn replay(data: &DataArgs, dir: &Path) -> Result<StageOut> {
+    let store = open(dir)?;
+    let mut out = StageOut::default();
+
+    // As `commands::plan::whole_timeline` replays when no snapshot fits: the scan streams
+    // into the fold, so the log is never held twice.
+    let t = Instant::now();
+    let mut read_error = None;
+    let envs = store.scan(None).map_while(|r| match r {
+        Ok(env) => Some(env),
+        Err(e) => {
+            read_error = Some(e);
+            None
+        }
+    });
+    let tl = Timeline::build_owned(envs, None)?;
+    if let Some(e) = read_error {
+        return Err(e.into());
+    }
+    out.set("timeline_s", t.elapsed().as_secs_f64());
+    out.set("events", tl.head_seq() as f64);
+    let t = Instant::now();
+    let world = World::build(&tl);
+    out.set("world_s", t.elapsed().as_secs_f64());
+
+    let year = Period::parse(&data.year)?;
+    let schools: Vec<String> = world.schools().map(|s| s.id.clone()).collect();
+    let first = schools.first().context("the world holds no school")?;
+    let t = Instant::now();
+    let run = projections::scores(&tl, &world, first, year.clone(), None)?;
+    out.set("scores_school_s", t.elapsed().as_secs_f64());
+    out.set("scores_school_rows", run.rows.len() as f64);
+    out.set(
+        "scores_school_children",
+        world
+            .children()
+            .filter(|c| c.registration.school == *first)
+            .count() as f64,
+    );
+    out.note("scores_school", first.clone());
+
+    let t = Instant::now();
+    let mut rows = 0;
+    for school in &schools {
+        rows += projections::scores(&tl, &world, school, year.clone(), None)?
+            .rows
+            .len();
+    }
+    out.set("scores_county_s", t.elapsed().as_secs_f64());
+    out.set("scores_county_rows", rows as f64);
+    out.set("schools", schools.len() as f64);
+
+    let county = county_of(&store)?;
+    let term = format!("{}-1", data.year);
+    let t = Instant::now();
+    let report = reports::term_statistics(&tl, &world, Scope::County(county), &term)?;
+    out.set("report_memory_s", t.elapsed().as_secs_f64());
+    out.set("report_rows", report.frame().height() as f64);
+    Ok(out)
+}
+
+/// Stage `snapshot`: whole-log commands as the command line runs them, through
+/// `plan::whole_timeline`. The first call finds no snapshot, replays, and stores one when the
+/// log is long enough (the plan's rule); the second resumes from it when there is one. Then one
+/// school's scores on the resumed timeline: `careledger scores` after a snapshot.
+pub fn snapshot(data: &DataArgs, dir: &Path) -> Result<StageOut> {
+    let store = open(dir)?;
+    let mut out = StageOut::default();
+    let t = Instant::now();
+    let tl = plan::whole_timeline(&store, None)?;
+    out.set("first_s", t.elapsed().as_secs_f64());
+    drop(tl);
+    let t = Instant::now();
+    let tl = plan::whole_timeline(&store, None)?;
+    out.set("second_s", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let world = World::build(&tl);
+    out.set("world_s", t.elapsed().as_secs_f64());
+    let school = world
+        .schools()
+        .next()
+        .map(|s| s.id.clone())
+        .context("the world holds no school")?;
+    let t = Instant::now();
+    let run = projections::scores(&tl, &world, &school, Period::parse(&data.year)?, None)?;
+    out.set("scores_s", t.elapsed().as_secs_f64());
+    out.set("scores_rows", run.rows.len() as f64);
+    out.set("events", store.head().seq as f64);
+    out.note("school", school);
+    Ok(out)
+}
+
+/// `SplitMix64`: a fixed, dependency-free choice of "random" children, the same every run.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The value at percentile `p` (nearest rank) of sorted durations.
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Children looked up by the archive stage.
+const ARCHIVE_LOOKUPS: usize = 200;
+
+/// Stage `archive`: `ARCHIVE_LOOKUPS` children drawn at random (with replacement, fixed
+/// seed) among those registered by the log's midpoint; each one's archive as known then,
+/// as `careledger archive CHILD --as-of T` computes it: `plan::child_envelopes` (registry
+/// events and the child's own, from the indexes), a timeline and world of those, the view.
+pub fn archive(data: &DataArgs, dir: &Path) -> Result<StageOut> {
+    let store = open(dir)?;
+    let mid = store.head().seq / 2;
+    let as_of = store
+        .get(mid.max(1))?
+        .map(|e| e.recorded_at)
+        .context("the imported log is empty")?;
+    let registry = store.registry_events(None, Some(as_of))?;
+    let children: Vec<String> = registry
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::ChildRegistered(c) => Some(c.child.clone()),
+            _ => None,
+        })
+        .collect();
+    anyhow::ensure!(!children.is_empty(), "no child registered by {as_of}");
+    let mut state = data.seed;
+    let (mut fetch, mut project) = (Duration::ZERO, Duration::ZERO);
+    let mut times = Vec::with_capacity(ARCHIVE_LOOKUPS);
+    let mut read = 0usize;
+    for _ in 0..ARCHIVE_LOOKUPS {
+        let child = &children[(splitmix(&mut state) % children.len() as u64) as usize];
+        let t = Instant::now();
+        let envs = plan::child_envelopes(&store, child, Some(as_of))?;
+        read += envs.len();
+        let fetched = t.elapsed();
+        let tl = Timeline::build_owned(envs, Some(as_of))?;
+        let world = World::build(&tl);
+        std::hint::black_box(projections::archive::archive(&tl, &world, child, None)?);
+        let total = t.elapsed();
+        fetch += fetched;
+        project += total - fetched;
+        times.push(total);
+    }
+    times.sort_unstable();
+    let n = times.len() as f64;
+    let mut out = StageOut::default();
+    out.set("lookups", n);
+    out.set("p50_ms", percentile(&times, 50.0).as_secs_f64() * 1e3);
+    out.set("p99_ms", percentile(&times, 99.0).as_secs_f64() * 1e3);
+    out.set("fetch_ms_mean", fetch.as_secs_f64() * 1e3 / n);
+    out.set("project_ms_mean", project.as_secs_f64() * 1e3 / n);
+    out.set("envelopes_mean", read as f64 / n);
+    out.set("registry_envelopes", registry.len() as f64);
+    out.set("as_of_seq", mid as f64);
+    out.note("as_of", events::time::format_local(as_of));
+    Ok(out)
+}
+
+/// Stage `report`: the county's term report (rules §8) streamed over the log, as
+/// `report term --county` runs it: a first scan keeps the registry events and amendments, a
+/// second folds the care events one at a time.
+pub fn report(data: &DataArgs, dir: &Path) -> Result<StageOut> {
+    let store = open(dir)?;
+    let county = county_of(&store)?;
+    let term = format!("{}-1", data.year);
+    let t = Instant::now();
+    let report =
+        reports::term_statistics_streamed(|| store.scan(None), None, Scope::County(county), &term)?;
+    let mut out = StageOut::default();
+    out.set("report_s", t.elapsed().as_secs_f64());
+    out.set("report_rows", report.frame().height() as f64);
+    out.set("events", store.head().seq as f64);
+    out.note("term", term);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_sorted_durations_when_taking_percentiles_then_nearest_rank() {
+        let d: Vec<Duration> = (1..=200).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&d, 50.0), Duration::from_millis(100));
+        assert_eq!(percentile(&d, 99.0), Duration::from_millis(198));
+        assert_eq!(percentile(&d[..1], 99.0), Duration::from_millis(1));
+        assert_eq!(percentile(&[], 50.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn given_a_seed_when_drawing_then_the_sequence_repeats() {
+        let (mut a, mut b) = (7, 7);
+        let x: Vec<u64> = (0..5).map(|_| splitmix(&mut a)).collect();
+        let y: Vec<u64> = (0..5).map(|_| splitmix(&mut b)).collect();
+        assert_eq!(x, y);
+        assert_ne!(x[0], x[1]);
+    }
+}

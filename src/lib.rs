@@ -1,0 +1,8 @@
+//! The library half of the `careledger` package: the read plan (`plan`), shared by the
+//! `careledger` binary and the benchmarks (`careledger-bench`), which must measure the very
+//! reads the commands make.
+//!
+//! It owns nothing else; it must never hold a command, a flag or an exit code (those are the
+//! binary's) nor a rule about what a view shows (that is `projections`).
+
+pub mod plan;

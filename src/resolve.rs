@@ -1,0 +1,347 @@
+//! From the parsed command line (`cli`) to the plain requests the handlers take (`commands`):
+//! times and dates parsed, format names and enums mapped, the `report term` scope chosen.
+//!
+//! This is the one place that reads clap's types; it must never open the store, read an input
+//! file or run a command. A value that does not parse is the user's error (`BadInput`,
+//! nothing written), reported before the store is touched; within one command the values are
+//! checked in the order the command has always checked them, so the same mistake gives the
+//! same message.
+
+use anyhow::Result;
+use chrono::{DateTime, NaiveDate, Utc};
+use events::EventKind;
+use projections::Period;
+
+use crate::BadInput;
+use crate::cli::{
+    Command, ExportFormat, ExportWhat, FixturesWhat, KeysWhat, ListFormat, ListOpts, PolicyWhat,
+    ProofsCommand, ReportWhat, Role, ScoreFormat, ScoreOpts,
+};
+use crate::commands::{
+    ExportOptions, ListOptions, LogOptions, ProofsRequest, ReportOptions, Request, ScoreOutput,
+    ScoresOptions,
+};
+use crate::output::Format;
+
+/// Parses `--as-of`: RFC 3339, or a date (the end of that day, +08:00).
+pub fn as_of(s: Option<&str>) -> Result<Option<DateTime<Utc>>> {
+    s.map(|s| {
+        events::time::parse_as_of(s).ok_or_else(|| {
+            BadInput(format!(
+                "--as-of: expected an RFC 3339 time or a date YYYY-MM-DD, found {s:?}"
+            ))
+            .into()
+        })
+    })
+    .transpose()
+}
+
+/// Parses a `--valid-at` / `--on` date.
+pub fn date(flag: &str, s: Option<&str>) -> Result<Option<NaiveDate>> {
+    s.map(|s| {
+        events::time::parse_date(s).ok_or_else(|| {
+            BadInput(format!("{flag}: expected a date YYYY-MM-DD, found {s:?}")).into()
+        })
+    })
+    .transpose()
+}
+
+fn list(opts: ListOpts) -> Result<ListOptions> {
+    Ok(ListOptions {
+        as_of: as_of(opts.as_of.as_deref())?,
+        format: match opts.format {
+            ListFormat::Table => Format::Table,
+            ListFormat::Json => Format::Json,
+            ListFormat::Csv => Format::Csv,
+        },
+        out: opts.out,
+    })
+}
+
+fn score_opts(opts: ScoreOpts) -> Result<(Option<DateTime<Utc>>, ScoreOutput)> {
+    let as_of = as_of(opts.as_of.as_deref())?;
+    let output = match opts.format {
+        ScoreFormat::Table => ScoreOutput::Table,
+        ScoreFormat::Json => ScoreOutput::Json,
+        ScoreFormat::Csv => ScoreOutput::Csv,
+        ScoreFormat::Xlsx => ScoreOutput::Xlsx,
+    };
+    Ok((as_of, output))
+}
+
+/// The request of a key or proof command.
+fn proofs(command: ProofsCommand) -> Result<ProofsRequest> {
+    Ok(match command {
+        ProofsCommand::Keys {
+            what: KeysWhat::Init { origin },
+        } => ProofsRequest::KeysInit { origin },
+        ProofsCommand::Keys {
+            what: KeysWhat::Show,
+        } => ProofsRequest::KeysShow,
+        ProofsCommand::Checkpoint { as_of: cut } => ProofsRequest::Checkpoint {
+            as_of: as_of(cut.as_deref())?,
+        },
+        ProofsCommand::Prove {
+            event: Some(id),
+            checkpoint,
+            out,
+            ..
+        } => ProofsRequest::ProveInclusion {
+            id,
+            checkpoint,
+            out,
+        },
+        ProofsCommand::Prove {
+            from: Some(from),
+            out,
+            ..
+        } => ProofsRequest::ProveConsistency { from, out },
+        ProofsCommand::Prove { .. } => {
+            return Err(BadInput("prove: give an event id or --from FILE".into()).into());
+        }
+        ProofsCommand::Bundle {
+            child,
+            as_of: cut,
+            out,
+        } => ProofsRequest::Bundle {
+            child,
+            as_of: as_of(cut.as_deref())?,
+            out,
+        },
+    })
+}
+
+/// The request a command line makes.
+pub fn request(command: Command) -> Result<Request> {
+    Ok(match command {
+        Command::Init { origin } => Request::Init { origin },
+        Command::Proofs(p) => Request::Proofs(proofs(p)?),
+        Command::Import {
+            files,
+            preserve_recorded_at,
+            dry_run,
+            quiet,
+        } => Request::Import {
+            files,
+            preserve_recorded_at,
+            dry_run,
+            quiet,
+        },
+        Command::Record { r#type, json } => Request::Record { kind: r#type, json },
+        Command::Verify => Request::Verify,
+        Command::Log {
+            child,
+            staff,
+            kind,
+            list: opts,
+        } => {
+            let list = list(opts)?;
+            let kind = kind
+                .map(|k| {
+                    EventKind::parse(&k)
+                        .ok_or_else(|| BadInput(format!("--type: unknown event type {k:?}")))
+                })
+                .transpose()?;
+            Request::Log(LogOptions {
+                child,
+                staff,
+                kind,
+                list,
+            })
+        }
+        Command::Export {
+            what:
+                ExportWhat::Events {
+                    format,
+                    out,
+                    with_confidential,
+                    as_of: cut,
+                },
+        } => {
+            let as_of = as_of(cut.as_deref())?;
+            match format {
+                ExportFormat::Jsonl => Request::ExportJsonl(ExportOptions {
+                    out,
+                    with_confidential,
+                    as_of,
+                }),
+                // The bureau feed never carries notes, whatever `--with-confidential` says.
+                ExportFormat::Parquet => Request::ExportParquet { out, as_of },
+            }
+        }
+        Command::Report {
+            what:
+                ReportWhat::Term {
+                    term,
+                    school,
+                    county,
+                    as_of: cut,
+                    format,
+                    out,
+                },
+        } => {
+            let as_of = as_of(cut.as_deref())?;
+            let formats =
+                reports::Format::parse_list(&format).map_err(|e| BadInput(e.to_string()))?;
+            let scope = match (school, county) {
+                (Some(s), _) => reports::Scope::School(s),
+                (None, Some(c)) => reports::Scope::County(c),
+                (None, None) => return Err(BadInput("give --school or --county".into()).into()),
+            };
+            Request::ReportTerm(ReportOptions {
+                term,
+                scope,
+                as_of,
+                formats,
+                out,
+            })
+        }
+        Command::Archive {
+            child,
+            valid_at,
+            list: opts,
+        } => {
+            let list = list(opts)?;
+            let valid_at = date("--valid-at", valid_at.as_deref())?;
+            Request::Archive {
+                child,
+                valid_at,
+                list,
+            }
+        }
+        Command::Archives {
+            school,
+            incomplete,
+            valid_at,
+            list: opts,
+        } => {
+            let list = list(opts)?;
+            let valid_at = date("--valid-at", valid_at.as_deref())?;
+            Request::Archives {
+                school,
+                incomplete,
+                valid_at,
+                list,
+            }
+        }
+        Command::ContactCard {
+            child,
+            on,
+            list: opts,
+        } => {
+            let list = list(opts)?;
+            let on = date("--on", on.as_deref())?;
+            Request::ContactCard { child, on, list }
+        }
+        Command::History {
+            child,
+            role,
+            list: opts,
+        } => Request::History {
+            child,
+            counselor: role == Some(Role::Counselor),
+            list: list(opts)?,
+        },
+        Command::Progress {
+            child,
+            role,
+            list: opts,
+        } => Request::Progress {
+            child,
+            counselor: role == Some(Role::Counselor),
+            list: list(opts)?,
+        },
+        Command::Pairings {
+            school,
+            on,
+            list: opts,
+        } => {
+            let list = list(opts)?;
+            let on = date("--on", on.as_deref())?;
+            Request::Pairings { school, on, list }
+        }
+        Command::Worklist {
+            staff,
+            on,
+            list: opts,
+        } => {
+            // `--on` first: it also decides the as-of when none is given.
+            let on = date("--on", on.as_deref())?;
+            let list = list(opts)?;
+            Request::Worklist { staff, on, list }
+        }
+        Command::Backfill {
+            school,
+            days,
+            list: opts,
+        } => Request::Backfill {
+            school,
+            days,
+            list: list(opts)?,
+        },
+        Command::Scores {
+            school,
+            period,
+            other_scores,
+            staff,
+            opts,
+        } => {
+            let (as_of, output) = score_opts(opts.clone())?;
+            let period = Period::parse(&period).map_err(|e| BadInput(e.to_string()))?;
+            Request::Scores(ScoresOptions {
+                school,
+                period,
+                other_scores,
+                drill_staff: staff,
+                as_of,
+                output,
+                out: opts.out,
+            })
+        }
+        Command::Policy {
+            what:
+                PolicyWhat::Adopt {
+                    school,
+                    from,
+                    file,
+                    actor,
+                },
+        } => Request::PolicyAdopt {
+            school,
+            from,
+            file,
+            actor,
+        },
+        Command::Policy {
+            what:
+                PolicyWhat::Show {
+                    school,
+                    on,
+                    as_of: cut,
+                },
+        } => {
+            let as_of = as_of(cut.as_deref())?;
+            let on = date("--on", on.as_deref())?;
+            Request::PolicyShow { school, on, as_of }
+        }
+        Command::Demo { keep } => Request::Demo { keep },
+        Command::Fixtures {
+            what:
+                FixturesWhat::Generate {
+                    schools,
+                    children_per_school,
+                    seed,
+                    year,
+                    out,
+                },
+        } => Request::FixturesGenerate {
+            config: fixtures::GenConfig {
+                schools,
+                children_per_school,
+                seed,
+                year,
+            },
+            out,
+        },
+    })
+}
