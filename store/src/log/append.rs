@@ -171,7 +171,13 @@ impl Store {
         test_pause("before-head", nth, head.seq + 1, new_head.seq, None);
         self.put_meta_head(&new_head)?;
         self.lock().head = new_head;
-        test_pause("before-indexes", nth, head.seq + 1, new_head.seq, Some(&self.db));
+        test_pause(
+            "before-indexes",
+            nth,
+            head.seq + 1,
+            new_head.seq,
+            Some(&self.db),
+        );
         self.write_indexes(&envs, false)?;
         self.sync()?;
         test_pause("before-ack", nth, head.seq + 1, new_head.seq, None);

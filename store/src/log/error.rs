@@ -43,7 +43,9 @@ pub enum StoreError {
     },
     #[error("the store at {0} is read-only (a read-only directory, file or mount)")]
     ReadOnly(PathBuf),
-    #[error("the disk holding {path} is full ({available} bytes free, opening the store needs {needed})")]
+    #[error(
+        "the disk holding {path} is full ({available} bytes free, opening the store needs {needed})"
+    )]
     DiskFull {
         path: PathBuf,
         available: u64,
@@ -167,10 +169,9 @@ impl From<sled::Error> for StoreError {
             sled::Error::Io(source) => StoreError::Io { path: None, source },
             sled::Error::Unsupported(what) => StoreError::Sled(what),
             sled::Error::ReportableBug(what) => StoreError::Sled(format!("a sled bug: {what}")),
-            sled::Error::CollectionNotFound(name) => StoreError::Sled(format!(
-                "no tree named {}",
-                String::from_utf8_lossy(&name)
-            )),
+            sled::Error::CollectionNotFound(name) => {
+                StoreError::Sled(format!("no tree named {}", String::from_utf8_lossy(&name)))
+            }
         }
     }
 }

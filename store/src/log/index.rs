@@ -136,9 +136,11 @@ impl Store {
         // The registry is followed in place: the lookups take only the id lock.
         let derived = {
             let mut state = self.lock();
-            derive(envs, &mut state.registry, |target| match self.seq_of(target)? {
-                Some(s) => self.get_raw(s),
-                None => Ok(None),
+            derive(envs, &mut state.registry, |target| {
+                match self.seq_of(target)? {
+                    Some(s) => self.get_raw(s),
+                    None => Ok(None),
+                }
             })?
         };
 
@@ -289,9 +291,8 @@ pub(super) fn all_postings(
         }
         let bucket = k.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
         for entry in postings(&v) {
-            let (id, seqs) = entry.map_err(|()| {
-                StoreError::Corrupt(format!("index {name}: a value is malformed"))
-            })?;
+            let (id, seqs) = entry
+                .map_err(|()| StoreError::Corrupt(format!("index {name}: a value is malformed")))?;
             let seqs: Vec<u64> = seqs.collect();
             if bucket != Some(posting_bucket(id)) {
                 let first = seqs.iter().copied().min().unwrap_or(0);

@@ -368,10 +368,7 @@ fn inspect(path: &Path) -> Result<(), StoreError> {
         }
         return Err(StoreError::NotAStore {
             path: path.to_owned(),
-            why: format!(
-                "its `db` ({} bytes) has no sled `conf` beside it",
-                db.len()
-            ),
+            why: format!("its `db` ({} bytes) has no sled `conf` beside it", db.len()),
         });
     }
     Ok(())
@@ -521,10 +518,7 @@ pub fn copy_store(from: &Path, to: &Path) -> Result<u64, StoreError> {
     std::fs::create_dir_all(to.join("blobs")).map_err(|e| StoreError::io(to, e))?;
     let mut bytes = 0;
     let mut copy = |name: &std::ffi::OsStr, sub: &str| -> Result<(), StoreError> {
-        let (src, dst) = (
-            from.join(sub).join(name),
-            to.join(sub).join(name),
-        );
+        let (src, dst) = (from.join(sub).join(name), to.join(sub).join(name));
         bytes += std::fs::copy(&src, &dst).map_err(|e| {
             if no_space(&e) {
                 StoreError::DiskFull {

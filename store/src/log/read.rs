@@ -356,7 +356,9 @@ impl Iterator for Scan {
                         self.done = true;
                         return Some(Err(damaged(
                             self.next,
-                            format!("missing from the log (the next segment starts at seq {first})"),
+                            format!(
+                                "missing from the log (the next segment starts at seq {first})"
+                            ),
                         )));
                     }
                     Some(first) => self.current = Some((first, v, 0)),

@@ -24,7 +24,12 @@ impl Store {
 
     /// Replaces the first occurrence of `from` by `to` (of the same length) in the stored body
     /// of `seq`, nothing else: the body still decodes, its hash no longer matches.
-    pub fn tamper_replace_in_body(&self, seq: u64, from: &[u8], to: &[u8]) -> Result<(), StoreError> {
+    pub fn tamper_replace_in_body(
+        &self,
+        seq: u64,
+        from: &[u8],
+        to: &[u8],
+    ) -> Result<(), StoreError> {
         assert_eq!(from.len(), to.len(), "a same-length edit");
         self.edit_body(seq, |body| {
             let at = body
@@ -60,7 +65,11 @@ impl Store {
     /// content; then re-chains every later envelope and moves sled's head marker and the head
     /// file to the new chain, as an editor who knows the hash rule would. What remains wrong
     /// is only what `edit` broke.
-    pub fn tamper_rewrite(&self, seq: u64, edit: impl FnOnce(&mut Envelope)) -> Result<(), StoreError> {
+    pub fn tamper_rewrite(
+        &self,
+        seq: u64,
+        edit: impl FnOnce(&mut Envelope),
+    ) -> Result<(), StoreError> {
         let (first, _) = self
             .segment_of(seq)?
             .ok_or_else(|| damaged(seq, "no such seq"))?;
@@ -137,7 +146,11 @@ impl Store {
         id: &str,
         edit: impl FnOnce(&mut Vec<u64>),
     ) -> Result<(), StoreError> {
-        let tree = if staff { &self.by_staff } else { &self.by_child };
+        let tree = if staff {
+            &self.by_staff
+        } else {
+            &self.by_child
+        };
         let prefix = posting_bucket(id.as_bytes()).to_be_bytes();
         // The last value of the bucket holding the id, rewritten with the edited list.
         #[allow(clippy::type_complexity)]

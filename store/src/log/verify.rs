@@ -18,8 +18,7 @@ use events::registry::Registry;
 
 use super::error::{StoreError, damaged};
 use super::index::{
-    IdMap, all_postings, derive, id_hash, registry_key, registry_value, show_id,
-    through_of,
+    IdMap, all_postings, derive, id_hash, registry_key, registry_value, show_id, through_of,
 };
 use super::open::check_acknowledged;
 use super::read::decode;
