@@ -56,7 +56,7 @@ use index::IdMap;
 
 /// sled's log segment size. sled writes any log item — a value, or a whole tree node
 /// holding several values — larger than a quarter of it to a blob file that its flush does
-/// not fsync (STACK.md; measured: a 1 M-event import of 16 KiB segments with the default
+/// not fsync (docs/stack.md; measured: a 1 M-event import of 16 KiB segments with the default
 /// 512 KiB sled segments left 1,894 blob files). 2 MiB segments keep every item of our trees inline.
 const SLED_SEGMENT_BYTES: usize = 2 * 1024 * 1024;
 /// Largest encoded envelope accepted (a talk is a few hundred bytes).
@@ -169,7 +169,7 @@ impl Store {
     }
 
     /// Flushes sled and fsyncs its data file: sled's own flush does not survive power loss
-    /// on Linux (STACK.md, spacejam/sled#1452).
+    /// on Linux (docs/stack.md, spacejam/sled#1452).
     fn sync(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         let file = self.path.join("db");
