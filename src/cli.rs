@@ -53,6 +53,8 @@ pub enum ListFormat {
     Table,
     Json,
     Csv,
+    /// `archives` only: the children's files as a 留守儿童登记表 workbook that re-imports.
+    Xlsx,
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,7 +65,7 @@ pub enum Command {
         #[arg(long)]
         origin: Option<String>,
     },
-    /// Import JSONL or CSV files, one atomic batch per file.
+    /// Import JSONL, CSV or XLSX files, one atomic batch per file (a workbook is one batch).
     Import {
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -73,9 +75,23 @@ pub enum Command {
         /// Validate only; write nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Who is importing (the `actor` of lines that name none is still an error).
+        /// No progress bar.
         #[arg(long, hide = true)]
         quiet: bool,
+        /// Who is importing (a staff id): the `actor` of workbook rows without a 记录人 cell.
+        /// JSONL and CSV lines always name their own actor.
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// Write a blank XLSX form for schools to fill in: one sheet per type, with headers, a
+    /// sample row (skipped on import while unchanged), drop-down lists and date cells.
+    Template {
+        /// An event type (`child_registered`) or a form name (`留守儿童登记表`); repeatable.
+        #[arg(long = "type", required = true)]
+        types: Vec<String>,
+        /// The workbook to write (.xlsx).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Append one event given as JSON (the fields of a JSONL line but `type`).
     Record {

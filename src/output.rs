@@ -22,6 +22,8 @@ pub enum Format {
     Table,
     Json,
     Csv,
+    /// A workbook (`archives` only: the children's files as a 留守儿童登记表 that re-imports).
+    Xlsx,
 }
 
 /// A listing: headers and rows of cells for table/CSV, and a serializable value for JSON.
@@ -56,6 +58,12 @@ pub fn render<T: Serialize>(listing: &Listing<'_, T>, format: Format) -> anyhow:
             s
         }
         Format::Csv => csv_text(&listing.headers, &listing.rows)?,
+        Format::Xlsx => {
+            return Err(crate::BadInput(
+                "--format xlsx: only archives writes a workbook; use table, json or csv".into(),
+            )
+            .into());
+        }
     })
 }
 

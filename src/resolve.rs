@@ -53,6 +53,7 @@ fn list(opts: ListOpts) -> Result<ListOptions> {
             ListFormat::Table => Format::Table,
             ListFormat::Json => Format::Json,
             ListFormat::Csv => Format::Csv,
+            ListFormat::Xlsx => Format::Xlsx,
         },
         out: opts.out,
     })
@@ -121,12 +122,15 @@ pub fn request(command: Command) -> Result<Request> {
             preserve_recorded_at,
             dry_run,
             quiet,
+            actor,
         } => Request::Import {
             files,
             preserve_recorded_at,
             dry_run,
             quiet,
+            actor,
         },
+        Command::Template { types, out } => Request::Template { types, out },
         Command::Record { r#type, json } => Request::Record { kind: r#type, json },
         Command::Verify => Request::Verify,
         Command::Log {

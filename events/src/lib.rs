@@ -10,6 +10,7 @@ pub mod csv_cell;
 pub mod draft;
 pub mod envelope;
 pub mod event;
+pub mod labels;
 pub mod personal;
 pub mod policy;
 pub mod registry;

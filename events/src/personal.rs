@@ -79,8 +79,9 @@ const CHILD_FILE: &[(&str, FieldClass)] = &[
     ("guardian.capability", Public),
 ];
 
-/// Every field of every event kind except the child's file (see [`CHILD_FILE`]), by kind.
-/// `children` of an activity and `policy` of a policy are classified whole.
+/// Every field of every event kind except the child's file (which [`class_of`] reads from a
+/// table of its own), by kind. `children` of an activity and `policy` of a policy are
+/// classified whole.
 pub const FIELDS: &[(EventKind, &str, FieldClass)] = &[
     (K::SchoolRegistered, "school", Id),
     (K::SchoolRegistered, "name", Public),

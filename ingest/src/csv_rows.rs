@@ -270,7 +270,7 @@ fn check_header(cells: &[String], file_kind: Option<EventKind>) -> Vec<Problem> 
 }
 
 /// Whether a dotted column names a field of `kind` that a cell can hold.
-fn check_column(kind: EventKind, column: &str) -> Option<Problem> {
+pub(crate) fn check_column(kind: EventKind, column: &str) -> Option<Problem> {
     let segs: Vec<&str> = column.split('.').collect();
     let mut shape = shape::of(kind);
     for (i, seg) in segs.iter().enumerate() {
@@ -331,7 +331,7 @@ fn check_column(kind: EventKind, column: &str) -> Option<Problem> {
 
 /// Sets a value at a dotted path of objects, creating them on the way (list positions are
 /// object keys until `coerce` turns them into lists).
-fn insert_path<'a>(
+pub(crate) fn insert_path<'a>(
     obj: &mut Map<String, Value>,
     mut segs: impl Iterator<Item = &'a str>,
     v: Value,

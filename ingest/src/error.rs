@@ -14,8 +14,13 @@ use serde_json::Value;
 pub struct LineError {
     /// The file as the user named it (`<cli>` for `careledger record`).
     pub file: String,
-    /// The physical line, from 1 (a CSV header is line 1); `None` for the whole file.
+    /// The sheet of a workbook, if the file is one.
+    pub sheet: Option<String>,
+    /// The physical line, from 1 (a CSV header is line 1; in a workbook, Excel's row
+    /// number); `None` for the whole file (or sheet).
     pub line: Option<usize>,
+    /// The column title of a workbook cell (父亲/电话), if the problem is in one column.
+    pub column: Option<String>,
     /// The field path (`guardian.phone`, `parents.0.relation`, `changes.minutes`), if the
     /// problem is in one field.
     pub field: Option<String>,
@@ -28,12 +33,18 @@ pub struct LineError {
 impl fmt::Display for LineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.file)?;
+        if let Some(sheet) = &self.sheet {
+            write!(f, ":{sheet}")?;
+        }
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
         }
         f.write_str(": ")?;
-        if let Some(field) = &self.field {
-            write!(f, "field {field}: ")?;
+        match (&self.column, &self.field) {
+            (Some(column), Some(field)) => write!(f, "column {column} (field {field}): ")?,
+            (Some(column), None) => write!(f, "column {column}: ")?,
+            (None, Some(field)) => write!(f, "field {field}: ")?,
+            (None, None) => {}
         }
         write!(f, "expected {}", self.expected)?;
         if let Some(found) = &self.found {
@@ -125,7 +136,9 @@ mod tests {
     fn the_format_names_file_line_and_field() {
         let e = LineError {
             file: "fixtures/bad/x.jsonl".into(),
+            sheet: None,
             line: Some(3),
+            column: None,
             field: Some("guardian.phone".into()),
             expected: "a string".into(),
             found: Some(found_value("guardian.phone", &serde_json::json!(123))),
@@ -140,7 +153,9 @@ mod tests {
     fn only_the_first_errors_are_printed_then_a_count() {
         let one = |line| LineError {
             file: "big.csv".into(),
+            sheet: None,
             line: Some(line),
+            column: None,
             field: None,
             expected: "x".into(),
             found: None,

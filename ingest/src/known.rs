@@ -9,6 +9,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use events::{Envelope, Event, EventKind, Registry};
+
+use crate::people::People;
 use store::{Store, StoreError};
 
 /// An event already in the log, as originally recorded (corrections are separate events and
@@ -31,6 +33,9 @@ pub trait Known {
     /// The `pairing_assigned` events of this staff member and child, as `(event id, from)`,
     /// retracted ones included (the caller filters them with its registry).
     fn pairings(&self, staff: &str, child: &str) -> Vec<(String, NaiveDate)>;
+    /// The children and staff by name, as their files stand at the log's head (for workbook
+    /// rows that name a child by 姓名 + 年级 + 班级 instead of by id).
+    fn people(&self) -> People;
 }
 
 /// A log held in memory: built from envelopes (a test log, an export) or from accepted drafts.
@@ -39,6 +44,7 @@ pub struct MemoryKnown {
     registry: Registry,
     events: HashMap<String, KnownEvent>,
     pairings: HashMap<(String, String), Vec<(String, NaiveDate)>>,
+    people: People,
 }
 
 impl MemoryKnown {
@@ -62,6 +68,7 @@ impl MemoryKnown {
             return;
         }
         self.registry.observe(event);
+        self.people.observe(id, event);
         if let Event::PairingAssigned {
             staff, child, from, ..
         } = event
@@ -107,6 +114,10 @@ impl Known for MemoryKnown {
             .get(&(staff.to_owned(), child.to_owned()))
             .cloned()
             .unwrap_or_default()
+    }
+
+    fn people(&self) -> People {
+        self.people.clone()
     }
 }
 
@@ -174,5 +185,17 @@ impl Known for StoreKnown<'_> {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Reads the whole log once (only workbooks that name children by name ask).
+    fn people(&self) -> People {
+        let mut people = People::new();
+        for env in self.store.scan(None) {
+            match self.keep(env) {
+                Some(e) => people.observe(&e.id, &e.event),
+                None => break,
+            }
+        }
+        people
     }
 }

@@ -1,19 +1,26 @@
-//! `ingest`: turns outside formats (JSONL, CSV; `careledger record`'s JSON) into validated
-//! `events::Draft`s, or into every problem of the input, each naming file, line and field.
+//! `ingest`: turns outside formats (JSONL, CSV, XLSX workbooks of school forms;
+//! `careledger record`'s JSON) into validated `events::Draft`s, or into every problem of the
+//! input, each naming file (sheet), line (row) and field (column).
 //!
-//! It owns the wire format (docs/ingest.md) and the validation of a batch against the log
-//! (`Known`) and itself. It must never write anything: the binary hands the drafts to
-//! `Store::append`, which appends a batch whole or not at all.
+//! It owns the wire format (docs/ingest.md), the table of school forms that both the
+//! workbook reader and the blank form templates follow (`forms`), and the validation of a
+//! batch against the log (`Known`) and itself. It must never write anything — not the log,
+//! not a file: the binary hands the drafts to `Store::append`, which appends a batch whole or
+//! not at all, and writes the template bytes `template` returns.
 
 pub mod csv_rows;
 pub mod error;
+pub mod forms;
 pub mod json;
 pub mod known;
 pub mod other_scores;
+pub mod people;
 pub mod policy_toml;
 pub mod shape;
+pub mod template;
 pub mod validate;
 pub mod wire;
+pub mod xlsx;
 
 use std::path::Path;
 
@@ -33,10 +40,21 @@ use crate::wire::Problem;
 /// The file name errors of `careledger record` carry.
 pub const CLI_FILE: &str = "<cli>";
 
-/// Reads and validates one input file, by its extension: `.jsonl` / `.ndjson`, or `.csv`
-/// (a file named `<type>.csv` may leave out the `type` column). Errors name the file as
-/// `path` shows it.
+/// Reads and validates one input file, by its extension: `.jsonl` / `.ndjson`, `.csv`
+/// (a file named `<type>.csv` may leave out the `type` column) or `.xlsx`. Errors name the
+/// file as `path` shows it.
 pub fn parse_file(path: &Path, known: &dyn Known, opts: &Options) -> Result<Parsed, IngestErrors> {
+    parse_file_as(path, known, opts, None)
+}
+
+/// `parse_file` with the importing staff member: the `actor` of workbook rows that name none
+/// (JSONL and CSV lines always name theirs).
+pub fn parse_file_as(
+    path: &Path,
+    known: &dyn Known,
+    opts: &Options,
+    actor: Option<&str>,
+) -> Result<Parsed, IngestErrors> {
     let file = path.display().to_string();
     format_of(&file)?;
     let bytes = std::fs::read(path).map_err(|e| {
@@ -46,7 +64,7 @@ pub fn parse_file(path: &Path, known: &dyn Known, opts: &Options) -> Result<Pars
         };
         whole_file(&file, "a readable file", why)
     })?;
-    parse_bytes(&file, &bytes, known, opts)
+    parse_bytes_as(&file, &bytes, known, opts, actor)
 }
 
 /// Validates the content of a file named `file` (its extension and name decide the format
@@ -57,7 +75,19 @@ pub fn parse_bytes(
     known: &dyn Known,
     opts: &Options,
 ) -> Result<Parsed, IngestErrors> {
+    parse_bytes_as(file, bytes, known, opts, None)
+}
+
+/// `parse_bytes` with the importing staff member (see `parse_file_as`).
+pub fn parse_bytes_as(
+    file: &str,
+    bytes: &[u8],
+    known: &dyn Known,
+    opts: &Options,
+    actor: Option<&str>,
+) -> Result<Parsed, IngestErrors> {
     match format_of(file)? {
+        Format::Xlsx => parse_xlsx(file, bytes, known, opts, actor),
         Format::Csv => {
             let kind = Path::new(file)
                 .file_stem()
@@ -72,6 +102,7 @@ pub fn parse_bytes(
 enum Format {
     Jsonl,
     Csv,
+    Xlsx,
 }
 
 fn format_of(file: &str) -> Result<Format, IngestErrors> {
@@ -83,9 +114,10 @@ fn format_of(file: &str) -> Result<Format, IngestErrors> {
     match ext.as_str() {
         "jsonl" | "ndjson" => Ok(Format::Jsonl),
         "csv" => Ok(Format::Csv),
+        "xlsx" => Ok(Format::Xlsx),
         _ => Err(whole_file(
             file,
-            "a .jsonl or .csv file (xlsx is not read yet: save the sheet as CSV UTF-8)",
+            "a .jsonl, .csv or .xlsx file (save an .xls or .et workbook as .xlsx)",
             if ext.is_empty() {
                 "no extension".to_owned()
             } else {
@@ -99,7 +131,9 @@ fn whole_file(file: &str, expected: &str, found: String) -> IngestErrors {
     IngestErrors {
         errors: vec![LineError {
             file: file.to_owned(),
+            sheet: None,
             line: None,
+            column: None,
             field: None,
             expected: expected.to_owned(),
             found: Some(found),
@@ -152,6 +186,20 @@ pub fn parse_csv(
 ) -> Result<Parsed, IngestErrors> {
     let mut batch = Batch::new(file, known, *opts);
     csv_rows::read(&mut batch, bytes, kind);
+    batch.finish()
+}
+
+/// Validates an XLSX workbook: one batch of all its sheets, in workbook order (see `xlsx`).
+/// `actor` is the importing staff member, the actor of rows that name none.
+pub fn parse_xlsx(
+    file: &str,
+    bytes: &[u8],
+    known: &dyn Known,
+    opts: &Options,
+    actor: Option<&str>,
+) -> Result<Parsed, IngestErrors> {
+    let mut batch = Batch::new(file, known, *opts);
+    xlsx::read(&mut batch, bytes, actor);
     batch.finish()
 }
 

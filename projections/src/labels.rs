@@ -2,7 +2,9 @@
 //! statuses, roles, relations, moods, missing fields and event types, and the first row of a
 //! table.
 //!
-//! It owns wording only; it must never decide what a view contains.
+//! The labels of closed vocabularies come from `events::labels` (the one table the workbook
+//! reader and the form templates use too); this module adds the views' own wording. It owns
+//! wording only; it must never decide what a view contains.
 
 use chrono::NaiveDate;
 use events::EventKind;
@@ -13,55 +15,27 @@ pub(crate) fn row<const N: usize>(cells: [&str; N]) -> Vec<String> {
 }
 
 pub(crate) fn zh_gender(g: Gender) -> &'static str {
-    match g {
-        Gender::Male => "男",
-        Gender::Female => "女",
-    }
+    g.zh()
 }
 
 pub(crate) fn zh_status(s: ChildStatus) -> &'static str {
-    match s {
-        ChildStatus::LeftBehind => "留守",
-        ChildStatus::NoLongerLeftBehind => "不再留守",
-        ChildStatus::TransferredOut => "转出",
-        ChildStatus::DroppedOut => "辍学",
-        ChildStatus::ReturnedToSchool => "复学",
-        ChildStatus::Graduated => "毕业",
-    }
+    s.zh()
 }
 
 pub(crate) fn zh_role(r: PairingRole) -> &'static str {
-    match r {
-        PairingRole::Mentor => "帮扶教师",
-        PairingRole::ProxyParent => "代理家长",
-    }
+    r.zh()
 }
 
 pub(crate) fn zh_parent(p: Parent) -> &'static str {
-    match p {
-        Parent::Father => "父亲",
-        Parent::Mother => "母亲",
-    }
+    p.zh()
 }
 
 pub(crate) fn zh_guardian_relation(r: GuardianRelation) -> &'static str {
-    match r {
-        GuardianRelation::GrandparentPaternal => "祖父母",
-        GuardianRelation::GrandparentMaternal => "外祖父母",
-        GuardianRelation::Relative => "亲属",
-        GuardianRelation::Sibling => "兄弟姐妹",
-        GuardianRelation::Parent => "父母",
-        GuardianRelation::Other => "其他",
-    }
+    r.zh()
 }
 
 pub(crate) fn zh_mood(m: Mood) -> &'static str {
-    match m {
-        Mood::Good => "好",
-        Mood::Ok => "一般",
-        Mood::Low => "低落",
-        Mood::Concerning => "需关注",
-    }
+    m.zh()
 }
 
 pub(crate) fn zh_missing(field: &str) -> &'static str {
@@ -124,5 +98,5 @@ pub(crate) fn opt_date(d: Option<NaiveDate>) -> String {
 
 /// 是 or 否.
 pub(crate) fn yes_no(b: bool) -> String {
-    if b { "是" } else { "否" }.to_owned()
+    events::labels::yes_no(b).to_owned()
 }

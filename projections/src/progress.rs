@@ -260,12 +260,7 @@ pub fn progress(
 }
 
 fn zh_risk(r: Risk) -> &'static str {
-    match r {
-        Risk::None => "无",
-        Risk::Low => "低",
-        Risk::Medium => "中",
-        Risk::High => "高",
-    }
+    r.zh()
 }
 
 fn signed(x: Option<f64>) -> String {

@@ -35,6 +35,33 @@ pub fn import_files(
     dry_run: bool,
     quiet: bool,
 ) -> Result<Imported> {
+    let opts = ImportOpts {
+        preserve_recorded_at,
+        dry_run,
+        quiet,
+        actor: None,
+    };
+    import_files_as(store, files, &opts)
+}
+
+/// How `import` reads its files.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportOpts<'a> {
+    pub preserve_recorded_at: bool,
+    pub dry_run: bool,
+    pub quiet: bool,
+    /// The importing staff member: the actor of workbook rows that name none.
+    pub actor: Option<&'a str>,
+}
+
+/// `import_files` with every option (`--actor`).
+pub fn import_files_as(store: &Store, files: &[PathBuf], o: &ImportOpts<'_>) -> Result<Imported> {
+    let ImportOpts {
+        preserve_recorded_at,
+        dry_run,
+        quiet,
+        actor,
+    } = *o;
     // indicatif draws nothing when stderr is not a terminal, so scripts and CI stay quiet.
     let bar = if quiet {
         ProgressBar::hidden()
@@ -55,7 +82,7 @@ pub fn import_files(
             preserve_recorded_at,
             head_recorded_at: store.head().recorded_at,
         };
-        let parsed = ingest::parse_file(file, &known, &opts);
+        let parsed = ingest::parse_file_as(file, &known, &opts, actor);
         if let Some(e) = known.take_error() {
             return Err(e)
                 .with_context(|| format!("reading the store to check {}", file.display()));

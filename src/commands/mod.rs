@@ -10,6 +10,7 @@ mod log;
 mod policy;
 mod proofs;
 mod scores;
+mod template;
 mod views;
 
 use std::path::{Path, PathBuf};
@@ -102,6 +103,13 @@ pub enum Request {
         preserve_recorded_at: bool,
         dry_run: bool,
         quiet: bool,
+        /// The importing staff member: the actor of workbook rows that name none.
+        actor: Option<String>,
+    },
+    /// A blank workbook of these forms (event types or form names, as given).
+    Template {
+        types: Vec<String>,
+        out: PathBuf,
     },
     Record {
         kind: String,
@@ -188,14 +196,22 @@ pub fn run(db: &Path, keys: Option<&Path>, request: Request) -> Result<()> {
             preserve_recorded_at,
             dry_run,
             quiet,
+            actor,
         } => {
             let store = if dry_run {
                 open(db)?
             } else {
                 keys::open_signing(db, keys)?
             };
-            import_files(&store, &files, preserve_recorded_at, dry_run, quiet).map(|_| ())
+            let opts = log::ImportOpts {
+                preserve_recorded_at,
+                dry_run,
+                quiet,
+                actor: actor.as_deref(),
+            };
+            log::import_files_as(&store, &files, &opts).map(|_| ())
         }
+        Request::Template { types, out } => template::write(&types, &out),
         Request::Record { kind, json } => log::record(&keys::open_signing(db, keys)?, &kind, &json),
         Request::Verify => log::verify(&open(db)?),
         Request::Log(opts) => log::list(&open(db)?, &opts),

@@ -101,6 +101,9 @@ pub fn archives(
     let (tl, world) = whole_world(store, opts.as_of)?;
     let view =
         projections::archive::archives(&tl, &world, school, valid_at, incomplete).map_err(bad)?;
+    if opts.format == output::Format::Xlsx {
+        return super::template::archives_xlsx(&world, &view, opts.out.as_deref());
+    }
     show(&view, view.to_table(), opts)
 }
 

@@ -3,6 +3,7 @@
 
 mod cli;
 mod crash;
+mod forms;
 mod hardening;
 mod proofs;
 mod proofs_crash;

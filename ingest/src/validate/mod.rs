@@ -82,6 +82,8 @@ pub enum Origin {
 /// The state of one batch being validated.
 pub struct Batch<'a> {
     file: String,
+    /// The workbook sheet being read, which errors carry (`None` outside workbooks).
+    sheet: Option<String>,
     known: &'a dyn Known,
     opts: Options,
     /// The log's registry followed through the batch's accepted lines.
@@ -121,6 +123,7 @@ impl<'a> Batch<'a> {
     pub fn new(file: impl Into<String>, known: &'a dyn Known, opts: Options) -> Batch<'a> {
         Batch {
             file: file.into(),
+            sheet: None,
             registry: known.registry().clone(),
             known,
             opts,
@@ -142,11 +145,52 @@ impl<'a> Batch<'a> {
         &self.file
     }
 
+    /// Sets the workbook sheet the next lines come from (the errors carry it).
+    pub fn set_sheet(&mut self, sheet: Option<String>) {
+        self.sheet = sheet;
+    }
+
+    /// The log the batch is checked against.
+    pub fn known(&self) -> &'a dyn Known {
+        self.known
+    }
+
+    /// The lines accepted so far, in input order.
+    pub fn accepted(&self) -> &[(usize, Draft)] {
+        &self.parsed.drafts
+    }
+
+    /// Drops the problems reported since the first `from` ones that `redundant` says another
+    /// problem of the same line already explains.
+    pub fn drop_errors_since(&mut self, from: usize, redundant: impl Fn(&LineError) -> bool) {
+        let mut i = from.min(self.errors.len());
+        while i < self.errors.len() {
+            if redundant(&self.errors[i]) {
+                self.errors.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// How many problems were reported so far.
+    pub fn error_count(&self) -> usize {
+        self.errors.len()
+    }
+
+    /// The problems reported since the first `from` ones, to be placed in their columns.
+    pub fn errors_since(&mut self, from: usize) -> &mut [LineError] {
+        let from = from.min(self.errors.len());
+        &mut self.errors[from..]
+    }
+
     /// Records a problem of a line (or of the file when `line` is `None`).
     pub fn report(&mut self, line: Option<usize>, p: Problem) {
         self.errors.push(LineError {
             file: self.file.clone(),
+            sheet: self.sheet.clone(),
             line,
+            column: None,
             field: p.field,
             expected: p.expected,
             found: p.found,

@@ -77,11 +77,19 @@ fn unreadable_and_unsupported_files_are_named() {
         missing.to_string(),
         "no/such/file.jsonl: expected a readable file, found no such file"
     );
-    let xlsx = ingest::parse_file(std::path::Path::new("roster.xlsx"), &log, &opts)
-        .expect_err("xlsx is not read yet");
+    let xls = ingest::parse_file(std::path::Path::new("roster.xls"), &log, &opts)
+        .expect_err("the old binary format is not read");
     assert_eq!(
-        xlsx.to_string(),
-        "roster.xlsx: expected a .jsonl or .csv file (xlsx is not read yet: save the sheet as CSV UTF-8), found a .xlsx file"
+        xls.to_string(),
+        "roster.xls: expected a .jsonl, .csv or .xlsx file (save an .xls or .et workbook as .xlsx), found a .xls file"
+    );
+    let not_a_workbook = ingest::parse_bytes("roster.xlsx", b"name,grade\n", &log, &opts)
+        .expect_err("text is not a workbook");
+    assert!(
+        not_a_workbook
+            .to_string()
+            .starts_with("roster.xlsx: expected an XLSX workbook, found a file that is not one"),
+        "{not_a_workbook}"
     );
 }
 

@@ -5,6 +5,7 @@
 mod bad;
 mod entry;
 mod good;
+mod xlsx;
 
 use std::path::{Path, PathBuf};
 
