@@ -25,6 +25,10 @@ pub struct Cli {
         default_value = "./careledger-data"
     )]
     pub db: PathBuf,
+    /// Work on a private temporary copy of the store (said on stderr), e.g. an inspector's
+    /// read-only copy, which sled cannot open in place. Read commands and `verify` only.
+    #[arg(long, global = true)]
+    pub copy: bool,
     /// The key directory holding the checkpoint signing key [default: `<db>.keys` beside the
     /// store].
     #[arg(long, global = true, env = "CARELEDGER_KEYS")]

@@ -21,11 +21,11 @@ use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use store::Store;
 use tlog::NoteSigner;
 
-use crate::{BadInput, Environment};
+use crate::{BadInput, CliError};
 
 /// The private key's file name inside the key directory.
 pub const KEY_FILE: &str = "checkpoint-signer.key";
@@ -78,12 +78,14 @@ pub fn load(dir: &Path) -> Result<Option<NoteSigner>> {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
-            return Err(Environment(format!("cannot read {}: {e}", path.display())).into());
+            return Err(
+                CliError::Environment(format!("cannot read {}: {e}", path.display())).into(),
+            );
         }
     };
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(Environment(format!(
+        return Err(CliError::Environment(format!(
             "the signing key {} can be read by others (mode {mode:o}); make it 0600 \
              (`chmod 600`) and check who has copied it",
             path.display()
@@ -91,9 +93,9 @@ pub fn load(dir: &Path) -> Result<Option<NoteSigner>> {
         .into());
     }
     let text = fs::read_to_string(&path)
-        .map_err(|e| Environment(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| CliError::Environment(format!("cannot read {}: {e}", path.display())))?;
     let signer = NoteSigner::from_private_key(text.trim_end_matches('\n')).map_err(|e| {
-        Environment(format!(
+        CliError::Environment(format!(
             "{} is not a careledger signing key: {e}",
             path.display()
         ))
@@ -124,11 +126,11 @@ pub fn create(dir: &Path, origin: &str) -> Result<NoteSigner> {
     }
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed)
-        .map_err(|e| Environment(format!("no randomness for a new key: {e}")))?;
+        .map_err(|e| CliError::Environment(format!("no randomness for a new key: {e}")))?;
     let signer = NoteSigner::new(origin, ed25519_dalek::SigningKey::from_bytes(&seed))
         .map_err(|e| BadInput(format!("--origin: {e}")))?;
     seed.fill(0);
-    let env = |what: &str, e: std::io::Error| Environment(format!("{what}: {e}"));
+    let env = |what: &str, e: std::io::Error| CliError::Environment(format!("{what}: {e}"));
     match fs::metadata(dir) {
         Ok(m) if m.is_dir() => fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
             .map_err(|e| env(&format!("making {} private", dir.display()), e))?,
@@ -166,15 +168,27 @@ pub fn create(dir: &Path, origin: &str) -> Result<NoteSigner> {
 /// `init [--origin NAME]`: the store and its key directory.
 pub fn init(db: &Path, keys: Option<&Path>, origin: Option<&str>) -> Result<()> {
     let dir = key_dir(db, keys);
-    if dir.join(KEY_FILE).exists() {
-        return Err(BadInput(format!(
-            "a signing key already exists at {}; give --keys for another key directory",
+    let key_exists = dir.join(KEY_FILE).exists();
+    let refuse_key = || -> anyhow::Error {
+        BadInput(format!(
+            "a signing key already exists at {}; give --keys for another key directory (a new \
+             log signed by a key that signed another would look like a rewritten one)",
             dir.join(KEY_FILE).display()
         ))
-        .into());
+        .into()
+    };
+    // Something already at `db` (a store, the remains of one, a file) is said first, as
+    // `Store::create` words it; otherwise an existing key refuses before anything is written.
+    let occupied = db.is_file() || std::fs::read_dir(db).is_ok_and(|mut d| d.next().is_some());
+    if key_exists && !occupied {
+        return Err(refuse_key());
     }
     let origin = origin.map_or_else(|| default_origin(db), str::to_owned);
-    let store = Store::create(db).with_context(|| format!("creating {}", db.display()))?;
+    let store = Store::create(db).map_err(|e| CliError::from_store(&e, db, true))?;
+    if key_exists {
+        drop(store);
+        return Err(refuse_key());
+    }
     let signer = create(&dir, &origin)?;
     eprintln!("created an empty store at {}", db.display());
     eprintln!(
@@ -187,9 +201,13 @@ pub fn init(db: &Path, keys: Option<&Path>, origin: Option<&str>) -> Result<()> 
 }
 
 /// `keys init [--origin NAME]`: a key for an existing store, which then signs its head.
-pub fn keys_init(db: &Path, keys: Option<&Path>, origin: Option<&str>) -> Result<()> {
+pub fn keys_init(
+    store: &Store,
+    db: &Path,
+    keys: Option<&Path>,
+    origin: Option<&str>,
+) -> Result<()> {
     let dir = key_dir(db, keys);
-    let store = super::open(db)?;
     let origin = match (origin, store.latest_checkpoint()?) {
         (_, Some(cp)) => {
             return Err(BadInput(format!(
@@ -232,16 +250,15 @@ pub fn show(db: &Path, keys: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-/// Opens the store for an append: with its key, which signs a checkpoint after each commit
-/// (and the head now, if it has none); without one, see the module comment.
-pub fn open_signing(db: &Path, keys: Option<&Path>) -> Result<Store> {
-    let store = super::open(db)?;
+/// Readies a store opened for an append: with its key, which signs a checkpoint after each
+/// commit (and the head now, if it has none); without one, see the module comment.
+pub fn for_append(store: &Store, db: &Path, keys: Option<&Path>) -> Result<()> {
     let dir = key_dir(db, keys);
     match load(&dir)? {
-        Some(signer) => attach(&store, signer)?,
+        Some(signer) => attach(store, signer)?,
         None => {
             if let Some(cp) = store.latest_checkpoint()? {
-                return Err(Environment(format!(
+                return Err(CliError::Environment(format!(
                     "this store's checkpoints are signed (the latest at size {}), but there is no \
                      signing key in {}: give --keys DIR (or $CARELEDGER_KEYS) where it is kept; \
                      nothing was written",
@@ -257,23 +274,21 @@ pub fn open_signing(db: &Path, keys: Option<&Path>) -> Result<Store> {
             );
         }
     }
-    Ok(store)
+    Ok(())
 }
 
-/// Opens the store with its key when there is one (signing a missing head checkpoint), for
-/// commands that read checkpoints and proofs.
-pub fn open_with_key(db: &Path, keys: Option<&Path>) -> Result<(Store, Option<String>)> {
-    let store = super::open(db)?;
+/// Hands a store its key when there is one (signing a missing head checkpoint), for the
+/// commands that read checkpoints and proofs. Returns the key's name, the log's origin.
+pub fn with_key(store: &Store, db: &Path, keys: Option<&Path>) -> Result<Option<String>> {
     let dir = key_dir(db, keys);
-    let origin = match load(&dir)? {
+    Ok(match load(&dir)? {
         Some(signer) => {
             let name = signer.name().to_owned();
-            attach(&store, signer)?;
+            attach(store, signer)?;
             Some(name)
         }
         None => None,
-    };
-    Ok((store, origin))
+    })
 }
 
 fn attach(store: &Store, signer: NoteSigner) -> Result<()> {
@@ -286,7 +301,10 @@ fn attach(store: &Store, signer: NoteSigner) -> Result<()> {
             Ok(())
         }
         Ok(None) => Ok(()),
-        Err(e @ store::StoreError::Signer(_)) => Err(Environment(e.to_string()).into()),
+        Err(e @ store::StoreError::Signer(_)) => Err(CliError::Environment(format!(
+            "{e}; give --keys DIR (or $CARELEDGER_KEYS) where this store's key is kept"
+        ))
+        .into()),
         Err(e) => Err(e.into()),
     }
 }

@@ -17,7 +17,7 @@ use store::Store;
 
 use super::{ExportOptions, LogOptions, plan_error};
 use crate::output::{self, Listing};
-use crate::{BadInput, Damaged};
+use crate::{BadInput, CliError};
 
 /// What one import did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -117,10 +117,12 @@ pub fn import_files_as(store: &Store, files: &[PathBuf], o: &ImportOpts<'_>) -> 
             Source::Import(name)
         };
         let out = store.append(drafts, source).map_err(|e| {
-            let line = e.draft_index().and_then(|i| lines.get(i));
-            match line {
-                Some(l) => BadInput(format!("{}:{l}: {e}", file.display())),
-                None => BadInput(format!("{}: {e}", file.display())),
+            if e.kind() != store::ErrorKind::BadInput {
+                return CliError::from_store(&e, store.path(), true);
+            }
+            match e.draft_index().and_then(|i| lines.get(i)) {
+                Some(l) => CliError::BadInput(format!("{}:{l}: {e}", file.display())),
+                None => CliError::BadInput(format!("{}: {e}", file.display())),
             }
         })?;
         total.appended += out.appended;
@@ -160,9 +162,13 @@ pub fn record(store: &Store, kind: &str, json: &str) -> Result<()> {
     }
     let drafts = parsed.into_drafts();
     let id = drafts[0].id.clone();
-    let out = store
-        .append(drafts, Source::Cli)
-        .map_err(|e| BadInput(e.to_string()))?;
+    let out = store.append(drafts, Source::Cli).map_err(|e| {
+        if e.kind() == store::ErrorKind::BadInput {
+            CliError::BadInput(e.to_string())
+        } else {
+            CliError::from_store(&e, store.path(), true)
+        }
+    })?;
     if out.appended == 0 {
         eprintln!("{id} is already in the log; nothing appended");
     } else {
@@ -171,22 +177,15 @@ pub fn record(store: &Store, kind: &str, json: &str) -> Result<()> {
     Ok(())
 }
 
-/// `verify`: exit 3 naming the first bad seq.
+/// `verify`: exit 3 naming the first bad seq (the error is worded by `CliError`).
 pub fn verify(store: &Store) -> Result<()> {
-    match store.verify() {
-        Ok(v) => {
-            eprintln!(
-                "verified {} events; head hash {}",
-                v.events,
-                v.head.to_hex()
-            );
-            Ok(())
-        }
-        Err(e) => match e.damaged_seq() {
-            Some(seq) => Err(Damaged(format!("the log is damaged at seq {seq}: {e}")).into()),
-            None => Err(e.into()),
-        },
-    }
+    let v = store.verify()?;
+    eprintln!(
+        "verified {} events; head hash {}",
+        v.events,
+        v.head.to_hex()
+    );
+    Ok(())
 }
 
 /// One row of `log`: metadata only, never payload text.

@@ -21,8 +21,8 @@ use events::EventKind;
 use projections::Period;
 use store::Store;
 
-use crate::BadInput;
 use crate::output::Format;
+use crate::{BadInput, CliError};
 
 pub use log::import_files;
 pub use proofs::ProofsRequest;
@@ -185,12 +185,23 @@ pub enum Request {
     },
 }
 
-/// Runs one request against the store at `db`, whose signing key is in the key directory
-/// `keys` (or its default, `keys::key_dir`).
-pub fn run(db: &Path, keys: Option<&Path>, request: Request) -> Result<()> {
+/// Runs one request; every failure comes back placed and worded (`CliError`).
+pub fn run(stores: Stores, request: Request) -> Result<(), CliError> {
+    let db = stores.db.clone();
+    dispatch(&stores, request).map_err(|e| CliError::classify(e, &db))
+}
+
+fn dispatch(stores: &Stores, request: Request) -> Result<()> {
+    let db = stores.db.as_path();
     match request {
-        Request::Init { origin } => keys::init(db, keys, origin.as_deref()),
-        Request::Proofs(p) => proofs::run(db, keys, p),
+        Request::Init { origin } => {
+            stores.refuse_copy()?;
+            keys::init(db, stores.keys.as_deref(), origin.as_deref())
+        }
+        Request::Proofs(p) => {
+            let store = stores.write()?;
+            proofs::run(&store, db, stores.keys.as_deref(), p)
+        }
         Request::Import {
             files,
             preserve_recorded_at,
@@ -199,9 +210,11 @@ pub fn run(db: &Path, keys: Option<&Path>, request: Request) -> Result<()> {
             actor,
         } => {
             let store = if dry_run {
-                open(db)?
+                stores.read()?
             } else {
-                keys::open_signing(db, keys)?
+                let store = stores.write()?;
+                keys::for_append(&store, db, stores.keys.as_deref())?;
+                store
             };
             let opts = log::ImportOpts {
                 preserve_recorded_at,
@@ -212,12 +225,16 @@ pub fn run(db: &Path, keys: Option<&Path>, request: Request) -> Result<()> {
             log::import_files_as(&store, &files, &opts).map(|_| ())
         }
         Request::Template { types, out } => template::write(&types, &out),
-        Request::Record { kind, json } => log::record(&keys::open_signing(db, keys)?, &kind, &json),
-        Request::Verify => log::verify(&open(db)?),
-        Request::Log(opts) => log::list(&open(db)?, &opts),
-        Request::ExportJsonl(opts) => log::export_jsonl(&open(db)?, &opts),
+        Request::Record { kind, json } => {
+            let store = stores.write()?;
+            keys::for_append(&store, db, stores.keys.as_deref())?;
+            log::record(&store, &kind, &json)
+        }
+        Request::Verify => log::verify(&*stores.read()?),
+        Request::Log(opts) => log::list(&*stores.read()?, &opts),
+        Request::ExportJsonl(opts) => log::export_jsonl(&*stores.read()?, &opts),
         Request::ExportParquet { out, as_of: cut } => {
-            let store = open(db)?;
+            let store = stores.read()?;
             let summary = reports::export_events_parquet_streamed(|| store.scan(cut), cut, &out)
                 .map_err(|e| BadInput(e.to_string()))?;
             eprintln!(
@@ -228,50 +245,54 @@ pub fn run(db: &Path, keys: Option<&Path>, request: Request) -> Result<()> {
             );
             Ok(())
         }
-        Request::ReportTerm(opts) => report_term(&open(db)?, &opts),
+        Request::ReportTerm(opts) => report_term(&*stores.read()?, &opts),
         Request::Archive {
             child,
             valid_at,
             list,
-        } => views::archive(&open(db)?, &child, valid_at, &list),
+        } => views::archive(&*stores.read()?, &child, valid_at, &list),
         Request::Archives {
             school,
             incomplete,
             valid_at,
             list,
-        } => views::archives(&open(db)?, &school, incomplete, valid_at, &list),
+        } => views::archives(&*stores.read()?, &school, incomplete, valid_at, &list),
         Request::ContactCard { child, on, list } => {
-            views::contact_card(&open(db)?, &child, on, &list)
+            views::contact_card(&*stores.read()?, &child, on, &list)
         }
         Request::History {
             child,
             counselor,
             list,
-        } => views::history(&open(db)?, &child, counselor, &list),
+        } => views::history(&*stores.read()?, &child, counselor, &list),
         Request::Progress {
             child,
             counselor,
             list,
-        } => views::progress(&open(db)?, &child, counselor, &list),
-        Request::Pairings { school, on, list } => views::pairings(&open(db)?, &school, on, &list),
-        Request::Worklist { staff, on, list } => views::worklist(&open(db)?, &staff, on, &list),
-        Request::Backfill { school, days, list } => {
-            views::backfill(&open(db)?, &school, days, &list)
+        } => views::progress(&*stores.read()?, &child, counselor, &list),
+        Request::Pairings { school, on, list } => {
+            views::pairings(&*stores.read()?, &school, on, &list)
         }
-        Request::Scores(opts) => scores::scores(&open(db)?, &opts),
+        Request::Worklist { staff, on, list } => {
+            views::worklist(&*stores.read()?, &staff, on, &list)
+        }
+        Request::Backfill { school, days, list } => {
+            views::backfill(&*stores.read()?, &school, days, &list)
+        }
+        Request::Scores(opts) => scores::scores(&*stores.read()?, &opts),
         Request::PolicyAdopt {
             school,
             from,
             file,
             actor,
-        } => policy::adopt(
-            &keys::open_signing(db, keys)?,
-            &school,
-            &from,
-            &file,
-            &actor,
-        ),
-        Request::PolicyShow { school, on, as_of } => policy::show(&open(db)?, &school, on, as_of),
+        } => {
+            let store = stores.write()?;
+            keys::for_append(&store, db, stores.keys.as_deref())?;
+            policy::adopt(&store, &school, &from, &file, &actor)
+        }
+        Request::PolicyShow { school, on, as_of } => {
+            policy::show(&*stores.read()?, &school, on, as_of)
+        }
         Request::Demo { keep } => demo(keep),
         Request::FixturesGenerate { config, out } => {
             let file = std::fs::File::create(&out)
@@ -346,9 +367,107 @@ fn report_term(store: &Store, opts: &ReportOptions) -> Result<()> {
     Ok(())
 }
 
-/// Opens an existing store.
-pub fn open(db: &std::path::Path) -> Result<Store> {
-    Store::open(db).with_context(|| format!("opening {}", db.display()))
+/// How this command opens the store: the `--db` path, whether `--copy` was given, and the
+/// command's name (written to the store's owner file, so that a second process can say who
+/// holds the store).
+pub struct Stores {
+    /// The `--db` path.
+    pub db: PathBuf,
+    /// `--copy`: read commands work on a private temporary copy.
+    pub copy: bool,
+    /// The command's name as typed (`import`, `verify`, …).
+    pub command: String,
+    /// `--keys`: the key directory of the checkpoint signing key (`keys::key_dir`).
+    pub keys: Option<PathBuf>,
+}
+
+/// An open store, and the temporary directory of its copy under `--copy` (removed after the
+/// store is closed). A store opened to write is closed with `Store::close`, so that sled's
+/// snapshot covers what the command wrote.
+pub struct Opened {
+    store: Option<Store>,
+    writes: bool,
+    _copy: Option<tempfile::TempDir>,
+}
+
+impl std::ops::Deref for Opened {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        self.store.as_ref().expect("open until dropped")
+    }
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        if let Some(store) = self.store.take()
+            && self.writes
+        {
+            store.close();
+        }
+    }
+}
+
+impl Stores {
+    /// Opens the store to read it (or, with `--copy`, a private copy of it).
+    fn read(&self) -> Result<Opened, CliError> {
+        if !self.copy {
+            return self.open(&self.db, false, None);
+        }
+        let fail = |e: &store::StoreError| CliError::from_store(e, &self.db, false);
+        let tmp = tempfile::Builder::new()
+            .prefix("careledger-copy-")
+            .tempdir()
+            .map_err(|e| {
+                CliError::Environment(format!(
+                    "could not make a temporary directory for --copy: {e}; set TMPDIR to a \
+                     writable place with room for the store"
+                ))
+            })?;
+        let to = tmp.path().join("store");
+        let bytes = store::copy_store(&self.db, &to).map_err(|e| fail(&e))?;
+        eprintln!(
+            "careledger: working on a private copy of {} in {} ({bytes} bytes), removed when \
+             this command ends; the store itself is not touched",
+            self.db.display(),
+            to.display()
+        );
+        self.open(&to, false, Some(tmp))
+    }
+
+    /// Opens the store to write it; `--copy` makes no sense here.
+    fn write(&self) -> Result<Opened, CliError> {
+        self.refuse_copy()?;
+        self.open(&self.db, true, None)
+    }
+
+    fn refuse_copy(&self) -> Result<(), CliError> {
+        if self.copy {
+            return Err(CliError::Usage(format!(
+                "--copy works on a private copy that is thrown away, so it is only for read \
+                 commands and `verify`; `{}` must write the store itself",
+                self.command
+            )));
+        }
+        Ok(())
+    }
+
+    fn open(
+        &self,
+        at: &Path,
+        writes: bool,
+        copy: Option<tempfile::TempDir>,
+    ) -> Result<Opened, CliError> {
+        let store = Store::open_as(at, &self.command)
+            .map_err(|e| CliError::from_store(&e, &self.db, writes))?;
+        for notice in store.notices() {
+            eprintln!("careledger: warning: {notice}");
+        }
+        Ok(Opened {
+            store: Some(store),
+            writes,
+            _copy: copy,
+        })
+    }
 }
 
 /// `demo`: a temporary store filled from the embedded seed school, verified, then shown.

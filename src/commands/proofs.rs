@@ -19,8 +19,8 @@ use verifier::format::{
     INCLUSION_FORMAT, InclusionFile, VERSION, WITHHELD_CONFIDENTIAL, Withheld,
 };
 
-use super::keys::{self, open_with_key};
-use crate::{BadInput, Damaged};
+use super::keys::{self, with_key};
+use crate::{BadInput, CliError};
 
 /// A key or proof command, resolved.
 #[derive(Debug)]
@@ -47,28 +47,45 @@ pub enum ProofsRequest {
     },
 }
 
-/// Runs a key or proof command.
-pub fn run(db: &Path, keys_dir: Option<&Path>, request: ProofsRequest) -> Result<()> {
+/// Runs a key or proof command on the store at `db`, opened to write (a missing head
+/// checkpoint is signed first when the key is there).
+pub fn run(
+    store: &Store,
+    db: &Path,
+    keys_dir: Option<&Path>,
+    request: ProofsRequest,
+) -> Result<()> {
+    if let ProofsRequest::KeysInit { origin } = &request {
+        return keys::keys_init(store, db, keys_dir, origin.as_deref());
+    }
+    if let ProofsRequest::KeysShow = &request {
+        return keys::show(db, keys_dir);
+    }
+    let key_origin = with_key(store, db, keys_dir)?;
     match request {
-        ProofsRequest::KeysInit { origin } => keys::keys_init(db, keys_dir, origin.as_deref()),
-        ProofsRequest::KeysShow => keys::show(db, keys_dir),
-        ProofsRequest::Checkpoint { as_of } => checkpoint(db, keys_dir, as_of),
+        ProofsRequest::KeysInit { .. } | ProofsRequest::KeysShow => Ok(()),
+        ProofsRequest::Checkpoint { as_of } => checkpoint(store, as_of),
         ProofsRequest::ProveInclusion {
             id,
             checkpoint,
             out,
-        } => prove_inclusion(db, keys_dir, &id, checkpoint.as_deref(), out.as_deref()),
+        } => prove_inclusion(
+            store,
+            key_origin,
+            &id,
+            checkpoint.as_deref(),
+            out.as_deref(),
+        ),
         ProofsRequest::ProveConsistency { from, out } => {
-            prove_consistency(db, keys_dir, &from, out.as_deref())
+            prove_consistency(store, key_origin, &from, out.as_deref())
         }
-        ProofsRequest::Bundle { child, as_of, out } => bundle(db, keys_dir, &child, as_of, &out),
+        ProofsRequest::Bundle { child, as_of, out } => bundle(store, &child, as_of, &out),
     }
 }
 
 /// `checkpoint [--as-of T]`: the latest signed checkpoint, or the one in force at T.
-fn checkpoint(db: &Path, keys: Option<&Path>, as_of: Option<DateTime<Utc>>) -> Result<()> {
-    let (store, _) = open_with_key(db, keys)?;
-    let cp = in_force(&store, as_of)?;
+fn checkpoint(store: &Store, as_of: Option<DateTime<Utc>>) -> Result<()> {
+    let cp = in_force(store, as_of)?;
     print!("{}", cp.note);
     Ok(())
 }
@@ -174,7 +191,7 @@ fn check_against_log(store: &Store, cp: &tlog::Checkpoint, path: &Path) -> Resul
     }
     let root = store.tree_root(cp.size)?;
     if root != cp.root {
-        return Err(Damaged(format!(
+        return Err(CliError::Damaged(format!(
             "the log's tree at size {} has root {root}, not the root {} of the checkpoint in {}: \
              the log is not the one that checkpoint signed, and no proof from it exists",
             cp.size,
@@ -252,17 +269,16 @@ fn write_json<T: serde::Serialize>(value: &T, out: Option<&Path>) -> Result<()> 
 
 /// `prove EVENT_ID [--checkpoint FILE]`: an inclusion proof of the event's envelope.
 fn prove_inclusion(
-    db: &Path,
-    keys: Option<&Path>,
+    store: &Store,
+    key_origin: Option<String>,
     id: &str,
     checkpoint: Option<&Path>,
     out: Option<&Path>,
 ) -> Result<()> {
-    let (store, key_origin) = open_with_key(db, keys)?;
     let env = store
         .get_by_id(id)?
         .ok_or_else(|| BadInput(format!("no event with id {id:?} in the log")))?;
-    if confidential(&store, &env)? {
+    if confidential(store, &env)? {
         return Err(BadInput(format!(
             "{id} is a counseling session or an amendment of one: its envelope may hold notes, \
              so no proof file shows it (`careledger bundle` lists it as withheld)"
@@ -271,13 +287,13 @@ fn prove_inclusion(
     }
     let (note, size) = match checkpoint {
         Some(path) => {
-            let origin = origin(&store, key_origin)?;
+            let origin = origin(store, key_origin)?;
             let (note, cp) = read_checkpoint_file(path, &origin)?;
-            check_against_log(&store, &cp, path)?;
+            check_against_log(store, &cp, path)?;
             (note, cp.size)
         }
         None => {
-            let cp = in_force(&store, None)?;
+            let cp = in_force(store, None)?;
             (cp.note, cp.size)
         }
     };
@@ -292,7 +308,7 @@ fn prove_inclusion(
         format: INCLUSION_FORMAT.into(),
         version: VERSION,
         checkpoint: note,
-        entry: entry(&store, env.seq, size)?,
+        entry: entry(store, env.seq, size)?,
         consistency: Vec::new(),
     };
     write_json(&file, out)?;
@@ -302,13 +318,12 @@ fn prove_inclusion(
 
 /// `prove --from FILE`: a consistency proof from an older checkpoint to the latest one.
 fn prove_consistency(
-    db: &Path,
-    keys: Option<&Path>,
+    store: &Store,
+    key_origin: Option<String>,
     from: &Path,
     out: Option<&Path>,
 ) -> Result<()> {
-    let (store, key_origin) = open_with_key(db, keys)?;
-    let origin = origin(&store, key_origin)?;
+    let origin = origin(store, key_origin)?;
     let (_, old) = read_checkpoint_file(from, &origin)?;
     if old.size == 0 {
         return Err(BadInput(format!(
@@ -317,8 +332,8 @@ fn prove_consistency(
         ))
         .into());
     }
-    check_against_log(&store, &old, from)?;
-    let latest = in_force(&store, None)?;
+    check_against_log(store, &old, from)?;
+    let latest = in_force(store, None)?;
     let file = ConsistencyFile {
         format: CONSISTENCY_FORMAT.into(),
         version: VERSION,
@@ -337,15 +352,8 @@ fn prove_consistency(
 
 /// `bundle --child C [--as-of T] --out F`: the child's envelopes as stored, with proofs, against
 /// the checkpoint in force at T (or the latest).
-fn bundle(
-    db: &Path,
-    keys: Option<&Path>,
-    child: &str,
-    as_of: Option<DateTime<Utc>>,
-    out: &Path,
-) -> Result<()> {
-    let (store, _) = open_with_key(db, keys)?;
-    let cp = in_force(&store, as_of)?;
+fn bundle(store: &Store, child: &str, as_of: Option<DateTime<Utc>>, out: &Path) -> Result<()> {
+    let cp = in_force(store, as_of)?;
     let envs = store.by_child(child, as_of)?;
     if envs.is_empty() {
         return Err(BadInput(format!("the log has no event about child {child:?}")).into());
@@ -354,8 +362,8 @@ fn bundle(
     let mut entries = Vec::new();
     let mut withheld = Vec::new();
     for env in envs.iter().filter(|e| e.seq <= cp.size) {
-        if confidential(&store, env)? {
-            let (_, body) = stored(&store, env.seq)?;
+        if confidential(store, env)? {
+            let (_, body) = stored(store, env.seq)?;
             withheld.push(Withheld {
                 leaf_index: env.seq - 1,
                 leaf_hash: b64(&tlog::leaf_hash(&body)),
@@ -363,7 +371,7 @@ fn bundle(
                 reason: WITHHELD_CONFIDENTIAL.into(),
             });
         } else {
-            entries.push(entry(&store, env.seq, cp.size)?);
+            entries.push(entry(store, env.seq, cp.size)?);
         }
     }
     if entries.is_empty() && withheld.is_empty() {

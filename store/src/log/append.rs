@@ -159,6 +159,7 @@ impl Store {
         };
 
         let nth = APPENDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let first = head.seq + 1;
         for chunk in segments.chunks(SEGMENTS_PER_SLED_BATCH) {
             let mut batch = sled::Batch::default();
             for (first, bytes) in chunk {
@@ -168,23 +169,17 @@ impl Store {
         }
         self.write_tree(tree)?;
         self.db.flush()?;
-        test_pause("before-head", nth, head.seq + 1, new_head.seq, None);
+        test_pause("before-head", nth, first, new_head.seq, None);
         self.put_meta_head(&new_head)?;
         self.lock().head = new_head;
-        test_pause(
-            "before-indexes",
-            nth,
-            head.seq + 1,
-            new_head.seq,
-            Some(&self.db),
-        );
+        test_pause("before-indexes", nth, first, new_head.seq, Some(&self.db));
         self.write_indexes(&envs, false)?;
         self.sync()?;
-        test_pause("before-ack", nth, head.seq + 1, new_head.seq, None);
         self.acknowledge(&new_head)?;
-        test_pause("before-sign", nth, head.seq + 1, new_head.seq, None);
+        test_pause("before-sign", nth, first, new_head.seq, None);
         // Signed only once committed: a key never signs a tree that might not be the log's.
         self.sign_after_commit(&new_head)?;
+        test_pause("before-ack", nth, first, new_head.seq, None);
         Ok(Appended {
             appended: envs.len() as u64,
             skipped,
@@ -198,30 +193,6 @@ impl Store {
         match file.as_mut() {
             Some(f) => f.write(head),
             None => Ok(()),
-        }
-    }
-}
-
-/// Appends of this process that reached the write (counted for `test_pause`).
-static APPENDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// A crash point for the SIGKILL tests (tests/it/crash.rs, tests/it/proofs_crash.rs), inert
-/// unless the environment sets `CARELEDGER_TEST_PAUSE=<stage>:<n>`: then the `n`-th writing
-/// append of this process, on reaching `stage` (`before-head`: segments and tree hashes written
-/// and flushed, head not moved; `before-indexes`: head moved, indexes not written;
-/// `before-ack`: flushed and fsynced, not yet acknowledged; `before-sign`: acknowledged, its
-/// checkpoint not yet signed), prints `careledger-test-pause <stage> <first seq> <last seq>`
-/// on stderr and blocks forever, so the test kills the process exactly there. With `flush`,
-/// sled is flushed first: the head on disk without its indexes is a state sled reaches on its
-/// own when a buffer fills, made certain here so the test sees the indexes caught up on open.
-fn test_pause(stage: &str, nth: u64, first: u64, last: u64, flush: Option<&sled::Db>) {
-    if std::env::var("CARELEDGER_TEST_PAUSE").is_ok_and(|v| v == format!("{stage}:{nth}")) {
-        if let Some(db) = flush {
-            let _ = db.flush();
-        }
-        eprintln!("careledger-test-pause {stage} {first} {last}");
-        loop {
-            std::thread::park();
         }
     }
 }
@@ -252,4 +223,29 @@ fn set_prev_hash(body: &mut [u8], prev: &Hash) {
     let n = body.len();
     debug_assert!(n >= 34 && body[n - 34] == 0xc4 && body[n - 33] == 32);
     body[n - 32..].copy_from_slice(&prev.0);
+}
+
+/// Appends of this process that reached the write (counted for `test_pause`).
+static APPENDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A crash point for the SIGKILL tests (tests/it/crash.rs, tests/it/proofs_crash.rs), inert
+/// unless the environment sets `CARELEDGER_TEST_PAUSE=<stage>:<n>`: then the `n`-th writing
+/// append of this process, on reaching `stage` (`before-head`: segments and tree hashes
+/// written and flushed, head not moved; `before-indexes`: head moved, indexes not written;
+/// `before-sign`: flushed, fsynced and acknowledged in the head file, its checkpoint not yet
+/// signed; `before-ack`: signed, not yet returned), prints
+/// `careledger-test-pause <stage> <first seq> <last seq>` on stderr and blocks forever, so the
+/// test kills the process exactly there. With `flush`, sled is flushed first: the head on disk
+/// without its indexes is a state sled reaches on its own when a buffer fills, made certain
+/// here so the test sees the indexes caught up on open.
+fn test_pause(stage: &str, nth: u64, first: u64, last: u64, flush: Option<&sled::Db>) {
+    if std::env::var("CARELEDGER_TEST_PAUSE").is_ok_and(|v| v == format!("{stage}:{nth}")) {
+        if let Some(db) = flush {
+            let _ = db.flush();
+        }
+        eprintln!("careledger-test-pause {stage} {first} {last}");
+        loop {
+            std::thread::park();
+        }
+    }
 }

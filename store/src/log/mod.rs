@@ -20,7 +20,8 @@
 //! The submodules, one idea each: `open` (finding, checking and recovering a store),
 //! `append` (placing a batch durably), `index` (the derived trees), `read` (getting envelopes
 //! back, each checked against its hash), `verify` (the whole chain and every index),
-//! `snapshot` (projection snapshots), `head_file`, `error`, and `tamper` (damage for tests).
+//! `snapshot` (projection snapshots), `head_file`, `rollback` (undoing sled's recovery when
+//! opening finds damage), `error`, and `tamper` (damage for tests).
 //!
 //! This module owns the `Store` handle and its in-memory state. The log as a whole owns
 //! durability, atomicity, idempotency and the two times; it must never interpret events
@@ -32,6 +33,7 @@ pub mod head_file;
 mod index;
 mod open;
 mod read;
+mod rollback;
 mod snapshot;
 #[doc(hidden)]
 pub mod tamper;
@@ -56,7 +58,7 @@ use index::IdMap;
 
 /// sled's log segment size. sled writes any log item — a value, or a whole tree node
 /// holding several values — larger than a quarter of it to a blob file that its flush does
-/// not fsync (docs/stack.md; measured: a 1 M-event import of 16 KiB segments with the default
+/// not fsync (docs/stack.md, sled; measured: a 1 M-event import of 16 KiB segments with the default
 /// 512 KiB sled segments left 1,894 blob files). 2 MiB segments keep every item of our trees inline.
 const SLED_SEGMENT_BYTES: usize = 2 * 1024 * 1024;
 /// Largest encoded envelope accepted (a talk is a few hundred bytes).
@@ -169,7 +171,7 @@ impl Store {
     }
 
     /// Flushes sled and fsyncs its data file: sled's own flush does not survive power loss
-    /// on Linux (docs/stack.md, spacejam/sled#1452).
+    /// on Linux (docs/stack.md, durability; spacejam/sled#1452).
     fn sync(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         let file = self.path.join("db");

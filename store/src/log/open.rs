@@ -10,7 +10,8 @@
 //! store forever as corrupted; such a file is never complete, so it is removed). Then sled
 //! is opened (waiting briefly for another process: `InUse`, naming the holder from the
 //! `owner` file it wrote), the head file is compared with the log *before* anything is
-//! written, and only then are uncommitted segments dropped and indexes caught up.
+//! written, and only then are uncommitted segments dropped and indexes caught up. What sled's
+//! own recovery writes while opening is undone if opening finds damage (`rollback`).
 //!
 //! This module owns those checks and recovery; it must never decide what a command does
 //! with a store it could not open.
@@ -24,9 +25,10 @@ use chrono::Utc;
 use events::envelope::Hash;
 use events::registry::{Entry, Registry};
 
-use super::error::{StoreError, damaged};
+use super::error::{ErrorKind, StoreError, damaged};
 use super::head_file::{self, HeadFile};
 use super::index::through_of;
+use super::rollback::Rollback;
 use super::{Head, SLED_SEGMENT_BYTES, Store, THROUGH_KEY, WriterState};
 use crate::segment;
 
@@ -38,7 +40,7 @@ const LOCK_RETRIES: u32 = 40;
 const OWNER_FILE: &str = "owner";
 /// The `meta` key saying this store keeps a head file (written at creation or adoption), so
 /// that a missing head file is damage rather than an older store.
-const HEAD_FILE_MARKER: &[u8] = b"head_file";
+pub(super) const HEAD_FILE_MARKER: &[u8] = b"head_file";
 /// Fewer bytes than any stored event takes in sled's data file (an envelope body is over a
 /// hundred bytes, and its hash 32): a shorter `db` cannot hold what was acknowledged.
 const MIN_BYTES_PER_EVENT: u64 = 64;
@@ -100,10 +102,27 @@ impl Store {
         check_writable(path)?;
         check_room(path)?;
         remove_unfinished_snapshots(path)?;
-        let db = open_sled(path)?;
+        // What sled's recovery may overwrite, put back if opening finds damage.
+        let mut rollback = Rollback::take(path);
+        let mut undo = |e: StoreError| {
+            if e.kind() == ErrorKind::Damaged
+                && let Some(r) = rollback.take()
+            {
+                // The damage is the error to report; a failed undo leaves sled's state.
+                let _ = r.restore(path);
+            }
+            e
+        };
+        let db = open_sled(path).map_err(&mut undo)?;
         write_owner(path, holder);
         let mut store = Store::assemble(path, db)?;
-        let acknowledged = store.check_head_file()?;
+        let acknowledged = match store.check_head_file() {
+            Ok(a) => a,
+            Err(e) => {
+                drop(store);
+                return Err(undo(e));
+            }
+        };
         store.recover()?;
         if let Some(notice) = store.recover_tree()? {
             store.notices.push(notice);
@@ -150,6 +169,26 @@ impl Store {
     /// the log with its hash. Returns it (`None`: no head file).
     fn check_head_file(&self) -> Result<Option<Head>, StoreError> {
         let log_head = self.meta_head()?;
+        // sled's head marker must itself name an envelope of the chain, with its hash,
+        // before anything is adopted from it.
+        if log_head.seq > 0 {
+            match self.stored_hash(log_head.seq)? {
+                Some(h) if h == log_head.hash => {}
+                Some(_) => {
+                    return Err(damaged(
+                        log_head.seq,
+                        "the head marker's hash is not the hash of the envelope at its seq",
+                    ));
+                }
+                None => {
+                    let end = self.log_end()?.min(log_head.seq - 1);
+                    return Err(damaged(
+                        end + 1,
+                        format!("the head says {} events, the log holds {end}", log_head.seq),
+                    ));
+                }
+            }
+        }
         let Some(ack) = head_file::read(&self.path)? else {
             if log_head.seq > 0 && self.meta.get(HEAD_FILE_MARKER)?.is_some() {
                 return Err(StoreError::Corrupt(format!(
@@ -272,6 +311,22 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Closes the store after a command that wrote, having sled lay its snapshot over all
+    /// that was written. sled replays what follows its last snapshot on the next open and
+    /// clears from the first message failing its checksum; with the snapshot at the tip, a
+    /// byte changed later is found when it is read (damage, exit 3) and nothing is cleared.
+    /// Best effort: the writes are already acknowledged, and a snapshot that cannot be laid
+    /// now (another process took the store, the disk is full) is laid by the next open.
+    pub fn close(self) {
+        let path = self.path.clone();
+        drop(self);
+        if check_room(&path).is_ok() {
+            let _ = open_sled(&path);
+        }
+    }
+}
+
 impl Drop for Store {
     fn drop(&mut self) {
         // Still holding sled's lock here (the database closes after this), so the file
@@ -306,13 +361,23 @@ pub(super) fn check_acknowledged(
             ack.seq,
             "its hash is not the one acknowledged (the log was rewritten)",
         )),
-        None => Err(damaged(
-            ack.seq,
-            format!(
-                "the log ends before seq {} but it was acknowledged",
-                ack.seq
-            ),
-        )),
+        None => {
+            let end = store.log_end()?;
+            if end < ack.seq {
+                Err(damaged(
+                    end + 1,
+                    format!(
+                        "the log ends at seq {end} but seq {} was acknowledged",
+                        ack.seq
+                    ),
+                ))
+            } else {
+                Err(damaged(
+                    ack.seq,
+                    "missing from the log, but it was acknowledged",
+                ))
+            }
+        }
     }
 }
 
@@ -328,7 +393,7 @@ fn inspect(path: &Path) -> Result<(), StoreError> {
     if !meta.is_dir() {
         return Err(StoreError::NotAStore {
             path: path.to_owned(),
-            why: "it is a file; a store is a directory (made by `careledger init`)".into(),
+            why: "it is a file, and a store is a directory".into(),
         });
     }
     let has = |name: &str| path.join(name).exists();
@@ -376,13 +441,16 @@ fn inspect(path: &Path) -> Result<(), StoreError> {
 
 /// Whether the error is the file system refusing a write (read-only mount, permission).
 fn refused(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
     matches!(e.raw_os_error(), Some(13 | 1 | 30)) // EACCES, EPERM, EROFS
-        || e.kind() == std::io::ErrorKind::PermissionDenied
+        || matches!(e.kind(), K::PermissionDenied | K::ReadOnlyFilesystem)
 }
 
 /// Whether the error is the disk being full (ENOSPC, EDQUOT).
-pub(crate) fn no_space(e: &std::io::Error) -> bool {
+fn no_space(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
     matches!(e.raw_os_error(), Some(28 | 122))
+        || matches!(e.kind(), K::StorageFull | K::QuotaExceeded)
 }
 
 /// The data file and the directory must be writable: sled opens read-write and locks.

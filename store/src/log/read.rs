@@ -88,6 +88,18 @@ impl Store {
         Ok(None)
     }
 
+    /// The last seq the log physically holds (whatever the head says), 0 when empty.
+    pub(super) fn log_end(&self) -> Result<u64, StoreError> {
+        let Some((k, v)) = self.log.last()? else {
+            return Ok(0);
+        };
+        let first = segment::first_seq(&k).ok_or_else(|| damaged(0, "bad segment key"))?;
+        let len = segment::Segment::parse(&v)
+            .map_err(|e| damaged(first, e))?
+            .len() as u64;
+        Ok((first + len).saturating_sub(1))
+    }
+
     /// The seq of the envelope with this id.
     pub fn seq_of(&self, id: &str) -> Result<Option<u64>, StoreError> {
         let candidates = {

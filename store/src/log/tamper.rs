@@ -9,7 +9,7 @@ use events::envelope::{Envelope, Hash};
 
 use super::error::{StoreError, damaged};
 use super::head_file::HeadFile;
-use super::index::posting_bucket;
+use super::index::{SeqList, posting_bucket};
 use super::{Head, Store};
 use crate::segment::{self, Segment, SegmentBuilder};
 
@@ -111,6 +111,14 @@ impl Store {
         HeadFile::open(&self.path)?.write(&head)
     }
 
+    /// Makes the store look made before head files: no head file, no marker in sled.
+    pub fn tamper_forget_head_file(&self) -> Result<(), StoreError> {
+        self.meta.remove(super::open::HEAD_FILE_MARKER)?;
+        self.sync()?;
+        let path = super::head_file::path(&self.path);
+        std::fs::remove_file(&path).map_err(|e| StoreError::io(path, e))
+    }
+
     /// Removes the segment holding `seq`, and nothing else.
     pub fn tamper_remove_segment(&self, seq: u64) -> Result<u64, StoreError> {
         let (first, _) = self
@@ -129,21 +137,32 @@ impl Store {
 
     /// Removes `seq` from the postings of `id` in `by_child` (or `by_staff` with `staff`).
     pub fn tamper_unpost(&self, staff: bool, id: &str, seq: u64) -> Result<(), StoreError> {
-        self.edit_postings(staff, id, |seqs| seqs.retain(|&s| s != seq))
+        self.edit_postings(
+            staff,
+            id,
+            |seqs| seqs.contains(&seq),
+            |seqs| seqs.retain(|&s| s != seq),
+        )
     }
 
     /// Adds `seq` to the postings of `id` in `by_child` (or `by_staff` with `staff`).
     pub fn tamper_post(&self, staff: bool, id: &str, seq: u64) -> Result<(), StoreError> {
-        self.edit_postings(staff, id, |seqs| {
-            seqs.push(seq);
-            seqs.sort_unstable();
-        })
+        self.edit_postings(
+            staff,
+            id,
+            |_| true,
+            |seqs| {
+                seqs.push(seq);
+                seqs.sort_unstable();
+            },
+        )
     }
 
     fn edit_postings(
         &self,
         staff: bool,
         id: &str,
+        choose: impl Fn(&[u64]) -> bool,
         edit: impl FnOnce(&mut Vec<u64>),
     ) -> Result<(), StoreError> {
         let tree = if staff {
@@ -152,16 +171,15 @@ impl Store {
             &self.by_child
         };
         let prefix = posting_bucket(id.as_bytes()).to_be_bytes();
-        // The last value of the bucket holding the id, rewritten with the edited list.
-        #[allow(clippy::type_complexity)]
-        let mut target: Option<(sled::IVec, Vec<(Vec<u8>, Vec<u64>)>)> = None;
+        // The last value of the bucket whose list for the id is chosen, rewritten edited.
+        let mut target: Option<(sled::IVec, Vec<SeqList>)> = None;
         for item in tree.scan_prefix(prefix) {
             let (k, v) = item?;
-            let entries: Vec<(Vec<u8>, Vec<u64>)> = super::index::postings(&v)
+            let entries: Vec<SeqList> = super::index::postings(&v)
                 .map(|e| e.map(|(i, s)| (i.to_vec(), s.collect())))
                 .collect::<Result<_, _>>()
                 .map_err(|()| StoreError::Corrupt("malformed".into()))?;
-            if entries.iter().any(|(i, _)| i == id.as_bytes()) {
+            if entries.iter().any(|(i, s)| i == id.as_bytes() && choose(s)) {
                 target = Some((k, entries));
             }
         }
@@ -178,6 +196,7 @@ impl Store {
         let mut value = Vec::new();
         for (i, seqs) in entries.iter_mut() {
             if i == id.as_bytes()
+                && choose(seqs)
                 && let Some(edit) = edit.take()
             {
                 edit(seqs);

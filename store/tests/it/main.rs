@@ -1,6 +1,8 @@
 //! Integration tests of the store: the log's contract (atomic, idempotent, chained,
-//! verifiable, consistent indexes across reopen) against an in-memory model.
+//! verifiable, consistent indexes across reopen) against an in-memory model, and the damage
+//! it must notice.
 
+mod damage;
 mod log;
 mod model;
 
