@@ -78,7 +78,6 @@ impl Store {
                 let seq = first + i as u64;
                 let (hash, body) = seg.entry(i).map_err(|e| damaged(seq, e))?;
                 let env = decode(seq, hash, body)?;
-                tree.leaf(seq, body)?;
                 if env.prev_hash != prev {
                     return Err(damaged(
                         seq,
@@ -89,6 +88,8 @@ impl Store {
                     return Err(damaged(seq, "its recorded_at goes back in time"));
                 }
                 last_recorded = Some(env.recorded_at);
+                // After the chain's own checks, which say more about an envelope that changed.
+                tree.leaf(seq, body)?;
                 prev = hash;
                 expected_next = seq + 1;
                 chunk.push(env);
