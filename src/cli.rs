@@ -29,6 +29,10 @@ pub struct Cli {
     /// read-only copy, which sled cannot open in place. Read commands and `verify` only.
     #[arg(long, global = true)]
     pub copy: bool,
+    /// The key directory holding the checkpoint signing key [default: `<db>.keys` beside the
+    /// store].
+    #[arg(long, global = true, env = "CARELEDGER_KEYS")]
+    pub keys: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -59,8 +63,12 @@ pub enum ListFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create an empty store.
-    Init,
+    /// Create an empty store and its checkpoint signing key (in the key directory).
+    Init {
+        /// The log's name in its checkpoints [default: careledger.local/<store directory name>].
+        #[arg(long)]
+        origin: Option<String>,
+    },
     /// Import JSONL, CSV or XLSX files, one atomic batch per file (a workbook is one batch).
     Import {
         #[arg(required = true)]
@@ -228,6 +236,8 @@ pub enum Command {
         #[command(subcommand)]
         what: FixturesWhat,
     },
+    #[command(flatten)]
+    Proofs(ProofsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -355,4 +365,61 @@ pub enum ExportFormat {
     /// The bureau feed: effective events without names, phones, addresses or notes,
     /// hive-partitioned `county=/school=/term=` (`--out` is a folder).
     Parquet,
+}
+
+/// The signed checkpoints of the log and the proofs an inspector checks (docs/proofs.md).
+#[derive(Debug, Subcommand)]
+pub enum ProofsCommand {
+    /// The key that signs the log's checkpoints.
+    Keys {
+        #[command(subcommand)]
+        what: KeysWhat,
+    },
+    /// Print the latest signed checkpoint, or the one in force at `--as-of`.
+    Checkpoint {
+        /// The checkpoint of the last batch recorded by this time (RFC 3339, or a date).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// Write an inclusion proof of one event, or a consistency proof `--from` an older
+    /// checkpoint to the latest (JSON, for careledger-verify).
+    Prove {
+        /// The event's id.
+        #[arg(required_unless_present = "from", conflicts_with = "from")]
+        event: Option<String>,
+        /// Prove against this saved checkpoint instead of the latest (a signed note, a proof
+        /// file or careledger-verify's state file).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// Prove that the log extends this older checkpoint (same kinds of file).
+        #[arg(long, value_name = "FILE", conflicts_with = "checkpoint")]
+        from: Option<PathBuf>,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write an inspector's bundle: a child's envelopes as stored with their proofs;
+    /// counseling sessions are withheld (leaf hash and proof only).
+    Bundle {
+        #[arg(long)]
+        child: String,
+        /// Against the checkpoint in force at this time, with the events recorded by then.
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// `keys`.
+#[derive(Debug, Subcommand)]
+pub enum KeysWhat {
+    /// Create the signing key of an existing store (never replaces one) and sign its head.
+    Init {
+        /// The log's name in its checkpoints [default: careledger.local/<store directory name>].
+        #[arg(long)]
+        origin: Option<String>,
+    },
+    /// Print the verifier key inspectors pin.
+    Show,
 }

@@ -128,6 +128,12 @@ impl CliError {
                 debug_assert_eq!(e.kind(), ErrorKind::BadInput);
                 CliError::BadInput(format!("{e}; nothing was written"))
             }
+            // Proofs (docs/proofs.md): a size or seq the log does not have; a signing key
+            // that is not the one of the store's checkpoints.
+            StoreError::Proof(what) => CliError::BadInput(what.clone()),
+            StoreError::Signer(what) => CliError::Environment(format!(
+                "{what}; give --keys DIR (or $CARELEDGER_KEYS) where this store's key is kept"
+            )),
         }
     }
 

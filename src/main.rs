@@ -24,6 +24,7 @@ fn main() -> ExitCode {
     let stores = commands::Stores {
         db: args.db,
         copy: args.copy,
+        keys: args.keys,
         command: name,
     };
     match resolve::request(args.command)

@@ -14,11 +14,12 @@ use projections::Period;
 
 use crate::BadInput;
 use crate::cli::{
-    Command, ExportFormat, ExportWhat, FixturesWhat, ListFormat, ListOpts, PolicyWhat, ReportWhat,
-    Role, ScoreFormat, ScoreOpts,
+    Command, ExportFormat, ExportWhat, FixturesWhat, KeysWhat, ListFormat, ListOpts, PolicyWhat,
+    ProofsCommand, ReportWhat, Role, ScoreFormat, ScoreOpts,
 };
 use crate::commands::{
-    ExportOptions, ListOptions, LogOptions, ReportOptions, Request, ScoreOutput, ScoresOptions,
+    ExportOptions, ListOptions, LogOptions, ProofsRequest, ReportOptions, Request, ScoreOutput,
+    ScoresOptions,
 };
 use crate::output::Format;
 
@@ -69,10 +70,53 @@ fn score_opts(opts: ScoreOpts) -> Result<(Option<DateTime<Utc>>, ScoreOutput)> {
     Ok((as_of, output))
 }
 
+/// The request of a key or proof command.
+fn proofs(command: ProofsCommand) -> Result<ProofsRequest> {
+    Ok(match command {
+        ProofsCommand::Keys {
+            what: KeysWhat::Init { origin },
+        } => ProofsRequest::KeysInit { origin },
+        ProofsCommand::Keys {
+            what: KeysWhat::Show,
+        } => ProofsRequest::KeysShow,
+        ProofsCommand::Checkpoint { as_of: cut } => ProofsRequest::Checkpoint {
+            as_of: as_of(cut.as_deref())?,
+        },
+        ProofsCommand::Prove {
+            event: Some(id),
+            checkpoint,
+            out,
+            ..
+        } => ProofsRequest::ProveInclusion {
+            id,
+            checkpoint,
+            out,
+        },
+        ProofsCommand::Prove {
+            from: Some(from),
+            out,
+            ..
+        } => ProofsRequest::ProveConsistency { from, out },
+        ProofsCommand::Prove { .. } => {
+            return Err(BadInput("prove: give an event id or --from FILE".into()).into());
+        }
+        ProofsCommand::Bundle {
+            child,
+            as_of: cut,
+            out,
+        } => ProofsRequest::Bundle {
+            child,
+            as_of: as_of(cut.as_deref())?,
+            out,
+        },
+    })
+}
+
 /// The request a command line makes.
 pub fn request(command: Command) -> Result<Request> {
     Ok(match command {
-        Command::Init => Request::Init,
+        Command::Init { origin } => Request::Init { origin },
+        Command::Proofs(p) => Request::Proofs(proofs(p)?),
         Command::Import {
             files,
             preserve_recorded_at,

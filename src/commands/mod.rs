@@ -5,8 +5,10 @@
 //! (`Request`, built by `resolve` from the command line): they never see clap's types, and
 //! which envelopes a view reads is the read plan's (`careledger::plan`).
 
+pub(crate) mod keys;
 mod log;
 mod policy;
+mod proofs;
 mod scores;
 mod template;
 mod views;
@@ -23,6 +25,7 @@ use crate::output::Format;
 use crate::{BadInput, CliError};
 
 pub use log::import_files;
+pub use proofs::ProofsRequest;
 
 /// Where a listing goes and what it may see: only what was recorded by `as_of`.
 #[derive(Debug, Clone)]
@@ -89,7 +92,12 @@ pub struct ScoresOptions {
 /// What the command line asks for, resolved.
 #[derive(Debug)]
 pub enum Request {
-    Init,
+    Init {
+        /// The log's name in its checkpoints; a default from the store's directory.
+        origin: Option<String>,
+    },
+    /// The key and proof commands (docs/proofs.md).
+    Proofs(ProofsRequest),
     Import {
         files: Vec<PathBuf>,
         preserve_recorded_at: bool,
@@ -186,11 +194,13 @@ pub fn run(stores: Stores, request: Request) -> Result<(), CliError> {
 fn dispatch(stores: &Stores, request: Request) -> Result<()> {
     let db = stores.db.as_path();
     match request {
-        Request::Init => {
+        Request::Init { origin } => {
             stores.refuse_copy()?;
-            Store::create(db).map_err(|e| CliError::from_store(&e, db, true))?;
-            eprintln!("created an empty store at {}", db.display());
-            Ok(())
+            keys::init(db, stores.keys.as_deref(), origin.as_deref())
+        }
+        Request::Proofs(p) => {
+            let store = stores.write()?;
+            proofs::run(&store, db, stores.keys.as_deref(), p)
         }
         Request::Import {
             files,
@@ -202,7 +212,9 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             let store = if dry_run {
                 stores.read()?
             } else {
-                stores.write()?
+                let store = stores.write()?;
+                keys::for_append(&store, db, stores.keys.as_deref())?;
+                store
             };
             let opts = log::ImportOpts {
                 preserve_recorded_at,
@@ -213,7 +225,11 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             log::import_files_as(&store, &files, &opts).map(|_| ())
         }
         Request::Template { types, out } => template::write(&types, &out),
-        Request::Record { kind, json } => log::record(&*stores.write()?, &kind, &json),
+        Request::Record { kind, json } => {
+            let store = stores.write()?;
+            keys::for_append(&store, db, stores.keys.as_deref())?;
+            log::record(&store, &kind, &json)
+        }
         Request::Verify => log::verify(&*stores.read()?),
         Request::Log(opts) => log::list(&*stores.read()?, &opts),
         Request::ExportJsonl(opts) => log::export_jsonl(&*stores.read()?, &opts),
@@ -269,7 +285,11 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             from,
             file,
             actor,
-        } => policy::adopt(&*stores.write()?, &school, &from, &file, &actor),
+        } => {
+            let store = stores.write()?;
+            keys::for_append(&store, db, stores.keys.as_deref())?;
+            policy::adopt(&store, &school, &from, &file, &actor)
+        }
         Request::PolicyShow { school, on, as_of } => {
             policy::show(&*stores.read()?, &school, on, as_of)
         }
@@ -357,6 +377,8 @@ pub struct Stores {
     pub copy: bool,
     /// The command's name as typed (`import`, `verify`, …).
     pub command: String,
+    /// `--keys`: the key directory of the checkpoint signing key (`keys::key_dir`).
+    pub keys: Option<PathBuf>,
 }
 
 /// An open store, and the temporary directory of its copy under `--copy` (removed after the

@@ -5,6 +5,8 @@ mod cli;
 mod crash;
 mod forms;
 mod hardening;
+mod proofs;
+mod proofs_crash;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -13,8 +13,8 @@ use std::path::Path;
 use crate::checkpoint::{self, CheckpointError, Verified};
 use crate::envelope::{self, EnvelopeError};
 use crate::format::{
-    Bundle, ConsistencyFile, ConsistencyStep, Entry, FormatError, InclusionFile, decode_bytes,
-    decode_digest, decode_proof,
+    Bundle, ConsistencyFile, ConsistencyStep, Entry, FormatError, InclusionFile,
+    WITHHELD_CONFIDENTIAL, Withheld, decode_bytes, decode_digest, decode_proof,
 };
 use crate::keys::VerifierKey;
 use crate::merkle::{self, ProofError};
@@ -81,6 +81,36 @@ pub enum Rejection {
     /// A bundle without entries proves nothing.
     #[error("the bundle has no entries")]
     EmptyBundle,
+    /// A withheld leaf out of leaf order, or one leaf twice.
+    #[error(
+        "withheld {withheld}: leaf {leaf} does not come after leaf {prev}; withheld leaves must be in increasing leaf order"
+    )]
+    WithheldOrder {
+        /// The 1-based number in the withheld list.
+        withheld: usize,
+        /// Its leaf index.
+        leaf: u64,
+        /// The previous withheld leaf index.
+        prev: u64,
+    },
+    /// A leaf both shown and withheld.
+    #[error("withheld {withheld}: leaf {leaf} is also an entry of the bundle")]
+    WithheldShown {
+        /// The 1-based number in the withheld list.
+        withheld: usize,
+        /// Its leaf index.
+        leaf: u64,
+    },
+    /// A withheld leaf with a reason this format does not define.
+    #[error("withheld {withheld} (leaf {leaf}): the reason {reason:?} is not \"confidential\"")]
+    WithheldReason {
+        /// The 1-based number in the withheld list.
+        withheld: usize,
+        /// Its leaf index.
+        leaf: u64,
+        /// The reason given.
+        reason: String,
+    },
     /// Entries out of leaf order, or one leaf twice.
     #[error(
         "entry {entry}: leaf {leaf} does not come after leaf {prev}; entries must be in increasing leaf order"
@@ -352,7 +382,7 @@ pub fn bundle(
     extra: &[ConsistencyFile],
 ) -> Result<Accepted, Rejection> {
     let verified = checkpoint::open(&file.checkpoint, keys)?;
-    if file.entries.is_empty() {
+    if file.entries.is_empty() && file.withheld.is_empty() {
         return Err(Rejection::EmptyBundle);
     }
     let mut prev: Option<(u64, merkle::Digest32)> = None;
@@ -384,12 +414,25 @@ pub fn bundle(
         }
         prev = Some((seq, hash));
     }
+    check_withheld(&file.withheld, &file.entries, &verified.checkpoint)?;
     let steps = steps(&file.consistency, extra, keys, &verified)?;
     let relation = against_state(&verified, state, state_path, &steps)?;
     let mut proven = vec![format!(
         "{} envelopes are in that tree at their seq; {chained} consecutive pairs chain by prev_hash",
         file.entries.len()
     )];
+    if !file.withheld.is_empty() {
+        proven.push(format!(
+            "{} more leaves are in that tree, withheld as confidential: their envelopes are not \
+             in the bundle, only their leaf hashes are proven (leaves {})",
+            file.withheld.len(),
+            file.withheld
+                .iter()
+                .map(|w| w.leaf_index.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     if let Some(child) = &file.child {
         proven.push(format!(
             "the bundle says it is for child {child} (not proven: see docs/proofs.md)"
@@ -400,6 +443,56 @@ pub fn bundle(
         relation,
         proven,
     })
+}
+
+/// Checks the withheld leaves of a bundle: increasing leaf order, none of them an entry, the one
+/// reason this format defines, and each leaf hash's inclusion proof to the checkpoint root.
+fn check_withheld(
+    withheld: &[Withheld],
+    entries: &[Entry],
+    cp: &checkpoint::Checkpoint,
+) -> Result<(), Rejection> {
+    let mut prev: Option<u64> = None;
+    for (i, w) in withheld.iter().enumerate() {
+        let n = i + 1;
+        if let Some(p) = prev
+            && w.leaf_index <= p
+        {
+            return Err(Rejection::WithheldOrder {
+                withheld: n,
+                leaf: w.leaf_index,
+                prev: p,
+            });
+        }
+        prev = Some(w.leaf_index);
+        // Entries were checked to be in increasing leaf order.
+        if entries
+            .binary_search_by_key(&w.leaf_index, |e| e.leaf_index)
+            .is_ok()
+        {
+            return Err(Rejection::WithheldShown {
+                withheld: n,
+                leaf: w.leaf_index,
+            });
+        }
+        if w.reason != WITHHELD_CONFIDENTIAL {
+            return Err(Rejection::WithheldReason {
+                withheld: n,
+                leaf: w.leaf_index,
+                reason: w.reason.clone(),
+            });
+        }
+        let at = format!(
+            "withheld {n} (leaf {}, seq {})",
+            w.leaf_index,
+            w.leaf_index.saturating_add(1)
+        );
+        let leaf = decode_digest(&w.leaf_hash, || format!("{at}: leaf_hash"))?;
+        let proof = decode_proof(&w.proof, &at)?;
+        merkle::verify_inclusion_of_leaf_hash(&cp.root, cp.size, w.leaf_index, &leaf, &proof)
+            .map_err(|source| Rejection::Proof { place: at, source })?;
+    }
+    Ok(())
 }
 
 /// Checks a consistency-proof file: the old tree it names is a prefix of its checkpoint's tree,

@@ -1,8 +1,10 @@
-//! The proof files an inspector is handed, version 1 (docs/proofs.md, "File formats").
+//! The proof files an inspector is handed (docs/proofs.md, "File formats"): inclusion and
+//! consistency proofs of version 1, bundles of version 1 and 2 (2 adds the `withheld` list).
 //!
 //! This module owns the three JSON shapes — an inclusion proof, a consistency proof, a bundle —
 //! and their versioning: every file names its `format` and `version`, and unknown fields are
-//! refused rather than skipped, so a file cannot carry something this checker silently ignores.
+//! refused rather than skipped, so a file cannot carry something this checker silently ignores
+//! (a version 1 bundle with a `withheld` list is refused: that field is version 2's).
 //! Hashes and envelopes are standard base64 strings here; decoding them, with the place of a bad
 //! one, is done by [`decode_digest`] and [`decode_bytes`]. The producer side writes the same
 //! shapes; the structs are public so it (and tests) can build them.
@@ -13,8 +15,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::merkle::Digest32;
 
-/// The only version this checker reads and writes.
+/// The version of inclusion and consistency proof files this checker reads and writes, and the
+/// first version of bundles.
 pub const VERSION: u32 = 1;
+/// The bundle version this checker writes; it reads [`VERSION`] and this one.
+pub const BUNDLE_VERSION: u32 = 2;
+/// The one reason a bundle may give for withholding an envelope.
+pub const WITHHELD_CONFIDENTIAL: &str = "confidential";
 /// The `format` of an inclusion-proof file.
 pub const INCLUSION_FORMAT: &str = "careledger-inclusion-proof";
 /// The `format` of a consistency-proof file.
@@ -37,8 +44,13 @@ pub enum FormatError {
         want: &'static str,
     },
     /// Another version.
-    #[error("the file is version {0}; this checker reads version {VERSION}")]
-    Version(u32),
+    #[error("the file is version {found}; this checker reads version {reads}")]
+    Version {
+        /// The version the file has.
+        found: u32,
+        /// The versions this checker reads, in words.
+        reads: &'static str,
+    },
     /// Fields missing, of the wrong type, or unknown.
     #[error("the file does not have the shape of a {format:?}: {detail}")]
     Shape {
@@ -122,14 +134,29 @@ pub struct ConsistencyFile {
     pub proof: Vec<String>,
 }
 
-/// `careledger-bundle`: a child's envelopes as stored, each with its inclusion proof, and the
-/// checkpoint they are proven against.
+/// A leaf of the log whose envelope a bundle does not carry (a counseling session's, whose
+/// notes an inspector must never read): its leaf hash and inclusion proof only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Withheld {
+    /// The leaf index: the envelope's seq − 1.
+    pub leaf_index: u64,
+    /// SHA-256(0x00 ‖ the envelope as stored), base64.
+    pub leaf_hash: String,
+    /// Sibling hashes from the leaf up to the root, base64.
+    pub proof: Vec<String>,
+    /// Why it is withheld: [`WITHHELD_CONFIDENTIAL`].
+    pub reason: String,
+}
+
+/// `careledger-bundle`: a child's envelopes as stored, each with its inclusion proof, the
+/// leaves withheld from it (version 2), and the checkpoint they are proven against.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bundle {
     /// [`BUNDLE_FORMAT`].
     pub format: String,
-    /// [`VERSION`].
+    /// [`VERSION`] or [`BUNDLE_VERSION`].
     pub version: u32,
     /// The signed checkpoint note the entries are proven against.
     pub checkpoint: String,
@@ -138,9 +165,27 @@ pub struct Bundle {
     pub child: Option<String>,
     /// In increasing leaf order.
     pub entries: Vec<Entry>,
+    /// Leaves withheld, in increasing leaf order, none of them an entry's (version 2 only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<Withheld>,
     /// Consistency proofs from earlier sizes, for a checker that remembers one of them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub consistency: Vec<ConsistencyStep>,
+}
+
+/// A version 1 bundle: the fields of [`Bundle`] without `withheld`, so that a version 1 file
+/// carrying one is refused as having an unknown field.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BundleV1 {
+    format: String,
+    version: u32,
+    checkpoint: String,
+    #[serde(default)]
+    child: Option<String>,
+    entries: Vec<Entry>,
+    #[serde(default)]
+    consistency: Vec<ConsistencyStep>,
 }
 
 #[derive(Deserialize)]
@@ -149,9 +194,8 @@ struct Header {
     version: u32,
 }
 
-/// Parses a file of the given format, checking `format` and `version` first so that a file of
-/// another kind or version is named as such.
-fn parse<T: for<'de> Deserialize<'de>>(text: &str, want: &'static str) -> Result<T, FormatError> {
+/// Reads `format` and `version` first, so that a file of another kind is named as such.
+fn header(text: &str, want: &'static str) -> Result<u32, FormatError> {
     let header: Header =
         serde_json::from_str(text).map_err(|e| FormatError::NotJson(e.to_string()))?;
     if header.format != want {
@@ -160,13 +204,26 @@ fn parse<T: for<'de> Deserialize<'de>>(text: &str, want: &'static str) -> Result
             want,
         });
     }
-    if header.version != VERSION {
-        return Err(FormatError::Version(header.version));
-    }
+    Ok(header.version)
+}
+
+fn shape<T: for<'de> Deserialize<'de>>(text: &str, want: &'static str) -> Result<T, FormatError> {
     serde_json::from_str(text).map_err(|e| FormatError::Shape {
         format: want,
         detail: e.to_string(),
     })
+}
+
+/// Parses a file of the given format and version [`VERSION`].
+fn parse<T: for<'de> Deserialize<'de>>(text: &str, want: &'static str) -> Result<T, FormatError> {
+    let version = header(text, want)?;
+    if version != VERSION {
+        return Err(FormatError::Version {
+            found: version,
+            reads: "1",
+        });
+    }
+    shape(text, want)
 }
 
 impl InclusionFile {
@@ -184,9 +241,27 @@ impl ConsistencyFile {
 }
 
 impl Bundle {
-    /// Parses a bundle strictly.
+    /// Parses a bundle strictly: version 1 (no `withheld`) or version 2.
     pub fn parse(text: &str) -> Result<Self, FormatError> {
-        parse(text, BUNDLE_FORMAT)
+        match header(text, BUNDLE_FORMAT)? {
+            VERSION => {
+                let v1: BundleV1 = shape(text, BUNDLE_FORMAT)?;
+                Ok(Bundle {
+                    format: v1.format,
+                    version: v1.version,
+                    checkpoint: v1.checkpoint,
+                    child: v1.child,
+                    entries: v1.entries,
+                    withheld: Vec::new(),
+                    consistency: v1.consistency,
+                })
+            }
+            BUNDLE_VERSION => shape(text, BUNDLE_FORMAT),
+            found => Err(FormatError::Version {
+                found,
+                reads: "1 or 2",
+            }),
+        }
     }
 }
 

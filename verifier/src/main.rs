@@ -50,7 +50,8 @@ enum Command {
         /// The consistency-proof file (JSON, `careledger-consistency-proof`).
         file: PathBuf,
     },
-    /// Checks a bundle: a child's envelopes, their inclusion proofs and hash chain.
+    /// Checks a bundle: a child's envelopes, their inclusion proofs and hash chain, and the
+    /// inclusion of each leaf withheld as confidential (counted in the report).
     Bundle {
         /// The bundle (JSON, `careledger-bundle`).
         file: PathBuf,

@@ -110,6 +110,7 @@ impl Log {
             checkpoint: self.checkpoint(size),
             child: Some("c-0042".into()),
             entries: leaves.iter().map(|&l| self.entry(size, l)).collect(),
+            withheld: Vec::new(),
             consistency: Vec::new(),
         }
     }
@@ -639,6 +640,132 @@ mod erased {
     impl<T: serde::Serialize> Ser for T {
         fn json(&self) -> String {
             serde_json::to_string_pretty(self).unwrap()
+        }
+    }
+}
+
+impl Log {
+    fn withheld(&self, size: u64, leaf: u64) -> format::Withheld {
+        format::Withheld {
+            leaf_index: leaf,
+            leaf_hash: tlog::leaf_hash(&self.bodies[leaf as usize]).to_base64(),
+            proof: self.entry(size, leaf).proof,
+            reason: format::WITHHELD_CONFIDENTIAL.into(),
+        }
+    }
+}
+
+#[test]
+fn a_version_2_bundle_proves_its_withheld_leaves_and_counts_them() {
+    let log = Log::new(30, "w");
+    let mut b = log.bundle(30, &[0, 1, 5, 20]);
+    b.version = format::BUNDLE_VERSION;
+    b.withheld = vec![
+        log.withheld(30, 2),
+        log.withheld(30, 6),
+        log.withheld(30, 29),
+    ];
+    let text = serde_json::to_string(&b).unwrap();
+    let parsed = Bundle::parse(&text).unwrap();
+    assert_eq!(parsed, b);
+    let ok = bundle_check(&log, &parsed).unwrap();
+    assert!(
+        ok.proven[1].contains("3 more leaves are in that tree, withheld as confidential"),
+        "{:?}",
+        ok.proven
+    );
+    assert!(ok.proven[1].contains("leaves 2, 6, 29"), "{:?}", ok.proven);
+    // A withheld leaf hash or proof element changed in any bit: rejected, naming it.
+    for k in 0..=b.withheld[1].proof.len() {
+        for i in 0..32 {
+            let mut bad = b.clone();
+            let field = if k == 0 {
+                &mut bad.withheld[1].leaf_hash
+            } else {
+                &mut bad.withheld[1].proof[k - 1]
+            };
+            let mut m = format::decode_bytes(field, String::new).unwrap();
+            m[i] ^= 0x10;
+            *field = format::encode(&m);
+            let err = bundle_check(&log, &bad).unwrap_err().to_string();
+            assert!(err.starts_with("withheld 2 (leaf 6, seq 7): "), "{err}");
+        }
+    }
+    // Another leaf's hash at this index, a proof one short, out of order, shown and withheld,
+    // another reason: all rejected.
+    let mut bad = b.clone();
+    bad.withheld[1].leaf_hash = log.withheld(30, 7).leaf_hash;
+    assert!(bundle_check(&log, &bad).is_err());
+    let mut bad = b.clone();
+    bad.withheld[1].proof.pop();
+    assert!(
+        bundle_check(&log, &bad)
+            .unwrap_err()
+            .to_string()
+            .contains("needs")
+    );
+    let mut bad = b.clone();
+    bad.withheld.swap(0, 1);
+    assert!(matches!(
+        bundle_check(&log, &bad),
+        Err(Rejection::WithheldOrder { .. })
+    ));
+    let mut bad = b.clone();
+    bad.withheld[0] = log.withheld(30, 1);
+    assert!(matches!(
+        bundle_check(&log, &bad),
+        Err(Rejection::WithheldShown { .. })
+    ));
+    let mut bad = b.clone();
+    bad.withheld[0].reason = "private".into();
+    assert!(matches!(
+        bundle_check(&log, &bad),
+        Err(Rejection::WithheldReason { .. })
+    ));
+}
+
+#[test]
+fn a_version_1_bundle_still_reads_but_may_not_withhold() {
+    let log = Log::new(5, "v");
+    let b = log.bundle(5, &[0, 1]);
+    assert_eq!(b.version, 1);
+    let mut v: serde_json::Value = serde_json::to_value(&b).unwrap();
+    assert!(Bundle::parse(&v.to_string()).is_ok());
+    v["withheld"] = serde_json::to_value(vec![log.withheld(5, 3)]).unwrap();
+    let err = Bundle::parse(&v.to_string()).unwrap_err().to_string();
+    assert!(err.contains("unknown field `withheld`"), "{err}");
+    v["version"] = 3.into();
+    assert_eq!(
+        Bundle::parse(&v.to_string()).unwrap_err().to_string(),
+        "the file is version 3; this checker reads version 1 or 2"
+    );
+}
+
+#[test]
+fn the_leaf_hash_path_and_ct_merkle_agree_on_every_proof() {
+    use verifier::merkle::{verify_inclusion, verify_inclusion_of_leaf_hash};
+    let log = Log::new(40, "m");
+    for size in 1..=40u64 {
+        let root = log.root(size).0;
+        for index in 0..size {
+            let body = &log.bodies[index as usize];
+            let leaf = tlog::leaf_hash(body).0;
+            let proof: Vec<[u8; 32]> = tlog::inclusion_proof(size, index, &log.stored)
+                .unwrap()
+                .iter()
+                .map(|h| h.0)
+                .collect();
+            verify_inclusion(&root, size, index, body, &proof).unwrap();
+            verify_inclusion_of_leaf_hash(&root, size, index, &leaf, &proof).unwrap();
+            // The same proof for a neighbouring index: both refuse it alike.
+            if size > 1 {
+                let other = (index + 1) % size;
+                assert_eq!(
+                    verify_inclusion(&root, size, other, body, &proof).is_ok(),
+                    verify_inclusion_of_leaf_hash(&root, size, other, &leaf, &proof).is_ok(),
+                    "size {size} index {index}"
+                );
+            }
         }
     }
 }

@@ -1,14 +1,15 @@
 //! Appending a batch: times checked, ids deduplicated, envelopes chained and packed into
 //! segments, then made durable in a fixed order and only then acknowledged.
 //!
-//! Order of an append: segments (`apply_batch`es, invisible until the head moves), flush,
-//! `meta/head`, derived trees, flush + fsync of `db`, the head file (fsynced), and only then
-//! `Ok`. A batch is visible whole or not at all. An `Err` (a full disk, say) is never an
-//! acknowledgement; when it comes from the last flushes, after the head was written, the
-//! next open may find the batch committed, whole.
+//! Order of an append: segments and the tree's new stored hashes (`apply_batch`es, invisible
+//! until the head moves), flush, `meta/head`, derived trees, flush + fsync of `db`, the head
+//! file (fsynced), the signed checkpoint when the store has a signer, and only then `Ok`. A
+//! batch is visible whole or not at all. An `Err` (a full disk, say) is never an
+//! acknowledgement; when it comes from the last flushes or the signing, after the head was
+//! written, the next open may find the batch committed, whole (and signs its checkpoint).
 //!
 //! This module owns that order, idempotency and `recorded_at`; it must never write anything
-//! but new segments, the head and indexes.
+//! but new segments, the tree's new hashes, the head, indexes and the checkpoint.
 
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashSet;
@@ -146,6 +147,8 @@ impl Store {
             }
             builder.push(&env.hash, body);
         }
+        // The tree's new hashes are planned from the bodies as stored (rules §12).
+        let tree = self.plan_tree(head.seq, &bodies)?;
         drop(bodies);
         segments.push(builder.finish());
         let last = envs.last().expect("not empty");
@@ -164,6 +167,7 @@ impl Store {
             }
             self.log.apply_batch(batch)?;
         }
+        self.write_tree(tree)?;
         self.db.flush()?;
         test_pause("before-head", nth, first, new_head.seq, None);
         self.put_meta_head(&new_head)?;
@@ -172,6 +176,9 @@ impl Store {
         self.write_indexes(&envs, false)?;
         self.sync()?;
         self.acknowledge(&new_head)?;
+        test_pause("before-sign", nth, first, new_head.seq, None);
+        // Signed only once committed: a key never signs a tree that might not be the log's.
+        self.sign_after_commit(&new_head)?;
         test_pause("before-ack", nth, first, new_head.seq, None);
         Ok(Appended {
             appended: envs.len() as u64,
@@ -221,11 +228,12 @@ fn set_prev_hash(body: &mut [u8], prev: &Hash) {
 /// Appends of this process that reached the write (counted for `test_pause`).
 static APPENDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// A crash point for the SIGKILL test (tests/it/crash.rs), inert unless the environment sets
-/// `CARELEDGER_TEST_PAUSE=<stage>:<n>`: then the `n`-th writing append of this process, on
-/// reaching `stage` (`before-head`: segments written and flushed, head not moved;
-/// `before-indexes`: head moved, indexes not written; `before-ack`: flushed, fsynced and
-/// acknowledged in the head file, not yet returned), prints
+/// A crash point for the SIGKILL tests (tests/it/crash.rs, tests/it/proofs_crash.rs), inert
+/// unless the environment sets `CARELEDGER_TEST_PAUSE=<stage>:<n>`: then the `n`-th writing
+/// append of this process, on reaching `stage` (`before-head`: segments and tree hashes
+/// written and flushed, head not moved; `before-indexes`: head moved, indexes not written;
+/// `before-sign`: flushed, fsynced and acknowledged in the head file, its checkpoint not yet
+/// signed; `before-ack`: signed, not yet returned), prints
 /// `careledger-test-pause <stage> <first seq> <last seq>` on stderr and blocks forever, so the
 /// test kills the process exactly there. With `flush`, sled is flushed first: the head on disk
 /// without its indexes is a state sled reaches on its own when a buffer fills, made certain

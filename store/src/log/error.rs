@@ -87,6 +87,12 @@ pub enum StoreError {
     },
     #[error("draft {index}: the encoded event is {bytes} bytes, more than {MAX_EVENT_BYTES}")]
     TooLarge { index: usize, bytes: usize },
+    /// A proof or root asked for a size or seq the log does not have.
+    #[error("{0}")]
+    Proof(String),
+    /// The checkpoint signer was refused (not the key of the store's checkpoints).
+    #[error("{0}")]
+    Signer(String),
 }
 
 impl StoreError {
@@ -101,7 +107,8 @@ impl StoreError {
             | StoreError::RecordedAtDecreasing { .. }
             | StoreError::RecordedAtInFuture { .. }
             | StoreError::OccurredAfterRecorded { .. }
-            | StoreError::TooLarge { .. } => ErrorKind::BadInput,
+            | StoreError::TooLarge { .. }
+            | StoreError::Proof(_) => ErrorKind::BadInput,
             StoreError::Lost { .. } | StoreError::Damaged { .. } | StoreError::Corrupt(_) => {
                 ErrorKind::Damaged
             }
@@ -109,7 +116,8 @@ impl StoreError {
             | StoreError::ReadOnly(_)
             | StoreError::DiskFull { .. }
             | StoreError::Io { .. }
-            | StoreError::Sled(_) => ErrorKind::Environment,
+            | StoreError::Sled(_)
+            | StoreError::Signer(_) => ErrorKind::Environment,
         }
     }
 

@@ -12,6 +12,8 @@
 //!   written after the head and caught up from the log on open, so after any crash they agree
 //!   with the log.
 //! - `snapshots`: projection snapshots (derived, disposable).
+//! - `tlog` and `checkpoints` (`tree`): the stored hashes of the log's Merkle tree, written
+//!   with each batch before the head moves, and the checkpoints signed after each commit.
 //! - the file `head` (`head_file`): the acknowledged head, outside sled, so that a shortened
 //!   data file is noticed.
 //!
@@ -35,6 +37,7 @@ mod rollback;
 mod snapshot;
 #[doc(hidden)]
 pub mod tamper;
+mod tree;
 mod verify;
 
 use std::fs::File;
@@ -48,6 +51,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::{ErrorKind, StoreError};
 pub use open::copy_store;
+pub use tree::{StoredCheckpoint, TILE_HASHES};
 
 use head_file::HeadFile;
 use index::IdMap;
@@ -116,6 +120,14 @@ pub struct Store {
     by_id: sled::Tree,
     registry: sled::Tree,
     snapshots: sled::Tree,
+    /// The stored hashes of the log's Merkle tree, in tiles (`tree`).
+    tlog: sled::Tree,
+    /// Signed checkpoints by tree size (`tree`).
+    checkpoints: sled::Tree,
+    /// The key that signs a checkpoint after each commit, when the caller handed one over.
+    signer: Mutex<Option<tlog::NoteSigner>>,
+    /// Set only by the benchmark that measures what the tree costs (`tree`).
+    tree_off_for_bench: std::sync::atomic::AtomicBool,
     state: Mutex<WriterState>,
     /// The head file, updated after each commit (`None` only while opening).
     head_file: Mutex<Option<HeadFile>>,

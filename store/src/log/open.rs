@@ -124,6 +124,9 @@ impl Store {
             }
         };
         store.recover()?;
+        if let Some(notice) = store.recover_tree()? {
+            store.notices.push(notice);
+        }
         store.settle_head_file(acknowledged)?;
         Ok(store)
     }
@@ -138,6 +141,10 @@ impl Store {
             by_id: db.open_tree("by_id")?,
             registry: db.open_tree("registry")?,
             snapshots: db.open_tree("snapshots")?,
+            tlog: db.open_tree("tlog")?,
+            checkpoints: db.open_tree("checkpoints")?,
+            signer: Mutex::new(None),
+            tree_off_for_bench: std::sync::atomic::AtomicBool::new(false),
             db,
             state: Mutex::new(WriterState {
                 head: Head::EMPTY,

@@ -3,9 +3,10 @@
 //! Checked: seqs gapless from 1; every body hashing to its stored hash with the `prev_hash`
 //! it carries, that `prev_hash` being the previous envelope's hash, the seq it says being
 //! where it is stored; `recorded_at` never decreasing; sled's head marker and the head file
-//! matching the chain; and every index equal to what the log derives (`index::derive`):
-//! every event posted where it belongs and nothing posted elsewhere, every id listed, every
-//! registry entry made by an event.
+//! matching the chain; the stored Merkle tree holding exactly the hashes the log gives and every
+//! kept checkpoint the root of the log's tree at its size (`tree::TreeCheck`); and every index
+//! equal to what the log derives (`index::derive`): every event posted where it belongs and
+//! nothing posted elsewhere, every id listed, every registry entry made by an event.
 //!
 //! This module owns those checks; it must never repair what it finds.
 
@@ -61,6 +62,7 @@ impl Store {
         let mut registry = Registry::default();
         let mut ids = IdMap::default();
         let mut chunk: Vec<Envelope> = Vec::new();
+        let mut tree = self.tree_check()?;
         for item in self.log.iter() {
             let (k, v) = item?;
             let first =
@@ -86,6 +88,8 @@ impl Store {
                     return Err(damaged(seq, "its recorded_at goes back in time"));
                 }
                 last_recorded = Some(env.recorded_at);
+                // After the chain's own checks, which say more about an envelope that changed.
+                tree.leaf(seq, body)?;
                 prev = hash;
                 expected_next = seq + 1;
                 chunk.push(env);
@@ -111,6 +115,7 @@ impl Store {
         if let Some(ack) = head_file::read(&self.path)? {
             check_acknowledged(self, &ack, events)?;
         }
+        tree.finish(events)?;
         self.check_indexes(want, events)?;
         Ok(Verified { events, head: prev })
     }
