@@ -47,7 +47,7 @@ pub struct Archive {
     pub status: Option<ChildStatus>,
     /// Active (rules §5.6) on the reference day.
     pub active: bool,
-    /// Status changes whose `on` is by the valid date, in log order.
+    /// Status changes whose `on` is by the valid date, by `on` (log order on the same day).
     pub status_history: Vec<StatusEntry>,
     /// The guardian named at registration, then each update that changed the guardian.
     pub guardian_history: Vec<GuardianEntry>,
