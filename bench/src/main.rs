@@ -39,19 +39,19 @@ use data::DataArgs;
     about,
     args_conflicts_with_subcommands = true
 )]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     #[command(subcommand)]
-    pub what: Option<BenchWhat>,
+    pub(crate) what: Option<BenchWhat>,
     #[command(flatten)]
-    pub data: DataArgs,
+    pub(crate) data: DataArgs,
     /// Also write the table into this markdown file (docs/BENCHMARKS.md), between the markers
     /// of its scale and build profile, or at its end when they are missing.
     #[arg(long)]
-    pub docs: Option<PathBuf>,
+    pub(crate) docs: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum BenchWhat {
+pub(crate) enum BenchWhat {
     /// Durable bulk import of synthetic events into a fresh store.
     Import {
         /// Number of events.
@@ -76,7 +76,7 @@ pub enum BenchWhat {
 
 /// The stages of a benchmark run, in the order they run (each reads what `Import` wrote).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Stage {
+pub(crate) enum Stage {
     Import,
     Sqlite,
     Floor,
@@ -113,13 +113,16 @@ impl Stage {
 /// What a stage measured: named figures (seconds, counts, bytes), notes, and the stage
 /// process's peak resident memory.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
-pub struct StageOut {
-    pub figures: BTreeMap<String, f64>,
-    pub notes: BTreeMap<String, String>,
-    pub peak_rss_kib: Option<u64>,
+pub(crate) struct StageOut {
+    /// Measured figures by name (`*_s` in seconds; counts and bytes otherwise).
+    pub(crate) figures: BTreeMap<String, f64>,
+    /// Text results by name (such as `head_hash`, compared across stages).
+    pub(crate) notes: BTreeMap<String, String>,
+    /// The stage process's peak resident set (`VmHWM`) in KiB; `None` where `/proc` lacks it.
+    pub(crate) peak_rss_kib: Option<u64>,
     /// Wall time of the whole stage process, as seen by the parent.
     #[serde(default)]
-    pub wall_s: f64,
+    pub(crate) wall_s: f64,
 }
 
 impl StageOut {

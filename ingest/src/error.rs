@@ -58,6 +58,7 @@ impl fmt::Display for LineError {
 /// input with errors may be appended.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct IngestErrors {
+    /// The problems, in input order; never empty.
     pub errors: Vec<LineError>,
 }
 

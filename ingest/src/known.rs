@@ -17,10 +17,13 @@ use store::{Store, StoreError};
 /// are not applied here).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KnownEvent {
+    /// The event's type (`talk_held`, `pairing_assigned`, …).
     pub kind: EventKind,
+    /// The envelope's `occurred_at` as first recorded, in UTC.
     pub occurred_at: DateTime<Utc>,
     /// Who recorded it: part of the event (the same payload by another actor is another event).
     pub actor: String,
+    /// The payload as first recorded, before any correction.
     pub event: Event,
 }
 

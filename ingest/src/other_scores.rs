@@ -13,32 +13,56 @@ use std::path::Path;
 pub enum OtherScoresError {
     /// The file could not be opened.
     #[error("{file}: expected a readable CSV file: {cause}")]
-    Unreadable { file: String, cause: csv::Error },
+    Unreadable {
+        /// The path as the user gave it.
+        file: String,
+        /// The CSV reader's error (not found, no permission, …).
+        cause: csv::Error,
+    },
     /// A line is not CSV (or not UTF-8).
     #[error("{file}:{line}: {cause}")]
     Csv {
+        /// The path as the user gave it.
         file: String,
+        /// The physical line, from 1 (the header is line 1).
         line: usize,
+        /// The CSV reader's error for that line.
         cause: csv::Error,
     },
     /// The header line lacks a column.
     #[error("{file}:1: expected a column named {column}")]
-    MissingColumn { file: String, column: &'static str },
+    MissingColumn {
+        /// The path as the user gave it.
+        file: String,
+        /// The column the header lacks: `staff` or `score`.
+        column: &'static str,
+    },
     /// A row names no staff member.
     #[error("{file}:{line}: field staff: expected a staff id")]
-    NoStaff { file: String, line: usize },
+    NoStaff {
+        /// The path as the user gave it.
+        file: String,
+        /// The physical line whose `staff` cell is empty, from 1.
+        line: usize,
+    },
     /// A score is not a number from 0 to 100.
     #[error("{file}:{line}: field score: expected a number from 0 to 100, found {found:?}")]
     BadScore {
+        /// The path as the user gave it.
         file: String,
+        /// The physical line of the row, from 1.
         line: usize,
+        /// The `score` cell as written (trimmed).
         found: String,
     },
     /// A staff member appears twice.
     #[error("{file}:{line}: field staff: expected each staff member once, found {staff} again")]
     Repeated {
+        /// The path as the user gave it.
         file: String,
+        /// The physical line of the second row for this staff member, from 1.
         line: usize,
+        /// The staff id that appears twice.
         staff: String,
     },
 }

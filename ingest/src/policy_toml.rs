@@ -16,18 +16,28 @@ use events::policy::PolicyProblem;
 pub enum PolicyFileError {
     /// The file could not be read.
     #[error("{file}: expected a readable TOML file: {cause}")]
-    Unreadable { file: String, cause: std::io::Error },
+    Unreadable {
+        /// The path as the user gave it.
+        file: String,
+        /// The I/O error of reading it.
+        cause: std::io::Error,
+    },
     /// The text is not TOML of a policy's shape (`line` when the parser located it).
     #[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
     Syntax {
+        /// The path as the user gave it.
         file: String,
+        /// The line, from 1, when the TOML parser located the error.
         line: Option<usize>,
+        /// The parser's message (unknown field, wrong type, bad TOML).
         message: String,
     },
     /// The policy parsed but breaks its own rules; one line per problem.
     #[error("{}", problem_lines(file, problems))]
     Invalid {
+        /// The path as the user gave it.
         file: String,
+        /// Every broken rule of rules §6.3, each naming its field; never empty.
         problems: Vec<PolicyProblem>,
     },
 }

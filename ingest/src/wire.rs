@@ -19,8 +19,13 @@ use crate::shape::{self, Shape};
 /// A problem in one field of a line, before it is placed in a file and line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// The field path (`guardian.phone`, `changes.minutes`), or `None` for the line as a
+    /// whole; becomes `LineError::field`.
     pub field: Option<String>,
+    /// What the field should have been, lowercase, as printed after `expected`.
     pub expected: String,
+    /// The offending value as printed after `found` (already rendered, never a `notes`
+    /// text), if there was one.
     pub found: Option<String>,
 }
 

@@ -33,11 +33,13 @@ use crate::world::{Child, World};
 /// valid date.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Archive {
+    /// The child id.
     pub child: String,
     /// The valid date asked for, if any.
     pub valid_at: Option<NaiveDate>,
     /// The day "current" refers to: `valid_at`, else the as-of day.
     pub reference_day: Option<NaiveDate>,
+    /// The local date of `child_registered` (建档日期).
     pub registered_on: NaiveDate,
     /// The file (registration plus updates), in the wire vocabulary of `child_registered`.
     pub file: ChildRecord,
@@ -45,15 +47,21 @@ pub struct Archive {
     pub status: Option<ChildStatus>,
     /// Active (rules §5.6) on the reference day.
     pub active: bool,
+    /// Status changes whose `on` is by the valid date, by `on` (log order on the same day).
     pub status_history: Vec<StatusEntry>,
+    /// The guardian named at registration, then each update that changed the guardian.
     pub guardian_history: Vec<GuardianEntry>,
+    /// Each parent's work place at registration, then each update that changed it.
     pub work_place_history: Vec<WorkPlaceEntry>,
+    /// Every pairing of the child (mentor or 代理家长), by `from` then staff id.
     pub pairings: Vec<PairingEntry>,
+    /// Study buddies assigned by the valid date, by `from`.
     pub buddies: Vec<BuddyEntry>,
     /// The buddy on the reference day (the latest assigned from on or before it).
     pub buddy: Option<String>,
     /// Care work about the child, by kind: counts and the last date (no content).
     pub care: Vec<CareCount>,
+    /// The file meets the completeness rule of rules §8.5 (`missing` is empty).
     pub complete: bool,
     /// Missing fields of the §8 completeness rule (empty when complete).
     pub missing: Vec<&'static str>,
@@ -62,8 +70,11 @@ pub struct Archive {
 /// A status change of the child.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatusEntry {
+    /// The day the status took effect (`child_status_changed.on`).
     pub on: NaiveDate,
+    /// The new status.
     pub status: ChildStatus,
+    /// The free-text note on the change, if any.
     pub note: Option<String>,
 }
 
@@ -72,27 +83,39 @@ pub struct StatusEntry {
 pub struct GuardianEntry {
     /// The local date of the registration or of the update that named this guardian.
     pub from: NaiveDate,
+    /// The guardian's name.
     pub name: String,
+    /// How the guardian is related to the child.
     pub relation: GuardianRelation,
+    /// The guardian's phone, as written.
     pub phone: String,
 }
 
 /// Where a parent worked from a date on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WorkPlaceEntry {
+    /// The local date of the registration or of the update that gave this work place.
     pub from: NaiveDate,
+    /// Which parent (father or mother).
     pub relation: Parent,
+    /// The parent's name.
     pub name: String,
+    /// Where the parent works (city, trade), as written.
     pub work_place: String,
+    /// The employer's address, as written (may be empty).
     pub employer_address: String,
 }
 
 /// One assignment of a staff member to the child.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PairingEntry {
+    /// The staff id.
     pub staff: String,
+    /// The staff member's name from `staff_joined` (the id when unknown).
     pub staff_name: String,
+    /// `mentor` (帮扶教师) or `proxy_parent` (代理家长).
     pub role: PairingRole,
+    /// The first day of the pairing (`pairing_assigned.from`).
     pub from: NaiveDate,
     /// The end (`pairing_ended.on`, exclusive); `None` while open.
     pub to: Option<NaiveDate>,
@@ -103,45 +126,66 @@ pub struct PairingEntry {
 /// A study buddy (学习帮手) from a date on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BuddyEntry {
+    /// The buddy's name (a classmate), as recorded in `buddy_assigned`.
     pub buddy: String,
+    /// The first day (`buddy_assigned.from`).
     pub from: NaiveDate,
 }
 
 /// How much care work of one kind the child received.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CareCount {
+    /// The care event type (`talk_held`, `home_visit`, …).
     pub kind: EventKind,
+    /// How many such events about the child occurred (by the valid date).
     pub count: u32,
+    /// The local date of the latest of them.
     pub last_on: NaiveDate,
 }
 
 /// One row of the school's archive listing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ArchiveRow {
+    /// The child id.
     pub child: String,
+    /// The child's name on the file.
     pub name: String,
+    /// The grade on the file (1 to 9).
     pub grade: u8,
+    /// The class within the grade.
     pub class: u32,
+    /// The guardian's name.
     pub guardian: String,
+    /// The guardian's phone.
     pub guardian_phone: String,
     /// Names of the staff paired and active on the reference day.
     pub mentors: Vec<String>,
+    /// Status on the reference day (`None`: no status change yet).
     pub status: Option<ChildStatus>,
+    /// Active (rules §5.6) on the reference day.
     pub active: bool,
+    /// The file is complete (rules §8.5).
     pub complete: bool,
+    /// Missing fields of the completeness rule (empty when complete).
     pub missing: Vec<&'static str>,
 }
 
 /// The archives of a school.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Archives {
+    /// The school id.
     pub school: String,
+    /// The valid date asked for, if any.
     pub valid_at: Option<NaiveDate>,
+    /// Only incomplete files are listed in `rows` (`archives --incomplete`).
     pub incomplete_only: bool,
+    /// Children whose file names the school (by the valid date), listed or not.
     pub children: usize,
+    /// Of those, the ones with a complete file.
     pub complete: usize,
     /// `complete / children`; `None` when the school has no child.
     pub archive_rate: Option<f64>,
+    /// The listed children, by grade, class and child id.
     pub rows: Vec<ArchiveRow>,
 }
 

@@ -46,7 +46,9 @@ impl Default for BackfillOptions {
 /// The check for a school.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Backfill {
+    /// The school id.
     pub school: String,
+    /// The thresholds the check ran with.
     pub options: BackfillOptions,
     /// Most late records first, then highest late share, then actor id.
     pub rows: Vec<BackfillRow>,
@@ -55,10 +57,13 @@ pub struct Backfill {
 /// One person who entered records (or a staff member of the school who entered none).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BackfillRow {
+    /// The envelope's `actor`: a staff id, or another account.
     pub actor: String,
     /// The staff member's name; `None` for an account that is not a staff member.
     pub name: Option<String>,
+    /// Care records in scope this actor entered.
     pub records: usize,
+    /// Of them, the late ones (`late_after_days`).
     pub late: usize,
     /// `late / records`; `None` without records.
     pub late_share: Option<f64>,
@@ -66,6 +71,7 @@ pub struct BackfillRow {
     pub max_delay_seconds: Option<i64>,
     /// Records whose source is a migration of paper records.
     pub migrated: usize,
+    /// The bursts this actor entered, in recorded order.
     pub bursts: Vec<Burst>,
 }
 
@@ -74,13 +80,17 @@ pub struct BackfillRow {
 pub struct Burst {
     /// Recorded time of the first and last record (RFC 3339 at +08:00).
     pub first_recorded_at: String,
+    /// Recorded time of the last record of the burst (RFC 3339 at +08:00).
     pub last_recorded_at: String,
+    /// Records in the burst.
     pub records: usize,
     /// Of them, late ones (a weekly write-up of the week's records is a burst with none).
     pub late: usize,
     /// Distinct local dates the records say they occurred on.
     pub days: usize,
+    /// The earliest local date the records say they occurred on.
     pub first_day: NaiveDate,
+    /// The latest local date the records say they occurred on.
     pub last_day: NaiveDate,
 }
 

@@ -177,8 +177,11 @@ impl DaySet {
 /// A term of a school: its id and its days, `starts_on ≤ d ≤ ends_on`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Term {
+    /// The term id, `2025-2026-1`.
     pub id: TermId,
+    /// The term's first day (`term_defined.starts_on`).
     pub starts_on: NaiveDate,
+    /// The term's last day, inclusive (`term_defined.ends_on`).
     pub ends_on: NaiveDate,
 }
 
@@ -192,7 +195,9 @@ impl Term {
 /// An evaluation period: one term, or a whole school year (`2025-2026`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Period {
+    /// One term.
     Term(TermId),
+    /// A school year, `2025-2026`: every term of it.
     Year(String),
 }
 
@@ -278,6 +283,7 @@ impl fmt::Display for Period {
 /// Invariant: `days` is not empty and lies within one calendar unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window {
+    /// The quota's window kind (rules §6.4).
     pub per: Per,
     /// `2025-W37`, `2025-09`, `2025-2026-1` or `2025-2026`.
     pub label: String,

@@ -19,43 +19,66 @@ use crate::world::World;
 /// The one-page contact card (联系卡).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ContactCard {
+    /// The child id.
     pub child: String,
+    /// The child's name on the file.
     pub name: String,
+    /// The grade on the file (1 to 9).
     pub grade: u8,
+    /// The class within the grade.
     pub class: u32,
+    /// Where the child lives, as written on the file.
     pub address: String,
+    /// The guardian the child lives with (委托监护人).
     pub guardian: GuardianContact,
+    /// The parents listed on the file, in file order.
     pub parents: Vec<ParentContact>,
+    /// The staff paired with the child and active on the reference day.
     pub mentors: Vec<MentorContact>,
+    /// The study buddy (学习帮手) on the reference day, if any.
     pub buddy: Option<String>,
+    /// The day the card shows: the day asked for, else the as-of day.
     pub reference_day: Option<NaiveDate>,
 }
 
 /// The guardian's lines of the card.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GuardianContact {
+    /// The guardian's name.
     pub name: String,
+    /// How the guardian is related to the child.
     pub relation: GuardianRelation,
+    /// The guardian's phone, as written.
     pub phone: String,
+    /// The guardian's address, as written.
     pub address: String,
 }
 
 /// A parent's lines of the card.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ParentContact {
+    /// Which parent (father or mother).
     pub relation: Parent,
+    /// The parent's name.
     pub name: String,
+    /// The parent's phone, as written.
     pub phone: String,
+    /// Where the parent works, as written.
     pub work_place: String,
+    /// The employer's address, as written (may be empty).
     pub employer_address: String,
 }
 
 /// A mentor's line of the card.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MentorContact {
+    /// The staff id.
     pub staff: String,
+    /// The staff member's name from `staff_joined` (empty when unknown).
     pub name: String,
+    /// The pairing's role on the reference day (帮扶教师 or 代理家长).
     pub role: PairingRole,
+    /// The staff member's phone from `staff_joined` (empty when unknown).
     pub phone: String,
 }
 

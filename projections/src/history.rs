@@ -31,6 +31,7 @@ pub const REDACTED: &str = "[redacted]";
 /// The audit trail of one child.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct History {
+    /// The child id whose trail this is.
     pub child: String,
     /// The as-of bound of the timeline (RFC 3339 at +08:00), if any.
     pub as_of: Option<String>,
@@ -59,26 +60,35 @@ pub enum EntryState {
 /// One field a correction changed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FieldChange {
+    /// The top-level wire field changed (`occurred_at`, `minutes`, …).
     pub field: String,
     /// The value before this correction (`null` when the field was absent).
     pub from: Value,
+    /// The value after this correction.
     pub to: Value,
 }
 
 /// One event of the trail.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoryEntry {
+    /// The event's log sequence number.
     pub seq: u64,
+    /// The event id.
     pub id: String,
     #[serde(rename = "type")]
+    /// The event type, `type` in JSON.
     pub kind: EventKind,
+    /// When the log recorded it, RFC 3339 at +08:00.
     pub recorded_at: String,
     /// As recorded (a correction may have moved the event: see `effective`).
     pub occurred_at: String,
     /// `recorded_at − occurred_at` as recorded, in seconds.
     pub delay_seconds: i64,
+    /// Who recorded it (the envelope's `actor`).
     pub actor: String,
+    /// Where it came from: `cli`, `import:<file>` or `migration`.
     pub source: String,
+    /// How the entry stands now.
     pub state: EntryState,
     /// The payload as recorded, in the flat wire form with `occurred_at` (events only).
     pub event: Option<Map<String, Value>>,
@@ -88,6 +98,7 @@ pub struct HistoryEntry {
     pub amended_by: Vec<u64>,
     /// Amendments only: the id of the event amended.
     pub target: Option<String>,
+    /// Amendments only: the reason the recorder gave.
     pub reason: Option<String>,
     /// Corrections only: what changed.
     pub changes: Option<Vec<FieldChange>>,

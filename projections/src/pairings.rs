@@ -16,9 +16,13 @@ use crate::world::{Pairing, World};
 /// The pairings of a school on a day.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PairingsView {
+    /// The school id.
     pub school: String,
+    /// The day shown.
     pub on: NaiveDate,
+    /// `pairing.min_children` of the school's policy in force that day (rules §6.2).
     pub min_children: u32,
+    /// `pairing.max_children` of the school's policy in force that day (rules §6.2).
     pub max_children: u32,
     /// Staff present that day (joined on or before it, not left), by id.
     pub staff: Vec<StaffLoad>,
@@ -33,21 +37,30 @@ pub struct PairingsView {
 /// One staff member's pairings on the day.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StaffLoad {
+    /// The staff id.
     pub staff: String,
+    /// The staff member's name from `staff_joined`.
     pub name: String,
+    /// Pairings active that day (rules §5.7), of any role.
     pub load: usize,
+    /// `pairing.max_children` of the policy of the staff member's school in force that day.
     pub max_children: u32,
+    /// `load` exceeds `max_children`.
     pub overloaded: bool,
     /// Fewer pairings than `min_children`.
     pub underloaded: bool,
+    /// The children actively paired that day, by child id.
     pub children: Vec<PairedChild>,
 }
 
 /// A child paired with the staff member.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PairedChild {
+    /// The child id.
     pub child: String,
+    /// The child's name on its file that day.
     pub name: String,
+    /// The role of the assignment in force (帮扶教师 or 代理家长).
     pub role: PairingRole,
     /// Start of the assignment in force.
     pub from: NaiveDate,
@@ -56,19 +69,28 @@ pub struct PairedChild {
 /// A child's pairings on the day.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChildPairs {
+    /// The child id.
     pub child: String,
+    /// The child's name on its file that day.
     pub name: String,
+    /// The grade on that file (1 to 9).
     pub grade: u8,
+    /// The class within the grade.
     pub class: u32,
+    /// The staff actively paired with the child that day (empty: unpaired).
     pub staff: Vec<PairedStaff>,
 }
 
 /// A staff member paired with the child.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PairedStaff {
+    /// The staff id.
     pub staff: String,
+    /// The staff member's name from `staff_joined`.
     pub name: String,
+    /// The role of the assignment in force (帮扶教师 or 代理家长).
     pub role: PairingRole,
+    /// Start of the assignment in force.
     pub from: NaiveDate,
 }
 

@@ -21,13 +21,19 @@ use crate::world::World;
 /// A child's progress file.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProgressFile {
+    /// The child id.
     pub child: String,
+    /// The child's name on its latest file.
     pub name: String,
     /// By subject (sorted), each subject's results in occurred order.
     pub academic: Vec<SubjectResults>,
+    /// Physical tests (体质测试), in occurred order.
     pub physical_tests: Vec<PhysicalTest>,
+    /// Awards, in occurred order.
     pub awards: Vec<Award>,
+    /// Group activities the child took part in, in occurred order.
     pub activities: Vec<Activity>,
+    /// The mood seen at each `talk_held` about the child, in occurred order.
     pub moods: Vec<MoodEntry>,
     /// Care interactions per term of the child's school; events on no term day come last
     /// with `term: null`.
@@ -40,7 +46,9 @@ pub struct ProgressFile {
 /// The results of one subject.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SubjectResults {
+    /// The school subject, as recorded.
     pub subject: String,
+    /// The subject's results, in occurred order.
     pub results: Vec<ExamResult>,
 }
 
@@ -49,63 +57,91 @@ pub struct SubjectResults {
 /// full score). Figures are rounded to two decimals.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExamResult {
+    /// The exam's name as recorded (期中, 期末, …).
     pub exam: String,
+    /// The event day (rules §5.13) of the result.
     pub on: NaiveDate,
+    /// The score obtained.
     pub score: f64,
+    /// The exam's full score.
     pub full_score: f64,
+    /// `score / full_score × 100`; `None` when the full score is 0.
     pub percent: Option<f64>,
+    /// Points gained since the previous result of the subject, when both had this full score.
     pub change: Option<f64>,
+    /// Percentage points gained since the previous result of the subject with a percent.
     pub percent_change: Option<f64>,
 }
 
 /// A physical test.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PhysicalTest {
+    /// The event day of the test.
     pub on: NaiveDate,
+    /// Height in centimetres.
     pub height_cm: f64,
+    /// Weight in kilograms.
     pub weight_kg: f64,
+    /// Other measured items by name (50米跑_秒, …), as recorded.
     pub items: BTreeMap<String, f64>,
+    /// Anything unusual the test found (personal free text).
     pub anomalies: Option<String>,
 }
 
 /// An award.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Award {
+    /// The event day of the award.
     pub on: NaiveDate,
+    /// The award's title.
     pub title: String,
+    /// The staff id named on the award (who gave it).
     pub staff: String,
 }
 
 /// A group activity the child took part in.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Activity {
+    /// The event day of the activity.
     pub on: NaiveDate,
+    /// The activity's name.
     pub name: String,
+    /// The kind of activity, in the school's own words.
     pub kind: String,
+    /// The staff id who led it.
     pub staff: String,
 }
 
 /// The mood seen during a talk.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MoodEntry {
+    /// The event day of the talk.
     pub on: NaiveDate,
+    /// The mood the staff member saw.
     pub mood: Mood,
+    /// The staff id who held the talk.
     pub staff: String,
 }
 
 /// Care interactions of one term, by kind (kinds with no event left out).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TermCare {
+    /// The term id (`2025-2026-1`) of the child's school; `None` for days in no term.
     pub term: Option<String>,
+    /// Events about the child by care kind; kinds with none are absent.
     pub counts: BTreeMap<EventKind, u32>,
 }
 
 /// A counseling session as a counselor sees it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CounselingEntry {
+    /// The event day of the session.
     pub on: NaiveDate,
+    /// The counselor's staff id.
     pub staff: String,
+    /// The counselor's risk assessment.
     pub risk: Risk,
+    /// The counselor's notes (confidential: only in a counselor's view).
     pub notes: String,
 }
 

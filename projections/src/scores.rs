@@ -27,9 +27,13 @@ use crate::world::{School, World};
 /// A flag on a staff row, printed in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Flag {
+    /// `outstanding`: score ≥ `outstanding_at` of the policy on the period's last day (rules §7.5).
     Outstanding,
+    /// `disqualified`: score < `disqualified_below` (rules §7.5).
     Disqualified,
+    /// `overloaded`: more than `max_children` pairings active on one day of the period.
     Overloaded,
+    /// `unpaired`: no due window at all, hence no score (rules §7.4).
     Unpaired,
 }
 
@@ -48,7 +52,9 @@ impl Flag {
 /// Met and due windows of one quota, summed over a staff member's pairings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Compliance {
+    /// Due windows that were met (rules §7.2).
     pub met: u64,
+    /// Due windows: the pairing active on at least half their days (rules §7.2).
     pub due: u64,
 }
 
@@ -56,14 +62,19 @@ pub struct Compliance {
 /// Windows on which the pairing was never active are not listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowRow {
+    /// The child id of the pairing.
     pub child: String,
+    /// The quota's name in the policy (`talk`, `home_visit`, …).
     pub quota: String,
+    /// The event type the quota counts.
     pub event: EventKind,
+    /// The window kind (rules §6.4).
     pub per: Per,
     /// `2025-W37`, `2025-09`, `2025-2026-1` or `2025-2026`.
     pub label: String,
     /// First and last day of the window (its days may skip a break in between).
     pub start: NaiveDate,
+    /// The window's last day.
     pub end: NaiveDate,
     /// `days(W)`.
     pub days: u64,
@@ -73,19 +84,24 @@ pub struct WindowRow {
     pub min: u32,
     /// Events of the quota's type by the staff member about the child on active days of W.
     pub count: u64,
+    /// `2 × active_days ≥ days` (rules §7.2).
     pub due: bool,
+    /// Due and `count ≥ min` (rules §7.2).
     pub met: bool,
 }
 
 /// One staff member's row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StaffScore {
+    /// The staff id.
     pub staff: String,
+    /// The staff member's name from `staff_joined`.
     pub name: String,
     /// The exact score; `None` when unpaired.
     exact: Option<Ratio>,
     /// Rounded to two decimals, half away from zero.
     pub score: Option<f64>,
+    /// Flags in printed order (rules §7.5).
     pub flags: Vec<Flag>,
     /// Quotas left in (at least one due window), by name.
     pub compliance: BTreeMap<String, Compliance>,
@@ -98,6 +114,7 @@ pub struct StaffScore {
     pub total: Option<f64>,
     /// Highest number of pairings active on one day of the period.
     pub peak_pairings: u64,
+    /// The drill-down of `--staff`: each pairing's windows on which it was active, by pairing.
     pub windows: Vec<WindowRow>,
 }
 
@@ -113,9 +130,13 @@ impl StaffScore {
 /// An evaluation run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoreRun {
+    /// The school id.
     pub school: String,
+    /// The term or school year scored.
     pub period: Period,
+    /// The period's first day (the first day of its first term).
     pub first_day: NaiveDate,
+    /// The period's last day, whose policy gives weights, thresholds and the share.
     pub last_day: NaiveDate,
     /// The as-of bound of the timeline (`None`: everything given).
     pub as_of: Option<DateTime<Utc>>,

@@ -38,16 +38,29 @@ pub fn fingerprint() -> String {
 pub enum SnapshotError {
     /// Taken by other projection code.
     #[error("snapshot fingerprint {found} does not match this code's {expected}")]
-    Fingerprint { found: String, expected: String },
+    Fingerprint {
+        /// The snapshot's fingerprint.
+        found: String,
+        /// This code's [`fingerprint`].
+        expected: String,
+    },
     /// The envelopes after the snapshot do not continue it.
     #[error("snapshot ends at seq {head_seq}, but the next envelope given has seq {found}")]
-    Gap { head_seq: u64, found: u64 },
+    Gap {
+        /// The last seq reached: the snapshot's, or that of the last envelope that continued it.
+        head_seq: u64,
+        /// The seq of the envelope that does not follow it (not `head_seq + 1`).
+        found: u64,
+    },
     /// The as-of bound cuts inside the snapshot: replay from the log instead.
     #[error("as-of bound {as_of} is before the snapshot's last recorded time {head_recorded_at}")]
     AsOfInside {
+        /// The as-of bound asked for.
         as_of: DateTime<Utc>,
+        /// The `recorded_at` of the snapshot's last envelope.
         head_recorded_at: DateTime<Utc>,
     },
+    /// Building the timeline failed (a correction that does not apply).
     #[error(transparent)]
     Projection(#[from] ProjectionError),
 }
@@ -55,10 +68,12 @@ pub enum SnapshotError {
 /// A checkpoint of the timeline fold at `head_seq`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
+    /// [`fingerprint`] of the code that took it; another code's snapshot is refused.
     pub fingerprint: String,
     /// The last seq folded (0 for an empty log).
     pub head_seq: u64,
     #[serde(with = "chrono::serde::ts_microseconds_option")]
+    /// The `recorded_at` of the envelope at `head_seq` (`None` for an empty log).
     pub head_recorded_at: Option<DateTime<Utc>>,
     /// The compacted log, in log order. Invariant: seqs increase and end at `head_seq`.
     entries: Vec<Envelope>,

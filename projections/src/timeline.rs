@@ -24,12 +24,17 @@ use crate::ProjectionError;
 /// An event as it counts: the envelope's metadata with every applicable correction applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fact {
+    /// The event's log sequence number (from 1).
     pub seq: u64,
+    /// The event id (rules §4.6).
     pub id: String,
+    /// When the log recorded it (rules §4.7); corrections never move it.
     pub recorded_at: DateTime<Utc>,
     /// The effective `occurred_at` (a correction may have moved it).
     pub occurred_at: DateTime<Utc>,
+    /// Who recorded it (the envelope's `actor`).
     pub actor: String,
+    /// Where it came from: `record`, an import file, or a migration.
     pub source: Source,
     /// The effective payload.
     pub event: Event,
@@ -65,20 +70,31 @@ impl Fact {
 pub enum AmendmentKind {
     /// Replace top-level fields of the target's flat wire form.
     Correction {
+        /// The top-level fields to replace, by name, with their new wire values.
         changes: BTreeMap<String, Value>,
+        /// Why, in the recorder's words.
         reason: String,
     },
     /// The target counts nowhere.
-    Retraction { reason: String },
+    Retraction {
+        /// Why, in the recorder's words.
+        reason: String,
+    },
 }
 
 /// What an amendment did within this log prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AmendmentEffect {
     /// It applied to the event at `target_seq`.
-    Applied { target_seq: u64 },
+    Applied {
+        /// The seq of the target.
+        target_seq: u64,
+    },
     /// The target was retracted earlier in log order: nothing more applies to it.
-    TargetRetracted { target_seq: u64 },
+    TargetRetracted {
+        /// The seq of the target, retracted before this amendment.
+        target_seq: u64,
+    },
     /// No earlier non-amendment event has this id (the store rejects such input; an old or
     /// migrated log might still hold one, and then it changes nothing).
     UnknownTarget,
@@ -87,24 +103,34 @@ pub enum AmendmentEffect {
 /// A correction or a retraction, as recorded, with its effect.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Amendment {
+    /// The amendment's own log sequence number.
     pub seq: u64,
+    /// The amendment's own event id.
     pub id: String,
+    /// When the log recorded the amendment.
     pub recorded_at: DateTime<Utc>,
+    /// The amendment's own `occurred_at` (when the correction was made).
     pub occurred_at: DateTime<Utc>,
+    /// Who recorded the amendment.
     pub actor: String,
+    /// Where the amendment came from.
     pub source: Source,
     /// The id of the event it amends.
     pub target: String,
+    /// What it asked for.
     pub kind: AmendmentKind,
+    /// What it did in this log prefix.
     pub effect: AmendmentEffect,
 }
 
 /// Where an id lives in the timeline.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Slot<'a> {
+    /// An event that counts, with its corrections applied.
     Fact(&'a Fact),
     /// A retracted event, as it stood (corrections included) when it was retracted.
     Retracted(&'a Fact),
+    /// A correction or retraction.
     Amendment(&'a Amendment),
 }
 

@@ -24,9 +24,13 @@ use crate::world::World;
 /// What a staff member has to do, as of the timeline's recorded time, on a day.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Worklist {
+    /// The staff id.
     pub staff: String,
+    /// The staff member's name from `staff_joined`.
     pub name: String,
+    /// The staff member's school id.
     pub school: String,
+    /// The day the list is for.
     pub on: NaiveDate,
     /// The term holding `on` (`None` in a break).
     pub term: Option<String>,
@@ -41,20 +45,29 @@ pub struct Worklist {
 /// One quota window of one pairing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WorkItem {
+    /// The child id of the pairing.
     pub child: String,
+    /// The child's name on its file that day.
     pub child_name: String,
+    /// The quota's name in the policy (`talk`, `home_visit`, …).
     pub quota: String,
+    /// The event type the quota counts.
     pub event: EventKind,
+    /// The window kind (rules §6.4).
     pub per: Per,
     /// `2025-W37`, `2025-09`, `2025-2026-1` or `2025-2026`.
     pub window: String,
+    /// The window's first day.
     pub start: NaiveDate,
+    /// The window's last day.
     pub end: NaiveDate,
     /// Events counted in the window so far (on days the pairing was active).
     pub count: u64,
+    /// `min` of the quota in the policy governing the window (rules §7.2).
     pub min: u32,
     /// `min − count`, at least 0.
     pub remaining: u64,
+    /// `count ≥ min` (rules §7.2).
     pub met: bool,
 }
 

@@ -24,9 +24,13 @@ static DEFAULT_POLICY: LazyLock<Policy> = LazyLock::new(Policy::default);
 /// A registered school.
 #[derive(Debug, Clone, PartialEq)]
 pub struct School {
+    /// The school id.
     pub id: String,
+    /// The school's name.
     pub name: String,
+    /// The county (县) the school is in.
     pub county: String,
+    /// The township (乡镇) the school is in.
     pub township: String,
     /// Sorted by start date, then id. A term defined again replaces its dates.
     terms: Vec<Term>,
@@ -89,11 +93,17 @@ impl School {
 /// A staff member.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Staff {
+    /// The staff id.
     pub id: String,
+    /// The school id named by `staff_joined`.
     pub school: String,
+    /// The staff member's name.
     pub name: String,
+    /// The staff member's roles at the school.
     pub roles: Vec<Role>,
+    /// Whether the staff member is a Party member (the seed rules pair them first).
     pub party_member: bool,
+    /// The staff member's phone (personal).
     pub phone: String,
     /// Local date of `staff_joined.occurred_at`.
     pub joined_on: NaiveDate,
@@ -112,15 +122,20 @@ impl Staff {
 /// A status change of a child.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusChange {
+    /// The day the status takes effect (`child_status_changed.on`).
     pub on: NaiveDate,
+    /// The new status.
     pub status: ChildStatus,
+    /// The event's log sequence number (orders changes on the same day).
     pub seq: u64,
+    /// The free-text note on the change, if any.
     pub note: Option<String>,
 }
 
 /// A registered child.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Child {
+    /// The child id.
     pub id: String,
     /// Local date of `child_registered.occurred_at`.
     pub registered_on: NaiveDate,
@@ -214,8 +229,11 @@ impl Child {
 /// One assignment of a pairing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assignment {
+    /// The first day (`pairing_assigned.from`).
     pub from: NaiveDate,
+    /// `mentor` (帮扶教师) or `proxy_parent` (代理家长).
     pub role: PairingRole,
+    /// The `pairing_assigned` event's log sequence number: only ends recorded later close it.
     pub seq: u64,
     /// The `on` of the end that closes it, if any: the earliest `pairing_ended` of the pair
     /// recorded after it (higher seq) with `on ≥ from`. `until == from` is an empty range.
@@ -225,6 +243,7 @@ pub struct Assignment {
 /// A `pairing_ended` of a pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PairingEnd {
+    /// `pairing_ended.on`: the first day the pairing no longer holds.
     pub on: NaiveDate,
     /// Its place in the log: it closes only assignments recorded before it.
     pub seq: u64,
@@ -233,7 +252,9 @@ pub struct PairingEnd {
 /// A staff member paired with a child, over one or more ranges.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pairing {
+    /// The staff id.
     pub staff: String,
+    /// The child id.
     pub child: String,
     /// In `from` order (log order among equal dates).
     assignments: Vec<Assignment>,

@@ -8,66 +8,102 @@ use std::path::PathBuf;
 pub enum ReportError {
     /// The term id is not of the form `2025-2026-1`.
     #[error("term {term:?} is not a term id like 2025-2026-1")]
-    BadTerm { term: String },
+    BadTerm {
+        /// The term id as given.
+        term: String,
+    },
     /// The school is not registered (as of the report's time).
     #[error("unknown school {school}")]
-    UnknownSchool { school: String },
+    UnknownSchool {
+        /// The school id as given.
+        school: String,
+    },
     /// No registered school lies in the county.
     #[error("no school is registered in county {county}")]
-    UnknownCounty { county: String },
+    UnknownCounty {
+        /// The county as given.
+        county: String,
+    },
     /// The school never defined the term.
     #[error("school {school} defined no term {term}")]
-    UnknownTerm { school: String, term: String },
+    UnknownTerm {
+        /// The school id.
+        school: String,
+        /// The term id it never defined.
+        term: String,
+    },
     /// No school of the county defined the term.
     #[error("no school of county {county} defined term {term}")]
-    NoSchoolWithTerm { county: String, term: String },
+    NoSchoolWithTerm {
+        /// The county as given.
+        county: String,
+        /// The term id none of its schools defined.
+        term: String,
+    },
     /// Reading the log failed (streamed runs).
     #[error("reading the log failed: {source}")]
     Scan {
+        /// The log reader's error, boxed (this crate does not name the store's types).
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A projection could not be computed (a correction that does not apply).
     #[error("{source}")]
     Projection {
+        /// The projection's error.
         #[source]
         source: projections::ProjectionError,
     },
     /// An output format name we do not write.
     #[error("unknown format {name:?} (expected csv, json, parquet, xlsx or table)")]
-    UnknownFormat { name: String },
+    UnknownFormat {
+        /// The format name as given.
+        name: String,
+    },
     /// polars failed while building or writing a frame.
     #[error("polars failed while {context}: {source}")]
     Polars {
+        /// What was being done, as a phrase after "while" (`writing the csv`).
         context: &'static str,
+        /// polars' error.
         #[source]
         source: polars::prelude::PolarsError,
     },
     /// The feed's folder already holds files.
     #[error("output folder {path} is not empty")]
-    OutputNotEmpty { path: PathBuf },
+    OutputNotEmpty {
+        /// The folder given for the feed.
+        path: PathBuf,
+    },
     /// An output file could not be written.
     #[error("cannot write {path}: {source}")]
     Io {
+        /// The file being written.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
     /// The XLSX writer failed.
     #[error("cannot build the workbook: {source}")]
     Xlsx {
+        /// rust_xlsxwriter's error.
         #[source]
         source: rust_xlsxwriter::XlsxError,
     },
     /// JSON could not be encoded.
     #[error("cannot encode the rows as json: {source}")]
     Json {
+        /// serde_json's error.
         #[source]
         source: serde_json::Error,
     },
     /// A report frame lacks a column or holds an unexpected type (a bug in this crate).
     #[error("report column {column} is missing or mistyped")]
-    Column { column: &'static str },
+    Column {
+        /// The column's machine name.
+        column: &'static str,
+    },
 }
 
 impl ReportError {

@@ -19,26 +19,39 @@ pub struct ChildFacts {
     pub grade: u8,
     /// The class of that file.
     pub class: u32,
+    /// `left_behind_type` of the file is both parents away (双亲外出, rules §8.3).
     pub both_parents_away: bool,
+    /// `left_behind_type` of the file is one parent away (单亲外出).
     pub one_parent_away: bool,
+    /// The guardian is a paternal or maternal grandparent (隔代抚养).
     pub grandparent_guardian: bool,
+    /// The file says the child boards at school (寄宿).
     pub boarding: bool,
+    /// The file lists at least one hardship (困难).
     pub hardship: bool,
     /// The file is complete (§8 `archived`).
     pub archived: bool,
     /// A pairing was active on at least one day of the term.
     pub paired: bool,
+    /// `talk_held` events about the child in the term (rules §8.4), by anyone.
     pub talks: u32,
+    /// `home_visit` events about the child in the term, by anyone.
     pub home_visits: u32,
+    /// `parent_call` events about the child in the term.
     pub parent_calls: u32,
+    /// `family_call` events (亲情电话) about the child in the term.
     pub family_calls: u32,
+    /// `letter` events about the child in the term.
     pub letters: u32,
+    /// `warmth_visit` events (送温暖) about the child in the term (a count, not aid).
     pub warmth_visits: u32,
+    /// `counseling_session` events about the child in the term (a count only).
     pub counseling_sessions: u32,
     /// The sum of `aid_granted` in the term, in fen (exact).
     pub aid_fen: i64,
     /// A `dropped_out` status change took effect on a day of the term.
     pub dropped_out: bool,
+    /// `incident_reported` events about the child in the term, by their `occurred_at` day.
     pub incidents: u32,
     /// Incidents whose guardian, parents and bureau were each told in time.
     pub escalated_on_time: u32,

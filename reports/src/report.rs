@@ -185,34 +185,61 @@ impl TermReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportRow {
+    /// The school id; null on the county total.
     pub school: Option<String>,
+    /// The grade of the class row; null on totals.
     pub grade: Option<u8>,
+    /// The class number within the grade; null on totals.
     pub class: Option<u32>,
+    /// Children counted here (rules §8.2); every other count is among them.
     pub children: u64,
+    /// Children with both parents away (双亲外出).
     pub both_parents_away: u64,
+    /// Children with one parent away (单亲外出).
     pub one_parent_away: u64,
+    /// Children whose guardian is a grandparent (隔代抚养).
     pub grandparent_guardian: u64,
+    /// Boarding children (寄宿).
     pub boarding: u64,
+    /// Children with at least one hardship listed (困难).
     pub hardship: u64,
+    /// Children whose file is complete (建档数, rules §8.5).
     pub archived: u64,
+    /// `archived / children` (建档率).
     pub archive_rate: Option<f64>,
+    /// Children with a pairing of any role active on a day of the term (结对数).
     pub paired: u64,
+    /// `paired / children` (结对率).
     pub pairing_rate: Option<f64>,
+    /// Children with at least one `talk_held` in the term (谈心人数).
     pub talked: u64,
+    /// `talked / children` (谈心覆盖率).
     pub talk_coverage: Option<f64>,
+    /// Children with at least one `home_visit` in the term (家访人数).
     pub home_visited: u64,
+    /// `home_visited / children` (家访覆盖率).
     pub home_visit_coverage: Option<f64>,
+    /// `talk_held` events in the term (谈心次数).
     pub talks: u64,
+    /// `parent_call` events in the term (与父母通话次数).
     pub parent_calls: u64,
+    /// `family_call` events in the term (亲情电话次数).
     pub family_calls: u64,
+    /// `letter` events in the term (书信次数).
     pub letters: u64,
+    /// `warmth_visit` events in the term (送温暖次数).
     pub warmth_visits: u64,
+    /// `counseling_session` events in the term (心理辅导次数).
     pub counseling_sessions: u64,
     /// Yuan; the nearest double to an exact amount in fen, so it prints as that amount.
     pub aid_yuan: f64,
+    /// Children with a `dropped_out` status change in the term, once each (rules §8.6).
     pub dropped_out: u64,
+    /// `1 − dropped_out / children` (巩固率, rules §8.6).
     pub retention_rate: Option<f64>,
+    /// `incident_reported` events in the term (安全事件数).
     pub incidents: u64,
+    /// Of those incidents, the ones escalated on time (按时上报数, rules §8.7).
     pub escalated_on_time: u64,
 }
 

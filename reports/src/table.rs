@@ -51,6 +51,7 @@ pub struct ColumnSpec {
     pub name: &'static str,
     /// The Chinese header of the XLSX.
     pub zh: &'static str,
+    /// What its cells hold and how they are written (see [`ColumnKind`]).
     pub kind: ColumnKind,
 }
 

@@ -75,7 +75,9 @@ impl Parsed {
 /// from the target's shape; JSON values are taken as written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
+    /// A JSONL line: values are typed as written.
     Json,
+    /// A CSV row (rules §5.11): every cell is text, typed from the shape it fills.
     Csv,
 }
 

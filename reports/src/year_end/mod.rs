@@ -66,14 +66,22 @@ pub struct YearEnd {
 /// One row of the year-end table, typed. A column the table lacks reads `None`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct YearEndRow {
+    /// The staff id.
     pub staff: String,
+    /// The staff member's name from `staff_joined`.
     pub name: String,
+    /// The care score out of 100 (rules §7.4), rounded to two decimals; `None` when unpaired.
     pub score: Option<f64>,
     /// Flag names (`outstanding`, `disqualified`, `overloaded`, `unpaired`) in flag order.
     pub flags: Vec<String>,
+    /// `score × year_end_share` (rules §7.6); year runs only.
     pub year_end_points: Option<f64>,
+    /// The other appraisal score given in the `--other-scores` CSV, out of 100.
     pub other: Option<f64>,
+    /// `other × (1 − share) + score × share` (rules §7.6); `None` without both parts.
     pub total: Option<f64>,
+    /// Standard competition rank by total, else by score (rules §7.10); `None` when there is
+    /// nothing to rank by.
     pub rank: Option<u32>,
 }
 
