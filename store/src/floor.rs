@@ -13,7 +13,9 @@ use crate::log::StoreError;
 /// What raw sled did with the same bytes, one key per value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SledFloor {
+    /// Values inserted (one per envelope body).
     pub values: u64,
+    /// Their total size in bytes.
     pub bytes: u64,
     /// Sum over batches of `apply_batch` + flush + fsync.
     pub insert: Duration,

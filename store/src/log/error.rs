@@ -25,36 +25,57 @@ pub enum ErrorKind {
 /// Errors of the store. `index` is the position of a draft in the batch given to `append`.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// No store at the path (`careledger init` makes one).
     #[error("there is no store at {0}")]
     Missing(PathBuf),
+    /// `init` on a path that already holds a store.
     #[error("a store already exists at {0}")]
     Exists(PathBuf),
+    /// The path holds something else (a file, a foreign directory).
     #[error("{path} is not a careledger store: {why}")]
-    NotAStore { path: PathBuf, why: String },
+    NotAStore {
+        /// The `--db` path.
+        path: PathBuf,
+        /// What was found there instead.
+        why: String,
+    },
+    /// The data file is gone although the store's head file remembers acknowledged events.
     #[error("the store at {path} lost its data file `db`{}", acknowledged.map(|n| format!(" (its head file says {n} events were acknowledged)")).unwrap_or_default())]
     Lost {
+        /// The store directory.
         path: PathBuf,
+        /// How many events the head file says were acknowledged.
         acknowledged: Option<u64>,
     },
+    /// Another process holds the store's lock (after a short wait).
     #[error("the store at {path} is in use by another careledger process{}", holder.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
     InUse {
+        /// The store directory.
         path: PathBuf,
+        /// Who holds it, from the owner file (command, pid, since when), if readable.
         holder: Option<String>,
     },
+    /// The store cannot be opened for writing, which sled always needs (`--copy` helps).
     #[error("the store at {0} is read-only (a read-only directory, file or mount)")]
     ReadOnly(PathBuf),
+    /// Too little room to open the store safely; checked before anything is written.
     #[error(
         "the disk holding {path} is full ({available} bytes free, opening the store needs {needed})"
     )]
     DiskFull {
+        /// The store directory.
         path: PathBuf,
+        /// Bytes free on its file system.
         available: u64,
+        /// Bytes opening may need.
         needed: u64,
     },
     /// An I/O failure; `path` when it is known which file.
     #[error("{}{source}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
     Io {
+        /// The file, when known.
         path: Option<PathBuf>,
+        /// What the operating system said.
         source: std::io::Error,
     },
     /// sled refused for a reason that is neither damage nor I/O (a setting or version it
@@ -63,30 +84,63 @@ pub enum StoreError {
     Sled(String),
     /// Damage at a seq of the log: the first bad one.
     #[error("seq {seq}: {what}")]
-    Damaged { seq: u64, what: String },
+    Damaged {
+        /// The first bad seq.
+        seq: u64,
+        /// What is wrong with it.
+        what: String,
+    },
     /// Damage that belongs to no seq: sled's own checksums, the head file, an index value.
     #[error("{0}")]
     Corrupt(String),
+    /// A migration draft without its `recorded_at`.
     #[error("draft {index}: recorded_at is required in a migration")]
-    RecordedAtMissing { index: usize },
+    RecordedAtMissing {
+        /// The draft's position in the batch.
+        index: usize,
+    },
+    /// A `recorded_at` in a draft that is not a migration: the store's clock decides.
     #[error("draft {index}: recorded_at is only accepted in a migration (--preserve-recorded-at)")]
-    RecordedAtNotAllowed { index: usize },
+    RecordedAtNotAllowed {
+        /// The draft's position in the batch.
+        index: usize,
+    },
+    /// A migration `recorded_at` earlier than the log's latest: it would break the as-of prefix.
     #[error("draft {index}: recorded_at {found} is before {previous}, the latest already recorded")]
     RecordedAtDecreasing {
+        /// The draft's position in the batch.
         index: usize,
+        /// The draft's `recorded_at`.
         found: DateTime<Utc>,
+        /// The latest already recorded.
         previous: DateTime<Utc>,
     },
+    /// A migration `recorded_at` after the store's clock.
     #[error("draft {index}: recorded_at {found} is in the future")]
-    RecordedAtInFuture { index: usize, found: DateTime<Utc> },
+    RecordedAtInFuture {
+        /// The draft's position in the batch.
+        index: usize,
+        /// The draft's `recorded_at`.
+        found: DateTime<Utc>,
+    },
+    /// An event recorded before it happened.
     #[error("draft {index}: occurred_at {occurred} is later than recorded_at {recorded}")]
     OccurredAfterRecorded {
+        /// The draft's position in the batch.
         index: usize,
+        /// Its `occurred_at`.
         occurred: DateTime<Utc>,
+        /// Its `recorded_at`.
         recorded: DateTime<Utc>,
     },
+    /// An event whose encoding exceeds `MAX_EVENT_BYTES` (it would not fit a segment).
     #[error("draft {index}: the encoded event is {bytes} bytes, more than {MAX_EVENT_BYTES}")]
-    TooLarge { index: usize, bytes: usize },
+    TooLarge {
+        /// The draft's position in the batch.
+        index: usize,
+        /// Its encoded size.
+        bytes: usize,
+    },
     /// A proof or root asked for a size or seq the log does not have.
     #[error("{0}")]
     Proof(String),

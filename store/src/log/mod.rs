@@ -71,8 +71,11 @@ const THROUGH_KEY: &[u8] = &[0xFF];
 /// The end of the committed log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Head {
+    /// The last committed seq (0 for an empty log).
     pub seq: u64,
+    /// That envelope's chain hash (`Hash::ZERO` for an empty log): what the next one chains to.
     pub hash: Hash,
+    /// Its `recorded_at`: the clock of the next append never goes below it.
     #[serde(with = "chrono::serde::ts_microseconds_option")]
     pub recorded_at: Option<DateTime<Utc>>,
 }
@@ -99,7 +102,9 @@ pub struct Appended {
 /// What `verify` found on an intact log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
+    /// Envelopes checked: the whole log.
     pub events: u64,
+    /// The chain hash of the last one, to compare with a saved head or checkpoint.
     pub head: Hash,
 }
 
