@@ -24,12 +24,16 @@ pub struct BadInput(pub String);
 /// A failure of one of the four kinds, with its message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CliError {
+    /// Exit 1: the input was refused and nothing was written.
     #[error("{0}")]
     BadInput(String),
+    /// Exit 2: the command line itself is wrong.
     #[error("{0}")]
     Usage(String),
+    /// Exit 3: the store is damaged or shorter than acknowledged.
     #[error("{0}")]
     Damaged(String),
+    /// Exit 4: the machine refused (disk full, permission, read-only, in use, I/O).
     #[error("{0}")]
     Environment(String),
 }

@@ -36,6 +36,7 @@ pub enum Target {
 /// One column of a form.
 #[derive(Debug, Clone, Copy)]
 pub struct Column {
+    /// What the column's cells fill: a wire field, a parent's field, or a name to look up.
     pub target: Target,
     /// The merged cell above the title in a two-row header (父亲 above 姓名 / 电话).
     pub group: Option<&'static str>,
@@ -84,6 +85,7 @@ impl Column {
 /// A school form: one event type.
 #[derive(Debug, Clone, Copy)]
 pub struct Form {
+    /// The event type every row of the sheet becomes.
     pub kind: EventKind,
     /// The sheet name the template gives it.
     pub name: &'static str,
@@ -91,6 +93,7 @@ pub struct Form {
     pub aliases: &'static [&'static str],
     /// The wire path of the list the `Target::Parent` columns fill.
     pub parents: &'static str,
+    /// The columns, in the order the template writes them.
     pub columns: &'static [Column],
 }
 

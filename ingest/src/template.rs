@@ -26,10 +26,23 @@ use crate::wire::{self, ENVELOPE};
 /// Why a workbook could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
+    /// An event has a field no column of its form can hold.
     #[error("{kind}: no form and no one-cell-per-field layout for field {field}")]
-    NoColumn { kind: EventKind, field: String },
+    NoColumn {
+        /// The event type.
+        kind: EventKind,
+        /// The wire field without a column.
+        field: String,
+    },
+    /// An event given to `workbook` is not the wire object of its sheet's type.
     #[error("{kind}: event {row} is not a wire object of that type")]
-    NotAnEvent { kind: EventKind, row: usize },
+    NotAnEvent {
+        /// The sheet's event type.
+        kind: EventKind,
+        /// Its position among that sheet's events.
+        row: usize,
+    },
+    /// rust_xlsxwriter refused.
     #[error("writing the workbook: {0}")]
     Xlsx(#[from] XlsxError),
 }
