@@ -93,6 +93,25 @@ fn snapshot_name() -> String {
     format!("timeline/{}", snapshot::fingerprint())
 }
 
+/// The whole log's timeline as of `as_of` by a plain replay (no snapshot read or written):
+/// the log is streamed into the fold, so it is never held twice; the first read error ends
+/// the replay and is returned.
+pub fn replay(store: &Store, as_of: Option<DateTime<Utc>>) -> Result<Timeline, PlanError> {
+    let mut read_error = None;
+    let envs = store.scan(as_of).map_while(|r| match r {
+        Ok(env) => Some(env),
+        Err(e) => {
+            read_error = Some(e);
+            None
+        }
+    });
+    let tl = Timeline::build_owned(envs, as_of)?;
+    match read_error {
+        Some(e) => Err(e.into()),
+        None => Ok(tl),
+    }
+}
+
 /// The whole log's timeline as of `as_of`: resumed from the latest fitting snapshot (same
 /// code fingerprint, taken before `as_of`), else replayed; a fresh snapshot is stored when
 /// the log has grown `SNAPSHOT_EVERY` events past the last one.
@@ -116,19 +135,7 @@ pub fn whole_timeline(store: &Store, as_of: Option<DateTime<Utc>>) -> Result<Tim
             }
         }
     }
-    // Stream the log into the fold: the timeline is built without a second copy of it.
-    let mut read_error = None;
-    let envs = store.scan(as_of).map_while(|r| match r {
-        Ok(env) => Some(env),
-        Err(e) => {
-            read_error = Some(e);
-            None
-        }
-    });
-    let tl = Timeline::build_owned(envs, as_of)?;
-    if let Some(e) = read_error {
-        return Err(e.into());
-    }
+    let tl = replay(store, as_of)?;
     let every = snapshot_every();
     if every > 0 && tl.head_seq() == head && head >= last_snap + every {
         let snap = Snapshot::take(&tl);

@@ -40,21 +40,9 @@ pub fn replay(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     let store = open(dir)?;
     let mut out = StageOut::default();
 
-    // As `commands::plan::whole_timeline` replays when no snapshot fits: the scan streams
-    // into the fold, so the log is never held twice.
+    // The replay `careledger::plan::whole_timeline` falls back to when no snapshot fits.
     let t = Instant::now();
-    let mut read_error = None;
-    let envs = store.scan(None).map_while(|r| match r {
-        Ok(env) => Some(env),
-        Err(e) => {
-            read_error = Some(e);
-            None
-        }
-    });
-    let tl = Timeline::build_owned(envs, None)?;
-    if let Some(e) = read_error {
-        return Err(e.into());
-    }
+    let tl = careledger::plan::replay(&store, None)?;
     out.set("timeline_s", t.elapsed().as_secs_f64());
     out.set("events", tl.head_seq() as f64);
     let t = Instant::now();
