@@ -3,7 +3,7 @@
 
 use store::Store;
 
-use crate::{careledger, careledger_env, careledger_ok, prelude, stderr, talks};
+use crate::{careledger, careledger_env, careledger_ok, prelude, seed_store, stderr, talks};
 
 #[test]
 fn importing_the_same_file_twice_appends_nothing_the_second_time() {
@@ -83,13 +83,7 @@ fn usage_errors_exit_2() {
 fn an_export_re_imports_to_the_same_events_ids_and_times() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    let seed = dir.path().join("seed.jsonl");
-    std::fs::write(&seed, fixtures::SEED_SCHOOL_JSONL).unwrap();
-    assert!(careledger(&a, &["init"]).status.success());
-    careledger_ok(
-        &a,
-        &["import", "--preserve-recorded-at", seed.to_str().unwrap()],
-    );
+    seed_store(dir.path(), &a);
     let export = dir.path().join("export.jsonl");
     careledger_ok(
         &a,
@@ -352,17 +346,6 @@ fn views_from_the_index_equal_views_from_a_full_replay() {
 /// Whether `text` says `phrase` exactly once (a cause is never printed twice).
 fn once(text: &str, phrase: &str) -> bool {
     text.matches(phrase).count() == 1
-}
-
-/// A store at `db` holding the seed school (682 events, acknowledged).
-fn seed_store(dir: &std::path::Path, db: &std::path::Path) {
-    let seed = dir.join("seed.jsonl");
-    std::fs::write(&seed, fixtures::SEED_SCHOOL_JSONL).unwrap();
-    careledger_ok(db, &["init"]);
-    careledger_ok(
-        db,
-        &["import", "--preserve-recorded-at", seed.to_str().unwrap()],
-    );
 }
 
 /// A file system mounted for a test (a tmpfs, or a read-only bind), unmounted on drop.

@@ -2,19 +2,13 @@
 //! holds nothing), a workbook with an error appends nothing, and `archives --format xlsx`
 //! re-imports as a roster giving every child the same file.
 
-use crate::{careledger, careledger_ok, stderr};
+use crate::{careledger, careledger_ok, seed_store, stderr};
 
 #[test]
 fn archives_as_xlsx_reimport_as_the_same_files() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    let seed = dir.path().join("seed.jsonl");
-    std::fs::write(&seed, fixtures::SEED_SCHOOL_JSONL).unwrap();
-    careledger_ok(&a, &["init"]);
-    careledger_ok(
-        &a,
-        &["import", "--preserve-recorded-at", seed.to_str().unwrap()],
-    );
+    seed_store(dir.path(), &a);
     let roster = dir.path().join("roster.xlsx");
     careledger_ok(
         &a,

@@ -38,6 +38,18 @@ pub fn careledger_ok(db: &Path, args: &[&str]) -> Output {
     out
 }
 
+/// A store at `db` holding the seed school, imported as a migration (its own recorded times);
+/// `dir` takes the seed file.
+pub fn seed_store(dir: &Path, db: &Path) {
+    let seed = dir.join("seed.jsonl");
+    std::fs::write(&seed, fixtures::SEED_SCHOOL_JSONL).unwrap();
+    careledger_ok(db, &["init"]);
+    careledger_ok(
+        db,
+        &["import", "--preserve-recorded-at", seed.to_str().unwrap()],
+    );
+}
+
 /// stderr as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
