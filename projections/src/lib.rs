@@ -19,6 +19,7 @@ pub mod score_exact;
 pub mod scores;
 pub mod snapshot;
 pub mod timeline;
+pub mod versions;
 pub mod worklist;
 pub mod world;
 
