@@ -27,7 +27,7 @@ fn open(dir: &Path) -> Result<Store> {
 /// The county of the generated schools (every school of the data set is in one county).
 fn county_of(store: &Store) -> Result<String> {
     store
-        .registry()
+        .registry()?
         .schools()
         .next()
         .map(|(_, county)| county.to_owned())

@@ -478,7 +478,10 @@ impl Timeline {
 /// Applies a correction's `changes` to a fact: each top-level field of the flat wire form
 /// named in `changes` takes the new value (`occurred_at` included); `type`, `id` and `actor`
 /// cannot change. The fact is untouched when the result is not a valid event.
-pub(crate) fn apply_correction(fact: &mut Fact, changes: &BTreeMap<String, Value>) -> Result<(), String> {
+pub(crate) fn apply_correction(
+    fact: &mut Fact,
+    changes: &BTreeMap<String, Value>,
+) -> Result<(), String> {
     let mut body = payload_of(&fact.event);
     let mut occurred_at = fact.occurred_at;
     for (k, v) in changes {

@@ -105,7 +105,9 @@ impl Versions {
                     changes,
                     reason,
                 } => (target, AmendmentKind::Correction { changes, reason }),
-                Event::Retracted { target, reason } => (target, AmendmentKind::Retraction { reason }),
+                Event::Retracted { target, reason } => {
+                    (target, AmendmentKind::Retraction { reason })
+                }
                 event => {
                     let ix = v.histories.len();
                     by_id.entry(env.id.clone()).or_insert(ix);
@@ -218,11 +220,7 @@ impl Versions {
             .take_while(|s| s.known_at(as_of))
             .last()
             .map(|s| (s.seq, s.recorded_at));
-        self.timeline_with_head(
-            as_of,
-            head.map_or(0, |h| h.0),
-            head.map(|h| h.1),
-        )
+        self.timeline_with_head(as_of, head.map_or(0, |h| h.0), head.map(|h| h.1))
     }
 
     /// As [`Versions::timeline`], with the head given: when the versions are a part of the log

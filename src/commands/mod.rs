@@ -16,6 +16,7 @@ mod views;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use careledger::plan;
 use chrono::{DateTime, NaiveDate, Utc};
 use events::EventKind;
 use projections::Period;
@@ -325,7 +326,6 @@ fn plan_error(e: careledger::plan::PlanError) -> anyhow::Error {
     match e {
         careledger::plan::PlanError::Projection(e) => BadInput(e.to_string()).into(),
         careledger::plan::PlanError::Store(e) => e.into(),
-        e => e.into(),
     }
 }
 
@@ -343,9 +343,11 @@ fn report_term(store: &Store, opts: &ReportOptions) -> Result<()> {
         formats,
         out,
     } = opts;
-    let report =
-        reports::term_statistics_streamed(|| store.scan(*as_of), *as_of, scope.clone(), term)
-            .map_err(|e| BadInput(e.to_string()))?;
+    let tl =
+        plan::scope_timeline(store, &plan::Scope::of_report(scope), *as_of).map_err(plan_error)?;
+    let world = projections::World::build(&tl);
+    let report = reports::term_statistics(&tl, &world, scope.clone(), term)
+        .map_err(|e| BadInput(e.to_string()))?;
     for s in report.schools_without_term() {
         eprintln!("note: school {s} defined no term {term}; left out");
     }

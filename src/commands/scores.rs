@@ -35,7 +35,8 @@ pub fn scores(store: &Store, opts: &ScoresOptions) -> Result<()> {
         .map(ingest::other_scores::read)
         .transpose()
         .map_err(|e| BadInput(e.to_string()))?;
-    let tl = plan::whole_timeline(store, *as_of).map_err(plan_error)?;
+    let tl = plan::scope_timeline(store, &plan::Scope::School(school.clone()), *as_of)
+        .map_err(plan_error)?;
     let world = World::build(&tl);
     let run =
         projections::scores(&tl, &world, school, period.clone(), other.as_ref()).map_err(bad)?;

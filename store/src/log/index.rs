@@ -136,11 +136,10 @@ impl Store {
         // The registry is followed in place: the lookups take only the id lock.
         let derived = {
             let mut state = self.lock();
-            derive(envs, &mut state.registry, |target| {
-                match self.seq_of(target)? {
-                    Some(s) => self.get_raw(s),
-                    None => Ok(None),
-                }
+            let registry = self.registry_loaded(&mut state)?;
+            derive(envs, registry, |target| match self.seq_of(target)? {
+                Some(s) => self.get_raw(s),
+                None => Ok(None),
             })?
         };
 
@@ -174,6 +173,10 @@ impl Store {
             drop(ids);
             batch.insert(THROUGH_KEY, &through);
             self.by_id.apply_batch(batch)?;
+        }
+        // After the id index: an amendment's target in this very run is found through it.
+        if behind(&self.scopes)? {
+            self.write_scopes(envs, &through)?;
         }
         if behind(&self.registry)? {
             let mut batch = sled::Batch::default();

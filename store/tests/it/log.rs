@@ -206,12 +206,13 @@ fn given_amendments_when_indexed_then_they_are_listed_with_the_child() {
         .map(|e| e.id)
         .collect();
     assert_eq!(c1, ["a", "r"]);
-    assert!(store.registry().is_retracted("a"));
+    assert!(store.registry().unwrap().is_retracted("a"));
     drop(store);
     assert!(
         Store::open(dir.path())
             .unwrap()
             .registry()
+            .unwrap()
             .is_retracted("a")
     );
 }
