@@ -926,3 +926,46 @@ impl Store {
         Ok((lo, lo_at))
     }
 }
+
+impl Store {
+    /// Damage for tests (never on real data): flips one byte of the first stored value of
+    /// `school`'s postings, leaving its check as it was.
+    #[doc(hidden)]
+    pub fn tamper_read_model_flip(&self, school: &str) -> Result<(), StoreError> {
+        let (k, v) = self
+            .scopes
+            .scan_prefix(school_prefix(school))
+            .next()
+            .ok_or_else(|| StoreError::Corrupt(format!("no read model of school {school}")))??;
+        let mut v = v.to_vec();
+        v[0] ^= 0x01;
+        self.scopes.insert(k, v)?;
+        self.sync()
+    }
+
+    /// Damage for tests (never on real data): removes `seq` from `school`'s postings and
+    /// reseals the value, as an editor who knew the check would: only `verify` can tell.
+    #[doc(hidden)]
+    pub fn tamper_read_model_drop(&self, school: &str, seq: u64) -> Result<(), StoreError> {
+        for item in self.scopes.scan_prefix(school_prefix(school)) {
+            let (k, v) = item?;
+            let payload = opened(&k, &v)?;
+            let seqs: Vec<u64> = payload
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
+                .collect();
+            if seqs.contains(&seq) {
+                let kept: Vec<u8> = seqs
+                    .iter()
+                    .filter(|&&s| s != seq)
+                    .flat_map(|s| s.to_le_bytes())
+                    .collect();
+                self.scopes.insert(k.as_ref(), sealed(&k, &kept))?;
+                return self.sync();
+            }
+        }
+        Err(StoreError::Corrupt(format!(
+            "seq {seq} is not posted under school {school}"
+        )))
+    }
+}
