@@ -274,9 +274,12 @@ fn same(got: &[(String, String)], want: &[(String, String)], what: &str) {
                 .find(|((_, x), y)| x != y)
                 .map_or(a.len().min(b.len()), |((i, _), _)| i);
             let cut = |s: &str| {
-                let start = s.floor_char_boundary(at.saturating_sub(300));
-                let end = s.ceil_char_boundary((at + 300).min(s.len()));
-                s[start..end].to_owned()
+                let lo = at.saturating_sub(300);
+                let hi = at + 300;
+                s.char_indices()
+                    .filter(|(i, _)| (lo..hi).contains(i))
+                    .map(|(_, c)| c)
+                    .collect::<String>()
             };
             panic!(
                 "{what}: {name} differs at byte {at}\nread models: …{}…\nreplay:      …{}…",
