@@ -247,19 +247,27 @@ impl Places {
 }
 
 impl Scoper {
-    /// A stored list (`M`, `R` or `N` key), as this run left it.
-    fn list(&mut self, key: Vec<u8>, earlier: &impl Earlier) -> Result<Vec<String>, StoreError> {
-        if let Some(m) = self.lists.get(&key) {
-            return Ok(m.clone());
+    /// A stored list (`M`, `R` or `N` key), as this run left it (loaded once per run).
+    fn list_mut(
+        &mut self,
+        key: Vec<u8>,
+        earlier: &impl Earlier,
+    ) -> Result<&mut Vec<String>, StoreError> {
+        if !self.lists.contains_key(&key) {
+            let m: Vec<String> = match earlier.get(&key)? {
+                Some(v) => rmp_serde::from_slice(&v).map_err(|err| {
+                    StoreError::Corrupt(format!("read model {}: {err}", show_key(&key)))
+                })?,
+                None => Vec::new(),
+            };
+            self.lists.insert(key.clone(), m);
         }
-        let m: Vec<String> = match earlier.get(&key)? {
-            Some(v) => rmp_serde::from_slice(&v).map_err(|err| {
-                StoreError::Corrupt(format!("read model {}: {err}", show_key(&key)))
-            })?,
-            None => Vec::new(),
-        };
-        self.lists.insert(key, m.clone());
-        Ok(m)
+        Ok(self.lists.get_mut(&key).expect("inserted above"))
+    }
+
+    /// A copy of a stored list.
+    fn list(&mut self, key: Vec<u8>, earlier: &impl Earlier) -> Result<Vec<String>, StoreError> {
+        Ok(self.list_mut(key, earlier)?.clone())
     }
 
     /// Adds `item` to a stored list; whether it was new.
@@ -269,12 +277,11 @@ impl Scoper {
         item: &str,
         earlier: &impl Earlier,
     ) -> Result<bool, StoreError> {
-        let mut m = self.list(key.clone(), earlier)?;
+        let m = self.list_mut(key.clone(), earlier)?;
         if m.iter().any(|x| x == item) {
             return Ok(false);
         }
         m.push(item.to_owned());
-        self.lists.insert(key.clone(), m);
         self.lists_changed.insert(key);
         Ok(true)
     }
@@ -286,7 +293,10 @@ impl Scoper {
     /// School `school` reads something naming `e`: it gets `e`'s registry events (its
     /// registration or joining, file changes, status changes, leaving), past and future.
     fn refer(&mut self, e: &[u8], school: &str, earlier: &impl Earlier) -> Result<(), StoreError> {
-        if self.members_of(e, earlier)?.iter().any(|s| s == school)
+        if self
+            .list_mut(members_key(e), earlier)?
+            .iter()
+            .any(|s| s == school)
             || !self.push_list(refs_key(e), school, earlier)?
         {
             return Ok(());
