@@ -279,6 +279,11 @@ pub enum FixturesWhat {
         /// The school year to generate.
         #[arg(long, default_value = "2025-2026")]
         year: String,
+        /// The county's name [default: 黔东县, ids as always]. A named county's ids all start
+        /// with a code of its name (`k1a2b3c-s001`), so counties generated apart can be read
+        /// together.
+        #[arg(long)]
+        county: Option<String>,
         #[arg(long)]
         out: PathBuf,
     },

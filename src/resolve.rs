@@ -336,6 +336,7 @@ pub fn request(command: Command) -> Result<Request> {
                     children_per_school,
                     seed,
                     year,
+                    county,
                     out,
                 },
         } => Request::FixturesGenerate {
@@ -344,6 +345,7 @@ pub fn request(command: Command) -> Result<Request> {
                 children_per_school,
                 seed,
                 year,
+                county,
             },
             out,
         },
