@@ -123,6 +123,14 @@ pub enum Request {
         out: PathBuf,
         as_of: Option<DateTime<Utc>>,
     },
+    /// `export child-terms` (docs/province.md).
+    ExportChildTerms {
+        term: String,
+        /// A school or a county; `None` is the installed county secret's county.
+        scope: Option<reports::Scope>,
+        out: PathBuf,
+        as_of: Option<DateTime<Utc>>,
+    },
     ReportTerm(ReportOptions),
     Archive {
         child: String,
@@ -199,6 +207,10 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             stores.refuse_copy()?;
             keys::init(db, stores.keys.as_deref(), origin.as_deref())
         }
+        // The county secret belongs to the key directory, not the store: no store is opened.
+        Request::Proofs(ProofsRequest::ImportCountySecret { file }) => {
+            keys::import_county_secret(db, stores.keys.as_deref(), &file)
+        }
         Request::Proofs(p) => {
             let store = stores.write()?;
             proofs::run(&store, db, stores.keys.as_deref(), p)
@@ -241,6 +253,34 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             eprintln!(
                 "exported {} events in {} files under {}",
                 summary.rows,
+                summary.files.len(),
+                out.display()
+            );
+            Ok(())
+        }
+        Request::ExportChildTerms {
+            term,
+            scope,
+            out,
+            as_of: cut,
+        } => {
+            // The secret first: without it nothing is read or written.
+            let secret = keys::load_county_secret(db, stores.keys.as_deref())?;
+            let store = stores.read()?;
+            let scope = scope.unwrap_or_else(|| reports::Scope::County(secret.county().to_owned()));
+            let summary = reports::export_child_terms_streamed(
+                || store.scan(cut),
+                cut,
+                scope,
+                &term,
+                &secret,
+                &out,
+            )
+            .map_err(feed_error)?;
+            eprintln!(
+                "exported {} children of term {term} (county {}) in {} files under {}",
+                summary.rows,
+                summary.county,
                 summary.files.len(),
                 out.display()
             );
@@ -326,6 +366,14 @@ fn plan_error(e: careledger::plan::PlanError) -> anyhow::Error {
     match e {
         careledger::plan::PlanError::Projection(e) => BadInput(e.to_string()).into(),
         careledger::plan::PlanError::Store(e) => e.into(),
+    }
+}
+
+/// A feed that cannot be written is the machine's (exit 4); any other refusal is the input's.
+fn feed_error(e: reports::ReportError) -> anyhow::Error {
+    match e {
+        reports::ReportError::Io { .. } => CliError::Environment(e.to_string()).into(),
+        e => BadInput(e.to_string()).into(),
     }
 }
 

@@ -7,6 +7,7 @@ mod forms;
 mod hardening;
 mod proofs;
 mod proofs_crash;
+mod province;
 mod read_models;
 
 use std::path::Path;
