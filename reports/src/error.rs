@@ -98,6 +98,15 @@ pub enum ReportError {
         #[source]
         source: serde_json::Error,
     },
+    /// An instant the polars reporter cannot hold as nanoseconds since the epoch (it compares
+    /// escalation delays exactly): outside the years 1677 to 2262.
+    #[error("event {id}: {field} lies outside the years 1677 to 2262")]
+    InstantOutOfRange {
+        /// The event id.
+        id: String,
+        /// The field (`happened_at`, `notified_at`).
+        field: &'static str,
+    },
     /// A report frame lacks a column or holds an unexpected type (a bug in this crate).
     #[error("report column {column} is missing or mistyped")]
     Column {

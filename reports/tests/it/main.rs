@@ -4,9 +4,9 @@
 
 mod bureau;
 mod cases;
+mod differential;
 mod formats;
 mod golden;
 mod privacy;
 mod seed;
-mod stream;
 mod year_end;
