@@ -294,9 +294,9 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
         String::new(),
     );
     row(
-        "term report, streamed",
+        "term report, polars over the fact scan",
         format!(
-            "`reports::term_statistics_streamed` of the county, term {} (2 scans of the log)",
+            "`plan::fact_scan` (2 scans of the log) into `reports::term_report` (polars) of the county, term {}",
             trm.note("term")
         ),
         secs(trm.f("report_s")),

@@ -16,6 +16,7 @@ mod views;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use careledger::plan;
 use chrono::{DateTime, NaiveDate, Utc};
 use events::EventKind;
 use projections::Period;
@@ -78,7 +79,8 @@ pub enum ScoreOutput {
 /// `scores`.
 #[derive(Debug, Clone)]
 pub struct ScoresOptions {
-    pub school: String,
+    /// One school (`--school`), or every school of a county (`--county`).
+    pub scope: reports::Scope,
     pub period: Period,
     /// The `staff,score` CSV of the other appraisal parts, read by the handler.
     pub other_scores: Option<PathBuf>,
@@ -235,8 +237,15 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
         Request::ExportJsonl(opts) => log::export_jsonl(&*stores.read()?, &opts),
         Request::ExportParquet { out, as_of: cut } => {
             let store = stores.read()?;
-            let summary = reports::export_events_parquet_streamed(|| store.scan(cut), cut, &out)
+            let scan = plan::fact_scan(&store, cut).map_err(plan_error)?;
+            let mut export = reports::BureauExport::create(scan.world(), &out)
                 .map_err(|e| BadInput(e.to_string()))?;
+            for fact in scan.facts(|_| true) {
+                export
+                    .push(&fact.map_err(plan_error)?)
+                    .map_err(|e| BadInput(e.to_string()))?;
+            }
+            let summary = export.finish().map_err(|e| BadInput(e.to_string()))?;
             eprintln!(
                 "exported {} events in {} files under {}",
                 summary.rows,
@@ -334,7 +343,8 @@ fn bad(e: projections::ProjectionError) -> anyhow::Error {
     BadInput(e.to_string()).into()
 }
 
-/// `report term`: rules §8, streamed from the log (two scans, one row of counters per child).
+/// `report term`: rules §8 by the polars reporter, over the world and the effective facts the
+/// read plan streams (only the kinds the report reads go into the facts frame).
 fn report_term(store: &Store, opts: &ReportOptions) -> Result<()> {
     let ReportOptions {
         term,
@@ -343,9 +353,15 @@ fn report_term(store: &Store, opts: &ReportOptions) -> Result<()> {
         formats,
         out,
     } = opts;
-    let report =
-        reports::term_statistics_streamed(|| store.scan(*as_of), *as_of, scope.clone(), term)
+    let scan = plan::fact_scan(store, *as_of).map_err(plan_error)?;
+    let mut facts = reports::FactFrame::new();
+    for fact in scan.facts(reports::columnar::counted_by_term_report) {
+        facts
+            .push(&fact.map_err(plan_error)?)
             .map_err(|e| BadInput(e.to_string()))?;
+    }
+    let report = reports::term_report(scan.world(), facts, scope.clone(), term)
+        .map_err(|e| BadInput(e.to_string()))?;
     for s in report.schools_without_term() {
         eprintln!("note: school {s} defined no term {term}; left out");
     }
@@ -504,7 +520,7 @@ fn demo(keep: Option<PathBuf>) -> Result<()> {
     views::backfill(&store, "sq", 7, &opts)?;
     println!("\n== 考核得分 term scores of school sq, 2025-2026-1");
     let score_opts = ScoresOptions {
-        school: "sq".into(),
+        scope: reports::Scope::School("sq".into()),
         period: Period::parse("2025-2026-1").map_err(bad)?,
         other_scores: None,
         drill_staff: None,
