@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use careledger::plan;
-use projections::{ProjectionError, Timeline, World};
+use projections::{ProjectionError, ScoreRun, Timeline, World};
 use reports::Scope;
 use store::Store;
 
@@ -27,19 +27,14 @@ struct SchoolOutput {
     other_unmatched: Vec<String>,
 }
 
-/// Runs the scores of one school on a timeline and world and renders them as `opts` asks.
+/// Renders one school's score run as `opts` asks (the bytes `scores --school` prints).
 fn school_output(
     store: &Store,
-    tl: &Timeline,
-    world: &World,
+    run: ScoreRun,
     school: &str,
     opts: &ScoresOptions,
     other: Option<&BTreeMap<String, f64>>,
-) -> Result<std::result::Result<SchoolOutput, ProjectionError>> {
-    let run = match projections::scores(tl, world, school, opts.period.clone(), other) {
-        Ok(run) => run,
-        Err(e) => return Ok(Err(e)),
-    };
+) -> Result<SchoolOutput> {
     let head_hash = match store.get(run.head_seq)? {
         Some(e) => e.hash.to_hex(),
         None => events::Hash::ZERO.to_hex(),
@@ -78,11 +73,11 @@ fn school_output(
             }
         }
     };
-    Ok(Ok(SchoolOutput {
+    Ok(SchoolOutput {
         position,
         bytes,
         other_unmatched: run.other_unmatched,
-    }))
+    })
 }
 
 /// `scores (--school S | --county C) --period P [--other-scores F] [--staff T]`.
@@ -105,7 +100,9 @@ pub fn scores(store: &Store, opts: &ScoresOptions) -> Result<()> {
         Scope::School(s) => s,
         Scope::County(c) => return county(store, &tl, &world, c, opts, other.as_ref()),
     };
-    let one = school_output(store, &tl, &world, school, opts, other.as_ref())?.map_err(bad)?;
+    let run = projections::scores(&tl, &world, school, opts.period.clone(), other.as_ref())
+        .map_err(bad)?;
+    let one = school_output(store, run, school, opts, other.as_ref())?;
     for s in &one.other_unmatched {
         eprintln!("warning: {s} is in the other scores but has no row in this run");
     }
@@ -146,7 +143,8 @@ fn school_file(dir: &Path, school: &str, output: ScoreOutput) -> std::path::Path
     dir.join(format!("scores-{safe}.{ext}"))
 }
 
-/// `scores --county C`: every school of the county, by id, on one replay and one world, each
+/// `scores --county C`: every school of the county, by id, on one replay, one world and one
+/// index of the events (`projections::scores::scores_of_schools`), each
 /// with exactly the rows (and bytes) `scores --school` gives it. With `--out DIR` one file per
 /// school (`scores-<school>.<ext>`, byte-identical to `scores --school S --out FILE`); on
 /// stdout the table is each school's table in turn (a blank line between) and JSON an array
@@ -183,9 +181,11 @@ fn county(
     }
     let mut outputs = Vec::new();
     let mut matched = std::collections::BTreeSet::new();
-    for school in schools {
-        match school_output(store, tl, world, school, opts, other)? {
-            Ok(one) => {
+    let runs = projections::scores::scores_of_schools(tl, world, &schools, &opts.period, other);
+    for (school, run) in schools.into_iter().zip(runs) {
+        match run {
+            Ok(run) => {
+                let one = school_output(store, run, school, opts, other)?;
                 if let Some(other) = other {
                     matched.extend(
                         other
