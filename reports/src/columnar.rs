@@ -420,16 +420,12 @@ pub fn term_report(
     let earliest = facts
         .filter(is_kind(EventKind::IncidentNotified))
         .group_by([col("incident")])
-        .agg(
-            ["guardian", "parents", "bureau"]
-                .map(|p| {
-                    col("notified_ns")
-                        .filter(col("party").eq(lit(p)))
-                        .min()
-                        .alias(p)
-                })
-                .to_vec(),
-        );
+        .agg(["guardian", "parents", "bureau"].map(|p| {
+            col("notified_ns")
+                .filter(col("party").eq(lit(p)))
+                .min()
+                .alias(p)
+        }));
     let escalated = incidents
         .left_join(limits, col("row"), col("row"))
         .left_join(earliest, col("incident"), col("incident"))

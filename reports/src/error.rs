@@ -40,13 +40,6 @@ pub enum ReportError {
         /// The term id none of its schools defined.
         term: String,
     },
-    /// Reading the log failed (streamed runs).
-    #[error("reading the log failed: {source}")]
-    Scan {
-        /// The log reader's error, boxed (this crate does not name the store's types).
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
     /// A projection could not be computed (a correction that does not apply).
     #[error("{source}")]
     Projection {
