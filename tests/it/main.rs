@@ -3,6 +3,7 @@
 
 mod cli;
 mod crash;
+mod fact_scan;
 mod forms;
 mod hardening;
 mod proofs;
