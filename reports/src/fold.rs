@@ -224,9 +224,8 @@ impl<'w> TermFold<'w> {
             && within(n.bureau, limits.bureau_minutes)
     }
 
-    /// Settles escalations and aggregates: class rows, school totals (every school of the
-    /// scope that defined the term, zeros included) and, for a county, the county total.
-    pub fn finish(mut self) -> Result<TermReport, ReportError> {
+    /// Counts each incident escalated on time on its child (once every event is seen).
+    fn settle(&mut self) {
         let on_time: Vec<usize> = self
             .incidents
             .iter()
@@ -236,6 +235,20 @@ impl<'w> TermFold<'w> {
         for ix in on_time {
             self.counted[ix].facts.escalated_on_time += 1;
         }
+    }
+
+    /// Settles escalations and hands over the counted children, each with its id, in the
+    /// order they were counted: exactly the per-child facts [`TermFold::finish`] aggregates
+    /// (the child-term feed, `child_terms`, writes them instead of summing them).
+    pub fn finish_children(mut self) -> Vec<(String, ChildFacts)> {
+        self.settle();
+        self.counted.into_iter().map(|c| (c.id, c.facts)).collect()
+    }
+
+    /// Settles escalations and aggregates: class rows, school totals (every school of the
+    /// scope that defined the term, zeros included) and, for a county, the county total.
+    pub fn finish(mut self) -> Result<TermReport, ReportError> {
+        self.settle();
         let mut columns = ChildColumns::new();
         for c in &self.counted {
             columns.push(&c.facts);

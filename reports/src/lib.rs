@@ -1,5 +1,6 @@
-//! `reports`: careledger's polars reports — term statistics (rules §8) and the bureau's
-//! Parquet feed (rules §9.3).
+//! `reports`: careledger's polars reports — term statistics (rules §8), the bureau's
+//! Parquet feed (rules §9.3) and the child-term feed of a province's warehouse
+//! (docs/province.md).
 //!
 //! It owns who a term report counts (`roster`), the polars term reporter (`columnar`, the
 //! default) and its reference fold (`fold`), the aggregation to class / school / county rows and
@@ -9,6 +10,7 @@
 //! an output.
 
 pub mod bureau;
+pub mod child_terms;
 pub mod columnar;
 pub mod error;
 pub mod facts;
@@ -20,6 +22,7 @@ pub mod table;
 pub mod year_end;
 
 pub use bureau::{BureauExport, ExportSummary, export_events_parquet};
+pub use child_terms::{ChildTermsSummary, export_child_terms};
 pub use columnar::{FactFrame, term_report, term_statistics};
 pub use error::ReportError;
 pub use facts::{ChildColumns, ChildFacts};

@@ -124,6 +124,14 @@ pub enum Request {
         out: PathBuf,
         as_of: Option<DateTime<Utc>>,
     },
+    /// `export child-terms` (docs/province.md).
+    ExportChildTerms {
+        term: String,
+        /// A school or a county; `None` is the installed county secret's county.
+        scope: Option<reports::Scope>,
+        out: PathBuf,
+        as_of: Option<DateTime<Utc>>,
+    },
     ReportTerm(ReportOptions),
     Archive {
         child: String,
@@ -200,6 +208,10 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             stores.refuse_copy()?;
             keys::init(db, stores.keys.as_deref(), origin.as_deref())
         }
+        // The county secret belongs to the key directory, not the store: no store is opened.
+        Request::Proofs(ProofsRequest::ImportCountySecret { file }) => {
+            keys::import_county_secret(db, stores.keys.as_deref(), &file)
+        }
         Request::Proofs(p) => {
             let store = stores.write()?;
             proofs::run(&store, db, stores.keys.as_deref(), p)
@@ -249,6 +261,30 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             eprintln!(
                 "exported {} events in {} files under {}",
                 summary.rows,
+                summary.files.len(),
+                out.display()
+            );
+            Ok(())
+        }
+        Request::ExportChildTerms {
+            term,
+            scope,
+            out,
+            as_of: cut,
+        } => {
+            // The secret first: without it nothing is read or written.
+            let secret = keys::load_county_secret(db, stores.keys.as_deref())?;
+            let store = stores.read()?;
+            let scope = scope.unwrap_or_else(|| reports::Scope::County(secret.county().to_owned()));
+            let tl = plan::scope_timeline(&store, &plan::Scope::of_report(&scope), cut)
+                .map_err(plan_error)?;
+            let world = projections::World::build(&tl);
+            let summary = reports::export_child_terms(&tl, &world, scope, &term, &secret, &out)
+                .map_err(feed_error)?;
+            eprintln!(
+                "exported {} children of term {term} (county {}) in {} files under {}",
+                summary.rows,
+                summary.county,
                 summary.files.len(),
                 out.display()
             );
@@ -334,7 +370,14 @@ fn plan_error(e: careledger::plan::PlanError) -> anyhow::Error {
     match e {
         careledger::plan::PlanError::Projection(e) => BadInput(e.to_string()).into(),
         careledger::plan::PlanError::Store(e) => e.into(),
-        e => e.into(),
+    }
+}
+
+/// A feed that cannot be written is the machine's (exit 4); any other refusal is the input's.
+fn feed_error(e: reports::ReportError) -> anyhow::Error {
+    match e {
+        reports::ReportError::Io { .. } => CliError::Environment(e.to_string()).into(),
+        e => BadInput(e.to_string()).into(),
     }
 }
 
@@ -343,8 +386,8 @@ fn bad(e: projections::ProjectionError) -> anyhow::Error {
     BadInput(e.to_string()).into()
 }
 
-/// `report term`: rules §8 by the polars reporter, over the world and the effective facts the
-/// read plan streams (only the kinds the report reads go into the facts frame).
+/// `report term`: rules §8 by the polars reporter (`reports::term_statistics`) over the scope's
+/// timeline from the read models (`plan::scope_timeline`).
 fn report_term(store: &Store, opts: &ReportOptions) -> Result<()> {
     let ReportOptions {
         term,
@@ -353,14 +396,10 @@ fn report_term(store: &Store, opts: &ReportOptions) -> Result<()> {
         formats,
         out,
     } = opts;
-    let scan = plan::fact_scan(store, *as_of).map_err(plan_error)?;
-    let mut facts = reports::FactFrame::new();
-    for fact in scan.facts(reports::columnar::counted_by_term_report) {
-        facts
-            .push(&fact.map_err(plan_error)?)
-            .map_err(|e| BadInput(e.to_string()))?;
-    }
-    let report = reports::term_report(scan.world(), facts, scope.clone(), term)
+    let tl =
+        plan::scope_timeline(store, &plan::Scope::of_report(scope), *as_of).map_err(plan_error)?;
+    let world = projections::World::build(&tl);
+    let report = reports::term_statistics(&tl, &world, scope.clone(), term)
         .map_err(|e| BadInput(e.to_string()))?;
     for s in report.schools_without_term() {
         eprintln!("note: school {s} defined no term {term}; left out");

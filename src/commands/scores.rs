@@ -85,8 +85,9 @@ fn school_output(
 /// `--format json` prints the rows of rules §7.9 exactly (the contract other tools read); table,
 /// CSV and XLSX print the year-end table of `reports` (ranks, the commended and the
 /// disqualified). The log position the run was computed on goes to stderr, and into the
-/// table and spreadsheet headers. A county run computes every school of the county on one
-/// replay: see [`county`].
+/// table and spreadsheet headers. The timeline is the scope's, from the read models
+/// (`plan::scope_timeline`). A county run computes every school of the county on one read:
+/// see [`county`].
 pub fn scores(store: &Store, opts: &ScoresOptions) -> Result<()> {
     let other = opts
         .other_scores
@@ -94,7 +95,11 @@ pub fn scores(store: &Store, opts: &ScoresOptions) -> Result<()> {
         .map(ingest::other_scores::read)
         .transpose()
         .map_err(|e| BadInput(e.to_string()))?;
-    let tl = plan::whole_timeline(store, opts.as_of).map_err(plan_error)?;
+    let read = match &opts.scope {
+        Scope::School(s) => plan::Scope::School(s.clone()),
+        Scope::County(c) => plan::Scope::County(c.clone()),
+    };
+    let tl = plan::scope_timeline(store, &read, opts.as_of).map_err(plan_error)?;
     let world = World::build(&tl);
     let school = match &opts.scope {
         Scope::School(s) => s,
@@ -143,7 +148,7 @@ fn school_file(dir: &Path, school: &str, output: ScoreOutput) -> std::path::Path
     dir.join(format!("scores-{safe}.{ext}"))
 }
 
-/// `scores --county C`: every school of the county, by id, on one replay, one world and one
+/// `scores --county C`: every school of the county, by id, on one scoped read, one world and one
 /// index of the events (`projections::scores::scores_of_schools`), each
 /// with exactly the rows (and bytes) `scores --school` gives it. With `--out DIR` one file per
 /// school (`scores-<school>.<ext>`, byte-identical to `scores --school S --out FILE`); on

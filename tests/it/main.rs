@@ -8,6 +8,8 @@ mod forms;
 mod hardening;
 mod proofs;
 mod proofs_crash;
+mod province;
+mod read_models;
 mod scores_county;
 
 use std::path::Path;

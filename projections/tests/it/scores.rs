@@ -231,6 +231,7 @@ fn given_generated_counties_when_scored_together_then_each_school_equals_its_own
     let now = parse_as_of("2026-09-01T00:00:00+08:00").expect("an instant");
     for seed in [1, 2, 3] {
         let cfg = fixtures::GenConfig {
+            county: None,
             schools: 3,
             children_per_school: 40,
             seed,

@@ -126,6 +126,7 @@ fn given_the_seed_school_when_reported_by_both_paths_then_every_output_is_identi
 /// A generated county (3 schools × 80 children) as envelopes in log order.
 fn county(seed: u64) -> Vec<Envelope> {
     let cfg = fixtures::GenConfig {
+        county: None,
         schools: 3,
         children_per_school: 80,
         seed,
