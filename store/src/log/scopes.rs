@@ -15,6 +15,9 @@
 //! - `M ‖ kind ‖ id` → the schools the entity has ever belonged to (rmp list);
 //! - `R ‖ kind ‖ id` → the other schools that refer to it (they read its registry events);
 //! - `N ‖ kind ‖ id` → the entities ever named in one envelope with it (rmp list);
+//! - `Y ‖ school ‖ 0x00 ‖ …` → LE seqs: the school's own registry (registration, terms,
+//!   policies) and their amendments;
+//! - `L ‖ school` → the other schools that read it (they share a child or staff member);
 //! - `A ‖ BE seq` → what amendments added to the event at that seq: entities and schools its
 //!   corrections named, and the amendments' seqs (rmp);
 //! - `I ‖ incident` → the incident's child;
@@ -122,6 +125,8 @@ fn show_key(key: &[u8]) -> String {
     let mut chars = text.chars();
     match chars.next() {
         Some('S') => format!("school {}", chars.as_str()),
+        Some('Y') => format!("registry of school {}", chars.as_str()),
+        Some('L') => format!("readers of school {}", chars.as_str()),
         Some('E') | Some('M') | Some('G') | Some('R') | Some('N') => {
             let rest = chars.as_str();
             match rest.split_at_checked(1) {
@@ -179,6 +184,19 @@ fn registry_prefix(e: &[u8]) -> Vec<u8> {
     k
 }
 
+fn school_registry_prefix(school: &str) -> Vec<u8> {
+    let mut k = b"Y".to_vec();
+    k.extend_from_slice(school.as_bytes());
+    k.push(0);
+    k
+}
+
+fn linked_key(school: &str) -> Vec<u8> {
+    let mut k = b"L".to_vec();
+    k.extend_from_slice(school.as_bytes());
+    k
+}
+
 fn amended_key(seq: u64) -> Vec<u8> {
     let mut k = b"A".to_vec();
     k.extend_from_slice(&segment::key(seq));
@@ -224,6 +242,8 @@ pub(super) struct Scoper {
     counties: BTreeSet<Vec<u8>>,
     /// Set by `amendment_places` when the target is a registry event of an entity.
     registry_target: Option<Entity>,
+    /// Set by `amendment_places` when the target is part of a school's own registry.
+    school_registry_target: Option<String>,
 }
 
 /// What an event names: entities and schools.
@@ -345,8 +365,15 @@ impl Scoper {
     /// `e` belongs to `school` from now on: its postings so far are copied there, and every
     /// child or staff member ever named with it is referred to by that school.
     fn join(&mut self, e: &[u8], school: &str, earlier: &impl Earlier) -> Result<(), StoreError> {
+        let before = self.list(members_key(e), earlier)?;
         if !self.push_list(members_key(e), school, earlier)? {
             return Ok(());
+        }
+        // The schools of one child or staff member read each other's registry (terms,
+        // policies): where a transferred child counts depends on both schools' terms.
+        for other in before {
+            self.link(school, &other, earlier)?;
+            self.link(&other, school, earlier)?;
         }
         let prefix = entity_prefix(e);
         let mut seqs = earlier.seqs(&prefix)?;
@@ -357,6 +384,37 @@ impl Scoper {
             self.refer(n.as_bytes(), school, earlier)?;
         }
         Ok(())
+    }
+
+    /// School `reader` reads `school`'s own registry (its registration, terms and policies),
+    /// past and future.
+    fn link(
+        &mut self,
+        reader: &str,
+        school: &str,
+        earlier: &impl Earlier,
+    ) -> Result<(), StoreError> {
+        if reader == school || !self.push_list(linked_key(school), reader, earlier)? {
+            return Ok(());
+        }
+        let prefix = school_registry_prefix(school);
+        let mut seqs = earlier.seqs(&prefix)?;
+        seqs.extend(self.postings.get(&prefix).into_iter().flatten().copied());
+        self.postings
+            .entry(school_prefix(reader))
+            .or_default()
+            .extend(seqs);
+        Ok(())
+    }
+
+    /// The school whose own registry an event is part of (its registration, a term, a policy).
+    fn school_registry(e: &Event) -> Option<String> {
+        match e {
+            Event::SchoolRegistered { school, .. }
+            | Event::TermDefined { school, .. }
+            | Event::PolicyAdopted { school, .. } => Some(school.clone()),
+            _ => None,
+        }
     }
 
     /// The entity whose registry events an event is one of (a staff member's joining or
@@ -438,6 +496,7 @@ impl Scoper {
     ) -> Result<(), StoreError> {
         let seq = env.seq;
         self.registry_target = None;
+        self.school_registry_target = None;
         let mut places = match env.event.target() {
             None => self.places_of(&env.event, earlier)?,
             Some(target) => self.amendment_places(env, target, earlier)?,
@@ -467,6 +526,16 @@ impl Scoper {
         }
         // A registry event of a child or staff member (or an amendment of one) also goes to
         // the schools that refer to them.
+        let school_registry_of = match env.event.target() {
+            None => Self::school_registry(&env.event),
+            Some(_) => self.school_registry_target.take(),
+        };
+        if let Some(k) = school_registry_of {
+            self.post(school_registry_prefix(&k), seq);
+            for s in self.list(linked_key(&k), earlier)? {
+                self.post(school_prefix(&s), seq);
+            }
+        }
         let registry_of = match env.event.target() {
             None => Self::registry_entity(&env.event),
             Some(_) => self.registry_target.take(),
@@ -514,6 +583,7 @@ impl Scoper {
         let mut places = self.places_of(&t.event, earlier)?;
         // An amendment of a registry event goes where that event's registry postings go.
         self.registry_target = Self::registry_entity(&t.event);
+        self.school_registry_target = Self::school_registry(&t.event);
         let mut amended = self.amended_of(t.seq, earlier)?;
         for e in &amended.entities {
             places.entity(e.clone());
@@ -705,7 +775,7 @@ impl Content {
             return Ok(());
         }
         let payload = opened(key, value)?;
-        if matches!(key.first(), Some(b'S' | b'E' | b'G')) {
+        if matches!(key.first(), Some(b'S' | b'E' | b'G' | b'Y')) {
             let cut = key.len().checked_sub(12).ok_or_else(|| {
                 StoreError::Corrupt(format!("read model {}: a key is malformed", show_key(key)))
             })?;
