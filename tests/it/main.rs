@@ -3,12 +3,14 @@
 
 mod cli;
 mod crash;
+mod fact_scan;
 mod forms;
 mod hardening;
 mod proofs;
 mod proofs_crash;
 mod province;
 mod read_models;
+mod scores_county;
 
 use std::path::Path;
 use std::process::{Command, Output};

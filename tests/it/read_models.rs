@@ -29,6 +29,7 @@ fn now() -> DateTime<Utc> {
 /// between a moving correction and the event it moves.
 fn county(seed: u64) -> (Vec<Draft>, DateTime<Utc>) {
     let cfg = fixtures::GenConfig {
+        county: None,
         schools: 3,
         children_per_school: 80,
         seed,
