@@ -34,7 +34,6 @@ fn county(seed: u64) -> (Vec<Draft>, DateTime<Utc>) {
         children_per_school: 80,
         seed,
         year: "2025-2026".into(),
-        county: None,
     };
     let generated: Vec<fixtures::Generated> = fixtures::events(&cfg, now())
         .expect("the year is over")
