@@ -3,12 +3,12 @@
 //! hive-partitioned `county=…/school=…/term=…/part-00000.parquet` for a province's warehouse
 //! (Hive, Spark) to sum across counties.
 //!
-//! It owns the feed's columns, partitions and file layout. The figures come from the one
-//! per-child fold of the term report (`TermFold::finish_children`): this module must never
-//! decide who counts or what an event adds (a second copy of rules §8 could disagree with the
-//! report), never write a child's real id (only `Subject::Child` pseudonyms under the county's
-//! secret), and never write a name, phone, address, birth date, free text or any counseling
-//! content beyond a count of sessions.
+//! It owns the feed's columns, partitions and file layout. The figures come from the reference
+//! per-child fold of rules §8 (`TermFold::finish_children`), the one the polars reporter of
+//! `report term` is tested against: this module must never decide who counts or what an event
+//! adds (a second copy of rules §8 could disagree with the report), never write a child's real
+//! id (only `Subject::Child` pseudonyms under the county's secret), and never write a name,
+//! phone, address, birth date, free text or any counseling content beyond a count of sessions.
 
 use std::collections::BTreeMap;
 use std::fs::File;
