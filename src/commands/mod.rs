@@ -276,7 +276,7 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             let secret = keys::load_county_secret(db, stores.keys.as_deref())?;
             let store = stores.read()?;
             let scope = scope.unwrap_or_else(|| reports::Scope::County(secret.county().to_owned()));
-            let tl = plan::scope_timeline(&store, &plan::Scope::of_report(&scope), cut)
+            let tl = plan::report_timeline(&store, &plan::Scope::of_report(&scope), cut)
                 .map_err(plan_error)?;
             let world = projections::World::build(&tl);
             let summary = reports::export_child_terms(&tl, &world, scope, &term, &secret, &out)
@@ -387,7 +387,7 @@ fn bad(e: projections::ProjectionError) -> anyhow::Error {
 }
 
 /// `report term`: rules §8 by the polars reporter (`reports::term_statistics`) over the scope's
-/// timeline from the read models (`plan::scope_timeline`).
+/// timeline from the read models with every school's registry (`plan::report_timeline`).
 fn report_term(store: &Store, opts: &ReportOptions) -> Result<()> {
     let ReportOptions {
         term,
@@ -397,7 +397,7 @@ fn report_term(store: &Store, opts: &ReportOptions) -> Result<()> {
         out,
     } = opts;
     let tl =
-        plan::scope_timeline(store, &plan::Scope::of_report(scope), *as_of).map_err(plan_error)?;
+        plan::report_timeline(store, &plan::Scope::of_report(scope), *as_of).map_err(plan_error)?;
     let world = projections::World::build(&tl);
     let report = reports::term_statistics(&tl, &world, scope.clone(), term)
         .map_err(|e| BadInput(e.to_string()))?;
