@@ -231,6 +231,18 @@ pub enum Command {
         #[arg(long)]
         keep: Option<PathBuf>,
     },
+    /// Run the service (docs/service.md): one process owns the store; teachers, counselors,
+    /// school admins, inspectors and the bureau reach it over HTTP. Stops cleanly on Ctrl-C or
+    /// SIGTERM (the queue is committed first).
+    Serve {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// A temporary store with the seed school and one account per role, passwords
+        /// printed: how a new user sees the service in a minute.
+        #[arg(long)]
+        demo: bool,
+    },
     /// Test data.
     Fixtures {
         #[command(subcommand)]

@@ -329,6 +329,14 @@ pub fn request(command: Command) -> Result<Request> {
             Request::PolicyShow { school, on, as_of }
         }
         Command::Demo { keep } => Request::Demo { keep },
+        Command::Serve { listen, demo } => Request::Serve {
+            listen: listen.parse().map_err(|_| {
+                crate::CliError::Usage(format!(
+                    "--listen: expected an address and port (127.0.0.1:8080), found {listen:?}"
+                ))
+            })?,
+            demo,
+        },
         Command::Fixtures {
             what:
                 FixturesWhat::Generate {

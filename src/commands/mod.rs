@@ -10,6 +10,7 @@ mod log;
 mod policy;
 mod proofs;
 mod scores;
+mod serve;
 mod template;
 mod views;
 
@@ -179,6 +180,11 @@ pub enum Request {
     Demo {
         keep: Option<PathBuf>,
     },
+    /// `serve`: the service (docs/service.md).
+    Serve {
+        listen: std::net::SocketAddr,
+        demo: bool,
+    },
     FixturesGenerate {
         config: fixtures::GenConfig,
         out: PathBuf,
@@ -294,6 +300,15 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             policy::show(&*stores.read()?, &school, on, as_of)
         }
         Request::Demo { keep } => demo(keep),
+        Request::Serve { listen, demo } => {
+            if demo {
+                serve::demo(listen)
+            } else {
+                let store = stores.write()?;
+                keys::for_append(&store, db, stores.keys.as_deref())?;
+                serve::serve(store.into_store(), listen)
+            }
+        }
         Request::FixturesGenerate { config, out } => {
             let file = std::fs::File::create(&out)
                 .with_context(|| format!("creating {}", out.display()))?;
@@ -404,6 +419,14 @@ impl Drop for Opened {
         {
             store.close();
         }
+    }
+}
+
+impl Opened {
+    /// The store itself, for a command that keeps it open past this handle (`serve`), which
+    /// then closes it itself.
+    fn into_store(mut self) -> Store {
+        self.store.take().expect("open until taken")
     }
 }
 
