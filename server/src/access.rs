@@ -47,7 +47,8 @@ pub fn visible(
     child: Option<&str>,
     actor: Option<&str>,
 ) -> Vec<AccessEntry> {
-    let registry = state.registry();
+    let facts = state.facts();
+    let registry = &facts.registry;
     entries
         .into_iter()
         .filter(|e| match (&e.access.child, scope) {

@@ -26,7 +26,9 @@ use tower_http::limit::RequestBodyLimitLayer;
 use crate::accounts::{Book, NewAccount};
 use crate::auth::{self, Caller, Me};
 use crate::error::{ApiError, field_error};
-use crate::policy::{Action, Decision, Place, Principal, Resource, Scope, TokenScope, authorize};
+use crate::policy::{
+    Action, Decision, Place, Principal, Resource, Scope, TokenScope, action_of, authorize,
+};
 use crate::writer::{Outcome, RecordRequest, WriteError};
 use crate::{AppState, ReadFailure, access, blocking};
 
@@ -241,18 +243,12 @@ async fn child_read(
     what: &str,
 ) -> Result<bool, ApiError> {
     let p = &caller.principal;
-    let place = place_of_child(&state.registry(), child);
-    let paired = match (&p.staff, place.school.is_some()) {
-        (Some(staff), true) if p.role == crate::policy::Role::Teacher => {
-            let (s, c, st) = (state.clone(), child.to_owned(), staff.clone());
-            blocking(move || {
-                let (_, _, world) = child_world(&s, &c, None)?;
-                Ok(world.pairing(&st, &c).is_some())
-            })
-            .await?
-        }
-        _ => false,
-    };
+    let facts = state.facts();
+    let place = place_of_child(&facts.registry, child);
+    let paired = p
+        .staff
+        .as_deref()
+        .is_some_and(|staff| facts.ever_paired(staff, child));
     let resource = Resource::Child { place, paired };
     decide(authorize(p, Action::ReadChild, &resource))?;
     let notes = authorize(p, Action::ReadNotes, &resource) == Decision::Allow;
@@ -261,7 +257,7 @@ async fn child_read(
 }
 
 fn school_place(state: &AppState, school: &str) -> Place {
-    place_of_school(&state.registry(), school)
+    place_of_school(&state.facts().registry, school)
 }
 
 // ---- session ------------------------------------------------------------------------------
@@ -280,26 +276,6 @@ async fn me(caller: Caller) -> Result<Response, ApiError> {
 }
 
 // ---- record -------------------------------------------------------------------------------
-
-/// The action an event needs.
-pub fn action_of(event: &Event) -> Action {
-    match event {
-        Event::CounselingHeld { .. } => Action::RecordCounseling,
-        Event::Corrected { .. } | Event::Retracted { .. } => Action::Amend,
-        Event::SchoolRegistered { .. }
-        | Event::TermDefined { .. }
-        | Event::PolicyAdopted { .. }
-        | Event::StaffJoined { .. }
-        | Event::StaffLeft { .. }
-        | Event::ChildRegistered(_)
-        | Event::ChildUpdated { .. }
-        | Event::ChildStatusChanged { .. }
-        | Event::PairingAssigned { .. }
-        | Event::PairingEnded { .. }
-        | Event::BuddyAssigned { .. } => Action::RecordRegistry,
-        _ => Action::RecordCare,
-    }
-}
 
 /// The place of an event: its children's school (all must share it), else its own school,
 /// else its staff member's school.
@@ -349,13 +325,18 @@ async fn record(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = caller.principal.clone();
-    if EventKind::parse(&kind).is_none() {
+    let Some(event_kind) = EventKind::parse(&kind) else {
         return Err(field_error(
             "type",
             "an event type (talk_held, parent_call, …)",
             Some(format!("{kind:?}")),
         ));
-    }
+    };
+    decide(authorize(
+        &p,
+        crate::policy::action_of_kind(event_kind),
+        &Resource::Unplaced,
+    ))?;
     let body = String::from_utf8(body.to_vec()).map_err(|_| {
         field_error("body", "UTF-8 JSON", Some("bytes that are not UTF-8".into()))
     })?;
@@ -390,7 +371,8 @@ async fn record(
         let Some((_, draft)) = parsed.drafts.into_iter().next() else {
             return Ok(None);
         };
-        let reg = s.registry();
+        let facts = s.facts();
+        let reg = &facts.registry;
         let action = action_of(&draft.event);
         let (place, own_target) = match &draft.event {
             Event::Corrected { target, .. } | Event::Retracted { target, .. } => {
@@ -398,21 +380,18 @@ async fn record(
                     .get_by_id(target)
                     .map_err(|e| ApiError::Fault(e.to_string()))?
                 {
-                    Some(t) => (place_of_event(&reg, &t.event), t.actor == a),
+                    Some(t) => (place_of_event(reg, &t.event), t.actor == a),
                     None => (Place::default(), false),
                 }
             }
-            e => (place_of_event(&reg, e), false),
+            e => (place_of_event(reg, e), false),
         };
         let own_staff = draft.event.staff().is_none_or(|st| st == a);
         let paired_on_day = if action == Action::RecordCare && !a.is_empty() {
             let day = events::time::local_date(draft.occurred_at);
-            let mut all = true;
-            for c in s.registry_children(&draft.event) {
-                let (_, _, world) = child_world(&s, &c, None)?;
-                all &= world.pairing_active_on(&a, &c, day);
-            }
-            all
+            registry_children(reg, &draft.event)
+                .iter()
+                .all(|c| facts.paired_on(&a, c, day))
         } else {
             false
         };
@@ -454,18 +433,15 @@ async fn record(
     })
 }
 
-impl AppState {
-    /// The children an event is about (an incident notification's is its incident's).
-    fn registry_children(&self, event: &Event) -> Vec<String> {
-        if let Event::IncidentNotified { incident, .. } = event {
-            return self
-                .registry()
-                .incident_child(incident)
-                .map(|c| vec![c.to_owned()])
-                .unwrap_or_default();
-        }
-        event.children().to_vec()
+/// The children an event is about (an incident notification's is its incident's).
+fn registry_children(reg: &Registry, event: &Event) -> Vec<String> {
+    if let Event::IncidentNotified { incident, .. } = event {
+        return reg
+            .incident_child(incident)
+            .map(|c| vec![c.to_owned()])
+            .unwrap_or_default();
     }
+    event.children().to_vec()
 }
 
 // ---- child views --------------------------------------------------------------------------
@@ -679,10 +655,11 @@ async fn worklist(
 ) -> Result<Response, ApiError> {
     let q = Params::new(q, &["as_of", "on"])?;
     let (as_of, on) = (q.as_of()?, q.date("on")?);
-    let reg = state.registry();
+    let facts = state.facts();
+    let reg = &facts.registry;
     let place = reg
         .staff_school(&staff)
-        .map(|s| place_of_school(&reg, s))
+        .map(|s| place_of_school(reg, s))
         .unwrap_or_default();
     let own = caller.principal.staff.as_deref() == Some(staff.as_str());
     decide(authorize(

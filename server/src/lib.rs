@@ -24,7 +24,8 @@ use std::time::Duration;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use events::{Envelope, Registry};
-use projections::Timeline;
+use projections::world::Pairing;
+use projections::{Timeline, World};
 use store::Store;
 use store::access_log::AccessLog;
 
@@ -89,6 +90,52 @@ impl Default for Limits {
     }
 }
 
+/// What the policy's facts are gathered from without reading the log per request: the
+/// registry and every pairing (staff, child) with its active days.
+pub struct Facts {
+    /// Schools, terms, staff, children, incidents, retractions.
+    pub registry: Registry,
+    /// Every pairing by (staff, child).
+    pub pairings: std::collections::HashMap<(String, String), Pairing>,
+}
+
+impl Facts {
+    /// The facts of the store's log as it is now.
+    pub fn read(store: &Store, plan: &dyn ReadPlan) -> Result<Facts, ReadFailure> {
+        let registry = store.registry();
+        let world = World::build(&plan.whole_timeline(store, None)?);
+        let pairings = world
+            .pairings()
+            .map(|p| ((p.staff.clone(), p.child.clone()), p.clone()))
+            .collect();
+        Ok(Facts { registry, pairings })
+    }
+
+    /// Whether `staff` has ever been paired with `child`.
+    pub fn ever_paired(&self, staff: &str, child: &str) -> bool {
+        self.pairings
+            .contains_key(&(staff.to_owned(), child.to_owned()))
+    }
+
+    /// Whether the pairing of `staff` and `child` is active on `day`.
+    pub fn paired_on(&self, staff: &str, child: &str, day: chrono::NaiveDate) -> bool {
+        self.pairings
+            .get(&(staff.to_owned(), child.to_owned()))
+            .is_some_and(|p| p.active_on(day))
+    }
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The access log could not be opened.
+    #[error(transparent)]
+    AccessLog(#[from] store::access_log::AccessLogError),
+    /// The log could not be read for the registry and pairings.
+    #[error("reading the log: {0}")]
+    Read(#[from] ReadFailure),
+}
+
 /// Everything a handler reaches: shared, cheap to clone.
 #[derive(Clone)]
 pub struct AppState(pub Arc<App>);
@@ -100,11 +147,12 @@ pub struct App {
     /// The writer's queue.
     pub writer: writer::WriterHandle,
     /// The read plan of the binary.
-    pub plan: Box<dyn ReadPlan>,
+    pub plan: Arc<dyn ReadPlan>,
     /// The access log (one handle per process).
     pub access: AccessLog,
-    /// The registry as of the last commit (refreshed by the writer after each batch).
-    pub registry: Arc<RwLock<Arc<Registry>>>,
+    /// The registry and pairings as of the last commit that changed them (refreshed by the
+    /// writer after a batch with anything but care events).
+    pub facts: Arc<RwLock<Arc<Facts>>>,
     /// Limits.
     pub limits: Limits,
 }
@@ -113,29 +161,36 @@ impl AppState {
     /// The state over an open store, with the writer task started on the current runtime.
     pub fn start(
         store: Arc<Store>,
-        plan: Box<dyn ReadPlan>,
+        plan: Arc<dyn ReadPlan>,
         limits: Limits,
-    ) -> Result<(AppState, writer::WriterTask), store::access_log::AccessLogError> {
-        let registry = Arc::new(RwLock::new(Arc::new(store.registry())));
+    ) -> Result<(AppState, writer::WriterTask), StartError> {
+        let facts = Arc::new(RwLock::new(Arc::new(Facts::read(&store, &*plan)?)));
         let access = store.access_log()?;
-        let (writer, task) = writer::start(store.clone(), registry.clone(), &limits);
+        let refresh: writer::Refresh = {
+            let (store, plan, facts) = (store.clone(), plan.clone(), facts.clone());
+            Arc::new(move || match Facts::read(&store, &*plan) {
+                Ok(fresh) => *facts.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh),
+                Err(e) => eprintln!("careledger serve: refreshing the registry failed: {e}"),
+            })
+        };
+        let (writer, task) = writer::start(store.clone(), refresh, &limits);
         Ok((
             AppState(Arc::new(App {
                 store,
                 writer,
                 plan,
                 access,
-                registry,
+                facts,
                 limits,
             })),
             task,
         ))
     }
 
-    /// The registry as of the last commit.
-    pub fn registry(&self) -> Arc<Registry> {
+    /// The registry and pairings as of the last commit that changed them.
+    pub fn facts(&self) -> Arc<Facts> {
         self.0
-            .registry
+            .facts
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()

@@ -8,6 +8,7 @@
 //! This module owns that table; it must never read the store (the handler gathers the facts
 //! of the resource first) and never be bypassed by a check elsewhere.
 
+use events::{Event, EventKind};
 use serde::{Deserialize, Serialize};
 
 /// A role of an account (docs/service.md, roles).
@@ -164,6 +165,47 @@ impl Action {
     }
 }
 
+/// The action an event needs.
+pub fn action_of(event: &Event) -> Action {
+    action_of_kind(event.kind())
+}
+
+/// The action an event type needs.
+pub fn action_of_kind(kind: EventKind) -> Action {
+    use EventKind as K;
+    match kind {
+        K::CounselingHeld => Action::RecordCounseling,
+        K::Corrected | K::Retracted => Action::Amend,
+        K::SchoolRegistered
+        | K::TermDefined
+        | K::PolicyAdopted
+        | K::StaffJoined
+        | K::StaffLeft
+        | K::ChildRegistered
+        | K::ChildUpdated
+        | K::ChildStatusChanged
+        | K::PairingAssigned
+        | K::PairingEnded
+        | K::BuddyAssigned => Action::RecordRegistry,
+        K::TalkHeld
+        | K::ParentCalled
+        | K::FamilyCallArranged
+        | K::GuardianContacted
+        | K::ClassTeacherContacted
+        | K::HomeVisited
+        | K::LetterWritten
+        | K::WarmthVisited
+        | K::Tutored
+        | K::ActivityHeld
+        | K::AidGranted
+        | K::AwardGiven
+        | K::AcademicResultRecorded
+        | K::PhysicalTestRecorded
+        | K::IncidentReported
+        | K::IncidentNotified => Action::RecordCare,
+    }
+}
+
 /// Where a thing is, for the scope check: its school and that school's county (`None` when
 /// it does not exist).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -209,6 +251,9 @@ pub enum Resource {
     },
     /// The service itself (verify, access log, accounts) within the principal's scope.
     Service,
+    /// The action in general, before the thing's facts are gathered: a role that may never
+    /// do it is refused before its input is even read.
+    Unplaced,
 }
 
 /// The answer.
@@ -336,6 +381,6 @@ pub fn authorize(p: &Principal, action: Action, resource: &Resource) -> Decision
                 _ => Allow,
             }
         }
-        Resource::Service => Allow,
+        Resource::Service | Resource::Unplaced => Allow,
     }
 }

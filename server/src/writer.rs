@@ -11,7 +11,7 @@
 //! This module owns that loop; it must never answer a request before its batch is durable,
 //! never hold an unbounded backlog, and never call the store on an async thread.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use chrono::Utc;
 use events::{Registry, Source};
@@ -67,6 +67,10 @@ pub enum WriteError {
     Fault(String),
 }
 
+/// Called (on a blocking thread) after a batch that held anything but care events, so that
+/// the facts the policy reads follow the log.
+pub type Refresh = Arc<dyn Fn() + Send + Sync>;
+
 type Reply = oneshot::Sender<Result<Outcome, WriteError>>;
 
 struct Job {
@@ -111,20 +115,20 @@ impl WriterTask {
 /// Starts the writer on the current runtime.
 pub fn start(
     store: Arc<Store>,
-    registry: Arc<RwLock<Arc<Registry>>>,
+    refresh: Refresh,
     limits: &Limits,
 ) -> (WriterHandle, WriterTask) {
-    // Capacity at least two batches, so that the next batch queues while one commits.
-    let (tx, rx) = mpsc::channel(limits.queue.max(2 * limits.batch).max(1));
+    // The defaults hold two batches, so that the next batch queues while one commits.
+    let (tx, rx) = mpsc::channel(limits.queue.max(1));
     let (stop, stopped) = oneshot::channel();
     let batch = limits.batch.max(1);
-    let join = tokio::spawn(run(store, registry, rx, stopped, batch));
+    let join = tokio::spawn(run(store, refresh, rx, stopped, batch));
     (WriterHandle { tx }, WriterTask { stop, join })
 }
 
 async fn run(
     store: Arc<Store>,
-    registry: Arc<RwLock<Arc<Registry>>>,
+    refresh: Refresh,
     mut rx: mpsc::Receiver<Job>,
     mut stopped: oneshot::Receiver<()>,
     batch: usize,
@@ -138,7 +142,7 @@ async fn run(
                 if n == 0 {
                     return;
                 }
-                commit(&store, &registry, std::mem::take(&mut jobs)).await;
+                commit(&store, &refresh, std::mem::take(&mut jobs)).await;
             }
         }
     }
@@ -148,12 +152,12 @@ async fn run(
         if rx.recv_many(&mut jobs, batch).await == 0 {
             return;
         }
-        commit(&store, &registry, std::mem::take(&mut jobs)).await;
+        commit(&store, &refresh, std::mem::take(&mut jobs)).await;
     }
 }
 
 /// Commits one batch on a blocking thread and answers each job.
-async fn commit(store: &Arc<Store>, registry: &Arc<RwLock<Arc<Registry>>>, jobs: Vec<Job>) {
+async fn commit(store: &Arc<Store>, refresh: &Refresh, jobs: Vec<Job>) {
     let (requests, replies): (Vec<RecordRequest>, Vec<Reply>) =
         jobs.into_iter().map(|j| (j.request, j.reply)).unzip();
     let n = requests.len();
@@ -161,10 +165,9 @@ async fn commit(store: &Arc<Store>, registry: &Arc<RwLock<Arc<Registry>>>, jobs:
     let results = match tokio::task::spawn_blocking(move || commit_batch(&s, requests)).await {
         Ok((results, changed)) => {
             if changed {
-                let store = store.clone();
-                if let Ok(fresh) = tokio::task::spawn_blocking(move || store.registry()).await {
-                    *registry.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
-                }
+                // Before the answers: a request that follows sees the new registry.
+                let refresh = refresh.clone();
+                let _ = tokio::task::spawn_blocking(move || refresh()).await;
             }
             results
         }
@@ -179,7 +182,7 @@ async fn commit(store: &Arc<Store>, registry: &Arc<RwLock<Arc<Registry>>>, jobs:
 
 /// Validates the requests in order (each against the log plus the accepted requests before
 /// it) and appends the accepted ones as one batch. Returns each request's result and whether
-/// anything was appended.
+/// anything but care events was appended (the policy's facts must then be refreshed).
 pub fn commit_batch(
     store: &Store,
     requests: Vec<RecordRequest>,
@@ -221,6 +224,14 @@ pub fn commit_batch(
         return (results, false);
     }
     let ids: Vec<String> = drafts.iter().map(|d| d.id.clone()).collect();
+    // Care events change no registry fact, except an incident report (its child).
+    let changes_facts = drafts.iter().any(|d| {
+        matches!(d.event, events::Event::IncidentReported { .. })
+            || !matches!(
+                crate::policy::action_of(&d.event),
+                crate::policy::Action::RecordCare | crate::policy::Action::RecordCounseling
+            )
+    });
     match store.append(drafts, Source::Cli) {
         Ok(_) => {
             for (id, i) in ids.into_iter().zip(owner) {
@@ -230,7 +241,7 @@ pub fn commit_batch(
                     Err(e) => Err(WriteError::Fault(e.to_string())),
                 };
             }
-            (results, true)
+            (results, changes_facts)
         }
         Err(e) => {
             let err = if e.kind() == store::ErrorKind::BadInput {
@@ -279,5 +290,32 @@ impl Known for BatchKnown<'_> {
 
     fn people(&self) -> ingest::people::People {
         self.base.people()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_queue_is_refused_at_once() {
+        // A queue of one that nobody drains: the first request waits, the second is refused.
+        let (tx, _rx) = mpsc::channel(1);
+        let handle = WriterHandle { tx };
+        let request = RecordRequest {
+            kind: "talk_held".into(),
+            body: "{}".into(),
+            actor: "t".into(),
+        };
+        let waiting = {
+            let (h, r) = (handle.clone(), request.clone());
+            tokio::spawn(async move { h.submit(r).await })
+        };
+        tokio::task::yield_now().await;
+        while handle.tx.capacity() > 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(handle.submit(request).await, Err(WriteError::Busy)));
+        waiting.abort();
     }
 }

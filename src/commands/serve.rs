@@ -58,7 +58,7 @@ pub fn serve(store: Store, listen: SocketAddr) -> Result<()> {
             .await
             .map_err(|e| crate::CliError::Environment(format!("listening on {listen}: {e}")))?;
         let (state, task) =
-            server::AppState::start(store.clone(), Box::new(Plan), server::Limits::default())
+            server::AppState::start(store.clone(), Arc::new(Plan), server::Limits::default())
                 .context("opening the access log")?;
         eprintln!(
             "careledger: serving {} on http://{} (Ctrl-C or SIGTERM stops it)",
