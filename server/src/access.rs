@@ -53,10 +53,12 @@ pub fn visible(
         .into_iter()
         .filter(|e| match (&e.access.child, scope) {
             (None, _) => true,
-            (Some(c), Scope::County(county)) => registry
-                .child_school(c)
-                .and_then(|s| registry.school_county(s))
-                == Some(county.as_str()),
+            (Some(c), Scope::County(county)) => {
+                registry
+                    .child_school(c)
+                    .and_then(|s| registry.school_county(s))
+                    == Some(county.as_str())
+            }
             (Some(c), Scope::School(school)) => registry.child_school(c) == Some(school.as_str()),
         })
         .filter(|e| child.is_none_or(|c| e.access.child.as_deref() == Some(c)))

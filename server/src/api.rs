@@ -111,7 +111,11 @@ pub fn json_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiErro
         let path = e.path().to_string();
         let field = if path == "." { "body".to_owned() } else { path };
         let inner = e.into_inner();
-        field_error(&field, "valid JSON of the documented shape", Some(inner.to_string()))
+        field_error(
+            &field,
+            "valid JSON of the documented shape",
+            Some(inner.to_string()),
+        )
     })
 }
 
@@ -191,9 +195,8 @@ impl Params {
     fn date(&self, k: &str) -> Result<Option<NaiveDate>, ApiError> {
         self.str(k)
             .map(|s| {
-                events::time::parse_date(s).ok_or_else(|| {
-                    field_error(k, "a date (2025-11-20)", Some(format!("{s:?}")))
-                })
+                events::time::parse_date(s)
+                    .ok_or_else(|| field_error(k, "a date (2025-11-20)", Some(format!("{s:?}"))))
             })
             .transpose()
     }
@@ -338,7 +341,11 @@ async fn record(
         &Resource::Unplaced,
     ))?;
     let body = String::from_utf8(body.to_vec()).map_err(|_| {
-        field_error("body", "UTF-8 JSON", Some("bytes that are not UTF-8".into()))
+        field_error(
+            "body",
+            "UTF-8 JSON",
+            Some("bytes that are not UTF-8".into()),
+        )
     })?;
     // The actor is the logged-in staff member, never what the client says.
     let actor = p.staff.clone().unwrap_or_default();
@@ -365,7 +372,9 @@ async fn record(
         };
         let parsed = ingest::parse_record(&k, &b, Some(&a), &known, &opts);
         if let Some(e) = known.take_error() {
-            return Err(ApiError::Fault(format!("reading the store to validate: {e}")));
+            return Err(ApiError::Fault(format!(
+                "reading the store to validate: {e}"
+            )));
         }
         let parsed = parsed?;
         let Some((_, draft)) = parsed.drafts.into_iter().next() else {
@@ -408,7 +417,13 @@ async fn record(
     .await?;
     let Some((action, resource)) = facts else {
         // Already in the log (same content, same actor): nothing to authorise or append.
-        return Ok((StatusCode::OK, axum::Json(PresentBody { already_present: true })).into_response());
+        return Ok((
+            StatusCode::OK,
+            axum::Json(PresentBody {
+                already_present: true,
+            }),
+        )
+            .into_response());
     };
     decide(authorize(&p, action, &resource))?;
     let outcome = state
@@ -427,9 +442,13 @@ async fn record(
         Outcome::Recorded { id, seq } => {
             (StatusCode::CREATED, axum::Json(RecordedBody { id, seq })).into_response()
         }
-        Outcome::AlreadyPresent => {
-            (StatusCode::OK, axum::Json(PresentBody { already_present: true })).into_response()
-        }
+        Outcome::AlreadyPresent => (
+            StatusCode::OK,
+            axum::Json(PresentBody {
+                already_present: true,
+            }),
+        )
+            .into_response(),
     })
 }
 
@@ -475,8 +494,8 @@ async fn contact_card(
     child_read(&state, &caller, &child, "contact_card").await?;
     blocking(move || {
         let (_, tl, world) = child_world(&state, &child, as_of)?;
-        let view = projections::contact_card::contact_card(&tl, &world, &child, on)
-            .map_err(projection)?;
+        let view =
+            projections::contact_card::contact_card(&tl, &world, &child, on).map_err(projection)?;
         json_response(&view)
     })
     .await
@@ -493,8 +512,8 @@ async fn history(
     let notes = child_read(&state, &caller, &child, "history").await?;
     blocking(move || {
         let (envs, tl, world) = child_world(&state, &child, as_of)?;
-        let view = projections::history::history(&envs, &tl, &world, &child, notes)
-            .map_err(projection)?;
+        let view =
+            projections::history::history(&envs, &tl, &world, &child, notes).map_err(projection)?;
         json_response(&view)
     })
     .await
@@ -605,12 +624,13 @@ async fn backfill(
 ) -> Result<Response, ApiError> {
     let q = Params::new(q, &["as_of", "days"])?;
     let as_of = q.as_of()?;
-    let days = match q.str("days") {
-        None => 7,
-        Some(s) => s.parse::<i64>().ok().filter(|d| *d >= 0).ok_or_else(|| {
-            field_error("days", "a whole number of days", Some(format!("{s:?}")))
-        })?,
-    };
+    let days =
+        match q.str("days") {
+            None => 7,
+            Some(s) => s.parse::<i64>().ok().filter(|d| *d >= 0).ok_or_else(|| {
+                field_error("days", "a whole number of days", Some(format!("{s:?}")))
+            })?,
+        };
     school_read(&state, &caller, &school, Action::ReadSchool, "backfill").await?;
     blocking(move || {
         let (tl, world) = whole_world(&state, as_of)?;
@@ -618,8 +638,8 @@ async fn backfill(
             late_after_days: days,
             ..Default::default()
         };
-        let view = projections::backfill::backfill(&tl, &world, &school, &options)
-            .map_err(projection)?;
+        let view =
+            projections::backfill::backfill(&tl, &world, &school, &options).map_err(projection)?;
         json_response(&view)
     })
     .await
@@ -711,13 +731,16 @@ async fn report_term(
             ));
         }
     };
-    decide(authorize(&caller.principal, Action::ReadTermReport, &resource))?;
+    decide(authorize(
+        &caller.principal,
+        Action::ReadTermReport,
+        &resource,
+    ))?;
     access::record(&state, &caller, "report_term", None).await?;
     blocking(move || {
         let store = &state.0.store;
-        let report =
-            reports::term_statistics_streamed(|| store.scan(as_of), as_of, scope, &term)
-                .map_err(|e| ApiError::BadParam(e.to_string()))?;
+        let report = reports::term_statistics_streamed(|| store.scan(as_of), as_of, scope, &term)
+            .map_err(|e| ApiError::BadParam(e.to_string()))?;
         let bytes = reports::render(&report, reports::Format::Json)
             .map_err(|e| ApiError::Fault(e.to_string()))?;
         Ok(raw_json(bytes))
@@ -732,7 +755,11 @@ struct VerifiedBody {
 }
 
 async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    decide(authorize(&caller.principal, Action::Verify, &Resource::Service))?;
+    decide(authorize(
+        &caller.principal,
+        Action::Verify,
+        &Resource::Service,
+    ))?;
     blocking(move || {
         // Damage is reported as such (the CLI's exit 3), never served as data.
         let v = state
@@ -799,7 +826,11 @@ fn account_error(e: crate::accounts::AccountError) -> ApiError {
 async fn users_list(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     let p = caller.principal.clone();
     let place = managed_place(&state, &p, &p.scope);
-    decide(authorize(&p, Action::ManageAccounts, &Resource::School(place)))?;
+    decide(authorize(
+        &p,
+        Action::ManageAccounts,
+        &Resource::School(place),
+    ))?;
     blocking(move || {
         let all = Book::new(&state.0.store).list().map_err(account_error)?;
         let mine: Vec<_> = all.into_iter().filter(|a| a.scope == p.scope).collect();
@@ -816,7 +847,11 @@ async fn users_add(
     let new: NewAccount = json_body(&body)?;
     let p = caller.principal.clone();
     let place = managed_place(&state, &p, &new.scope);
-    decide(authorize(&p, Action::ManageAccounts, &Resource::School(place)))?;
+    decide(authorize(
+        &p,
+        Action::ManageAccounts,
+        &Resource::School(place),
+    ))?;
     blocking(move || {
         let info = Book::new(&state.0.store).add(new).map_err(account_error)?;
         json_response(&info)
@@ -837,7 +872,11 @@ fn managed_account(
         .as_ref()
         .map(|a| managed_place(state, p, &a.scope))
         .unwrap_or_default();
-    decide(authorize(p, Action::ManageAccounts, &Resource::School(place)))?;
+    decide(authorize(
+        p,
+        Action::ManageAccounts,
+        &Resource::School(place),
+    ))?;
     account.ok_or(ApiError::NotFound)
 }
 

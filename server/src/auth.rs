@@ -117,9 +117,10 @@ impl FromRequestParts<AppState> for Caller {
         };
         let token = token?;
         let store = state.0.store.clone();
-        let principal = blocking(move || Book::new(&store).principal_of_token(&token).map_err(fault))
-            .await?
-            .ok_or(ApiError::Unauthenticated)?;
+        let principal =
+            blocking(move || Book::new(&store).principal_of_token(&token).map_err(fault))
+                .await?
+                .ok_or(ApiError::Unauthenticated)?;
         Ok(Caller {
             principal,
             from,

@@ -291,39 +291,38 @@ pub fn authorize(p: &Principal, action: Action, resource: &Resource) -> Decision
     }
     let role_may = matches!(
         (p.role, action),
-        (R::Teacher, A::RecordCare | A::Amend | A::ReadChild | A::ReadWorklist) |
         (
+            R::Teacher,
+            A::RecordCare | A::Amend | A::ReadChild | A::ReadWorklist
+        ) | (
             R::Counselor,
             A::RecordCare
-            | A::RecordCounseling
-            | A::Amend
-            | A::ReadChild
-            | A::ReadNotes
-            | A::ReadWorklist,
-        ) |
-        (
+                | A::RecordCounseling
+                | A::Amend
+                | A::ReadChild
+                | A::ReadNotes
+                | A::ReadWorklist,
+        ) | (
             R::SchoolAdmin,
             A::RecordRegistry
-            | A::Amend
-            | A::ReadChild
-            | A::ReadSchool
-            | A::ReadWorklist
-            | A::ReadScores
-            | A::ReadTermReport
-            | A::Verify
-            | A::ManageAccounts,
-        ) |
-        (
+                | A::Amend
+                | A::ReadChild
+                | A::ReadSchool
+                | A::ReadWorklist
+                | A::ReadScores
+                | A::ReadTermReport
+                | A::Verify
+                | A::ManageAccounts,
+        ) | (
             R::Inspector,
             A::ReadChild
-            | A::ReadSchool
-            | A::ReadWorklist
-            | A::ReadScores
-            | A::ReadTermReport
-            | A::Verify
-            | A::ReadAccessLog,
-        ) |
-        (R::Bureau, A::ReadTermReport)
+                | A::ReadSchool
+                | A::ReadWorklist
+                | A::ReadScores
+                | A::ReadTermReport
+                | A::Verify
+                | A::ReadAccessLog,
+        ) | (R::Bureau, A::ReadTermReport)
     );
     if !role_may {
         return Forbidden;

@@ -113,11 +113,7 @@ impl WriterTask {
 }
 
 /// Starts the writer on the current runtime.
-pub fn start(
-    store: Arc<Store>,
-    refresh: Refresh,
-    limits: &Limits,
-) -> (WriterHandle, WriterTask) {
+pub fn start(store: Arc<Store>, refresh: Refresh, limits: &Limits) -> (WriterHandle, WriterTask) {
     // The defaults hold two batches, so that the next batch queues while one commits.
     let (tx, rx) = mpsc::channel(limits.queue.max(1));
     let (stop, stopped) = oneshot::channel();
@@ -315,7 +311,10 @@ mod tests {
         while handle.tx.capacity() > 0 {
             tokio::task::yield_now().await;
         }
-        assert!(matches!(handle.submit(request).await, Err(WriteError::Busy)));
+        assert!(matches!(
+            handle.submit(request).await,
+            Err(WriteError::Busy)
+        ));
         waiting.abort();
     }
 }

@@ -5,6 +5,7 @@
 //! (`Request`, built by `resolve` from the command line): they never see clap's types, and
 //! which envelopes a view reads is the read plan's (`careledger::plan`).
 
+mod accounts;
 pub(crate) mod keys;
 mod log;
 mod policy;
@@ -25,6 +26,7 @@ use store::Store;
 use crate::output::Format;
 use crate::{BadInput, CliError};
 
+pub use accounts::AccountsRequest;
 pub use log::import_files;
 pub use proofs::ProofsRequest;
 
@@ -180,6 +182,8 @@ pub enum Request {
     Demo {
         keep: Option<PathBuf>,
     },
+    /// `user`, `token`, `access-log`: the service's accounts and access log.
+    Accounts(AccountsRequest),
     /// `serve`: the service (docs/service.md).
     Serve {
         listen: std::net::SocketAddr,
@@ -300,6 +304,10 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             policy::show(&*stores.read()?, &school, on, as_of)
         }
         Request::Demo { keep } => demo(keep),
+        Request::Accounts(r) => {
+            let store = stores.write()?;
+            accounts::run(&store, r)
+        }
         Request::Serve { listen, demo } => {
             if demo {
                 serve::demo(listen)

@@ -1,5 +1,5 @@
 //! `serve` and `serve --demo`: the service of docs/service.md on a tokio multi-thread runtime,
-//! with the commands' own read plan (`careledger::plan`) handed to it.
+//! with the commands' own read plan (`careledger::service_plan`) handed to it.
 //!
 //! This module owns starting and stopping the service and the demo's accounts; it must never
 //! handle a request itself (that is the `server` crate).
@@ -8,43 +8,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use careledger::plan::{self, PlanError};
-use chrono::{DateTime, Utc};
-use events::Envelope;
-use projections::Timeline;
+use careledger::service_plan::ServicePlan;
 use server::accounts::{Book, NewAccount};
 use server::policy::{Role, Scope};
-use server::{ReadFailure, ReadPlan};
 use store::Store;
-
-/// The commands' read plan, as the service reads it.
-pub struct Plan;
-
-fn failure(e: PlanError) -> ReadFailure {
-    match e {
-        PlanError::Projection(e) => ReadFailure::BadInput(e.to_string()),
-        e => ReadFailure::Fault(e.to_string()),
-    }
-}
-
-impl ReadPlan for Plan {
-    fn child_envelopes(
-        &self,
-        store: &Store,
-        child: &str,
-        as_of: Option<DateTime<Utc>>,
-    ) -> Result<Vec<Envelope>, ReadFailure> {
-        plan::child_envelopes(store, child, as_of).map_err(failure)
-    }
-
-    fn whole_timeline(
-        &self,
-        store: &Store,
-        as_of: Option<DateTime<Utc>>,
-    ) -> Result<Timeline, ReadFailure> {
-        plan::whole_timeline(store, as_of).map_err(failure)
-    }
-}
 
 /// Serves `store` on `listen` until Ctrl-C or SIGTERM, then closes it.
 pub fn serve(store: Store, listen: SocketAddr) -> Result<()> {
@@ -57,9 +24,12 @@ pub fn serve(store: Store, listen: SocketAddr) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| crate::CliError::Environment(format!("listening on {listen}: {e}")))?;
-        let (state, task) =
-            server::AppState::start(store.clone(), Arc::new(Plan), server::Limits::default())
-                .context("opening the access log")?;
+        let (state, task) = server::AppState::start(
+            store.clone(),
+            Arc::new(ServicePlan),
+            server::Limits::default(),
+        )
+        .context("opening the access log")?;
         eprintln!(
             "careledger: serving {} on http://{} (Ctrl-C or SIGTERM stops it)",
             store.path().display(),
@@ -93,10 +63,30 @@ pub fn demo(listen: SocketAddr) -> Result<()> {
     let book = Book::new(&store);
     let county = "沿河土家族自治县";
     let accounts = [
-        ("teacher", Role::Teacher, Some("sq-t03"), Scope::School("sq".into())),
-        ("counselor", Role::Counselor, Some("sq-t06"), Scope::School("sq".into())),
-        ("admin", Role::SchoolAdmin, Some("sq-t01"), Scope::School("sq".into())),
-        ("inspector", Role::Inspector, None, Scope::County(county.into())),
+        (
+            "teacher",
+            Role::Teacher,
+            Some("sq-t03"),
+            Scope::School("sq".into()),
+        ),
+        (
+            "counselor",
+            Role::Counselor,
+            Some("sq-t06"),
+            Scope::School("sq".into()),
+        ),
+        (
+            "admin",
+            Role::SchoolAdmin,
+            Some("sq-t01"),
+            Scope::School("sq".into()),
+        ),
+        (
+            "inspector",
+            Role::Inspector,
+            None,
+            Scope::County(county.into()),
+        ),
         ("bureau", Role::Bureau, None, Scope::County(county.into())),
     ];
     println!("careledger serve --demo: the seed school 思渠中学 (sq), one account per role:");

@@ -105,7 +105,9 @@ impl Store {
 }
 
 fn decode(key: &[u8], value: &[u8]) -> Result<AccessEntry, AccessLogError> {
-    let seq = <[u8; 8]>::try_from(key).map(u64::from_be_bytes).unwrap_or(0);
+    let seq = <[u8; 8]>::try_from(key)
+        .map(u64::from_be_bytes)
+        .unwrap_or(0);
     serde_json::from_slice(value).map_err(|e| AccessLogError::Damaged {
         seq,
         why: format!("the entry does not decode ({e})"),

@@ -7,6 +7,7 @@ mod forms;
 mod hardening;
 mod proofs;
 mod proofs_crash;
+mod serve;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -39,7 +39,10 @@ async fn thirty_two_clients_record_sixteen_thousand_events() {
                 let text = resp.text().await.unwrap();
                 assert_eq!(status, 201, "client {c} event {i}: {text}");
                 let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-                acked.push((v["id"].as_str().unwrap().to_owned(), v["seq"].as_u64().unwrap()));
+                acked.push((
+                    v["id"].as_str().unwrap().to_owned(),
+                    v["seq"].as_u64().unwrap(),
+                ));
             }
             acked
         }));
@@ -63,7 +66,10 @@ fn svc_checks(svc: &Service, before: u64, acked: &[(String, u64)]) {
     for (id, seq) in acked {
         let env = svc.store.get(*seq).unwrap().unwrap();
         assert_eq!(&env.id, id);
-        assert_eq!(env.actor, "sq-t03", "the actor is the logged-in staff member");
+        assert_eq!(
+            env.actor, "sq-t03",
+            "the actor is the logged-in staff member"
+        );
     }
     let v = svc.store.verify().unwrap();
     assert_eq!(v.events, before + total);

@@ -8,43 +8,13 @@ mod security;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use careledger::plan::{self, PlanError};
-use chrono::{DateTime, Utc};
-use events::{Envelope, Source};
-use projections::Timeline;
+use careledger::service_plan::ServicePlan;
+use chrono::Utc;
+use events::Source;
 use server::accounts::{Book, NewAccount};
 use server::policy::{Role, Scope, TokenScope};
-use server::{AppState, Limits, ReadFailure, ReadPlan};
+use server::{AppState, Limits};
 use store::Store;
-
-/// The commands' read plan (the binary hands over the same).
-pub(crate) struct Plan;
-
-fn failure(e: PlanError) -> ReadFailure {
-    match e {
-        PlanError::Projection(e) => ReadFailure::BadInput(e.to_string()),
-        e => ReadFailure::Fault(e.to_string()),
-    }
-}
-
-impl ReadPlan for Plan {
-    fn child_envelopes(
-        &self,
-        store: &Store,
-        child: &str,
-        as_of: Option<DateTime<Utc>>,
-    ) -> Result<Vec<Envelope>, ReadFailure> {
-        plan::child_envelopes(store, child, as_of).map_err(failure)
-    }
-
-    fn whole_timeline(
-        &self,
-        store: &Store,
-        as_of: Option<DateTime<Utc>>,
-    ) -> Result<Timeline, ReadFailure> {
-        plan::whole_timeline(store, as_of).map_err(failure)
-    }
-}
 
 pub(crate) const COUNTY: &str = "沿河土家族自治县";
 pub(crate) const PASSWORD: &str = "correct horse battery";
@@ -133,7 +103,7 @@ impl Service {
             .unwrap();
         let mut vars = BTreeMap::new();
         vars.insert("victim_token".to_owned(), victim.id);
-        let (state, task) = AppState::start(store.clone(), Arc::new(Plan), limits).unwrap();
+        let (state, task) = AppState::start(store.clone(), Arc::new(ServicePlan), limits).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

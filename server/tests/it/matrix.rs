@@ -10,34 +10,159 @@ use crate::{COUNTY, PASSWORD, Service};
 const PROBES: &[(&str, &str, &str, Option<&str>)] = &[
     ("POST", "/api/login", "/api/login", Some(LOGIN)),
     ("GET", "/api/me", "/api/me", None),
-    ("POST", "/api/record/{kind}", "/api/record/talk_held", Some(TALK_PAIRED)),
-    ("POST", "/api/record/{kind}", "/api/record/talk_held", Some(TALK_UNPAIRED)),
-    ("POST", "/api/record/{kind}", "/api/record/counseling_session", Some(COUNSELING)),
-    ("POST", "/api/record/{kind}", "/api/record/staff_joined", Some(STAFF_JOINED)),
-    ("POST", "/api/record/{kind}", "/api/record/retraction", Some(RETRACT_OTHERS)),
-    ("GET", "/api/children/{child}/archive", "/api/children/sq-c05/archive", None),
-    ("GET", "/api/children/{child}/archive", "/api/children/sq-c01/archive", None),
-    ("GET", "/api/children/{child}/archive", "/api/children/sq-c99/archive", None),
-    ("GET", "/api/children/{child}/contact-card", "/api/children/sq-c05/contact-card", None),
-    ("GET", "/api/children/{child}/history", "/api/children/sq-c05/history", None),
-    ("GET", "/api/children/{child}/progress", "/api/children/sq-c05/progress", None),
-    ("GET", "/api/schools/{school}/archives", "/api/schools/sq/archives", None),
-    ("GET", "/api/schools/{school}/pairings", "/api/schools/sq/pairings?on=2025-11-20", None),
-    ("GET", "/api/schools/{school}/pairings", "/api/schools/zz/pairings", None),
-    ("GET", "/api/schools/{school}/backfill", "/api/schools/sq/backfill", None),
-    ("GET", "/api/schools/{school}/scores", "/api/schools/sq/scores?period=2025-2026-1", None),
-    ("GET", "/api/staff/{staff}/worklist", "/api/staff/sq-t03/worklist?on=2025-11-20", None),
-    ("GET", "/api/staff/{staff}/worklist", "/api/staff/sq-t02/worklist?on=2025-11-20", None),
-    ("GET", "/api/report/term", "/api/report/term?term=2025-2026-1&school=sq", None),
-    ("GET", "/api/report/term", "/api/report/term?term=2025-2026-1&county={county}", None),
+    (
+        "POST",
+        "/api/record/{kind}",
+        "/api/record/talk_held",
+        Some(TALK_PAIRED),
+    ),
+    (
+        "POST",
+        "/api/record/{kind}",
+        "/api/record/talk_held",
+        Some(TALK_UNPAIRED),
+    ),
+    (
+        "POST",
+        "/api/record/{kind}",
+        "/api/record/counseling_session",
+        Some(COUNSELING),
+    ),
+    (
+        "POST",
+        "/api/record/{kind}",
+        "/api/record/staff_joined",
+        Some(STAFF_JOINED),
+    ),
+    (
+        "POST",
+        "/api/record/{kind}",
+        "/api/record/retraction",
+        Some(RETRACT_OTHERS),
+    ),
+    (
+        "GET",
+        "/api/children/{child}/archive",
+        "/api/children/sq-c05/archive",
+        None,
+    ),
+    (
+        "GET",
+        "/api/children/{child}/archive",
+        "/api/children/sq-c01/archive",
+        None,
+    ),
+    (
+        "GET",
+        "/api/children/{child}/archive",
+        "/api/children/sq-c99/archive",
+        None,
+    ),
+    (
+        "GET",
+        "/api/children/{child}/contact-card",
+        "/api/children/sq-c05/contact-card",
+        None,
+    ),
+    (
+        "GET",
+        "/api/children/{child}/history",
+        "/api/children/sq-c05/history",
+        None,
+    ),
+    (
+        "GET",
+        "/api/children/{child}/progress",
+        "/api/children/sq-c05/progress",
+        None,
+    ),
+    (
+        "GET",
+        "/api/schools/{school}/archives",
+        "/api/schools/sq/archives",
+        None,
+    ),
+    (
+        "GET",
+        "/api/schools/{school}/pairings",
+        "/api/schools/sq/pairings?on=2025-11-20",
+        None,
+    ),
+    (
+        "GET",
+        "/api/schools/{school}/pairings",
+        "/api/schools/zz/pairings",
+        None,
+    ),
+    (
+        "GET",
+        "/api/schools/{school}/backfill",
+        "/api/schools/sq/backfill",
+        None,
+    ),
+    (
+        "GET",
+        "/api/schools/{school}/scores",
+        "/api/schools/sq/scores?period=2025-2026-1",
+        None,
+    ),
+    (
+        "GET",
+        "/api/staff/{staff}/worklist",
+        "/api/staff/sq-t03/worklist?on=2025-11-20",
+        None,
+    ),
+    (
+        "GET",
+        "/api/staff/{staff}/worklist",
+        "/api/staff/sq-t02/worklist?on=2025-11-20",
+        None,
+    ),
+    (
+        "GET",
+        "/api/report/term",
+        "/api/report/term?term=2025-2026-1&school=sq",
+        None,
+    ),
+    (
+        "GET",
+        "/api/report/term",
+        "/api/report/term?term=2025-2026-1&county={county}",
+        None,
+    ),
     ("GET", "/api/verify", "/api/verify", None),
     ("GET", "/api/access-log", "/api/access-log", None),
     ("GET", "/api/admin/users", "/api/admin/users", None),
-    ("POST", "/api/admin/users", "/api/admin/users", Some(NEW_USER)),
-    ("POST", "/api/admin/tokens", "/api/admin/tokens", Some(NEW_TOKEN)),
-    ("POST", "/api/admin/users/{user}/password", "/api/admin/users/victim/password", Some(NEW_PASSWORD)),
-    ("POST", "/api/admin/tokens/{id}/revoke", "/api/admin/tokens/{victim_token}/revoke", None),
-    ("POST", "/api/admin/users/{user}/disable", "/api/admin/users/victim/disable", None),
+    (
+        "POST",
+        "/api/admin/users",
+        "/api/admin/users",
+        Some(NEW_USER),
+    ),
+    (
+        "POST",
+        "/api/admin/tokens",
+        "/api/admin/tokens",
+        Some(NEW_TOKEN),
+    ),
+    (
+        "POST",
+        "/api/admin/users/{user}/password",
+        "/api/admin/users/victim/password",
+        Some(NEW_PASSWORD),
+    ),
+    (
+        "POST",
+        "/api/admin/tokens/{id}/revoke",
+        "/api/admin/tokens/{victim_token}/revoke",
+        None,
+    ),
+    (
+        "POST",
+        "/api/admin/users/{user}/disable",
+        "/api/admin/users/victim/disable",
+        None,
+    ),
     ("POST", "/api/logout", "/api/logout", None),
 ];
 
@@ -51,7 +176,14 @@ const NEW_USER: &str = r#"{"user":"new-teacher","role":"teacher","staff":"sq-t04
 const NEW_TOKEN: &str = r#"{"user":"victim","scope":"read","days":1}"#;
 const NEW_PASSWORD: &str = r#"{"password":"another long password"}"#;
 
-const CALLERS: [&str; 6] = ["anonymous", "teacher", "counselor", "admin", "inspector", "bureau"];
+const CALLERS: [&str; 6] = [
+    "anonymous",
+    "teacher",
+    "counselor",
+    "admin",
+    "inspector",
+    "bureau",
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_role_against_every_route() {
@@ -63,7 +195,10 @@ async fn every_role_against_every_route() {
         );
     }
     for (m, p, ..) in PROBES {
-        assert!(server::ROUTES.contains(&(m, p)), "probe of unknown route {m} {p}");
+        assert!(
+            server::ROUTES.contains(&(m, p)),
+            "probe of unknown route {m} {p}"
+        );
     }
     let svc = Service::start().await;
     let mut out = String::from(
@@ -84,7 +219,11 @@ async fn every_role_against_every_route() {
             let head = svc.head();
             let (status, text) = svc.call(user, method, &path, body.as_deref()).await;
             if !(200..300).contains(&status) {
-                assert_eq!(svc.head(), head, "{caller} {method} {path} appended on {status}");
+                assert_eq!(
+                    svc.head(),
+                    head,
+                    "{caller} {method} {path} appended on {status}"
+                );
             }
             if status == 404 {
                 // Out of scope reads exactly like absent: the same body.
@@ -102,5 +241,8 @@ async fn every_role_against_every_route() {
     }
     let expected = std::fs::read_to_string(&file)
         .unwrap_or_else(|_| panic!("{} is missing: run with BLESS=1", file.display()));
-    assert_eq!(out, expected, "the role × route matrix changed (BLESS=1 after review)");
+    assert_eq!(
+        out, expected,
+        "the role × route matrix changed (BLESS=1 after review)"
+    );
 }

@@ -24,7 +24,12 @@ async fn no_credentials_is_401_and_a_bad_token_is_not_anonymous() {
         .await;
     assert_eq!(s, 401);
     let (s, _) = svc
-        .call(None, "POST", "/api/record/talk_held", Some(&talk("sq-t03", "sq-c05", "a")))
+        .call(
+            None,
+            "POST",
+            "/api/record/talk_held",
+            Some(&talk("sq-t03", "sq-c05", "a")),
+        )
         .await;
     assert_eq!(s, 401);
     let resp = svc
@@ -93,7 +98,10 @@ async fn cross_site_cookie_posts_are_refused_and_bearer_requests_are_exempt() {
     assert_eq!(r.status().as_u16(), 201);
     let host = svc.base.trim_start_matches("http://").to_owned();
     let r = post(
-        vec![("cookie", cookie.clone()), ("origin", format!("http://{host}"))],
+        vec![
+            ("cookie", cookie.clone()),
+            ("origin", format!("http://{host}")),
+        ],
         "ok2",
     )
     .await
@@ -153,7 +161,10 @@ async fn sessions_are_http_only_strict_and_rotated_at_login() {
         .await
         .unwrap();
     let set = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
     let old = set.split(';').next().unwrap().to_owned();
     // Logging in again with the old cookie gives a new id and ends the old one.
     let resp = svc
@@ -168,7 +179,12 @@ async fn sessions_are_http_only_strict_and_rotated_at_login() {
     let new = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
     let new = new.split(';').next().unwrap().to_owned();
     assert_ne!(old, new);
-    let me = |c: String| svc.client.get(svc.url("/api/me")).header("cookie", c).send();
+    let me = |c: String| {
+        svc.client
+            .get(svc.url("/api/me"))
+            .header("cookie", c)
+            .send()
+    };
     assert_eq!(me(old).await.unwrap().status().as_u16(), 401);
     assert_eq!(me(new.clone()).await.unwrap().status().as_u16(), 200);
     // A new password ends the account's sessions.
@@ -188,7 +204,12 @@ async fn oversized_and_malformed_bodies_are_refused_naming_the_field() {
         "长".repeat(100_000)
     );
     let (s, _) = svc
-        .call(Some("teacher"), "POST", "/api/record/talk_held", Some(&huge))
+        .call(
+            Some("teacher"),
+            "POST",
+            "/api/record/talk_held",
+            Some(&huge),
+        )
         .await;
     assert_eq!(s, 413);
     let (s, body) = svc
@@ -212,7 +233,12 @@ async fn oversized_and_malformed_bodies_are_refused_naming_the_field() {
     assert_eq!(s, 400, "{body}");
     assert_eq!(field_of(&body).as_deref(), Some("mood"), "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert!(v["errors"][0]["message"].as_str().unwrap().starts_with("<cli>:1: field mood"));
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("<cli>:1: field mood")
+    );
     // The actor is the logged-in staff member, never the client's.
     let (s, body) = svc
         .call(
@@ -226,7 +252,12 @@ async fn oversized_and_malformed_bodies_are_refused_naming_the_field() {
     assert_eq!(field_of(&body).as_deref(), Some("actor"));
     // A JSON body of the admin API names its field too.
     let (s, body) = svc
-        .call(Some("admin"), "POST", "/api/admin/users", Some(r#"{"user":"x","role":"king"}"#))
+        .call(
+            Some("admin"),
+            "POST",
+            "/api/admin/users",
+            Some(r#"{"user":"x","role":"king"}"#),
+        )
         .await;
     assert_eq!(s, 400);
     assert_eq!(field_of(&body).as_deref(), Some("role"), "{body}");
@@ -257,29 +288,54 @@ async fn a_read_token_cannot_record_and_a_teacher_records_only_for_paired_childr
     assert_eq!(r.status().as_u16(), 403);
     // sq-c01 is paired with sq-t02, not with the teacher sq-t03.
     let (s, _) = svc
-        .call(Some("teacher"), "POST", "/api/record/talk_held", Some(&talk("sq-t03", "sq-c01", "u")))
+        .call(
+            Some("teacher"),
+            "POST",
+            "/api/record/talk_held",
+            Some(&talk("sq-t03", "sq-c01", "u")),
+        )
         .await;
     assert_eq!(s, 403);
     // Nor for another teacher.
     let (s, _) = svc
-        .call(Some("teacher"), "POST", "/api/record/talk_held", Some(&talk("sq-t02", "sq-c01", "v")))
+        .call(
+            Some("teacher"),
+            "POST",
+            "/api/record/talk_held",
+            Some(&talk("sq-t02", "sq-c01", "v")),
+        )
         .await;
     assert_eq!(s, 403);
     // Before the pairing began (2025-09-01) the teacher was not paired: refused.
     let early = r#"{"staff":"sq-t03","child":"sq-c05","occurred_at":"2025-08-30T10:00:00+08:00","topic":"x","summary":"y","mood":"ok"}"#;
     let (s, _) = svc
-        .call(Some("teacher"), "POST", "/api/record/talk_held", Some(early))
+        .call(
+            Some("teacher"),
+            "POST",
+            "/api/record/talk_held",
+            Some(early),
+        )
         .await;
     assert_eq!(s, 403);
     assert_eq!(svc.head(), head);
     // A late entry of real work (paired on that day) is allowed.
     let (s, body) = svc
-        .call(Some("teacher"), "POST", "/api/record/talk_held", Some(&talk("sq-t03", "sq-c05", "late")))
+        .call(
+            Some("teacher"),
+            "POST",
+            "/api/record/talk_held",
+            Some(&talk("sq-t03", "sq-c05", "late")),
+        )
         .await;
     assert_eq!(s, 201, "{body}");
     // The same event again: already present, nothing appended.
     let (s, body) = svc
-        .call(Some("teacher"), "POST", "/api/record/talk_held", Some(&talk("sq-t03", "sq-c05", "late")))
+        .call(
+            Some("teacher"),
+            "POST",
+            "/api/record/talk_held",
+            Some(&talk("sq-t03", "sq-c05", "late")),
+        )
         .await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(svc.head(), head + 1);
@@ -291,14 +347,24 @@ async fn notes_reach_the_counselor_only() {
     let svc = Service::start().await;
     let note = "初次会谈。自述想念母亲";
     let (s, body) = svc
-        .call(Some("counselor"), "GET", "/api/children/sq-c07/history", None)
+        .call(
+            Some("counselor"),
+            "GET",
+            "/api/children/sq-c07/history",
+            None,
+        )
         .await;
     assert_eq!(s, 200);
     assert!(body.contains(note), "the counselor reads notes");
     for user in ["admin", "inspector"] {
         for view in ["history", "progress"] {
             let (s, body) = svc
-                .call(Some(user), "GET", &format!("/api/children/sq-c07/{view}"), None)
+                .call(
+                    Some(user),
+                    "GET",
+                    &format!("/api/children/sq-c07/{view}"),
+                    None,
+                )
                 .await;
             assert_eq!(s, 200, "{user} {view}");
             assert!(!body.contains(note), "{user} must not read notes in {view}");
@@ -336,7 +402,12 @@ async fn the_bureau_sees_nothing_identifying() {
     // And every child view is closed to the bureau.
     for view in ["archive", "contact-card", "history", "progress"] {
         let (s, _) = svc
-            .call(Some("bureau"), "GET", &format!("/api/children/sq-c01/{view}"), None)
+            .call(
+                Some("bureau"),
+                "GET",
+                &format!("/api/children/sq-c01/{view}"),
+                None,
+            )
             .await;
         assert_eq!(s, 403);
     }
@@ -347,8 +418,10 @@ fn collect_personal(v: &serde_json::Value, out: &mut Vec<String>) {
     match v {
         serde_json::Value::Object(m) => {
             for (k, v) in m {
-                if matches!(k.as_str(), "name" | "phone" | "address" | "employer_address")
-                    && let Some(s) = v.as_str()
+                if matches!(
+                    k.as_str(),
+                    "name" | "phone" | "address" | "employer_address"
+                ) && let Some(s) = v.as_str()
                     && s.chars().count() >= 2
                 {
                     out.push(s.to_owned());
@@ -366,7 +439,12 @@ async fn every_read_of_a_child_file_is_in_the_hash_chained_access_log() {
     let svc = Service::start().await;
     for view in ["archive", "contact-card", "history", "progress"] {
         let (s, _) = svc
-            .call(Some("teacher"), "GET", &format!("/api/children/sq-c05/{view}"), None)
+            .call(
+                Some("teacher"),
+                "GET",
+                &format!("/api/children/sq-c05/{view}"),
+                None,
+            )
             .await;
         assert_eq!(s, 200);
     }
@@ -376,13 +454,25 @@ async fn every_read_of_a_child_file_is_in_the_hash_chained_access_log() {
         .await;
     assert_eq!(s, 404);
     let (s, body) = svc
-        .call(Some("inspector"), "GET", "/api/access-log?child=sq-c05&actor=teacher", None)
+        .call(
+            Some("inspector"),
+            "GET",
+            "/api/access-log?child=sq-c05&actor=teacher",
+            None,
+        )
         .await;
     assert_eq!(s, 200);
     let entries: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
-    let whats: Vec<&str> = entries.iter().map(|e| e["what"].as_str().unwrap()).collect();
+    let whats: Vec<&str> = entries
+        .iter()
+        .map(|e| e["what"].as_str().unwrap())
+        .collect();
     assert_eq!(whats, ["archive", "contact_card", "history", "progress"]);
-    assert!(entries.iter().all(|e| e["role"] == "teacher" && e["from"] == "127.0.0.1"));
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["role"] == "teacher" && e["from"] == "127.0.0.1")
+    );
     // The chain: each entry names the one before it, and an altered entry is found.
     let log = svc.store.access_log().unwrap();
     let all = log.entries().unwrap();
@@ -423,7 +513,10 @@ async fn a_full_queue_answers_503_with_retry_after_and_appends_nothing_for_it() 
             .body(talk("sq-t03", "sq-c05", &format!("busy {i}")));
         sent.push(tokio::spawn(async move {
             let r = req.send().await.unwrap();
-            let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
             (r.status().as_u16(), retry)
         }));
     }
@@ -440,6 +533,10 @@ async fn a_full_queue_answers_503_with_retry_after_and_appends_nothing_for_it() 
         }
     }
     assert_eq!(created + busy, 64);
-    assert_eq!(svc.head(), head + created, "only acknowledged events are in the log");
+    assert_eq!(
+        svc.head(),
+        head + created,
+        "only acknowledged events are in the log"
+    );
     svc.stop().await;
 }
