@@ -13,6 +13,7 @@ pub mod event;
 pub mod labels;
 pub mod personal;
 pub mod policy;
+pub mod pseudonym;
 pub mod registry;
 pub mod text;
 pub mod time;
