@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod error;

@@ -1,18 +1,19 @@
-//! `user add|list|disable|passwd`, `token create|revoke` and `access-log`, on a store no
-//! service holds (`server::accounts::Book` and the store's access log, directly).
+//! `user add|list|disable|passwd`, `token create|revoke` and `access-log`: through the
+//! running service's admin socket when a service holds the store, else directly on the store
+//! — one implementation either way (`server::admin::execute`).
 //!
-//! This module owns what these commands print (a new token or generated password once, on
-//! stdout; listings as JSON); it must never print a stored hash, and never decide what an
-//! account may do (that is the service's policy).
+//! This module owns reading a password (stdin, or a new one printed once) and printing the
+//! answer; it must never print a stored hash, and never decide what an account may do (that
+//! is the service's policy).
 
 use std::io::BufRead;
 
 use anyhow::Result;
-use server::accounts::{AccountError, Book, NewAccount};
+use server::admin::{AdminRequest, AdminResponse};
 use server::policy::{Role, Scope, TokenScope};
-use store::Store;
 
-use crate::BadInput;
+use super::Stores;
+use crate::{BadInput, CliError};
 
 /// What an account command asks for, resolved.
 #[derive(Debug)]
@@ -47,14 +48,7 @@ pub enum AccountsRequest {
     },
 }
 
-fn bad(e: AccountError) -> anyhow::Error {
-    match e {
-        AccountError::Invalid(m) => BadInput(m).into(),
-        e => e.into(),
-    }
-}
-
-/// The password: the first line of stdin, else a new random one (printed by the caller).
+/// The password: the first line of stdin, else a new random one (printed once).
 fn password(from_stdin: bool) -> Result<(String, bool)> {
     if from_stdin {
         let mut line = String::new();
@@ -65,15 +59,10 @@ fn password(from_stdin: bool) -> Result<(String, bool)> {
     Ok((server::accounts::random_secret()[..16].to_owned(), true))
 }
 
-fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
-}
-
-/// Runs an account command on an open store.
-pub fn run(store: &Store, request: AccountsRequest) -> Result<()> {
-    let book = Book::new(store);
-    match request {
+/// Runs an account command: through the service when one holds the store, else directly.
+pub fn run(stores: &Stores, request: AccountsRequest) -> Result<()> {
+    let mut made = None;
+    let request = match request {
         AccountsRequest::UserAdd {
             user,
             role,
@@ -81,73 +70,68 @@ pub fn run(store: &Store, request: AccountsRequest) -> Result<()> {
             scope,
             password_stdin,
         } => {
-            let (password, made) = password(password_stdin)?;
-            let info = book
-                .add(NewAccount {
-                    user,
-                    role,
-                    staff,
-                    scope,
-                    password: password.clone(),
-                })
-                .map_err(bad)?;
-            eprintln!("added {} ({})", info.user, info.role.as_str());
-            if made {
-                println!("{password}");
+            let (password, new) = password(password_stdin)?;
+            made = new.then(|| password.clone());
+            AdminRequest::UserAdd {
+                user,
+                role,
+                staff,
+                scope,
+                password,
             }
-            Ok(())
         }
-        AccountsRequest::UserList => print_json(&book.list().map_err(bad)?),
-        AccountsRequest::UserDisable { user } => {
-            book.disable(&user).map_err(bad)?;
-            eprintln!("disabled {user}; its sessions and tokens ended");
-            Ok(())
-        }
+        AccountsRequest::UserList => AdminRequest::UserList,
+        AccountsRequest::UserDisable { user } => AdminRequest::UserDisable { user },
         AccountsRequest::UserPasswd {
             user,
             password_stdin,
         } => {
-            let (password, made) = password(password_stdin)?;
-            book.set_password(&user, &password).map_err(bad)?;
-            eprintln!("new password for {user}; its sessions ended");
-            if made {
-                println!("{password}");
-            }
-            Ok(())
+            let (password, new) = password(password_stdin)?;
+            made = new.then(|| password.clone());
+            AdminRequest::UserPasswd { user, password }
         }
         AccountsRequest::TokenCreate {
             user,
             scope,
             days,
             label,
-        } => {
-            let expires = chrono::Utc::now() + chrono::Duration::days(i64::from(days));
-            let (token, record) = book
-                .create_token(&user, scope, expires, &label)
-                .map_err(bad)?;
-            eprintln!(
-                "token {} for {user}, expires {}; it is shown once:",
-                record.id,
-                events::time::format_local(record.expires_at)
-            );
-            println!("{token}");
-            Ok(())
+        } => AdminRequest::TokenCreate {
+            user,
+            scope,
+            days,
+            label,
+        },
+        AccountsRequest::TokenRevoke { id } => AdminRequest::TokenRevoke { id },
+        AccountsRequest::AccessLog { child, actor } => AdminRequest::AccessLog { child, actor },
+    };
+    let response = match server::admin::send(&stores.db, &request) {
+        Some(answer) => {
+            eprintln!("careledger: through the running service");
+            answer.map_err(|e| {
+                CliError::Environment(format!("talking to the running service: {e}"))
+            })?
         }
-        AccountsRequest::TokenRevoke { id } => {
-            if !book.revoke_token(&id).map_err(bad)? {
-                return Err(BadInput(format!("token {id}: no such token")).into());
+        None => {
+            let store = stores.write()?;
+            server::admin::execute(&store, request)
+        }
+    };
+    finish(response, made)
+}
+
+fn finish(r: AdminResponse, made: Option<String>) -> Result<()> {
+    match r.failed_bad_input {
+        Some(true) => Err(BadInput(r.message).into()),
+        Some(false) => Err(anyhow::anyhow!(r.message)),
+        None => {
+            if !r.message.is_empty() {
+                eprintln!("{}", r.message);
             }
-            eprintln!("revoked token {id}");
+            print!("{}", r.stdout);
+            if let Some(p) = made {
+                println!("{p}");
+            }
             Ok(())
-        }
-        AccountsRequest::AccessLog { child, actor } => {
-            let entries = store.access_log()?.entries()?;
-            let shown: Vec<_> = entries
-                .into_iter()
-                .filter(|e| child.is_none() || e.access.child == child)
-                .filter(|e| actor.as_ref().is_none_or(|a| &e.access.actor == a))
-                .collect();
-            print_json(&shown)
         }
     }
 }

@@ -304,10 +304,7 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             policy::show(&*stores.read()?, &school, on, as_of)
         }
         Request::Demo { keep } => demo(keep),
-        Request::Accounts(r) => {
-            let store = stores.write()?;
-            accounts::run(&store, r)
-        }
+        Request::Accounts(r) => accounts::run(stores, r),
         Request::Serve { listen, demo } => {
             if demo {
                 serve::demo(listen)

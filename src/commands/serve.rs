@@ -29,15 +29,24 @@ pub fn serve(store: Store, listen: SocketAddr) -> Result<()> {
             Arc::new(ServicePlan),
             server::Limits::default(),
         )
-        .context("opening the access log")?;
+        .context("starting the service")?;
+        // `careledger user|token|access-log` reach the service through this socket.
+        let socket = server::admin::socket_path(store.path());
+        let admin = server::admin::listen(&socket, store.clone()).map_err(|e| {
+            crate::CliError::Environment(format!(
+                "opening the admin socket {}: {e}",
+                socket.display()
+            ))
+        })?;
         eprintln!(
             "careledger: serving {} on http://{} (Ctrl-C or SIGTERM stops it)",
             store.path().display(),
             listener.local_addr().unwrap_or(listen)
         );
-        server::serve(listener, state, task, server::shutdown_signal())
-            .await
-            .context("serving")?;
+        let served = server::serve(listener, state, task, server::shutdown_signal()).await;
+        admin.abort();
+        let _ = std::fs::remove_file(&socket);
+        served.context("serving")?;
         anyhow::Ok(())
     });
     drop(runtime);

@@ -370,3 +370,55 @@ impl OutputAfter for Command {
         child.wait_with_output().unwrap()
     }
 }
+
+#[test]
+fn user_and_token_go_through_the_running_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    seed_store(dir.path(), &db);
+    let (mut server, base) = start_serve(&db);
+    // The service holds the store: the commands reach it through its admin socket.
+    let out = careledger_ok(
+        &db,
+        &[
+            "user",
+            "add",
+            "insp",
+            "--role",
+            "inspector",
+            "--county",
+            COUNTY,
+        ],
+    );
+    assert!(
+        stderr(&out).contains("through the running service"),
+        "{}",
+        stderr(&out)
+    );
+    let out = careledger_ok(
+        &db,
+        &["token", "create", "--user", "insp", "--scope", "read"],
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let (status, _) = get(&base, &token, "/api/children/sq-c05/archive");
+    assert_eq!(status, 200);
+    let out = careledger_ok(&db, &["access-log", "--child", "sq-c05"]);
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(log[0]["actor"], "insp");
+    assert_eq!(log[0]["what"], "archive");
+    // A bad request through the socket is still exit 1.
+    let out = careledger(&db, &["user", "disable", "nobody"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    careledger_ok(&db, &["user", "disable", "insp"]);
+    let (status, _) = get(&base, &token, "/api/children/sq-c05/archive");
+    assert_eq!(status, 401, "a disabled account's token ends at once");
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(server.wait().unwrap().success());
+    assert!(
+        !server::admin::socket_path(&db).exists(),
+        "the socket is removed at stop"
+    );
+}
