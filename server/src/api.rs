@@ -30,9 +30,10 @@ use crate::policy::{
     Action, Decision, Place, Principal, Resource, Scope, TokenScope, action_of, authorize,
 };
 use crate::writer::{Outcome, RecordRequest, WriteError};
-use crate::{AppState, ReadFailure, access, blocking};
+use crate::{AppState, ReadFailure, access, blocking, pages};
 
-/// Every route of the API: method and path. The router is built from this table only.
+/// Every route of the service (the JSON API, then the pages): method and path. The router is
+/// built from this table only.
 pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/login"),
     ("POST", "/api/logout"),
@@ -56,6 +57,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/admin/users/{user}/password"),
     ("POST", "/api/admin/tokens"),
     ("POST", "/api/admin/tokens/{id}/revoke"),
+    ("GET", "/"),
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("POST", "/logout"),
+    ("GET", "/static/htmx.min.js"),
+    ("GET", "/worklist"),
+    ("GET", "/worklist/fields"),
+    ("POST", "/worklist/record"),
+    ("GET", "/child/{child}"),
 ];
 
 fn handler(method: &str, path: &str) -> MethodRouter<AppState> {
@@ -82,6 +92,15 @@ fn handler(method: &str, path: &str) -> MethodRouter<AppState> {
         ("POST", "/api/admin/users/{user}/password") => post(users_passwd),
         ("POST", "/api/admin/tokens") => post(tokens_create),
         ("POST", "/api/admin/tokens/{id}/revoke") => post(tokens_revoke),
+        ("GET", "/") => get(pages::home),
+        ("GET", "/login") => get(pages::login_page),
+        ("POST", "/login") => post(pages::login_form),
+        ("POST", "/logout") => post(pages::logout_form),
+        ("GET", "/static/htmx.min.js") => get(pages::htmx),
+        ("GET", "/worklist") => get(pages::worklist),
+        ("GET", "/worklist/fields") => get(pages::entry_fields),
+        ("POST", "/worklist/record") => post(pages::entry_record),
+        ("GET", "/child/{child}") => get(pages::child_page),
         (m, p) => panic!("route {m} {p} is in ROUTES but has no handler"),
     }
 }
@@ -239,7 +258,7 @@ fn child_world(
 
 /// Authorises a read of one child's file; returns whether notes may be shown. Writes the
 /// access-log entry once allowed.
-async fn child_read(
+pub(crate) async fn child_read(
     state: &AppState,
     caller: &Caller,
     child: &str,
@@ -326,6 +345,35 @@ async fn record(
     Path(kind): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let body = String::from_utf8(body.to_vec()).map_err(|_| {
+        field_error(
+            "body",
+            "UTF-8 JSON",
+            Some("bytes that are not UTF-8".into()),
+        )
+    })?;
+    Ok(match record_as(&state, &caller, kind, body).await? {
+        Outcome::Recorded { id, seq } => {
+            (StatusCode::CREATED, axum::Json(RecordedBody { id, seq })).into_response()
+        }
+        Outcome::AlreadyPresent => (
+            StatusCode::OK,
+            axum::Json(PresentBody {
+                already_present: true,
+            }),
+        )
+            .into_response(),
+    })
+}
+
+/// Records one event for `caller` (the API's and the quick entry's one path): the type and
+/// wire object as `careledger record` takes them. Authorised, queued, durable when `Ok`.
+pub async fn record_as(
+    state: &AppState,
+    caller: &Caller,
+    kind: String,
+    body: String,
+) -> Result<Outcome, ApiError> {
     let p = caller.principal.clone();
     let Some(event_kind) = EventKind::parse(&kind) else {
         return Err(field_error(
@@ -339,13 +387,6 @@ async fn record(
         crate::policy::action_of_kind(event_kind),
         &Resource::Unplaced,
     ))?;
-    let body = String::from_utf8(body.to_vec()).map_err(|_| {
-        field_error(
-            "body",
-            "UTF-8 JSON",
-            Some("bytes that are not UTF-8".into()),
-        )
-    })?;
     // The actor is the logged-in staff member, never what the client says.
     let actor = p.staff.clone().unwrap_or_default();
     if let Ok(obj) = ingest::json::read_object(&body)
@@ -416,16 +457,10 @@ async fn record(
     .await?;
     let Some((action, resource)) = facts else {
         // Already in the log (same content, same actor): nothing to authorise or append.
-        return Ok((
-            StatusCode::OK,
-            axum::Json(PresentBody {
-                already_present: true,
-            }),
-        )
-            .into_response());
+        return Ok(Outcome::AlreadyPresent);
     };
     decide(authorize(&p, action, &resource))?;
-    let outcome = state
+    state
         .0
         .writer
         .submit(RecordRequest { kind, body, actor })
@@ -436,19 +471,7 @@ async fn record(
             WriteError::Busy => ApiError::Busy,
             WriteError::Closed => ApiError::ShuttingDown,
             WriteError::Fault(m) => ApiError::Fault(m),
-        })?;
-    Ok(match outcome {
-        Outcome::Recorded { id, seq } => {
-            (StatusCode::CREATED, axum::Json(RecordedBody { id, seq })).into_response()
-        }
-        Outcome::AlreadyPresent => (
-            StatusCode::OK,
-            axum::Json(PresentBody {
-                already_present: true,
-            }),
-        )
-            .into_response(),
-    })
+        })
 }
 
 /// The children an event is about (an incident notification's is its incident's).

@@ -15,6 +15,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod pages;
 pub mod policy;
 pub mod writer;
 

@@ -3,6 +3,7 @@
 
 mod concurrency;
 mod matrix;
+mod pages;
 mod security;
 
 use std::collections::BTreeMap;
@@ -118,7 +119,11 @@ impl Service {
             vars,
             stop: Some(stop),
             join: Some(join),
-            client: reqwest::Client::new(),
+            // Redirects are answers to check, not to follow.
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
         }
     }
 

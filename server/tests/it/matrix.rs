@@ -163,8 +163,31 @@ const PROBES: &[(&str, &str, &str, Option<&str>)] = &[
         "/api/admin/users/victim/disable",
         None,
     ),
+    ("GET", "/", "/", None),
+    ("GET", "/login", "/login", None),
+    ("POST", "/login", "/login", Some(LOGIN)),
+    ("GET", "/static/htmx.min.js", "/static/htmx.min.js", None),
+    ("GET", "/worklist", "/worklist?on=2025-11-20", None),
+    (
+        "GET",
+        "/worklist/fields",
+        "/worklist/fields?type=talk_held",
+        None,
+    ),
+    (
+        "POST",
+        "/worklist/record",
+        "/worklist/record",
+        Some(TALK_FORM),
+    ),
+    ("GET", "/child/{child}", "/child/sq-c05", None),
+    ("GET", "/child/{child}", "/child/sq-c01", None),
+    ("POST", "/logout", "/logout", None),
     ("POST", "/api/logout", "/api/logout", None),
 ];
+
+/// A quick-entry form sent as the API's JSON: the form extractor refuses it (415).
+const TALK_FORM: &str = r#"{"type":"talk_held"}"#;
 
 const LOGIN: &str = r#"{"user":"{user}","password":"correct horse battery"}"#;
 const TALK_PAIRED: &str = r#"{"staff":"sq-t03","child":"sq-c05","occurred_at":"2025-11-20T16:00:00+08:00","topic":"学习","summary":"matrix","mood":"ok"}"#;
@@ -218,6 +241,7 @@ async fn every_role_against_every_route() {
             });
             let head = svc.head();
             let (status, text) = svc.call(user, method, &path, body.as_deref()).await;
+            // Pages answer a missing session with the login page (303), the API with 401.
             if !(200..300).contains(&status) {
                 assert_eq!(
                     svc.head(),
