@@ -1,17 +1,21 @@
 //! The read plan: which envelopes each kind of view needs, and how they are fetched.
 //!
-//! A single child's views read the by-child index plus the registry events of the schools the
-//! child's file names (`projections::world::schools_named`) — no replay. Whole-school views
-//! fold the whole log, streamed, resuming from a stored timeline snapshot when one fits. The
-//! `log` listing reads one index or the whole log.
+//! A single child's views read the child's envelopes from the read models plus the registry
+//! events of the schools the child's file names (`projections::world::schools_named`) — no
+//! replay. School-wide views (scores, worklists, pairings, archives, back-fill, the term
+//! report) read their scope through the read models (`scope_timeline`: the scope's versions
+//! filtered as of a time; docs/read-models.md). `replay` folds the whole log, streamed: the
+//! reference the read models are tested against. The `log` listing reads one index or the
+//! whole log. The bureau's whole-log feed reads the world and then the effective facts in a
+//! second scan (`fact_scan`).
 //!
-//! This module owns those fetches and the snapshot policy; it must never compute a view, decide
-//! what a view shows, or print anything.
+//! This module owns those fetches; it must never compute a view, decide what a view shows, or
+//! print anything.
 
 use chrono::{DateTime, Utc};
-use events::Envelope;
-use projections::snapshot::{self, Snapshot};
-use projections::{ProjectionError, Timeline};
+use events::{Envelope, EventKind};
+use projections::versions::Versions;
+use projections::{Fact, ProjectionError, Timeline, World};
 use store::{Store, StoreError};
 
 /// Why a read plan could not be carried out.
@@ -24,22 +28,6 @@ pub enum PlanError {
     /// content, not the machine, is at fault.
     #[error(transparent)]
     Projection(#[from] ProjectionError),
-    /// A fresh timeline snapshot could not be encoded for storing.
-    #[error("encoding the timeline snapshot")]
-    Snapshot(#[source] rmp_serde::encode::Error),
-}
-
-/// Events between stored snapshots of the whole-log timeline, set by
-/// `CARELEDGER_SNAPSHOT_EVERY`. Off (0) by default: a snapshot holds every effective fact, and
-/// at county scale resuming from one measured twice as slow as replaying the log
-/// (docs/BENCHMARKS.md), so it only pays where decoding the log is the bottleneck.
-const SNAPSHOT_EVERY: u64 = 0;
-
-fn snapshot_every() -> u64 {
-    std::env::var("CARELEDGER_SNAPSHOT_EVERY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(SNAPSHOT_EVERY)
 }
 
 /// Everything a single child's views need: the registry-kind events of every school the
@@ -50,7 +38,7 @@ pub fn child_envelopes(
     child: &str,
     as_of: Option<DateTime<Utc>>,
 ) -> Result<Vec<Envelope>, PlanError> {
-    let mut envs = store.by_child(child, as_of)?;
+    let mut envs = store.child_envelopes(child, as_of)?;
     // The amendments of the child's file are indexed under the child too, so the timeline of
     // its own events knows every school the file has named, as corrected.
     let own = Timeline::build(&envs, as_of)?;
@@ -60,6 +48,19 @@ pub fn child_envelopes(
     envs.sort_by_key(|e| e.seq);
     envs.dedup_by_key(|e| e.seq);
     Ok(envs)
+}
+
+/// One child's timeline as of `as_of`: the child's envelopes (`child_envelopes`) folded into
+/// versions and filtered at `as_of`, with the whole log's head as of then (so "today" in a
+/// view without `--as-of` is the log's last record, as in the replay).
+pub fn child_timeline(
+    store: &Store,
+    child: &str,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<Timeline, PlanError> {
+    let envs = child_envelopes(store, child, as_of)?;
+    let (head_seq, head_recorded_at) = store.head_as_of(as_of)?;
+    Ok(Versions::build(envs).timeline_with_head(as_of, head_seq, head_recorded_at)?)
 }
 
 /// Everything a school's policy needs: that school's registry-kind events, folded.
@@ -89,13 +90,10 @@ pub fn log_envelopes(
     })
 }
 
-fn snapshot_name() -> String {
-    format!("timeline/{}", snapshot::fingerprint())
-}
-
-/// The whole log's timeline as of `as_of` by a plain replay (no snapshot read or written):
-/// the log is streamed into the fold, so it is never held twice; the first read error ends
-/// the replay and is returned.
+/// The whole log's timeline as of `as_of` by a plain replay — the reference the read models
+/// are tested against, and the read of commands about no one school (`export`, `log`). The
+/// log is streamed into the fold, so it is never held twice; the first read error ends the
+/// replay and is returned.
 pub fn replay(store: &Store, as_of: Option<DateTime<Utc>>) -> Result<Timeline, PlanError> {
     let mut read_error = None;
     let envs = store.scan(as_of).map_while(|r| match r {
@@ -112,35 +110,157 @@ pub fn replay(store: &Store, as_of: Option<DateTime<Utc>>) -> Result<Timeline, P
     }
 }
 
-/// The whole log's timeline as of `as_of`: resumed from the latest fitting snapshot (same
-/// code fingerprint, taken before `as_of`), else replayed; a fresh snapshot is stored when
-/// the log has grown `SNAPSHOT_EVERY` events past the last one.
-pub fn whole_timeline(store: &Store, as_of: Option<DateTime<Utc>>) -> Result<Timeline, PlanError> {
-    let head = store.head().seq;
-    let name = snapshot_name();
-    let stored = store.snapshot_at_or_before(&name, head)?;
-    let mut last_snap = 0;
-    if let Some((seq, bytes)) = &stored {
-        last_snap = *seq;
-        // A snapshot that does not decode or does not fit is ignored: replay is always right.
-        if let Ok(snap) = rmp_serde::from_slice::<Snapshot>(bytes)
-            && snap.fingerprint == snapshot::fingerprint()
-            && as_of.is_none_or(|t| snap.head_recorded_at.is_none_or(|r| r <= t))
-        {
-            let rest: Vec<Envelope> = store
-                .scan_range(snap.head_seq + 1, as_of)
-                .collect::<Result<_, _>>()?;
-            if let Ok(tl) = snap.resume(rest.iter(), as_of) {
-                return Ok(tl);
-            }
+/// What a scoped read covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// One school, by id.
+    School(String),
+    /// Several schools, by id (a staff member's: the schools they ever belonged to).
+    Schools(Vec<String>),
+    /// Every school registered in a county, by county name.
+    County(String),
+}
+
+impl Scope {
+    /// The read scope of a report scope.
+    pub fn of_report(scope: &reports::Scope) -> Scope {
+        match scope {
+            reports::Scope::School(s) => Scope::School(s.clone()),
+            reports::Scope::County(c) => Scope::County(c.clone()),
         }
     }
-    let tl = replay(store, as_of)?;
-    let every = snapshot_every();
-    if every > 0 && tl.head_seq() == head && head >= last_snap + every {
-        let snap = Snapshot::take(&tl);
-        let bytes = rmp_serde::to_vec_named(&snap).map_err(PlanError::Snapshot)?;
-        store.put_snapshot(&name, head, &bytes)?;
+}
+
+/// The envelopes of a scope, in log order, up to `as_of`: for each school, its registry and
+/// every envelope about a child or staff member who ever belonged to it, in any version (the
+/// read models of `store`, `docs/read-models.md`). Costs the scope's envelopes, not the log's.
+pub fn scope_envelopes(
+    store: &Store,
+    scope: &Scope,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<Vec<Envelope>, PlanError> {
+    let schools = match scope {
+        Scope::School(s) => vec![s.clone()],
+        Scope::Schools(v) => v.clone(),
+        Scope::County(c) => store.county_schools(c)?,
+    };
+    if let [one] = schools.as_slice() {
+        return Ok(store.school_envelopes(one, as_of)?);
     }
-    Ok(tl)
+    let mut seqs = Vec::new();
+    for s in &schools {
+        seqs.extend(store.school_seqs(s)?);
+    }
+    seqs.sort_unstable();
+    seqs.dedup();
+    Ok(store.envelopes_at(seqs, as_of)?)
+}
+
+/// **The scoped read of the term report and of every school-wide view**: the versions of the
+/// scope's effective facts (`projections::versions`), filtered as of `as_of` into a
+/// `Timeline` whose head is the whole log's as of `as_of` (so the position a run prints is
+/// the log's, as the replay gives it). For every view of a school in the scope — scores,
+/// worklists of its staff, pairings, archives, back-fill, the term statistics — `World::build`
+/// of it gives the same output as the replay of the whole log (`tests/it/read_models.rs`).
+/// Facts of other schools may be present (a child who left, a visit by a teacher of another
+/// school): the views select by their own rules, never by what the read left out.
+pub fn scope_timeline(
+    store: &Store,
+    scope: &Scope,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<Timeline, PlanError> {
+    let envs = scope_envelopes(store, scope, as_of)?;
+    let (head_seq, head_recorded_at) = store.head_as_of(as_of)?;
+    let versions = Versions::build(envs);
+    Ok(versions.timeline_with_head(as_of, head_seq, head_recorded_at)?)
+}
+
+/// The scoped timeline of a staff member's views (`worklist`): the schools they ever
+/// belonged to.
+pub fn staff_timeline(
+    store: &Store,
+    staff: &str,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<Timeline, PlanError> {
+    let schools = store.staff_schools(staff)?;
+    scope_timeline(store, &Scope::Schools(schools), as_of)
+}
+
+/// Whether `World::build` reads envelopes of this kind, or it is an amendment (which any
+/// event may need): what the first scan of [`fact_scan`] keeps.
+fn needed_for_world(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::SchoolRegistered
+            | EventKind::TermDefined
+            | EventKind::PolicyAdopted
+            | EventKind::StaffJoined
+            | EventKind::StaffLeft
+            | EventKind::ChildRegistered
+            | EventKind::ChildUpdated
+            | EventKind::ChildStatusChanged
+            | EventKind::PairingAssigned
+            | EventKind::PairingEnded
+            | EventKind::IncidentReported
+            | EventKind::Corrected
+            | EventKind::Retracted
+    )
+}
+
+/// The world as of a time and a stream of the effective facts of that prefix, for the
+/// whole-log read of the bureau feed (`export events --format parquet`) that never holds the
+/// care events in memory: see [`fact_scan`].
+pub struct FactScan<'s> {
+    store: &'s Store,
+    as_of: Option<DateTime<Utc>>,
+    kept: Timeline,
+    world: World,
+}
+
+/// Scans the log once for what the world needs and every amendment (a small share of the
+/// log), builds the timeline of those and its world; [`FactScan::facts`] then streams the
+/// log again, each envelope made effective through that timeline's amendments
+/// (`Timeline::effective`).
+pub fn fact_scan(store: &Store, as_of: Option<DateTime<Utc>>) -> Result<FactScan<'_>, PlanError> {
+    let mut kept = Vec::new();
+    for env in store.scan(as_of) {
+        let env = env?;
+        if needed_for_world(env.event.kind()) {
+            kept.push(env);
+        }
+    }
+    let kept = Timeline::build_owned(kept, as_of)?;
+    let world = World::build(&kept);
+    Ok(FactScan {
+        store,
+        as_of,
+        kept,
+        world,
+    })
+}
+
+impl FactScan<'_> {
+    /// The world as of the scan's time.
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// The effective facts of the kinds `wanted`, in log order (retracted events and
+    /// amendments left out, corrections applied), streamed from a second scan of the log.
+    pub fn facts(
+        &self,
+        wanted: fn(EventKind) -> bool,
+    ) -> impl Iterator<Item = Result<Fact, PlanError>> + '_ {
+        self.store
+            .scan(self.as_of)
+            .filter_map(move |env| match env {
+                Err(e) => Some(Err(PlanError::Store(e))),
+                Ok(env) if !wanted(env.event.kind()) => None,
+                Ok(env) => self
+                    .kept
+                    .effective(env)
+                    .map_err(PlanError::from)
+                    .transpose(),
+            })
+    }
 }

@@ -14,8 +14,8 @@ use projections::Period;
 
 use crate::BadInput;
 use crate::cli::{
-    Command, ExportFormat, ExportWhat, FixturesWhat, KeysWhat, ListFormat, ListOpts, PolicyWhat,
-    ProofsCommand, ReportWhat, Role, ScoreFormat, ScoreOpts,
+    ChildTermsFormat, Command, ExportFormat, ExportWhat, FixturesWhat, KeysWhat, ListFormat,
+    ListOpts, PolicyWhat, ProofsCommand, ReportWhat, Role, ScoreFormat, ScoreOpts,
 };
 use crate::commands::{
     ExportOptions, ListOptions, LogOptions, ProofsRequest, ReportOptions, Request, ScoreOutput,
@@ -79,6 +79,9 @@ fn proofs(command: ProofsCommand) -> Result<ProofsRequest> {
         ProofsCommand::Keys {
             what: KeysWhat::Show,
         } => ProofsRequest::KeysShow,
+        ProofsCommand::Keys {
+            what: KeysWhat::ImportCountySecret { file },
+        } => ProofsRequest::ImportCountySecret { file },
         ProofsCommand::Checkpoint { as_of: cut } => ProofsRequest::Checkpoint {
             as_of: as_of(cut.as_deref())?,
         },
@@ -171,6 +174,30 @@ pub fn request(command: Command) -> Result<Request> {
                 }),
                 // The bureau feed never carries notes, whatever `--with-confidential` says.
                 ExportFormat::Parquet => Request::ExportParquet { out, as_of },
+            }
+        }
+        Command::Export {
+            what:
+                ExportWhat::ChildTerms {
+                    term,
+                    format: ChildTermsFormat::Parquet,
+                    out,
+                    county,
+                    school,
+                    as_of: cut,
+                },
+        } => {
+            let as_of = as_of(cut.as_deref())?;
+            let scope = match (school, county) {
+                (Some(s), _) => Some(reports::Scope::School(s)),
+                (None, Some(c)) => Some(reports::Scope::County(c)),
+                (None, None) => None,
+            };
+            Request::ExportChildTerms {
+                term,
+                scope,
+                out,
+                as_of,
             }
         }
         Command::Report {
@@ -285,6 +312,7 @@ pub fn request(command: Command) -> Result<Request> {
         },
         Command::Scores {
             school,
+            county,
             period,
             other_scores,
             staff,
@@ -292,8 +320,13 @@ pub fn request(command: Command) -> Result<Request> {
         } => {
             let (as_of, output) = score_opts(opts.clone())?;
             let period = Period::parse(&period).map_err(|e| BadInput(e.to_string()))?;
+            let scope = match (school, county) {
+                (Some(s), _) => reports::Scope::School(s),
+                (None, Some(c)) => reports::Scope::County(c),
+                (None, None) => return Err(BadInput("give --school or --county".into()).into()),
+            };
             Request::Scores(ScoresOptions {
-                school,
+                scope,
                 period,
                 other_scores,
                 drill_staff: staff,
@@ -349,6 +382,7 @@ pub fn request(command: Command) -> Result<Request> {
                     children_per_school,
                     seed,
                     year,
+                    county,
                     out,
                 },
         } => Request::FixturesGenerate {
@@ -357,6 +391,7 @@ pub fn request(command: Command) -> Result<Request> {
                 children_per_school,
                 seed,
                 year,
+                county,
             },
             out,
         },

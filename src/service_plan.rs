@@ -10,7 +10,7 @@ use projections::Timeline;
 use server::{ReadFailure, ReadPlan};
 use store::Store;
 
-use crate::plan::{self, PlanError};
+use crate::plan::{self, PlanError, Scope};
 
 /// The commands' read plan, for the service.
 pub struct ServicePlan;
@@ -32,11 +32,49 @@ impl ReadPlan for ServicePlan {
         plan::child_envelopes(store, child, as_of).map_err(failure)
     }
 
-    fn whole_timeline(
+    fn child_timeline(
         &self,
         store: &Store,
+        child: &str,
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Timeline, ReadFailure> {
-        plan::whole_timeline(store, as_of).map_err(failure)
+        plan::child_timeline(store, child, as_of).map_err(failure)
+    }
+
+    fn school_timeline(
+        &self,
+        store: &Store,
+        school: &str,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Timeline, ReadFailure> {
+        plan::scope_timeline(store, &Scope::School(school.to_owned()), as_of).map_err(failure)
+    }
+
+    fn staff_timeline(
+        &self,
+        store: &Store,
+        staff: &str,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Timeline, ReadFailure> {
+        plan::staff_timeline(store, staff, as_of).map_err(failure)
+    }
+
+    fn report_timeline(
+        &self,
+        store: &Store,
+        scope: &reports::Scope,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Timeline, ReadFailure> {
+        plan::scope_timeline(store, &Scope::of_report(scope), as_of).map_err(failure)
+    }
+
+    fn all_schools_timeline(&self, store: &Store) -> Result<Timeline, ReadFailure> {
+        let schools = store
+            .registry()
+            .map_err(|e| ReadFailure::Fault(e.to_string()))?
+            .schools()
+            .map(|(s, _)| s.to_owned())
+            .collect();
+        plan::scope_timeline(store, &Scope::Schools(schools), None).map_err(failure)
     }
 }

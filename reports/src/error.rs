@@ -40,12 +40,16 @@ pub enum ReportError {
         /// The term id none of its schools defined.
         term: String,
     },
-    /// Reading the log failed (streamed runs).
-    #[error("reading the log failed: {source}")]
-    Scan {
-        /// The log reader's error, boxed (this crate does not name the store's types).
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+    /// A bureau feed was asked for outside the county whose secret keys its pseudonyms.
+    #[error(
+        "{asked} is not in county {secret_county}, whose secret is installed: a feed carries \
+         the pseudonyms of its own county only"
+    )]
+    OtherCounty {
+        /// What was asked for: `county 黔东县`, or `school s001 (county 黔东县)`.
+        asked: String,
+        /// The county of the installed secret.
+        secret_county: String,
     },
     /// A projection could not be computed (a correction that does not apply).
     #[error("{source}")]
@@ -97,6 +101,15 @@ pub enum ReportError {
         /// serde_json's error.
         #[source]
         source: serde_json::Error,
+    },
+    /// An instant the polars reporter cannot hold as nanoseconds since the epoch (it compares
+    /// escalation delays exactly): outside the years 1677 to 2262.
+    #[error("event {id}: {field} lies outside the years 1677 to 2262")]
+    InstantOutOfRange {
+        /// The event id.
+        id: String,
+        /// The field (`happened_at`, `notified_at`).
+        field: &'static str,
     },
     /// A report frame lacks a column or holds an unexpected type (a bug in this crate).
     #[error("report column {column} is missing or mistyped")]

@@ -242,7 +242,7 @@ impl<'s> Book<'s> {
                 new.user
             )));
         }
-        let registry = self.store.registry();
+        let registry = self.store.registry()?;
         match (&new.scope, new.role.county_scoped()) {
             (Scope::County(_), false) => {
                 return Err(AccountError::Invalid(format!(

@@ -241,19 +241,19 @@ fn place_of_child(reg: &Registry, child: &str) -> Place {
         .unwrap_or_default()
 }
 
+/// One child's timeline and world, from the child's read plan.
 fn child_world(
     state: &AppState,
     child: &str,
     as_of: Option<DateTime<Utc>>,
-) -> Result<(Vec<events::Envelope>, Timeline, World), ApiError> {
-    let envs = state
+) -> Result<(Timeline, World), ApiError> {
+    let tl = state
         .0
         .plan
-        .child_envelopes(&state.0.store, child, as_of)
+        .child_timeline(&state.0.store, child, as_of)
         .map_err(read_failure)?;
-    let tl = Timeline::build(&envs, as_of).map_err(projection)?;
     let world = World::build(&tl);
-    Ok((envs, tl, world))
+    Ok((tl, world))
 }
 
 /// Authorises a read of one child's file; returns whether notes may be shown. Writes the
@@ -497,7 +497,7 @@ async fn archive(
     let (as_of, valid_at) = (q.as_of()?, q.date("valid_at")?);
     child_read(&state, &caller, &child, "archive").await?;
     blocking(move || {
-        let (_, tl, world) = child_world(&state, &child, as_of)?;
+        let (tl, world) = child_world(&state, &child, as_of)?;
         let view =
             projections::archive::archive(&tl, &world, &child, valid_at).map_err(projection)?;
         json_response(&view)
@@ -515,7 +515,7 @@ async fn contact_card(
     let (as_of, on) = (q.as_of()?, q.date("on")?);
     child_read(&state, &caller, &child, "contact_card").await?;
     blocking(move || {
-        let (_, tl, world) = child_world(&state, &child, as_of)?;
+        let (tl, world) = child_world(&state, &child, as_of)?;
         let view =
             projections::contact_card::contact_card(&tl, &world, &child, on).map_err(projection)?;
         json_response(&view)
@@ -533,7 +533,14 @@ async fn history(
     let as_of = q.as_of()?;
     let notes = child_read(&state, &caller, &child, "history").await?;
     blocking(move || {
-        let (envs, tl, world) = child_world(&state, &child, as_of)?;
+        // As the CLI: the raw envelopes beside their timeline.
+        let envs = state
+            .0
+            .plan
+            .child_envelopes(&state.0.store, &child, as_of)
+            .map_err(read_failure)?;
+        let tl = Timeline::build(&envs, as_of).map_err(projection)?;
+        let world = World::build(&tl);
         let view =
             projections::history::history(&envs, &tl, &world, &child, notes).map_err(projection)?;
         json_response(&view)
@@ -551,7 +558,7 @@ async fn progress(
     let as_of = q.as_of()?;
     let notes = child_read(&state, &caller, &child, "progress").await?;
     blocking(move || {
-        let (_, tl, world) = child_world(&state, &child, as_of)?;
+        let (tl, world) = child_world(&state, &child, as_of)?;
         let view =
             projections::progress::progress(&tl, &world, &child, notes).map_err(projection)?;
         json_response(&view)
@@ -561,14 +568,16 @@ async fn progress(
 
 // ---- school views -------------------------------------------------------------------------
 
-fn whole_world(
+/// A school's timeline and world, through the read models.
+fn school_world(
     state: &AppState,
+    school: &str,
     as_of: Option<DateTime<Utc>>,
 ) -> Result<(Timeline, World), ApiError> {
     let tl = state
         .0
         .plan
-        .whole_timeline(&state.0.store, as_of)
+        .school_timeline(&state.0.store, school, as_of)
         .map_err(read_failure)?;
     let world = World::build(&tl);
     Ok((tl, world))
@@ -607,7 +616,7 @@ async fn archives(
     };
     school_read(&state, &caller, &school, Action::ReadSchool, "archives").await?;
     blocking(move || {
-        let (tl, world) = whole_world(&state, as_of)?;
+        let (tl, world) = school_world(&state, &school, as_of)?;
         let view = projections::archive::archives(&tl, &world, &school, valid_at, incomplete)
             .map_err(projection)?;
         json_response(&view)
@@ -630,7 +639,7 @@ async fn pairings(
     let (as_of, on) = (q.as_of()?, q.date("on")?);
     school_read(&state, &caller, &school, Action::ReadSchool, "pairings").await?;
     blocking(move || {
-        let (_, world) = whole_world(&state, as_of)?;
+        let (_, world) = school_world(&state, &school, as_of)?;
         let view = projections::pairings::pairings_on(&world, &school, day_of(on, as_of))
             .map_err(projection)?;
         json_response(&view)
@@ -655,7 +664,7 @@ async fn backfill(
         };
     school_read(&state, &caller, &school, Action::ReadSchool, "backfill").await?;
     blocking(move || {
-        let (tl, world) = whole_world(&state, as_of)?;
+        let (tl, world) = school_world(&state, &school, as_of)?;
         let options = projections::backfill::BackfillOptions {
             late_after_days: days,
             ..Default::default()
@@ -682,7 +691,7 @@ async fn scores(
         .map_err(|e| field_error("period", "a term or a school year", Some(e.to_string())))?;
     school_read(&state, &caller, &school, Action::ReadScores, "scores").await?;
     blocking(move || {
-        let (tl, world) = whole_world(&state, as_of)?;
+        let (tl, world) = school_world(&state, &school, as_of)?;
         let run = projections::scores(&tl, &world, &school, period, None).map_err(projection)?;
         json_response(&run.rows_json())
     })
@@ -717,7 +726,12 @@ async fn worklist(
         (None, None) => None,
     };
     blocking(move || {
-        let (tl, world) = whole_world(&state, as_of)?;
+        let tl = state
+            .0
+            .plan
+            .staff_timeline(&state.0.store, &staff, as_of)
+            .map_err(read_failure)?;
+        let world = World::build(&tl);
         let view = projections::worklist::worklist(&tl, &world, &staff, day_of(on, as_of))
             .map_err(projection)?;
         json_response(&view)
@@ -760,8 +774,13 @@ async fn report_term(
     ))?;
     access::record(&state, &caller, "report_term", None).await?;
     blocking(move || {
-        let store = &state.0.store;
-        let report = reports::term_statistics_streamed(|| store.scan(as_of), as_of, scope, &term)
+        let tl = state
+            .0
+            .plan
+            .report_timeline(&state.0.store, &scope, as_of)
+            .map_err(read_failure)?;
+        let world = World::build(&tl);
+        let report = reports::term_statistics(&tl, &world, scope, &term)
             .map_err(|e| ApiError::BadParam(e.to_string()))?;
         let bytes = reports::render(&report, reports::Format::Json)
             .map_err(|e| ApiError::Fault(e.to_string()))?;

@@ -48,8 +48,8 @@ pub enum ReadFailure {
 /// Which envelopes a view reads: the binary's read plan (`careledger::plan`), handed over so
 /// that the service reads exactly what the commands read.
 pub trait ReadPlan: Send + Sync + 'static {
-    /// Everything a single child's views need (the by-child index plus the registry events of
-    /// the schools its file names), in log order.
+    /// Everything a single child's views need (the child's envelopes plus the registry events
+    /// of the schools its file names), in log order.
     fn child_envelopes(
         &self,
         store: &Store,
@@ -57,12 +57,40 @@ pub trait ReadPlan: Send + Sync + 'static {
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Vec<Envelope>, ReadFailure>;
 
-    /// The whole log's timeline as of `as_of`.
-    fn whole_timeline(
+    /// One child's timeline as of `as_of` (archive, contact card, progress).
+    fn child_timeline(
         &self,
         store: &Store,
+        child: &str,
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Timeline, ReadFailure>;
+
+    /// The timeline of school-wide views of `school` (archives, pairings, back-fill, scores).
+    fn school_timeline(
+        &self,
+        store: &Store,
+        school: &str,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Timeline, ReadFailure>;
+
+    /// The timeline of a staff member's worklist.
+    fn staff_timeline(
+        &self,
+        store: &Store,
+        staff: &str,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Timeline, ReadFailure>;
+
+    /// The timeline of a term report of `scope`.
+    fn report_timeline(
+        &self,
+        store: &Store,
+        scope: &reports::Scope,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Timeline, ReadFailure>;
+
+    /// The timeline of every school (the facts the policy reads: registry and pairings).
+    fn all_schools_timeline(&self, store: &Store) -> Result<Timeline, ReadFailure>;
 }
 
 /// Limits of the service; the defaults suit a school or a county.
@@ -104,8 +132,10 @@ pub struct Facts {
 impl Facts {
     /// The facts of the store's log as it is now.
     pub fn read(store: &Store, plan: &dyn ReadPlan) -> Result<Facts, ReadFailure> {
-        let registry = store.registry();
-        let world = World::build(&plan.whole_timeline(store, None)?);
+        let registry = store
+            .registry()
+            .map_err(|e| ReadFailure::Fault(e.to_string()))?;
+        let world = World::build(&plan.all_schools_timeline(store)?);
         let pairings = world
             .pairings()
             .map(|p| ((p.staff.clone(), p.child.clone()), p.clone()))

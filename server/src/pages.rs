@@ -339,7 +339,7 @@ async fn work(state: &AppState, caller: &Caller, on: NaiveDate) -> Result<Work, 
     blocking(move || {
         let tl =
             s.0.plan
-                .whole_timeline(&s.0.store, None)
+                .staff_timeline(&s.0.store, &staff, None)
                 .map_err(|e| ApiError::Fault(e.to_string()))?;
         let world = projections::World::build(&tl);
         let view = projections::worklist::worklist(&tl, &world, &staff, on)

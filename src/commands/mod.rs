@@ -18,6 +18,7 @@ mod views;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use careledger::plan;
 use chrono::{DateTime, NaiveDate, Utc};
 use events::EventKind;
 use projections::Period;
@@ -81,7 +82,8 @@ pub enum ScoreOutput {
 /// `scores`.
 #[derive(Debug, Clone)]
 pub struct ScoresOptions {
-    pub school: String,
+    /// One school (`--school`), or every school of a county (`--county`).
+    pub scope: reports::Scope,
     pub period: Period,
     /// The `staff,score` CSV of the other appraisal parts, read by the handler.
     pub other_scores: Option<PathBuf>,
@@ -122,6 +124,14 @@ pub enum Request {
     Log(LogOptions),
     ExportJsonl(ExportOptions),
     ExportParquet {
+        out: PathBuf,
+        as_of: Option<DateTime<Utc>>,
+    },
+    /// `export child-terms` (docs/province.md).
+    ExportChildTerms {
+        term: String,
+        /// A school or a county; `None` is the installed county secret's county.
+        scope: Option<reports::Scope>,
         out: PathBuf,
         as_of: Option<DateTime<Utc>>,
     },
@@ -208,6 +218,10 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             stores.refuse_copy()?;
             keys::init(db, stores.keys.as_deref(), origin.as_deref())
         }
+        // The county secret belongs to the key directory, not the store: no store is opened.
+        Request::Proofs(ProofsRequest::ImportCountySecret { file }) => {
+            keys::import_county_secret(db, stores.keys.as_deref(), &file)
+        }
         Request::Proofs(p) => {
             let store = stores.write()?;
             proofs::run(&store, db, stores.keys.as_deref(), p)
@@ -245,11 +259,42 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
         Request::ExportJsonl(opts) => log::export_jsonl(&*stores.read()?, &opts),
         Request::ExportParquet { out, as_of: cut } => {
             let store = stores.read()?;
-            let summary = reports::export_events_parquet_streamed(|| store.scan(cut), cut, &out)
+            let scan = plan::fact_scan(&store, cut).map_err(plan_error)?;
+            let mut export = reports::BureauExport::create(scan.world(), &out)
                 .map_err(|e| BadInput(e.to_string()))?;
+            for fact in scan.facts(|_| true) {
+                export
+                    .push(&fact.map_err(plan_error)?)
+                    .map_err(|e| BadInput(e.to_string()))?;
+            }
+            let summary = export.finish().map_err(|e| BadInput(e.to_string()))?;
             eprintln!(
                 "exported {} events in {} files under {}",
                 summary.rows,
+                summary.files.len(),
+                out.display()
+            );
+            Ok(())
+        }
+        Request::ExportChildTerms {
+            term,
+            scope,
+            out,
+            as_of: cut,
+        } => {
+            // The secret first: without it nothing is read or written.
+            let secret = keys::load_county_secret(db, stores.keys.as_deref())?;
+            let store = stores.read()?;
+            let scope = scope.unwrap_or_else(|| reports::Scope::County(secret.county().to_owned()));
+            let tl = plan::scope_timeline(&store, &plan::Scope::of_report(&scope), cut)
+                .map_err(plan_error)?;
+            let world = projections::World::build(&tl);
+            let summary = reports::export_child_terms(&tl, &world, scope, &term, &secret, &out)
+                .map_err(feed_error)?;
+            eprintln!(
+                "exported {} children of term {term} (county {}) in {} files under {}",
+                summary.rows,
+                summary.county,
                 summary.files.len(),
                 out.display()
             );
@@ -345,7 +390,14 @@ fn plan_error(e: careledger::plan::PlanError) -> anyhow::Error {
     match e {
         careledger::plan::PlanError::Projection(e) => BadInput(e.to_string()).into(),
         careledger::plan::PlanError::Store(e) => e.into(),
-        e => e.into(),
+    }
+}
+
+/// A feed that cannot be written is the machine's (exit 4); any other refusal is the input's.
+fn feed_error(e: reports::ReportError) -> anyhow::Error {
+    match e {
+        reports::ReportError::Io { .. } => CliError::Environment(e.to_string()).into(),
+        e => BadInput(e.to_string()).into(),
     }
 }
 
@@ -354,7 +406,8 @@ fn bad(e: projections::ProjectionError) -> anyhow::Error {
     BadInput(e.to_string()).into()
 }
 
-/// `report term`: rules §8, streamed from the log (two scans, one row of counters per child).
+/// `report term`: rules §8 by the polars reporter (`reports::term_statistics`) over the scope's
+/// timeline from the read models (`plan::scope_timeline`).
 fn report_term(store: &Store, opts: &ReportOptions) -> Result<()> {
     let ReportOptions {
         term,
@@ -363,9 +416,11 @@ fn report_term(store: &Store, opts: &ReportOptions) -> Result<()> {
         formats,
         out,
     } = opts;
-    let report =
-        reports::term_statistics_streamed(|| store.scan(*as_of), *as_of, scope.clone(), term)
-            .map_err(|e| BadInput(e.to_string()))?;
+    let tl =
+        plan::scope_timeline(store, &plan::Scope::of_report(scope), *as_of).map_err(plan_error)?;
+    let world = projections::World::build(&tl);
+    let report = reports::term_statistics(&tl, &world, scope.clone(), term)
+        .map_err(|e| BadInput(e.to_string()))?;
     for s in report.schools_without_term() {
         eprintln!("note: school {s} defined no term {term}; left out");
     }
@@ -532,7 +587,7 @@ fn demo(keep: Option<PathBuf>) -> Result<()> {
     views::backfill(&store, "sq", 7, &opts)?;
     println!("\n== 考核得分 term scores of school sq, 2025-2026-1");
     let score_opts = ScoresOptions {
-        school: "sq".into(),
+        scope: reports::Scope::School("sq".into()),
         period: Period::parse("2025-2026-1").map_err(bad)?,
         other_scores: None,
         drill_staff: None,

@@ -36,15 +36,19 @@ fn child_world(
     child: &str,
     as_of: Option<DateTime<Utc>>,
 ) -> Result<(Timeline, World)> {
-    let envs = plan::child_envelopes(store, child, as_of).map_err(plan_error)?;
-    let tl = Timeline::build_owned(envs, as_of).map_err(bad)?;
+    let tl = plan::child_timeline(store, child, as_of).map_err(plan_error)?;
     let world = World::build(&tl);
     Ok((tl, world))
 }
 
-/// The whole log's timeline and world, from the whole-log read plan.
-fn whole_world(store: &Store, as_of: Option<DateTime<Utc>>) -> Result<(Timeline, World)> {
-    let tl = plan::whole_timeline(store, as_of).map_err(plan_error)?;
+/// A school's timeline and world, through the read models (`plan::scope_timeline`).
+fn school_world(
+    store: &Store,
+    school: &str,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<(Timeline, World)> {
+    let tl = plan::scope_timeline(store, &plan::Scope::School(school.to_owned()), as_of)
+        .map_err(plan_error)?;
     let world = World::build(&tl);
     Ok((tl, world))
 }
@@ -98,7 +102,7 @@ pub fn archives(
     valid_at: Option<NaiveDate>,
     opts: &ListOptions,
 ) -> Result<()> {
-    let (tl, world) = whole_world(store, opts.as_of)?;
+    let (tl, world) = school_world(store, school, opts.as_of)?;
     let view =
         projections::archive::archives(&tl, &world, school, valid_at, incomplete).map_err(bad)?;
     if opts.format == output::Format::Xlsx {
@@ -120,7 +124,7 @@ pub fn pairings(
     opts: &ListOptions,
 ) -> Result<()> {
     let on = day_of(on, opts.as_of);
-    let (_, world) = whole_world(store, opts.as_of)?;
+    let (_, world) = school_world(store, school, opts.as_of)?;
     let view = projections::pairings::pairings_on(&world, school, on).map_err(bad)?;
     show(&view, view.to_table(), opts)
 }
@@ -139,14 +143,15 @@ pub fn worklist(
         (None, None) => None,
     };
     let day = day_of(on, as_of);
-    let (tl, world) = whole_world(store, as_of)?;
+    let tl = plan::staff_timeline(store, staff, as_of).map_err(plan_error)?;
+    let world = World::build(&tl);
     let view = projections::worklist::worklist(&tl, &world, staff, day).map_err(bad)?;
     show(&view, view.to_table(), opts)
 }
 
 /// `backfill --school S [--days N]`.
 pub fn backfill(store: &Store, school: &str, days: i64, opts: &ListOptions) -> Result<()> {
-    let (tl, world) = whole_world(store, opts.as_of)?;
+    let (tl, world) = school_world(store, school, opts.as_of)?;
     let options = projections::backfill::BackfillOptions {
         late_after_days: days,
         ..Default::default()

@@ -3,10 +3,14 @@
 
 mod cli;
 mod crash;
+mod fact_scan;
 mod forms;
 mod hardening;
 mod proofs;
 mod proofs_crash;
+mod province;
+mod read_models;
+mod scores_county;
 mod serve;
 
 use std::path::Path;

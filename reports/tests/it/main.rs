@@ -4,9 +4,10 @@
 
 mod bureau;
 mod cases;
+mod child_terms;
+mod differential;
 mod formats;
 mod golden;
 mod privacy;
 mod seed;
-mod stream;
 mod year_end;
