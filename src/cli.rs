@@ -235,6 +235,37 @@ pub enum Command {
         #[arg(long)]
         keep: Option<PathBuf>,
     },
+    /// Run the service (docs/service.md): one process owns the store; teachers, counselors,
+    /// school admins, inspectors and the bureau reach it over HTTP. Stops cleanly on Ctrl-C or
+    /// SIGTERM (the queue is committed first).
+    Serve {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// A temporary store with the seed school and one account per role, passwords
+        /// printed: how a new user sees the service in a minute.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Accounts of the service (docs/service.md): people log in with a password.
+    User {
+        #[command(subcommand)]
+        what: UserWhat,
+    },
+    /// Bearer tokens of the service, for scripts and evaluation runs.
+    Token {
+        #[command(subcommand)]
+        what: TokenWhat,
+    },
+    /// Who read which child's file through the service, and every export (inspectors).
+    AccessLog {
+        /// Only reads of this child's file.
+        #[arg(long)]
+        child: Option<String>,
+        /// Only reads by this account.
+        #[arg(long)]
+        actor: Option<String>,
+    },
     /// Test data.
     Fixtures {
         #[command(subcommand)]
@@ -467,4 +498,63 @@ pub enum KeysWhat {
         /// The secret's file (`careledger county secret v1`).
         file: PathBuf,
     },
+}
+
+/// `user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserWhat {
+    /// Add an account. The password is read from stdin with `--password-stdin`, else one is
+    /// made and printed.
+    Add {
+        /// The login name.
+        user: String,
+        /// teacher, counselor, school_admin, inspector or bureau.
+        #[arg(long)]
+        role: String,
+        /// The staff member the account is (teachers, counselors; admins usually).
+        #[arg(long)]
+        staff: Option<String>,
+        /// The school (teacher, counselor, school_admin).
+        #[arg(long, conflicts_with = "county", required_unless_present = "county")]
+        school: Option<String>,
+        /// The county (inspector, bureau).
+        #[arg(long)]
+        county: Option<String>,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List the accounts (never a password).
+    List,
+    /// Disable an account: it cannot log in, its sessions and tokens end.
+    Disable { user: String },
+    /// Set a new password (ends the account's sessions).
+    Passwd {
+        user: String,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// `token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenWhat {
+    /// Create a token acting as an account; printed once, stored only as its hash.
+    Create {
+        /// The account it acts as.
+        #[arg(long)]
+        user: String,
+        /// read, record or all.
+        #[arg(long, default_value = "read")]
+        scope: String,
+        /// Days until it expires.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=366))]
+        days: u32,
+        /// What it is for.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// Revoke a token by its id (as `token create` printed it).
+    Revoke { id: String },
 }

@@ -362,6 +362,19 @@ pub fn request(command: Command) -> Result<Request> {
             Request::PolicyShow { school, on, as_of }
         }
         Command::Demo { keep } => Request::Demo { keep },
+        Command::User { what } => Request::Accounts(accounts_request(what)?),
+        Command::Token { what } => Request::Accounts(token_request(what)?),
+        Command::AccessLog { child, actor } => {
+            Request::Accounts(crate::commands::AccountsRequest::AccessLog { child, actor })
+        }
+        Command::Serve { listen, demo } => Request::Serve {
+            listen: listen.parse().map_err(|_| {
+                crate::CliError::Usage(format!(
+                    "--listen: expected an address and port (127.0.0.1:8080), found {listen:?}"
+                ))
+            })?,
+            demo,
+        },
         Command::Fixtures {
             what:
                 FixturesWhat::Generate {
@@ -382,5 +395,82 @@ pub fn request(command: Command) -> Result<Request> {
             },
             out,
         },
+    })
+}
+
+fn role(s: &str) -> Result<server::policy::Role> {
+    server::policy::Role::parse(s).ok_or_else(|| {
+        crate::CliError::Usage(format!(
+            "--role: expected teacher, counselor, school_admin, inspector or bureau, found {s:?}"
+        ))
+        .into()
+    })
+}
+
+fn accounts_request(what: crate::cli::UserWhat) -> Result<crate::commands::AccountsRequest> {
+    use crate::cli::UserWhat as W;
+    use crate::commands::AccountsRequest as R;
+    Ok(match what {
+        W::Add {
+            user,
+            role: r,
+            staff,
+            school,
+            county,
+            password_stdin,
+        } => R::UserAdd {
+            user,
+            role: role(&r)?,
+            staff,
+            scope: match (school, county) {
+                (Some(s), _) => server::policy::Scope::School(s),
+                (None, Some(c)) => server::policy::Scope::County(c),
+                (None, None) => {
+                    return Err(crate::CliError::Usage(
+                        "user add: give --school or --county".into(),
+                    )
+                    .into());
+                }
+            },
+            password_stdin,
+        },
+        W::List => R::UserList,
+        W::Disable { user } => R::UserDisable { user },
+        W::Passwd {
+            user,
+            password_stdin,
+        } => R::UserPasswd {
+            user,
+            password_stdin,
+        },
+    })
+}
+
+fn token_request(what: crate::cli::TokenWhat) -> Result<crate::commands::AccountsRequest> {
+    use crate::cli::TokenWhat as W;
+    use crate::commands::AccountsRequest as R;
+    Ok(match what {
+        W::Create {
+            user,
+            scope,
+            days,
+            label,
+        } => R::TokenCreate {
+            user,
+            scope: match scope.as_str() {
+                "read" => server::policy::TokenScope::Read,
+                "record" => server::policy::TokenScope::Record,
+                "all" => server::policy::TokenScope::All,
+                other => {
+                    return Err(crate::CliError::Usage(format!(
+                        "--scope: expected read, record or all, found {other:?}"
+                    ))
+                    .into());
+                }
+            },
+            days,
+            label,
+        },
+        W::Revoke { id } => R::TokenRevoke { id },
     })
 }

@@ -5,11 +5,13 @@
 //! (`Request`, built by `resolve` from the command line): they never see clap's types, and
 //! which envelopes a view reads is the read plan's (`careledger::plan`).
 
+mod accounts;
 pub(crate) mod keys;
 mod log;
 mod policy;
 mod proofs;
 mod scores;
+mod serve;
 mod template;
 mod views;
 
@@ -25,6 +27,7 @@ use store::Store;
 use crate::output::Format;
 use crate::{BadInput, CliError};
 
+pub use accounts::AccountsRequest;
 pub use log::import_files;
 pub use proofs::ProofsRequest;
 
@@ -189,6 +192,13 @@ pub enum Request {
     Demo {
         keep: Option<PathBuf>,
     },
+    /// `user`, `token`, `access-log`: the service's accounts and access log.
+    Accounts(AccountsRequest),
+    /// `serve`: the service (docs/service.md).
+    Serve {
+        listen: std::net::SocketAddr,
+        demo: bool,
+    },
     FixturesGenerate {
         config: fixtures::GenConfig,
         out: PathBuf,
@@ -339,6 +349,16 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             policy::show(&*stores.read()?, &school, on, as_of)
         }
         Request::Demo { keep } => demo(keep),
+        Request::Accounts(r) => accounts::run(stores, r),
+        Request::Serve { listen, demo } => {
+            if demo {
+                serve::demo(listen)
+            } else {
+                let store = stores.write()?;
+                keys::for_append(&store, db, stores.keys.as_deref())?;
+                serve::serve(store.into_store(), listen)
+            }
+        }
         Request::FixturesGenerate { config, out } => {
             let file = std::fs::File::create(&out)
                 .with_context(|| format!("creating {}", out.display()))?;
@@ -459,6 +479,14 @@ impl Drop for Opened {
         {
             store.close();
         }
+    }
+}
+
+impl Opened {
+    /// The store itself, for a command that keeps it open past this handle (`serve`), which
+    /// then closes it itself.
+    fn into_store(mut self) -> Store {
+        self.store.take().expect("open until taken")
     }
 }
 

@@ -11,6 +11,7 @@ mod proofs_crash;
 mod province;
 mod read_models;
 mod scores_county;
+mod serve;
 
 use std::path::Path;
 use std::process::{Command, Output};

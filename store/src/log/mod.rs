@@ -199,6 +199,16 @@ impl Store {
             .map_err(|e| StoreError::io(file, e))
     }
 
+    /// The sled database, for the store's own non-log trees (`accounts`, `access_log`).
+    pub(crate) fn sled_db(&self) -> &sled::Db {
+        &self.db
+    }
+
+    /// `sync` for the store's non-log trees: flush and fsync, as an append does.
+    pub(crate) fn sync_db(&self) -> Result<(), StoreError> {
+        self.sync()
+    }
+
     /// Records `head` in sled's `meta` tree (not yet durable).
     fn put_meta_head(&self, head: &Head) -> Result<(), StoreError> {
         self.meta.insert(

@@ -1,0 +1,320 @@
+//! The single writer: every append of the service goes through one task that commits what
+//! queued during the previous commit as one durable batch (group commit).
+//!
+//! Requests wait on a bounded channel, each with its own reply. The writer takes everything
+//! queued (`recv_many`), validates each request in order against the log plus the requests
+//! before it in the batch, appends the accepted drafts with one `Store::append` (one fsync
+//! sequence for the batch, on a blocking thread) and only then answers each request. A full
+//! queue is refused at once (`WriteError::Busy`, the caller's 503). On stop the queue is
+//! closed to new requests and what is in it is still committed.
+//!
+//! This module owns that loop; it must never answer a request before its batch is durable,
+//! never hold an unbounded backlog, and never call the store on an async thread.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use events::{Registry, Source};
+use ingest::{IngestErrors, Known, KnownEvent, MemoryKnown, StoreKnown};
+use store::Store;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Limits;
+
+/// What one request asks the writer to record: `careledger record TYPE --json BODY`, by
+/// `actor`.
+#[derive(Debug, Clone)]
+pub struct RecordRequest {
+    /// The event type (`talk_held`, …).
+    pub kind: String,
+    /// The wire object, as received.
+    pub body: String,
+    /// The logged-in staff member: the event's actor.
+    pub actor: String,
+}
+
+/// What a committed request did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Appended, durable, at this seq.
+    Recorded {
+        /// The event id.
+        id: String,
+        /// Its seq.
+        seq: u64,
+    },
+    /// The same event is already in the log; nothing appended.
+    AlreadyPresent,
+}
+
+/// Why a request was not recorded. Nothing of it was appended.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    /// The event is not valid: every problem, with field.
+    #[error("{0}")]
+    Invalid(IngestErrors),
+    /// The store refused the batch as input (a time rule): the text says why.
+    #[error("{0}")]
+    Refused(String),
+    /// The queue is full: try again shortly.
+    #[error("the service is busy")]
+    Busy,
+    /// The writer has stopped (the service is shutting down).
+    #[error("the service is shutting down")]
+    Closed,
+    /// The store failed (disk, damage): logged, not shown.
+    #[error("{0}")]
+    Fault(String),
+}
+
+/// Called (on a blocking thread) after a batch that held anything but care events, so that
+/// the facts the policy reads follow the log.
+pub type Refresh = Arc<dyn Fn() + Send + Sync>;
+
+type Reply = oneshot::Sender<Result<Outcome, WriteError>>;
+
+struct Job {
+    request: RecordRequest,
+    reply: Reply,
+}
+
+/// The cloneable end handlers submit to.
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<Job>,
+}
+
+impl WriterHandle {
+    /// Queues a request and waits until its batch is durable (or refused).
+    pub async fn submit(&self, request: RecordRequest) -> Result<Outcome, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .try_send(Job { request, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => WriteError::Busy,
+                mpsc::error::TrySendError::Closed(_) => WriteError::Closed,
+            })?;
+        answer.await.unwrap_or(Err(WriteError::Closed))
+    }
+}
+
+/// The running writer: `finish` stops it after the queue is committed.
+pub struct WriterTask {
+    stop: oneshot::Sender<()>,
+    join: tokio::task::JoinHandle<()>,
+}
+
+impl WriterTask {
+    /// Closes the queue to new requests, commits what is in it, and waits for the writer.
+    pub async fn finish(self) {
+        let _ = self.stop.send(());
+        let _ = self.join.await;
+    }
+}
+
+/// Starts the writer on the current runtime.
+pub fn start(store: Arc<Store>, refresh: Refresh, limits: &Limits) -> (WriterHandle, WriterTask) {
+    // The defaults hold two batches, so that the next batch queues while one commits.
+    let (tx, rx) = mpsc::channel(limits.queue.max(1));
+    let (stop, stopped) = oneshot::channel();
+    let batch = limits.batch.max(1);
+    let join = tokio::spawn(run(store, refresh, rx, stopped, batch));
+    (WriterHandle { tx }, WriterTask { stop, join })
+}
+
+async fn run(
+    store: Arc<Store>,
+    refresh: Refresh,
+    mut rx: mpsc::Receiver<Job>,
+    mut stopped: oneshot::Receiver<()>,
+    batch: usize,
+) {
+    let mut jobs = Vec::with_capacity(batch);
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut stopped => break,
+            n = rx.recv_many(&mut jobs, batch) => {
+                if n == 0 {
+                    return;
+                }
+                commit(&store, &refresh, std::mem::take(&mut jobs)).await;
+            }
+        }
+    }
+    // Stopping: nothing new gets in; what is queued is still committed and answered.
+    rx.close();
+    loop {
+        if rx.recv_many(&mut jobs, batch).await == 0 {
+            return;
+        }
+        commit(&store, &refresh, std::mem::take(&mut jobs)).await;
+    }
+}
+
+/// Commits one batch on a blocking thread and answers each job.
+async fn commit(store: &Arc<Store>, refresh: &Refresh, jobs: Vec<Job>) {
+    let (requests, replies): (Vec<RecordRequest>, Vec<Reply>) =
+        jobs.into_iter().map(|j| (j.request, j.reply)).unzip();
+    let n = requests.len();
+    let s = store.clone();
+    let results = match tokio::task::spawn_blocking(move || commit_batch(&s, requests)).await {
+        Ok((results, changed)) => {
+            if changed {
+                // Before the answers: a request that follows sees the new registry.
+                let refresh = refresh.clone();
+                let _ = tokio::task::spawn_blocking(move || refresh()).await;
+            }
+            results
+        }
+        Err(e) => vec![Err(WriteError::Fault(format!("the writer failed: {e}"))); n],
+    };
+    for (reply, result) in replies.into_iter().zip(results) {
+        // A caller that went away (timeout, closed connection) no longer waits: its event
+        // is committed all the same.
+        let _ = reply.send(result);
+    }
+}
+
+/// Validates the requests in order (each against the log plus the accepted requests before
+/// it) and appends the accepted ones as one batch. Returns each request's result and whether
+/// anything but care events was appended (the policy's facts must then be refreshed).
+pub fn commit_batch(
+    store: &Store,
+    requests: Vec<RecordRequest>,
+) -> (Vec<Result<Outcome, WriteError>>, bool) {
+    let opts = ingest::Options {
+        now: Utc::now(),
+        preserve_recorded_at: false,
+        head_recorded_at: store.head().recorded_at,
+    };
+    let base = StoreKnown::new(store);
+    let mut known = BatchKnown {
+        registry: base.registry().clone(),
+        base: &base,
+        batch: MemoryKnown::new(),
+    };
+    let mut results: Vec<Result<Outcome, WriteError>> = Vec::with_capacity(requests.len());
+    let mut drafts = Vec::new();
+    let mut owner = Vec::new();
+    for (i, r) in requests.iter().enumerate() {
+        match ingest::parse_record(&r.kind, &r.body, Some(&r.actor), &known, &opts) {
+            Err(e) => results.push(Err(WriteError::Invalid(e))),
+            Ok(parsed) if parsed.drafts.is_empty() => results.push(Ok(Outcome::AlreadyPresent)),
+            Ok(parsed) => {
+                for d in parsed.into_drafts() {
+                    known.push(&d);
+                    drafts.push(d);
+                    owner.push(i);
+                }
+                // Filled in after the append.
+                results.push(Err(WriteError::Closed));
+            }
+        }
+    }
+    if let Some(e) = base.take_error() {
+        let fault = WriteError::Fault(format!("reading the store to validate: {e}"));
+        return (vec![Err(fault); requests.len()], false);
+    }
+    if drafts.is_empty() {
+        return (results, false);
+    }
+    let ids: Vec<String> = drafts.iter().map(|d| d.id.clone()).collect();
+    // Care events change no registry fact, except an incident report (its child).
+    let changes_facts = drafts.iter().any(|d| {
+        matches!(d.event, events::Event::IncidentReported { .. })
+            || !matches!(
+                crate::policy::action_of(&d.event),
+                crate::policy::Action::RecordCare | crate::policy::Action::RecordCounseling
+            )
+    });
+    match store.append(drafts, Source::Cli) {
+        Ok(_) => {
+            for (id, i) in ids.into_iter().zip(owner) {
+                results[i] = match store.seq_of(&id) {
+                    Ok(Some(seq)) => Ok(Outcome::Recorded { id, seq }),
+                    Ok(None) => Err(WriteError::Fault(format!("{id} not found after append"))),
+                    Err(e) => Err(WriteError::Fault(e.to_string())),
+                };
+            }
+            (results, changes_facts)
+        }
+        Err(e) => {
+            let err = if e.kind() == store::ErrorKind::BadInput {
+                WriteError::Refused(e.to_string())
+            } else {
+                WriteError::Fault(e.to_string())
+            };
+            for i in owner {
+                results[i] = Err(err.clone());
+            }
+            (results, false)
+        }
+    }
+}
+
+/// The log as validation sees it during a batch: the store, plus the drafts accepted before.
+struct BatchKnown<'a> {
+    registry: Registry,
+    base: &'a StoreKnown<'a>,
+    batch: MemoryKnown,
+}
+
+impl BatchKnown<'_> {
+    fn push(&mut self, d: &events::Draft) {
+        self.registry.observe(&d.event);
+        self.batch.push(&d.id, d.occurred_at, &d.actor, &d.event);
+    }
+}
+
+impl Known for BatchKnown<'_> {
+    fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    fn event_by_id(&self, id: &str) -> Option<KnownEvent> {
+        self.batch
+            .event_by_id(id)
+            .or_else(|| self.base.event_by_id(id))
+    }
+
+    fn pairings(&self, staff: &str, child: &str) -> Vec<(String, chrono::NaiveDate)> {
+        let mut p = self.base.pairings(staff, child);
+        p.extend(self.batch.pairings(staff, child));
+        p
+    }
+
+    fn people(&self) -> ingest::people::People {
+        self.base.people()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_queue_is_refused_at_once() {
+        // A queue of one that nobody drains: the first request waits, the second is refused.
+        let (tx, _rx) = mpsc::channel(1);
+        let handle = WriterHandle { tx };
+        let request = RecordRequest {
+            kind: "talk_held".into(),
+            body: "{}".into(),
+            actor: "t".into(),
+        };
+        let waiting = {
+            let (h, r) = (handle.clone(), request.clone());
+            tokio::spawn(async move { h.submit(r).await })
+        };
+        tokio::task::yield_now().await;
+        while handle.tx.capacity() > 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(
+            handle.submit(request).await,
+            Err(WriteError::Busy)
+        ));
+        waiting.abort();
+    }
+}

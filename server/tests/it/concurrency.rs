@@ -1,0 +1,76 @@
+//! 32 clients each record 500 events at once: exactly 16,000 new events, seq gapless, every
+//! acknowledged event at its acknowledged seq, and the chain verifies.
+
+use std::collections::BTreeSet;
+
+use crate::{Service, talk};
+
+const CLIENTS: usize = 32;
+const EACH: usize = 500;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_two_clients_record_sixteen_thousand_events() {
+    let svc = Service::start().await;
+    let before = svc.head();
+    // The children paired with sq-t03 on 2025-11-20 (sq-c10 dropped out on 2025-11-17).
+    let children = [
+        "sq-c05", "sq-c06", "sq-c07", "sq-c08", "sq-c09", "sq-c11", "sq-c12",
+    ];
+    let token = svc.token("teacher").to_owned();
+    let mut clients = Vec::new();
+    for c in 0..CLIENTS {
+        // One connection pool per client, as 32 separate programs would have.
+        let client = reqwest::Client::new();
+        let url = svc.url("/api/record/talk_held");
+        let token = token.clone();
+        clients.push(tokio::spawn(async move {
+            let mut acked = Vec::with_capacity(EACH);
+            for i in 0..EACH {
+                let child = children[(c + i) % children.len()];
+                let body = talk("sq-t03", child, &format!("client {c} event {i}"));
+                let resp = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = resp.status().as_u16();
+                let text = resp.text().await.unwrap();
+                assert_eq!(status, 201, "client {c} event {i}: {text}");
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                acked.push((
+                    v["id"].as_str().unwrap().to_owned(),
+                    v["seq"].as_u64().unwrap(),
+                ));
+            }
+            acked
+        }));
+    }
+    let mut acked = Vec::new();
+    for c in clients {
+        acked.extend(c.await.unwrap());
+    }
+    svc_checks(&svc, before, &acked);
+    svc.stop().await;
+}
+
+fn svc_checks(svc: &Service, before: u64, acked: &[(String, u64)]) {
+    let total = (CLIENTS * EACH) as u64;
+    assert_eq!(acked.len() as u64, total);
+    assert_eq!(svc.head(), before + total, "exactly 16,000 new events");
+    // Every acknowledged event is where its answer said, and the seqs are exactly the new ones.
+    let seqs: BTreeSet<u64> = acked.iter().map(|(_, s)| *s).collect();
+    let expected: BTreeSet<u64> = (before + 1..=before + total).collect();
+    assert_eq!(seqs, expected, "seq gapless, each acknowledged once");
+    for (id, seq) in acked {
+        let env = svc.store.get(*seq).unwrap().unwrap();
+        assert_eq!(&env.id, id);
+        assert_eq!(
+            env.actor, "sq-t03",
+            "the actor is the logged-in staff member"
+        );
+    }
+    let v = svc.store.verify().unwrap();
+    assert_eq!(v.events, before + total);
+}
