@@ -12,6 +12,7 @@ const V1_HASH: &str = include_str!("data/envelope-v1.hash");
 
 fn v1_envelope() -> Envelope {
     Envelope {
+        sealed: None,
         schema: 1,
         seq: 7,
         id: "talk-sq-c01-2025-10-09".to_owned(),

@@ -81,6 +81,7 @@ pub struct Snapshot {
 
 fn envelope_of(f: &Fact) -> Envelope {
     Envelope {
+        sealed: None,
         schema: SCHEMA,
         seq: f.seq,
         id: f.id.clone(),
@@ -105,6 +106,7 @@ impl Snapshot {
             .map(envelope_of)
             .collect();
         entries.extend(timeline.amendments().iter().map(|a| Envelope {
+            sealed: None,
             schema: SCHEMA,
             seq: a.seq,
             id: a.id.clone(),

@@ -27,6 +27,7 @@ fn step() -> impl Strategy<Value = Step> {
 fn draft(n: u16, child: u8, staff: u8, retraction: bool) -> Draft {
     if retraction {
         Draft {
+            sealed: None,
             id: format!("r{n}"),
             occurred_at: crate::at(0),
             actor: "admin".into(),
