@@ -5,14 +5,21 @@
 //! fold the whole log, streamed, resuming from a stored timeline snapshot when one fits. The
 //! `log` listing reads one index or the whole log.
 //!
-//! This module owns those fetches and the snapshot policy; it must never compute a view, decide
-//! what a view shows, or print anything.
+//! It is also where sealed personal fields are opened (docs/privacy.md): a view's envelopes
+//! pass through an [`Opener`] after the read, with the key directory's vault; scores and term
+//! statistics read the clear parts as stored and never need a key. A timeline snapshot is only
+//! ever taken of envelopes as stored, never of opened ones, so no clear personal field is
+//! written into the store.
+//!
+//! This module owns those fetches, the opening and the snapshot policy; it must never compute
+//! a view, decide what a view shows, or print anything.
 
 use chrono::{DateTime, Utc};
 use events::Envelope;
 use projections::snapshot::{self, Snapshot};
 use projections::{ProjectionError, Timeline};
 use store::{Store, StoreError};
+use vault::{Reader, Vault, VaultError};
 
 /// Why a read plan could not be carried out.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +34,63 @@ pub enum PlanError {
     /// A fresh timeline snapshot could not be encoded for storing.
     #[error("encoding the timeline snapshot")]
     Snapshot(#[source] rmp_serde::encode::Error),
+    /// A sealed envelope could not be opened (a missing key, a ciphertext that does not
+    /// authenticate).
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+/// Opens the sealed envelopes a view reads: with the key directory's vault for a reader, or
+/// not at all (a store in clear, or a read that needs no personal field).
+#[derive(Clone, Copy)]
+pub struct Opener<'v> {
+    vault: Option<&'v Vault>,
+    reader: Reader,
+    /// Whether a sealed envelope without a vault is an error (a view) or passes as stored.
+    strict: bool,
+}
+
+impl<'v> Opener<'v> {
+    /// Opens with `vault` for `reader`; without a vault (a store in clear) a sealed
+    /// envelope is an error naming the missing key directory.
+    pub fn new(vault: Option<&'v Vault>, reader: Reader) -> Opener<'v> {
+        Opener {
+            vault,
+            reader,
+            strict: true,
+        }
+    }
+
+    /// Leaves every envelope as stored: the clear parts with their presence placeholders.
+    pub fn sealed() -> Opener<'static> {
+        Opener {
+            vault: None,
+            reader: Reader::Staff,
+            strict: false,
+        }
+    }
+
+    /// Whether envelopes are opened (or checked for a missing key directory) at all.
+    pub fn opens(&self) -> bool {
+        self.vault.is_some() || self.strict
+    }
+
+    /// One envelope, opened.
+    pub fn open(&self, env: Envelope) -> Result<Envelope, VaultError> {
+        match self.vault {
+            Some(v) => v.open(env, self.reader),
+            None if self.strict && env.sealed.is_some() => Err(VaultError::NoVault { id: env.id }),
+            None => Ok(env),
+        }
+    }
+
+    /// Envelopes, opened, in their order.
+    pub fn open_all(&self, envs: Vec<Envelope>) -> Result<Vec<Envelope>, VaultError> {
+        if !self.opens() {
+            return Ok(envs);
+        }
+        envs.into_iter().map(|e| self.open(e)).collect()
+    }
 }
 
 /// Events between stored snapshots of the whole-log timeline, set by
@@ -49,6 +113,7 @@ pub fn child_envelopes(
     store: &Store,
     child: &str,
     as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
 ) -> Result<Vec<Envelope>, PlanError> {
     let mut envs = store.by_child(child, as_of)?;
     // The amendments of the child's file are indexed under the child too, so the timeline of
@@ -59,7 +124,7 @@ pub fn child_envelopes(
     }
     envs.sort_by_key(|e| e.seq);
     envs.dedup_by_key(|e| e.seq);
-    Ok(envs)
+    Ok(open.open_all(envs)?)
 }
 
 /// Everything a school's policy needs: that school's registry-kind events, folded.
@@ -81,12 +146,14 @@ pub fn log_envelopes(
     child: Option<&str>,
     staff: Option<&str>,
     as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
 ) -> Result<Vec<Envelope>, PlanError> {
-    Ok(match (child, staff) {
+    let envs = match (child, staff) {
         (Some(c), _) => store.by_child(c, as_of)?,
         (None, Some(t)) => store.by_staff(t, as_of)?,
         (None, None) => store.scan(as_of).collect::<Result<_, _>>()?,
-    })
+    };
+    Ok(open.open_all(envs)?)
 }
 
 fn snapshot_name() -> String {
@@ -97,25 +164,45 @@ fn snapshot_name() -> String {
 /// the log is streamed into the fold, so it is never held twice; the first read error ends
 /// the replay and is returned.
 pub fn replay(store: &Store, as_of: Option<DateTime<Utc>>) -> Result<Timeline, PlanError> {
-    let mut read_error = None;
-    let envs = store.scan(as_of).map_while(|r| match r {
-        Ok(env) => Some(env),
-        Err(e) => {
-            read_error = Some(e);
-            None
+    replay_opened(store, as_of, &Opener::sealed())
+}
+
+/// [`replay`], each envelope opened on its way into the fold.
+pub fn replay_opened(
+    store: &Store,
+    as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
+) -> Result<Timeline, PlanError> {
+    let mut read_error: Option<PlanError> = None;
+    let envs = store.scan(as_of).map_while(|r| {
+        match r.map_err(PlanError::from).and_then(|e| Ok(open.open(e)?)) {
+            Ok(env) => Some(env),
+            Err(e) => {
+                read_error = Some(e);
+                None
+            }
         }
     });
     let tl = Timeline::build_owned(envs, as_of)?;
     match read_error {
-        Some(e) => Err(e.into()),
+        Some(e) => Err(e),
         None => Ok(tl),
     }
 }
 
 /// The whole log's timeline as of `as_of`: resumed from the latest fitting snapshot (same
 /// code fingerprint, taken before `as_of`), else replayed; a fresh snapshot is stored when
-/// the log has grown `SNAPSHOT_EVERY` events past the last one.
-pub fn whole_timeline(store: &Store, as_of: Option<DateTime<Utc>>) -> Result<Timeline, PlanError> {
+/// the log has grown `SNAPSHOT_EVERY` events past the last one. With an opener that opens,
+/// the log is replayed and opened, and no snapshot is read or written (a snapshot of opened
+/// envelopes would put clear personal fields into the store).
+pub fn whole_timeline(
+    store: &Store,
+    as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
+) -> Result<Timeline, PlanError> {
+    if open.opens() {
+        return replay_opened(store, as_of, open);
+    }
     let head = store.head().seq;
     let name = snapshot_name();
     let stored = store.snapshot_at_or_before(&name, head)?;

@@ -10,6 +10,7 @@ mod log;
 mod policy;
 mod proofs;
 mod scores;
+pub(crate) mod sealing;
 mod template;
 mod views;
 
@@ -23,6 +24,8 @@ use store::Store;
 
 use crate::output::Format;
 use crate::{BadInput, CliError};
+use careledger::plan::Opener;
+use vault::Reader;
 
 pub use log::import_files;
 pub use proofs::ProofsRequest;
@@ -193,6 +196,9 @@ pub fn run(stores: Stores, request: Request) -> Result<(), CliError> {
 
 fn dispatch(stores: &Stores, request: Request) -> Result<()> {
     let db = stores.db.as_path();
+    // The key directory's vault: opens the sealed fields a view shows and seals new ones.
+    let vault = || sealing::load(db, stores.keys.as_deref());
+
     match request {
         Request::Init { origin } => {
             stores.refuse_copy()?;
@@ -216,11 +222,13 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
                 keys::for_append(&store, db, stores.keys.as_deref())?;
                 store
             };
+            let v = vault()?;
             let opts = log::ImportOpts {
                 preserve_recorded_at,
                 dry_run,
                 quiet,
                 actor: actor.as_deref(),
+                vault: v.as_ref(),
             };
             log::import_files_as(&store, &files, &opts).map(|_| ())
         }
@@ -228,11 +236,16 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
         Request::Record { kind, json } => {
             let store = stores.write()?;
             keys::for_append(&store, db, stores.keys.as_deref())?;
-            log::record(&store, &kind, &json)
+            log::record(&store, &kind, &json, vault()?.as_ref())
         }
         Request::Verify => log::verify(&*stores.read()?),
-        Request::Log(opts) => log::list(&*stores.read()?, &opts),
-        Request::ExportJsonl(opts) => log::export_jsonl(&*stores.read()?, &opts),
+        // `log` lists metadata only (ids, types, times): the clear parts suffice.
+        Request::Log(opts) => log::list(&*stores.read()?, &opts, &Opener::sealed()),
+        Request::ExportJsonl(opts) => {
+            let v = vault()?;
+            let open = reader(&v, opts.with_confidential);
+            log::export_jsonl(&*stores.read()?, &opts, &open)
+        }
         Request::ExportParquet { out, as_of: cut } => {
             let store = stores.read()?;
             let summary = reports::export_events_parquet_streamed(|| store.scan(cut), cut, &out)
@@ -250,36 +263,63 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             child,
             valid_at,
             list,
-        } => views::archive(&*stores.read()?, &child, valid_at, &list),
+        } => views::archive(&*stores.read()?, &child, valid_at, &list, &staff(&vault()?)),
         Request::Archives {
             school,
             incomplete,
             valid_at,
             list,
-        } => views::archives(&*stores.read()?, &school, incomplete, valid_at, &list),
+        } => views::archives(
+            &*stores.read()?,
+            &school,
+            incomplete,
+            valid_at,
+            &list,
+            &staff(&vault()?),
+        ),
         Request::ContactCard { child, on, list } => {
-            views::contact_card(&*stores.read()?, &child, on, &list)
+            views::contact_card(&*stores.read()?, &child, on, &list, &staff(&vault()?))
         }
         Request::History {
             child,
             counselor,
             list,
-        } => views::history(&*stores.read()?, &child, counselor, &list),
+        } => {
+            let v = vault()?;
+            views::history(
+                &*stores.read()?,
+                &child,
+                counselor,
+                &list,
+                &reader(&v, counselor),
+            )
+        }
         Request::Progress {
             child,
             counselor,
             list,
-        } => views::progress(&*stores.read()?, &child, counselor, &list),
+        } => {
+            let v = vault()?;
+            views::progress(
+                &*stores.read()?,
+                &child,
+                counselor,
+                &list,
+                &reader(&v, counselor),
+            )
+        }
         Request::Pairings { school, on, list } => {
-            views::pairings(&*stores.read()?, &school, on, &list)
+            views::pairings(&*stores.read()?, &school, on, &list, &staff(&vault()?))
         }
-        Request::Worklist { staff, on, list } => {
-            views::worklist(&*stores.read()?, &staff, on, &list)
-        }
+        Request::Worklist {
+            staff: staff_id,
+            on,
+            list,
+        } => views::worklist(&*stores.read()?, &staff_id, on, &list, &staff(&vault()?)),
         Request::Backfill { school, days, list } => {
-            views::backfill(&*stores.read()?, &school, days, &list)
+            views::backfill(&*stores.read()?, &school, days, &list, &staff(&vault()?))
         }
-        Request::Scores(opts) => scores::scores(&*stores.read()?, &opts),
+        Request::Scores(opts) => scores::scores(&*stores.read()?, &opts, &staff(&vault()?)),
         Request::PolicyAdopt {
             school,
             from,
@@ -288,7 +328,7 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
         } => {
             let store = stores.write()?;
             keys::for_append(&store, db, stores.keys.as_deref())?;
-            policy::adopt(&store, &school, &from, &file, &actor)
+            policy::adopt(&store, &school, &from, &file, &actor, vault()?.as_ref())
         }
         Request::PolicyShow { school, on, as_of } => {
             policy::show(&*stores.read()?, &school, on, as_of)
@@ -319,12 +359,29 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
     }
 }
 
+/// The opener of a staff member's view.
+fn staff(v: &Option<vault::Vault>) -> Opener<'_> {
+    Opener::new(v.as_ref(), Reader::Staff)
+}
+
+/// The opener of a view that may show counseling notes (`--role counselor`,
+/// `--with-confidential`).
+fn reader(v: &Option<vault::Vault>, counselor: bool) -> Opener<'_> {
+    let r = if counselor {
+        Reader::Counselor
+    } else {
+        Reader::Staff
+    };
+    Opener::new(v.as_ref(), r)
+}
+
 /// A read plan's failure: a log whose content does not fold is the user's (exit 1, like any
 /// refused input); a store that cannot be read is not.
 fn plan_error(e: careledger::plan::PlanError) -> anyhow::Error {
     match e {
         careledger::plan::PlanError::Projection(e) => BadInput(e.to_string()).into(),
         careledger::plan::PlanError::Store(e) => e.into(),
+        careledger::plan::PlanError::Vault(e) => CliError::from_vault(&e).into(),
         e => e.into(),
     }
 }
@@ -481,6 +538,8 @@ fn demo(keep: Option<PathBuf>) -> Result<()> {
     import_files(&store, std::slice::from_ref(&seed), true, false, false)?;
     eprintln!("== importing it again (idempotent: nothing new)");
     import_files(&store, &[seed], true, false, false)?;
+    // The demo's store is a temporary one in clear (no key directory).
+    let open = Opener::sealed();
     eprintln!("== verifying the hash chain");
     log::verify(&store)?;
     log::summary(&store)?;
@@ -490,18 +549,19 @@ fn demo(keep: Option<PathBuf>) -> Result<()> {
         out: None,
     };
     println!("\n== 档案 archive of sq-c01");
-    views::archive(&store, "sq-c01", None, &opts)?;
+    views::archive(&store, "sq-c01", None, &opts, &open)?;
     println!("\n== 联系卡 contact card of sq-c01");
-    views::contact_card(&store, "sq-c01", None, &opts)?;
+    views::contact_card(&store, "sq-c01", None, &opts, &open)?;
     println!("\n== 工作清单 worklist of sq-t03 on 2025-11-20");
     views::worklist(
         &store,
         "sq-t03",
         events::time::parse_date("2025-11-20"),
         &opts,
+        &open,
     )?;
     println!("\n== 补录检查 back-fill of school sq");
-    views::backfill(&store, "sq", 7, &opts)?;
+    views::backfill(&store, "sq", 7, &opts, &open)?;
     println!("\n== 考核得分 term scores of school sq, 2025-2026-1");
     let score_opts = ScoresOptions {
         school: "sq".into(),
@@ -512,7 +572,7 @@ fn demo(keep: Option<PathBuf>) -> Result<()> {
         output: ScoreOutput::Table,
         out: None,
     };
-    scores::scores(&store, &score_opts)?;
+    scores::scores(&store, &score_opts, &open)?;
     // The report outlives the temporary store, so the user can open it.
     let out = std::env::temp_dir().join("careledger-demo-report");
     if out.exists() {

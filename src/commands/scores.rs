@@ -20,7 +20,7 @@ use crate::output;
 /// CSV and XLSX print the year-end table of `reports` (ranks, the commended and the
 /// disqualified). The log position the run was computed on goes to stderr, and into the
 /// table and spreadsheet headers.
-pub fn scores(store: &Store, opts: &ScoresOptions) -> Result<()> {
+pub fn scores(store: &Store, opts: &ScoresOptions, open: &plan::Opener<'_>) -> Result<()> {
     let ScoresOptions {
         school,
         period,
@@ -35,7 +35,8 @@ pub fn scores(store: &Store, opts: &ScoresOptions) -> Result<()> {
         .map(ingest::other_scores::read)
         .transpose()
         .map_err(|e| BadInput(e.to_string()))?;
-    let tl = plan::whole_timeline(store, *as_of).map_err(plan_error)?;
+    // Scores read no personal field; the staff names of the year-end table are opened.
+    let tl = plan::whole_timeline(store, *as_of, open).map_err(plan_error)?;
     let world = World::build(&tl);
     let run =
         projections::scores(&tl, &world, school, period.clone(), other.as_ref()).map_err(bad)?;

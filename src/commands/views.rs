@@ -6,7 +6,7 @@
 //! `careledger::plan`).
 
 use anyhow::Result;
-use careledger::plan;
+use careledger::plan::{self, Opener};
 use chrono::{DateTime, NaiveDate, Utc};
 use projections::{Timeline, World};
 use serde::Serialize;
@@ -35,16 +35,21 @@ fn child_world(
     store: &Store,
     child: &str,
     as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
 ) -> Result<(Timeline, World)> {
-    let envs = plan::child_envelopes(store, child, as_of).map_err(plan_error)?;
+    let envs = plan::child_envelopes(store, child, as_of, open).map_err(plan_error)?;
     let tl = Timeline::build_owned(envs, as_of).map_err(bad)?;
     let world = World::build(&tl);
     Ok((tl, world))
 }
 
 /// The whole log's timeline and world, from the whole-log read plan.
-fn whole_world(store: &Store, as_of: Option<DateTime<Utc>>) -> Result<(Timeline, World)> {
-    let tl = plan::whole_timeline(store, as_of).map_err(plan_error)?;
+fn whole_world(
+    store: &Store,
+    as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
+) -> Result<(Timeline, World)> {
+    let tl = plan::whole_timeline(store, as_of, open).map_err(plan_error)?;
     let world = World::build(&tl);
     Ok((tl, world))
 }
@@ -55,8 +60,9 @@ pub fn archive(
     child: &str,
     valid_at: Option<NaiveDate>,
     opts: &ListOptions,
+    open: &Opener<'_>,
 ) -> Result<()> {
-    let (tl, world) = child_world(store, child, opts.as_of)?;
+    let (tl, world) = child_world(store, child, opts.as_of, open)?;
     let view = projections::archive::archive(&tl, &world, child, valid_at).map_err(bad)?;
     show(&view, view.to_table(), opts)
 }
@@ -67,16 +73,23 @@ pub fn contact_card(
     child: &str,
     on: Option<NaiveDate>,
     opts: &ListOptions,
+    open: &Opener<'_>,
 ) -> Result<()> {
-    let (tl, world) = child_world(store, child, opts.as_of)?;
+    let (tl, world) = child_world(store, child, opts.as_of, open)?;
     let view = projections::contact_card::contact_card(&tl, &world, child, on).map_err(bad)?;
     show(&view, view.to_table(), opts)
 }
 
 /// `history CHILD [--role counselor]`: the view also lists the raw envelopes (corrections
 /// with both times), so it keeps them beside the timeline.
-pub fn history(store: &Store, child: &str, counselor: bool, opts: &ListOptions) -> Result<()> {
-    let envs = plan::child_envelopes(store, child, opts.as_of).map_err(plan_error)?;
+pub fn history(
+    store: &Store,
+    child: &str,
+    counselor: bool,
+    opts: &ListOptions,
+    open: &Opener<'_>,
+) -> Result<()> {
+    let envs = plan::child_envelopes(store, child, opts.as_of, open).map_err(plan_error)?;
     let tl = Timeline::build(&envs, opts.as_of).map_err(bad)?;
     let world = World::build(&tl);
     let view = projections::history::history(&envs, &tl, &world, child, counselor).map_err(bad)?;
@@ -84,8 +97,14 @@ pub fn history(store: &Store, child: &str, counselor: bool, opts: &ListOptions) 
 }
 
 /// `progress CHILD [--role counselor]`.
-pub fn progress(store: &Store, child: &str, counselor: bool, opts: &ListOptions) -> Result<()> {
-    let (tl, world) = child_world(store, child, opts.as_of)?;
+pub fn progress(
+    store: &Store,
+    child: &str,
+    counselor: bool,
+    opts: &ListOptions,
+    open: &Opener<'_>,
+) -> Result<()> {
+    let (tl, world) = child_world(store, child, opts.as_of, open)?;
     let view = projections::progress::progress(&tl, &world, child, counselor).map_err(bad)?;
     show(&view, view.to_table(), opts)
 }
@@ -97,8 +116,9 @@ pub fn archives(
     incomplete: bool,
     valid_at: Option<NaiveDate>,
     opts: &ListOptions,
+    open: &Opener<'_>,
 ) -> Result<()> {
-    let (tl, world) = whole_world(store, opts.as_of)?;
+    let (tl, world) = whole_world(store, opts.as_of, open)?;
     let view =
         projections::archive::archives(&tl, &world, school, valid_at, incomplete).map_err(bad)?;
     if opts.format == output::Format::Xlsx {
@@ -118,9 +138,10 @@ pub fn pairings(
     school: &str,
     on: Option<NaiveDate>,
     opts: &ListOptions,
+    open: &Opener<'_>,
 ) -> Result<()> {
     let on = day_of(on, opts.as_of);
-    let (_, world) = whole_world(store, opts.as_of)?;
+    let (_, world) = whole_world(store, opts.as_of, open)?;
     let view = projections::pairings::pairings_on(&world, school, on).map_err(bad)?;
     show(&view, view.to_table(), opts)
 }
@@ -132,6 +153,7 @@ pub fn worklist(
     staff: &str,
     on: Option<NaiveDate>,
     opts: &ListOptions,
+    open: &Opener<'_>,
 ) -> Result<()> {
     let as_of = match (opts.as_of, on) {
         (Some(t), _) => Some(t),
@@ -139,14 +161,20 @@ pub fn worklist(
         (None, None) => None,
     };
     let day = day_of(on, as_of);
-    let (tl, world) = whole_world(store, as_of)?;
+    let (tl, world) = whole_world(store, as_of, open)?;
     let view = projections::worklist::worklist(&tl, &world, staff, day).map_err(bad)?;
     show(&view, view.to_table(), opts)
 }
 
 /// `backfill --school S [--days N]`.
-pub fn backfill(store: &Store, school: &str, days: i64, opts: &ListOptions) -> Result<()> {
-    let (tl, world) = whole_world(store, opts.as_of)?;
+pub fn backfill(
+    store: &Store,
+    school: &str,
+    days: i64,
+    opts: &ListOptions,
+    open: &Opener<'_>,
+) -> Result<()> {
+    let (tl, world) = whole_world(store, opts.as_of, open)?;
     let options = projections::backfill::BackfillOptions {
         late_after_days: days,
         ..Default::default()

@@ -87,6 +87,14 @@ pub enum VaultError {
         /// The key directory.
         dir: PathBuf,
     },
+    /// A sealed event was read with no key directory at all.
+    #[error(
+        "event {id} is sealed, but there is no master key in the key directory: give --keys DIR (or $CARELEDGER_KEYS) where this store's keys are kept"
+    )]
+    NoVault {
+        /// The event's id.
+        id: String,
+    },
     /// The key of this subject was erased: it can never be made again.
     #[error(
         "the key of {subject} was erased (commitment {commitment}); it can never be made again"
