@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod forms;
 mod hardening;
+mod privacy;
 mod proofs;
 mod proofs_crash;
 
