@@ -93,11 +93,11 @@ pub fn snapshot(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     let store = open(dir)?;
     let mut out = StageOut::default();
     let t = Instant::now();
-    let tl = plan::whole_timeline(&store, None)?;
+    let tl = plan::whole_timeline(&store, None, &plan::Opener::sealed())?;
     out.set("first_s", t.elapsed().as_secs_f64());
     drop(tl);
     let t = Instant::now();
-    let tl = plan::whole_timeline(&store, None)?;
+    let tl = plan::whole_timeline(&store, None, &plan::Opener::sealed())?;
     out.set("second_s", t.elapsed().as_secs_f64());
     let t = Instant::now();
     let world = World::build(&tl);
@@ -164,7 +164,7 @@ pub fn archive(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     for _ in 0..ARCHIVE_LOOKUPS {
         let child = &children[(splitmix(&mut state) % children.len() as u64) as usize];
         let t = Instant::now();
-        let envs = plan::child_envelopes(&store, child, Some(as_of))?;
+        let envs = plan::child_envelopes(&store, child, Some(as_of), &plan::Opener::sealed())?;
         read += envs.len();
         let fetched = t.elapsed();
         let tl = Timeline::build_owned(envs, Some(as_of))?;

@@ -118,6 +118,8 @@ pub fn subject_of(event: &Event, target: Option<&KeySubject>) -> Option<KeySubje
         Event::StaffJoined { staff, .. } | Event::StaffLeft { staff, .. } => {
             Some(KeySubject::Staff(staff.clone()))
         }
+        // The erasure outlives the key it records: nothing of it is sealed.
+        Event::ChildErased { .. } => None,
         e => match e.children() {
             [c] => Some(KeySubject::Child(c.clone())),
             // Several children (an activity): the vocabulary gives such events no personal

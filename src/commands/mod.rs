@@ -5,6 +5,7 @@
 //! (`Request`, built by `resolve` from the command line): they never see clap's types, and
 //! which envelopes a view reads is the read plan's (`careledger::plan`).
 
+mod erase;
 pub(crate) mod keys;
 mod log;
 mod policy;
@@ -119,6 +120,12 @@ pub enum Request {
         json: String,
     },
     Verify,
+    /// `erase --child C --basis TEXT --approved-by STAFF`.
+    Erase {
+        child: String,
+        basis: String,
+        approved_by: String,
+    },
     Log(LogOptions),
     ExportJsonl(ExportOptions),
     ExportParquet {
@@ -239,6 +246,15 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             log::record(&store, &kind, &json, vault()?.as_ref())
         }
         Request::Verify => log::verify(&*stores.read()?),
+        Request::Erase {
+            child,
+            basis,
+            approved_by,
+        } => {
+            let store = stores.write()?;
+            keys::for_append(&store, db, stores.keys.as_deref())?;
+            erase::erase(&store, vault()?.as_ref(), &child, &basis, &approved_by)
+        }
         // `log` lists metadata only (ids, types, times): the clear parts suffice.
         Request::Log(opts) => log::list(&*stores.read()?, &opts, &Opener::sealed()),
         Request::ExportJsonl(opts) => {

@@ -206,3 +206,219 @@ fn a_ciphertext_moved_to_another_event_is_detected_on_read() {
     );
     assert!(!stderr(&out).contains("想妈妈了"));
 }
+
+/// The sensitive strings of the seed that only events about `children` carry: what must be
+/// gone once they are erased (a work place two families share is not one child's secret).
+fn secrets_of(children: &[&str]) -> BTreeSet<String> {
+    let all = seed_secrets();
+    let mut theirs = BTreeSet::new();
+    let mut others = BTreeSet::new();
+    for line in fixtures::SEED_SCHOOL_JSONL.lines() {
+        let v: Value = serde_json::from_str(line).expect("a JSON line");
+        let about = v["child"].as_str().is_some_and(|c| children.contains(&c));
+        let mut strings = Vec::new();
+        fn strings_of(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::String(s) => out.push(s.clone()),
+                Value::Array(a) => a.iter().for_each(|x| strings_of(x, out)),
+                Value::Object(m) => m.values().for_each(|x| strings_of(x, out)),
+                _ => {}
+            }
+        }
+        strings_of(&v, &mut strings);
+        for s in strings {
+            if about && all.contains(&s) {
+                theirs.insert(s);
+            } else if !about {
+                others.insert(s);
+            }
+        }
+    }
+    // A secret of theirs that another family's text contains ("高血压" in "高血压、糖尿病") may
+    // rightly still be seen.
+    theirs.retain(|s| !others.iter().any(|o| o.contains(s.as_str())));
+    theirs
+}
+
+fn stdout_of(db: &Path, args: &[&str]) -> Vec<u8> {
+    careledger_ok(db, args).stdout
+}
+
+#[test]
+fn erasing_three_children_changes_no_score_or_term_statistic_and_leaves_no_trace_of_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("store");
+    seed_store(tmp.path(), &db);
+    let erased = ["sq-c01", "sq-c02", "sq-c03"];
+    let secrets = secrets_of(&erased);
+    assert!(
+        secrets.len() > 30,
+        "only {} secrets of three children",
+        secrets.len()
+    );
+    // A time after the seed and before the erasure.
+    let before_erasure = events::time::format_local(chrono::Utc::now());
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    // Every period and every term, as of now and as of a time before the erasure.
+    let runs: Vec<Vec<String>> = {
+        let mut runs = Vec::new();
+        for as_of in [None, Some(before_erasure.as_str())] {
+            let with = |a: Vec<&str>| {
+                let mut a: Vec<String> = a.into_iter().map(str::to_owned).collect();
+                if let Some(t) = as_of {
+                    a.extend(["--as-of".to_owned(), t.to_owned()]);
+                }
+                a
+            };
+            for period in ["2025-2026-1", "2025-2026-2", "2025-2026"] {
+                for format in ["json", "csv"] {
+                    runs.push(with(vec![
+                        "scores", "--school", "sq", "--period", period, "--format", format,
+                    ]));
+                }
+            }
+            for term in ["2025-2026-1", "2025-2026-2"] {
+                for format in ["json", "csv"] {
+                    runs.push(with(vec![
+                        "report", "term", "--term", term, "--school", "sq", "--format", format,
+                    ]));
+                }
+            }
+        }
+        runs
+    };
+    let outputs = |db: &Path| -> Vec<Vec<u8>> {
+        runs.iter()
+            .map(|r| stdout_of(db, &r.iter().map(String::as_str).collect::<Vec<_>>()))
+            .collect()
+    };
+    let before = outputs(&db);
+    assert!(
+        before.iter().all(|o| o.len() > 100),
+        "every run printed its rows"
+    );
+    for child in erased {
+        careledger_ok(
+            &db,
+            &[
+                "erase",
+                "--child",
+                child,
+                "--basis",
+                "PIPL Art. 47: the guardian asked for deletion",
+                "--approved-by",
+                "sq-t01",
+            ],
+        );
+    }
+    careledger_ok(&db, &["verify"]);
+    let after = outputs(&db);
+    for ((run, b), a) in runs.iter().zip(&before).zip(&after) {
+        assert!(b == a, "{run:?} changed after the erasure");
+    }
+    // No view, export or listing shows a personal field of an erased child.
+    let export = tmp.path().join("export.jsonl");
+    let export_all = tmp.path().join("export-all.jsonl");
+    let mut seen: Vec<(String, Vec<u8>)> = Vec::new();
+    for child in erased {
+        for view in [
+            vec!["archive", child],
+            vec!["contact-card", child],
+            vec!["history", child],
+            vec!["history", child, "--role", "counselor"],
+            vec!["progress", child, "--role", "counselor"],
+            vec!["log", "--child", child],
+        ] {
+            seen.push((format!("{view:?}"), stdout_of(&db, &view)));
+        }
+    }
+    seen.push((
+        "archives".into(),
+        stdout_of(&db, &["archives", "--school", "sq"]),
+    ));
+    careledger_ok(
+        &db,
+        &[
+            "export",
+            "events",
+            "--format",
+            "jsonl",
+            "--out",
+            export.to_str().unwrap(),
+        ],
+    );
+    careledger_ok(
+        &db,
+        &[
+            "export",
+            "events",
+            "--format",
+            "jsonl",
+            "--with-confidential",
+            "--out",
+            export_all.to_str().unwrap(),
+        ],
+    );
+    seen.push(("export".into(), std::fs::read(&export).unwrap()));
+    seen.push((
+        "export --with-confidential".into(),
+        std::fs::read(&export_all).unwrap(),
+    ));
+    let archive = String::from_utf8_lossy(&seen[0].1).into_owned();
+    assert!(archive.contains(events::seal::ERASED), "{archive}");
+    let mut hits = Vec::new();
+    for (what, bytes) in &seen {
+        for s in &secrets {
+            if contains(bytes, s.as_bytes()) {
+                hits.push(format!("{s} in {what}"));
+            }
+        }
+    }
+    assert!(
+        hits.is_empty(),
+        "{} hits: {:?}",
+        hits.len(),
+        &hits[..hits.len().min(10)]
+    );
+    // Nor does any byte of the store or of the key directory.
+    let mut files = Vec::new();
+    every_file(&db, &mut files);
+    every_file(&tmp.path().join("store.keys"), &mut files);
+    for (name, bytes) in &files {
+        for s in &secrets {
+            assert!(!contains(bytes, s.as_bytes()), "{s} in {name}");
+        }
+    }
+    // A key is never made again for an erased child: an event about it is refused.
+    let out = careledger(
+        &db,
+        &[
+            "record",
+            "talk_held",
+            "--json",
+            r#"{"actor":"sq-t02","staff":"sq-t02","child":"sq-c01","topic":"学习","summary":"新的","mood":"good"}"#,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("can never be made again"),
+        "{}",
+        stderr(&out)
+    );
+    // Erasing twice is refused; the others' files still read in clear.
+    let again = careledger(
+        &db,
+        &[
+            "erase",
+            "--child",
+            "sq-c01",
+            "--basis",
+            "again",
+            "--approved-by",
+            "sq-t01",
+        ],
+    );
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    let other = String::from_utf8_lossy(&stdout_of(&db, &["archive", "sq-c04"])).into_owned();
+    assert!(!other.contains(events::seal::ERASED), "{other}");
+}
