@@ -294,6 +294,11 @@ pub enum FixturesWhat {
         /// The school year to generate.
         #[arg(long, default_value = "2025-2026")]
         year: String,
+        /// The county's name [default: 黔东县, ids as always]. A named county's ids all start
+        /// with a code of its name (`k1a2b3c-s001`), so counties generated apart can be read
+        /// together.
+        #[arg(long)]
+        county: Option<String>,
         #[arg(long)]
         out: PathBuf,
     },
@@ -371,6 +376,35 @@ pub enum ExportWhat {
         #[arg(long)]
         as_of: Option<String>,
     },
+    /// The child-term feed of a province's warehouse (docs/province.md): one row per child
+    /// counted in the term report, with a pseudonymous id (the county secret must be
+    /// installed: `keys import-county-secret`), placement, flags and counts. No names,
+    /// phones, addresses, birth dates or free text.
+    ChildTerms {
+        #[arg(long)]
+        term: String,
+        #[arg(long, value_enum, default_value_t = ChildTermsFormat::Parquet)]
+        format: ChildTermsFormat,
+        /// The folder to write (must not exist or be empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// The county [default: the installed county secret's].
+        #[arg(long, conflicts_with = "school")]
+        county: Option<String>,
+        /// One school of that county instead.
+        #[arg(long)]
+        school: Option<String>,
+        /// Only what was recorded by this time (RFC 3339, or a date: the end of that day).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+}
+
+/// `--format` of `export child-terms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ChildTermsFormat {
+    /// Hive-partitioned `county=/school=/term=` Parquet (`--out` is a folder).
+    Parquet,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -437,4 +471,10 @@ pub enum KeysWhat {
     },
     /// Print the verifier key inspectors pin.
     Show,
+    /// Install the county's pseudonym secret the bureau issued (docs/privacy.md) in the key
+    /// directory; never replaces a different one. The bureau's feeds need it.
+    ImportCountySecret {
+        /// The secret's file (`careledger county secret v1`).
+        file: PathBuf,
+    },
 }

@@ -1,22 +1,25 @@
 //! The read plan: which envelopes each kind of view needs, and how they are fetched.
 //!
-//! A single child's views read the by-child index plus the registry events of the schools the
-//! child's file names (`projections::world::schools_named`) — no replay. Whole-school views
-//! fold the whole log, streamed, resuming from a stored timeline snapshot when one fits. The
-//! `log` listing reads one index or the whole log.
+//! A single child's views read the child's envelopes from the read models plus the registry
+//! events of the schools the child's file names (`projections::world::schools_named`) — no
+//! replay. School-wide views (scores, worklists, pairings, archives, back-fill, the term
+//! report) read their scope through the read models (`scope_timeline`: the scope's versions
+//! filtered as of a time; docs/read-models.md). `replay` folds the whole log, streamed: the
+//! reference the read models are tested against. The `log` listing reads one index or the
+//! whole log.
 //!
-//! It is also where sealed personal fields are opened (docs/privacy.md): a view's envelopes
-//! pass through an [`Opener`] after the read, with the key directory's vault; scores and term
-//! statistics read the clear parts as stored and never need a key. A timeline snapshot is only
-//! ever taken of envelopes as stored, never of opened ones, so no clear personal field is
-//! written into the store.
+//! It is also where sealed personal fields are opened (docs/privacy.md): the envelopes a view
+//! reads pass through an [`Opener`] after the read, with the key directory's vault; the term
+//! report reads the clear parts as stored and never needs a key. The read models of `store`
+//! index and hold envelopes as stored (sealed), never opened ones, so no clear personal field
+//! is written into the store.
 //!
-//! This module owns those fetches, the opening and the snapshot policy; it must never compute
-//! a view, decide what a view shows, or print anything.
+//! This module owns those fetches and the opening; it must never compute a view, decide what a
+//! view shows, or print anything.
 
 use chrono::{DateTime, Utc};
 use events::Envelope;
-use projections::snapshot::{self, Snapshot};
+use projections::versions::Versions;
 use projections::{ProjectionError, Timeline};
 use store::{Store, StoreError};
 use vault::{Reader, Vault, VaultError};
@@ -31,9 +34,6 @@ pub enum PlanError {
     /// content, not the machine, is at fault.
     #[error(transparent)]
     Projection(#[from] ProjectionError),
-    /// A fresh timeline snapshot could not be encoded for storing.
-    #[error("encoding the timeline snapshot")]
-    Snapshot(#[source] rmp_serde::encode::Error),
     /// A sealed envelope could not be opened (a missing key, a ciphertext that does not
     /// authenticate).
     #[error(transparent)]
@@ -93,19 +93,6 @@ impl<'v> Opener<'v> {
     }
 }
 
-/// Events between stored snapshots of the whole-log timeline, set by
-/// `CARELEDGER_SNAPSHOT_EVERY`. Off (0) by default: a snapshot holds every effective fact, and
-/// at county scale resuming from one measured twice as slow as replaying the log
-/// (docs/BENCHMARKS.md), so it only pays where decoding the log is the bottleneck.
-const SNAPSHOT_EVERY: u64 = 0;
-
-fn snapshot_every() -> u64 {
-    std::env::var("CARELEDGER_SNAPSHOT_EVERY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(SNAPSHOT_EVERY)
-}
-
 /// Everything a single child's views need: the registry-kind events of every school the
 /// child's file has named and the child's own events (amendments included), in log order,
 /// from the indexes — no replay.
@@ -115,7 +102,7 @@ pub fn child_envelopes(
     as_of: Option<DateTime<Utc>>,
     open: &Opener<'_>,
 ) -> Result<Vec<Envelope>, PlanError> {
-    let mut envs = store.by_child(child, as_of)?;
+    let mut envs = store.child_envelopes(child, as_of)?;
     // The amendments of the child's file are indexed under the child too, so the timeline of
     // its own events knows every school the file has named, as corrected.
     let own = Timeline::build(&envs, as_of)?;
@@ -125,6 +112,20 @@ pub fn child_envelopes(
     envs.sort_by_key(|e| e.seq);
     envs.dedup_by_key(|e| e.seq);
     Ok(open.open_all(envs)?)
+}
+
+/// One child's timeline as of `as_of`: the child's envelopes (`child_envelopes`) folded into
+/// versions and filtered at `as_of`, with the whole log's head as of then (so "today" in a
+/// view without `--as-of` is the log's last record, as in the replay).
+pub fn child_timeline(
+    store: &Store,
+    child: &str,
+    as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
+) -> Result<Timeline, PlanError> {
+    let envs = child_envelopes(store, child, as_of, open)?;
+    let (head_seq, head_recorded_at) = store.head_as_of(as_of)?;
+    Ok(Versions::build(envs).timeline_with_head(as_of, head_seq, head_recorded_at)?)
 }
 
 /// Everything a school's policy needs: that school's registry-kind events, folded.
@@ -156,78 +157,101 @@ pub fn log_envelopes(
     Ok(open.open_all(envs)?)
 }
 
-fn snapshot_name() -> String {
-    format!("timeline/{}", snapshot::fingerprint())
-}
-
-/// The whole log's timeline as of `as_of` by a plain replay (no snapshot read or written):
-/// the log is streamed into the fold, so it is never held twice; the first read error ends
-/// the replay and is returned.
+/// The whole log's timeline as of `as_of` by a plain replay — the reference the read models
+/// are tested against, and the read of commands about no one school (`export`, `log`). The
+/// log is streamed into the fold, so it is never held twice; the first read error ends the
+/// replay and is returned.
 pub fn replay(store: &Store, as_of: Option<DateTime<Utc>>) -> Result<Timeline, PlanError> {
-    replay_opened(store, as_of, &Opener::sealed())
-}
-
-/// [`replay`], each envelope opened on its way into the fold.
-pub fn replay_opened(
-    store: &Store,
-    as_of: Option<DateTime<Utc>>,
-    open: &Opener<'_>,
-) -> Result<Timeline, PlanError> {
-    let mut read_error: Option<PlanError> = None;
-    let envs = store.scan(as_of).map_while(|r| {
-        match r.map_err(PlanError::from).and_then(|e| Ok(open.open(e)?)) {
-            Ok(env) => Some(env),
-            Err(e) => {
-                read_error = Some(e);
-                None
-            }
+    let mut read_error = None;
+    let envs = store.scan(as_of).map_while(|r| match r {
+        Ok(env) => Some(env),
+        Err(e) => {
+            read_error = Some(e);
+            None
         }
     });
     let tl = Timeline::build_owned(envs, as_of)?;
     match read_error {
-        Some(e) => Err(e),
+        Some(e) => Err(e.into()),
         None => Ok(tl),
     }
 }
 
-/// The whole log's timeline as of `as_of`: resumed from the latest fitting snapshot (same
-/// code fingerprint, taken before `as_of`), else replayed; a fresh snapshot is stored when
-/// the log has grown `SNAPSHOT_EVERY` events past the last one. With an opener that opens,
-/// the log is replayed and opened, and no snapshot is read or written (a snapshot of opened
-/// envelopes would put clear personal fields into the store).
-pub fn whole_timeline(
+/// What a scoped read covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// One school, by id.
+    School(String),
+    /// Several schools, by id (a staff member's: the schools they ever belonged to).
+    Schools(Vec<String>),
+    /// Every school registered in a county, by county name.
+    County(String),
+}
+
+impl Scope {
+    /// The read scope of a report scope.
+    pub fn of_report(scope: &reports::Scope) -> Scope {
+        match scope {
+            reports::Scope::School(s) => Scope::School(s.clone()),
+            reports::Scope::County(c) => Scope::County(c.clone()),
+        }
+    }
+}
+
+/// The envelopes of a scope, in log order, up to `as_of`: for each school, its registry and
+/// every envelope about a child or staff member who ever belonged to it, in any version (the
+/// read models of `store`, `docs/read-models.md`). Costs the scope's envelopes, not the log's.
+pub fn scope_envelopes(
     store: &Store,
+    scope: &Scope,
+    as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
+) -> Result<Vec<Envelope>, PlanError> {
+    let schools = match scope {
+        Scope::School(s) => vec![s.clone()],
+        Scope::Schools(v) => v.clone(),
+        Scope::County(c) => store.county_schools(c)?,
+    };
+    if let [one] = schools.as_slice() {
+        return Ok(open.open_all(store.school_envelopes(one, as_of)?)?);
+    }
+    let mut seqs = Vec::new();
+    for s in &schools {
+        seqs.extend(store.school_seqs(s)?);
+    }
+    seqs.sort_unstable();
+    seqs.dedup();
+    Ok(open.open_all(store.envelopes_at(seqs, as_of)?)?)
+}
+
+/// **The scoped read of the term report and of every school-wide view**: the versions of the
+/// scope's effective facts (`projections::versions`), filtered as of `as_of` into a
+/// `Timeline` whose head is the whole log's as of `as_of` (so the position a run prints is
+/// the log's, as the replay gives it). For every view of a school in the scope — scores,
+/// worklists of its staff, pairings, archives, back-fill, the term statistics — `World::build`
+/// of it gives the same output as the replay of the whole log (`tests/it/read_models.rs`).
+/// Facts of other schools may be present (a child who left, a visit by a teacher of another
+/// school): the views select by their own rules, never by what the read left out.
+pub fn scope_timeline(
+    store: &Store,
+    scope: &Scope,
     as_of: Option<DateTime<Utc>>,
     open: &Opener<'_>,
 ) -> Result<Timeline, PlanError> {
-    if open.opens() {
-        return replay_opened(store, as_of, open);
-    }
-    let head = store.head().seq;
-    let name = snapshot_name();
-    let stored = store.snapshot_at_or_before(&name, head)?;
-    let mut last_snap = 0;
-    if let Some((seq, bytes)) = &stored {
-        last_snap = *seq;
-        // A snapshot that does not decode or does not fit is ignored: replay is always right.
-        if let Ok(snap) = rmp_serde::from_slice::<Snapshot>(bytes)
-            && snap.fingerprint == snapshot::fingerprint()
-            && as_of.is_none_or(|t| snap.head_recorded_at.is_none_or(|r| r <= t))
-        {
-            let rest: Vec<Envelope> = store
-                .scan_range(snap.head_seq + 1, as_of)
-                .collect::<Result<_, _>>()?;
-            if let Ok(tl) = snap.resume(rest.iter(), as_of) {
-                return Ok(tl);
-            }
-        }
-    }
-    let tl = replay(store, as_of)?;
-    let every = snapshot_every();
-    if every > 0 && tl.head_seq() == head && head >= last_snap + every {
-        let snap = Snapshot::take(&tl);
-        let bytes = rmp_serde::to_vec_named(&snap).map_err(PlanError::Snapshot)?;
-        store.put_snapshot(&name, head, &bytes)?;
-    }
-    Ok(tl)
+    let envs = scope_envelopes(store, scope, as_of, open)?;
+    let (head_seq, head_recorded_at) = store.head_as_of(as_of)?;
+    let versions = Versions::build(envs);
+    Ok(versions.timeline_with_head(as_of, head_seq, head_recorded_at)?)
+}
+
+/// The scoped timeline of a staff member's views (`worklist`): the schools they ever
+/// belonged to.
+pub fn staff_timeline(
+    store: &Store,
+    staff: &str,
+    as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
+) -> Result<Timeline, PlanError> {
+    let schools = store.staff_schools(staff)?;
+    scope_timeline(store, &Scope::Schools(schools), as_of, open)
 }

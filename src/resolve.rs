@@ -14,8 +14,8 @@ use projections::Period;
 
 use crate::BadInput;
 use crate::cli::{
-    Command, ExportFormat, ExportWhat, FixturesWhat, KeysWhat, ListFormat, ListOpts, PolicyWhat,
-    ProofsCommand, ReportWhat, Role, ScoreFormat, ScoreOpts,
+    ChildTermsFormat, Command, ExportFormat, ExportWhat, FixturesWhat, KeysWhat, ListFormat,
+    ListOpts, PolicyWhat, ProofsCommand, ReportWhat, Role, ScoreFormat, ScoreOpts,
 };
 use crate::commands::{
     ExportOptions, ListOptions, LogOptions, ProofsRequest, ReportOptions, Request, ScoreOutput,
@@ -79,6 +79,9 @@ fn proofs(command: ProofsCommand) -> Result<ProofsRequest> {
         ProofsCommand::Keys {
             what: KeysWhat::Show,
         } => ProofsRequest::KeysShow,
+        ProofsCommand::Keys {
+            what: KeysWhat::ImportCountySecret { file },
+        } => ProofsRequest::ImportCountySecret { file },
         ProofsCommand::Checkpoint { as_of: cut } => ProofsRequest::Checkpoint {
             as_of: as_of(cut.as_deref())?,
         },
@@ -180,6 +183,30 @@ pub fn request(command: Command) -> Result<Request> {
                 }),
                 // The bureau feed never carries notes, whatever `--with-confidential` says.
                 ExportFormat::Parquet => Request::ExportParquet { out, as_of },
+            }
+        }
+        Command::Export {
+            what:
+                ExportWhat::ChildTerms {
+                    term,
+                    format: ChildTermsFormat::Parquet,
+                    out,
+                    county,
+                    school,
+                    as_of: cut,
+                },
+        } => {
+            let as_of = as_of(cut.as_deref())?;
+            let scope = match (school, county) {
+                (Some(s), _) => Some(reports::Scope::School(s)),
+                (None, Some(c)) => Some(reports::Scope::County(c)),
+                (None, None) => None,
+            };
+            Request::ExportChildTerms {
+                term,
+                scope,
+                out,
+                as_of,
             }
         }
         Command::Report {
@@ -345,6 +372,7 @@ pub fn request(command: Command) -> Result<Request> {
                     children_per_school,
                     seed,
                     year,
+                    county,
                     out,
                 },
         } => Request::FixturesGenerate {
@@ -353,6 +381,7 @@ pub fn request(command: Command) -> Result<Request> {
                 children_per_school,
                 seed,
                 year,
+                county,
             },
             out,
         },

@@ -72,6 +72,7 @@ impl DataArgs {
             children_per_school: self.children.unwrap_or(children),
             seed: self.seed,
             year: self.year.clone(),
+            county: None,
         }
     }
 

@@ -3,7 +3,7 @@
 //! docs/BENCHMARKS.md). Figures are measured, never asserted in tests.
 //!
 //! `careledger-bench --scale S` runs each stage (import, SQLite import, floor, replay,
-//! snapshot, archive, report) as a child process of this binary (`careledger-bench stage
+//! readmodels, archive, report) as a child process of this binary (`careledger-bench stage
 //! NAME`), so each stage's peak memory (`VmHWM`, which the kernel cannot reset) is its own;
 //! the stages share the work directory. `careledger-bench import --events N` is the single
 //! durable bulk import of issue 2.
@@ -81,7 +81,7 @@ pub(crate) enum Stage {
     Sqlite,
     Floor,
     Replay,
-    Snapshot,
+    ReadModels,
     Archive,
     Report,
 }
@@ -92,7 +92,7 @@ impl Stage {
         Stage::Sqlite,
         Stage::Floor,
         Stage::Replay,
-        Stage::Snapshot,
+        Stage::ReadModels,
         Stage::Archive,
         Stage::Report,
     ];
@@ -103,7 +103,7 @@ impl Stage {
             Stage::Sqlite => "sqlite",
             Stage::Floor => "floor",
             Stage::Replay => "replay",
-            Stage::Snapshot => "snapshot",
+            Stage::ReadModels => "readmodels",
             Stage::Archive => "archive",
             Stage::Report => "report",
         }
@@ -169,7 +169,7 @@ fn run_stage(stage: Stage, data: &DataArgs, dir: &Path) -> Result<StageOut> {
         Stage::Sqlite => sqlite::import(data, dir),
         Stage::Floor => floor::floor(data, dir),
         Stage::Replay => queries::replay(data, dir),
-        Stage::Snapshot => queries::snapshot(data, dir),
+        Stage::ReadModels => queries::readmodels(data, dir),
         Stage::Archive => queries::archive(data, dir),
         Stage::Report => queries::report(data, dir),
     }

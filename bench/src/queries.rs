@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use events::Event;
-use projections::{Period, Timeline, World};
+use projections::{Period, World};
 use reports::Scope;
 use store::Store;
 
@@ -27,7 +27,7 @@ fn open(dir: &Path) -> Result<Store> {
 /// The county of the generated schools (every school of the data set is in one county).
 fn county_of(store: &Store) -> Result<String> {
     store
-        .registry()
+        .registry()?
         .schools()
         .next()
         .map(|(_, county)| county.to_owned())
@@ -40,7 +40,7 @@ pub fn replay(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     let store = open(dir)?;
     let mut out = StageOut::default();
 
-    // The replay `careledger::plan::whole_timeline` falls back to when no snapshot fits.
+    // The replay: the reference the read models are tested against.
     let t = Instant::now();
     let tl = careledger::plan::replay(&store, None)?;
     out.set("timeline_s", t.elapsed().as_secs_f64());
@@ -85,34 +85,156 @@ pub fn replay(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     Ok(out)
 }
 
-/// Stage `snapshot`: whole-log commands as the command line runs them, through
-/// `plan::whole_timeline`. The first call finds no snapshot, replays, and stores one when the
-/// log is long enough (the plan's rule); the second resumes from it when there is one. Then one
-/// school's scores on the resumed timeline: `careledger scores` after a snapshot.
-pub fn snapshot(data: &DataArgs, dir: &Path) -> Result<StageOut> {
-    let store = open(dir)?;
+/// A time before which about two thirds of the log was recorded (the "past" of the as-of
+/// figures).
+fn past_of(store: &Store) -> Result<chrono::DateTime<chrono::Utc>> {
+    let seq = (store.head().seq * 2 / 3).max(1);
+    store
+        .get(seq)?
+        .map(|e| e.recorded_at)
+        .context("the imported log is empty")
+}
+
+/// Seconds of a closure, with its result.
+fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
+    let t = Instant::now();
+    let v = f()?;
+    Ok((t.elapsed().as_secs_f64(), v))
+}
+
+/// Stage `readmodels`: the school-scoped reads as the commands run them through the read models
+/// (`plan::scope_timeline`, `plan::staff_timeline`, `plan::child_timeline`), each from a fresh
+/// `Store::open` (store open included, as a user's command pays it): one school's scores as
+/// of now and as of a past time, one teacher's worklist, every school's scores, the county's
+/// term report as of now and a past time. Then, when the `careledger` binary sits beside this
+/// one, the same commands as whole processes (wall time, output discarded).
+pub fn readmodels(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     let mut out = StageOut::default();
-    let t = Instant::now();
-    let tl = plan::whole_timeline(&store, None, &plan::Opener::sealed())?;
-    out.set("first_s", t.elapsed().as_secs_f64());
-    drop(tl);
-    let t = Instant::now();
-    let tl = plan::whole_timeline(&store, None, &plan::Opener::sealed())?;
-    out.set("second_s", t.elapsed().as_secs_f64());
-    let t = Instant::now();
-    let world = World::build(&tl);
-    out.set("world_s", t.elapsed().as_secs_f64());
-    let school = world
-        .schools()
-        .next()
-        .map(|s| s.id.clone())
-        .context("the world holds no school")?;
-    let t = Instant::now();
-    let run = projections::scores(&tl, &world, &school, Period::parse(&data.year)?, None)?;
-    out.set("scores_s", t.elapsed().as_secs_f64());
-    out.set("scores_rows", run.rows.len() as f64);
-    out.set("events", store.head().seq as f64);
-    out.note("school", school);
+    let (open_s, store) = timed(|| open(dir))?;
+    out.set("open_s", open_s);
+    let past = past_of(&store)?;
+    let county = county_of(&store)?;
+    let year = Period::parse(&data.year)?;
+    let school = "s001".to_owned();
+    let staff = "s001-t01".to_owned();
+    drop(store);
+    let scores = |as_of| -> Result<usize> {
+        let store = open(dir)?;
+        let tl = plan::scope_timeline(
+            &store,
+            &plan::Scope::School(school.clone()),
+            as_of,
+            &plan::Opener::sealed(),
+        )?;
+        let world = World::build(&tl);
+        Ok(
+            projections::scores(&tl, &world, &school, year.clone(), None)?
+                .rows
+                .len(),
+        )
+    };
+    let (s, rows) = timed(|| scores(None))?;
+    out.set("scores_school_s", s);
+    out.set("scores_school_rows", rows as f64);
+    let (s, _) = timed(|| scores(Some(past)))?;
+    out.set("scores_school_past_s", s);
+    let (s, _) = timed(|| {
+        let store = open(dir)?;
+        let tl = plan::staff_timeline(&store, &staff, None, &plan::Opener::sealed())?;
+        let world = World::build(&tl);
+        let day = events::time::local_date(tl.head_recorded_at().context("an empty log")?);
+        Ok(projections::worklist::worklist(&tl, &world, &staff, day)?)
+    })?;
+    out.set("worklist_s", s);
+    let (s, rows) = timed(|| {
+        let store = open(dir)?;
+        let mut rows = 0;
+        for s in store.county_schools(&county)? {
+            let tl = plan::scope_timeline(
+                &store,
+                &plan::Scope::School(s.clone()),
+                None,
+                &plan::Opener::sealed(),
+            )?;
+            let world = World::build(&tl);
+            rows += projections::scores(&tl, &world, &s, year.clone(), None)?
+                .rows
+                .len();
+        }
+        Ok(rows)
+    })?;
+    out.set("scores_county_s", s);
+    out.set("scores_county_rows", rows as f64);
+    let term = format!("{}-1", data.year);
+    let report = |as_of| -> Result<usize> {
+        let store = open(dir)?;
+        let tl = plan::scope_timeline(
+            &store,
+            &plan::Scope::County(county.clone()),
+            as_of,
+            &plan::Opener::sealed(),
+        )?;
+        let world = World::build(&tl);
+        let r = reports::term_statistics(&tl, &world, Scope::County(county.clone()), &term)?;
+        Ok(r.frame().height())
+    };
+    let (s, _) = timed(|| report(None))?;
+    out.set("report_county_s", s);
+    let (s, _) = timed(|| report(Some(past)))?;
+    out.set("report_county_past_s", s);
+    out.note("school", school.clone());
+    out.note("staff", staff.clone());
+    out.note("past", events::time::format_local(past));
+    // The same, as whole `careledger` processes.
+    let exe = std::env::current_exe()?.with_file_name("careledger");
+    if exe.exists() {
+        let db = store_path(dir);
+        let past = events::time::format_local(past);
+        let runs: [(&str, Vec<&str>); 5] = [
+            (
+                "cli_scores_s",
+                vec![
+                    "scores", "--school", &school, "--period", &data.year, "--format", "json",
+                ],
+            ),
+            (
+                "cli_scores_past_s",
+                vec![
+                    "scores", "--school", &school, "--period", &data.year, "--format", "json",
+                    "--as-of", &past,
+                ],
+            ),
+            (
+                "cli_worklist_s",
+                vec!["worklist", "--staff", &staff, "--format", "json"],
+            ),
+            (
+                "cli_report_s",
+                vec![
+                    "report", "term", "--term", &term, "--county", &county, "--format", "csv",
+                ],
+            ),
+            (
+                "cli_report_past_s",
+                vec![
+                    "report", "term", "--term", &term, "--county", &county, "--format", "csv",
+                    "--as-of", &past,
+                ],
+            ),
+        ];
+        for (name, args) in runs {
+            let t = Instant::now();
+            let status = std::process::Command::new(&exe)
+                .arg("--db")
+                .arg(&db)
+                .args(&args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()?;
+            anyhow::ensure!(status.success(), "careledger {args:?} failed: {status}");
+            out.set(name, t.elapsed().as_secs_f64());
+        }
+    }
     Ok(out)
 }
 
@@ -139,8 +261,9 @@ const ARCHIVE_LOOKUPS: usize = 200;
 
 /// Stage `archive`: `ARCHIVE_LOOKUPS` children drawn at random (with replacement, fixed
 /// seed) among those registered by the log's midpoint; each one's archive as known then,
-/// as `careledger archive CHILD --as-of T` computes it: `plan::child_envelopes` (registry
-/// events and the child's own, from the indexes), a timeline and world of those, the view.
+/// as `careledger archive CHILD --as-of T` computes it (`plan::child_timeline`):
+/// `plan::child_envelopes` (registry events and the child's own, from the read models), their
+/// versions filtered as of T, a world of those, the view.
 pub fn archive(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     let store = open(dir)?;
     let mid = store.head().seq / 2;
@@ -167,7 +290,12 @@ pub fn archive(data: &DataArgs, dir: &Path) -> Result<StageOut> {
         let envs = plan::child_envelopes(&store, child, Some(as_of), &plan::Opener::sealed())?;
         read += envs.len();
         let fetched = t.elapsed();
-        let tl = Timeline::build_owned(envs, Some(as_of))?;
+        let (head_seq, head_at) = store.head_as_of(Some(as_of))?;
+        let tl = projections::versions::Versions::build(envs).timeline_with_head(
+            Some(as_of),
+            head_seq,
+            head_at,
+        )?;
         let world = World::build(&tl);
         std::hint::black_box(projections::archive::archive(&tl, &world, child, None)?);
         let total = t.elapsed();

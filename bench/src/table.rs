@@ -269,28 +269,78 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
         secs(rep.f("report_memory_s")),
         String::new(),
     );
-    let snp = st("snapshot");
+    let rdm = st("readmodels");
+    let cli = |k: &str| {
+        let v = rdm.f(k);
+        if v > 0.0 {
+            secs(v)
+        } else {
+            "not run (no `careledger` binary beside the bench)".to_owned()
+        }
+    };
     row(
-        "whole-log command, first",
-        "`plan::whole_timeline` with no snapshot stored: replay, and store a snapshot when the log is long enough".to_owned(),
-        secs(snp.f("first_s")),
-        peak(results.get("snapshot")),
+        "read models: store open",
+        "`Store::open` of the county (the registry is no longer loaded on open)".to_owned(),
+        secs(rdm.f("open_s")),
+        peak(results.get("readmodels")),
     );
     row(
-        "whole-log command, next",
-        "`plan::whole_timeline` again: resumes from that snapshot, if one was stored".to_owned(),
-        secs(snp.f("second_s")),
+        "read models: scores, one school",
+        format!(
+            "open, `plan::scope_timeline` of {}, world, `projections::scores`, school year ({} staff rows); as a whole `careledger scores` run: {}",
+            rdm.note("school"),
+            int(rdm.f("scores_school_rows")),
+            cli("cli_scores_s")
+        ),
+        secs(rdm.f("scores_school_s")),
         String::new(),
     );
     row(
-        "`scores` after a snapshot",
+        "read models: scores, one school, as of a past time",
         format!(
-            "that timeline, `World::build` ({}), then `projections::scores` of {} ({} staff rows)",
-            secs(snp.f("world_s")),
-            snp.note("school"),
-            int(snp.f("scores_rows"))
+            "the same as of {}; whole `careledger scores --as-of` run: {}",
+            rdm.note("past"),
+            cli("cli_scores_past_s")
         ),
-        secs(snp.f("second_s") + snp.f("world_s") + snp.f("scores_s")),
+        secs(rdm.f("scores_school_past_s")),
+        String::new(),
+    );
+    row(
+        "read models: worklist, one teacher",
+        format!(
+            "open, `plan::staff_timeline` of {}, world, `worklist`; whole `careledger worklist` run: {}",
+            rdm.note("staff"),
+            cli("cli_worklist_s")
+        ),
+        secs(rdm.f("worklist_s")),
+        String::new(),
+    );
+    row(
+        "read models: scores, every school",
+        format!(
+            "open, then each school's scoped read and scores ({} staff rows)",
+            int(rdm.f("scores_county_rows"))
+        ),
+        secs(rdm.f("scores_county_s")),
+        String::new(),
+    );
+    row(
+        "read models: term report, county",
+        format!(
+            "open, `plan::scope_timeline` of the county, `reports::term_statistics`; whole `careledger report term --county` run: {}",
+            cli("cli_report_s")
+        ),
+        secs(rdm.f("report_county_s")),
+        String::new(),
+    );
+    row(
+        "read models: term report, county, as of a past time",
+        format!(
+            "the same as of {}; whole run: {}",
+            rdm.note("past"),
+            cli("cli_report_past_s")
+        ),
+        secs(rdm.f("report_county_past_s")),
         String::new(),
     );
     row(

@@ -154,11 +154,17 @@ pub struct StoreKnown<'s> {
 impl<'s> StoreKnown<'s> {
     /// The store's view as of its current head.
     pub fn new(store: &'s Store) -> StoreKnown<'s> {
+        // A registry that cannot be read is the first read error (the import then stops
+        // with it, as for any other read of the store while validating).
+        let (registry, error) = match store.registry() {
+            Ok(r) => (r, None),
+            Err(e) => (Registry::default(), Some(e)),
+        };
         StoreKnown {
-            registry: store.registry(),
+            registry,
             store,
             open: None,
-            error: RefCell::new(None),
+            error: RefCell::new(error.map(KnownError::Store)),
         }
     }
 

@@ -17,8 +17,8 @@ pub mod pairings;
 pub mod progress;
 pub mod score_exact;
 pub mod scores;
-pub mod snapshot;
 pub mod timeline;
+pub mod versions;
 pub mod worklist;
 pub mod world;
 

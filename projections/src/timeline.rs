@@ -324,6 +324,28 @@ impl Timeline {
         Ok(())
     }
 
+    /// A timeline from its parts, as `versions::Versions` filters them at `as_of`: facts and
+    /// retracted events in log order, amendments in log order with their effects, and the
+    /// head of the log as of `as_of`.
+    pub(crate) fn from_parts(
+        facts: Vec<Fact>,
+        retracted: Vec<Fact>,
+        amendments: Vec<Amendment>,
+        head_seq: u64,
+        head_recorded_at: Option<DateTime<Utc>>,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Timeline {
+        Timeline {
+            facts,
+            retracted,
+            amendments,
+            head_seq,
+            head_recorded_at,
+            as_of,
+            ..Timeline::default()
+        }
+    }
+
     /// The effective facts, in log order (amendments and retracted events excluded).
     pub fn facts(&self) -> &[Fact] {
         &self.facts
@@ -456,7 +478,10 @@ impl Timeline {
 /// Applies a correction's `changes` to a fact: each top-level field of the flat wire form
 /// named in `changes` takes the new value (`occurred_at` included); `type`, `id` and `actor`
 /// cannot change. The fact is untouched when the result is not a valid event.
-fn apply_correction(fact: &mut Fact, changes: &BTreeMap<String, Value>) -> Result<(), String> {
+pub(crate) fn apply_correction(
+    fact: &mut Fact,
+    changes: &BTreeMap<String, Value>,
+) -> Result<(), String> {
     let mut body = payload_of(&fact.event);
     let mut occurred_at = fact.occurred_at;
     for (k, v) in changes {

@@ -40,6 +40,17 @@ pub enum ReportError {
         /// The term id none of its schools defined.
         term: String,
     },
+    /// A bureau feed was asked for outside the county whose secret keys its pseudonyms.
+    #[error(
+        "{asked} is not in county {secret_county}, whose secret is installed: a feed carries \
+         the pseudonyms of its own county only"
+    )]
+    OtherCounty {
+        /// What was asked for: `county 黔东县`, or `school s001 (county 黔东县)`.
+        asked: String,
+        /// The county of the installed secret.
+        secret_county: String,
+    },
     /// Reading the log failed (streamed runs).
     #[error("reading the log failed: {source}")]
     Scan {

@@ -52,6 +52,8 @@ pub fn file_complete(file: &ChildRecord) -> bool {
 /// A counted child while the fold runs.
 #[derive(Debug)]
 struct Counted {
+    /// The child's id (for the child-term feed; never in the report).
+    id: String,
     facts: ChildFacts,
     /// The days of the term at the child's school.
     first: NaiveDate,
@@ -214,7 +216,12 @@ impl<'w> TermFold<'w> {
                     ..ChildFacts::default()
                 };
                 by_id.insert(child.id.clone(), counted.len());
-                counted.push(Counted { facts, first, last });
+                counted.push(Counted {
+                    id: child.id.clone(),
+                    facts,
+                    first,
+                    last,
+                });
             }
         }
         // Pairings: one pass over all of them (a child's pairings are not indexed by child).
@@ -362,9 +369,8 @@ impl<'w> TermFold<'w> {
             && within(n.bureau, limits.bureau_minutes)
     }
 
-    /// Settles escalations and aggregates: class rows, school totals (every school of the
-    /// scope that defined the term, zeros included) and, for a county, the county total.
-    pub fn finish(mut self) -> Result<TermReport, ReportError> {
+    /// Counts each incident escalated on time on its child (once the whole log is seen).
+    fn settle(&mut self) {
         let on_time: Vec<usize> = self
             .incidents
             .iter()
@@ -374,6 +380,20 @@ impl<'w> TermFold<'w> {
         for ix in on_time {
             self.counted[ix].facts.escalated_on_time += 1;
         }
+    }
+
+    /// Settles escalations and hands over the counted children, each with its id, in the
+    /// order they were counted: exactly the per-child facts [`TermFold::finish`] aggregates
+    /// (the child-term feed, `child_terms`, writes them instead of summing them).
+    pub fn finish_children(mut self) -> Vec<(String, ChildFacts)> {
+        self.settle();
+        self.counted.into_iter().map(|c| (c.id, c.facts)).collect()
+    }
+
+    /// Settles escalations and aggregates: class rows, school totals (every school of the
+    /// scope that defined the term, zeros included) and, for a county, the county total.
+    pub fn finish(mut self) -> Result<TermReport, ReportError> {
+        self.settle();
         let mut columns = ChildColumns::new();
         for c in &self.counted {
             columns.push(&c.facts);

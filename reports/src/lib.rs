@@ -1,5 +1,6 @@
-//! `reports`: careledger's polars reports — term statistics (rules §8) and the bureau's
-//! Parquet feed (rules §9.3).
+//! `reports`: careledger's polars reports — term statistics (rules §8), the bureau's
+//! Parquet feed (rules §9.3) and the child-term feed of a province's warehouse
+//! (docs/province.md).
 //!
 //! It owns the per-child fold of a term, the aggregation to class / school / county rows and
 //! every output writer. It must never touch sled or the store (it takes projections and
@@ -8,6 +9,7 @@
 //! an output.
 
 pub mod bureau;
+pub mod child_terms;
 pub mod error;
 pub mod facts;
 pub mod fold;
@@ -18,6 +20,7 @@ pub mod table;
 pub mod year_end;
 
 pub use bureau::{BureauExport, ExportSummary, export_events_parquet};
+pub use child_terms::{ChildTermsSummary, export_child_terms_streamed};
 pub use error::ReportError;
 pub use facts::{ChildColumns, ChildFacts};
 pub use fold::{TermFold, term_statistics};

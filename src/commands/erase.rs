@@ -44,7 +44,7 @@ pub fn erase(
         )
         .into());
     };
-    let registry = store.registry();
+    let registry = store.registry()?;
     if registry.child_school(child).is_none() {
         return Err(BadInput(format!("--child {child}: no such child in this store")).into());
     }

@@ -16,8 +16,13 @@
 //! The same directory holds the master key and the data keys of the `vault` crate (docs/privacy.md):
 //! `init` makes them with the store, so a new store seals personal fields from its first event.
 //!
-//! This module owns the key files and their permissions; it must never print the private key,
-//! write it anywhere but its file, or replace an existing key.
+//! The same directory holds `county-secret.key` (mode 0600), the county's pseudonym secret
+//! (`events::pseudonym`, docs/privacy.md) that the bureau issues and every school installs with
+//! `keys import-county-secret FILE`; the bureau's feeds (`export child-terms`) refuse to run
+//! without it (exit 4) rather than write real ids.
+//!
+//! This module owns the key files and their permissions; it must never print the private key
+//! or the county secret, write them anywhere but their files, or replace an existing one.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write as _;
@@ -25,6 +30,7 @@ use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt 
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use events::pseudonym::CountySecret;
 use store::Store;
 use tlog::NoteSigner;
 
@@ -32,6 +38,8 @@ use crate::{BadInput, CliError};
 
 /// The private key's file name inside the key directory.
 pub const KEY_FILE: &str = "checkpoint-signer.key";
+/// The county secret's file name inside the key directory.
+pub const COUNTY_SECRET_FILE: &str = "county-secret.key";
 /// The prefix of a default origin; the store directory's name follows.
 const DEFAULT_ORIGIN_PREFIX: &str = "careledger.local/";
 
@@ -133,6 +141,17 @@ pub fn create(dir: &Path, origin: &str) -> Result<NoteSigner> {
     let signer = NoteSigner::new(origin, ed25519_dalek::SigningKey::from_bytes(&seed))
         .map_err(|e| BadInput(format!("--origin: {e}")))?;
     seed.fill(0);
+    let mut text = signer.to_private_key();
+    text.push('\n');
+    write_private(dir, KEY_FILE, text.as_bytes())?;
+    Ok(signer)
+}
+
+/// Writes `bytes` as the new file `name` (0600) in the key directory `dir` (made 0700 if
+/// missing), atomically: a temporary file written and synced, then linked into place, which
+/// fails rather than replace a file that is already there.
+fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let path = dir.join(name);
     let env = |what: &str, e: std::io::Error| CliError::Environment(format!("{what}: {e}"));
     match fs::metadata(dir) {
         Ok(m) if m.is_dir() => fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
@@ -148,24 +167,116 @@ pub fn create(dir: &Path, origin: &str) -> Result<NoteSigner> {
             .create(dir)
             .map_err(|e| env(&format!("creating {}", dir.display()), e))?,
     }
-    let tmp = dir.join(format!(".{KEY_FILE}.{}.tmp", std::process::id()));
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
-        f.write_all(signer.to_private_key().as_bytes())?;
-        f.write_all(b"\n")?;
+        f.write_all(bytes)?;
         f.sync_all()?;
-        // A link fails if the name exists: a key made meanwhile is never replaced.
+        // A link fails if the name exists: a file made meanwhile is never replaced.
         fs::hard_link(&tmp, &path)?;
         fs::File::open(dir)?.sync_all()
     };
     let written = write();
     let _ = fs::remove_file(&tmp);
     written.map_err(|e| env(&format!("writing {}", path.display()), e))?;
-    Ok(signer)
+    Ok(())
+}
+
+/// `keys import-county-secret FILE`: installs the bureau's county secret in the key directory.
+/// The file is checked first (`CountySecret::parse`); the same secret already installed is
+/// accepted again, a different one is never replaced.
+pub fn import_county_secret(db: &Path, keys: Option<&Path>, file: &Path) -> Result<()> {
+    let text = fs::read_to_string(file).map_err(|e| {
+        BadInput(format!(
+            "cannot read the county secret {}: {e}",
+            file.display()
+        ))
+    })?;
+    let secret = CountySecret::parse(&text).map_err(|e| {
+        BadInput(format!(
+            "{} is not a careledger county secret: {e}",
+            file.display()
+        ))
+    })?;
+    let dir = key_dir(db, keys);
+    if let Some(existing) = read_county_secret(&dir)? {
+        if existing == secret {
+            eprintln!(
+                "the county secret of {} is already installed in {}; nothing was changed",
+                secret.county(),
+                dir.display()
+            );
+            return Ok(());
+        }
+        return Err(BadInput(format!(
+            "a different county secret (county {}) is already installed at {}; careledger \
+             never replaces one: the pseudonyms of every feed already sent depend on it",
+            existing.county(),
+            dir.join(COUNTY_SECRET_FILE).display()
+        ))
+        .into());
+    }
+    write_private(&dir, COUNTY_SECRET_FILE, secret.to_file_text().as_bytes())?;
+    eprintln!(
+        "installed the county secret of {} in {}",
+        secret.county(),
+        dir.display()
+    );
+    Ok(())
+}
+
+/// Reads the installed county secret: `None` when there is no file; an unreadable, shared
+/// (mode not 0600-like) or malformed file is the machine's problem (exit 4).
+fn read_county_secret(dir: &Path) -> Result<Option<CountySecret>> {
+    let path = dir.join(COUNTY_SECRET_FILE);
+    let meta = match fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(
+                CliError::Environment(format!("cannot read {}: {e}", path.display())).into(),
+            );
+        }
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(CliError::Environment(format!(
+            "the county secret {} can be read by others (mode {mode:o}); make it 0600 \
+             (`chmod 600`) and ask the bureau whether it must be reissued",
+            path.display()
+        ))
+        .into());
+    }
+    let text = fs::read_to_string(&path)
+        .map_err(|e| CliError::Environment(format!("cannot read {}: {e}", path.display())))?;
+    let secret = CountySecret::parse(&text).map_err(|e| {
+        CliError::Environment(format!(
+            "{} is not a careledger county secret ({e}); install the bureau's file again with \
+             `careledger keys import-county-secret FILE` after removing it",
+            path.display()
+        ))
+    })?;
+    Ok(Some(secret))
+}
+
+/// The county secret a bureau feed is pseudonymised with; without one the feed is refused
+/// (exit 4), saying how to install it.
+pub fn load_county_secret(db: &Path, keys: Option<&Path>) -> Result<CountySecret> {
+    let dir = key_dir(db, keys);
+    read_county_secret(&dir)?.ok_or_else(|| {
+        CliError::Environment(format!(
+            "no county secret in {}: the bureau's feeds carry pseudonyms keyed by the county's \
+             secret, never real ids; install the file the bureau issued with `careledger keys \
+             import-county-secret FILE` (or give --keys DIR where it is installed); nothing was \
+             written",
+            dir.display()
+        ))
+        .into()
+    })
 }
 
 /// `init [--origin NAME]`: the store and its key directory.

@@ -356,7 +356,7 @@ pub fn summary(store: &Store) -> Result<()> {
     for env in store.scan(None) {
         *by_kind.entry(env?.event.kind().as_str()).or_default() += 1;
     }
-    let registry = store.registry();
+    let registry = store.registry()?;
     println!(
         "the store holds {} events: {} schools, {} staff, {} children",
         store.head().seq,

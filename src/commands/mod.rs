@@ -18,6 +18,7 @@ mod views;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use careledger::plan;
 use chrono::{DateTime, NaiveDate, Utc};
 use events::EventKind;
 use projections::Period;
@@ -132,6 +133,14 @@ pub enum Request {
         out: PathBuf,
         as_of: Option<DateTime<Utc>>,
     },
+    /// `export child-terms` (docs/province.md).
+    ExportChildTerms {
+        term: String,
+        /// A school or a county; `None` is the installed county secret's county.
+        scope: Option<reports::Scope>,
+        out: PathBuf,
+        as_of: Option<DateTime<Utc>>,
+    },
     ReportTerm(ReportOptions),
     Archive {
         child: String,
@@ -211,6 +220,10 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             stores.refuse_copy()?;
             keys::init(db, stores.keys.as_deref(), origin.as_deref())
         }
+        // The county secret belongs to the key directory, not the store: no store is opened.
+        Request::Proofs(ProofsRequest::ImportCountySecret { file }) => {
+            keys::import_county_secret(db, stores.keys.as_deref(), &file)
+        }
         Request::Proofs(p) => {
             let store = stores.write()?;
             proofs::run(&store, db, stores.keys.as_deref(), p)
@@ -269,6 +282,34 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             eprintln!(
                 "exported {} events in {} files under {}",
                 summary.rows,
+                summary.files.len(),
+                out.display()
+            );
+            Ok(())
+        }
+        Request::ExportChildTerms {
+            term,
+            scope,
+            out,
+            as_of: cut,
+        } => {
+            // The secret first: without it nothing is read or written.
+            let secret = keys::load_county_secret(db, stores.keys.as_deref())?;
+            let store = stores.read()?;
+            let scope = scope.unwrap_or_else(|| reports::Scope::County(secret.county().to_owned()));
+            let summary = reports::export_child_terms_streamed(
+                || store.scan(cut),
+                cut,
+                scope,
+                &term,
+                &secret,
+                &out,
+            )
+            .map_err(feed_error)?;
+            eprintln!(
+                "exported {} children of term {term} (county {}) in {} files under {}",
+                summary.rows,
+                summary.county,
                 summary.files.len(),
                 out.display()
             );
@@ -398,7 +439,14 @@ fn plan_error(e: careledger::plan::PlanError) -> anyhow::Error {
         careledger::plan::PlanError::Projection(e) => BadInput(e.to_string()).into(),
         careledger::plan::PlanError::Store(e) => e.into(),
         careledger::plan::PlanError::Vault(e) => CliError::from_vault(&e).into(),
-        e => e.into(),
+    }
+}
+
+/// A feed that cannot be written is the machine's (exit 4); any other refusal is the input's.
+fn feed_error(e: reports::ReportError) -> anyhow::Error {
+    match e {
+        reports::ReportError::Io { .. } => CliError::Environment(e.to_string()).into(),
+        e => BadInput(e.to_string()).into(),
     }
 }
 
@@ -416,9 +464,16 @@ fn report_term(store: &Store, opts: &ReportOptions) -> Result<()> {
         formats,
         out,
     } = opts;
-    let report =
-        reports::term_statistics_streamed(|| store.scan(*as_of), *as_of, scope.clone(), term)
-            .map_err(|e| BadInput(e.to_string()))?;
+    let tl = plan::scope_timeline(
+        store,
+        &plan::Scope::of_report(scope),
+        *as_of,
+        &Opener::sealed(),
+    )
+    .map_err(plan_error)?;
+    let world = projections::World::build(&tl);
+    let report = reports::term_statistics(&tl, &world, scope.clone(), term)
+        .map_err(|e| BadInput(e.to_string()))?;
     for s in report.schools_without_term() {
         eprintln!("note: school {s} defined no term {term}; left out");
     }

@@ -29,6 +29,8 @@ pub enum ProofsRequest {
     KeysInit { origin: Option<String> },
     /// `keys show`.
     KeysShow,
+    /// `keys import-county-secret FILE` (needs no store: `commands::dispatch` runs it).
+    ImportCountySecret { file: PathBuf },
     /// `checkpoint [--as-of T]`.
     Checkpoint { as_of: Option<DateTime<Utc>> },
     /// `prove EVENT_ID [--checkpoint FILE]`.
@@ -61,9 +63,14 @@ pub fn run(
     if let ProofsRequest::KeysShow = &request {
         return keys::show(db, keys_dir);
     }
+    if let ProofsRequest::ImportCountySecret { file } = &request {
+        return keys::import_county_secret(db, keys_dir, file);
+    }
     let key_origin = with_key(store, db, keys_dir)?;
     match request {
-        ProofsRequest::KeysInit { .. } | ProofsRequest::KeysShow => Ok(()),
+        ProofsRequest::KeysInit { .. }
+        | ProofsRequest::KeysShow
+        | ProofsRequest::ImportCountySecret { .. } => Ok(()),
         ProofsRequest::Checkpoint { as_of } => checkpoint(store, as_of),
         ProofsRequest::ProveInclusion {
             id,

@@ -36,7 +36,8 @@ pub fn scores(store: &Store, opts: &ScoresOptions, open: &plan::Opener<'_>) -> R
         .transpose()
         .map_err(|e| BadInput(e.to_string()))?;
     // Scores read no personal field; the staff names of the year-end table are opened.
-    let tl = plan::whole_timeline(store, *as_of, open).map_err(plan_error)?;
+    let tl = plan::scope_timeline(store, &plan::Scope::School(school.clone()), *as_of, open)
+        .map_err(plan_error)?;
     let world = World::build(&tl);
     let run =
         projections::scores(&tl, &world, school, period.clone(), other.as_ref()).map_err(bad)?;

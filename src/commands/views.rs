@@ -37,19 +37,20 @@ fn child_world(
     as_of: Option<DateTime<Utc>>,
     open: &Opener<'_>,
 ) -> Result<(Timeline, World)> {
-    let envs = plan::child_envelopes(store, child, as_of, open).map_err(plan_error)?;
-    let tl = Timeline::build_owned(envs, as_of).map_err(bad)?;
+    let tl = plan::child_timeline(store, child, as_of, open).map_err(plan_error)?;
     let world = World::build(&tl);
     Ok((tl, world))
 }
 
-/// The whole log's timeline and world, from the whole-log read plan.
-fn whole_world(
+/// A school's timeline and world, through the read models (`plan::scope_timeline`).
+fn school_world(
     store: &Store,
+    school: &str,
     as_of: Option<DateTime<Utc>>,
     open: &Opener<'_>,
 ) -> Result<(Timeline, World)> {
-    let tl = plan::whole_timeline(store, as_of, open).map_err(plan_error)?;
+    let tl = plan::scope_timeline(store, &plan::Scope::School(school.to_owned()), as_of, open)
+        .map_err(plan_error)?;
     let world = World::build(&tl);
     Ok((tl, world))
 }
@@ -118,7 +119,7 @@ pub fn archives(
     opts: &ListOptions,
     open: &Opener<'_>,
 ) -> Result<()> {
-    let (tl, world) = whole_world(store, opts.as_of, open)?;
+    let (tl, world) = school_world(store, school, opts.as_of, open)?;
     let view =
         projections::archive::archives(&tl, &world, school, valid_at, incomplete).map_err(bad)?;
     if opts.format == output::Format::Xlsx {
@@ -141,7 +142,7 @@ pub fn pairings(
     open: &Opener<'_>,
 ) -> Result<()> {
     let on = day_of(on, opts.as_of);
-    let (_, world) = whole_world(store, opts.as_of, open)?;
+    let (_, world) = school_world(store, school, opts.as_of, open)?;
     let view = projections::pairings::pairings_on(&world, school, on).map_err(bad)?;
     show(&view, view.to_table(), opts)
 }
@@ -161,7 +162,8 @@ pub fn worklist(
         (None, None) => None,
     };
     let day = day_of(on, as_of);
-    let (tl, world) = whole_world(store, as_of, open)?;
+    let tl = plan::staff_timeline(store, staff, as_of, open).map_err(plan_error)?;
+    let world = World::build(&tl);
     let view = projections::worklist::worklist(&tl, &world, staff, day).map_err(bad)?;
     show(&view, view.to_table(), opts)
 }
@@ -174,7 +176,7 @@ pub fn backfill(
     opts: &ListOptions,
     open: &Opener<'_>,
 ) -> Result<()> {
-    let (tl, world) = whole_world(store, opts.as_of, open)?;
+    let (tl, world) = school_world(store, school, opts.as_of, open)?;
     let options = projections::backfill::BackfillOptions {
         late_after_days: days,
         ..Default::default()

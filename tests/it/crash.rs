@@ -10,6 +10,9 @@
 //!   batch must be absent after reopen (the head is the commit point);
 //! - `before-indexes`: the head moved and on disk (the hook flushes sled there), the indexes
 //!   not written — the batch must be present and the indexes caught up from the log on open;
+//! - `before-read-models`: the head moved and every index written (flushed), the read models
+//!   not — the batch must be present and the read models caught up on open, equal to their
+//!   rebuild (`verify`) and to what the log gives the school;
 //! - `before-ack`: flushed and fsynced, the acknowledgement not yet printed — the batch must
 //!   be present, whole, though nobody was told.
 //!
@@ -33,7 +36,7 @@ use store::Store;
 use crate::{prelude, talks};
 
 /// More than the rounds can consume (the sum of their depths), so every crash point is reached.
-const FILES: usize = 16;
+const FILES: usize = 19;
 /// 1500 talks make a batch of about thirty 16 KiB segments: "whole" is a real claim.
 const PER_FILE: usize = 1500;
 const CHILDREN: usize = 40;
@@ -52,6 +55,8 @@ const ROUNDS: &[(&str, u64)] = &[
     ("before-head", 3),
     ("before-indexes", 3),
     ("before-ack", 1),
+    ("before-read-models", 1),
+    ("before-read-models", 2),
 ];
 
 /// What one killed run said on stderr.
@@ -170,6 +175,14 @@ fn check_store(db: &Path, round: usize) -> (Store, BTreeMap<String, usize>) {
             Some(*seq),
             "round {round}: the id index of {id}"
         );
+    }
+    // The read models (verified above against their rebuild): the one school's envelopes are
+    // every envelope of the log, and its one teacher belongs to it (once the prelude is in).
+    let school: Vec<u64> = seqs(store.school_envelopes("s1", None).unwrap());
+    let all: Vec<u64> = ids.iter().map(|(_, s)| *s).collect();
+    assert_eq!(school, all, "round {round}: the read models of school s1");
+    if !ids.is_empty() {
+        assert_eq!(store.staff_schools("t1").unwrap(), ["s1"], "round {round}");
     }
     (store, per_batch)
 }

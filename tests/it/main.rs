@@ -8,6 +8,8 @@ mod hardening;
 mod privacy;
 mod proofs;
 mod proofs_crash;
+mod province;
+mod read_models;
 
 use std::path::Path;
 use std::process::{Command, Output};

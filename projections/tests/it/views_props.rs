@@ -5,8 +5,10 @@
 //!   recorded after T changes no byte of its JSON;
 //! - given counseling notes in the log, when any view is shown to a non-counselor, then no
 //!   note appears in its JSON or table;
-//! - given a snapshot of any prefix, when resumed with the rest of the log, then the timeline
-//!   (and so every view) equals the full replay, and the snapshot survives a serde round trip.
+//! - given any log, when its versions (`projections::versions`) are filtered at any recorded
+//!   time T — every time an envelope was recorded, and just before it — then the timeline
+//!   (facts, retracted events, amendments, head) equals the replay of the prefix as of T, and
+//!   so does every view.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use events::event::{
@@ -21,7 +23,7 @@ use projections::contact_card::contact_card;
 use projections::history::history;
 use projections::pairings::pairings_on;
 use projections::progress::progress;
-use projections::snapshot::Snapshot;
+use projections::versions::Versions;
 use projections::worklist::worklist;
 use projections::{Timeline, World};
 use proptest::prelude::*;
@@ -160,6 +162,14 @@ enum Op {
         target: usize,
         n: u32,
     },
+    ChangeChild {
+        target: usize,
+        child: usize,
+    },
+    ChangeStaff {
+        target: usize,
+        staff: usize,
+    },
     Retract {
         target: usize,
     },
@@ -186,6 +196,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..50usize, -60..60i64).prop_map(|(target, days)| Op::MoveDate { target, days }),
         1 => (0..50usize, 0..4usize).prop_map(|(target, mood)| Op::ChangeMood { target, mood }),
         1 => (0..50usize, 0..1000u32).prop_map(|(target, n)| Op::ChangeNotes { target, n }),
+        1 => (0..50usize, 0..3usize).prop_map(|(target, child)| Op::ChangeChild { target, child }),
+        1 => (0..50usize, 0..3usize).prop_map(|(target, staff)| Op::ChangeStaff { target, staff }),
         2 => (0..50usize).prop_map(|target| Op::Retract { target }),
         1 => (0..3usize, 0..100u32).prop_map(|(child, n)| Op::Phone { child, n }),
         1 => (0..3usize, any::<bool>()).prop_map(|(child, back)| Op::Status { child, back }),
@@ -290,6 +302,22 @@ fn build_log(ops: &[(Op, i64, i64)]) -> Vec<Envelope> {
                     target: t,
                     changes: [("notes".to_owned(), json!(format!("{SECRET}-fix-{n}")))].into(),
                     reason: "补充".into(),
+                },
+                None => continue,
+            },
+            Op::ChangeChild { target, child } => match pick(&talks, *target) {
+                Some(t) => Event::Corrected {
+                    target: t,
+                    changes: [("child".to_owned(), json!(CHILDREN[*child]))].into(),
+                    reason: "学生录错".into(),
+                },
+                None => continue,
+            },
+            Op::ChangeStaff { target, staff } => match pick(&talks, *target) {
+                Some(t) => Event::Corrected {
+                    target: t,
+                    changes: [("staff".to_owned(), json!(STAFF[*staff]))].into(),
+                    reason: "教师录错".into(),
                 },
                 None => continue,
             },
@@ -477,46 +505,47 @@ proptest! {
     }
 
     #[test]
-    fn given_a_snapshot_of_any_prefix_when_resumed_then_it_equals_the_full_replay(
+    fn given_any_log_when_versions_are_filtered_at_t_then_they_equal_the_replay_as_of_t(
         ops in ops(),
-        cut in 0.0..1.0f64,
     ) {
         let envs = build_log(&ops);
-        let k = ((envs.len() as f64) * cut) as usize;
-        let snap = Snapshot::take(&Timeline::build(&envs[..k], None).expect("valid prefix"));
-        let text = serde_json::to_string(&snap).expect("a snapshot serializes");
-        let back: Snapshot = serde_json::from_str(&text).expect("a snapshot deserializes");
-        prop_assert_eq!(&back, &snap);
-        let resumed = back.resume(&envs, None).expect("the rest continues the snapshot");
-        let full = Timeline::build(&envs, None).expect("valid log");
-        prop_assert_eq!(timeline_parts(&resumed), timeline_parts(&full));
-        let w1 = World::build(&resumed);
-        let w2 = World::build(&full);
-        let a1 = archives(&resumed, &w1, "s1", None, false).expect("s1 exists");
-        let a2 = archives(&full, &w2, "s1", None, false).expect("s1 exists");
-        prop_assert_eq!(
-            serde_json::to_string(&a1).expect("json"),
-            serde_json::to_string(&a2).expect("json")
-        );
+        let versions = Versions::build(envs.iter().cloned());
+        // Every recorded time, a microsecond before each, and "now": so every cut between an
+        // event and a correction or retraction of it is among them.
+        let mut cuts: Vec<Option<DateTime<Utc>>> = vec![None];
+        for e in &envs {
+            cuts.push(Some(e.recorded_at));
+            cuts.push(Some(e.recorded_at - Duration::microseconds(1)));
+        }
+        for t in cuts {
+            let replay = Timeline::build(&envs, t).expect("random corrections are valid");
+            let filtered = versions.timeline(t).expect("random corrections are valid");
+            prop_assert_eq!(timeline_parts(&filtered), timeline_parts(&replay));
+            let facts: Vec<_> = versions.facts_at(t).cloned().collect();
+            prop_assert_eq!(facts.as_slice(), replay.facts());
+        }
+        // Views over the filtered timeline equal the replay's, after the set-up.
+        let first = setup().len() - 1;
+        for k in [first, (first + envs.len()) / 2, envs.len() - 1] {
+            let t = Some(envs[k].recorded_at);
+            let filtered = versions.timeline(t).expect("valid");
+            let replay = Timeline::build(&envs, t).expect("valid");
+            let (w1, w2) = (World::build(&filtered), World::build(&replay));
+            let day = local_date(envs[k].recorded_at);
+            for s in STAFF {
+                let a = worklist(&filtered, &w1, s, day).expect("staff exists");
+                let b = worklist(&replay, &w2, s, day).expect("staff exists");
+                prop_assert_eq!(
+                    serde_json::to_string(&a).expect("json"),
+                    serde_json::to_string(&b).expect("json")
+                );
+            }
+            let a = archives(&filtered, &w1, "s1", None, false).expect("s1 exists");
+            let b = archives(&replay, &w2, "s1", None, false).expect("s1 exists");
+            prop_assert_eq!(
+                serde_json::to_string(&a).expect("json"),
+                serde_json::to_string(&b).expect("json")
+            );
+        }
     }
-}
-
-#[test]
-fn given_a_snapshot_when_the_next_envelope_skips_a_seq_then_resume_refuses() {
-    let envs = build_log(&[(Op::Notify, 10, 1), (Op::Notify, 10, 1)]);
-    let n = envs.len();
-    let snap = Snapshot::take(&Timeline::build(&envs[..n - 2], None).expect("valid prefix"));
-    let gap = snap.resume(&envs[n - 1..], None);
-    assert!(
-        matches!(gap, Err(projections::snapshot::SnapshotError::Gap { found, .. }) if found == n as u64),
-        "a gap must be refused"
-    );
-    let inside = snap.resume(&envs, Some(envs[0].recorded_at));
-    assert!(
-        matches!(
-            inside,
-            Err(projections::snapshot::SnapshotError::AsOfInside { .. })
-        ),
-        "an as-of bound inside the snapshot must be refused"
-    );
 }

@@ -4,6 +4,7 @@
 
 mod bureau;
 mod cases;
+mod child_terms;
 mod formats;
 mod golden;
 mod privacy;

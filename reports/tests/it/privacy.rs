@@ -19,7 +19,7 @@ use crate::cases::{Case, load_events, seed_school};
 /// classifies as personal, free text or confidential (`events::personal`, which a unit test
 /// keeps complete), minus the values the same files also carry in a public or identifier
 /// field (a topic "学习" that is also a subject is not a secret by itself).
-fn sensitive_values(files: &[PathBuf]) -> BTreeSet<String> {
+pub(crate) fn sensitive_values(files: &[PathBuf]) -> BTreeSet<String> {
     let (mut secret, public) = classified_values(files);
     secret.retain(|s| !public.contains(s));
     secret
@@ -224,7 +224,7 @@ fn labels_of(path: &Path) -> Vec<String> {
     }
 }
 
-fn assert_clean(outputs: &Path, secrets: &BTreeSet<String>, what: &str) {
+pub(crate) fn assert_clean(outputs: &Path, secrets: &BTreeSet<String>, what: &str) {
     let mut files = Vec::new();
     files_under(outputs, &mut files);
     assert!(!files.is_empty(), "{what}: nothing was written");

@@ -181,7 +181,15 @@ impl Store {
         self.put_meta_head(&new_head)?;
         self.lock().head = new_head;
         test_pause("before-indexes", nth, first, new_head.seq, Some(&self.db));
-        self.write_indexes(&envs, false)?;
+        self.write_indexes_then(&envs, false, || {
+            test_pause(
+                "before-read-models",
+                nth,
+                first,
+                new_head.seq,
+                Some(&self.db),
+            )
+        })?;
         self.sync()?;
         self.acknowledge(&new_head)?;
         test_pause("before-sign", nth, first, new_head.seq, None);
@@ -239,7 +247,8 @@ static APPENDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new
 /// A crash point for the SIGKILL tests (tests/it/crash.rs, tests/it/proofs_crash.rs), inert
 /// unless the environment sets `CARELEDGER_TEST_PAUSE=<stage>:<n>`: then the `n`-th writing
 /// append of this process, on reaching `stage` (`before-head`: segments and tree hashes
-/// written and flushed, head not moved; `before-indexes`: head moved, indexes not written;
+/// written and flushed, head not moved; `before-indexes`: head moved, indexes not written; `before-read-models`: every other index written, the read
+/// models not;
 /// `before-sign`: flushed, fsynced and acknowledged in the head file, its checkpoint not yet
 /// signed; `before-ack`: signed, not yet returned), prints
 /// `careledger-test-pause <stage> <first seq> <last seq>` on stderr and blocks forever, so the

@@ -11,7 +11,9 @@
 //!   (the last seq it reflects) written in the same atomic sled batch as its entries. They are
 //!   written after the head and caught up from the log on open, so after any crash they agree
 //!   with the log.
-//! - `snapshots`: projection snapshots (derived, disposable).
+//! - `scopes` (`scopes`): the read models — each school's envelopes (its registry and every
+//!   envelope about a child or staff member who ever belonged to it), derived like the
+//!   indexes, with a check on every value (docs/read-models.md).
 //! - `tlog` and `checkpoints` (`tree`): the stored hashes of the log's Merkle tree, written
 //!   with each batch before the head moves, and the checkpoints signed after each commit.
 //! - the file `head` (`head_file`): the acknowledged head, outside sled, so that a shortened
@@ -20,7 +22,7 @@
 //! The submodules, one idea each: `open` (finding, checking and recovering a store),
 //! `append` (placing a batch durably), `index` (the derived trees), `read` (getting envelopes
 //! back, each checked against its hash), `verify` (the whole chain and every index),
-//! `snapshot` (projection snapshots), `head_file`, `rollback` (undoing sled's recovery when
+//! `scopes` (the read models), `head_file`, `rollback` (undoing sled's recovery when
 //! opening finds damage), `error`, and `tamper` (damage for tests).
 //!
 //! This module owns the `Store` handle and its in-memory state. The log as a whole owns
@@ -34,7 +36,7 @@ mod index;
 mod open;
 mod read;
 mod rollback;
-mod snapshot;
+mod scopes;
 #[doc(hidden)]
 pub mod tamper;
 mod tree;
@@ -108,10 +110,12 @@ pub struct Verified {
     pub head: Hash,
 }
 
-/// The writer's view of the log: head and registry, kept in memory.
+/// The writer's view of the log: head and registry, kept in memory. The registry is loaded
+/// from its tree on first use (an append, `Store::registry`), never by opening: a read of one
+/// school must not load the county's.
 struct WriterState {
     head: Head,
-    registry: Registry,
+    registry: Option<Registry>,
 }
 
 /// An open careledger store. One process at a time (sled locks the data file).
@@ -124,7 +128,8 @@ pub struct Store {
     by_staff: sled::Tree,
     by_id: sled::Tree,
     registry: sled::Tree,
-    snapshots: sled::Tree,
+    /// The read models (`scopes`): each school's envelopes, kept with the log.
+    scopes: sled::Tree,
     /// The stored hashes of the log's Merkle tree, in tiles (`tree`).
     tlog: sled::Tree,
     /// Signed checkpoints by tree size (`tree`).
@@ -155,8 +160,17 @@ impl Store {
     }
 
     /// What is registered so far (schools, terms, staff, children, incidents, retractions).
-    pub fn registry(&self) -> Registry {
-        self.lock().registry.clone()
+    pub fn registry(&self) -> Result<Registry, StoreError> {
+        let mut st = self.lock();
+        Ok(self.registry_loaded(&mut st)?.clone())
+    }
+
+    /// The registry of the writer state, loaded from its tree if this process has not yet.
+    fn registry_loaded<'a>(&self, st: &'a mut WriterState) -> Result<&'a mut Registry, StoreError> {
+        if st.registry.is_none() {
+            st.registry = Some(open::load_registry(&self.registry)?);
+        }
+        Ok(st.registry.as_mut().expect("loaded above"))
     }
 
     /// What opening the store did that its user should be told (one sentence each).

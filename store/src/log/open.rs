@@ -140,7 +140,7 @@ impl Store {
             by_staff: db.open_tree("by_staff")?,
             by_id: db.open_tree("by_id")?,
             registry: db.open_tree("registry")?,
-            snapshots: db.open_tree("snapshots")?,
+            scopes: db.open_tree("scopes")?,
             tlog: db.open_tree("tlog")?,
             checkpoints: db.open_tree("checkpoints")?,
             signer: Mutex::new(None),
@@ -148,7 +148,7 @@ impl Store {
             db,
             state: Mutex::new(WriterState {
                 head: Head::EMPTY,
-                registry: Registry::default(),
+                registry: None,
             }),
             head_file: Mutex::new(None),
             ids: Mutex::new(None),
@@ -251,23 +251,18 @@ impl Store {
         for k in stale {
             self.log.remove(k)?;
         }
-        let mut registry = Registry::default();
-        for item in self.registry.iter() {
-            let (k, v) = item?;
-            if k.as_ref() == THROUGH_KEY {
-                continue;
-            }
-            let (id, entry): (String, Entry) = rmp_serde::from_slice(&v).map_err(|e| {
-                StoreError::Corrupt(format!("a registry index entry is unreadable: {e}"))
-            })?;
-            registry.insert(id, entry);
-        }
         {
             let mut st = self.lock();
             st.head = head;
-            st.registry = registry;
+            st.registry = None;
         }
-        let trees = [&self.by_child, &self.by_staff, &self.by_id, &self.registry];
+        let trees = [
+            &self.by_child,
+            &self.by_staff,
+            &self.by_id,
+            &self.registry,
+            &self.scopes,
+        ];
         let through: Vec<u64> = trees
             .iter()
             .map(|t| through_of(t))
@@ -278,7 +273,7 @@ impl Store {
             for t in trees {
                 t.clear()?;
             }
-            self.lock().registry = Registry::default();
+            self.lock().registry = Some(Registry::default());
             *self.lock_ids() = None;
             self.catch_up(0, head.seq)?;
         } else {
@@ -309,6 +304,22 @@ impl Store {
         }
         self.write_indexes(&envs, true)
     }
+}
+
+/// The registry as its tree holds it.
+pub(super) fn load_registry(tree: &sled::Tree) -> Result<Registry, StoreError> {
+    let mut registry = Registry::default();
+    for item in tree.iter() {
+        let (k, v) = item?;
+        if k.as_ref() == THROUGH_KEY {
+            continue;
+        }
+        let (id, entry): (String, Entry) = rmp_serde::from_slice(&v).map_err(|e| {
+            StoreError::Corrupt(format!("a registry index entry is unreadable: {e}"))
+        })?;
+        registry.insert(id, entry);
+    }
+    Ok(registry)
 }
 
 impl Store {

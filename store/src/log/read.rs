@@ -198,7 +198,7 @@ impl Store {
 
     /// The envelopes at `seqs` (ascending), up to `as_of`. Consecutive seqs of one segment
     /// share one read of it: a school's registry events sit together in a few segments.
-    fn fetch(
+    pub(super) fn fetch(
         &self,
         seqs: Vec<u64>,
         as_of: Option<DateTime<Utc>>,
@@ -270,7 +270,7 @@ impl Store {
             )?,
             None => {
                 let schools: Vec<String> = self
-                    .registry()
+                    .registry()?
                     .schools()
                     .map(|(s, _)| s.to_owned())
                     .collect();

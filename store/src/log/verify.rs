@@ -22,6 +22,7 @@ use super::index::{
 };
 use super::open::check_acknowledged;
 use super::read::decode;
+use super::scopes::{Content, Scoper, Scratch};
 use super::{Store, THROUGH_KEY, Verified, head_file};
 use crate::segment;
 
@@ -37,6 +38,8 @@ struct Expected {
     ids: Vec<(u64, u64)>,
     /// Registry key → (value, seq of the event that wrote it last).
     registry: FxHashMap<Vec<u8>, (Vec<u8>, u64)>,
+    /// The read models rebuilt from seq 1.
+    scopes: Scoper,
 }
 
 /// The first problem found among the indexes: the lowest seq wins.
@@ -157,6 +160,23 @@ impl Store {
             ids.insert(h, e.seq);
             want.ids.push((h, e.seq));
         }
+        // The read models, rebuilt from seq 1 in one run (every id of the chunk is known now,
+        // and an amendment's target always precedes it).
+        let mut scratch = Scratch {
+            resolve: |target: &str| {
+                for seq in ids.candidates(id_hash(target)) {
+                    if let Some(e) = self.get_raw(seq)?
+                        && e.id == target
+                    {
+                        return Ok(Some(e));
+                    }
+                }
+                Ok(None)
+            },
+        };
+        for e in chunk.iter() {
+            want.scopes.add(e, &mut scratch)?;
+        }
         chunk.clear();
         Ok(())
     }
@@ -168,6 +188,7 @@ impl Store {
             ("by_staff", &self.by_staff),
             ("by_id", &self.by_id),
             ("registry", &self.registry),
+            ("scopes", &self.scopes),
         ] {
             let through = through_of(tree)?;
             if through != events {
@@ -262,8 +283,19 @@ impl Store {
                 "index registry: the entry this event makes is missing".into()
             });
         }
-        match first.0 {
-            Some((seq, what)) => Err(damaged(seq, what)),
+        if let Some((seq, what)) = first.0 {
+            return Err(damaged(seq, what));
+        }
+        // The read models against their rebuild (each stored value's check first).
+        let want_scopes = want.scopes.content()?;
+        let mut got = Content::default();
+        for item in self.scopes.iter() {
+            let (k, v) = item?;
+            got.add(&k, &v)?;
+        }
+        got.settle();
+        match got.first_difference(&want_scopes) {
+            Some(what) => Err(StoreError::Corrupt(what)),
             None => Ok(()),
         }
     }

@@ -208,6 +208,85 @@ fn an_index_that_drops_or_adds_an_event_fails_verify() {
     );
 }
 
+/// A store of one school (`k1`: its registration, a teacher, a child) and 60 talks.
+fn store_of_a_school() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(dir.path()).unwrap();
+    let school = events::Draft {
+        sealed: None,
+        id: "k1".into(),
+        occurred_at: crate::at(0),
+        actor: "admin".into(),
+        event: events::Event::SchoolRegistered {
+            school: "k1".into(),
+            name: "学校".into(),
+            county: "沿河县".into(),
+            township: "思渠镇".into(),
+        },
+        recorded_at: None,
+    };
+    let teacher = events::Draft {
+        sealed: None,
+        id: "t0".into(),
+        occurred_at: crate::at(0),
+        actor: "admin".into(),
+        event: events::Event::StaffJoined {
+            staff: "t0".into(),
+            school: "k1".into(),
+            name: "老师".into(),
+            roles: vec![],
+            party_member: false,
+            phone: String::new(),
+        },
+        recorded_at: None,
+    };
+    store
+        .append_at(vec![school, teacher], Source::Cli, now())
+        .unwrap();
+    let talks: Vec<_> = (0..60)
+        .map(|n| talk(&format!("e{n}"), "t0", "c0", n))
+        .collect();
+    store.append_at(talks, Source::Cli, now()).unwrap();
+    store.verify().unwrap();
+    dir
+}
+
+#[test]
+fn a_changed_read_model_is_refused_on_read_and_a_resealed_one_by_verify() {
+    let dir = store_of_a_school();
+    Store::open(dir.path())
+        .unwrap()
+        .tamper_read_model_flip("k1")
+        .unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let err = store.school_envelopes("k1", None).unwrap_err();
+    assert_eq!(err.kind(), store::ErrorKind::Damaged, "{err}");
+    assert!(err.to_string().contains("read model school k1"), "{err}");
+    drop(store);
+
+    let dir = store_of_a_school();
+    // Seq 30 is a talk by t0, the school's teacher.
+    Store::open(dir.path())
+        .unwrap()
+        .tamper_read_model_drop("k1", 30)
+        .unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert!(
+        !store
+            .school_envelopes("k1", None)
+            .unwrap()
+            .iter()
+            .any(|e| e.seq == 30)
+    );
+    let err = store.verify().unwrap_err();
+    assert_eq!(err.kind(), store::ErrorKind::Damaged, "{err}");
+    assert!(
+        err.to_string()
+            .contains("read model school k1: seq 30 is missing"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_missing_head_file_is_damage_but_an_older_store_is_adopted_once() {
     let dir = store_of_500();

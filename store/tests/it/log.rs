@@ -207,12 +207,13 @@ fn given_amendments_when_indexed_then_they_are_listed_with_the_child() {
         .map(|e| e.id)
         .collect();
     assert_eq!(c1, ["a", "r"]);
-    assert!(store.registry().is_retracted("a"));
+    assert!(store.registry().unwrap().is_retracted("a"));
     drop(store);
     assert!(
         Store::open(dir.path())
             .unwrap()
             .registry()
+            .unwrap()
             .is_retracted("a")
     );
 }
@@ -227,27 +228,4 @@ fn opening_a_missing_store_is_an_error_and_creating_twice_too() {
         Store::create(&missing),
         Err(StoreError::Exists(_))
     ));
-}
-
-#[test]
-fn given_snapshots_when_read_back_then_the_latest_at_or_before_wins() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::create(dir.path()).unwrap();
-    let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-    store.put_snapshot("views/v1", 10, b"ten").unwrap();
-    store.put_snapshot("views/v1", 20, &big).unwrap();
-    store.put_snapshot("views/v2", 15, b"other code").unwrap();
-    assert_eq!(store.snapshot_at_or_before("views/v1", 5).unwrap(), None);
-    assert_eq!(
-        store.snapshot_at_or_before("views/v1", 19).unwrap(),
-        Some((10, b"ten".to_vec()))
-    );
-    assert_eq!(
-        store.snapshot_at_or_before("views/v1", 99).unwrap(),
-        Some((20, big))
-    );
-    assert_eq!(
-        store.snapshot_at_or_before("views/v2", 99).unwrap(),
-        Some((15, b"other code".to_vec()))
-    );
 }

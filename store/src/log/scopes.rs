@@ -1,0 +1,971 @@
+//! The read models (`scopes` tree): for every school, the seqs of every envelope a read of
+//! that school needs — its registry, and every event (and amendment) about a child or staff
+//! member who has ever belonged to it, in any version — so a school's views fetch that school,
+//! not the county. The bitemporal versions are folded from those envelopes by
+//! `projections::versions`; as of any recorded time a school's read is a filter of them.
+//!
+//! Layout (every value ends with the first 8 bytes of SHA-256 of `key ‖ payload`, checked on
+//! every read: a changed or moved value is damage, never served):
+//! - `S ‖ school ‖ 0x00 ‖ BE last seq of the batch ‖ BE n` → LE seqs: the school's postings;
+//! - `E ‖ kind ‖ id ‖ 0x00 ‖ BE last seq ‖ BE n` → LE seqs: an entity's (a child `c`, a staff
+//!   member `s`): every envelope about it, so a school it joins later gets its past;
+//! - `G ‖ kind ‖ id ‖ 0x00 ‖ BE last seq ‖ BE n` → LE seqs: the entity's registry events (a
+//!   staff member's joining and leaving; a child's registration, file changes and status
+//!   changes) and their amendments;
+//! - `M ‖ kind ‖ id` → the schools the entity has ever belonged to (rmp list);
+//! - `R ‖ kind ‖ id` → the other schools that refer to it (they read its registry events);
+//! - `N ‖ kind ‖ id` → the entities ever named in one envelope with it (rmp list);
+//! - `A ‖ BE seq` → what amendments added to the event at that seq: entities and schools its
+//!   corrections named, and the amendments' seqs (rmp);
+//! - `I ‖ incident` → the incident's child;
+//! - `C ‖ county ‖ 0x00 ‖ school` → the school is in that county;
+//! - `0xFF` → the `through` marker, as in every derived tree.
+//!
+//! The rule (`Scoper::add`): an event goes to the schools of every child and staff member it
+//! names (an amendment: those of its target, as first recorded and as every correction named
+//! them) and to the school it names itself (registry kinds; a transfer's new school). A child
+//! or staff member joins a school when a registration, a transfer or a staff joining names it
+//! (or a correction of one does): then all its postings so far are copied to that school. A
+//! school that gets an envelope naming a child or staff member who is not its own (a mentor
+//! at the old school of a transferred child, a teacher of another school a correction named)
+//! refers to them: it gets their registry events, past and future, so its world knows who
+//! they are.
+//! Membership only grows, so as of any time a school's postings hold all it needs and more;
+//! the views filter by their own rules.
+//!
+//! This module owns that layout and the rule; it must never interpret events beyond children,
+//! staff, schools, counties, incidents and amendment targets (the meaning of a correction is
+//! `projections`').
+
+use std::collections::BTreeSet;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use events::envelope::Envelope;
+use events::event::Event;
+
+use super::error::{StoreError, damaged};
+use super::{Store, THROUGH_KEY};
+use crate::segment;
+
+/// Seqs per posting value (8 KiB of seqs, far below sled's blob threshold).
+const SEQS_PER_VALUE: usize = 1024;
+/// Bytes of the check appended to every value.
+const CHECK_BYTES: usize = 8;
+
+/// A child or a staff member, as `kind ‖ id` (`c` child, `s` staff).
+type Entity = Vec<u8>;
+
+fn child(id: &str) -> Entity {
+    let mut k = b"c".to_vec();
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn staff(id: &str) -> Entity {
+    let mut k = b"s".to_vec();
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// What the amendments of one event added to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Amended {
+    /// Entities its corrections named that it did not name as recorded.
+    entities: Vec<Entity>,
+    /// Schools its corrections named.
+    schools: Vec<String>,
+    /// The seqs of its amendments, in log order.
+    amendments: Vec<u64>,
+}
+
+/// The check of a value stored under `key`.
+fn check(key: &[u8], payload: &[u8]) -> [u8; CHECK_BYTES] {
+    let mut h = Sha256::new();
+    h.update((key.len() as u64).to_le_bytes());
+    h.update(key);
+    h.update(payload);
+    h.finalize()[..CHECK_BYTES]
+        .try_into()
+        .expect("8 bytes of a digest")
+}
+
+/// A value with its check.
+fn sealed(key: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut v = payload.to_vec();
+    v.extend_from_slice(&check(key, payload));
+    v
+}
+
+/// The payload of a stored value, refused as damage when its check fails.
+fn opened<'a>(key: &[u8], value: &'a [u8]) -> Result<&'a [u8], StoreError> {
+    let cut = value.len().checked_sub(CHECK_BYTES);
+    match cut {
+        Some(cut) if check(key, &value[..cut]) == value[cut..] => Ok(&value[..cut]),
+        _ => Err(StoreError::Corrupt(format!(
+            "read model {}: a stored value fails its check (the read models are derived from \
+             the log: `careledger verify` tells whether the log itself is intact)",
+            show_key(key)
+        ))),
+    }
+}
+
+/// A key as a person reads it.
+fn show_key(key: &[u8]) -> String {
+    let text: String = String::from_utf8_lossy(key)
+        .chars()
+        .take_while(|c| *c != '\0')
+        .collect();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some('S') => format!("school {}", chars.as_str()),
+        Some('E') | Some('M') | Some('G') | Some('R') | Some('N') => {
+            let rest = chars.as_str();
+            match rest.split_at_checked(1) {
+                Some(("c", id)) => format!("child {id}"),
+                Some(("s", id)) => format!("staff member {id}"),
+                _ => rest.to_owned(),
+            }
+        }
+        Some('A') => format!(
+            "amendments of seq {}",
+            segment::first_seq(&key[1..]).unwrap_or(0)
+        ),
+        Some('I') => format!("incident {}", chars.as_str()),
+        Some('C') => format!("county {}", chars.as_str()),
+        _ => "an unknown key".to_owned(),
+    }
+}
+
+fn school_prefix(school: &str) -> Vec<u8> {
+    let mut k = b"S".to_vec();
+    k.extend_from_slice(school.as_bytes());
+    k.push(0);
+    k
+}
+
+fn entity_prefix(e: &[u8]) -> Vec<u8> {
+    let mut k = b"E".to_vec();
+    k.extend_from_slice(e);
+    k.push(0);
+    k
+}
+
+fn members_key(e: &[u8]) -> Vec<u8> {
+    let mut k = b"M".to_vec();
+    k.extend_from_slice(e);
+    k
+}
+
+fn refs_key(e: &[u8]) -> Vec<u8> {
+    let mut k = b"R".to_vec();
+    k.extend_from_slice(e);
+    k
+}
+
+fn neighbours_key(e: &[u8]) -> Vec<u8> {
+    let mut k = b"N".to_vec();
+    k.extend_from_slice(e);
+    k
+}
+
+fn registry_prefix(e: &[u8]) -> Vec<u8> {
+    let mut k = b"G".to_vec();
+    k.extend_from_slice(e);
+    k.push(0);
+    k
+}
+
+fn amended_key(seq: u64) -> Vec<u8> {
+    let mut k = b"A".to_vec();
+    k.extend_from_slice(&segment::key(seq));
+    k
+}
+
+fn incident_key(incident: &str) -> Vec<u8> {
+    let mut k = b"I".to_vec();
+    k.extend_from_slice(incident.as_bytes());
+    k
+}
+
+fn county_key(county: &str, school: &str) -> Vec<u8> {
+    let mut k = b"C".to_vec();
+    k.extend_from_slice(county.as_bytes());
+    k.push(0);
+    k.extend_from_slice(school.as_bytes());
+    k
+}
+
+/// Where the rule reads what earlier batches derived: the tree, or nothing (a rebuild from
+/// seq 1, as `verify` does).
+pub(super) trait Earlier {
+    /// A stored value's payload.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every seq posted under a prefix (`S…` or `E…`).
+    fn seqs(&self, prefix: &[u8]) -> Result<Vec<u64>, StoreError>;
+    /// The envelope with an id (an amendment's target), when it is in the log.
+    fn target(&mut self, id: &str) -> Result<Option<Envelope>, StoreError>;
+}
+
+/// The rule, applied to a run of consecutive envelopes: what they add to the tree.
+#[derive(Default)]
+pub(super) struct Scoper {
+    /// New postings: key prefix (`S…\0` or `E…\0`) → seqs.
+    postings: FxHashMap<Vec<u8>, Vec<u64>>,
+    /// The lists (`M`, `R`, `N` keys) as they stand after the run, for every key the run read.
+    lists: FxHashMap<Vec<u8>, Vec<String>>,
+    /// Which of those changed (and must be written).
+    lists_changed: FxHashSet<Vec<u8>>,
+    amended: FxHashMap<u64, Amended>,
+    incidents: FxHashMap<String, String>,
+    counties: BTreeSet<Vec<u8>>,
+    /// Set by `amendment_places` when the target is a registry event of an entity.
+    registry_target: Option<Entity>,
+}
+
+/// What an event names: entities and schools.
+#[derive(Default)]
+struct Places {
+    entities: Vec<Entity>,
+    schools: Vec<String>,
+}
+
+impl Places {
+    fn entity(&mut self, e: Entity) {
+        if !self.entities.contains(&e) {
+            self.entities.push(e);
+        }
+    }
+    fn school(&mut self, s: &str) {
+        if !self.schools.iter().any(|x| x == s) {
+            self.schools.push(s.to_owned());
+        }
+    }
+}
+
+impl Scoper {
+    /// A stored list (`M`, `R` or `N` key), as this run left it.
+    fn list(&mut self, key: Vec<u8>, earlier: &impl Earlier) -> Result<Vec<String>, StoreError> {
+        if let Some(m) = self.lists.get(&key) {
+            return Ok(m.clone());
+        }
+        let m: Vec<String> = match earlier.get(&key)? {
+            Some(v) => rmp_serde::from_slice(&v).map_err(|err| {
+                StoreError::Corrupt(format!("read model {}: {err}", show_key(&key)))
+            })?,
+            None => Vec::new(),
+        };
+        self.lists.insert(key, m.clone());
+        Ok(m)
+    }
+
+    /// Adds `item` to a stored list; whether it was new.
+    fn push_list(
+        &mut self,
+        key: Vec<u8>,
+        item: &str,
+        earlier: &impl Earlier,
+    ) -> Result<bool, StoreError> {
+        let mut m = self.list(key.clone(), earlier)?;
+        if m.iter().any(|x| x == item) {
+            return Ok(false);
+        }
+        m.push(item.to_owned());
+        self.lists.insert(key.clone(), m);
+        self.lists_changed.insert(key);
+        Ok(true)
+    }
+
+    fn members_of(&mut self, e: &[u8], earlier: &impl Earlier) -> Result<Vec<String>, StoreError> {
+        self.list(members_key(e), earlier)
+    }
+
+    /// School `school` reads something naming `e`: it gets `e`'s registry events (its
+    /// registration or joining, file changes, status changes, leaving), past and future.
+    fn refer(&mut self, e: &[u8], school: &str, earlier: &impl Earlier) -> Result<(), StoreError> {
+        if self.members_of(e, earlier)?.iter().any(|s| s == school)
+            || !self.push_list(refs_key(e), school, earlier)?
+        {
+            return Ok(());
+        }
+        let prefix = registry_prefix(e);
+        let mut seqs = earlier.seqs(&prefix)?;
+        seqs.extend(self.postings.get(&prefix).into_iter().flatten().copied());
+        self.postings
+            .entry(school_prefix(school))
+            .or_default()
+            .extend(seqs);
+        Ok(())
+    }
+
+    fn amended_of(&mut self, seq: u64, earlier: &impl Earlier) -> Result<Amended, StoreError> {
+        if let Some(a) = self.amended.get(&seq) {
+            return Ok(a.clone());
+        }
+        let a: Amended = match earlier.get(&amended_key(seq))? {
+            Some(v) => rmp_serde::from_slice(&v).map_err(|err| {
+                StoreError::Corrupt(format!("read model {}: {err}", show_key(&amended_key(seq))))
+            })?,
+            None => Amended::default(),
+        };
+        Ok(a)
+    }
+
+    fn post(&mut self, prefix: Vec<u8>, seq: u64) {
+        self.postings.entry(prefix).or_default().push(seq);
+    }
+
+    /// Posts `seq` under entity `e` and every school it belongs to.
+    fn post_entity(
+        &mut self,
+        e: &[u8],
+        seq: u64,
+        earlier: &impl Earlier,
+    ) -> Result<(), StoreError> {
+        self.post(entity_prefix(e), seq);
+        for s in self.members_of(e, earlier)? {
+            self.post(school_prefix(&s), seq);
+        }
+        Ok(())
+    }
+
+    /// `e` belongs to `school` from now on: its postings so far are copied there, and every
+    /// child or staff member ever named with it is referred to by that school.
+    fn join(&mut self, e: &[u8], school: &str, earlier: &impl Earlier) -> Result<(), StoreError> {
+        if !self.push_list(members_key(e), school, earlier)? {
+            return Ok(());
+        }
+        let prefix = entity_prefix(e);
+        let mut seqs = earlier.seqs(&prefix)?;
+        seqs.extend(self.postings.get(&prefix).into_iter().flatten().copied());
+        let to = school_prefix(school);
+        self.postings.entry(to).or_default().extend(seqs);
+        for n in self.list(neighbours_key(e), earlier)? {
+            self.refer(n.as_bytes(), school, earlier)?;
+        }
+        Ok(())
+    }
+
+    /// The entity whose registry events an event is one of (a staff member's joining or
+    /// leaving, a child's registration, file change or status change).
+    fn registry_entity(e: &Event) -> Option<Entity> {
+        match e {
+            Event::StaffJoined { staff: s, .. } | Event::StaffLeft { staff: s, .. } => {
+                Some(staff(s))
+            }
+            Event::ChildRegistered(r) => Some(child(&r.child)),
+            Event::ChildUpdated { child: c, .. } | Event::ChildStatusChanged { child: c, .. } => {
+                Some(child(c))
+            }
+            _ => None,
+        }
+    }
+
+    /// What an event names as recorded.
+    fn places_of(&mut self, e: &Event, earlier: &impl Earlier) -> Result<Places, StoreError> {
+        let mut p = Places::default();
+        for c in e.children() {
+            p.entity(child(c));
+        }
+        if let Some(s) = e.staff() {
+            p.entity(staff(s));
+        }
+        if let Event::IncidentNotified { incident, .. } = e
+            && let Some(c) = self.incident_child(incident, earlier)?
+        {
+            p.entity(child(&c));
+        }
+        if let Some(s) = e.school() {
+            p.school(s);
+        }
+        if let Event::ChildUpdated { changes, .. } = e
+            && let Some(s) = &changes.school
+        {
+            p.school(s);
+        }
+        Ok(p)
+    }
+
+    fn incident_child(
+        &mut self,
+        incident: &str,
+        earlier: &impl Earlier,
+    ) -> Result<Option<String>, StoreError> {
+        if let Some(c) = self.incidents.get(incident) {
+            return Ok(Some(c.clone()));
+        }
+        Ok(earlier
+            .get(&incident_key(incident))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// The memberships an event makes: (entity, school).
+    fn joins_of(e: &Event) -> Vec<(Entity, String)> {
+        match e {
+            Event::ChildRegistered(r) => vec![(child(&r.child), r.school.clone())],
+            Event::ChildUpdated {
+                child: c, changes, ..
+            } => changes
+                .school
+                .iter()
+                .map(|s| (child(c), s.clone()))
+                .collect(),
+            Event::StaffJoined {
+                staff: s, school, ..
+            } => vec![(staff(s), school.clone())],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Applies the rule to one envelope (after every earlier one).
+    pub(super) fn add(
+        &mut self,
+        env: &Envelope,
+        earlier: &mut impl Earlier,
+    ) -> Result<(), StoreError> {
+        let seq = env.seq;
+        self.registry_target = None;
+        let mut places = match env.event.target() {
+            None => self.places_of(&env.event, earlier)?,
+            Some(target) => self.amendment_places(env, target, earlier)?,
+        };
+        if let Event::IncidentReported {
+            incident, child: c, ..
+        } = &env.event
+        {
+            self.incidents.insert(incident.clone(), c.clone());
+        }
+        if let Event::SchoolRegistered { school, county, .. } = &env.event {
+            self.counties.insert(county_key(county, school));
+        }
+        places.entities.sort();
+        // The schools this envelope goes to.
+        let mut to: Vec<String> = places.schools.clone();
+        for e in &places.entities {
+            self.post_entity(e, seq, earlier)?;
+            for s in self.members_of(e, earlier)? {
+                if !to.contains(&s) {
+                    to.push(s);
+                }
+            }
+        }
+        for s in &places.schools {
+            self.post(school_prefix(s), seq);
+        }
+        // A registry event of a child or staff member (or an amendment of one) also goes to
+        // the schools that refer to them.
+        let registry_of = match env.event.target() {
+            None => Self::registry_entity(&env.event),
+            Some(_) => self.registry_target.take(),
+        };
+        if let Some(e) = registry_of {
+            self.post(registry_prefix(&e), seq);
+            for s in self.list(refs_key(&e), earlier)? {
+                self.post(school_prefix(&s), seq);
+            }
+        }
+        // Entities named together are neighbours; every school this goes to refers to all.
+        for a in &places.entities {
+            for b in &places.entities {
+                if a != b {
+                    self.push_list(neighbours_key(a), &String::from_utf8_lossy(b), earlier)?;
+                }
+            }
+        }
+        for e in &places.entities {
+            for s in &to {
+                self.refer(e, s, earlier)?;
+            }
+        }
+        for (e, s) in Self::joins_of(&env.event) {
+            self.join(&e, &s, earlier)?;
+        }
+        Ok(())
+    }
+
+    /// The places of an amendment: its target's, as recorded and as every correction named
+    /// them; a correction naming new ones adds them to the target (and posts the target and
+    /// its earlier amendments there).
+    fn amendment_places(
+        &mut self,
+        env: &Envelope,
+        target: &str,
+        earlier: &mut impl Earlier,
+    ) -> Result<Places, StoreError> {
+        let Some(t) = earlier.target(target)? else {
+            return Ok(Places::default());
+        };
+        if t.seq >= env.seq || t.event.target().is_some() {
+            return Ok(Places::default());
+        }
+        let mut places = self.places_of(&t.event, earlier)?;
+        // An amendment of a registry event goes where that event's registry postings go.
+        self.registry_target = Self::registry_entity(&t.event);
+        let mut amended = self.amended_of(t.seq, earlier)?;
+        for e in &amended.entities {
+            places.entity(e.clone());
+        }
+        for s in &amended.schools {
+            places.school(s);
+        }
+        if let Event::Corrected { changes, .. } = &env.event {
+            let mut named = Places::default();
+            for (k, v) in changes {
+                match (k.as_str(), v) {
+                    ("child", Value::String(c)) => named.entity(child(c)),
+                    ("staff", Value::String(s)) => named.entity(staff(s)),
+                    ("children", Value::Array(cs)) => {
+                        for c in cs.iter().filter_map(Value::as_str) {
+                            named.entity(child(c));
+                        }
+                    }
+                    _ => {}
+                }
+                schools_in(v, k == "school", &mut named);
+            }
+            for e in named.entities {
+                if !places.entities.contains(&e) {
+                    // The target and its earlier amendments now concern `e` too.
+                    self.post_entity(&e, t.seq, earlier)?;
+                    for &a in &amended.amendments {
+                        self.post_entity(&e, a, earlier)?;
+                    }
+                    amended.entities.push(e.clone());
+                    places.entity(e);
+                }
+            }
+            for s in named.schools {
+                if !places.schools.contains(&s) {
+                    self.post(school_prefix(&s), t.seq);
+                    for &a in &amended.amendments {
+                        self.post(school_prefix(&s), a);
+                    }
+                    amended.schools.push(s.clone());
+                    places.school(&s);
+                }
+                // A corrected registration, transfer or joining moves its child or staff.
+                if matches!(
+                    t.event,
+                    Event::ChildRegistered(_)
+                        | Event::ChildUpdated { .. }
+                        | Event::StaffJoined { .. }
+                ) {
+                    for e in Self::joins_of(&t.event)
+                        .into_iter()
+                        .map(|(e, _)| e)
+                        .chain(t.event.children().iter().map(|c| child(c)))
+                        .collect::<BTreeSet<_>>()
+                    {
+                        self.join(&e, &s, earlier)?;
+                    }
+                }
+            }
+        }
+        amended.amendments.push(env.seq);
+        self.amended.insert(t.seq, amended);
+        Ok(places)
+    }
+
+    /// The sled batch of what the run added, with the `through` marker.
+    pub(super) fn batch(self, through: &[u8]) -> sled::Batch {
+        let mut batch = sled::Batch::default();
+        for (k, v) in self.entries(through) {
+            batch.insert(k, v);
+        }
+        batch.insert(THROUGH_KEY, through);
+        batch
+    }
+
+    /// Every key and sealed value the run adds (postings keyed by `through`).
+    fn entries(self, through: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::new();
+        for (prefix, mut seqs) in self.postings {
+            seqs.sort_unstable();
+            seqs.dedup();
+            for (n, chunk) in seqs.chunks(SEQS_PER_VALUE).enumerate() {
+                let mut key = prefix.clone();
+                key.extend_from_slice(through);
+                key.extend_from_slice(&(n as u32).to_be_bytes());
+                let payload: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
+                let v = sealed(&key, &payload);
+                out.push((key, v));
+            }
+        }
+        for key in self.lists_changed {
+            let m = &self.lists[&key];
+            let v = sealed(&key, &rmp_serde::to_vec(m).expect("a list encodes"));
+            out.push((key, v));
+        }
+        for (seq, a) in self.amended {
+            let key = amended_key(seq);
+            let v = sealed(&key, &rmp_serde::to_vec(&a).expect("a record encodes"));
+            out.push((key, v));
+        }
+        for (i, c) in self.incidents {
+            let key = incident_key(&i);
+            let v = sealed(&key, c.as_bytes());
+            out.push((key, v));
+        }
+        for key in self.counties {
+            let v = sealed(&key, &[]);
+            out.push((key, v));
+        }
+        out
+    }
+}
+
+/// Schools a correction's value names: a string under a `school` key, at any depth (a
+/// transfer's `changes.school`).
+fn schools_in(v: &Value, is_school: bool, out: &mut Places) {
+    match v {
+        Value::String(s) if is_school => out.school(s),
+        Value::Object(m) => {
+            for (k, v) in m {
+                schools_in(v, k == "school", out);
+            }
+        }
+        Value::Array(a) => {
+            for v in a {
+                schools_in(v, false, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The tree as what earlier batches derived.
+struct InTree<'a> {
+    store: &'a Store,
+}
+
+impl Earlier for InTree<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.store.scopes.get(key)? {
+            Some(v) => Ok(Some(opened(key, &v)?.to_vec())),
+            None => Ok(None),
+        }
+    }
+    fn seqs(&self, prefix: &[u8]) -> Result<Vec<u64>, StoreError> {
+        self.store.scope_seqs(prefix, u64::MAX)
+    }
+    fn target(&mut self, id: &str) -> Result<Option<Envelope>, StoreError> {
+        match self.store.seq_of(id)? {
+            Some(s) => self.store.get_raw(s),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Nothing derived before: a rebuild from seq 1 (what `verify` compares the tree with), with
+/// amendment targets found by `resolve`.
+pub(super) struct Scratch<F> {
+    /// Finds an envelope by id among those already seen.
+    pub resolve: F,
+}
+
+impl<F: FnMut(&str) -> Result<Option<Envelope>, StoreError>> Earlier for Scratch<F> {
+    fn get(&self, _: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
+    fn seqs(&self, _: &[u8]) -> Result<Vec<u64>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn target(&mut self, id: &str) -> Result<Option<Envelope>, StoreError> {
+        (self.resolve)(id)
+    }
+}
+
+/// The content of the read models, normalized for comparison: postings by prefix (sorted
+/// seqs) and every other value by key.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Content {
+    /// `S…\0` / `E…\0` → seqs.
+    pub postings: std::collections::BTreeMap<Vec<u8>, Vec<u64>>,
+    /// Every other key → payload.
+    pub values: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl Content {
+    /// Adds one stored (key, sealed value), checking it.
+    pub fn add(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        if key == THROUGH_KEY {
+            return Ok(());
+        }
+        let payload = opened(key, value)?;
+        if matches!(key.first(), Some(b'S' | b'E' | b'G')) {
+            let cut = key.len().checked_sub(12).ok_or_else(|| {
+                StoreError::Corrupt(format!("read model {}: a key is malformed", show_key(key)))
+            })?;
+            if payload.len() % 8 != 0 {
+                return Err(StoreError::Corrupt(format!(
+                    "read model {}: a value is malformed",
+                    show_key(key)
+                )));
+            }
+            let seqs = self.postings.entry(key[..cut].to_vec()).or_default();
+            seqs.extend(
+                payload
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8"))),
+            );
+        } else {
+            self.values.insert(key.to_vec(), payload.to_vec());
+        }
+        Ok(())
+    }
+
+    /// Sorts and deduplicates the postings.
+    pub fn settle(&mut self) {
+        for seqs in self.postings.values_mut() {
+            seqs.sort_unstable();
+            seqs.dedup();
+        }
+    }
+
+    /// The first difference from `other` (what the log derives), as a person reads it.
+    pub fn first_difference(&self, want: &Content) -> Option<String> {
+        for (k, seqs) in &want.postings {
+            match self.postings.get(k) {
+                None => return Some(format!("read model {}: missing", show_key(k))),
+                Some(s) if s != seqs => {
+                    let missing = seqs.iter().find(|x| !s.contains(x));
+                    let extra = s.iter().find(|x| !seqs.contains(x));
+                    return Some(format!(
+                        "read model {}: {}",
+                        show_key(k),
+                        match (missing, extra) {
+                            (Some(m), _) => format!("seq {m} is missing"),
+                            (None, Some(e)) => format!("seq {e} does not belong there"),
+                            _ => "different".into(),
+                        }
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(k) = self
+            .postings
+            .keys()
+            .find(|k| !want.postings.contains_key(*k))
+        {
+            return Some(format!(
+                "read model {}: holds what the log never made",
+                show_key(k)
+            ));
+        }
+        for (k, v) in &want.values {
+            if self.values.get(k) != Some(v) {
+                return Some(format!("read model {}: missing or different", show_key(k)));
+            }
+        }
+        if let Some(k) = self.values.keys().find(|k| !want.values.contains_key(*k)) {
+            return Some(format!(
+                "read model {}: holds what the log never made",
+                show_key(k)
+            ));
+        }
+        None
+    }
+}
+
+impl Scoper {
+    /// What the rule derived, normalized (for a rebuild compared with the tree).
+    pub(super) fn content(self) -> Result<Content, StoreError> {
+        let mut c = Content::default();
+        for (k, v) in self.entries(&segment::key(0)) {
+            c.add(&k, &v)?;
+        }
+        c.settle();
+        Ok(c)
+    }
+}
+
+impl Store {
+    /// Derives what `envs` (consecutive, just after the tree's `through`) add to the read
+    /// models and writes it with the new `through` marker in one sled batch.
+    pub(super) fn write_scopes(&self, envs: &[Envelope], through: &[u8]) -> Result<(), StoreError> {
+        let mut earlier = InTree { store: self };
+        let mut scoper = Scoper::default();
+        for env in envs {
+            scoper.add(env, &mut earlier)?;
+        }
+        self.scopes.apply_batch(scoper.batch(through))?;
+        Ok(())
+    }
+
+    /// Every seq posted under `prefix` up to `head`, sorted, each value checked.
+    fn scope_seqs(&self, prefix: &[u8], head: u64) -> Result<Vec<u64>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.scopes.scan_prefix(prefix) {
+            let (k, v) = item?;
+            let payload = opened(&k, &v)?;
+            if payload.len() % 8 != 0 {
+                return Err(StoreError::Corrupt(format!(
+                    "read model {}: a value is malformed",
+                    show_key(&k)
+                )));
+            }
+            out.extend(
+                payload
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
+                    .filter(|&s| s <= head),
+            );
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// The seqs a read of `school` needs (see the module doc), up to the head.
+    pub fn school_seqs(&self, school: &str) -> Result<Vec<u64>, StoreError> {
+        self.scope_seqs(&school_prefix(school), self.head().seq)
+    }
+
+    /// The envelopes a read of `school` needs, in log order, up to `as_of` (all when `None`):
+    /// its registry and every envelope about a child or staff member that has ever belonged
+    /// to it. Costs that school's envelopes, not the log's.
+    pub fn school_envelopes(
+        &self,
+        school: &str,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        let seqs = self.school_seqs(school)?;
+        self.fetch(seqs, as_of)
+    }
+
+    /// The envelopes at `seqs` (ascending, committed: from the read models), in log order, up
+    /// to `as_of`; each checked against its hash.
+    pub fn envelopes_at(
+        &self,
+        seqs: Vec<u64>,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        self.fetch(seqs, as_of)
+    }
+
+    /// The envelopes a read of a child needs from the read models: every envelope about it
+    /// (including those a correction moved to it), in log order, up to `as_of`.
+    pub fn child_envelopes(
+        &self,
+        child_id: &str,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        let seqs = self.scope_seqs(&entity_prefix(&child(child_id)), self.head().seq)?;
+        self.fetch(seqs, as_of)
+    }
+
+    /// The schools a staff member has ever belonged to (joined, or moved to by a correction).
+    pub fn staff_schools(&self, staff_id: &str) -> Result<Vec<String>, StoreError> {
+        self.members(&staff(staff_id))
+    }
+
+    /// The schools a child has ever belonged to (registered at, transferred to).
+    pub fn child_schools(&self, child_id: &str) -> Result<Vec<String>, StoreError> {
+        self.members(&child(child_id))
+    }
+
+    fn members(&self, e: &[u8]) -> Result<Vec<String>, StoreError> {
+        let key = members_key(e);
+        match self.scopes.get(&key)? {
+            Some(v) => rmp_serde::from_slice(opened(&key, &v)?).map_err(|err| {
+                StoreError::Corrupt(format!("read model {}: {err}", show_key(&key)))
+            }),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The schools registered in a county, by id.
+    pub fn county_schools(&self, county: &str) -> Result<Vec<String>, StoreError> {
+        let mut prefix = b"C".to_vec();
+        prefix.extend_from_slice(county.as_bytes());
+        prefix.push(0);
+        let mut out = Vec::new();
+        for item in self.scopes.scan_prefix(&prefix) {
+            let (k, v) = item?;
+            opened(&k, &v)?;
+            out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+        }
+        Ok(out)
+    }
+
+    /// The head of the log as of `as_of`: the last envelope recorded by then (binary search
+    /// over seqs: `recorded_at` never decreases along the log). `None` for all of it.
+    pub fn head_as_of(
+        &self,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(u64, Option<chrono::DateTime<chrono::Utc>>), StoreError> {
+        let head = self.head();
+        let Some(t) = as_of else {
+            return Ok((head.seq, head.recorded_at));
+        };
+        if head.recorded_at.is_none_or(|r| r <= t) {
+            return Ok((head.seq, head.recorded_at));
+        }
+        // Invariant: seq `lo` is recorded by `t` (0 = before the log), seq `hi` after it.
+        let (mut lo, mut hi) = (0u64, head.seq);
+        let mut lo_at = None;
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            let env = self
+                .get(mid)?
+                .ok_or_else(|| damaged(mid, "missing from the log"))?;
+            if env.recorded_at <= t {
+                lo = mid;
+                lo_at = Some(env.recorded_at);
+            } else {
+                hi = mid;
+            }
+        }
+        if lo > 0 && lo_at.is_none() {
+            lo_at = self.get(lo)?.map(|e| e.recorded_at);
+        }
+        Ok((lo, lo_at))
+    }
+}
+
+impl Store {
+    /// Damage for tests (never on real data): flips one byte of the first stored value of
+    /// `school`'s postings, leaving its check as it was.
+    #[doc(hidden)]
+    pub fn tamper_read_model_flip(&self, school: &str) -> Result<(), StoreError> {
+        let (k, v) = self
+            .scopes
+            .scan_prefix(school_prefix(school))
+            .next()
+            .ok_or_else(|| StoreError::Corrupt(format!("no read model of school {school}")))??;
+        let mut v = v.to_vec();
+        v[0] ^= 0x01;
+        self.scopes.insert(k, v)?;
+        self.sync()
+    }
+
+    /// Damage for tests (never on real data): removes `seq` from `school`'s postings and
+    /// reseals the value, as an editor who knew the check would: only `verify` can tell.
+    #[doc(hidden)]
+    pub fn tamper_read_model_drop(&self, school: &str, seq: u64) -> Result<(), StoreError> {
+        for item in self.scopes.scan_prefix(school_prefix(school)) {
+            let (k, v) = item?;
+            let payload = opened(&k, &v)?;
+            let seqs: Vec<u64> = payload
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
+                .collect();
+            if seqs.contains(&seq) {
+                let kept: Vec<u8> = seqs
+                    .iter()
+                    .filter(|&&s| s != seq)
+                    .flat_map(|s| s.to_le_bytes())
+                    .collect();
+                self.scopes.insert(k.as_ref(), sealed(&k, &kept))?;
+                return self.sync();
+            }
+        }
+        Err(StoreError::Corrupt(format!(
+            "seq {seq} is not posted under school {school}"
+        )))
+    }
+}
