@@ -247,11 +247,11 @@ pub fn wrapped_text(subject: &str, nonce: &[u8], ct: &[u8]) -> String {
     )
 }
 
+/// A wrapped key as read: the nonce and the wrapped bytes.
+pub type Wrapped = (Vec<u8>, Vec<u8>);
+
 /// Reads a wrapped key of `subject`; `None` when the file does not exist.
-pub fn read_wrapped(
-    path: &Path,
-    subject: &str,
-) -> Result<Option<(Vec<u8>, Vec<u8>)>, KeyFileError> {
+pub fn read_wrapped(path: &Path, subject: &str) -> Result<Option<Wrapped>, KeyFileError> {
     let Some(text) = read_private(path)? else {
         return Ok(None);
     };
