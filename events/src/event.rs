@@ -105,7 +105,7 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
     },
-    /// A child's personal data was erased (PIPL Art. 47; rules §5.15): the child's data key
+    /// A child's personal data was erased (PIPL Art. 47; rules §5.14): the child's data key
     /// was destroyed right after this event was recorded, so every sealed field of the child
     /// reads as erased from then on, while ids, dates, counts and the log's hashes stay.
     ChildErased {
