@@ -1,8 +1,9 @@
 //! Sealing a batch before the append (docs/privacy.md): each draft's personal fields sealed
 //! under its subject's key by the key directory's vault, an amendment under its target's.
 //!
-//! This module owns the lookup of amendment targets for sealing and the rule that a
-//! correction may not move a sealed event to another child; it must never write the store
+//! This module owns the lookup of amendment targets for sealing (a correction is sealed under
+//! the key its target was sealed under, even one that moves the event to another child); it
+//! must never write the store
 //! (the caller appends) nor print a personal field.
 
 use std::collections::HashMap;
@@ -10,7 +11,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use events::seal::{self, KeySubject};
-use events::{Draft, Envelope, Event, EventKind};
+use events::{Draft, Envelope, EventKind};
 use store::Store;
 use vault::Vault;
 
@@ -32,13 +33,12 @@ pub struct Refused {
     pub error: anyhow::Error,
 }
 
-/// What sealing needs of an amendment's target: its kind, the subject it was sealed under
-/// (or would be), and whether it carries sealed fields.
+/// What sealing needs of an amendment's target: its kind and the subject it was sealed under
+/// (or would be).
 #[derive(Clone)]
 struct Target {
     kind: EventKind,
     subject: Option<KeySubject>,
-    sealed: bool,
 }
 
 fn target_of_envelope(env: &Envelope) -> Target {
@@ -48,7 +48,6 @@ fn target_of_envelope(env: &Envelope) -> Target {
             Some(s) => KeySubject::parse(&s.key),
             None => seal::subject_of(&env.event, None),
         },
-        sealed: env.sealed.is_some(),
     }
 }
 
@@ -68,21 +67,6 @@ pub fn seal_batch(store: &Store, vault: &Vault, drafts: &mut [Draft]) -> Result<
                     .map(|env| target_of_envelope(&env)),
             },
         };
-        if let (Event::Corrected { changes, .. }, Some(t)) = (&d.event, &target)
-            && t.sealed
-            && let Some(new_child) = changes.get("child").and_then(|v| v.as_str())
-            && t.subject != Some(KeySubject::Child(new_child.to_owned()))
-        {
-            return Err(refused(
-                crate::BadInput(format!(
-                    "a correction may not move event {} to another child ({new_child}) in an \
-                     encrypted store: its personal fields are sealed under the first child's \
-                     key (docs/privacy.md); retract it and record it again for {new_child}",
-                    d.event.target().unwrap_or_default()
-                ))
-                .into(),
-            ));
-        }
         let subject_before =
             seal::subject_of(&d.event, target.as_ref().and_then(|t| t.subject.as_ref()));
         vault
@@ -92,8 +76,11 @@ pub fn seal_batch(store: &Store, vault: &Vault, drafts: &mut [Draft]) -> Result<
             d.id.clone(),
             Target {
                 kind: d.event.kind(),
-                subject: subject_before,
-                sealed: d.sealed.is_some(),
+                subject: d
+                    .sealed
+                    .as_ref()
+                    .and_then(|s| KeySubject::parse(&s.key))
+                    .or(subject_before),
             },
         );
     }

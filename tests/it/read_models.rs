@@ -411,9 +411,8 @@ fn given_the_cli_as_of_t_when_events_are_appended_later_then_every_school_read_p
     use crate::{careledger_ok, talks};
     let dir = tempfile::tempdir().expect("a temp dir");
     let db = dir.path().join("db");
-    // A store in clear (made without a master key): the moving correction below moves a talk
-    // to another child, which a sealed store refuses (docs/privacy.md); the as-of reads are
-    // the same code either way.
+    // A store in clear (made without a master key): the as-of reads are the same code either
+    // way, and `Store::create` keeps the test about the read models alone.
     Store::create(&db).expect("a new store");
     let seed = dir.path().join("seed.jsonl");
     std::fs::write(&seed, fixtures::SEED_SCHOOL_JSONL).expect("seed written");

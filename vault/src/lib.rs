@@ -320,7 +320,11 @@ impl Vault {
             return Ok(());
         }
         let kind = draft.event.kind();
+        let amendment = draft.event.target().is_some();
         let subject = seal::subject_of(&draft.event, target.as_ref().and_then(|t| t.1.as_ref()))
+            // An amendment of an event about no one person (an activity, a term): its reason is
+            // sealed under the key of the staff member who recorded it.
+            .or_else(|| amendment.then(|| KeySubject::Staff(draft.actor.clone())))
             .ok_or(VaultError::NoSubject {
                 id: draft.id.clone(),
                 kind: kind.as_str(),
