@@ -211,8 +211,12 @@ pub enum Command {
     /// was active on at least half its days), weighted by the policy in force; flags outstanding,
     /// disqualified, overloaded, unpaired. Two decimals, rounded half away from zero.
     Scores {
+        #[arg(long, conflicts_with = "county", required_unless_present = "county")]
+        school: Option<String>,
+        /// Every school of this county in one run (the end-of-term evaluation run), each with
+        /// the rows `--school` gives it.
         #[arg(long)]
-        school: String,
+        county: Option<String>,
         /// A term (2025-2026-1) or a school year (2025-2026).
         #[arg(long)]
         period: String,
@@ -314,7 +318,8 @@ pub struct ScoreOpts {
     /// the year-end table with ranks.
     #[arg(long, value_enum, default_value_t = ScoreFormat::Table)]
     pub format: ScoreFormat,
-    /// Write to this file instead of stdout (required for xlsx).
+    /// Write to this file instead of stdout (required for xlsx); with `--county`, a folder
+    /// with one file per school (required for csv and xlsx).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

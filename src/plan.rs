@@ -6,7 +6,8 @@
 //! report) read their scope through the read models (`scope_timeline`: the scope's versions
 //! filtered as of a time; docs/read-models.md). `replay` folds the whole log, streamed: the
 //! reference the read models are tested against. The `log` listing reads one index or the
-//! whole log.
+//! whole log. The bureau's whole-log feed reads the world and then the effective facts in a
+//! second scan (`fact_scan`).
 //!
 //! It is also where sealed personal fields are opened (docs/privacy.md): the envelopes a view
 //! reads pass through an [`Opener`] after the read, with the key directory's vault; the term
@@ -18,9 +19,9 @@
 //! view shows, or print anything.
 
 use chrono::{DateTime, Utc};
-use events::Envelope;
+use events::{Envelope, EventKind};
 use projections::versions::Versions;
-use projections::{ProjectionError, Timeline};
+use projections::{Fact, ProjectionError, Timeline, World};
 use store::{Store, StoreError};
 use vault::{Reader, Vault, VaultError};
 
@@ -254,4 +255,83 @@ pub fn staff_timeline(
 ) -> Result<Timeline, PlanError> {
     let schools = store.staff_schools(staff)?;
     scope_timeline(store, &Scope::Schools(schools), as_of, open)
+}
+
+/// Whether `World::build` reads envelopes of this kind, or it is an amendment (which any
+/// event may need): what the first scan of [`fact_scan`] keeps.
+fn needed_for_world(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::SchoolRegistered
+            | EventKind::TermDefined
+            | EventKind::PolicyAdopted
+            | EventKind::StaffJoined
+            | EventKind::StaffLeft
+            | EventKind::ChildRegistered
+            | EventKind::ChildUpdated
+            | EventKind::ChildStatusChanged
+            | EventKind::PairingAssigned
+            | EventKind::PairingEnded
+            | EventKind::IncidentReported
+            | EventKind::Corrected
+            | EventKind::Retracted
+    )
+}
+
+/// The world as of a time and a stream of the effective facts of that prefix, for the
+/// whole-log read of the bureau feed (`export events --format parquet`) that never holds the
+/// care events in memory: see [`fact_scan`].
+pub struct FactScan<'s> {
+    store: &'s Store,
+    as_of: Option<DateTime<Utc>>,
+    kept: Timeline,
+    world: World,
+}
+
+/// Scans the log once for what the world needs and every amendment (a small share of the
+/// log), builds the timeline of those and its world; [`FactScan::facts`] then streams the
+/// log again, each envelope made effective through that timeline's amendments
+/// (`Timeline::effective`).
+pub fn fact_scan(store: &Store, as_of: Option<DateTime<Utc>>) -> Result<FactScan<'_>, PlanError> {
+    let mut kept = Vec::new();
+    for env in store.scan(as_of) {
+        let env = env?;
+        if needed_for_world(env.event.kind()) {
+            kept.push(env);
+        }
+    }
+    let kept = Timeline::build_owned(kept, as_of)?;
+    let world = World::build(&kept);
+    Ok(FactScan {
+        store,
+        as_of,
+        kept,
+        world,
+    })
+}
+
+impl FactScan<'_> {
+    /// The world as of the scan's time.
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// The effective facts of the kinds `wanted`, in log order (retracted events and
+    /// amendments left out, corrections applied), streamed from a second scan of the log.
+    pub fn facts(
+        &self,
+        wanted: fn(EventKind) -> bool,
+    ) -> impl Iterator<Item = Result<Fact, PlanError>> + '_ {
+        self.store
+            .scan(self.as_of)
+            .filter_map(move |env| match env {
+                Err(e) => Some(Err(PlanError::Store(e))),
+                Ok(env) if !wanted(env.event.kind()) => None,
+                Ok(env) => self
+                    .kept
+                    .effective(env)
+                    .map_err(PlanError::from)
+                    .transpose(),
+            })
+    }
 }

@@ -321,6 +321,7 @@ pub fn request(command: Command) -> Result<Request> {
         },
         Command::Scores {
             school,
+            county,
             period,
             other_scores,
             staff,
@@ -328,8 +329,13 @@ pub fn request(command: Command) -> Result<Request> {
         } => {
             let (as_of, output) = score_opts(opts.clone())?;
             let period = Period::parse(&period).map_err(|e| BadInput(e.to_string()))?;
+            let scope = match (school, county) {
+                (Some(s), _) => reports::Scope::School(s),
+                (None, Some(c)) => reports::Scope::County(c),
+                (None, None) => return Err(BadInput("give --school or --county".into()).into()),
+            };
             Request::Scores(ScoresOptions {
-                school,
+                scope,
                 period,
                 other_scores,
                 drill_staff: staff,

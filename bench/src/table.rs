@@ -260,9 +260,18 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
         String::new(),
     );
     row(
+        "scores, whole county, one index",
+        format!(
+            "`projections::scores::scores_of_schools` (as `scores --county` runs it): every school, {} staff rows, school year",
+            int(rep.f("scores_county_indexed_rows"))
+        ),
+        secs(rep.f("scores_county_indexed_s")),
+        String::new(),
+    );
+    row(
         "term report, in memory",
         format!(
-            "`reports::term_statistics` of the county, term {}-1, on the replayed timeline ({} rows)",
+            "`reports::term_statistics` (polars) of the county, term {}-1, on the replayed timeline ({} rows)",
             data.year,
             int(rep.f("report_rows"))
         ),
@@ -344,9 +353,9 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
         String::new(),
     );
     row(
-        "term report, streamed",
+        "term report, polars over the fact scan",
         format!(
-            "`reports::term_statistics_streamed` of the county, term {} (2 scans of the log)",
+            "`plan::fact_scan` (2 scans of the log) into `reports::term_report` (polars) of the county, term {}",
             trm.note("term")
         ),
         secs(trm.f("report_s")),

@@ -164,6 +164,51 @@ pub fn scores(
     period: Period,
     other: Option<&BTreeMap<String, f64>>,
 ) -> Result<ScoreRun, ProjectionError> {
+    world.require_school(school)?;
+    let index = index_events(
+        timeline,
+        world,
+        world.staff_of(school).map(|s| s.id.as_str()),
+    );
+    score_school(timeline, world, school, period, other, &index)
+}
+
+/// The score runs of several schools on one timeline (a county's end-of-term evaluation run):
+/// the events are indexed once for the staff of every school given, then each school is
+/// scored exactly as [`scores`] scores it — the same rows, since a school's run only looks
+/// up its own staff. One result per school, in the order given.
+pub fn scores_of_schools(
+    timeline: &Timeline,
+    world: &World,
+    schools: &[&str],
+    period: &Period,
+    other: Option<&BTreeMap<String, f64>>,
+) -> Vec<Result<ScoreRun, ProjectionError>> {
+    let index = index_events(
+        timeline,
+        world,
+        schools
+            .iter()
+            .flat_map(|school| world.staff_of(school).map(|s| s.id.as_str())),
+    );
+    schools
+        .iter()
+        .map(|school| {
+            world.require_school(school)?;
+            score_school(timeline, world, school, period.clone(), other, &index)
+        })
+        .collect()
+}
+
+/// [`scores`] of one school with the events already indexed (for at least its staff).
+fn score_school(
+    timeline: &Timeline,
+    world: &World,
+    school: &str,
+    period: Period,
+    other: Option<&BTreeMap<String, f64>>,
+    index: &EventIndex<'_>,
+) -> Result<ScoreRun, ProjectionError> {
     let sch = world.require_school(school)?;
     let period_days = sch.period_days(&period)?;
     let (first_day, last_day) = match (period_days.first(), period_days.last()) {
@@ -207,8 +252,6 @@ pub fn scores(
         .map(|p| (p, windows(p, &period_days, sch.terms())))
         .collect();
     let weights = quota_weights(sch, &period_days, last_day);
-
-    let index = index_events(timeline, world, staff.iter().map(|s| s.id.as_str()));
 
     let mut rows = Vec::with_capacity(staff.len());
     for s in &staff {

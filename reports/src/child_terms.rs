@@ -3,28 +3,26 @@
 //! hive-partitioned `county=…/school=…/term=…/part-00000.parquet` for a province's warehouse
 //! (Hive, Spark) to sum across counties.
 //!
-//! It owns the feed's columns, partitions and file layout. The figures come from the one
-//! per-child fold of the term report (`TermFold::finish_children`): this module must never
-//! decide who counts or what an event adds (a second copy of rules §8 could disagree with the
-//! report), never write a child's real id (only `Subject::Child` pseudonyms under the county's
-//! secret), and never write a name, phone, address, birth date, free text or any counseling
-//! content beyond a count of sessions.
+//! It owns the feed's columns, partitions and file layout. The figures come from the reference
+//! per-child fold of rules §8 (`TermFold::finish_children`), the one the polars reporter of
+//! `report term` is tested against: this module must never decide who counts or what an event
+//! adds (a second copy of rules §8 could disagree with the report), never write a child's real
+//! id (only `Subject::Child` pseudonyms under the county's secret), and never write a name,
+//! phone, address, birth date, free text or any counseling content beyond a count of sessions.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use events::Envelope;
 use events::pseudonym::{CountySecret, Subject};
 use polars::prelude::*;
-use projections::World;
+use projections::{Timeline, World};
 
 use crate::bureau::partition_value;
 use crate::error::ReportError;
 use crate::facts::ChildFacts;
 use crate::fold::TermFold;
 use crate::report::Scope;
-use crate::stream::world_pass;
 
 /// The feed's data columns, in file order (the partition columns `county`, `school` and
 /// `term` live in the directory names). Flags are booleans, counts 64-bit integers, `aid_fen`
@@ -208,25 +206,20 @@ fn check_scope(world: Option<&World>, scope: &Scope, county: &str) -> Result<(),
     }
 }
 
-/// The child-term feed of `term` for `scope` (a school, or a county) from two scans of the
-/// log (`scan()` must yield the same prefix both times, as for
-/// [`crate::term_statistics_streamed`]), written under `out_dir` (which must not exist or be
-/// empty). The counted children, their placement and their figures are the term report's own
-/// (`TermFold`); ids are replaced by `secret`'s pseudonyms. The files are written into a
-/// sibling folder first and moved into place whole, so a failure leaves no partial feed.
-pub fn export_child_terms_streamed<F, I, E>(
-    mut scan: F,
-    as_of: Option<chrono::DateTime<chrono::Utc>>,
+/// The child-term feed of `term` for `scope` (a school, or a county) from a timeline and its
+/// world built as of the same time (the read plan's scoped timeline), written under `out_dir`
+/// (which must not exist or be empty). The counted children, their placement and their
+/// figures are the term report's own (`TermFold`, on the same roster as the polars reporter);
+/// ids are replaced by `secret`'s pseudonyms. The files are written into a sibling folder
+/// first and moved into place whole, so a failure leaves no partial feed.
+pub fn export_child_terms(
+    timeline: &Timeline,
+    world: &World,
     scope: Scope,
     term: &str,
     secret: &CountySecret,
     out_dir: &Path,
-) -> Result<ChildTermsSummary, ReportError>
-where
-    F: FnMut() -> I,
-    I: IntoIterator<Item = Result<Envelope, E>>,
-    E: std::error::Error + Send + Sync + 'static,
-{
+) -> Result<ChildTermsSummary, ReportError> {
     if out_dir.exists() {
         let mut entries = std::fs::read_dir(out_dir).map_err(ReportError::io(out_dir))?;
         if entries.next().is_some() {
@@ -236,14 +229,10 @@ where
         }
     }
     check_scope(None, &scope, secret.county())?;
-    let (timeline, world) = world_pass(scan(), as_of)?;
-    check_scope(Some(&world), &scope, secret.county())?;
-    let mut fold = TermFold::new(&world, scope, term)?;
-    for env in scan() {
-        let env = env.map_err(|e| ReportError::Scan {
-            source: Box::new(e),
-        })?;
-        fold.observe_envelope(&timeline, env)?;
+    check_scope(Some(world), &scope, secret.county())?;
+    let mut fold = TermFold::new(world, scope, term)?;
+    for f in timeline.facts() {
+        fold.observe(f.occurred_at, &f.event);
     }
     let mut by_school: BTreeMap<String, Buffer> = BTreeMap::new();
     for (id, facts) in fold.finish_children() {

@@ -51,13 +51,6 @@ pub enum ReportError {
         /// The county of the installed secret.
         secret_county: String,
     },
-    /// Reading the log failed (streamed runs).
-    #[error("reading the log failed: {source}")]
-    Scan {
-        /// The log reader's error, boxed (this crate does not name the store's types).
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
     /// A projection could not be computed (a correction that does not apply).
     #[error("{source}")]
     Projection {
@@ -108,6 +101,15 @@ pub enum ReportError {
         /// serde_json's error.
         #[source]
         source: serde_json::Error,
+    },
+    /// An instant the polars reporter cannot hold as nanoseconds since the epoch (it compares
+    /// escalation delays exactly): outside the years 1677 to 2262.
+    #[error("event {id}: {field} lies outside the years 1677 to 2262")]
+    InstantOutOfRange {
+        /// The event id.
+        id: String,
+        /// The field (`happened_at`, `notified_at`).
+        field: &'static str,
     },
     /// A report frame lacks a column or holds an unexpected type (a bug in this crate).
     #[error("report column {column} is missing or mistyped")]

@@ -3,7 +3,7 @@
 //! This module owns the row type `ChildFacts` (one counted child, every field of §8 that is
 //! read per child) and `ChildColumns`, which turns a stream of those facts into a polars
 //! `DataFrame` one column `Vec` at a time (docs/stack.md, polars: never row-wise). It must never
-//! decide who counts or what an event means (that is `fold`), and never hold a name, phone,
+//! decide who counts (that is `roster`) or what an event means (`fold`, `columnar`), and never hold a name, phone,
 //! address or note: only ids, the placement and counters.
 
 use polars::prelude::*;

@@ -1,36 +1,36 @@
-//! The per-child fold of a term report (rules §8): who counts, where, and what their events
-//! add up to.
+//! The reference fold of a term report (rules §8): the per-event Rust loop the polars
+//! reporter (`columnar`) is tested against, byte for byte.
 //!
-//! It owns the §8 rules that are specific to the report — the placement on the term's last
-//! day, file completeness, the per-child counters, escalation on time — and reads everything
-//! else (files, activity, pairings, statuses, terms, policies, amendments) from
-//! `projections`. It must never re-derive those, and never keep a name, phone, address or
-//! note: a counted child is an id, a placement and counters.
+//! It owns the per-event §8 rules as a plain fold — an event adds to the counters of the
+//! counted child it is about when it falls in that child's term, escalation on time per
+//! incident — and takes who counts and where from `roster`, everything else (files,
+//! activity, pairings, statuses, terms, policies, amendments) from `projections`. It must
+//! never re-derive those, and never keep a name, phone, address or note: a counted child is
+//! an id, a placement and counters.
 //!
-//! Scale (rules §9.2): the fold is built from the `World` (the registry, small) and then fed
-//! the effective events one at a time (`TermFold::observe`); it keeps only per-child counters
-//! and the incidents of counted children, never the events themselves, so a caller may
-//! stream a county's log through it.
+//! It is the reference, not the default: `report term` runs `columnar`. The fold keeps only
+//! per-child counters and the incidents of counted children, never the events themselves,
+//! and does not depend on the order events arrive in.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use events::Event;
-use events::event::{
-    ChildRecord, ChildStatus, GuardianRelation, LeftBehindType, NotifiedParty, TermId,
-};
+use events::event::NotifiedParty;
 use events::time::local_date;
-use projections::calendar::DaySet;
+use polars::prelude::IntoLazy;
 use projections::{Timeline, World};
 
 use crate::error::ReportError;
 use crate::facts::{ChildColumns, ChildFacts};
 use crate::report::{Scope, TermReport};
+use crate::roster::{CountedChild, Roster};
 use crate::table::{Totals, aggregate};
 
-/// Builds the term report of `scope` for `term` from a timeline and its world (both built
-/// as of the same time). Equivalent to a `TermFold` fed every fact of the timeline.
-pub fn term_statistics(
+/// The term report of `scope` for `term` by the reference fold, from a timeline and its
+/// world (both built as of the same time): a `TermFold` fed every fact of the timeline.
+/// [`crate::term_statistics`] (polars) gives the same report.
+pub fn term_statistics_folded(
     timeline: &Timeline,
     world: &World,
     scope: Scope,
@@ -41,29 +41,6 @@ pub fn term_statistics(
         fold.observe(f.occurred_at, &f.event);
     }
     fold.finish()
-}
-
-/// Whether a file is complete (§8 `archived`): the same rule the archive view shows as its
-/// list of missing fields, so a report and an archive can never disagree.
-pub fn file_complete(file: &ChildRecord) -> bool {
-    projections::archive::missing_fields(file).is_empty()
-}
-
-/// A counted child while the fold runs.
-#[derive(Debug)]
-struct Counted {
-    /// The child's id (for the child-term feed; never in the report).
-    id: String,
-    facts: ChildFacts,
-    /// The days of the term at the child's school.
-    first: NaiveDate,
-    last: NaiveDate,
-}
-
-impl Counted {
-    fn in_term(&self, d: NaiveDate) -> bool {
-        self.first <= d && d <= self.last
-    }
 }
 
 /// An incident of a counted child, reported on a day of its term.
@@ -95,154 +72,32 @@ fn earliest(slot: &mut Option<DateTime<Utc>>, t: DateTime<Utc>) {
 pub struct TermFold<'w> {
     world: &'w World,
     scope: Scope,
-    term: TermId,
+    term: String,
     schools: Vec<String>,
     schools_without_term: Vec<String>,
-    counted: Vec<Counted>,
+    counted: Vec<CountedChild>,
     by_id: HashMap<String, usize>,
     incidents: Vec<Incident>,
     notified: HashMap<String, Notified>,
 }
 
 impl<'w> TermFold<'w> {
-    /// Decides who counts: the children whose file on the term's last day (of the school
-    /// that file names) places them in a school of `scope`, and who are active on at least
-    /// one day of that school's term. Reads their placement, file flags, pairing and
-    /// drop-out from `world`.
+    /// Starts the fold on the children [`Roster::new`] counts.
     pub fn new(world: &'w World, scope: Scope, term: &str) -> Result<TermFold<'w>, ReportError> {
-        let term_id = TermId::parse(term).ok_or_else(|| ReportError::BadTerm {
-            term: term.to_owned(),
-        })?;
-        // school id → (first day, last day) of the term there
-        let mut in_scope: BTreeMap<String, (NaiveDate, NaiveDate)> = BTreeMap::new();
-        let mut without = Vec::new();
-        match &scope {
-            Scope::School(id) => {
-                let school = world
-                    .school(id)
-                    .ok_or_else(|| ReportError::UnknownSchool { school: id.clone() })?;
-                let t = school
-                    .term(&term_id)
-                    .ok_or_else(|| ReportError::UnknownTerm {
-                        school: id.clone(),
-                        term: term.to_owned(),
-                    })?;
-                in_scope.insert(id.clone(), (t.starts_on, t.ends_on));
-            }
-            Scope::County(county) => {
-                let mut any = false;
-                for s in world.schools().filter(|s| &s.county == county) {
-                    any = true;
-                    match s.term(&term_id) {
-                        Some(t) => {
-                            in_scope.insert(s.id.clone(), (t.starts_on, t.ends_on));
-                        }
-                        None => without.push(s.id.clone()),
-                    }
-                }
-                if !any {
-                    return Err(ReportError::UnknownCounty {
-                        county: county.clone(),
-                    });
-                }
-                if in_scope.is_empty() {
-                    return Err(ReportError::NoSchoolWithTerm {
-                        county: county.clone(),
-                        term: term.to_owned(),
-                    });
-                }
-            }
-        }
-
-        // A child's placement must not depend on the scope of the run (a school's rows are
-        // the same in its own report and in its county's), so placements are decided over
-        // every school that defined the term, then filtered to the scope.
-        let everywhere: BTreeMap<String, (NaiveDate, NaiveDate)> = world
-            .schools()
-            .filter_map(|s| {
-                s.term(&term_id)
-                    .map(|t| (s.id.clone(), (t.starts_on, t.ends_on)))
-            })
+        let roster = Roster::new(world, scope, term)?;
+        let by_id = roster
+            .children
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.clone(), i))
             .collect();
-        // The distinct last days: a child is placed by its file on the last day of the term
-        // of the school that file names (schools of one county usually share term dates).
-        let mut last_days: Vec<NaiveDate> = everywhere.values().map(|(_, l)| *l).collect();
-        last_days.sort_unstable();
-        last_days.dedup();
-
-        let mut counted = Vec::new();
-        let mut by_id = HashMap::new();
-        for child in world.children() {
-            for &last in &last_days {
-                let file = child.file_on(last);
-                let Some(&(first, school_last)) = everywhere.get(&file.school) else {
-                    continue;
-                };
-                if school_last != last {
-                    continue;
-                }
-                let days = DaySet::inclusive(first, last);
-                if !child.active_days().overlaps(&days) {
-                    continue;
-                }
-                // A child placed in two schools (moved between two different last days)
-                // counts once, in the first placement found — and only if that school is in
-                // the scope of this run.
-                if !in_scope.contains_key(&file.school) {
-                    break;
-                }
-                if by_id.contains_key(&child.id) {
-                    continue;
-                }
-                let dropped_out = child
-                    .statuses()
-                    .iter()
-                    .any(|s| s.status == ChildStatus::DroppedOut && first <= s.on && s.on <= last);
-                let facts = ChildFacts {
-                    school: file.school.clone(),
-                    grade: file.grade.get(),
-                    class: file.class,
-                    both_parents_away: file.left_behind_type == LeftBehindType::BothParentsAway,
-                    one_parent_away: file.left_behind_type == LeftBehindType::OneParentAway,
-                    grandparent_guardian: matches!(
-                        file.guardian.relation,
-                        GuardianRelation::GrandparentPaternal
-                            | GuardianRelation::GrandparentMaternal
-                    ),
-                    boarding: file.boarding,
-                    hardship: !file.hardship.is_empty(),
-                    archived: file_complete(&file),
-                    dropped_out,
-                    ..ChildFacts::default()
-                };
-                by_id.insert(child.id.clone(), counted.len());
-                counted.push(Counted {
-                    id: child.id.clone(),
-                    facts,
-                    first,
-                    last,
-                });
-            }
-        }
-        // Pairings: one pass over all of them (a child's pairings are not indexed by child).
-        for p in world.pairings() {
-            if let Some(&ix) = by_id.get(&p.child) {
-                let c = &mut counted[ix];
-                if !c.facts.paired
-                    && p.active_days()
-                        .overlaps(&DaySet::inclusive(c.first, c.last))
-                {
-                    c.facts.paired = true;
-                }
-            }
-        }
         Ok(TermFold {
             world,
-            scope,
-            term: term_id,
-            schools: in_scope.into_keys().collect(),
-            schools_without_term: without,
-            counted,
+            scope: roster.scope,
+            term: roster.term.as_str().to_owned(),
+            schools: roster.schools,
+            schools_without_term: roster.schools_without_term,
+            counted: roster.children,
             by_id,
             incidents: Vec::new(),
             notified: HashMap::new(),
@@ -369,7 +224,7 @@ impl<'w> TermFold<'w> {
             && within(n.bureau, limits.bureau_minutes)
     }
 
-    /// Counts each incident escalated on time on its child (once the whole log is seen).
+    /// Counts each incident escalated on time on its child (once every event is seen).
     fn settle(&mut self) {
         let on_time: Vec<usize> = self
             .incidents
@@ -402,9 +257,9 @@ impl<'w> TermFold<'w> {
             Scope::School(_) => Totals::Schools,
             Scope::County(_) => Totals::SchoolsAndCounty,
         };
-        let frame = aggregate(columns.into_frame()?, &self.schools, totals)?;
+        let frame = aggregate(columns.into_frame()?.lazy(), &self.schools, totals)?;
         Ok(TermReport::new(
-            self.term.as_str().to_owned(),
+            self.term,
             self.scope,
             frame,
             self.schools_without_term,

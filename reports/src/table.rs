@@ -116,16 +116,17 @@ fn rate(numerator: Expr, children: Expr) -> Expr {
         .otherwise(numerator.cast(DataType::Float64) / children.cast(DataType::Float64))
 }
 
-/// Sums the per-child frame (`facts::ChildColumns::into_frame`) into the report: one row per
+/// Sums the per-child frame (`school`, `grade`, `class` and the `facts::CHILD_COUNTS`, as
+/// `facts::ChildColumns::into_frame` or `columnar` build it) into the report: one row per
 /// school × grade × class that has a counted child, each school's total after its rows (every
 /// school in `schools` gets one, with zeros when it counts no child), and the county total
 /// last when asked. Rows are ordered by school, grade, class.
 pub fn aggregate(
-    children: DataFrame,
+    children: LazyFrame,
     schools: &[String],
     totals: Totals,
 ) -> Result<DataFrame, ReportError> {
-    let lf = children.lazy();
+    let lf = children;
     let mut keys = vec![col("school"), col("grade"), col("class")];
     let order =
         |level: i32, county: i32| [lit(level).alias("_level"), lit(county).alias("_county")];

@@ -83,7 +83,8 @@ pub enum ScoreOutput {
 /// `scores`.
 #[derive(Debug, Clone)]
 pub struct ScoresOptions {
-    pub school: String,
+    /// One school (`--school`), or every school of a county (`--county`).
+    pub scope: reports::Scope,
     pub period: Period,
     /// The `staff,score` CSV of the other appraisal parts, read by the handler.
     pub other_scores: Option<PathBuf>,
@@ -277,8 +278,15 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
         }
         Request::ExportParquet { out, as_of: cut } => {
             let store = stores.read()?;
-            let summary = reports::export_events_parquet_streamed(|| store.scan(cut), cut, &out)
+            let scan = plan::fact_scan(&store, cut).map_err(plan_error)?;
+            let mut export = reports::BureauExport::create(scan.world(), &out)
                 .map_err(|e| BadInput(e.to_string()))?;
+            for fact in scan.facts(|_| true) {
+                export
+                    .push(&fact.map_err(plan_error)?)
+                    .map_err(|e| BadInput(e.to_string()))?;
+            }
+            let summary = export.finish().map_err(|e| BadInput(e.to_string()))?;
             eprintln!(
                 "exported {} events in {} files under {}",
                 summary.rows,
@@ -297,15 +305,17 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             let secret = keys::load_county_secret(db, stores.keys.as_deref())?;
             let store = stores.read()?;
             let scope = scope.unwrap_or_else(|| reports::Scope::County(secret.county().to_owned()));
-            let summary = reports::export_child_terms_streamed(
-                || store.scan(cut),
+            // The feed reads no personal field: the clear parts as stored.
+            let tl = plan::scope_timeline(
+                &store,
+                &plan::Scope::of_report(&scope),
                 cut,
-                scope,
-                &term,
-                &secret,
-                &out,
+                &Opener::sealed(),
             )
-            .map_err(feed_error)?;
+            .map_err(plan_error)?;
+            let world = projections::World::build(&tl);
+            let summary = reports::export_child_terms(&tl, &world, scope, &term, &secret, &out)
+                .map_err(feed_error)?;
             eprintln!(
                 "exported {} children of term {term} (county {}) in {} files under {}",
                 summary.rows,
@@ -455,7 +465,8 @@ fn bad(e: projections::ProjectionError) -> anyhow::Error {
     BadInput(e.to_string()).into()
 }
 
-/// `report term`: rules §8, streamed from the log (two scans, one row of counters per child).
+/// `report term`: rules §8 by the polars reporter (`reports::term_statistics`) over the scope's
+/// timeline from the read models (`plan::scope_timeline`).
 fn report_term(store: &Store, opts: &ReportOptions) -> Result<()> {
     let ReportOptions {
         term,
@@ -635,7 +646,7 @@ fn demo(keep: Option<PathBuf>) -> Result<()> {
     views::backfill(&store, "sq", 7, &opts, &open)?;
     println!("\n== 考核得分 term scores of school sq, 2025-2026-1");
     let score_opts = ScoresOptions {
-        school: "sq".into(),
+        scope: reports::Scope::School("sq".into()),
         period: Period::parse("2025-2026-1").map_err(bad)?,
         other_scores: None,
         drill_staff: None,

@@ -1,49 +1,40 @@
-//! `scores`: teacher assessment scores (rules §7) of a school for a term or a school year,
-//! with the year-end table of `reports`.
+//! `scores`: teacher assessment scores (rules §7) of a school — or of every school of a county,
+//! the end-of-term evaluation run — for a term or a school year, with the year-end table of
+//! `reports`.
 //!
 //! This module owns what is printed where (the log position to stderr and into the table
-//! headers); it must never compute a score or a rank (that is `projections::scores` and
-//! `reports::year_end`).
+//! headers, one file per school for a county); it must never compute a score or a rank (that
+//! is `projections::scores` and `reports::year_end`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use careledger::plan;
-use projections::World;
+use projections::{ProjectionError, ScoreRun, Timeline, World};
+use reports::Scope;
 use store::Store;
 
 use super::{ScoreOutput, ScoresOptions, bad, plan_error};
 use crate::BadInput;
-use crate::output;
 
-/// `scores --school S --period P [--other-scores F] [--staff T]`.
-///
-/// `--format json` prints the rows of rules §7.9 exactly (the contract other tools read); table,
-/// CSV and XLSX print the year-end table of `reports` (ranks, the commended and the
-/// disqualified). The log position the run was computed on goes to stderr, and into the
-/// table and spreadsheet headers.
-pub fn scores(store: &Store, opts: &ScoresOptions, open: &plan::Opener<'_>) -> Result<()> {
-    let ScoresOptions {
-        school,
-        period,
-        other_scores,
-        drill_staff,
-        as_of,
-        output,
-        out,
-    } = opts;
-    let other = other_scores
-        .as_deref()
-        .map(ingest::other_scores::read)
-        .transpose()
-        .map_err(|e| BadInput(e.to_string()))?;
-    // Scores read no personal field; the staff names of the year-end table are opened.
-    let tl = plan::scope_timeline(store, &plan::Scope::School(school.clone()), *as_of, open)
-        .map_err(plan_error)?;
-    let world = World::build(&tl);
-    let run =
-        projections::scores(&tl, &world, school, period.clone(), other.as_ref()).map_err(bad)?;
-    for s in &run.other_unmatched {
-        eprintln!("warning: {s} is in the other scores but has no row in this run");
-    }
+/// One school's output of a score run: the log position line and the bytes `scores --school`
+/// prints (or writes), or the drill-down of one staff member.
+struct SchoolOutput {
+    position: String,
+    bytes: Vec<u8>,
+    /// Staff of the other scores with no row in this school's run.
+    other_unmatched: Vec<String>,
+}
+
+/// Renders one school's score run as `opts` asks (the bytes `scores --school` prints).
+fn school_output(
+    store: &Store,
+    run: ScoreRun,
+    school: &str,
+    opts: &ScoresOptions,
+    other: Option<&BTreeMap<String, f64>>,
+) -> Result<SchoolOutput> {
     let head_hash = match store.get(run.head_seq)? {
         Some(e) => e.hash.to_hex(),
         None => events::Hash::ZERO.to_hex(),
@@ -56,36 +47,78 @@ pub fn scores(store: &Store, opts: &ScoresOptions, open: &plan::Opener<'_>) -> R
             .unwrap_or_else(|| "now".into()),
         run.head_seq
     );
-    eprintln!("computed on {position}");
-    if let Some(staff) = drill_staff {
+    let bytes = if let Some(staff) = &opts.drill_staff {
         let v = run
             .windows_json(staff)
             .ok_or_else(|| BadInput(format!("--staff: {staff} has no row in this run")))?;
-        let text = serde_json::to_string_pretty(&v)? + "\n";
-        return output::emit(&text, out.as_deref());
-    }
-    let bytes = match output {
-        ScoreOutput::Json => (serde_json::to_string_pretty(&run.rows_json())? + "\n").into_bytes(),
-        ScoreOutput::Table | ScoreOutput::Csv | ScoreOutput::Xlsx => {
-            let format = match output {
-                ScoreOutput::Table => reports::Format::Table,
-                ScoreOutput::Csv => reports::Format::Csv,
-                _ => reports::Format::Xlsx,
-            };
-            let table = reports::year_end_table(&run, other.as_ref())?;
-            let mut bytes =
-                reports::year_end::render_year_end(&table, format, &position, &head_hash)?;
-            if *output == ScoreOutput::Table {
-                bytes.splice(0..0, format!("# {position}\n").into_bytes());
+        (serde_json::to_string_pretty(&v)? + "\n").into_bytes()
+    } else {
+        match opts.output {
+            ScoreOutput::Json => {
+                (serde_json::to_string_pretty(&run.rows_json())? + "\n").into_bytes()
             }
-            bytes
+            ScoreOutput::Table | ScoreOutput::Csv | ScoreOutput::Xlsx => {
+                let format = match opts.output {
+                    ScoreOutput::Table => reports::Format::Table,
+                    ScoreOutput::Csv => reports::Format::Csv,
+                    _ => reports::Format::Xlsx,
+                };
+                let table = reports::year_end_table(&run, other)?;
+                let mut bytes =
+                    reports::year_end::render_year_end(&table, format, &position, &head_hash)?;
+                if opts.output == ScoreOutput::Table {
+                    bytes.splice(0..0, format!("# {position}\n").into_bytes());
+                }
+                bytes
+            }
         }
     };
-    match out.as_deref() {
+    Ok(SchoolOutput {
+        position,
+        bytes,
+        other_unmatched: run.other_unmatched,
+    })
+}
+
+/// `scores (--school S | --county C) --period P [--other-scores F] [--staff T]`.
+///
+/// `--format json` prints the rows of rules §7.9 exactly (the contract other tools read); table,
+/// CSV and XLSX print the year-end table of `reports` (ranks, the commended and the
+/// disqualified). The log position the run was computed on goes to stderr, and into the
+/// table and spreadsheet headers. The timeline is the scope's, from the read models
+/// (`plan::scope_timeline`). A county run computes every school of the county on one read:
+/// see [`county`].
+pub fn scores(store: &Store, opts: &ScoresOptions, open: &plan::Opener<'_>) -> Result<()> {
+    let other = opts
+        .other_scores
+        .as_deref()
+        .map(ingest::other_scores::read)
+        .transpose()
+        .map_err(|e| BadInput(e.to_string()))?;
+    let read = match &opts.scope {
+        Scope::School(s) => plan::Scope::School(s.clone()),
+        Scope::County(c) => plan::Scope::County(c.clone()),
+    };
+    // Scores read no personal field; the staff names of the year-end table are opened.
+    let tl = plan::scope_timeline(store, &read, opts.as_of, open).map_err(plan_error)?;
+    let world = World::build(&tl);
+    let school = match &opts.scope {
+        Scope::School(s) => s,
+        Scope::County(c) => return county(store, &tl, &world, c, opts, other.as_ref()),
+    };
+    let run = projections::scores(&tl, &world, school, opts.period.clone(), other.as_ref())
+        .map_err(bad)?;
+    let one = school_output(store, run, school, opts, other.as_ref())?;
+    for s in &one.other_unmatched {
+        eprintln!("warning: {s} is in the other scores but has no row in this run");
+    }
+    eprintln!("computed on {}", one.position);
+    let bytes = one.bytes;
+    match opts.out.as_deref() {
         Some(path) => {
             std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))
         }
-        None if *output == ScoreOutput::Xlsx => {
+        None if opts.output == ScoreOutput::Xlsx && opts.drill_staff.is_none() => {
             Err(BadInput("--format xlsx needs --out FILE.xlsx".into()).into())
         }
         None => {
@@ -93,4 +126,125 @@ pub fn scores(store: &Store, opts: &ScoresOptions, open: &plan::Opener<'_>) -> R
             Ok(())
         }
     }
+}
+
+/// The file a county run writes for one school into `--out DIR`.
+fn school_file(dir: &Path, school: &str, output: ScoreOutput) -> std::path::PathBuf {
+    let ext = match output {
+        ScoreOutput::Table => "txt",
+        ScoreOutput::Json => "json",
+        ScoreOutput::Csv => "csv",
+        ScoreOutput::Xlsx => "xlsx",
+    };
+    let safe: String = school
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    dir.join(format!("scores-{safe}.{ext}"))
+}
+
+/// `scores --county C`: every school of the county, by id, on one scoped read, one world and one
+/// index of the events (`projections::scores::scores_of_schools`), each
+/// with exactly the rows (and bytes) `scores --school` gives it. With `--out DIR` one file per
+/// school (`scores-<school>.<ext>`, byte-identical to `scores --school S --out FILE`); on
+/// stdout the table is each school's table in turn (a blank line between) and JSON an array
+/// of `{"school", "rows"}` with each school's rows; CSV and XLSX need `--out DIR`. A school
+/// that has no such period (no term, no term in the year) is left out and named on stderr,
+/// as the term report does (rules §8.1); a county none of whose schools has it is an error.
+fn county(
+    store: &Store,
+    tl: &Timeline,
+    world: &World,
+    county: &str,
+    opts: &ScoresOptions,
+    other: Option<&BTreeMap<String, f64>>,
+) -> Result<()> {
+    if opts.drill_staff.is_some() {
+        return Err(
+            BadInput("--staff needs --school (a drill-down is one staff member's)".into()).into(),
+        );
+    }
+    let mut schools: Vec<&str> = world
+        .schools()
+        .filter(|s| s.county == county)
+        .map(|s| s.id.as_str())
+        .collect();
+    schools.sort_unstable();
+    if schools.is_empty() {
+        return Err(BadInput(format!("no school is registered in county {county}")).into());
+    }
+    if opts.out.is_none() && matches!(opts.output, ScoreOutput::Csv | ScoreOutput::Xlsx) {
+        return Err(BadInput(
+            "--county with csv or xlsx needs --out DIR (one file per school)".into(),
+        )
+        .into());
+    }
+    let mut outputs = Vec::new();
+    let mut matched = std::collections::BTreeSet::new();
+    let runs = projections::scores::scores_of_schools(tl, world, &schools, &opts.period, other);
+    for (school, run) in schools.into_iter().zip(runs) {
+        match run {
+            Ok(run) => {
+                let one = school_output(store, run, school, opts, other)?;
+                if let Some(other) = other {
+                    matched.extend(
+                        other
+                            .keys()
+                            .filter(|s| !one.other_unmatched.contains(s))
+                            .cloned(),
+                    );
+                }
+                eprintln!("computed on {}", one.position);
+                outputs.push((school, one));
+            }
+            Err(
+                e @ (ProjectionError::UnknownTerm { .. } | ProjectionError::NoTermsInYear { .. }),
+            ) => eprintln!("note: {e}; left out"),
+            Err(e) => return Err(bad(e)),
+        }
+    }
+    if outputs.is_empty() {
+        return Err(BadInput(format!(
+            "no school of county {county} has period {}",
+            opts.period
+        ))
+        .into());
+    }
+    if let Some(other) = other {
+        for s in other.keys().filter(|s| !matched.contains(*s)) {
+            eprintln!("warning: {s} is in the other scores but has no row in this run");
+        }
+    }
+    if let Some(dir) = opts.out.as_deref() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (school, one) in &outputs {
+            let path = school_file(dir, school, opts.output);
+            std::fs::write(&path, &one.bytes)
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        return Ok(());
+    }
+    let bytes = match opts.output {
+        ScoreOutput::Json => {
+            let mut all = Vec::with_capacity(outputs.len());
+            for (school, one) in &outputs {
+                let rows: serde_json::Value = serde_json::from_slice(&one.bytes)?;
+                all.push(serde_json::json!({ "school": school, "rows": rows }));
+            }
+            (serde_json::to_string_pretty(&all)? + "\n").into_bytes()
+        }
+        _ => {
+            let parts: Vec<&[u8]> = outputs.iter().map(|(_, o)| o.bytes.as_slice()).collect();
+            parts.join(&b"\n"[..])
+        }
+    };
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes)?;
+    Ok(())
 }

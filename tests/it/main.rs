@@ -3,6 +3,7 @@
 
 mod cli;
 mod crash;
+mod fact_scan;
 mod forms;
 mod hardening;
 mod privacy;
@@ -10,6 +11,7 @@ mod proofs;
 mod proofs_crash;
 mod province;
 mod read_models;
+mod scores_county;
 
 use std::path::Path;
 use std::process::{Command, Output};

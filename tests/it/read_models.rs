@@ -29,11 +29,11 @@ fn now() -> DateTime<Utc> {
 /// between a moving correction and the event it moves.
 fn county(seed: u64) -> (Vec<Draft>, DateTime<Utc>) {
     let cfg = fixtures::GenConfig {
+        county: None,
         schools: 3,
         children_per_school: 80,
         seed,
         year: "2025-2026".into(),
-        county: None,
     };
     let generated: Vec<fixtures::Generated> = fixtures::events(&cfg, now())
         .expect("the year is over")

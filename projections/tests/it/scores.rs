@@ -226,3 +226,47 @@ fn given_the_seed_school_when_scored_twice_then_the_output_is_byte_identical_and
         }
     }
 }
+
+#[test]
+fn given_generated_counties_when_scored_together_then_each_school_equals_its_own_run() {
+    let now = parse_as_of("2026-09-01T00:00:00+08:00").expect("an instant");
+    for seed in [1, 2, 3] {
+        let cfg = fixtures::GenConfig {
+            county: None,
+            schools: 3,
+            children_per_school: 40,
+            seed,
+            year: "2025-2026".to_owned(),
+        };
+        let mut out = Vec::new();
+        fixtures::generate(&cfg, now, &mut out).expect("generates");
+        let envs = fixtures::envelopes(&String::from_utf8(out).expect("utf-8"), "county.jsonl")
+            .expect("the county loads");
+        let mid = envs[envs.len() / 2].recorded_at;
+        for as_of in [None, Some(mid)] {
+            let tl = Timeline::build(&envs, as_of).unwrap();
+            let world = World::build(&tl);
+            let schools: Vec<&str> = world.schools().map(|s| s.id.as_str()).collect();
+            assert_eq!(schools.len(), 3);
+            for period in ["2025-2026-1", "2025-2026-2", "2025-2026"] {
+                let p = Period::parse(period).unwrap();
+                let other: BTreeMap<String, f64> =
+                    world.all_staff().map(|s| (s.id.clone(), 77.5)).collect();
+                let other = p.is_year().then_some(&other);
+                let together =
+                    projections::scores::scores_of_schools(&tl, &world, &schools, &p, other);
+                for (school, run) in schools.iter().zip(together) {
+                    let alone = scores(&tl, &world, school, p.clone(), other);
+                    match (run, alone) {
+                        (Ok(a), Ok(b)) => {
+                            assert!(!a.rows.is_empty(), "seed {seed} {school} {period}");
+                            assert_eq!(a, b, "seed {seed}, {school}, {period}, as of {as_of:?}");
+                        }
+                        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                        (a, b) => panic!("{school} {period}: {:?} vs {:?}", a.err(), b.err()),
+                    }
+                }
+            }
+        }
+    }
+}

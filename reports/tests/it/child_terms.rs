@@ -4,23 +4,15 @@
 //! county secret's pseudonyms in place of ids and nothing personal in any byte.
 
 use std::collections::BTreeSet;
-use std::convert::Infallible;
 use std::path::Path;
 
-use events::Envelope;
 use events::pseudonym::{CountySecret, Subject};
 use polars::prelude::*;
 use reports::child_terms::CHILD_TERM_COLUMNS;
 use reports::{ReportError, ReportRow, Scope, TermFold};
 
-use crate::cases::{Case, load_events};
+use crate::cases::Case;
 use crate::privacy::{assert_clean, sensitive_values};
-
-fn scan(
-    envs: &[Envelope],
-) -> impl FnMut() -> std::vec::IntoIter<Result<Envelope, Infallible>> + '_ {
-    move || envs.iter().cloned().map(Ok).collect::<Vec<_>>().into_iter()
-}
 
 /// The county of a case's scope, and a secret for it.
 fn secret_of(case: &Case) -> CountySecret {
@@ -87,13 +79,13 @@ fn sum_of(df: &DataFrame, column: &str) -> i64 {
 fn given_every_case_then_the_feed_sums_to_the_report_row_by_row() {
     let mut checked = 0;
     for case in Case::all() {
-        let envs = load_events(&case.files);
+        let (timeline, world) = case.project();
         let secret = secret_of(&case);
         let out = tempfile::tempdir().unwrap();
         let dir = out.path().join("feed");
-        let summary = reports::export_child_terms_streamed(
-            scan(&envs),
-            case.as_of,
+        let summary = reports::export_child_terms(
+            &timeline,
+            &world,
             case.scope.clone(),
             &case.term,
             &secret,
@@ -196,13 +188,13 @@ fn given_every_case_then_the_feed_sums_to_the_report_row_by_row() {
 #[test]
 fn given_a_scope_outside_the_secret_county_then_nothing_is_written() {
     let case = Case::named("small_school");
-    let envs = load_events(&case.files);
+    let (timeline, world) = case.project();
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("feed");
     let other = CountySecret::new("别的县", [9u8; 32]).unwrap();
-    let err = reports::export_child_terms_streamed(
-        scan(&envs),
-        None,
+    let err = reports::export_child_terms(
+        &timeline,
+        &world,
         case.scope.clone(),
         &case.term,
         &other,

@@ -5,9 +5,9 @@
 mod bureau;
 mod cases;
 mod child_terms;
+mod differential;
 mod formats;
 mod golden;
 mod privacy;
 mod seed;
-mod stream;
 mod year_end;

@@ -1,0 +1,480 @@
+//! The polars term reporter (rules §8): the default computation of `report term`.
+//!
+//! Two frames go in: the **facts frame** (`FactFrame`: one row per effective event of the
+//! kinds a term report counts — child, kind, local day, aid in fen, incident id, escalation
+//! instants) and the **children frame** (one row per child `roster` counts: placement, term
+//! days, file flags). Everything after that is polars lazy: an inner join of facts to
+//! children keeps the events about counted children, a filter keeps the days of each child's
+//! term, a `group_by(child)` counts them per kind, the incidents are joined to the policy in
+//! force and to the earliest notification per party for escalation on time, and
+//! `table::aggregate` sums the per-child frame into class, school and county rows.
+//!
+//! It owns the facts frame's columns and those queries. It must never decide who counts
+//! (`roster`), apply an amendment (the facts come effective, from `projections::Timeline` or
+//! a read plan) or re-derive a projection rule (which policy governs which day comes from
+//! `projections::world::School::policies_during`); and never carry a name, phone, address or
+//! note — the frames hold ids, days, amounts and instants only. `fold` is the reference it is
+//! tested against (reports/tests/it/differential.rs), byte for byte on every output.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use events::event::NotifiedParty;
+use events::time::local_date;
+use events::{Event, EventKind};
+use polars::prelude::*;
+use projections::{DaySet, Fact, Timeline, World};
+
+use crate::error::ReportError;
+use crate::facts::CHILD_COUNTS;
+use crate::report::{Scope, TermReport};
+use crate::roster::Roster;
+use crate::table::{Totals, aggregate};
+
+/// Whether a term report reads events of this kind: the seven counted interactions, aid,
+/// incident reports and their notifications. Every other kind is left out of the facts frame.
+pub fn counted_by_term_report(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::TalkHeld
+            | EventKind::HomeVisited
+            | EventKind::ParentCalled
+            | EventKind::FamilyCallArranged
+            | EventKind::LetterWritten
+            | EventKind::WarmthVisited
+            | EventKind::CounselingHeld
+            | EventKind::AidGranted
+            | EventKind::IncidentReported
+            | EventKind::IncidentNotified
+    )
+}
+
+/// The per-child event counters, each with the event kind it counts, in `CHILD_COUNTS` order.
+const EVENT_COUNTS: [(&str, EventKind); 7] = [
+    ("talks", EventKind::TalkHeld),
+    ("parent_calls", EventKind::ParentCalled),
+    ("family_calls", EventKind::FamilyCallArranged),
+    ("letters", EventKind::LetterWritten),
+    ("warmth_visits", EventKind::WarmthVisited),
+    ("counseling_sessions", EventKind::CounselingHeld),
+    ("incidents", EventKind::IncidentReported),
+];
+
+/// A day as the frames hold it: days since 0001-01-01 (`Int32`), compared, never printed.
+fn day_number(d: NaiveDate) -> i32 {
+    d.num_days_from_ce()
+}
+
+/// An instant as the frames hold it: nanoseconds since the epoch (`Int64`), so that a delay
+/// compares exactly with a limit in minutes.
+fn nanos(t: DateTime<Utc>, id: &str, field: &'static str) -> Result<i64, ReportError> {
+    t.timestamp_nanos_opt()
+        .ok_or_else(|| ReportError::InstantOutOfRange {
+            id: id.to_owned(),
+            field,
+        })
+}
+
+/// The facts frame under construction: one entry per effective event a term report reads
+/// (`counted_by_term_report`), column by column. Invariant: every `Vec` has the same length,
+/// which is why the fields are private. Fed in any order: the report does not depend on it.
+#[derive(Debug, Default)]
+pub struct FactFrame {
+    child: Vec<Option<String>>,
+    kind: Vec<&'static str>,
+    day: Vec<i32>,
+    aid_fen: Vec<i64>,
+    incident: Vec<Option<String>>,
+    happened_ns: Vec<Option<i64>>,
+    happened_day: Vec<Option<i32>>,
+    party: Vec<Option<&'static str>>,
+    notified_ns: Vec<Option<i64>>,
+}
+
+impl FactFrame {
+    /// An empty frame.
+    pub fn new() -> FactFrame {
+        FactFrame::default()
+    }
+
+    /// How many events it holds.
+    pub fn len(&self) -> usize {
+        self.kind.len()
+    }
+
+    /// Whether it holds no event.
+    pub fn is_empty(&self) -> bool {
+        self.kind.is_empty()
+    }
+
+    /// Every fact of a timeline (its effective events as of its time).
+    pub fn of_timeline(timeline: &Timeline) -> Result<FactFrame, ReportError> {
+        let mut frame = FactFrame::new();
+        for f in timeline.facts() {
+            frame.push(f)?;
+        }
+        Ok(frame)
+    }
+
+    /// Adds one effective event; kinds the report does not read, and police notifications
+    /// (not required, rules §8.7), are skipped.
+    pub fn push(&mut self, fact: &Fact) -> Result<(), ReportError> {
+        let kind = fact.event.kind();
+        if !counted_by_term_report(kind) {
+            return Ok(());
+        }
+        let mut child = None;
+        let mut aid_fen = 0;
+        let mut incident = None;
+        let mut happened = None;
+        let mut party = None;
+        let mut notified = None;
+        match &fact.event {
+            Event::AidGranted {
+                child: c,
+                amount_yuan,
+                ..
+            } => {
+                child = Some(c.clone());
+                aid_fen = amount_yuan.fen();
+            }
+            Event::IncidentReported {
+                child: c,
+                incident: i,
+                happened_at,
+                ..
+            } => {
+                child = Some(c.clone());
+                incident = Some(i.clone());
+                happened = Some(*happened_at);
+            }
+            Event::IncidentNotified {
+                incident: i,
+                party: p,
+                notified_at,
+                ..
+            } => {
+                let name = match p {
+                    NotifiedParty::Guardian => "guardian",
+                    NotifiedParty::Parents => "parents",
+                    NotifiedParty::Bureau => "bureau",
+                    NotifiedParty::Police => return Ok(()),
+                };
+                incident = Some(i.clone());
+                party = Some(name);
+                notified = Some(nanos(*notified_at, &fact.id, "notified_at")?);
+            }
+            Event::TalkHeld { child: c, .. }
+            | Event::HomeVisited { child: c, .. }
+            | Event::ParentCalled { child: c, .. }
+            | Event::FamilyCallArranged { child: c, .. }
+            | Event::LetterWritten { child: c, .. }
+            | Event::WarmthVisited { child: c, .. }
+            | Event::CounselingHeld { child: c, .. } => child = Some(c.clone()),
+            _ => return Ok(()),
+        }
+        let happened_ns = happened
+            .map(|t| nanos(t, &fact.id, "happened_at"))
+            .transpose()?;
+        self.child.push(child);
+        self.kind.push(kind.as_str());
+        self.day.push(day_number(local_date(fact.occurred_at)));
+        self.aid_fen.push(aid_fen);
+        self.incident.push(incident);
+        self.happened_ns.push(happened_ns);
+        self.happened_day
+            .push(happened.map(|t| day_number(local_date(t))));
+        self.party.push(party);
+        self.notified_ns.push(notified);
+        Ok(())
+    }
+
+    /// The frame: `child` (str, null for a notification), `kind` (str), `day` (i32),
+    /// `aid_fen` (i64, 0 but for aid), `incident` (str), `happened_ns`, `happened_day`,
+    /// `party` (guardian / parents / bureau), `notified_ns`.
+    pub fn into_frame(self) -> Result<DataFrame, ReportError> {
+        let height = self.kind.len();
+        DataFrame::new(
+            height,
+            vec![
+                Column::new("child".into(), self.child),
+                Column::new("kind".into(), self.kind),
+                Column::new("day".into(), self.day),
+                Column::new("aid_fen".into(), self.aid_fen),
+                Column::new("incident".into(), self.incident),
+                Column::new("happened_ns".into(), self.happened_ns),
+                Column::new("happened_day".into(), self.happened_day),
+                Column::new("party".into(), self.party),
+                Column::new("notified_ns".into(), self.notified_ns),
+            ],
+        )
+        .map_err(ReportError::polars("building the facts frame"))
+    }
+}
+
+/// The children frame of a roster: `child`, `school`, `grade` (i32), `class` (i64), `first`
+/// and `last` (the term's days, i32) and the file flags of `CHILD_COUNTS` (0/1, i64).
+fn children_frame(roster: &Roster) -> Result<DataFrame, ReportError> {
+    let n = roster.children.len();
+    let mut child = Vec::with_capacity(n);
+    let mut school = Vec::with_capacity(n);
+    let mut grade = Vec::with_capacity(n);
+    let mut class = Vec::with_capacity(n);
+    let mut first = Vec::with_capacity(n);
+    let mut last = Vec::with_capacity(n);
+    let mut flags: [Vec<i64>; FILE_FLAGS.len()] = Default::default();
+    for c in &roster.children {
+        let f = &c.facts;
+        child.push(c.id.as_str());
+        school.push(f.school.as_str());
+        grade.push(i32::from(f.grade));
+        class.push(i64::from(f.class));
+        first.push(day_number(c.first));
+        last.push(day_number(c.last));
+        let values = [
+            f.both_parents_away,
+            f.one_parent_away,
+            f.grandparent_guardian,
+            f.boarding,
+            f.hardship,
+            f.archived,
+            f.paired,
+            f.dropped_out,
+        ];
+        for (col, v) in flags.iter_mut().zip(values) {
+            col.push(i64::from(v));
+        }
+    }
+    let mut columns = vec![
+        Column::new("child".into(), child),
+        Column::new("school".into(), school),
+        Column::new("grade".into(), grade),
+        Column::new("class".into(), class),
+        Column::new("first".into(), first),
+        Column::new("last".into(), last),
+    ];
+    for (name, values) in FILE_FLAGS.iter().zip(flags) {
+        columns.push(Column::new((*name).into(), values));
+    }
+    DataFrame::new(n, columns).map_err(ReportError::polars("building the children frame"))
+}
+
+/// The per-child columns read from the file and the roster (not from events).
+const FILE_FLAGS: [&str; 8] = [
+    "both_parents_away",
+    "one_parent_away",
+    "grandparent_guardian",
+    "boarding",
+    "hardship",
+    "archived",
+    "paired",
+    "dropped_out",
+];
+
+/// The policies of the scope's schools as a frame: `school`, the days each governs there as
+/// half-open ranges `from ≤ day < until` (i32), and its three escalation limits in
+/// nanoseconds. Which policy governs which day is `projections`' rule
+/// (`School::policies_during` over every day): the ranges of a school are disjoint and cover
+/// the calendar, so each incident day meets exactly one row.
+fn policies_frame(world: &World, schools: &[String]) -> Result<DataFrame, ReportError> {
+    const MINUTE_NS: i64 = 60_000_000_000;
+    let every_day = DaySet::half_open(NaiveDate::MIN, NaiveDate::MAX);
+    let mut school = Vec::new();
+    let mut from = Vec::new();
+    let mut until = Vec::new();
+    let mut limits: [Vec<i64>; 3] = Default::default();
+    for id in schools {
+        let Some(s) = world.school(id) else {
+            continue;
+        };
+        for (policy, days) in s.policies_during(&every_day) {
+            let e = &policy.escalation;
+            for &(a, b) in days.ranges() {
+                school.push(id.as_str());
+                from.push(day_number(a));
+                until.push(day_number(b));
+                for (col, minutes) in
+                    limits
+                        .iter_mut()
+                        .zip([e.guardian_minutes, e.parents_minutes, e.bureau_minutes])
+                {
+                    col.push(i64::from(minutes) * MINUTE_NS);
+                }
+            }
+        }
+    }
+    let [g, p, b] = limits;
+    DataFrame::new(
+        school.len(),
+        vec![
+            Column::new("school".into(), school),
+            Column::new("from".into(), from),
+            Column::new("until".into(), until),
+            Column::new("guardian_limit".into(), g),
+            Column::new("parents_limit".into(), p),
+            Column::new("bureau_limit".into(), b),
+        ],
+    )
+    .map_err(ReportError::polars("building the policies frame"))
+}
+
+fn is_kind(kind: EventKind) -> Expr {
+    col("kind").eq(lit(kind.as_str()))
+}
+
+/// Whether a party was told in time: notified, and `notified − happened ≤ limit` (a
+/// notification before `happened_at` is in time, rules §8.7).
+fn told_in_time(party: &str) -> Expr {
+    col(party)
+        .is_not_null()
+        .and((col(party) - col("happened_ns")).lt_eq(col(format!("{party}_limit").as_str())))
+}
+
+/// The term report of `scope` for `term` by polars, from a timeline and its world (both built
+/// as of the same time). Equal, byte for byte in every output, to
+/// [`crate::fold::term_statistics_folded`].
+pub fn term_statistics(
+    timeline: &Timeline,
+    world: &World,
+    scope: Scope,
+    term: &str,
+) -> Result<TermReport, ReportError> {
+    term_report(world, FactFrame::of_timeline(timeline)?, scope, term)
+}
+
+/// The term report of `scope` for `term` by polars, from the world and the facts frame of
+/// the same as-of time. `facts` may hold any events of any schools: the join to the counted
+/// children keeps what the report reads.
+pub fn term_report(
+    world: &World,
+    facts: FactFrame,
+    scope: Scope,
+    term: &str,
+) -> Result<TermReport, ReportError> {
+    let roster = Roster::new(world, scope, term)?;
+    let children = children_frame(&roster)?.lazy();
+    let policies = policies_frame(world, &roster.schools)?.lazy();
+    let facts = facts.into_frame()?.lazy();
+
+    // Events about counted children, on a day of their term (rules §8.4).
+    let in_term = facts
+        .clone()
+        .filter(col("child").is_not_null())
+        .inner_join(
+            children
+                .clone()
+                .select([col("child"), col("school"), col("first"), col("last")]),
+            col("child"),
+            col("child"),
+        )
+        .filter(
+            col("day")
+                .gt_eq(col("first"))
+                .and(col("day").lt_eq(col("last"))),
+        );
+
+    let mut per_kind: Vec<Expr> = EVENT_COUNTS
+        .iter()
+        .map(|(name, kind)| is_kind(*kind).cast(DataType::Int64).sum().alias(*name))
+        .collect();
+    per_kind.push(
+        is_kind(EventKind::HomeVisited)
+            .cast(DataType::Int64)
+            .sum()
+            .alias("home_visits"),
+    );
+    per_kind.push(
+        when(is_kind(EventKind::AidGranted))
+            .then(col("aid_fen"))
+            .otherwise(lit(0i64))
+            .sum()
+            .alias("aid_fen"),
+    );
+    let counts = in_term.clone().group_by([col("child")]).agg(per_kind);
+
+    // Escalation (rules §8.7): each incident in term, the policy in force at the child's
+    // school on the day it happened, and the earliest notification of each party.
+    let incidents = in_term
+        .filter(is_kind(EventKind::IncidentReported))
+        .select([
+            col("child"),
+            col("school"),
+            col("incident"),
+            col("happened_ns"),
+            col("happened_day"),
+        ])
+        .with_row_index("row", None);
+    let limits = incidents
+        .clone()
+        .select([col("row"), col("school"), col("happened_day")])
+        .inner_join(policies, col("school"), col("school"))
+        .filter(
+            col("from")
+                .lt_eq(col("happened_day"))
+                .and(col("happened_day").lt(col("until"))),
+        )
+        .select([
+            col("row"),
+            col("guardian_limit"),
+            col("parents_limit"),
+            col("bureau_limit"),
+        ]);
+    let earliest = facts
+        .filter(is_kind(EventKind::IncidentNotified))
+        .group_by([col("incident")])
+        .agg(["guardian", "parents", "bureau"].map(|p| {
+            col("notified_ns")
+                .filter(col("party").eq(lit(p)))
+                .min()
+                .alias(p)
+        }));
+    let escalated = incidents
+        .left_join(limits, col("row"), col("row"))
+        .left_join(earliest, col("incident"), col("incident"))
+        .group_by([col("child")])
+        .agg([told_in_time("guardian")
+            .and(told_in_time("parents"))
+            .and(told_in_time("bureau"))
+            .fill_null(lit(false))
+            .cast(DataType::Int64)
+            .sum()
+            .alias("escalated_on_time")]);
+
+    // One row per counted child: its file flags and its counters (0 without events).
+    let counters: Vec<&str> = EVENT_COUNTS
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(["home_visits", "aid_fen", "escalated_on_time"])
+        .collect();
+    let mut per_child: Vec<Expr> = vec![col("school"), col("grade"), col("class")];
+    for name in CHILD_COUNTS {
+        per_child.push(match name {
+            "talked" => col("talks").gt(lit(0i64)).cast(DataType::Int64).alias(name),
+            "home_visited" => col("home_visits")
+                .gt(lit(0i64))
+                .cast(DataType::Int64)
+                .alias(name),
+            _ => col(name),
+        });
+    }
+    let per_child = children
+        .left_join(counts, col("child"), col("child"))
+        .left_join(escalated, col("child"), col("child"))
+        .with_columns(
+            counters
+                .iter()
+                .map(|c| col(*c).fill_null(lit(0i64)))
+                .collect::<Vec<_>>(),
+        )
+        .select(per_child);
+
+    let totals = match roster.scope {
+        Scope::School(_) => Totals::Schools,
+        Scope::County(_) => Totals::SchoolsAndCounty,
+    };
+    let frame = aggregate(per_child, &roster.schools, totals)?;
+    Ok(TermReport::new(
+        roster.term.as_str().to_owned(),
+        roster.scope,
+        frame,
+        roster.schools_without_term,
+    ))
+}
