@@ -63,7 +63,8 @@ pub enum ListFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create an empty store and its checkpoint signing key (in the key directory).
+    /// Create an empty store, its checkpoint signing key and its master key (in the key
+    /// directory).
     Init {
         /// The log's name in its checkpoints [default: careledger.local/<store directory name>].
         #[arg(long)]
@@ -106,6 +107,20 @@ pub enum Command {
     },
     /// Walk the hash chain; name the first bad seq (exit 3).
     Verify,
+    /// Erase a child's personal data (rules §5.14): record an erasure event, then destroy the
+    /// child's data key, so every sealed field of the child reads as erased from then on.
+    Erase {
+        /// The child (child id).
+        #[arg(long)]
+        child: String,
+        /// Why, on what legal basis (PIPL Art. 47: the purpose is served, the retention
+        /// period is over, the guardian asked, …).
+        #[arg(long)]
+        basis: String,
+        /// The staff member (staff id) who approved it; the event's actor.
+        #[arg(long)]
+        approved_by: String,
+    },
     /// List the events with both times, actor and source.
     Log {
         #[arg(long)]

@@ -49,6 +49,20 @@ impl CliError {
         }
     }
 
+    /// A key directory's error: a sealed field that does not authenticate is damage (exit 3);
+    /// an event about an erased subject is refused input (exit 1); a missing, foreign or
+    /// unreadable key is the machine's (exit 4).
+    pub fn from_vault(e: &vault::VaultError) -> CliError {
+        use vault::VaultError as V;
+        match e {
+            V::Tampered { .. } | V::Shape { .. } => CliError::Damaged(e.to_string()),
+            V::Erased { .. } | V::NoSubject { .. } => CliError::BadInput(e.to_string()),
+            V::File(_) | V::Random(_) | V::Unwrap { .. } | V::NoKey { .. } | V::NoVault { .. } => {
+                CliError::Environment(e.to_string())
+            }
+        }
+    }
+
     /// A store error, worded for the store at `db`. `writes`: whether the command needs to
     /// write the store (it changes what a read-only store's message offers).
     pub fn from_store(e: &StoreError, db: &Path, writes: bool) -> CliError {
@@ -154,6 +168,9 @@ impl CliError {
             }
             if let Some(e) = cause.downcast_ref::<StoreError>() {
                 return CliError::from_store(e, db, false);
+            }
+            if let Some(e) = cause.downcast_ref::<vault::VaultError>() {
+                return CliError::from_vault(e);
             }
         }
         let text = chain_text(&err);

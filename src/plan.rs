@@ -9,14 +9,21 @@
 //! whole log. The bureau's whole-log feed reads the world and then the effective facts in a
 //! second scan (`fact_scan`).
 //!
-//! This module owns those fetches; it must never compute a view, decide what a view shows, or
-//! print anything.
+//! It is also where sealed personal fields are opened (docs/privacy.md): the envelopes a view
+//! reads pass through an [`Opener`] after the read, with the key directory's vault; the term
+//! report reads the clear parts as stored and never needs a key. The read models of `store`
+//! index and hold envelopes as stored (sealed), never opened ones, so no clear personal field
+//! is written into the store.
+//!
+//! This module owns those fetches and the opening; it must never compute a view, decide what a
+//! view shows, or print anything.
 
 use chrono::{DateTime, Utc};
 use events::{Envelope, EventKind};
 use projections::versions::Versions;
 use projections::{Fact, ProjectionError, Timeline, World};
 use store::{Store, StoreError};
+use vault::{Reader, Vault, VaultError};
 
 /// Why a read plan could not be carried out.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +35,63 @@ pub enum PlanError {
     /// content, not the machine, is at fault.
     #[error(transparent)]
     Projection(#[from] ProjectionError),
+    /// A sealed envelope could not be opened (a missing key, a ciphertext that does not
+    /// authenticate).
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+/// Opens the sealed envelopes a view reads: with the key directory's vault for a reader, or
+/// not at all (a store in clear, or a read that needs no personal field).
+#[derive(Clone, Copy)]
+pub struct Opener<'v> {
+    vault: Option<&'v Vault>,
+    reader: Reader,
+    /// Whether a sealed envelope without a vault is an error (a view) or passes as stored.
+    strict: bool,
+}
+
+impl<'v> Opener<'v> {
+    /// Opens with `vault` for `reader`; without a vault (a store in clear) a sealed
+    /// envelope is an error naming the missing key directory.
+    pub fn new(vault: Option<&'v Vault>, reader: Reader) -> Opener<'v> {
+        Opener {
+            vault,
+            reader,
+            strict: true,
+        }
+    }
+
+    /// Leaves every envelope as stored: the clear parts with their presence placeholders.
+    pub fn sealed() -> Opener<'static> {
+        Opener {
+            vault: None,
+            reader: Reader::Staff,
+            strict: false,
+        }
+    }
+
+    /// Whether envelopes are opened (or checked for a missing key directory) at all.
+    pub fn opens(&self) -> bool {
+        self.vault.is_some() || self.strict
+    }
+
+    /// One envelope, opened.
+    pub fn open(&self, env: Envelope) -> Result<Envelope, VaultError> {
+        match self.vault {
+            Some(v) => v.open(env, self.reader),
+            None if self.strict && env.sealed.is_some() => Err(VaultError::NoVault { id: env.id }),
+            None => Ok(env),
+        }
+    }
+
+    /// Envelopes, opened, in their order.
+    pub fn open_all(&self, envs: Vec<Envelope>) -> Result<Vec<Envelope>, VaultError> {
+        if !self.opens() {
+            return Ok(envs);
+        }
+        envs.into_iter().map(|e| self.open(e)).collect()
+    }
 }
 
 /// Everything a single child's views need: the registry-kind events of every school the
@@ -37,6 +101,7 @@ pub fn child_envelopes(
     store: &Store,
     child: &str,
     as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
 ) -> Result<Vec<Envelope>, PlanError> {
     let mut envs = store.child_envelopes(child, as_of)?;
     // The amendments of the child's file are indexed under the child too, so the timeline of
@@ -47,7 +112,7 @@ pub fn child_envelopes(
     }
     envs.sort_by_key(|e| e.seq);
     envs.dedup_by_key(|e| e.seq);
-    Ok(envs)
+    Ok(open.open_all(envs)?)
 }
 
 /// One child's timeline as of `as_of`: the child's envelopes (`child_envelopes`) folded into
@@ -57,8 +122,9 @@ pub fn child_timeline(
     store: &Store,
     child: &str,
     as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
 ) -> Result<Timeline, PlanError> {
-    let envs = child_envelopes(store, child, as_of)?;
+    let envs = child_envelopes(store, child, as_of, open)?;
     let (head_seq, head_recorded_at) = store.head_as_of(as_of)?;
     Ok(Versions::build(envs).timeline_with_head(as_of, head_seq, head_recorded_at)?)
 }
@@ -82,12 +148,14 @@ pub fn log_envelopes(
     child: Option<&str>,
     staff: Option<&str>,
     as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
 ) -> Result<Vec<Envelope>, PlanError> {
-    Ok(match (child, staff) {
+    let envs = match (child, staff) {
         (Some(c), _) => store.by_child(c, as_of)?,
         (None, Some(t)) => store.by_staff(t, as_of)?,
         (None, None) => store.scan(as_of).collect::<Result<_, _>>()?,
-    })
+    };
+    Ok(open.open_all(envs)?)
 }
 
 /// The whole log's timeline as of `as_of` by a plain replay — the reference the read models
@@ -138,6 +206,7 @@ pub fn scope_envelopes(
     store: &Store,
     scope: &Scope,
     as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
 ) -> Result<Vec<Envelope>, PlanError> {
     let schools = match scope {
         Scope::School(s) => vec![s.clone()],
@@ -145,7 +214,7 @@ pub fn scope_envelopes(
         Scope::County(c) => store.county_schools(c)?,
     };
     if let [one] = schools.as_slice() {
-        return Ok(store.school_envelopes(one, as_of)?);
+        return Ok(open.open_all(store.school_envelopes(one, as_of)?)?);
     }
     let mut seqs = Vec::new();
     for s in &schools {
@@ -153,7 +222,7 @@ pub fn scope_envelopes(
     }
     seqs.sort_unstable();
     seqs.dedup();
-    Ok(store.envelopes_at(seqs, as_of)?)
+    Ok(open.open_all(store.envelopes_at(seqs, as_of)?)?)
 }
 
 /// **The scoped read of the term report and of every school-wide view**: the versions of the
@@ -168,8 +237,9 @@ pub fn scope_timeline(
     store: &Store,
     scope: &Scope,
     as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
 ) -> Result<Timeline, PlanError> {
-    let envs = scope_envelopes(store, scope, as_of)?;
+    let envs = scope_envelopes(store, scope, as_of, open)?;
     let (head_seq, head_recorded_at) = store.head_as_of(as_of)?;
     let versions = Versions::build(envs);
     Ok(versions.timeline_with_head(as_of, head_seq, head_recorded_at)?)
@@ -184,9 +254,10 @@ pub fn report_timeline(
     store: &Store,
     scope: &Scope,
     as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
 ) -> Result<Timeline, PlanError> {
-    let mut envs = scope_envelopes(store, scope, as_of)?;
-    envs.extend(store.registry_events(None, as_of)?);
+    let mut envs = scope_envelopes(store, scope, as_of, open)?;
+    envs.extend(open.open_all(store.registry_events(None, as_of)?)?);
     envs.sort_by_key(|e| e.seq);
     envs.dedup_by_key(|e| e.seq);
     let (head_seq, head_recorded_at) = store.head_as_of(as_of)?;
@@ -200,9 +271,10 @@ pub fn staff_timeline(
     store: &Store,
     staff: &str,
     as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
 ) -> Result<Timeline, PlanError> {
     let schools = store.staff_schools(staff)?;
-    scope_timeline(store, &Scope::Schools(schools), as_of)
+    scope_timeline(store, &Scope::Schools(schools), as_of, open)
 }
 
 /// Whether `World::build` reads envelopes of this kind, or it is an amendment (which any

@@ -136,6 +136,15 @@ pub fn request(command: Command) -> Result<Request> {
         Command::Template { types, out } => Request::Template { types, out },
         Command::Record { r#type, json } => Request::Record { kind: r#type, json },
         Command::Verify => Request::Verify,
+        Command::Erase {
+            child,
+            basis,
+            approved_by,
+        } => Request::Erase {
+            child,
+            basis,
+            approved_by,
+        },
         Command::Log {
             child,
             staff,

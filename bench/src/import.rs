@@ -36,6 +36,7 @@ pub fn synthetic_drafts(n: u64) -> Vec<Draft> {
             let school = child / 300;
             let staff = school * 10 + child % 10;
             Draft {
+                sealed: None,
                 id: format!("bench-{i}"),
                 occurred_at: start + Span::minutes((i % 200_000) as i64),
                 actor: format!("s{staff}"),

@@ -130,7 +130,12 @@ pub fn readmodels(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     drop(store);
     let scores = |as_of| -> Result<usize> {
         let store = open(dir)?;
-        let tl = plan::scope_timeline(&store, &plan::Scope::School(school.clone()), as_of)?;
+        let tl = plan::scope_timeline(
+            &store,
+            &plan::Scope::School(school.clone()),
+            as_of,
+            &plan::Opener::sealed(),
+        )?;
         let world = World::build(&tl);
         Ok(
             projections::scores(&tl, &world, &school, year.clone(), None)?
@@ -145,7 +150,7 @@ pub fn readmodels(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     out.set("scores_school_past_s", s);
     let (s, _) = timed(|| {
         let store = open(dir)?;
-        let tl = plan::staff_timeline(&store, &staff, None)?;
+        let tl = plan::staff_timeline(&store, &staff, None, &plan::Opener::sealed())?;
         let world = World::build(&tl);
         let day = events::time::local_date(tl.head_recorded_at().context("an empty log")?);
         Ok(projections::worklist::worklist(&tl, &world, &staff, day)?)
@@ -155,7 +160,12 @@ pub fn readmodels(data: &DataArgs, dir: &Path) -> Result<StageOut> {
         let store = open(dir)?;
         let mut rows = 0;
         for s in store.county_schools(&county)? {
-            let tl = plan::scope_timeline(&store, &plan::Scope::School(s.clone()), None)?;
+            let tl = plan::scope_timeline(
+                &store,
+                &plan::Scope::School(s.clone()),
+                None,
+                &plan::Opener::sealed(),
+            )?;
             let world = World::build(&tl);
             rows += projections::scores(&tl, &world, &s, year.clone(), None)?
                 .rows
@@ -168,7 +178,12 @@ pub fn readmodels(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     let term = format!("{}-1", data.year);
     let report = |as_of| -> Result<usize> {
         let store = open(dir)?;
-        let tl = plan::scope_timeline(&store, &plan::Scope::County(county.clone()), as_of)?;
+        let tl = plan::scope_timeline(
+            &store,
+            &plan::Scope::County(county.clone()),
+            as_of,
+            &plan::Opener::sealed(),
+        )?;
         let world = World::build(&tl);
         let r = reports::term_statistics(&tl, &world, Scope::County(county.clone()), &term)?;
         Ok(r.frame().height())
@@ -282,7 +297,7 @@ pub fn archive(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     for _ in 0..ARCHIVE_LOOKUPS {
         let child = &children[(splitmix(&mut state) % children.len() as u64) as usize];
         let t = Instant::now();
-        let envs = plan::child_envelopes(&store, child, Some(as_of))?;
+        let envs = plan::child_envelopes(&store, child, Some(as_of), &plan::Opener::sealed())?;
         read += envs.len();
         let fetched = t.elapsed();
         let (head_seq, head_at) = store.head_as_of(Some(as_of))?;

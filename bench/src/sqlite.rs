@@ -96,6 +96,7 @@ pub fn import(data: &DataArgs, dir: &Path) -> Result<StageOut> {
                 tx.prepare("INSERT OR IGNORE INTO event_children (child, seq) VALUES (?1, ?2)")?;
             for g in batch {
                 let env = Envelope {
+                    sealed: None,
                     schema: SCHEMA,
                     seq: seq + 1,
                     id: g.id,

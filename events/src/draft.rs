@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::event::Event;
+use crate::seal::Sealed;
 
 /// An event ready to append: validated by `ingest`, not yet placed in the log.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,4 +21,7 @@ pub struct Draft {
     pub event: Event,
     /// Only for migrations (`Source::Migration`): the time the paper record was made.
     pub recorded_at: Option<DateTime<Utc>>,
+    /// The personal fields, sealed by the vault before the append (then `event` is the clear
+    /// part); the store writes it as a schema-2 envelope.
+    pub sealed: Option<Sealed>,
 }

@@ -11,9 +11,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::event::Event;
+use crate::seal::Sealed;
 
-/// The envelope schema this code writes. Older versions are upcast on read.
+/// The envelope schema of an event written in clear (a store without a key directory, a
+/// registry event with no personal field). Sealed events are written as
+/// [`crate::seal::SEALED_SCHEMA`].
 pub const SCHEMA: u16 = 1;
+
+/// The newest envelope schema this code reads: 1 (clear), 2 (personal fields sealed).
+pub const LATEST_SCHEMA: u16 = crate::seal::SEALED_SCHEMA;
 
 /// An event with its metadata, as stored. The `hash` is not part of the encoded body: it is
 /// stored beside it and covers it.
@@ -35,8 +41,12 @@ pub struct Envelope {
     pub actor: String,
     /// Where the event came from (cli, import, migration).
     pub source: Source,
-    /// The event itself.
+    /// The event itself; for a sealed envelope its clear part (personal fields replaced by
+    /// presence placeholders, `events::seal`) until the vault opens it.
     pub event: Event,
+    /// Schema 2: the personal fields, sealed under the subject's key (absent in schema 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<Sealed>,
     /// The hash of the previous envelope (zero for seq 1).
     pub prev_hash: Hash,
     /// `SHA-256(prev_hash ‖ body)`, stored beside the body, not inside it.
@@ -71,7 +81,7 @@ impl Envelope {
             // A body of a schema this code does not know may not fit today's shape at all: say
             // which version it is rather than which field failed.
             Err(e) => match rmp_serde::from_slice::<SchemaProbe>(body) {
-                Ok(SchemaProbe { schema }) if !(1..=SCHEMA).contains(&schema) => {
+                Ok(SchemaProbe { schema }) if !(1..=LATEST_SCHEMA).contains(&schema) => {
                     Err(DecodeError::UnknownSchema { found: schema })
                 }
                 _ => Err(DecodeError::Malformed(e)),
@@ -88,9 +98,15 @@ pub enum DecodeError {
     Malformed(rmp_serde::decode::Error),
     /// Written by a newer (or unknown) careledger.
     #[error(
-        "envelope schema {found} is not known to this careledger (it reads 1 to {SCHEMA}); use a newer careledger"
+        "envelope schema {found} is not known to this careledger (it reads 1 to {LATEST_SCHEMA}); use a newer careledger"
     )]
     UnknownSchema {
+        /// The schema version the body declares.
+        found: u16,
+    },
+    /// A schema-1 body with a sealed part, or a schema-2 body without one.
+    #[error("envelope schema {found} does not match its sealed part (2 is sealed, 1 is clear)")]
+    SealedMismatch {
         /// The schema version the body declares.
         found: u16,
     },
@@ -102,13 +118,16 @@ struct SchemaProbe {
     schema: u16,
 }
 
-/// Carries an envelope decoded from an older schema into the current one, one version step at
-/// a time. Schema 1 is the current shape, so today this only refuses versions it does not
-/// know; the first schema change adds a `1 => …` step here and keeps the v1 fixture test.
+/// Carries an envelope decoded from an older schema into the current shape, one version step
+/// at a time. Schema 1 (clear) is schema 2 without a sealed part, so its step is the identity;
+/// a schema-2 body must carry its sealed part and a schema-1 body must not.
 fn upcast(env: Envelope) -> Result<Envelope, DecodeError> {
-    match env.schema {
-        SCHEMA => Ok(env),
-        found => Err(DecodeError::UnknownSchema { found }),
+    match (env.schema, env.sealed.is_some()) {
+        (SCHEMA, false) | (crate::seal::SEALED_SCHEMA, true) => Ok(env),
+        (found @ (SCHEMA | crate::seal::SEALED_SCHEMA), _) => {
+            Err(DecodeError::SealedMismatch { found })
+        }
+        (found, _) => Err(DecodeError::UnknownSchema { found }),
     }
 }
 

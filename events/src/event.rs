@@ -105,6 +105,20 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
     },
+    /// A child's personal data was erased (PIPL Art. 47; rules §5.14): the child's data key
+    /// was destroyed right after this event was recorded, so every sealed field of the child
+    /// reads as erased from then on, while ids, dates, counts and the log's hashes stay.
+    ChildErased {
+        /// The child (child id) whose key was destroyed.
+        child: String,
+        /// Why, on what legal basis (it stays readable: it is sealed under no key).
+        basis: String,
+        /// The staff member (staff id) who approved the erasure.
+        approved_by: String,
+        /// The commitment of the destroyed key (`vault::commitment`): names the key without
+        /// revealing it.
+        key_commitment: String,
+    },
     /// A staff member was paired with a child (结对) from a date on.
     PairingAssigned {
         /// The mentor.
@@ -413,6 +427,8 @@ pub enum EventKind {
     ChildUpdated,
     /// A child's status changed.
     ChildStatusChanged,
+    /// A child's personal data was erased.
+    ChildErased,
     /// A pairing was assigned.
     PairingAssigned,
     /// A pairing ended.
@@ -475,7 +491,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, in vocabulary order.
-    pub const ALL: [EventKind; 30] = [
+    pub const ALL: [EventKind; 31] = [
         EventKind::SchoolRegistered,
         EventKind::TermDefined,
         EventKind::PolicyAdopted,
@@ -484,6 +500,7 @@ impl EventKind {
         EventKind::ChildRegistered,
         EventKind::ChildUpdated,
         EventKind::ChildStatusChanged,
+        EventKind::ChildErased,
         EventKind::PairingAssigned,
         EventKind::PairingEnded,
         EventKind::BuddyAssigned,
@@ -519,6 +536,7 @@ impl EventKind {
             EventKind::ChildRegistered => "child_registered",
             EventKind::ChildUpdated => "child_updated",
             EventKind::ChildStatusChanged => "child_status_changed",
+            EventKind::ChildErased => "child_erased",
             EventKind::PairingAssigned => "pairing_assigned",
             EventKind::PairingEnded => "pairing_ended",
             EventKind::BuddyAssigned => "buddy_assigned",
@@ -667,6 +685,7 @@ impl Event {
             Event::ChildRegistered(_) => EventKind::ChildRegistered,
             Event::ChildUpdated { .. } => EventKind::ChildUpdated,
             Event::ChildStatusChanged { .. } => EventKind::ChildStatusChanged,
+            Event::ChildErased { .. } => EventKind::ChildErased,
             Event::PairingAssigned { .. } => EventKind::PairingAssigned,
             Event::PairingEnded { .. } => EventKind::PairingEnded,
             Event::BuddyAssigned { .. } => EventKind::BuddyAssigned,
@@ -727,6 +746,7 @@ impl Event {
             Event::ChildRegistered(r) => std::slice::from_ref(&r.child),
             Event::ChildUpdated { child, .. }
             | Event::ChildStatusChanged { child, .. }
+            | Event::ChildErased { child, .. }
             | Event::PairingAssigned { child, .. }
             | Event::PairingEnded { child, .. }
             | Event::BuddyAssigned { child, .. }

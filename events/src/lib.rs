@@ -15,12 +15,13 @@ pub mod personal;
 pub mod policy;
 pub mod pseudonym;
 pub mod registry;
+pub mod seal;
 pub mod text;
 pub mod time;
 pub mod wire;
 
 pub use draft::Draft;
-pub use envelope::{Envelope, Hash, SCHEMA, Source};
+pub use envelope::{Envelope, Hash, LATEST_SCHEMA, SCHEMA, Source};
 pub use event::{Event, EventKind};
 pub use policy::Policy;
 pub use registry::Registry;

@@ -124,6 +124,22 @@ impl Known for MemoryKnown {
     }
 }
 
+/// Opens a sealed envelope read from the store (the binary's vault, docs/privacy.md), so
+/// that validation compares payloads in clear.
+pub type Open<'o> =
+    &'o dyn Fn(Envelope) -> Result<Envelope, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Why the store could not answer validation.
+#[derive(Debug, thiserror::Error)]
+pub enum KnownError {
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A sealed envelope could not be opened.
+    #[error("opening a sealed event of the store")]
+    Open(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
 /// The sled store as validation sees it: the registry is loaded once; events and pairings are
 /// looked up through the store's indexes. `Known` cannot fail, so a read error is kept and
 /// the lookup answers "not found": the caller must check `take_error` after validating and
@@ -131,7 +147,8 @@ impl Known for MemoryKnown {
 pub struct StoreKnown<'s> {
     store: &'s Store,
     registry: Registry,
-    error: RefCell<Option<StoreError>>,
+    open: Option<Open<'s>>,
+    error: RefCell<Option<KnownError>>,
 }
 
 impl<'s> StoreKnown<'s> {
@@ -146,25 +163,39 @@ impl<'s> StoreKnown<'s> {
         StoreKnown {
             registry,
             store,
-            error: RefCell::new(error),
+            open: None,
+            error: RefCell::new(error.map(KnownError::Store)),
         }
     }
 
+    /// Every envelope read is opened with `open` before validation looks at it.
+    pub fn opening(mut self, open: Open<'s>) -> StoreKnown<'s> {
+        self.open = Some(open);
+        self
+    }
+
     /// The first read error met while validating, if any.
-    pub fn take_error(&self) -> Option<StoreError> {
+    pub fn take_error(&self) -> Option<KnownError> {
         self.error.borrow_mut().take()
     }
 
-    fn keep<T>(&self, r: Result<T, StoreError>) -> Option<T> {
+    fn keep<T, E: Into<KnownError>>(&self, r: Result<T, E>) -> Option<T> {
         match r {
             Ok(v) => Some(v),
             Err(e) => {
                 let mut slot = self.error.borrow_mut();
                 if slot.is_none() {
-                    *slot = Some(e);
+                    *slot = Some(e.into());
                 }
                 None
             }
+        }
+    }
+
+    fn opened(&self, env: Envelope) -> Option<Envelope> {
+        match self.open {
+            None => Some(env),
+            Some(open) => self.keep(open(env).map_err(KnownError::Open)),
         }
     }
 }
@@ -176,6 +207,7 @@ impl Known for StoreKnown<'_> {
 
     fn event_by_id(&self, id: &str) -> Option<KnownEvent> {
         let env = self.keep(self.store.get_by_id(id)).flatten()?;
+        let env = self.opened(env)?;
         Some(KnownEvent {
             kind: env.event.kind(),
             occurred_at: env.occurred_at,
@@ -185,6 +217,7 @@ impl Known for StoreKnown<'_> {
     }
 
     fn pairings(&self, staff: &str, child: &str) -> Vec<(String, NaiveDate)> {
+        // Pairings carry no sealed field: the clear parts suffice.
         let envs = self
             .keep(self.store.by_staff(staff, None))
             .unwrap_or_default();
@@ -200,7 +233,7 @@ impl Known for StoreKnown<'_> {
     fn people(&self) -> People {
         let mut people = People::new();
         for env in self.store.scan(None) {
-            match self.keep(env) {
+            match self.keep(env).and_then(|e| self.opened(e)) {
                 Some(e) => people.observe(&e.id, &e.event),
                 None => break,
             }

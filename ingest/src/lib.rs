@@ -28,7 +28,7 @@ use events::{EventKind, time};
 use serde_json::Value;
 
 pub use error::{IngestErrors, LineError};
-pub use known::{Known, KnownEvent, MemoryKnown, StoreKnown};
+pub use known::{Known, KnownError, KnownEvent, MemoryKnown, Open, StoreKnown};
 pub use validate::{Options, Parsed};
 pub use wire::derive_id;
 

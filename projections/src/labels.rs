@@ -66,6 +66,7 @@ pub(crate) fn zh_kind(k: EventKind) -> &'static str {
         EventKind::ChildRegistered => "建档",
         EventKind::ChildUpdated => "档案变更",
         EventKind::ChildStatusChanged => "状态变更",
+        EventKind::ChildErased => "个人信息删除",
         EventKind::PairingAssigned => "结对",
         EventKind::PairingEnded => "结对结束",
         EventKind::BuddyAssigned => "学习帮手",

@@ -221,6 +221,8 @@ fn row_of(fact: &Fact) -> Row {
             r.status = s(status);
             r.date = Some(*on);
         }
+        // The bureau learns that the child's data was erased, not why.
+        Event::ChildErased { .. } => {}
         Event::PairingAssigned { role, from, .. } => {
             r.role = s(role);
             r.date = Some(*from);

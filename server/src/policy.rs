@@ -125,11 +125,15 @@ pub enum Action {
     ReadAccessLog,
     /// Manage accounts and tokens.
     ManageAccounts,
+    /// Record a child's erasure. No role may do it through the service: an erasure is the
+    /// event *and* the destruction of the child's key, which only `careledger erase` on the
+    /// machine holding the key directory does (docs/privacy.md).
+    Erase,
 }
 
 impl Action {
     /// Every action, for the matrix test.
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Action::RecordCare,
         Action::RecordCounseling,
         Action::RecordRegistry,
@@ -143,6 +147,7 @@ impl Action {
         Action::Verify,
         Action::ReadAccessLog,
         Action::ManageAccounts,
+        Action::Erase,
     ];
 
     /// The token scope this action needs (exhaustive: a new action must be classified).
@@ -160,7 +165,7 @@ impl Action {
             | Action::RecordCounseling
             | Action::RecordRegistry
             | Action::Amend => TokenScope::Record,
-            Action::ManageAccounts => TokenScope::All,
+            Action::ManageAccounts | Action::Erase => TokenScope::All,
         }
     }
 }
@@ -175,6 +180,7 @@ pub fn action_of_kind(kind: EventKind) -> Action {
     use EventKind as K;
     match kind {
         K::CounselingHeld => Action::RecordCounseling,
+        K::ChildErased => Action::Erase,
         K::Corrected | K::Retracted => Action::Amend,
         K::SchoolRegistered
         | K::TermDefined

@@ -13,6 +13,9 @@
 //! appended to with a warning naming `careledger keys init`; once a key is there, the next
 //! command that opens the store with it signs the head.
 //!
+//! The same directory holds the master key and the data keys of the `vault` crate (docs/privacy.md):
+//! `init` makes them with the store, so a new store seals personal fields from its first event.
+//!
 //! The same directory holds `county-secret.key` (mode 0600), the county's pseudonym secret
 //! (`events::pseudonym`, docs/privacy.md) that the bureau issues and every school installs with
 //! `keys import-county-secret FILE`; the bureau's feeds (`export child-terms`) refuse to run
@@ -301,10 +304,17 @@ pub fn init(db: &Path, keys: Option<&Path>, origin: Option<&str>) -> Result<()> 
         return Err(refuse_key());
     }
     let signer = create(&dir, &origin)?;
+    vault::Vault::create(&dir).map_err(|e| CliError::from_vault(&e))?;
     eprintln!("created an empty store at {}", db.display());
     eprintln!(
         "created the checkpoint signing key of {origin} in {} (keep it off the store's disk \
          backups; `careledger keys show` prints the key inspectors pin)",
+        dir.display()
+    );
+    eprintln!(
+        "created the master key in {}: personal fields are sealed under per-child and \
+         per-staff keys it wraps (docs/privacy.md); back the key directory up apart from the \
+         store",
         dir.display()
     );
     store.set_signer(signer)?;
@@ -336,6 +346,18 @@ pub fn keys_init(
         "created the checkpoint signing key of {origin} in {}",
         dir.display()
     );
+    if vault::Vault::open_dir(&dir)
+        .map_err(|e| CliError::from_vault(&e))?
+        .is_none()
+    {
+        vault::Vault::create(&dir).map_err(|e| CliError::from_vault(&e))?;
+        eprintln!(
+            "created the master key in {}: events appended from now on have their personal \
+             fields sealed; the events already in the store stay in clear until the store is \
+             migrated (docs/privacy.md)",
+            dir.display()
+        );
+    }
     if let Some(cp) = store.set_signer(signer)? {
         eprintln!("signed a checkpoint of the log at size {}", cp.size);
     }

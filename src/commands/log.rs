@@ -15,9 +15,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use store::Store;
 
-use super::{ExportOptions, LogOptions, plan_error};
+use super::{ExportOptions, LogOptions, plan_error, sealing};
 use crate::output::{self, Listing};
 use crate::{BadInput, CliError};
+use careledger::plan::Opener;
+use vault::{Reader, Vault};
 
 /// What one import did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -40,6 +42,7 @@ pub fn import_files(
         dry_run,
         quiet,
         actor: None,
+        vault: None,
     };
     import_files_as(store, files, &opts)
 }
@@ -52,6 +55,9 @@ pub struct ImportOpts<'a> {
     pub quiet: bool,
     /// The importing staff member: the actor of workbook rows that name none.
     pub actor: Option<&'a str>,
+    /// The key directory's vault: seals each batch before the append, and opens what
+    /// validation reads of the store (idempotent re-imports compare in clear).
+    pub vault: Option<&'a Vault>,
 }
 
 /// `import_files` with every option (`--actor`).
@@ -61,7 +67,9 @@ pub fn import_files_as(store: &Store, files: &[PathBuf], o: &ImportOpts<'_>) -> 
         dry_run,
         quiet,
         actor,
+        vault,
     } = *o;
+    let open = Opener::new(vault, Reader::Counselor);
     // indicatif draws nothing when stderr is not a terminal, so scripts and CI stay quiet.
     let bar = if quiet {
         ProgressBar::hidden()
@@ -76,7 +84,11 @@ pub fn import_files_as(store: &Store, files: &[PathBuf], o: &ImportOpts<'_>) -> 
     let mut total = Imported::default();
     for file in files {
         bar.set_message(format!("validating {}", file.display()));
-        let known = ingest::StoreKnown::new(store);
+        let opener = |e| {
+            open.open(e)
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+        };
+        let known = ingest::StoreKnown::new(store).opening(&opener);
         let opts = ingest::Options {
             now: chrono::Utc::now(),
             preserve_recorded_at,
@@ -90,7 +102,7 @@ pub fn import_files_as(store: &Store, files: &[PathBuf], o: &ImportOpts<'_>) -> 
         let parsed = parsed.map_err(|e| BadInput(e.to_string()))?;
         let present = (parsed.already_present + parsed.repeated) as u64;
         let lines: Vec<usize> = parsed.drafts.iter().map(|(l, _)| *l).collect();
-        let drafts = parsed.into_drafts();
+        let mut drafts = parsed.into_drafts();
         let name = file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -105,6 +117,14 @@ pub fn import_files_as(store: &Store, files: &[PathBuf], o: &ImportOpts<'_>) -> 
             });
             bar.inc(1);
             continue;
+        }
+        if let Some(v) = vault {
+            sealing::seal_batch(store, v, &mut drafts).map_err(|r| {
+                let at = lines
+                    .get(r.index)
+                    .map_or(String::new(), |l| format!(":{l}"));
+                r.error.context(format!("{}{at}", file.display()))
+            })?;
         }
         bar.set_message(format!(
             "appending {} events of {}",
@@ -144,8 +164,13 @@ pub fn import_files_as(store: &Store, files: &[PathBuf], o: &ImportOpts<'_>) -> 
 }
 
 /// `record TYPE --json '{…}'`: one event, appended durably.
-pub fn record(store: &Store, kind: &str, json: &str) -> Result<()> {
-    let known = ingest::StoreKnown::new(store);
+pub fn record(store: &Store, kind: &str, json: &str, vault: Option<&Vault>) -> Result<()> {
+    let open = Opener::new(vault, Reader::Counselor);
+    let opener = |e| {
+        open.open(e)
+            .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+    };
+    let known = ingest::StoreKnown::new(store).opening(&opener);
     let opts = ingest::Options {
         now: chrono::Utc::now(),
         preserve_recorded_at: false,
@@ -160,7 +185,10 @@ pub fn record(store: &Store, kind: &str, json: &str) -> Result<()> {
         eprintln!("the event is already in the log; nothing appended");
         return Ok(());
     }
-    let drafts = parsed.into_drafts();
+    let mut drafts = parsed.into_drafts();
+    if let Some(v) = vault {
+        sealing::seal_batch(store, v, &mut drafts).map_err(|r| r.error)?;
+    }
     let id = drafts[0].id.clone();
     let out = store.append(drafts, Source::Cli).map_err(|e| {
         if e.kind() == store::ErrorKind::BadInput {
@@ -204,16 +232,21 @@ struct LogRow {
 }
 
 /// `log [--child] [--staff] [--type]`.
-pub fn list(store: &Store, opts: &LogOptions) -> Result<()> {
+pub fn list(store: &Store, opts: &LogOptions, open: &Opener<'_>) -> Result<()> {
     let LogOptions {
         child,
         staff,
         kind,
         list: opts,
     } = opts;
-    let envs =
-        careledger::plan::log_envelopes(store, child.as_deref(), staff.as_deref(), opts.as_of)
-            .map_err(plan_error)?;
+    let envs = careledger::plan::log_envelopes(
+        store,
+        child.as_deref(),
+        staff.as_deref(),
+        opts.as_of,
+        open,
+    )
+    .map_err(plan_error)?;
     let rows: Vec<LogRow> = envs
         .into_iter()
         .filter(|e| kind.is_none_or(|k| e.event.kind() == k))
@@ -280,7 +313,7 @@ pub fn list(store: &Store, opts: &LogOptions) -> Result<()> {
 /// `export events --format jsonl`: every envelope as a flat line with both times, in log
 /// order; re-importable with `--preserve-recorded-at`. Counseling notes are blanked unless
 /// `with_confidential` (a school's own full backup).
-pub fn export_jsonl(store: &Store, opts: &ExportOptions) -> Result<()> {
+pub fn export_jsonl(store: &Store, opts: &ExportOptions, open: &Opener<'_>) -> Result<()> {
     let ExportOptions {
         out,
         with_confidential,
@@ -293,7 +326,7 @@ pub fn export_jsonl(store: &Store, opts: &ExportOptions) -> Result<()> {
     // its target's rule (`events::event::redact_wire`). Only those ids are kept.
     let mut confidential: HashMap<String, EventKind> = HashMap::new();
     for env in store.scan(*as_of) {
-        let env = env?;
+        let env = open.open(env?).map_err(|e| CliError::from_vault(&e))?;
         let mut line = events::wire::envelope_to_wire(&env);
         let kind = env.event.kind();
         if kind.has_confidential_fields() {

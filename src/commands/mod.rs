@@ -6,11 +6,13 @@
 //! which envelopes a view reads is the read plan's (`careledger::plan`).
 
 mod accounts;
+mod erase;
 pub(crate) mod keys;
 mod log;
 mod policy;
 mod proofs;
 mod scores;
+pub(crate) mod sealing;
 mod serve;
 mod template;
 mod views;
@@ -26,6 +28,8 @@ use store::Store;
 
 use crate::output::Format;
 use crate::{BadInput, CliError};
+use careledger::plan::Opener;
+use vault::Reader;
 
 pub use accounts::AccountsRequest;
 pub use log::import_files;
@@ -121,6 +125,12 @@ pub enum Request {
         json: String,
     },
     Verify,
+    /// `erase --child C --basis TEXT --approved-by STAFF`.
+    Erase {
+        child: String,
+        basis: String,
+        approved_by: String,
+    },
     Log(LogOptions),
     ExportJsonl(ExportOptions),
     ExportParquet {
@@ -213,6 +223,9 @@ pub fn run(stores: Stores, request: Request) -> Result<(), CliError> {
 
 fn dispatch(stores: &Stores, request: Request) -> Result<()> {
     let db = stores.db.as_path();
+    // The key directory's vault: opens the sealed fields a view shows and seals new ones.
+    let vault = || sealing::load(db, stores.keys.as_deref());
+
     match request {
         Request::Init { origin } => {
             stores.refuse_copy()?;
@@ -240,11 +253,13 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
                 keys::for_append(&store, db, stores.keys.as_deref())?;
                 store
             };
+            let v = vault()?;
             let opts = log::ImportOpts {
                 preserve_recorded_at,
                 dry_run,
                 quiet,
                 actor: actor.as_deref(),
+                vault: v.as_ref(),
             };
             log::import_files_as(&store, &files, &opts).map(|_| ())
         }
@@ -252,11 +267,25 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
         Request::Record { kind, json } => {
             let store = stores.write()?;
             keys::for_append(&store, db, stores.keys.as_deref())?;
-            log::record(&store, &kind, &json)
+            log::record(&store, &kind, &json, vault()?.as_ref())
         }
         Request::Verify => log::verify(&*stores.read()?),
-        Request::Log(opts) => log::list(&*stores.read()?, &opts),
-        Request::ExportJsonl(opts) => log::export_jsonl(&*stores.read()?, &opts),
+        Request::Erase {
+            child,
+            basis,
+            approved_by,
+        } => {
+            let store = stores.write()?;
+            keys::for_append(&store, db, stores.keys.as_deref())?;
+            erase::erase(&store, vault()?.as_ref(), &child, &basis, &approved_by)
+        }
+        // `log` lists metadata only (ids, types, times): the clear parts suffice.
+        Request::Log(opts) => log::list(&*stores.read()?, &opts, &Opener::sealed()),
+        Request::ExportJsonl(opts) => {
+            let v = vault()?;
+            let open = reader(&v, opts.with_confidential);
+            log::export_jsonl(&*stores.read()?, &opts, &open)
+        }
         Request::ExportParquet { out, as_of: cut } => {
             let store = stores.read()?;
             let scan = plan::fact_scan(&store, cut).map_err(plan_error)?;
@@ -286,8 +315,14 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             let secret = keys::load_county_secret(db, stores.keys.as_deref())?;
             let store = stores.read()?;
             let scope = scope.unwrap_or_else(|| reports::Scope::County(secret.county().to_owned()));
-            let tl = plan::report_timeline(&store, &plan::Scope::of_report(&scope), cut)
-                .map_err(plan_error)?;
+            // The feed reads no personal field: the clear parts as stored.
+            let tl = plan::report_timeline(
+                &store,
+                &plan::Scope::of_report(&scope),
+                cut,
+                &Opener::sealed(),
+            )
+            .map_err(plan_error)?;
             let world = projections::World::build(&tl);
             let summary = reports::export_child_terms(&tl, &world, scope, &term, &secret, &out)
                 .map_err(feed_error)?;
@@ -305,36 +340,63 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             child,
             valid_at,
             list,
-        } => views::archive(&*stores.read()?, &child, valid_at, &list),
+        } => views::archive(&*stores.read()?, &child, valid_at, &list, &staff(&vault()?)),
         Request::Archives {
             school,
             incomplete,
             valid_at,
             list,
-        } => views::archives(&*stores.read()?, &school, incomplete, valid_at, &list),
+        } => views::archives(
+            &*stores.read()?,
+            &school,
+            incomplete,
+            valid_at,
+            &list,
+            &staff(&vault()?),
+        ),
         Request::ContactCard { child, on, list } => {
-            views::contact_card(&*stores.read()?, &child, on, &list)
+            views::contact_card(&*stores.read()?, &child, on, &list, &staff(&vault()?))
         }
         Request::History {
             child,
             counselor,
             list,
-        } => views::history(&*stores.read()?, &child, counselor, &list),
+        } => {
+            let v = vault()?;
+            views::history(
+                &*stores.read()?,
+                &child,
+                counselor,
+                &list,
+                &reader(&v, counselor),
+            )
+        }
         Request::Progress {
             child,
             counselor,
             list,
-        } => views::progress(&*stores.read()?, &child, counselor, &list),
+        } => {
+            let v = vault()?;
+            views::progress(
+                &*stores.read()?,
+                &child,
+                counselor,
+                &list,
+                &reader(&v, counselor),
+            )
+        }
         Request::Pairings { school, on, list } => {
-            views::pairings(&*stores.read()?, &school, on, &list)
+            views::pairings(&*stores.read()?, &school, on, &list, &staff(&vault()?))
         }
-        Request::Worklist { staff, on, list } => {
-            views::worklist(&*stores.read()?, &staff, on, &list)
-        }
+        Request::Worklist {
+            staff: staff_id,
+            on,
+            list,
+        } => views::worklist(&*stores.read()?, &staff_id, on, &list, &staff(&vault()?)),
         Request::Backfill { school, days, list } => {
-            views::backfill(&*stores.read()?, &school, days, &list)
+            views::backfill(&*stores.read()?, &school, days, &list, &staff(&vault()?))
         }
-        Request::Scores(opts) => scores::scores(&*stores.read()?, &opts),
+        Request::Scores(opts) => scores::scores(&*stores.read()?, &opts, &staff(&vault()?)),
         Request::PolicyAdopt {
             school,
             from,
@@ -343,7 +405,7 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
         } => {
             let store = stores.write()?;
             keys::for_append(&store, db, stores.keys.as_deref())?;
-            policy::adopt(&store, &school, &from, &file, &actor)
+            policy::adopt(&store, &school, &from, &file, &actor, vault()?.as_ref())
         }
         Request::PolicyShow { school, on, as_of } => {
             policy::show(&*stores.read()?, &school, on, as_of)
@@ -354,6 +416,17 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             if demo {
                 serve::demo(listen)
             } else {
+                // The service does not seal what it records yet (docs/service.md): a store
+                // with encryption on is refused before anything is opened for writing.
+                if sealing::load(db, stores.keys.as_deref())?.is_some() {
+                    return Err(CliError::Environment(
+                        "the service serves only a store in clear for now: this store's key \
+                         directory holds a master key (encryption on), and the service does not \
+                         seal what it records"
+                            .into(),
+                    )
+                    .into());
+                }
                 let store = stores.write()?;
                 keys::for_append(&store, db, stores.keys.as_deref())?;
                 serve::serve(store.into_store(), listen)
@@ -384,12 +457,29 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
     }
 }
 
+/// The opener of a staff member's view.
+fn staff(v: &Option<vault::Vault>) -> Opener<'_> {
+    Opener::new(v.as_ref(), Reader::Staff)
+}
+
+/// The opener of a view that may show counseling notes (`--role counselor`,
+/// `--with-confidential`).
+fn reader(v: &Option<vault::Vault>, counselor: bool) -> Opener<'_> {
+    let r = if counselor {
+        Reader::Counselor
+    } else {
+        Reader::Staff
+    };
+    Opener::new(v.as_ref(), r)
+}
+
 /// A read plan's failure: a log whose content does not fold is the user's (exit 1, like any
 /// refused input); a store that cannot be read is not.
 fn plan_error(e: careledger::plan::PlanError) -> anyhow::Error {
     match e {
         careledger::plan::PlanError::Projection(e) => BadInput(e.to_string()).into(),
         careledger::plan::PlanError::Store(e) => e.into(),
+        careledger::plan::PlanError::Vault(e) => CliError::from_vault(&e).into(),
     }
 }
 
@@ -416,8 +506,13 @@ fn report_term(store: &Store, opts: &ReportOptions) -> Result<()> {
         formats,
         out,
     } = opts;
-    let tl =
-        plan::report_timeline(store, &plan::Scope::of_report(scope), *as_of).map_err(plan_error)?;
+    let tl = plan::report_timeline(
+        store,
+        &plan::Scope::of_report(scope),
+        *as_of,
+        &Opener::sealed(),
+    )
+    .map_err(plan_error)?;
     let world = projections::World::build(&tl);
     let report = reports::term_statistics(&tl, &world, scope.clone(), term)
         .map_err(|e| BadInput(e.to_string()))?;
@@ -564,6 +659,8 @@ fn demo(keep: Option<PathBuf>) -> Result<()> {
     import_files(&store, std::slice::from_ref(&seed), true, false, false)?;
     eprintln!("== importing it again (idempotent: nothing new)");
     import_files(&store, &[seed], true, false, false)?;
+    // The demo's store is a temporary one in clear (no key directory).
+    let open = Opener::sealed();
     eprintln!("== verifying the hash chain");
     log::verify(&store)?;
     log::summary(&store)?;
@@ -573,18 +670,19 @@ fn demo(keep: Option<PathBuf>) -> Result<()> {
         out: None,
     };
     println!("\n== 档案 archive of sq-c01");
-    views::archive(&store, "sq-c01", None, &opts)?;
+    views::archive(&store, "sq-c01", None, &opts, &open)?;
     println!("\n== 联系卡 contact card of sq-c01");
-    views::contact_card(&store, "sq-c01", None, &opts)?;
+    views::contact_card(&store, "sq-c01", None, &opts, &open)?;
     println!("\n== 工作清单 worklist of sq-t03 on 2025-11-20");
     views::worklist(
         &store,
         "sq-t03",
         events::time::parse_date("2025-11-20"),
         &opts,
+        &open,
     )?;
     println!("\n== 补录检查 back-fill of school sq");
-    views::backfill(&store, "sq", 7, &opts)?;
+    views::backfill(&store, "sq", 7, &opts, &open)?;
     println!("\n== 考核得分 term scores of school sq, 2025-2026-1");
     let score_opts = ScoresOptions {
         scope: reports::Scope::School("sq".into()),
@@ -595,7 +693,7 @@ fn demo(keep: Option<PathBuf>) -> Result<()> {
         output: ScoreOutput::Table,
         out: None,
     };
-    scores::scores(&store, &score_opts)?;
+    scores::scores(&store, &score_opts, &open)?;
     // The report outlives the temporary store, so the user can open it.
     let out = std::env::temp_dir().join("careledger-demo-report");
     if out.exists() {

@@ -18,7 +18,14 @@ use super::{bad, plan_error};
 use crate::BadInput;
 
 /// `policy adopt --school S --from D FILE.toml`: validated like any event, then appended.
-pub fn adopt(store: &Store, school: &str, from: &str, file: &Path, actor: &str) -> Result<()> {
+pub fn adopt(
+    store: &Store,
+    school: &str,
+    from: &str,
+    file: &Path,
+    actor: &str,
+    vault: Option<&vault::Vault>,
+) -> Result<()> {
     let policy = ingest::policy_toml::read(file).map_err(|e| BadInput(e.to_string()))?;
     let json = serde_json::json!({
         "occurred_at": events::time::format_local(Utc::now()),
@@ -27,7 +34,7 @@ pub fn adopt(store: &Store, school: &str, from: &str, file: &Path, actor: &str) 
         "effective_from": from,
         "policy": policy,
     });
-    super::log::record(store, "policy_adopted", &json.to_string())
+    super::log::record(store, "policy_adopted", &json.to_string(), vault)
 }
 
 /// `policy show --school S [--on D]`: the policy in force, as TOML.

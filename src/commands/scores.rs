@@ -88,7 +88,7 @@ fn school_output(
 /// table and spreadsheet headers. The timeline is the scope's, from the read models
 /// (`plan::scope_timeline`). A county run computes every school of the county on one read:
 /// see [`county`].
-pub fn scores(store: &Store, opts: &ScoresOptions) -> Result<()> {
+pub fn scores(store: &Store, opts: &ScoresOptions, open: &plan::Opener<'_>) -> Result<()> {
     let other = opts
         .other_scores
         .as_deref()
@@ -99,7 +99,8 @@ pub fn scores(store: &Store, opts: &ScoresOptions) -> Result<()> {
         Scope::School(s) => plan::Scope::School(s.clone()),
         Scope::County(c) => plan::Scope::County(c.clone()),
     };
-    let tl = plan::scope_timeline(store, &read, opts.as_of).map_err(plan_error)?;
+    // Scores read no personal field; the staff names of the year-end table are opened.
+    let tl = plan::scope_timeline(store, &read, opts.as_of, open).map_err(plan_error)?;
     let world = World::build(&tl);
     let school = match &opts.scope {
         Scope::School(s) => s,

@@ -6,7 +6,7 @@
 //! `careledger::plan`).
 
 use anyhow::Result;
-use careledger::plan;
+use careledger::plan::{self, Opener};
 use chrono::{DateTime, NaiveDate, Utc};
 use projections::{Timeline, World};
 use serde::Serialize;
@@ -35,8 +35,9 @@ fn child_world(
     store: &Store,
     child: &str,
     as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
 ) -> Result<(Timeline, World)> {
-    let tl = plan::child_timeline(store, child, as_of).map_err(plan_error)?;
+    let tl = plan::child_timeline(store, child, as_of, open).map_err(plan_error)?;
     let world = World::build(&tl);
     Ok((tl, world))
 }
@@ -46,8 +47,9 @@ fn school_world(
     store: &Store,
     school: &str,
     as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
 ) -> Result<(Timeline, World)> {
-    let tl = plan::scope_timeline(store, &plan::Scope::School(school.to_owned()), as_of)
+    let tl = plan::scope_timeline(store, &plan::Scope::School(school.to_owned()), as_of, open)
         .map_err(plan_error)?;
     let world = World::build(&tl);
     Ok((tl, world))
@@ -59,8 +61,9 @@ pub fn archive(
     child: &str,
     valid_at: Option<NaiveDate>,
     opts: &ListOptions,
+    open: &Opener<'_>,
 ) -> Result<()> {
-    let (tl, world) = child_world(store, child, opts.as_of)?;
+    let (tl, world) = child_world(store, child, opts.as_of, open)?;
     let view = projections::archive::archive(&tl, &world, child, valid_at).map_err(bad)?;
     show(&view, view.to_table(), opts)
 }
@@ -71,16 +74,23 @@ pub fn contact_card(
     child: &str,
     on: Option<NaiveDate>,
     opts: &ListOptions,
+    open: &Opener<'_>,
 ) -> Result<()> {
-    let (tl, world) = child_world(store, child, opts.as_of)?;
+    let (tl, world) = child_world(store, child, opts.as_of, open)?;
     let view = projections::contact_card::contact_card(&tl, &world, child, on).map_err(bad)?;
     show(&view, view.to_table(), opts)
 }
 
 /// `history CHILD [--role counselor]`: the view also lists the raw envelopes (corrections
 /// with both times), so it keeps them beside the timeline.
-pub fn history(store: &Store, child: &str, counselor: bool, opts: &ListOptions) -> Result<()> {
-    let envs = plan::child_envelopes(store, child, opts.as_of).map_err(plan_error)?;
+pub fn history(
+    store: &Store,
+    child: &str,
+    counselor: bool,
+    opts: &ListOptions,
+    open: &Opener<'_>,
+) -> Result<()> {
+    let envs = plan::child_envelopes(store, child, opts.as_of, open).map_err(plan_error)?;
     let tl = Timeline::build(&envs, opts.as_of).map_err(bad)?;
     let world = World::build(&tl);
     let view = projections::history::history(&envs, &tl, &world, child, counselor).map_err(bad)?;
@@ -88,8 +98,14 @@ pub fn history(store: &Store, child: &str, counselor: bool, opts: &ListOptions) 
 }
 
 /// `progress CHILD [--role counselor]`.
-pub fn progress(store: &Store, child: &str, counselor: bool, opts: &ListOptions) -> Result<()> {
-    let (tl, world) = child_world(store, child, opts.as_of)?;
+pub fn progress(
+    store: &Store,
+    child: &str,
+    counselor: bool,
+    opts: &ListOptions,
+    open: &Opener<'_>,
+) -> Result<()> {
+    let (tl, world) = child_world(store, child, opts.as_of, open)?;
     let view = projections::progress::progress(&tl, &world, child, counselor).map_err(bad)?;
     show(&view, view.to_table(), opts)
 }
@@ -101,8 +117,9 @@ pub fn archives(
     incomplete: bool,
     valid_at: Option<NaiveDate>,
     opts: &ListOptions,
+    open: &Opener<'_>,
 ) -> Result<()> {
-    let (tl, world) = school_world(store, school, opts.as_of)?;
+    let (tl, world) = school_world(store, school, opts.as_of, open)?;
     let view =
         projections::archive::archives(&tl, &world, school, valid_at, incomplete).map_err(bad)?;
     if opts.format == output::Format::Xlsx {
@@ -122,9 +139,10 @@ pub fn pairings(
     school: &str,
     on: Option<NaiveDate>,
     opts: &ListOptions,
+    open: &Opener<'_>,
 ) -> Result<()> {
     let on = day_of(on, opts.as_of);
-    let (_, world) = school_world(store, school, opts.as_of)?;
+    let (_, world) = school_world(store, school, opts.as_of, open)?;
     let view = projections::pairings::pairings_on(&world, school, on).map_err(bad)?;
     show(&view, view.to_table(), opts)
 }
@@ -136,6 +154,7 @@ pub fn worklist(
     staff: &str,
     on: Option<NaiveDate>,
     opts: &ListOptions,
+    open: &Opener<'_>,
 ) -> Result<()> {
     let as_of = match (opts.as_of, on) {
         (Some(t), _) => Some(t),
@@ -143,15 +162,21 @@ pub fn worklist(
         (None, None) => None,
     };
     let day = day_of(on, as_of);
-    let tl = plan::staff_timeline(store, staff, as_of).map_err(plan_error)?;
+    let tl = plan::staff_timeline(store, staff, as_of, open).map_err(plan_error)?;
     let world = World::build(&tl);
     let view = projections::worklist::worklist(&tl, &world, staff, day).map_err(bad)?;
     show(&view, view.to_table(), opts)
 }
 
 /// `backfill --school S [--days N]`.
-pub fn backfill(store: &Store, school: &str, days: i64, opts: &ListOptions) -> Result<()> {
-    let (tl, world) = school_world(store, school, opts.as_of)?;
+pub fn backfill(
+    store: &Store,
+    school: &str,
+    days: i64,
+    opts: &ListOptions,
+    open: &Opener<'_>,
+) -> Result<()> {
+    let (tl, world) = school_world(store, school, opts.as_of, open)?;
     let options = projections::backfill::BackfillOptions {
         late_after_days: days,
         ..Default::default()

@@ -20,6 +20,7 @@ use store::Store;
 
 fn talk(i: u64, children: u64) -> Draft {
     Draft {
+        sealed: None,
         id: format!("talk-{i:09}"),
         occurred_at: Utc.with_ymd_and_hms(2025, 9, 1, 4, 0, 0).unwrap()
             + Duration::minutes((i % 200_000) as i64),

@@ -269,6 +269,7 @@ fn control_sequences_are_refused_and_never_printed_raw() {
     store
         .append(
             vec![events::Draft {
+                sealed: None,
                 id: "old".into(),
                 occurred_at: events::time::parse_instant("2025-10-09").unwrap(),
                 actor: "t1".into(),

@@ -6,6 +6,7 @@ mod crash;
 mod fact_scan;
 mod forms;
 mod hardening;
+mod privacy;
 mod proofs;
 mod proofs_crash;
 mod province;

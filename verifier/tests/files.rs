@@ -39,6 +39,7 @@ impl Log {
         for seq in 1..=n {
             let at = Utc.timestamp_opt(1_700_000_000 + seq as i64, 0).unwrap();
             let env = Envelope {
+                sealed: None,
                 schema: SCHEMA,
                 seq,
                 id: format!("{salt}-{seq}"),

@@ -180,6 +180,7 @@ impl Batch<'_> {
     /// The store refuses an envelope larger than `MAX_EVENT_BYTES`; say so on the line.
     pub(super) fn too_large(&self, d: &Draft, recorded: DateTime<Utc>) -> Option<Problem> {
         let env = Envelope {
+            sealed: None,
             schema: SCHEMA,
             seq: u64::MAX,
             id: d.id.clone(),

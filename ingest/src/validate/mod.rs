@@ -337,6 +337,7 @@ impl<'a> Batch<'a> {
             &mut problems,
         );
         let draft = Draft {
+            sealed: None,
             id,
             occurred_at,
             actor,

@@ -194,6 +194,7 @@ pub fn later_events(envs: &[Envelope], t: DateTime<Utc>) -> Vec<Envelope> {
         .into_iter()
         .enumerate()
         .map(|(i, event)| Envelope {
+            sealed: None,
             schema: SCHEMA,
             seq: first + i as u64,
             id: format!("later-{i}"),

@@ -218,6 +218,7 @@ fn build_log(ops: &[(Op, i64, i64)]) -> Vec<Envelope> {
     let push = |envs: &mut Vec<Envelope>, event: Event, recorded: DateTime<Utc>, occurred| {
         let seq = envs.len() as u64 + 1;
         envs.push(Envelope {
+            sealed: None,
             schema: SCHEMA,
             seq,
             id: format!("e{seq}"),

@@ -16,6 +16,7 @@ use rustc_hash::FxHashSet;
 
 use events::Draft;
 use events::envelope::{Envelope, Hash, SCHEMA, Source};
+use events::seal::SEALED_SCHEMA;
 
 use super::error::StoreError;
 use super::{Appended, Head, MAX_EVENT_BYTES, SEGMENT_TARGET_BYTES, Store};
@@ -99,8 +100,15 @@ impl Store {
             if !keep {
                 continue;
             }
+            // The store does not look inside: a draft the vault sealed is written as schema 2,
+            // its clear part and ciphertext stored and hashed as they are.
             envs.push(Envelope {
-                schema: SCHEMA,
+                schema: if d.sealed.is_some() {
+                    SEALED_SCHEMA
+                } else {
+                    SCHEMA
+                },
+                sealed: d.sealed,
                 seq: head.seq + 1 + envs.len() as u64,
                 recorded_at: d.recorded_at.unwrap_or(batch_time),
                 id: d.id,

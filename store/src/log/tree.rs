@@ -809,6 +809,7 @@ mod tests {
 
     fn talk(id: &str, day: u32) -> Draft {
         Draft {
+            sealed: None,
             id: id.to_owned(),
             occurred_at: Utc.with_ymd_and_hms(2025, 9, 1, 4, 0, 0).unwrap()
                 + chrono::Duration::days(i64::from(day)),

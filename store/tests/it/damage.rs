@@ -213,6 +213,7 @@ fn store_of_a_school() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path()).unwrap();
     let school = events::Draft {
+        sealed: None,
         id: "k1".into(),
         occurred_at: crate::at(0),
         actor: "admin".into(),
@@ -225,6 +226,7 @@ fn store_of_a_school() -> tempfile::TempDir {
         recorded_at: None,
     };
     let teacher = events::Draft {
+        sealed: None,
         id: "t0".into(),
         occurred_at: crate::at(0),
         actor: "admin".into(),

@@ -189,6 +189,7 @@ fn given_amendments_when_indexed_then_they_are_listed_with_the_child() {
         .append_at(vec![talk("a", "t1", "c1", 1)], Source::Cli, now())
         .unwrap();
     let retract = events::Draft {
+        sealed: None,
         id: "r".into(),
         occurred_at: at(3),
         actor: "admin".into(),

@@ -13,6 +13,7 @@ use events::{Draft, Event};
 /// A talk between `staff` and `child`, `day` days into September 2025.
 pub fn talk(id: &str, staff: &str, child: &str, day: u32) -> Draft {
     Draft {
+        sealed: None,
         id: id.to_owned(),
         occurred_at: at(day),
         actor: staff.to_owned(),

@@ -31,6 +31,7 @@ const SCHOOLS: [&str; 2] = ["k0", "k1"];
 /// Two schools; staff t0, t1 at k0 and t2 at k1; children c0–c2 at k0 and c3–c5 at k1.
 fn setup() -> Vec<Draft> {
     let d = |id: &str, kind: &str, fields: serde_json::Value| Draft {
+        sealed: None,
         id: id.to_owned(),
         occurred_at: crate::at(0),
         actor: "admin".into(),
@@ -70,6 +71,7 @@ fn step() -> impl Strategy<Value = Step> {
 fn draft(n: u16, child: u8, staff: u8, retraction: bool) -> Draft {
     if retraction {
         Draft {
+            sealed: None,
             id: format!("r{n}"),
             occurred_at: crate::at(0),
             actor: "admin".into(),
@@ -104,7 +106,7 @@ proptest! {
         for s in steps {
             let mut one = |event: Event, store: &Store, model: &mut Vec<Draft>| {
                 extra += 1;
-                let d = Draft {
+                let d = Draft { sealed: None,
                     id: format!("x{extra}"),
                     occurred_at: crate::at(1),
                     actor: "admin".into(),

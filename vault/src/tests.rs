@@ -1,0 +1,160 @@
+use super::*;
+use chrono::TimeZone as _;
+use events::{Event, Hash, Source};
+
+fn talk(id: &str, child: &str, summary: &str) -> Draft {
+    let event: Event = serde_json::from_value(serde_json::json!({"talk_held": {
+        "staff": "t1", "child": child, "topic": "学习", "summary": summary, "mood": "good"
+    }}))
+    .expect("an event");
+    Draft {
+        id: id.into(),
+        occurred_at: chrono::Utc.with_ymd_and_hms(2025, 9, 1, 0, 0, 0).unwrap(),
+        actor: "t1".into(),
+        event,
+        recorded_at: None,
+        sealed: None,
+    }
+}
+
+fn envelope(d: Draft, seq: u64) -> Envelope {
+    Envelope {
+        schema: if d.sealed.is_some() {
+            SEALED_SCHEMA
+        } else {
+            events::SCHEMA
+        },
+        seq,
+        id: d.id,
+        recorded_at: d.occurred_at,
+        occurred_at: d.occurred_at,
+        actor: d.actor,
+        source: Source::Cli,
+        event: d.event,
+        sealed: d.sealed,
+        prev_hash: Hash::ZERO,
+        hash: Hash::ZERO,
+    }
+}
+
+#[test]
+fn seal_then_open_gives_the_event_back_and_the_clear_part_hides_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vault::create(&dir.path().join("k")).unwrap();
+    let mut d = talk("e1", "c1", "想妈妈了");
+    let original = d.event.clone();
+    v.seal(&mut d, None).unwrap();
+    assert!(d.sealed.is_some());
+    assert!(!format!("{:?}", d).contains("想妈妈了"));
+    let env = envelope(d, 1);
+    let opened = v.open(env, Reader::Staff).unwrap();
+    assert_eq!(opened.event, original);
+    // Reopening the directory finds the same key.
+    let again = Vault::open_dir(&dir.path().join("k")).unwrap().unwrap();
+    let mut d2 = talk("e2", "c1", "又谈了");
+    v.seal(&mut d2, None).unwrap();
+    assert_eq!(
+        again.open(envelope(d2, 2), Reader::Staff).unwrap().event,
+        talk("e2", "c1", "又谈了").event
+    );
+}
+
+#[test]
+fn ciphertext_moved_to_another_event_does_not_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vault::create(dir.path()).unwrap();
+    let mut a = talk("e1", "c1", "甲");
+    let mut b = talk("e2", "c1", "乙");
+    v.seal(&mut a, None).unwrap();
+    v.seal(&mut b, None).unwrap();
+    let mut moved = envelope(b, 2);
+    moved.sealed = a.sealed.clone();
+    assert!(matches!(
+        v.open(moved, Reader::Staff),
+        Err(VaultError::Tampered { id }) if id == "e2"
+    ));
+}
+
+#[test]
+fn counseling_notes_open_only_for_a_counselor() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vault::create(dir.path()).unwrap();
+    let event: Event = serde_json::from_value(serde_json::json!({"counseling_session": {
+        "staff": "t1", "child": "c1", "risk": "low", "notes": "心里话"
+    }}))
+    .unwrap();
+    let mut d = talk("e1", "c1", "x");
+    d.event = event.clone();
+    v.seal(&mut d, None).unwrap();
+    let env = envelope(d, 1);
+    let staff = v.open(env.clone(), Reader::Staff).unwrap();
+    assert_ne!(staff.event, event);
+    assert!(!format!("{:?}", staff.event).contains("心里话"));
+    assert_eq!(v.open(env, Reader::Counselor).unwrap().event, event);
+}
+
+#[test]
+fn an_erased_key_shows_the_erased_form_and_is_never_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vault::create(dir.path()).unwrap();
+    let mut d = talk("e1", "c1", "想妈妈了");
+    v.seal(&mut d, None).unwrap();
+    let env = envelope(d, 1);
+    let subject = KeySubject::Child("c1".into());
+    let c = v.commitment_of(&subject).unwrap().unwrap();
+    assert_eq!(v.erase(&subject).unwrap(), c);
+    // A fresh vault on the same directory, so nothing is cached.
+    let v = Vault::open_dir(dir.path()).unwrap().unwrap();
+    let opened = v.open(env, Reader::Counselor).unwrap();
+    let Event::TalkHeld { summary, .. } = &opened.event else {
+        panic!("kind kept")
+    };
+    assert_eq!(summary, seal::ERASED);
+    assert!(matches!(
+        v.seal(&mut talk("e2", "c1", "新的"), None),
+        Err(VaultError::Erased { .. })
+    ));
+    assert!(matches!(v.erase(&subject), Err(VaultError::Erased { .. })));
+    // The wrapped key file is gone; the tombstone holds only the commitment.
+    let files: Vec<_> = std::fs::read_dir(dir.path().join(SUBJECTS_DIR))
+        .unwrap()
+        .collect();
+    assert!(files.is_empty());
+}
+
+#[test]
+fn a_master_key_readable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    Vault::create(dir.path()).unwrap();
+    let master = dir.path().join(MASTER_FILE);
+    std::fs::set_permissions(&master, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(matches!(
+        Vault::open_dir(dir.path()),
+        Err(VaultError::File(KeyFileError::Open { .. }))
+    ));
+    assert!(matches!(
+        Vault::create(dir.path()),
+        Err(VaultError::File(KeyFileError::Exists { .. }))
+    ));
+}
+
+#[test]
+fn another_master_key_does_not_open_the_wrapped_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vault::create(dir.path()).unwrap();
+    let mut d = talk("e1", "c1", "甲");
+    v.seal(&mut d, None).unwrap();
+    std::fs::remove_file(dir.path().join(MASTER_FILE)).unwrap();
+    std::fs::write(dir.path().join(MASTER_FILE), files::master_text(&[9u8; 32])).unwrap();
+    std::fs::set_permissions(
+        dir.path().join(MASTER_FILE),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let other = Vault::open_dir(dir.path()).unwrap().unwrap();
+    assert!(matches!(
+        other.open(envelope(d, 1), Reader::Staff),
+        Err(VaultError::Unwrap { .. })
+    ));
+}
