@@ -81,6 +81,7 @@ pub(crate) enum Stage {
     Sqlite,
     Floor,
     Replay,
+    #[value(name = "readmodels")]
     ReadModels,
     Archive,
     Report,
