@@ -245,26 +245,6 @@ pub fn scope_timeline(
     Ok(versions.timeline_with_head(as_of, head_seq, head_recorded_at)?)
 }
 
-/// The term report's read (`report term`, the child-term feed): the scope's timeline with the
-/// registry of every school added. A child is placed by its file on the last day of the term
-/// of the school that file names, the earliest such day first (rules §8.2), so a child who
-/// moved into the scope is placed by the terms of the schools it left too — terms the
-/// scope's own envelopes do not hold.
-pub fn report_timeline(
-    store: &Store,
-    scope: &Scope,
-    as_of: Option<DateTime<Utc>>,
-    open: &Opener<'_>,
-) -> Result<Timeline, PlanError> {
-    let mut envs = scope_envelopes(store, scope, as_of, open)?;
-    envs.extend(open.open_all(store.registry_events(None, as_of)?)?);
-    envs.sort_by_key(|e| e.seq);
-    envs.dedup_by_key(|e| e.seq);
-    let (head_seq, head_recorded_at) = store.head_as_of(as_of)?;
-    let versions = Versions::build(envs);
-    Ok(versions.timeline_with_head(as_of, head_seq, head_recorded_at)?)
-}
-
 /// The scoped timeline of a staff member's views (`worklist`): the schools they ever
 /// belonged to.
 pub fn staff_timeline(

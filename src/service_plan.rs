@@ -73,7 +73,7 @@ impl ReadPlan for ServicePlan {
         scope: &reports::Scope,
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Timeline, ReadFailure> {
-        plan::report_timeline(store, &Scope::of_report(scope), as_of, &opener()).map_err(failure)
+        plan::scope_timeline(store, &Scope::of_report(scope), as_of, &opener()).map_err(failure)
     }
 
     fn all_schools_timeline(&self, store: &Store) -> Result<Timeline, ReadFailure> {

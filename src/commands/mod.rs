@@ -316,7 +316,7 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             let store = stores.read()?;
             let scope = scope.unwrap_or_else(|| reports::Scope::County(secret.county().to_owned()));
             // The feed reads no personal field: the clear parts as stored.
-            let tl = plan::report_timeline(
+            let tl = plan::scope_timeline(
                 &store,
                 &plan::Scope::of_report(&scope),
                 cut,
@@ -497,7 +497,7 @@ fn bad(e: projections::ProjectionError) -> anyhow::Error {
 }
 
 /// `report term`: rules §8 by the polars reporter (`reports::term_statistics`) over the scope's
-/// timeline from the read models with every school's registry (`plan::report_timeline`).
+/// timeline from the read models (`plan::scope_timeline`; a school's read models hold the terms of every school it shares a child with, rules §8.2).
 fn report_term(store: &Store, opts: &ReportOptions) -> Result<()> {
     let ReportOptions {
         term,
@@ -506,7 +506,7 @@ fn report_term(store: &Store, opts: &ReportOptions) -> Result<()> {
         formats,
         out,
     } = opts;
-    let tl = plan::report_timeline(
+    let tl = plan::scope_timeline(
         store,
         &plan::Scope::of_report(scope),
         *as_of,
