@@ -405,9 +405,15 @@ pub enum ExportWhat {
         format: ExportFormat,
         #[arg(long)]
         out: PathBuf,
-        /// Include counseling notes (a full backup, for the school only).
+        /// Include counseling notes (a full backup, for the school only): in clear with
+        /// `--decrypt`, else where a store in clear holds them in clear.
         #[arg(long)]
         with_confidential: bool,
+        /// Write personal fields in clear, opened with the key directory (a school admin's
+        /// export, re-importable into any store); by default sealed fields stay sealed and the
+        /// file re-imports only where this store's key directory is.
+        #[arg(long)]
+        decrypt: bool,
         /// Only what was recorded by this time (RFC 3339, or a date: the end of that day).
         #[arg(long)]
         as_of: Option<String>,

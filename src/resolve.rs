@@ -171,6 +171,7 @@ pub fn request(command: Command) -> Result<Request> {
                     format,
                     out,
                     with_confidential,
+                    decrypt,
                     as_of: cut,
                 },
         } => {
@@ -179,6 +180,7 @@ pub fn request(command: Command) -> Result<Request> {
                 ExportFormat::Jsonl => Request::ExportJsonl(ExportOptions {
                     out,
                     with_confidential,
+                    decrypt,
                     as_of,
                 }),
                 // The bureau feed never carries notes, whatever `--with-confidential` says.

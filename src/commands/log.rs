@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use events::event::redact_wire;
@@ -19,7 +19,8 @@ use super::{ExportOptions, LogOptions, plan_error, sealing};
 use crate::output::{self, Listing};
 use crate::{BadInput, CliError};
 use careledger::plan::Opener;
-use vault::{Reader, Vault};
+use events::seal::KeySubject;
+use vault::{Reader, Vault, VaultError};
 
 /// What one import did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -94,7 +95,12 @@ pub fn import_files_as(store: &Store, files: &[PathBuf], o: &ImportOpts<'_>) -> 
             preserve_recorded_at,
             head_recorded_at: store.head().recorded_at,
         };
-        let parsed = ingest::parse_file_as(file, &known, &opts, actor);
+        let parsed = match read_opened(file, vault)? {
+            Some(bytes) => {
+                ingest::parse_bytes_as(&file.display().to_string(), &bytes, &known, &opts, actor)
+            }
+            None => ingest::parse_file_as(file, &known, &opts, actor),
+        };
         if let Some(e) = known.take_error() {
             return Err(e)
                 .with_context(|| format!("reading the store to check {}", file.display()));
@@ -161,6 +167,23 @@ pub fn import_files_as(store: &Store, files: &[PathBuf], o: &ImportOpts<'_>) -> 
     }
     bar.finish_and_clear();
     Ok(total)
+}
+
+/// A JSONL file with sealed lines (an export kept sealed), its lines opened in memory
+/// (`sealing::open_jsonl`); `None` for any other file, which ingest reads itself.
+fn read_opened(file: &Path, vault: Option<&Vault>) -> Result<Option<Vec<u8>>> {
+    let jsonl = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("ndjson"));
+    if !jsonl {
+        return Ok(None);
+    }
+    // An unreadable file is reported by ingest, in its words.
+    let Ok(bytes) = std::fs::read(file) else {
+        return Ok(None);
+    };
+    sealing::open_jsonl(file, &bytes, vault)
 }
 
 /// `record TYPE --json '{…}'`: one event, appended durably.
@@ -311,31 +334,97 @@ pub fn list(store: &Store, opts: &LogOptions, open: &Opener<'_>) -> Result<()> {
 }
 
 /// `export events --format jsonl`: every envelope as a flat line with both times, in log
-/// order; re-importable with `--preserve-recorded-at`. Counseling notes are blanked unless
-/// `with_confidential` (a school's own full backup).
-pub fn export_jsonl(store: &Store, opts: &ExportOptions, open: &Opener<'_>) -> Result<()> {
+/// order; re-importable with `--preserve-recorded-at` (docs/privacy.md, "Exports").
+///
+/// By default a sealed envelope stays sealed: its clear part (with the presence placeholders)
+/// and its `sealed` part as stored, so the file re-imports where this store's key directory
+/// is and reveals no more than the store directory. With `decrypt` the personal fields are
+/// opened (counseling notes only with `with_confidential`). Either way an erased child's
+/// envelopes are written in their erased form, without the ciphertext. Counseling notes held
+/// in clear are blanked unless `with_confidential`.
+pub fn export_jsonl(store: &Store, opts: &ExportOptions, vault: Option<&Vault>) -> Result<()> {
     let ExportOptions {
         out,
         with_confidential,
+        decrypt,
         as_of,
     } = opts;
+    if *decrypt && vault.is_none() {
+        eprintln!(
+            "careledger: warning: no master key in the key directory: --decrypt opens nothing, \
+             and a sealed event is refused"
+        );
+    }
+    let reader = if *with_confidential {
+        Reader::Counselor
+    } else {
+        Reader::Staff
+    };
     let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
     let mut w = std::io::BufWriter::new(file);
     let mut n = 0u64;
     // The kinds of events with confidential fields, by id: a correction of one is blanked by
     // its target's rule (`events::event::redact_wire`). Only those ids are kept.
     let mut confidential: HashMap<String, EventKind> = HashMap::new();
+    // Whether each key subject met so far was erased (its tombstone in the key directory).
+    let mut erased: HashMap<String, bool> = HashMap::new();
     for env in store.scan(*as_of) {
-        let env = open.open(env?).map_err(|e| CliError::from_vault(&e))?;
-        let mut line = events::wire::envelope_to_wire(&env);
+        let env = env?;
         let kind = env.event.kind();
         if kind.has_confidential_fields() {
             confidential.insert(env.id.clone(), kind);
         }
+        let target = env.event.target().map(str::to_owned);
+        let mut line = match (env.sealed.clone(), vault) {
+            (None, _) => events::wire::envelope_to_wire(&env),
+            (Some(_), None) => {
+                return Err(CliError::from_vault(&VaultError::NoVault { id: env.id }).into());
+            }
+            (Some(_), Some(v)) if *decrypt => {
+                let opened = v.open(env, reader).map_err(|e| CliError::from_vault(&e))?;
+                events::wire::envelope_to_wire(&opened)
+            }
+            (Some(sealed), Some(v)) => {
+                let gone = match erased.get(&sealed.key) {
+                    Some(g) => *g,
+                    None => {
+                        let subject = KeySubject::parse(&sealed.key).ok_or_else(|| {
+                            CliError::Damaged(format!(
+                                "event {} is sealed under {:?}, which names no child or staff \
+                                 member",
+                                env.id, sealed.key
+                            ))
+                        })?;
+                        let g = v
+                            .erased_commitment(&subject)
+                            .map_err(|e| CliError::from_vault(&e))?
+                            .is_some();
+                        erased.insert(sealed.key.clone(), g);
+                        g
+                    }
+                };
+                if gone {
+                    // Written as the views show it: nothing of the erased fields, not even
+                    // their ciphertext (an old backup of the key directory would open it).
+                    let opened = v.open(env, reader).map_err(|e| CliError::from_vault(&e))?;
+                    serde_json::to_writer(&mut w, &events::wire::envelope_to_wire(&opened))?;
+                    w.write_all(b"\n")?;
+                    n += 1;
+                    continue;
+                }
+                let mut line = events::wire::envelope_to_wire(&env);
+                line.insert(sealing::SEALED_FIELD.into(), sealing::sealed_to_wire(&sealed));
+                // The clear part carries placeholders, never a note: nothing to blank.
+                serde_json::to_writer(&mut w, &line)?;
+                w.write_all(b"\n")?;
+                n += 1;
+                continue;
+            }
+        };
         if !*with_confidential {
             // Targets come before their amendments in the log: an amended id not in
             // `confidential` is an event without confidential fields.
-            match env.event.target().map(|t| confidential.get(t).copied()) {
+            match target.map(|t| confidential.get(&t).copied()) {
                 Some(None) => {}
                 target => redact_wire(&mut line, kind, target.flatten(), &Value::from("")),
             }

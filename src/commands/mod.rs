@@ -59,6 +59,9 @@ pub struct ExportOptions {
     pub out: PathBuf,
     /// Keep counseling notes (a school's own full backup).
     pub with_confidential: bool,
+    /// Write personal fields in clear (opened with the key directory); by default sealed
+    /// fields stay sealed.
+    pub decrypt: bool,
     pub as_of: Option<DateTime<Utc>>,
 }
 
@@ -283,8 +286,7 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
         Request::Log(opts) => log::list(&*stores.read()?, &opts, &Opener::sealed()),
         Request::ExportJsonl(opts) => {
             let v = vault()?;
-            let open = reader(&v, opts.with_confidential);
-            log::export_jsonl(&*stores.read()?, &opts, &open)
+            log::export_jsonl(&*stores.read()?, &opts, v.as_ref())
         }
         Request::ExportParquet { out, as_of: cut } => {
             let store = stores.read()?;

@@ -67,7 +67,15 @@ fn a_correction_of_counseling_notes_leaks_through_no_output() {
     );
     let exported = std::fs::read_to_string(&jsonl).unwrap();
     assert_no_note("export jsonl", &exported);
-    // The blanking keeps the other changes of the correction.
+    // Opened (`--decrypt`), the notes are still blanked; the blanking keeps the other
+    // changes of the correction.
+    let opened = dir.path().join("opened.jsonl");
+    careledger_ok(
+        &db,
+        &["export", "events", "--decrypt", "--out", opened.to_str().unwrap()],
+    );
+    let exported = std::fs::read_to_string(&opened).unwrap();
+    assert_no_note("export --decrypt", &exported);
     assert!(
         exported.contains(r#""changes":{"notes":"","risk":"medium"}"#),
         "{exported}"
@@ -125,6 +133,7 @@ fn a_correction_of_counseling_notes_leaks_through_no_output() {
         &[
             "export",
             "events",
+            "--decrypt",
             "--with-confidential",
             "--out",
             full.to_str().unwrap(),

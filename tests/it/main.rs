@@ -3,6 +3,7 @@
 
 mod cli;
 mod crash;
+mod exports;
 mod fact_scan;
 mod forms;
 mod hardening;

@@ -14,7 +14,7 @@ use crate::{careledger, careledger_ok, seed_store, stderr};
 /// Every string of ≥ 2 characters in a sensitive field of the seed school (the classes of
 /// `events::personal`; a correction's changes take its target's), minus the strings the file
 /// also carries in a public or id field (a topic "学习" that is also a subject).
-fn seed_secrets() -> BTreeSet<String> {
+pub(crate) fn seed_secrets() -> BTreeSet<String> {
     fn walk(
         v: &Value,
         kind: EventKind,
@@ -85,7 +85,7 @@ fn every_file(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
     }
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
@@ -354,6 +354,7 @@ fn erasing_three_children_changes_no_score_or_term_statistic_and_leaves_no_trace
             "events",
             "--format",
             "jsonl",
+            "--decrypt",
             "--with-confidential",
             "--out",
             export_all.to_str().unwrap(),
@@ -361,7 +362,7 @@ fn erasing_three_children_changes_no_score_or_term_statistic_and_leaves_no_trace
     );
     seen.push(("export".into(), std::fs::read(&export).unwrap()));
     seen.push((
-        "export --with-confidential".into(),
+        "export --decrypt --with-confidential".into(),
         std::fs::read(&export_all).unwrap(),
     ));
     let archive = String::from_utf8_lossy(&seen[0].1).into_owned();
