@@ -3,10 +3,13 @@
 //! Spark) to read.
 //!
 //! It owns the feed's columns and its partitioning. It must never write a name, phone,
-//! address, free-text field or counseling content (notes, and the risk level too): only ids,
-//! times, types, closed vocabularies and numbers (docs/reading-parquet.md lists the
-//! columns). Rows are buffered per partition with a bounded total, so the feed can be fed
-//! one fact at a time from a scan of the whole log.
+//! address, free-text field or counseling content (notes, and the risk level too), nor a
+//! school's own child or staff id: children and staff are named by the county secret's
+//! pseudonyms (`events::pseudonym`, stable across exports, so the bureau can follow a child),
+//! and the feed of a store holding a school of another county is refused. Only pseudonyms,
+//! school, term and incident ids, times, types, closed vocabularies and numbers are written
+//! (docs/reading-parquet.md lists the columns). Rows are buffered per partition with a
+//! bounded total, so the feed can be fed one fact at a time from a scan of the whole log.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -14,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use events::Event;
+use events::pseudonym::{CountySecret, Subject};
 use events::time::local_date;
 use polars::prelude::*;
 use projections::{Fact, Timeline, World};
@@ -153,10 +157,12 @@ fn joined<T: std::fmt::Display>(items: &[T]) -> String {
         .join(";")
 }
 
-/// The non-identifying fields of an event. Free text (summaries, topics, findings, notes,
-/// reasons, names, addresses, phones, titles, exam names, occasions, items, descriptions)
-/// is left out, and so is a counseling session's risk level.
-fn row_of(fact: &Fact) -> Row {
+/// The non-identifying fields of an event, its child and staff ids as `secret`'s pseudonyms.
+/// Free text (summaries, topics, findings, notes, reasons, names, addresses, phones, titles,
+/// exam names, occasions, items, descriptions) is left out, and so is a counseling session's
+/// risk level.
+fn row_of(fact: &Fact, secret: &CountySecret) -> Row {
+    let child = |id: &String| secret.pseudonym(Subject::Child, id);
     let mut r = Row {
         seq: i64::try_from(fact.seq).ok(),
         event_type: Some(fact.event.kind().as_str().to_owned()),
@@ -172,16 +178,19 @@ fn row_of(fact: &Fact) -> Row {
             .to_owned(),
         ),
         corrected: Some(!fact.corrected_by.is_empty()),
-        staff: fact.event.staff().map(str::to_owned),
+        staff: fact
+            .event
+            .staff()
+            .map(|t| secret.pseudonym(Subject::Staff, t)),
         ..Row::default()
     };
     let s = |x: &dyn std::fmt::Display| Some(x.to_string());
     match &fact.event {
         Event::ActivityHeld { children, kind, .. } => {
-            r.children = Some(children.clone());
+            r.children = Some(children.iter().map(child).collect());
             r.kind = Some(kind.clone());
         }
-        e => r.child = e.children().first().cloned(),
+        e => r.child = e.children().first().map(child),
     }
     match &fact.event {
         Event::SchoolRegistered { .. } => {}
@@ -352,6 +361,7 @@ pub struct ExportSummary {
 #[derive(Debug)]
 pub struct BureauExport<'w> {
     world: &'w World,
+    secret: &'w CountySecret,
     dir: PathBuf,
     buffers: BTreeMap<PartKey, Buffer>,
     parts: BTreeMap<PartKey, usize>,
@@ -361,8 +371,19 @@ pub struct BureauExport<'w> {
 
 impl<'w> BureauExport<'w> {
     /// Starts an export into `dir`, which must not exist or be empty (a feed is never mixed
-    /// with an older one).
-    pub fn create(world: &'w World, dir: &Path) -> Result<BureauExport<'w>, ReportError> {
+    /// with an older one), with ids pseudonymised under `secret`. A world holding a school of
+    /// another county than the secret's is refused before anything is written.
+    pub fn create(
+        world: &'w World,
+        secret: &'w CountySecret,
+        dir: &Path,
+    ) -> Result<BureauExport<'w>, ReportError> {
+        if let Some(school) = world.schools().find(|s| s.county != secret.county()) {
+            return Err(ReportError::OtherCounty {
+                asked: format!("the feed of school {} (county {})", school.id, school.county),
+                secret_county: secret.county().to_owned(),
+            });
+        }
         if dir.exists() {
             let mut entries = std::fs::read_dir(dir).map_err(ReportError::io(dir))?;
             if entries.next().is_some() {
@@ -374,6 +395,7 @@ impl<'w> BureauExport<'w> {
         std::fs::create_dir_all(dir).map_err(ReportError::io(dir))?;
         Ok(BureauExport {
             world,
+            secret,
             dir: dir.to_path_buf(),
             buffers: BTreeMap::new(),
             parts: BTreeMap::new(),
@@ -437,7 +459,10 @@ impl<'w> BureauExport<'w> {
     /// Adds one effective fact.
     pub fn push(&mut self, fact: &Fact) -> Result<(), ReportError> {
         let key = self.key_of(fact);
-        self.buffers.entry(key).or_default().push(row_of(fact));
+        self.buffers
+            .entry(key)
+            .or_default()
+            .push(row_of(fact, self.secret));
         self.buffered += 1;
         if self.buffered >= BUFFERED_ROWS {
             self.flush_largest()?;
@@ -500,13 +525,14 @@ impl<'w> BureauExport<'w> {
 
 /// Writes the effective log of `timeline` (corrections applied, retracted events left out,
 /// as of the timeline's time) as the bureau feed under `out_dir` (must not exist or be
-/// empty).
+/// empty), child and staff ids as `secret`'s pseudonyms.
 pub fn export_events_parquet(
     timeline: &Timeline,
     world: &World,
+    secret: &CountySecret,
     out_dir: &Path,
 ) -> Result<ExportSummary, ReportError> {
-    let mut export = BureauExport::create(world, out_dir)?;
+    let mut export = BureauExport::create(world, secret, out_dir)?;
     for f in timeline.facts() {
         export.push(f)?;
     }

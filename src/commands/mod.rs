@@ -289,10 +289,13 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             log::export_jsonl(&*stores.read()?, &opts, v.as_ref())
         }
         Request::ExportParquet { out, as_of: cut } => {
+            // The secret first: without it nothing is read or written (the feed carries
+            // pseudonyms, never a school's own ids).
+            let secret = keys::load_county_secret(db, stores.keys.as_deref())?;
             let store = stores.read()?;
             let scan = plan::fact_scan(&store, cut).map_err(plan_error)?;
-            let mut export = reports::BureauExport::create(scan.world(), &out)
-                .map_err(|e| BadInput(e.to_string()))?;
+            let mut export =
+                reports::BureauExport::create(scan.world(), &secret, &out).map_err(feed_error)?;
             for fact in scan.facts(|_| true) {
                 export
                     .push(&fact.map_err(plan_error)?)

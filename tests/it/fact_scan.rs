@@ -78,10 +78,12 @@ fn given_a_stored_county_when_scanned_for_facts_then_they_equal_the_replay() {
         }
 
         let out = tempfile::tempdir().unwrap();
+        let secret = events::pseudonym::CountySecret::new("黔东县", [5u8; 32]).unwrap();
         let whole =
-            reports::export_events_parquet(&replayed, &world, &out.path().join("a")).unwrap();
+            reports::export_events_parquet(&replayed, &world, &secret, &out.path().join("a"))
+                .unwrap();
         let mut export =
-            reports::BureauExport::create(scan.world(), &out.path().join("b")).unwrap();
+            reports::BureauExport::create(scan.world(), &secret, &out.path().join("b")).unwrap();
         for f in scan.facts(|_| true) {
             export.push(&f.unwrap()).unwrap();
         }

@@ -82,6 +82,18 @@ fn a_correction_of_counseling_notes_leaks_through_no_output() {
     );
 
     let parquet = dir.path().join("parquet");
+    let secret = write(
+        dir.path(),
+        "secret.txt",
+        &format!(
+            "careledger county secret v1\ncounty: 沿河县\nkey: {}\n",
+            "07".repeat(32)
+        ),
+    );
+    careledger_ok(
+        &db,
+        &["keys", "import-county-secret", secret.to_str().unwrap()],
+    );
     careledger_ok(
         &db,
         &[

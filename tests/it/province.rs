@@ -153,3 +153,94 @@ fn the_child_term_feed_needs_the_secret_and_stays_in_its_county() {
     assert!(stderr(&out).contains("not empty"), "{}", stderr(&out));
     assert_eq!(std::fs::read(&part).unwrap(), bytes);
 }
+
+#[test]
+fn the_event_feed_needs_the_secret_and_carries_pseudonyms_stable_across_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    seed_store(dir.path(), &db);
+    let export = |out: &std::path::Path| {
+        careledger(
+            &db,
+            &[
+                "export",
+                "events",
+                "--format",
+                "parquet",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        )
+    };
+    // No secret: exit 4, saying how to install one, and nothing written.
+    let a = dir.path().join("a");
+    let out = export(&a);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("keys import-county-secret"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!a.exists());
+
+    let file = dir.path().join("secret.txt");
+    std::fs::write(&file, secret_text(COUNTY, 7)).unwrap();
+    careledger_ok(
+        &db,
+        &["keys", "import-county-secret", file.to_str().unwrap()],
+    );
+    let b = dir.path().join("b");
+    for out in [&a, &b] {
+        let o = export(out);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let part = |root: &std::path::Path| {
+        root.join(format!("county={COUNTY}"))
+            .join("school=sq")
+            .join("term=2025-2026-1")
+            .join("part-00000.parquet")
+    };
+    // The same pseudonyms in both exports, byte for byte.
+    assert!(
+        std::fs::read(part(&a)).unwrap() == std::fs::read(part(&b)).unwrap(),
+        "two exports of the same log differ"
+    );
+    use polars::prelude::{ParquetReader, SerReader as _};
+    let df = ParquetReader::new(std::fs::File::open(part(&a)).unwrap())
+        .finish()
+        .unwrap();
+    let column = |name: &str| -> Vec<String> {
+        let mut v: Vec<String> = df
+            .column(name)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .flatten()
+            .map(str::to_owned)
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let (children, staff) = (column("child"), column("staff"));
+    let secret =
+        events::pseudonym::CountySecret::parse(&secret_text(COUNTY, 7)).expect("the secret");
+    let pseudonyms = |subject, prefix: &str, n: usize| -> Vec<String> {
+        (1..=n)
+            .map(|i| secret.pseudonym(subject, &format!("{prefix}{i:02}")))
+            .collect()
+    };
+    let (all_children, all_staff) = (
+        pseudonyms(events::pseudonym::Subject::Child, "sq-c", 20),
+        pseudonyms(events::pseudonym::Subject::Staff, "sq-t", 10),
+    );
+    // Every value is the pseudonym of a seed child or staff member; no school id is written.
+    assert!(children.len() > 10 && staff.len() > 5, "{children:?} {staff:?}");
+    for p in &children {
+        assert!(all_children.contains(p), "{p} is no child's pseudonym");
+    }
+    for p in &staff {
+        assert!(all_staff.contains(p), "{p} is no staff member's pseudonym");
+    }
+}

@@ -1,6 +1,7 @@
 //! The bureau feed: hive-partitioned Parquet that polars reads back whole, with no
-//! identifying column.
+//! identifying column, and children and staff under the county secret's pseudonyms.
 
+use events::pseudonym::{CountySecret, Subject};
 use polars::prelude::*;
 use reports::bureau::{FEED_COLUMNS, NONE_PARTITION, partition_value};
 
@@ -24,6 +25,27 @@ fn read_feed(dir: &std::path::Path) -> DataFrame {
         .expect("the feed reads back")
 }
 
+/// The secret of the cases' county.
+fn secret() -> CountySecret {
+    CountySecret::new("青山县", [3u8; 32]).expect("a county name")
+}
+
+/// The distinct values of a string column, nulls left out.
+fn values(df: &DataFrame, name: &str) -> Vec<String> {
+    let mut v: Vec<String> = df
+        .column(name)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .flatten()
+        .map(str::to_owned)
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
 fn count(df: &DataFrame, filter: Expr) -> usize {
     df.clone().lazy().filter(filter).collect().unwrap().height()
 }
@@ -34,7 +56,9 @@ fn given_the_small_school_when_exported_then_polars_reads_every_effective_event_
     let (timeline, world) = case.project();
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("feed");
-    let summary = reports::export_events_parquet(&timeline, &world, &dir).expect("export");
+    let secret = secret();
+    let summary =
+        reports::export_events_parquet(&timeline, &world, &secret, &dir).expect("export");
     assert_eq!(summary.rows as usize, timeline.facts().len());
     let rel: Vec<String> = summary
         .files
@@ -138,7 +162,53 @@ fn given_the_small_school_when_exported_then_polars_reads_every_effective_event_
         .get_as_series(0)
         .unwrap();
     let kids: Vec<Option<&str>> = list.str().unwrap().iter().collect();
-    assert_eq!(kids, [Some("c1"), Some("c2"), Some("c3")]);
+    let want: Vec<String> = ["c1", "c2", "c3"]
+        .iter()
+        .map(|c| secret.pseudonym(Subject::Child, c))
+        .collect();
+    assert_eq!(kids, want.iter().map(|p| Some(p.as_str())).collect::<Vec<_>>());
+}
+
+#[test]
+fn given_a_feed_then_children_and_staff_are_pseudonyms_stable_across_exports() {
+    let case = Case::named("small_school");
+    let (timeline, world) = case.project();
+    let out = tempfile::tempdir().unwrap();
+    let secret = secret();
+    let (a, b) = (out.path().join("a"), out.path().join("b"));
+    reports::export_events_parquet(&timeline, &world, &secret, &a).expect("export");
+    reports::export_events_parquet(&timeline, &world, &secret, &b).expect("export");
+    let (fa, fb) = (read_feed(&a), read_feed(&b));
+    assert!(fa.equals_missing(&fb), "two exports give the same feed");
+    let children: Vec<String> = world.children().map(|c| c.id.clone()).collect();
+    let staff: Vec<String> = world.all_staff().map(|t| t.id.clone()).collect();
+    assert!(!children.is_empty() && !staff.is_empty());
+    let child_col = values(&fa, "child");
+    let staff_col = values(&fa, "staff");
+    let want_children: Vec<String> = children
+        .iter()
+        .map(|c| secret.pseudonym(Subject::Child, c))
+        .collect();
+    let want_staff: Vec<String> = staff
+        .iter()
+        .map(|t| secret.pseudonym(Subject::Staff, t))
+        .collect();
+    assert!(!child_col.is_empty() && !staff_col.is_empty());
+    for p in &child_col {
+        assert!(want_children.contains(p), "{p} is no child's pseudonym");
+    }
+    for p in &staff_col {
+        assert!(want_staff.contains(p), "{p} is no staff member's pseudonym");
+    }
+    for id in children.iter().chain(&staff) {
+        assert!(!child_col.contains(id) && !staff_col.contains(id), "{id} is written");
+    }
+    // Another county's secret gives other pseudonyms: it is refused, nothing is written.
+    let other = CountySecret::new("别的县", [3u8; 32]).unwrap();
+    let err = reports::export_events_parquet(&timeline, &world, &other, &out.path().join("c"))
+        .unwrap_err();
+    assert!(err.to_string().contains("别的县"), "{err}");
+    assert!(!out.path().join("c").exists());
 }
 
 #[test]
@@ -147,7 +217,7 @@ fn a_feed_is_never_written_over_another() {
     let (timeline, world) = case.project();
     let out = tempfile::tempdir().unwrap();
     std::fs::write(out.path().join("old.parquet"), b"x").unwrap();
-    let err = reports::export_events_parquet(&timeline, &world, out.path()).unwrap_err();
+    let err = reports::export_events_parquet(&timeline, &world, &secret(), out.path()).unwrap_err();
     assert!(err.to_string().starts_with("output folder "), "{err}");
     assert!(err.to_string().ends_with(" is not empty"), "{err}");
 }

@@ -256,7 +256,18 @@ fn write_everything(timeline: &Timeline, world: &World, scope: Scope, term: &str
     let report = reports::term_statistics(timeline, world, scope, term).expect("report");
     let formats = Format::parse_list("csv,json,parquet,xlsx,table").unwrap();
     reports::write(&report, &out.join("report"), &formats).expect("written");
-    reports::export_events_parquet(timeline, world, &out.join("feed")).expect("feed");
+    // The feed is keyed by one county's secret: a case of several counties is refused whole.
+    let county = world
+        .schools()
+        .next()
+        .map_or_else(|| "青山县".to_owned(), |s| s.county.clone());
+    let secret = events::pseudonym::CountySecret::new(&county, [7u8; 32]).expect("a county");
+    let feed = reports::export_events_parquet(timeline, world, &secret, &out.join("feed"));
+    if world.schools().all(|s| s.county == county) {
+        feed.expect("feed");
+    } else {
+        assert!(matches!(feed, Err(reports::ReportError::OtherCounty { .. })));
+    }
 }
 
 #[test]
