@@ -121,6 +121,23 @@ pub enum Command {
         #[arg(long)]
         approved_by: String,
     },
+    /// The children kept past their school's retention period after leaving the programme
+    /// (rules §13.3): listed, and erased one by one (each an erasure event, as `erase` does)
+    /// unless `--dry-run`.
+    Retention {
+        /// Only list them; erase nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The day to judge on (YYYY-MM-DD) [default: today at +08:00].
+        #[arg(long)]
+        on: Option<String>,
+        /// The staff member (staff id) who approves the erasures: each erasure event's actor
+        /// and `approved_by`. Required unless `--dry-run`.
+        #[arg(long, required_unless_present = "dry_run")]
+        approved_by: Option<String>,
+        #[command(flatten)]
+        list: ListOpts,
+    },
     /// List the events with both times, actor and source.
     Log {
         #[arg(long)]

@@ -145,6 +145,21 @@ pub fn request(command: Command) -> Result<Request> {
             basis,
             approved_by,
         },
+        Command::Retention {
+            dry_run,
+            on,
+            approved_by,
+            list: opts,
+        } => {
+            let list = list(opts)?;
+            let on = date("--on", on.as_deref())?;
+            Request::Retention {
+                dry_run,
+                on,
+                approved_by,
+                list,
+            }
+        }
         Command::Log {
             child,
             staff,

@@ -1,5 +1,6 @@
-//! The care policy (制度) a school adopts: pairing limits, quotas, evaluation thresholds and
-//! escalation limits (rules §6). It is part of the `policy_adopted` payload.
+//! The care policy (制度) a school adopts: pairing limits, quotas, evaluation thresholds,
+//! escalation limits (rules §6) and how long a file is kept after a child leaves the
+//! programme (rules §13.3). It is part of the `policy_adopted` payload.
 //!
 //! This module owns the policy's shape, its default (the seeds' "四个一") and its validation;
 //! it must never decide how windows or scores are computed (that is `projections`).
@@ -28,6 +29,39 @@ pub struct Policy {
     /// How soon each party must learn of an incident.
     #[serde(default)]
     pub escalation: Escalation,
+    /// How long a child's file is kept after the child leaves the programme (rules §13.3).
+    /// Left out of the stored form when it is the default, so policies written before it
+    /// existed encode as they always did.
+    #[serde(default, skip_serializing_if = "Retention::is_default")]
+    pub retention: Retention,
+}
+
+/// How long a child's personal data is kept after the child leaves the programme (status
+/// `graduated`, `transferred_out` or `no_longer_left_behind`), before `careledger retention`
+/// erases it (rules §13.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// Whole years from the day the child left (from 1 to 30).
+    pub years: u32,
+}
+
+impl Retention {
+    /// The period when a school sets none: 3 years.
+    pub const DEFAULT_YEARS: u32 = 3;
+
+    /// Whether this is the default period.
+    pub fn is_default(&self) -> bool {
+        self.years == Self::DEFAULT_YEARS
+    }
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            years: Self::DEFAULT_YEARS,
+        }
+    }
 }
 
 /// How many children one staff member may mentor.
@@ -171,6 +205,7 @@ impl Default for Policy {
             quota: default_quotas(),
             evaluation: Evaluation::default(),
             escalation: Escalation::default(),
+            retention: Retention::default(),
         }
     }
 }
@@ -186,7 +221,7 @@ pub struct PolicyProblem {
 
 impl Policy {
     /// Checks what serde cannot: quotas count care interactions only, `min ≥ 1`, weights > 0,
-    /// thresholds within 0–100 and a share within 0–1.
+    /// thresholds within 0–100, a share within 0–1 and a retention of 1–30 years.
     pub fn problems(&self) -> Vec<PolicyProblem> {
         let mut out = Vec::new();
         let mut bad = |field: String, expected: &str| {
@@ -217,6 +252,12 @@ impl Policy {
             if !(q.weight.is_finite() && q.weight > 0.0) {
                 bad(format!("quota.{name}.weight"), "a number greater than 0");
             }
+        }
+        if !(1..=30).contains(&self.retention.years) {
+            bad(
+                "retention.years".into(),
+                "a whole number of years from 1 to 30",
+            );
         }
         let e = &self.evaluation;
         if !(0.0..=1.0).contains(&e.year_end_share) {

@@ -15,6 +15,7 @@ pub mod history;
 pub(crate) mod labels;
 pub mod pairings;
 pub mod progress;
+pub mod retention;
 pub mod score_exact;
 pub mod scores;
 pub mod timeline;

@@ -380,7 +380,10 @@ impl<'w> BureauExport<'w> {
     ) -> Result<BureauExport<'w>, ReportError> {
         if let Some(school) = world.schools().find(|s| s.county != secret.county()) {
             return Err(ReportError::OtherCounty {
-                asked: format!("the feed of school {} (county {})", school.id, school.county),
+                asked: format!(
+                    "the feed of school {} (county {})",
+                    school.id, school.county
+                ),
                 secret_county: secret.county().to_owned(),
             });
         }

@@ -413,7 +413,10 @@ pub fn export_jsonl(store: &Store, opts: &ExportOptions, vault: Option<&Vault>) 
                     continue;
                 }
                 let mut line = events::wire::envelope_to_wire(&env);
-                line.insert(sealing::SEALED_FIELD.into(), sealing::sealed_to_wire(&sealed));
+                line.insert(
+                    sealing::SEALED_FIELD.into(),
+                    sealing::sealed_to_wire(&sealed),
+                );
                 // The clear part carries placeholders, never a note: nothing to blank.
                 serde_json::to_writer(&mut w, &line)?;
                 w.write_all(b"\n")?;

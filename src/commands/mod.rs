@@ -11,6 +11,7 @@ pub(crate) mod keys;
 mod log;
 mod policy;
 mod proofs;
+mod retention;
 mod scores;
 pub(crate) mod sealing;
 mod serve;
@@ -133,6 +134,14 @@ pub enum Request {
         child: String,
         basis: String,
         approved_by: String,
+    },
+    /// `retention [--dry-run] [--on DATE] [--approved-by STAFF]` (rules §13.3).
+    Retention {
+        dry_run: bool,
+        /// The day to judge on; today (+08:00) when `None`.
+        on: Option<NaiveDate>,
+        approved_by: Option<String>,
+        list: ListOptions,
     },
     Log(LogOptions),
     ExportJsonl(ExportOptions),
@@ -281,6 +290,20 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             let store = stores.write()?;
             keys::for_append(&store, db, stores.keys.as_deref())?;
             erase::erase(&store, vault()?.as_ref(), &child, &basis, &approved_by)
+        }
+        Request::Retention {
+            dry_run,
+            on,
+            approved_by,
+            list,
+        } => {
+            let on = on.unwrap_or_else(|| events::time::local_date(chrono::Utc::now()));
+            if dry_run {
+                return retention::list(&*stores.read()?, on, &list).map(|_| ());
+            }
+            let store = stores.write()?;
+            keys::for_append(&store, db, stores.keys.as_deref())?;
+            retention::erase_due(&store, vault()?.as_ref(), on, approved_by.as_deref(), &list)
         }
         // `log` lists metadata only (ids, types, times): the clear parts suffice.
         Request::Log(opts) => log::list(&*stores.read()?, &opts, &Opener::sealed()),

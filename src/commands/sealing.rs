@@ -63,9 +63,7 @@ fn sealed_from_wire(v: &Value) -> Option<Sealed> {
 /// directory the export's store used (exit 4 without one); a ciphertext that does not open
 /// for its line's id, type and key is refused (exit 1, naming file and line).
 pub fn open_jsonl(file: &Path, bytes: &[u8], vault: Option<&Vault>) -> Result<Option<Vec<u8>>> {
-    let bytes = bytes
-        .strip_prefix(ingest::csv_rows::BOM)
-        .unwrap_or(bytes);
+    let bytes = bytes.strip_prefix(ingest::csv_rows::BOM).unwrap_or(bytes);
     let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
     let mut any = false;
     for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
@@ -127,7 +125,8 @@ fn open_line(mut obj: Map<String, Value>, v: &Vault) -> Result<Map<String, Value
     let kind = text("type")
         .and_then(|t| EventKind::parse(&t))
         .ok_or_else(|| input("field type: expected an event type (a sealed line)".into()))?;
-    let id = text("id").ok_or_else(|| input("field id: expected the event's id (a sealed line)".into()))?;
+    let id = text("id")
+        .ok_or_else(|| input("field id: expected the event's id (a sealed line)".into()))?;
     let instant = |f: &str| text(f).and_then(|t| ingest::wire::parse_instant(&t));
     let occurred_at = instant("occurred_at").ok_or_else(|| {
         input("field occurred_at: expected an RFC 3339 time (a sealed line)".into())

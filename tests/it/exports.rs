@@ -89,18 +89,31 @@ fn a_sealed_export_re_imports_into_its_store_and_a_restored_backup() {
         .into_iter()
         .filter(|s| contains(text.as_bytes(), s.as_bytes()))
         .collect();
-    assert!(hits.is_empty(), "{} hits: {:?}", hits.len(), &hits[..hits.len().min(5)]);
+    assert!(
+        hits.is_empty(),
+        "{} hits: {:?}",
+        hits.len(),
+        &hits[..hits.len().min(5)]
+    );
     assert!(text.lines().filter(|l| l.contains(r#""sealed":{"#)).count() > 500);
 
     // Into the same store: every line is already there (compared in clear).
     let out = import(&a, &file, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains(": 0 new, 682 already present"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(": 0 new, 682 already present"),
+        "{}",
+        stderr(&out)
+    );
 
     // Into the backup (restored with the same key directory): it catches up exactly.
     let out = import(&backup, &file, &["--keys", keys.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains(": 282 new, 400 already present"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(": 282 new, 400 already present"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(opened(&a, &keys), opened(&backup, &keys));
     careledger_ok(&backup, &["--keys", keys.to_str().unwrap(), "verify"]);
 
@@ -113,8 +126,10 @@ fn a_sealed_export_re_imports_into_its_store_and_a_restored_backup() {
     assert_eq!(Store::open(&other).unwrap().head().seq, 0);
 
     // A sealed part moved to another line does not open there: the line is named.
-    let mut lines: Vec<serde_json::Value> =
-        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let talks: Vec<usize> = (0..lines.len())
         .filter(|&i| lines[i]["type"] == "talk_held")
         .take(2)
@@ -157,7 +172,11 @@ fn a_decrypted_export_opens_notes_only_when_asked_and_re_imports_anywhere() {
     // In clear, into the sealed store it came from: compared in clear, nothing is new.
     let out = import(&a, &full, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains(": 0 new, 682 already present"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(": 0 new, 682 already present"),
+        "{}",
+        stderr(&out)
+    );
     // Into a new store with keys of its own: the same events, ids and times, sealed anew.
     let c = tmp.path().join("c");
     careledger_ok(&c, &["init"]);
@@ -206,16 +225,27 @@ fn an_erased_childs_fields_leave_in_no_export_and_the_export_still_re_imports() 
             assert!(!text.contains(s.as_str()), "{s} in the export {extra:?}");
         }
         for line in text.lines().filter(|l| l.contains(r#""child":"sq-c01""#)) {
-            assert!(!line.contains(r#""sealed""#), "a ciphertext of sq-c01: {line}");
+            assert!(
+                !line.contains(r#""sealed""#),
+                "a ciphertext of sq-c01: {line}"
+            );
         }
         assert!(text.contains(events::seal::ERASED));
         // Both re-import into the store they came from: nothing is new.
         let out = import(&a, file, &[]);
         assert!(out.status.success(), "{}", stderr(&out));
-        assert!(stderr(&out).contains(": 0 new, 683 already present"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(": 0 new, 683 already present"),
+            "{}",
+            stderr(&out)
+        );
     }
     // A backup from before the erasure, with the same key directory, takes the erasure too.
     let out = import(&backup, &sealed, &["--keys", keys.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains(": 1 new, 682 already present"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(": 1 new, 682 already present"),
+        "{}",
+        stderr(&out)
+    );
 }

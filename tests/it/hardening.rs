@@ -72,7 +72,13 @@ fn a_correction_of_counseling_notes_leaks_through_no_output() {
     let opened = dir.path().join("opened.jsonl");
     careledger_ok(
         &db,
-        &["export", "events", "--decrypt", "--out", opened.to_str().unwrap()],
+        &[
+            "export",
+            "events",
+            "--decrypt",
+            "--out",
+            opened.to_str().unwrap(),
+        ],
     );
     let exported = std::fs::read_to_string(&opened).unwrap();
     assert_no_note("export --decrypt", &exported);

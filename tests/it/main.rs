@@ -12,6 +12,7 @@ mod proofs;
 mod proofs_crash;
 mod province;
 mod read_models;
+mod retention;
 mod scores_county;
 mod serve;
 

@@ -236,7 +236,10 @@ fn the_event_feed_needs_the_secret_and_carries_pseudonyms_stable_across_exports(
         pseudonyms(events::pseudonym::Subject::Staff, "sq-t", 10),
     );
     // Every value is the pseudonym of a seed child or staff member; no school id is written.
-    assert!(children.len() > 10 && staff.len() > 5, "{children:?} {staff:?}");
+    assert!(
+        children.len() > 10 && staff.len() > 5,
+        "{children:?} {staff:?}"
+    );
     for p in &children {
         assert!(all_children.contains(p), "{p} is no child's pseudonym");
     }

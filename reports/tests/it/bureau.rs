@@ -57,8 +57,7 @@ fn given_the_small_school_when_exported_then_polars_reads_every_effective_event_
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("feed");
     let secret = secret();
-    let summary =
-        reports::export_events_parquet(&timeline, &world, &secret, &dir).expect("export");
+    let summary = reports::export_events_parquet(&timeline, &world, &secret, &dir).expect("export");
     assert_eq!(summary.rows as usize, timeline.facts().len());
     let rel: Vec<String> = summary
         .files
@@ -166,7 +165,10 @@ fn given_the_small_school_when_exported_then_polars_reads_every_effective_event_
         .iter()
         .map(|c| secret.pseudonym(Subject::Child, c))
         .collect();
-    assert_eq!(kids, want.iter().map(|p| Some(p.as_str())).collect::<Vec<_>>());
+    assert_eq!(
+        kids,
+        want.iter().map(|p| Some(p.as_str())).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -201,7 +203,10 @@ fn given_a_feed_then_children_and_staff_are_pseudonyms_stable_across_exports() {
         assert!(want_staff.contains(p), "{p} is no staff member's pseudonym");
     }
     for id in children.iter().chain(&staff) {
-        assert!(!child_col.contains(id) && !staff_col.contains(id), "{id} is written");
+        assert!(
+            !child_col.contains(id) && !staff_col.contains(id),
+            "{id} is written"
+        );
     }
     // Another county's secret gives other pseudonyms: it is refused, nothing is written.
     let other = CountySecret::new("别的县", [3u8; 32]).unwrap();

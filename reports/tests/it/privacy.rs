@@ -266,7 +266,10 @@ fn write_everything(timeline: &Timeline, world: &World, scope: Scope, term: &str
     if world.schools().all(|s| s.county == county) {
         feed.expect("feed");
     } else {
-        assert!(matches!(feed, Err(reports::ReportError::OtherCounty { .. })));
+        assert!(matches!(
+            feed,
+            Err(reports::ReportError::OtherCounty { .. })
+        ));
     }
 }
 
