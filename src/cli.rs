@@ -536,6 +536,10 @@ pub enum KeysWhat {
         /// The secret's file (`careledger county secret v1`).
         file: PathBuf,
     },
+    /// Re-wrap every live data key (and the counselor key) under a new master key, atomically;
+    /// erased keys stay erased (docs/privacy.md). Back the key directory up again afterwards
+    /// and destroy the older backups.
+    Rotate,
 }
 
 /// `user …`.

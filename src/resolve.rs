@@ -82,6 +82,9 @@ fn proofs(command: ProofsCommand) -> Result<ProofsRequest> {
         ProofsCommand::Keys {
             what: KeysWhat::ImportCountySecret { file },
         } => ProofsRequest::ImportCountySecret { file },
+        ProofsCommand::Keys {
+            what: KeysWhat::Rotate,
+        } => ProofsRequest::KeysRotate,
         ProofsCommand::Checkpoint { as_of: cut } => ProofsRequest::Checkpoint {
             as_of: as_of(cut.as_deref())?,
         },

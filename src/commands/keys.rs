@@ -364,6 +364,32 @@ pub fn keys_init(
     Ok(())
 }
 
+/// `keys rotate`: every live key of the key directory re-wrapped under a new master key
+/// (`vault::Vault::rotate`, atomic: a crash leaves the old generation or finishes the new one
+/// on the next open). The caller holds the store open for writing, so no key is made meanwhile.
+pub fn rotate(db: &Path, keys: Option<&Path>) -> Result<()> {
+    let dir = key_dir(db, keys);
+    if vault::Vault::open_dir(&dir)
+        .map_err(|e| CliError::from_vault(&e))?
+        .is_none()
+    {
+        return Err(BadInput(format!(
+            "no master key in {}: this store seals nothing, so there is nothing to rotate; give \
+             --keys DIR where its keys are kept",
+            dir.display()
+        ))
+        .into());
+    }
+    let n = vault::Vault::rotate(&dir).map_err(|e| CliError::from_vault(&e))?;
+    eprintln!(
+        "re-wrapped {n} keys under a new master key in {}; the old master key is gone: back the \
+         key directory up now and destroy its older backups (an erased key in them becomes \
+         unreadable once no copy of the old master key is left)",
+        dir.display()
+    );
+    Ok(())
+}
+
 /// `keys show`: the verifier key on stdout.
 pub fn show(db: &Path, keys: Option<&Path>) -> Result<()> {
     let dir = key_dir(db, keys);

@@ -31,6 +31,9 @@ pub enum ProofsRequest {
     KeysShow,
     /// `keys import-county-secret FILE` (needs no store: `commands::dispatch` runs it).
     ImportCountySecret { file: PathBuf },
+    /// `keys rotate`: a new master key (the store is held open for writing meanwhile, so no
+    /// other command makes a key during the rotation).
+    KeysRotate,
     /// `checkpoint [--as-of T]`.
     Checkpoint { as_of: Option<DateTime<Utc>> },
     /// `prove EVENT_ID [--checkpoint FILE]`.
@@ -66,11 +69,15 @@ pub fn run(
     if let ProofsRequest::ImportCountySecret { file } = &request {
         return keys::import_county_secret(db, keys_dir, file);
     }
+    if let ProofsRequest::KeysRotate = &request {
+        return keys::rotate(db, keys_dir);
+    }
     let key_origin = with_key(store, db, keys_dir)?;
     match request {
         ProofsRequest::KeysInit { .. }
         | ProofsRequest::KeysShow
-        | ProofsRequest::ImportCountySecret { .. } => Ok(()),
+        | ProofsRequest::ImportCountySecret { .. }
+        | ProofsRequest::KeysRotate => Ok(()),
         ProofsRequest::Checkpoint { as_of } => checkpoint(store, as_of),
         ProofsRequest::ProveInclusion {
             id,

@@ -423,3 +423,64 @@ fn erasing_three_children_changes_no_score_or_term_statistic_and_leaves_no_trace
     let other = String::from_utf8_lossy(&stdout_of(&db, &["archive", "sq-c04"])).into_owned();
     assert!(!other.contains(events::seal::ERASED), "{other}");
 }
+
+#[test]
+fn rotating_the_master_key_keeps_every_view_and_erased_keys_erased() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("store");
+    seed_store(tmp.path(), &db);
+    let keys = tmp.path().join("store.keys");
+    careledger_ok(
+        &db,
+        &[
+            "erase",
+            "--child",
+            "sq-c02",
+            "--basis",
+            "PIPL Art. 47",
+            "--approved-by",
+            "sq-t01",
+        ],
+    );
+    let views = |db: &Path| -> Vec<Vec<u8>> {
+        [
+            vec!["archive", "sq-c01"],
+            vec!["archive", "sq-c02"],
+            vec!["history", "sq-c07", "--role", "counselor"],
+            vec!["scores", "--school", "sq", "--period", "2025-2026-1"],
+        ]
+        .iter()
+        .map(|v| careledger_ok(db, v).stdout)
+        .collect()
+    };
+    let before = views(&db);
+    let export = tmp.path().join("sealed.jsonl");
+    careledger_ok(
+        &db,
+        &["export", "events", "--out", export.to_str().unwrap()],
+    );
+    let master = std::fs::read(keys.join("master.key")).unwrap();
+    let out = careledger_ok(&db, &["keys", "rotate"]);
+    assert!(stderr(&out).contains("re-wrapped"), "{}", stderr(&out));
+    assert_ne!(std::fs::read(keys.join("master.key")).unwrap(), master);
+    assert!(!keys.join("rotation").exists());
+    assert!(views(&db) == before, "a view changed with the rotation");
+    careledger_ok(&db, &["verify"]);
+    // The data keys kept their values: the sealed export made before still re-imports.
+    let out = careledger_ok(
+        &db,
+        &["import", "--preserve-recorded-at", export.to_str().unwrap()],
+    );
+    assert!(stderr(&out).contains(" 0 new"), "{}", stderr(&out));
+    // The erased key stays erased.
+    let out = careledger(
+        &db,
+        &[
+            "record",
+            "talk_held",
+            "--json",
+            r#"{"actor":"sq-t02","staff":"sq-t02","child":"sq-c02","topic":"学习","summary":"新的","mood":"good"}"#,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}

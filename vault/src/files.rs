@@ -122,6 +122,48 @@ pub fn write_new(path: &Path, text: &str) -> Result<(), KeyFileError> {
     })
 }
 
+/// Moves `from` over `to` (a rename: the old file is replaced whole or not at all) and syncs
+/// `to`'s directory.
+pub fn replace(from: &Path, to: &Path) -> Result<(), KeyFileError> {
+    fs::rename(from, to).map_err(io(to))?;
+    let dir = to.parent().unwrap_or(Path::new("."));
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))
+}
+
+/// Removes a directory and everything in it (a missing one is fine), then syncs its parent.
+pub fn remove_tree(dir: &Path) -> Result<(), KeyFileError> {
+    match fs::remove_dir_all(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(dir)(e)),
+    }
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    fs::File::open(parent)
+        .and_then(|d| d.sync_all())
+        .map_err(io(parent))
+}
+
+/// The names of the files of `dir` (none when it does not exist), temporary files left out.
+pub fn names(dir: &Path) -> Result<Vec<String>, KeyFileError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(dir)(e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let name = entry.map_err(io(dir))?.file_name();
+        let name = name.to_string_lossy().into_owned();
+        if !name.starts_with('.') {
+            out.push(name);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Removes a file (a missing one is fine) and syncs its directory, so the removal is on disk.
 pub fn remove_synced(path: &Path) -> Result<(), KeyFileError> {
     match fs::remove_file(path) {

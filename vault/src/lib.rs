@@ -16,7 +16,16 @@
 //! counselor.key              the counselor key, wrapped by the master key
 //! subjects/<hex of subject>  a child's or staff member's data key, wrapped by the master key
 //! erased/<hex of subject>    the tombstone of an erased key: its commitment; never removed
+//! rotation/                  only during `keys rotate`: the next generation, staged
 //! ```
+//!
+//! **Rotation** (`Vault::rotate`) re-wraps every live key under a new master key. The new
+//! generation (master key, counselor key, every data key) is written whole into `rotation/`,
+//! then `rotation/ready` is written: the commit point. Only then are the staged files renamed
+//! over the live ones, the master key last. A crash before `ready` leaves the old generation
+//! whole (the staging is dropped when the directory is next opened); a crash after it is
+//! finished when the directory is next opened. Tombstones are not keys: they stay as they are,
+//! and an erased key is never in a generation.
 //!
 //! Not in sled: sled's append-only file keeps removed values, so an erased key would survive
 //! there. Removing a file and syncing the directory is what erasing a key means here.
@@ -44,6 +53,10 @@ pub const COUNSELOR_FILE: &str = "counselor.key";
 pub const SUBJECTS_DIR: &str = "subjects";
 /// The folder of the erased keys' tombstones.
 pub const ERASED_DIR: &str = "erased";
+/// The folder a rotation stages the next generation in.
+pub const ROTATION_DIR: &str = "rotation";
+/// The commit point of a rotation, inside [`ROTATION_DIR`].
+const ROTATION_READY: &str = "ready";
 
 /// A 256-bit key.
 type Key = [u8; 32];
@@ -183,6 +196,80 @@ fn wrap_aad(subject: &str) -> Vec<u8> {
     .concat()
 }
 
+/// Wraps `key` of `subject` under `master` into the new file `path`.
+fn wrap_into(master: &Key, path: &Path, subject: &str, key: &Key) -> Result<(), VaultError> {
+    let (nonce, ct) = aead_seal(master, key, &wrap_aad(subject))?;
+    files::write_new(path, &files::wrapped_text(subject, &nonce, &ct))?;
+    Ok(())
+}
+
+/// Writes the next generation of `dir`'s keys into `rotation/` and commits it (`ready`);
+/// nothing live is touched. Returns how many keys it holds.
+fn stage_rotation(dir: &Path) -> Result<usize, VaultError> {
+    let old = Vault::open_dir(dir)?.ok_or_else(|| {
+        VaultError::File(KeyFileError::Missing {
+            path: dir.join(MASTER_FILE),
+        })
+    })?;
+    let stage = dir.join(ROTATION_DIR);
+    files::remove_tree(&stage)?;
+    files::ensure_dir(&stage.join(SUBJECTS_DIR))?;
+    let master: Key = random()?;
+    files::write_new(&stage.join(MASTER_FILE), &files::master_text(&master))?;
+    let mut n = 0;
+    if let Some(k) = old.unwrap_file(&dir.join(COUNSELOR_FILE), COUNSELOR_SUBJECT)? {
+        wrap_into(&master, &stage.join(COUNSELOR_FILE), COUNSELOR_SUBJECT, &k)?;
+        n += 1;
+    }
+    for name in files::names(&dir.join(SUBJECTS_DIR))? {
+        let path = dir.join(SUBJECTS_DIR).join(&name);
+        let subject = hex::decode(&name)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| {
+                VaultError::File(KeyFileError::Format {
+                    path: path.clone(),
+                    line: 0,
+                    expected: "a file named by the hex of its subject",
+                })
+            })?;
+        let Some(k) = old.unwrap_file(&path, &subject)? else {
+            continue;
+        };
+        wrap_into(&master, &stage.join(SUBJECTS_DIR).join(&name), &subject, &k)?;
+        n += 1;
+    }
+    files::write_new(&stage.join(ROTATION_READY), "careledger key rotation v1\n")?;
+    Ok(n)
+}
+
+/// Finishes a committed rotation of `dir` (moves the staged keys over the live ones, the
+/// master key last, then removes the staging) or drops an uncommitted one. Idempotent: a
+/// crash in the middle of it is finished by the next call.
+fn finish_rotation(dir: &Path) -> Result<(), VaultError> {
+    let stage = dir.join(ROTATION_DIR);
+    if !stage.exists() {
+        return Ok(());
+    }
+    if stage.join(ROTATION_READY).exists() {
+        let staged = stage.join(SUBJECTS_DIR);
+        let names = files::names(&staged)?;
+        if !names.is_empty() {
+            files::ensure_dir(&dir.join(SUBJECTS_DIR))?;
+        }
+        for name in names {
+            files::replace(&staged.join(&name), &dir.join(SUBJECTS_DIR).join(&name))?;
+        }
+        for file in [COUNSELOR_FILE, MASTER_FILE] {
+            if stage.join(file).exists() {
+                files::replace(&stage.join(file), &dir.join(file))?;
+            }
+        }
+    }
+    files::remove_tree(&stage)?;
+    Ok(())
+}
+
 /// The commitment of a key recorded by an erasure: `SHA-256("careledger key commitment v1"
 /// ‖ 0x00 ‖ subject ‖ 0x00 ‖ key)`, hex. It names the key without revealing it.
 pub fn commitment(subject: &str, key: &[u8; 32]) -> String {
@@ -218,8 +305,10 @@ impl Vault {
         Ok(vault)
     }
 
-    /// Opens a key directory; `None` when it holds no master key (a store in clear).
+    /// Opens a key directory; `None` when it holds no master key (a store in clear). A
+    /// rotation a crash interrupted is finished first (committed) or dropped (not committed).
     pub fn open_dir(dir: &Path) -> Result<Option<Vault>, VaultError> {
+        finish_rotation(dir)?;
         let Some(master) = files::read_master(&dir.join(MASTER_FILE))? else {
             return Ok(None);
         };
@@ -240,9 +329,16 @@ impl Vault {
     }
 
     fn write_wrapped(&self, path: &Path, subject: &str, key: &Key) -> Result<(), VaultError> {
-        let (nonce, ct) = aead_seal(&self.master, key, &wrap_aad(subject))?;
-        files::write_new(path, &files::wrapped_text(subject, &nonce, &ct))?;
-        Ok(())
+        wrap_into(&self.master, path, subject, key)
+    }
+
+    /// Re-wraps every live key of the key directory `dir` under a new master key, atomically
+    /// (see the module comment): the counselor key and every data key keep their value, the
+    /// old master key is replaced, tombstones stay. Returns how many keys were re-wrapped.
+    pub fn rotate(dir: &Path) -> Result<usize, VaultError> {
+        let n = stage_rotation(dir)?;
+        finish_rotation(dir)?;
+        Ok(n)
     }
 
     fn unwrap_file(&self, path: &Path, subject: &str) -> Result<Option<Key>, VaultError> {

@@ -1,6 +1,7 @@
 use super::*;
 use chrono::TimeZone as _;
 use events::{Event, Hash, Source};
+use std::path::Path;
 
 fn talk(id: &str, child: &str, summary: &str) -> Draft {
     let event: Event = serde_json::from_value(serde_json::json!({"talk_held": {
@@ -157,4 +158,119 @@ fn another_master_key_does_not_open_the_wrapped_keys() {
         other.open(envelope(d, 1), Reader::Staff),
         Err(VaultError::Unwrap { .. })
     ));
+}
+
+/// A key directory with three children's keys (one erased) and a counseling session, and
+/// the envelopes sealed under it.
+fn rotation_fixture(dir: &Path) -> Vec<Envelope> {
+    let v = Vault::create(dir).unwrap();
+    let mut envs = Vec::new();
+    for (i, c) in ["c1", "c2", "c3"].iter().enumerate() {
+        let mut d = talk(&format!("e{i}"), c, &format!("摘要{i}"));
+        v.seal(&mut d, None).unwrap();
+        envs.push(envelope(d, i as u64 + 1));
+    }
+    let mut d = counseling("cs1", "c1", "笔记");
+    v.seal(&mut d, None).unwrap();
+    envs.push(envelope(d, 4));
+    v.erase(&KeySubject::Child("c3".into())).unwrap();
+    envs
+}
+
+fn counseling(id: &str, child: &str, notes: &str) -> Draft {
+    let mut d = talk(id, child, "");
+    d.event = serde_json::from_value(serde_json::json!({"counseling_session": {
+        "staff": "t1", "child": child, "risk": "low", "notes": notes
+    }}))
+    .expect("an event");
+    d
+}
+
+/// Everything opened by a fresh vault of `dir`, as counselor.
+fn opened_all(dir: &Path, envs: &[Envelope]) -> Vec<Event> {
+    let v = Vault::open_dir(dir).unwrap().unwrap();
+    envs.iter()
+        .map(|e| v.open(e.clone(), Reader::Counselor).unwrap().event)
+        .collect()
+}
+
+#[test]
+fn rotation_rewraps_every_live_key_under_a_new_master_and_keeps_erased_keys_erased() {
+    let dir = tempfile::tempdir().unwrap();
+    let envs = rotation_fixture(dir.path());
+    let before = opened_all(dir.path(), &envs);
+    let old_master = std::fs::read(dir.path().join(MASTER_FILE)).unwrap();
+    let old_wrapped = std::fs::read(dir.path().join(COUNSELOR_FILE)).unwrap();
+    // The counselor key and the two live data keys.
+    assert_eq!(Vault::rotate(dir.path()).unwrap(), 3);
+    assert_ne!(
+        std::fs::read(dir.path().join(MASTER_FILE)).unwrap(),
+        old_master
+    );
+    assert_ne!(
+        std::fs::read(dir.path().join(COUNSELOR_FILE)).unwrap(),
+        old_wrapped
+    );
+    assert!(!dir.path().join(ROTATION_DIR).exists());
+    assert_eq!(opened_all(dir.path(), &envs), before);
+    // The erased key stays erased: its tombstone is there, no key is made for it.
+    let v = Vault::open_dir(dir.path()).unwrap().unwrap();
+    assert!(
+        v.erased_commitment(&KeySubject::Child("c3".into()))
+            .unwrap()
+            .is_some()
+    );
+    assert!(matches!(
+        v.seal(&mut talk("e9", "c3", "新的"), None),
+        Err(VaultError::Erased { .. })
+    ));
+    // The old master key opens none of the new wrapped keys (a backup of it is useless).
+    std::fs::remove_file(dir.path().join(MASTER_FILE)).unwrap();
+    files::write_new(
+        &dir.path().join(MASTER_FILE),
+        &String::from_utf8(old_master).unwrap(),
+    )
+    .unwrap();
+    let old = Vault::open_dir(dir.path()).unwrap().unwrap();
+    assert!(matches!(
+        old.open(envs[0].clone(), Reader::Staff),
+        Err(VaultError::Unwrap { .. })
+    ));
+}
+
+#[test]
+fn a_rotation_cut_before_its_commit_point_leaves_the_old_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let envs = rotation_fixture(dir.path());
+    let before = opened_all(dir.path(), &envs);
+    let master = std::fs::read(dir.path().join(MASTER_FILE)).unwrap();
+    stage_rotation(dir.path()).unwrap();
+    // The crash: the commit point never reached the disk.
+    std::fs::remove_file(dir.path().join(ROTATION_DIR).join(ROTATION_READY)).unwrap();
+    assert_eq!(opened_all(dir.path(), &envs), before);
+    assert_eq!(std::fs::read(dir.path().join(MASTER_FILE)).unwrap(), master);
+    assert!(
+        !dir.path().join(ROTATION_DIR).exists(),
+        "the staging is dropped"
+    );
+}
+
+#[test]
+fn a_rotation_cut_after_its_commit_point_is_finished_on_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let envs = rotation_fixture(dir.path());
+    let before = opened_all(dir.path(), &envs);
+    let master = std::fs::read(dir.path().join(MASTER_FILE)).unwrap();
+    stage_rotation(dir.path()).unwrap();
+    // The crash: one data key moved, the master key not yet.
+    let staged = dir.path().join(ROTATION_DIR).join(SUBJECTS_DIR);
+    let first = files::names(&staged).unwrap().remove(0);
+    files::replace(
+        &staged.join(&first),
+        &dir.path().join(SUBJECTS_DIR).join(&first),
+    )
+    .unwrap();
+    assert_eq!(opened_all(dir.path(), &envs), before);
+    assert_ne!(std::fs::read(dir.path().join(MASTER_FILE)).unwrap(), master);
+    assert!(!dir.path().join(ROTATION_DIR).exists());
 }
