@@ -107,6 +107,23 @@ pub enum Command {
     },
     /// Walk the hash chain; name the first bad seq (exit 3).
     Verify,
+    /// Copy a store into a new sealed store (docs/privacy.md): every event, in log order, with
+    /// its id and both times, opened with the old key directory (if any) and sealed under the
+    /// new one's keys — a new chain. `--db` is not used; the target must not exist.
+    Migrate {
+        /// The store to copy (it is only read).
+        #[arg(long)]
+        from: PathBuf,
+        /// Where to make the new store; must not exist.
+        #[arg(long)]
+        to: PathBuf,
+        /// The old store's key directory [default: <FROM>.keys, when it holds a master key].
+        #[arg(long)]
+        from_keys: Option<PathBuf>,
+        /// The new store's key directory [default: <TO>.keys].
+        #[arg(long)]
+        to_keys: Option<PathBuf>,
+    },
     /// Erase a child's personal data (rules §5.14): record an erasure event, then destroy the
     /// child's data key, so every sealed field of the child reads as erased from then on.
     Erase {

@@ -139,6 +139,17 @@ pub fn request(command: Command) -> Result<Request> {
         Command::Template { types, out } => Request::Template { types, out },
         Command::Record { r#type, json } => Request::Record { kind: r#type, json },
         Command::Verify => Request::Verify,
+        Command::Migrate {
+            from,
+            to,
+            from_keys,
+            to_keys,
+        } => Request::Migrate {
+            from,
+            to,
+            from_keys,
+            to_keys,
+        },
         Command::Erase {
             child,
             basis,

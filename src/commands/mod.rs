@@ -9,6 +9,7 @@ mod accounts;
 mod erase;
 pub(crate) mod keys;
 mod log;
+mod migrate;
 mod policy;
 mod proofs;
 mod retention;
@@ -129,6 +130,13 @@ pub enum Request {
         json: String,
     },
     Verify,
+    /// `migrate --from OLD --to NEW`: a new sealed store holding the old one's events.
+    Migrate {
+        from: PathBuf,
+        to: PathBuf,
+        from_keys: Option<PathBuf>,
+        to_keys: Option<PathBuf>,
+    },
     /// `erase --child C --basis TEXT --approved-by STAFF`.
     Erase {
         child: String,
@@ -282,6 +290,26 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             log::record(&store, &kind, &json, vault()?.as_ref())
         }
         Request::Verify => log::verify(&*stores.read()?),
+        Request::Migrate {
+            from,
+            to,
+            from_keys,
+            to_keys,
+        } => {
+            let old = Stores {
+                db: from,
+                copy: stores.copy,
+                command: stores.command.clone(),
+                keys: from_keys,
+            };
+            let new = Stores {
+                db: to,
+                copy: false,
+                command: stores.command.clone(),
+                keys: to_keys,
+            };
+            migrate::migrate(&old, &new)
+        }
         Request::Erase {
             child,
             basis,

@@ -7,6 +7,7 @@ mod exports;
 mod fact_scan;
 mod forms;
 mod hardening;
+mod migrate;
 mod privacy;
 mod proofs;
 mod proofs_crash;

@@ -196,6 +196,20 @@ fn wrap_aad(subject: &str) -> Vec<u8> {
     .concat()
 }
 
+/// The subject a key directory file is named after (the hex of its label).
+fn subject_of_file(path: &Path, name: &str) -> Result<String, VaultError> {
+    hex::decode(name)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| {
+            VaultError::File(KeyFileError::Format {
+                path: path.to_owned(),
+                line: 0,
+                expected: "a file named by the hex of its subject",
+            })
+        })
+}
+
 /// Wraps `key` of `subject` under `master` into the new file `path`.
 fn wrap_into(master: &Key, path: &Path, subject: &str, key: &Key) -> Result<(), VaultError> {
     let (nonce, ct) = aead_seal(master, key, &wrap_aad(subject))?;
@@ -223,16 +237,7 @@ fn stage_rotation(dir: &Path) -> Result<usize, VaultError> {
     }
     for name in files::names(&dir.join(SUBJECTS_DIR))? {
         let path = dir.join(SUBJECTS_DIR).join(&name);
-        let subject = hex::decode(&name)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| {
-                VaultError::File(KeyFileError::Format {
-                    path: path.clone(),
-                    line: 0,
-                    expected: "a file named by the hex of its subject",
-                })
-            })?;
+        let subject = subject_of_file(&path, &name)?;
         let Some(k) = old.unwrap_file(&path, &subject)? else {
             continue;
         };
@@ -330,6 +335,30 @@ impl Vault {
 
     fn write_wrapped(&self, path: &Path, subject: &str, key: &Key) -> Result<(), VaultError> {
         wrap_into(&self.master, path, subject, key)
+    }
+
+    /// Copies the tombstones of `other`'s key directory into this one (a migration into a new
+    /// store: a key erased there stays erased here, and is never made). Tombstones already
+    /// here are kept. Returns how many were copied.
+    pub fn copy_tombstones(&self, other: &Vault) -> Result<usize, VaultError> {
+        let from = other.dir.join(ERASED_DIR);
+        let mut n = 0;
+        for name in files::names(&from)? {
+            let path = from.join(&name);
+            let subject = subject_of_file(&path, &name)?;
+            let Some(c) = files::read_tombstone(&path)? else {
+                continue;
+            };
+            let to = self.subject_file(ERASED_DIR, &subject);
+            if to.exists() {
+                continue;
+            }
+            files::ensure_dir(&self.dir.join(ERASED_DIR))?;
+            files::write_new(&to, &files::tombstone_text(&subject, &c))?;
+            self.keys.borrow_mut().insert(subject, None);
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Re-wraps every live key of the key directory `dir` under a new master key, atomically
