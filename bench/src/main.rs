@@ -3,7 +3,7 @@
 //! docs/BENCHMARKS.md). Figures are measured, never asserted in tests.
 //!
 //! `careledger-bench --scale S` runs each stage (import, SQLite import, floor, replay,
-//! readmodels, archive, report) as a child process of this binary (`careledger-bench stage
+//! readmodels, archive, report, encryption) as a child process of this binary (`careledger-bench stage
 //! NAME`), so each stage's peak memory (`VmHWM`, which the kernel cannot reset) is its own;
 //! the stages share the work directory. `careledger-bench import --events N` is the single
 //! durable bulk import of issue 2.
@@ -13,6 +13,7 @@
 //! touch sled except through `store`.
 
 mod data;
+mod encryption;
 mod floor;
 mod import;
 mod machine;
@@ -85,10 +86,11 @@ pub(crate) enum Stage {
     ReadModels,
     Archive,
     Report,
+    Encryption,
 }
 
 impl Stage {
-    const ALL: [Stage; 7] = [
+    const ALL: [Stage; 8] = [
         Stage::Import,
         Stage::Sqlite,
         Stage::Floor,
@@ -96,6 +98,7 @@ impl Stage {
         Stage::ReadModels,
         Stage::Archive,
         Stage::Report,
+        Stage::Encryption,
     ];
 
     fn name(self) -> &'static str {
@@ -107,6 +110,7 @@ impl Stage {
             Stage::ReadModels => "readmodels",
             Stage::Archive => "archive",
             Stage::Report => "report",
+            Stage::Encryption => "encryption",
         }
     }
 }
@@ -173,6 +177,7 @@ fn run_stage(stage: Stage, data: &DataArgs, dir: &Path) -> Result<StageOut> {
         Stage::ReadModels => queries::readmodels(data, dir),
         Stage::Archive => queries::archive(data, dir),
         Stage::Report => queries::report(data, dir),
+        Stage::Encryption => encryption::encryption(data, dir),
     }
 }
 

@@ -249,7 +249,7 @@ pub fn readmodels(data: &DataArgs, dir: &Path) -> Result<StageOut> {
 }
 
 /// `SplitMix64`: a fixed, dependency-free choice of "random" children, the same every run.
-fn splitmix(state: &mut u64) -> u64 {
+pub(crate) fn splitmix(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -258,7 +258,7 @@ fn splitmix(state: &mut u64) -> u64 {
 }
 
 /// The value at percentile `p` (nearest rank) of sorted durations.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }

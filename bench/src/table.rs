@@ -381,6 +381,8 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
         peak(results.get("archive")),
     );
 
+    rows.extend(crate::encryption::rows(results.get("encryption")));
+
     let mut text = format!("### {}, {} build\n\n", command_line(data), machine.profile);
     text += &format!("Machine: {}.\n", machine.describe());
     text += &format!(
