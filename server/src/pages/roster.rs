@@ -163,11 +163,6 @@ async fn page(
     Ok(r)
 }
 
-fn session(caller: Result<Caller, ApiError>) -> Result<Caller, Response> {
-    // Without a session: the login page.
-    caller.map_err(page_error)
-}
-
 /// `GET /school/{school}/roster`: the school's children, and the upload form for a school
 /// admin of the school.
 pub async fn roster_page(
@@ -175,9 +170,10 @@ pub async fn roster_page(
     caller: Result<Caller, ApiError>,
     Path(school): Path<String>,
 ) -> Response {
-    let caller = match session(caller) {
+    let caller = match caller {
         Ok(c) => c,
-        Err(r) => return r,
+        // Without a session: the login page.
+        Err(e) => return page_error(e),
     };
     page(
         &state,
@@ -199,9 +195,10 @@ pub async fn pairings_page(
     Path(school): Path<String>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let caller = match session(caller) {
+    let caller = match caller {
         Ok(c) => c,
-        Err(r) => return r,
+        // Without a session: the login page.
+        Err(e) => return page_error(e),
     };
     let inner = async {
         let q = params(q, &["on"])?;
@@ -232,9 +229,10 @@ pub async fn roster_upload(
     Path(school): Path<String>,
     form: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    let caller = match session(caller) {
+    let caller = match caller {
         Ok(c) => c,
-        Err(r) => return r,
+        // Without a session: the login page.
+        Err(e) => return page_error(e),
     };
     upload(&state, &caller, school, Which::Roster, form)
         .await
@@ -248,9 +246,10 @@ pub async fn pairings_upload(
     Path(school): Path<String>,
     form: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    let caller = match session(caller) {
+    let caller = match caller {
         Ok(c) => c,
-        Err(r) => return r,
+        // Without a session: the login page.
+        Err(e) => return page_error(e),
     };
     upload(&state, &caller, school, Which::Pairings, form)
         .await

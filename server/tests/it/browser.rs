@@ -404,6 +404,40 @@ async fn scenario(c: &Client, svc: &Service) -> Result<(), String> {
         .unwrap();
     wait_for(c, "#upload").await;
     shot(c, "pairings").await;
+    // An upload with a mistake (an impossible date on line 2): the problem with its line and
+    // field, and nothing appended.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("pairing_assigned.csv");
+    std::fs::write(
+        &csv,
+        "id,occurred_at,actor,staff,child,role,from\n\
+         ,2025-11-24T10:00:00+08:00,sq-t01,sq-t04,sq-c01,mentor,2025-13-01\n",
+    )
+    .unwrap();
+    let head = svc.head();
+    c.find(Locator::Id("type"))
+        .await
+        .unwrap()
+        .select_by_value("pairing_assigned")
+        .await
+        .unwrap();
+    c.find(Locator::Id("file"))
+        .await
+        .unwrap()
+        .send_keys(&csv.display().to_string())
+        .await
+        .unwrap();
+    c.find(Locator::Id("import"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(c, "#upload-errors").await;
+    let row = wait_for(c, "#errors tbody tr").await.text().await.unwrap();
+    assert!(row.starts_with("2 from"), "line and field: {row}");
+    assert_eq!(svc.head(), head, "nothing appended");
+    shot(c, "pairings-upload-error").await;
     Ok(())
 }
 
