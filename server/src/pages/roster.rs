@@ -106,11 +106,10 @@ async fn page(
         Which::Pairings => "pairings",
     };
     school_read(state, caller, &school, Action::ReadSchool, what).await?;
-    let place = place_of_school(&state.facts().registry, &school);
     let may_upload = authorize(
         &caller.principal,
         Action::RecordRegistry,
-        &Resource::School(place),
+        &upload_resource(state, &school),
     ) == Decision::Allow;
     let s = state.clone();
     let failed = !upload.errors.is_empty();
@@ -256,6 +255,17 @@ pub async fn pairings_upload(
         .unwrap_or_else(page_error)
 }
 
+/// What an upload records, before its rows are read: registry events of `school` by the
+/// caller's own staff member (an account that is no staff member has no actor to record as).
+fn upload_resource(state: &AppState, school: &str) -> Resource {
+    Resource::Event {
+        place: place_of_school(&state.facts().registry, school),
+        own_staff: true,
+        paired_on_day: false,
+        own_target: false,
+    }
+}
+
 /// The form's two parts: the event type and the file (its name and bytes).
 async fn read_form(
     form: Result<Multipart, MultipartRejection>,
@@ -314,12 +324,12 @@ async fn upload(
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let p = caller.principal.clone();
-    // Only a school admin of this school uploads: decided before the body is read.
-    let place = place_of_school(&state.facts().registry, &school);
+    // Only a school admin of this school, as a staff member, uploads: decided before the
+    // body is read.
     decide(authorize(
         &p,
         Action::RecordRegistry,
-        &Resource::School(place),
+        &upload_resource(state, &school),
     ))?;
     let (kind, name, bytes) = match read_form(form).await {
         Ok(f) => f,
