@@ -119,6 +119,32 @@ pub struct StaffScore {
 }
 
 impl StaffScore {
+    /// A row with no score yet: the staff member, no compliance, no flags, no windows. A
+    /// scorer outside this module (the polars scorer of `reports`) fills the public fields and
+    /// sets the exact score with [`StaffScore::with_exact`].
+    pub fn unscored(staff: String, name: String) -> StaffScore {
+        StaffScore {
+            staff,
+            name,
+            exact: None,
+            score: None,
+            flags: Vec::new(),
+            compliance: BTreeMap::new(),
+            weights: BTreeMap::new(),
+            year_end_points: None,
+            total: None,
+            peak_pairings: 0,
+            windows: Vec::new(),
+        }
+    }
+
+    /// The row with its exact score set (`None`: unpaired); `score` is the caller's, and must
+    /// be this value rounded (rules §7.7).
+    pub fn with_exact(mut self, exact: Option<Ratio>) -> StaffScore {
+        self.exact = exact;
+        self
+    }
+
     /// Whether the exact (unrounded) score is at least `x` read as a decimal; `None` when
     /// unpaired.
     pub fn score_at_least(&self, x: f64) -> Option<bool> {

@@ -18,6 +18,7 @@ pub mod fold;
 pub mod output;
 pub mod report;
 pub mod roster;
+pub mod scorer;
 pub mod table;
 pub mod year_end;
 
@@ -29,4 +30,5 @@ pub use facts::{ChildColumns, ChildFacts};
 pub use fold::{TermFold, term_statistics_folded};
 pub use output::{Format, render, render_table, write};
 pub use report::{ReportRow, Scope, TermReport};
+pub use scorer::{score_run, score_runs};
 pub use year_end::{YearEnd, YearEndRow, year_end_table};
