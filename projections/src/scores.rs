@@ -5,7 +5,8 @@
 //! This module owns the scoring rule and its exact arithmetic (`score_exact`); it must never
 //! read the store or the clock, and never let a confidential field (`notes`) into its output:
 //! it only counts events. docs/scores.md states the rule as implemented and every decision
-//! where the rules were silent.
+//! where the rules were silent. The commands run the polars scorer of `reports` (`scorer`);
+//! this module is its reference, tested against it byte for byte on every output.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 

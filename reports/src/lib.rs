@@ -1,9 +1,11 @@
-//! `reports`: careledger's polars reports — term statistics (rules §8), the bureau's
+//! `reports`: careledger's polars reports — term statistics (rules §8), the evaluation runs
+//! of teacher scores (rules §7, `scorer`), the bureau's
 //! Parquet feed (rules §9.3) and the child-term feed of a province's warehouse
 //! (docs/province.md).
 //!
 //! It owns who a term report counts (`roster`), the polars term reporter (`columnar`, the
-//! default) and its reference fold (`fold`), the aggregation to class / school / county rows and
+//! default) and its reference fold (`fold`), the polars scorer (`scorer`, whose reference is
+//! `projections::scores`), the aggregation to class / school / county rows and
 //! every output writer. It must never touch sled or the store (it takes projections and
 //! envelopes), never re-implement a projection rule (activity, files, pairings, amendments
 //! come from `projections`), and never let a name, phone, address or counseling note reach
