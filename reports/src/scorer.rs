@@ -1096,6 +1096,9 @@ fn plan(f: Frames, quota_names: &[String], with_other: bool) -> Result<Output, R
     })
 }
 
+/// A staff member's compliance and weights, by quota name.
+type QuotaFigures = (BTreeMap<String, Compliance>, BTreeMap<String, f64>);
+
 /// Reads a frame column by name and type.
 fn column<'a>(df: &'a DataFrame, name: &'static str) -> Result<&'a Column, ReportError> {
     df.column(name)
@@ -1119,8 +1122,7 @@ impl Output {
 
         // Compliance and weights by (school, staff).
         type Key = (String, String);
-        let mut compliance: HashMap<Key, (BTreeMap<String, Compliance>, BTreeMap<String, f64>)> =
-            HashMap::new();
+        let mut compliance: HashMap<Key, QuotaFigures> = HashMap::new();
         {
             let c = &self.compliance;
             let school = typed!(c, "school", str);
