@@ -33,6 +33,29 @@ pub struct RecordRequest {
     pub actor: String,
 }
 
+/// A whole CSV file of one event type, uploaded by a school admin (the roster and pairing
+/// pages): appended whole or not at all, every row recorded by `actor`.
+#[derive(Debug, Clone)]
+pub struct ImportRequest {
+    /// The file's name as the admin uploaded it (errors carry it).
+    pub file: String,
+    /// The event type of every row (the file's `<type>.csv`).
+    pub kind: events::EventKind,
+    /// The file's bytes, read by `ingest`'s CSV reader.
+    pub bytes: Vec<u8>,
+    /// The logged-in admin's staff member: every row must name them as its actor.
+    pub actor: String,
+}
+
+/// What a committed import did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    /// Events appended (durable).
+    pub appended: usize,
+    /// Rows already in the log (same content), left out.
+    pub already_present: usize,
+}
+
 /// What a committed request did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -73,9 +96,30 @@ pub type Refresh = Arc<dyn Fn() + Send + Sync>;
 
 type Reply = oneshot::Sender<Result<Outcome, WriteError>>;
 
-struct Job {
-    request: RecordRequest,
-    reply: Reply,
+type ImportReply = oneshot::Sender<Result<Imported, WriteError>>;
+
+enum Job {
+    Record {
+        request: RecordRequest,
+        reply: Reply,
+    },
+    Import {
+        request: ImportRequest,
+        reply: ImportReply,
+    },
+}
+
+/// One queued request, as the batch sees it.
+enum Work {
+    Record(RecordRequest),
+    Import(ImportRequest),
+}
+
+/// One request's answer.
+#[derive(Clone)]
+enum Done {
+    Record(Outcome),
+    Import(Imported),
 }
 
 /// The cloneable end handlers submit to.
@@ -88,13 +132,23 @@ impl WriterHandle {
     /// Queues a request and waits until its batch is durable (or refused).
     pub async fn submit(&self, request: RecordRequest) -> Result<Outcome, WriteError> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .try_send(Job { request, reply })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => WriteError::Busy,
-                mpsc::error::TrySendError::Closed(_) => WriteError::Closed,
-            })?;
+        self.queue(Job::Record { request, reply })?;
         answer.await.unwrap_or(Err(WriteError::Closed))
+    }
+
+    /// Queues a whole file and waits until its batch is durable (or the file refused, with
+    /// nothing of it appended).
+    pub async fn submit_import(&self, request: ImportRequest) -> Result<Imported, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue(Job::Import { request, reply })?;
+        answer.await.unwrap_or(Err(WriteError::Closed))
+    }
+
+    fn queue(&self, job: Job) -> Result<(), WriteError> {
+        self.tx.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => WriteError::Busy,
+            mpsc::error::TrySendError::Closed(_) => WriteError::Closed,
+        })
     }
 }
 
@@ -154,11 +208,16 @@ async fn run(
 
 /// Commits one batch on a blocking thread and answers each job.
 async fn commit(store: &Arc<Store>, refresh: &Refresh, jobs: Vec<Job>) {
-    let (requests, replies): (Vec<RecordRequest>, Vec<Reply>) =
-        jobs.into_iter().map(|j| (j.request, j.reply)).unzip();
-    let n = requests.len();
+    let (work, replies): (Vec<Work>, Vec<Answer>) = jobs
+        .into_iter()
+        .map(|j| match j {
+            Job::Record { request, reply } => (Work::Record(request), Answer::Record(reply)),
+            Job::Import { request, reply } => (Work::Import(request), Answer::Import(reply)),
+        })
+        .unzip();
+    let n = work.len();
     let s = store.clone();
-    let results = match tokio::task::spawn_blocking(move || commit_batch(&s, requests)).await {
+    let results = match tokio::task::spawn_blocking(move || commit_work(&s, work)).await {
         Ok((results, changed)) => {
             if changed {
                 // Before the answers: a request that follows sees the new registry.
@@ -172,7 +231,74 @@ async fn commit(store: &Arc<Store>, refresh: &Refresh, jobs: Vec<Job>) {
     for (reply, result) in replies.into_iter().zip(results) {
         // A caller that went away (timeout, closed connection) no longer waits: its event
         // is committed all the same.
-        let _ = reply.send(result);
+        match (reply, result) {
+            (Answer::Record(r), Ok(Done::Record(o))) => {
+                let _ = r.send(Ok(o));
+            }
+            (Answer::Import(r), Ok(Done::Import(i))) => {
+                let _ = r.send(Ok(i));
+            }
+            (Answer::Record(r), Err(e)) => {
+                let _ = r.send(Err(e));
+            }
+            (Answer::Import(r), Err(e)) => {
+                let _ = r.send(Err(e));
+            }
+            (Answer::Record(r), Ok(Done::Import(_))) => {
+                let _ = r.send(Err(WriteError::Fault(
+                    "a record answered as an import".into(),
+                )));
+            }
+            (Answer::Import(r), Ok(Done::Record(_))) => {
+                let _ = r.send(Err(WriteError::Fault(
+                    "an import answered as a record".into(),
+                )));
+            }
+        }
+    }
+}
+
+enum Answer {
+    Record(Reply),
+    Import(ImportReply),
+}
+
+/// Reads an uploaded CSV file with `ingest`'s CSV reader against `known` and checks that
+/// every row names `actor` (the logged-in admin) as its actor: the drafts with their lines,
+/// or every problem. Used by the page before queueing and by the writer inside the batch.
+pub fn read_import(
+    request: &ImportRequest,
+    known: &dyn Known,
+    opts: &ingest::Options,
+) -> Result<ingest::Parsed, IngestErrors> {
+    let parsed = ingest::parse_csv(
+        &request.file,
+        Some(request.kind),
+        &request.bytes,
+        known,
+        opts,
+    )?;
+    let errors: Vec<ingest::LineError> = parsed
+        .drafts
+        .iter()
+        .filter(|(_, d)| d.actor != request.actor)
+        .map(|(line, d)| ingest::LineError {
+            file: request.file.clone(),
+            sheet: None,
+            line: Some(*line),
+            column: None,
+            field: Some("actor".to_owned()),
+            expected: format!(
+                "{}, the logged-in admin's staff id (the service records as you)",
+                request.actor
+            ),
+            found: Some(format!("{:?}", d.actor)),
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(IngestErrors { errors })
     }
 }
 
@@ -183,6 +309,21 @@ pub fn commit_batch(
     store: &Store,
     requests: Vec<RecordRequest>,
 ) -> (Vec<Result<Outcome, WriteError>>, bool) {
+    let (results, changed) = commit_work(store, requests.into_iter().map(Work::Record).collect());
+    let results = results
+        .into_iter()
+        .map(|r| match r {
+            Ok(Done::Record(o)) => Ok(o),
+            Ok(Done::Import(_)) => Err(WriteError::Fault("a record answered as an import".into())),
+            Err(e) => Err(e),
+        })
+        .collect();
+    (results, changed)
+}
+
+/// `commit_batch` over records and whole-file imports: an import's rows are accepted all
+/// together or the import is refused with every problem.
+fn commit_work(store: &Store, requests: Vec<Work>) -> (Vec<Result<Done, WriteError>>, bool) {
     let opts = ingest::Options {
         now: Utc::now(),
         preserve_recorded_at: false,
@@ -194,14 +335,31 @@ pub fn commit_batch(
         base: &base,
         batch: MemoryKnown::new(),
     };
-    let mut results: Vec<Result<Outcome, WriteError>> = Vec::with_capacity(requests.len());
+    let mut results: Vec<Result<Done, WriteError>> = Vec::with_capacity(requests.len());
     let mut drafts = Vec::new();
     let mut owner = Vec::new();
-    for (i, r) in requests.iter().enumerate() {
-        match ingest::parse_record(&r.kind, &r.body, Some(&r.actor), &known, &opts) {
-            Err(e) => results.push(Err(WriteError::Invalid(e))),
-            Ok(parsed) if parsed.drafts.is_empty() => results.push(Ok(Outcome::AlreadyPresent)),
-            Ok(parsed) => {
+    // Per import: how many of its rows were already present.
+    let mut present = vec![0usize; requests.len()];
+    for (i, w) in requests.iter().enumerate() {
+        let parsed = match w {
+            Work::Record(r) => {
+                ingest::parse_record(&r.kind, &r.body, Some(&r.actor), &known, &opts)
+            }
+            Work::Import(r) => read_import(r, &known, &opts),
+        };
+        match (w, parsed) {
+            (_, Err(e)) => results.push(Err(WriteError::Invalid(e))),
+            (Work::Record(_), Ok(parsed)) if parsed.drafts.is_empty() => {
+                results.push(Ok(Done::Record(Outcome::AlreadyPresent)))
+            }
+            (Work::Import(_), Ok(parsed)) if parsed.drafts.is_empty() => {
+                results.push(Ok(Done::Import(Imported {
+                    appended: 0,
+                    already_present: parsed.already_present,
+                })))
+            }
+            (_, Ok(parsed)) => {
+                present[i] = parsed.already_present;
                 for d in parsed.into_drafts() {
                     known.push(&d);
                     drafts.push(d);
@@ -231,10 +389,20 @@ pub fn commit_batch(
     match store.append(drafts, Source::Cli) {
         Ok(_) => {
             for (id, i) in ids.into_iter().zip(owner) {
-                results[i] = match store.seq_of(&id) {
-                    Ok(Some(seq)) => Ok(Outcome::Recorded { id, seq }),
-                    Ok(None) => Err(WriteError::Fault(format!("{id} not found after append"))),
-                    Err(e) => Err(WriteError::Fault(e.to_string())),
+                results[i] = match (&requests[i], &results[i]) {
+                    (Work::Import(_), Ok(Done::Import(done))) => Ok(Done::Import(Imported {
+                        appended: done.appended.saturating_add(1),
+                        already_present: done.already_present,
+                    })),
+                    (Work::Import(_), _) => Ok(Done::Import(Imported {
+                        appended: 1,
+                        already_present: present[i],
+                    })),
+                    (Work::Record(_), _) => match store.seq_of(&id) {
+                        Ok(Some(seq)) => Ok(Done::Record(Outcome::Recorded { id, seq })),
+                        Ok(None) => Err(WriteError::Fault(format!("{id} not found after append"))),
+                        Err(e) => Err(WriteError::Fault(e.to_string())),
+                    },
                 };
             }
             (results, changes_facts)

@@ -1,6 +1,7 @@
 //! Tests of the service: a real listener on 127.0.0.1:0 over a temporary store holding the
 //! seed school, one account (and one bearer token) per role, spoken to over HTTP.
 
+mod browser;
 mod concurrency;
 mod matrix;
 mod pages;
