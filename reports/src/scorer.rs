@@ -310,9 +310,8 @@ impl Inputs {
                 continue;
             }
             for (w, win) in windows(per, &period_days, sch.terms()).iter().enumerate() {
-                let w = i32::try_from(w).map_err(|_| ProjectionError::BadPeriod {
-                    period: period.to_string(),
-                })?;
+                // A period has at most a few hundred windows of a kind.
+                let w = w as i32;
                 window_count += 1;
                 self.wi_school.push(school.to_owned());
                 self.wi_per.push(per.as_str());
@@ -637,7 +636,7 @@ impl Inputs {
     }
 
     /// Refuses a run whose exact figures could exceed `i128` (polars' integer arithmetic
-    /// wraps): bounds every intermediate value of [`score_columns`] with checked arithmetic.
+    /// wraps): bounds every intermediate value of the score columns of the plan with checked arithmetic.
     fn check_range(&self, max_weight: &BTreeMap<&str, u128>) -> Result<(), ReportError> {
         let max_of = |v: &[Option<i128>]| {
             Bound::of(

@@ -225,3 +225,176 @@ fn check_county(seed: u64) {
 fn given_generated_county_seed_1_when_scored_by_polars_then_every_output_equals_the_reference() {
     check_county(1);
 }
+
+mod props {
+    //! Random small schools: two terms, up to three adopted policies (random quotas of any
+    //! `per`, decimal weights, thresholds and shares, `max_children`), staff, pairings that
+    //! start and end anywhere (breaks included), talks and home visits on any day, and other
+    //! scores with decimals; every period. The polars scorer equals the reference on every
+    //! output.
+
+    use std::collections::BTreeMap;
+    use std::fmt::Write;
+
+    use chrono::{Days, NaiveDate};
+    use projections::calendar::Period;
+    use projections::{Timeline, World};
+    use proptest::prelude::*;
+
+    use super::same_runs;
+
+    const WEIGHTS: [&str; 6] = ["40", "25.5", "0.1", "33.33", "12.125", "100"];
+    const PERS: [&str; 4] = ["week", "month", "term", "year"];
+    const EVENTS: [&str; 2] = ["talk_held", "home_visit"];
+    const THRESHOLDS: [&str; 5] = ["90", "66.67", "50", "33.335", "0"];
+    const SHARES: [&str; 4] = ["0.1", "0.125", "1", "0"];
+    const OTHERS: [f64; 5] = [64.415, 90.0, 68.8, 0.0, 100.0];
+
+    fn day(offset: u64) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2025, 8, 20).expect("a date") + Days::new(offset)
+    }
+
+    /// (quota name index, per, event, min, weight)
+    type Quota = (usize, usize, usize, u32, usize);
+    /// (effective offset, quotas, outstanding, disqualified, share, max_children)
+    type Policy = (u64, Vec<Quota>, usize, usize, usize, u32);
+
+    #[allow(clippy::type_complexity)]
+    fn school() -> impl Strategy<
+        Value = (
+            Vec<Policy>,
+            Vec<(usize, usize, u64, Option<u64>)>,
+            Vec<(usize, usize, u64, usize)>,
+        ),
+    > {
+        let quota = (0usize..3, 0usize..4, 0usize..2, 1u32..3, 0usize..6);
+        let policy = (
+            0u64..330,
+            prop::collection::vec(quota, 1..4),
+            0usize..5,
+            0usize..5,
+            0usize..4,
+            1u32..4,
+        );
+        (
+            prop::collection::vec(policy, 0..3),
+            prop::collection::vec(
+                (0usize..3, 0usize..5, 0u64..330, prop::option::of(0u64..330)),
+                0..9,
+            ),
+            prop::collection::vec((0usize..3, 0usize..5, 0u64..330, 0usize..2), 0..60),
+        )
+    }
+
+    fn jsonl(
+        policies: &[Policy],
+        pairings: &[(usize, usize, u64, Option<u64>)],
+        events: &[(usize, usize, u64, usize)],
+    ) -> String {
+        let mut out = String::new();
+        let mut n = 0;
+        let mut line = |body: String| {
+            n += 1;
+            writeln!(
+                out,
+                "{{\"id\":\"p{n:04}\",\"actor\":\"admin\",\"recorded_at\":\"2026-08-01T10:{:02}:{:02}+08:00\",{body}}}",
+                n / 60,
+                n % 60
+            )
+            .expect("written");
+        };
+        line(r#""type":"school_registered","occurred_at":"2025-08-01","school":"s1","name":"测试中学","county":"测试县","township":"测试镇""#.into());
+        line(r#""type":"term_defined","occurred_at":"2025-08-01","school":"s1","term":"2025-2026-1","starts_on":"2025-09-01","ends_on":"2026-01-16""#.into());
+        line(r#""type":"term_defined","occurred_at":"2025-08-01","school":"s1","term":"2025-2026-2","starts_on":"2026-02-23","ends_on":"2026-07-03""#.into());
+        let mut sorted: Vec<&Policy> = policies.iter().collect();
+        sorted.sort_by_key(|p| p.0);
+        for (from, quotas, out_i, dq_i, share_i, max) in sorted {
+            let mut q = BTreeMap::new();
+            for (name, per, event, min, weight) in quotas {
+                q.insert(
+                    format!("q{name}"),
+                    format!(
+                        r#""q{name}":{{"event":"{}","per":"{}","min":{min},"weight":{}}}"#,
+                        EVENTS[*event], PERS[*per], WEIGHTS[*weight]
+                    ),
+                );
+            }
+            let quota: Vec<String> = q.into_values().collect();
+            let (out_at, dq) = if THRESHOLDS[*out_i] < THRESHOLDS[*dq_i] {
+                (THRESHOLDS[*dq_i], THRESHOLDS[*out_i])
+            } else {
+                (THRESHOLDS[*out_i], THRESHOLDS[*dq_i])
+            };
+            line(format!(
+                r#""type":"policy_adopted","occurred_at":"2025-08-01","school":"s1","effective_from":"{}","policy":{{"quota":{{{}}},"pairing":{{"min_children":1,"max_children":{max}}},"evaluation":{{"year_end_share":{},"outstanding_at":{out_at},"disqualified_below":{dq}}}}}"#,
+                day(*from),
+                quota.join(","),
+                SHARES[*share_i]
+            ));
+        }
+        for t in 0..3 {
+            line(format!(
+                r#""type":"staff_joined","occurred_at":"2020-09-01","staff":"t{t}","school":"s1","name":"教师{t}","roles":["class_teacher"],"party_member":false,"phone":"13800000000""#
+            ));
+        }
+        for c in 0..5 {
+            line(format!(
+                r#""type":"child_registered","occurred_at":"2025-08-01","child":"c{c}","school":"s1","grade":7,"class":1,"name":"学生{c}","gender":"female","birth_date":"2013-03-14","boarding":false,"address":"测试村","left_behind_type":"both_parents_away","hardship":[],"focus":[],"parents":[{{"name":"父亲","relation":"father","work_place":"广东","employer_address":"东莞","phone":"18700000000","away":true}}],"guardian":{{"name":"祖父","relation":"grandparent_paternal","age":66,"phone":"18300000000","capability":"good"}}"#
+            ));
+        }
+        let mut ended = std::collections::BTreeSet::new();
+        for (t, c, from, until) in pairings {
+            line(format!(
+                r#""type":"pairing_assigned","occurred_at":"2025-08-01","staff":"t{t}","child":"c{c}","role":"mentor","from":"{}""#,
+                day(*from)
+            ));
+            if let Some(u) = until.filter(|u| u > from)
+                && ended.insert((t, c))
+            {
+                line(format!(
+                    r#""type":"pairing_ended","occurred_at":"2025-08-01","staff":"t{t}","child":"c{c}","on":"{}""#,
+                    day(u)
+                ));
+            }
+        }
+        for (t, c, on, kind) in events {
+            let body = if *kind == 0 {
+                r#""type":"talk_held","topic":"学习","summary":"谈心","mood":"ok""#
+            } else {
+                r#""type":"home_visit","met":["guardian","child"],"findings":"家访""#
+            };
+            line(format!(
+                r#"{body},"occurred_at":"{}","staff":"t{t}","child":"c{c}""#,
+                day(*on)
+            ));
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn polars_scores_equal_the_reference_on_random_schools(
+            (policies, pairings, events) in school(),
+            other_of in prop::collection::vec(0usize..5, 3),
+        ) {
+            let text = jsonl(&policies, &pairings, &events);
+            let envs = fixtures::envelopes(&text, "random.jsonl").expect("the log loads");
+            let tl = Timeline::build(&envs, None).expect("folds");
+            let world = World::build(&tl);
+            let other: BTreeMap<String, f64> = other_of
+                .iter()
+                .enumerate()
+                .map(|(t, i)| (format!("t{t}"), OTHERS[*i]))
+                .collect();
+            for period in ["2025-2026-1", "2025-2026-2", "2025-2026"] {
+                let p = Period::parse(period).expect("a period");
+                same_runs(&tl, &world, &["s1"], &p, None, "random school");
+                if p.is_year() {
+                    same_runs(&tl, &world, &["s1"], &p, Some(&other), "random school");
+                }
+            }
+        }
+    }
+}
