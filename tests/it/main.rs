@@ -8,6 +8,7 @@ mod fact_scan;
 mod forms;
 mod hardening;
 mod migrate;
+mod polscores;
 mod privacy;
 mod proofs;
 mod proofs_crash;
