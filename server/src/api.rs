@@ -30,7 +30,7 @@ use crate::policy::{
     Action, Decision, Place, Principal, Resource, Scope, TokenScope, action_of, authorize,
 };
 use crate::writer::{Outcome, RecordRequest, WriteError};
-use crate::{AppState, ReadFailure, access, blocking, pages};
+use crate::{AppState, ReadFailure, Reading, access, blocking, pages};
 
 /// Every route of the service (the JSON API, then the pages): method and path. The router is
 /// built from this table only.
@@ -246,11 +246,12 @@ fn child_world(
     state: &AppState,
     child: &str,
     as_of: Option<DateTime<Utc>>,
+    reading: Reading,
 ) -> Result<(Timeline, World), ApiError> {
     let tl = state
         .0
         .plan
-        .child_timeline(&state.0.store, child, as_of)
+        .child_timeline(&state.0.store, child, as_of, reading)
         .map_err(read_failure)?;
     let world = World::build(&tl);
     Ok((tl, world))
@@ -497,7 +498,7 @@ async fn archive(
     let (as_of, valid_at) = (q.as_of()?, q.date("valid_at")?);
     child_read(&state, &caller, &child, "archive").await?;
     blocking(move || {
-        let (tl, world) = child_world(&state, &child, as_of)?;
+        let (tl, world) = child_world(&state, &child, as_of, Reading::Staff)?;
         let view =
             projections::archive::archive(&tl, &world, &child, valid_at).map_err(projection)?;
         json_response(&view)
@@ -515,7 +516,7 @@ async fn contact_card(
     let (as_of, on) = (q.as_of()?, q.date("on")?);
     child_read(&state, &caller, &child, "contact_card").await?;
     blocking(move || {
-        let (tl, world) = child_world(&state, &child, as_of)?;
+        let (tl, world) = child_world(&state, &child, as_of, Reading::Staff)?;
         let view =
             projections::contact_card::contact_card(&tl, &world, &child, on).map_err(projection)?;
         json_response(&view)
@@ -537,7 +538,7 @@ async fn history(
         let envs = state
             .0
             .plan
-            .child_envelopes(&state.0.store, &child, as_of)
+            .child_envelopes(&state.0.store, &child, as_of, Reading::with_notes(notes))
             .map_err(read_failure)?;
         let tl = Timeline::build(&envs, as_of).map_err(projection)?;
         let world = World::build(&tl);
@@ -558,7 +559,7 @@ async fn progress(
     let as_of = q.as_of()?;
     let notes = child_read(&state, &caller, &child, "progress").await?;
     blocking(move || {
-        let (tl, world) = child_world(&state, &child, as_of)?;
+        let (tl, world) = child_world(&state, &child, as_of, Reading::with_notes(notes))?;
         let view =
             projections::progress::progress(&tl, &world, &child, notes).map_err(projection)?;
         json_response(&view)

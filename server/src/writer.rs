@@ -3,7 +3,9 @@
 //!
 //! Requests wait on a bounded channel, each with its own reply. The writer takes everything
 //! queued (`recv_many`), validates each request in order against the log plus the requests
-//! before it in the batch, appends the accepted drafts with one `Store::append` (one fsync
+//! before it in the batch, seals its personal fields under the subject's key as `record` does
+//! (the read plan's sealer; nothing for a store in clear), appends the accepted drafts with one
+//! `Store::append` (one fsync
 //! sequence for the batch, on a blocking thread) and only then answers each request. A full
 //! queue is refused at once (`WriteError::Busy`, the caller's 503). On stop the queue is
 //! closed to new requests and what is in it is still committed.
@@ -19,7 +21,7 @@ use ingest::{IngestErrors, Known, KnownEvent, MemoryKnown, StoreKnown};
 use store::Store;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::Limits;
+use crate::{Limits, ReadPlan};
 
 /// What one request asks the writer to record: `careledger record TYPE --json BODY`, by
 /// `actor`.
@@ -113,17 +115,23 @@ impl WriterTask {
 }
 
 /// Starts the writer on the current runtime.
-pub fn start(store: Arc<Store>, refresh: Refresh, limits: &Limits) -> (WriterHandle, WriterTask) {
+pub fn start(
+    store: Arc<Store>,
+    plan: Arc<dyn ReadPlan>,
+    refresh: Refresh,
+    limits: &Limits,
+) -> (WriterHandle, WriterTask) {
     // The defaults hold two batches, so that the next batch queues while one commits.
     let (tx, rx) = mpsc::channel(limits.queue.max(1));
     let (stop, stopped) = oneshot::channel();
     let batch = limits.batch.max(1);
-    let join = tokio::spawn(run(store, refresh, rx, stopped, batch));
+    let join = tokio::spawn(run(store, plan, refresh, rx, stopped, batch));
     (WriterHandle { tx }, WriterTask { stop, join })
 }
 
 async fn run(
     store: Arc<Store>,
+    plan: Arc<dyn ReadPlan>,
     refresh: Refresh,
     mut rx: mpsc::Receiver<Job>,
     mut stopped: oneshot::Receiver<()>,
@@ -138,7 +146,7 @@ async fn run(
                 if n == 0 {
                     return;
                 }
-                commit(&store, &refresh, std::mem::take(&mut jobs)).await;
+                commit(&store, &plan, &refresh, std::mem::take(&mut jobs)).await;
             }
         }
     }
@@ -148,17 +156,17 @@ async fn run(
         if rx.recv_many(&mut jobs, batch).await == 0 {
             return;
         }
-        commit(&store, &refresh, std::mem::take(&mut jobs)).await;
+        commit(&store, &plan, &refresh, std::mem::take(&mut jobs)).await;
     }
 }
 
 /// Commits one batch on a blocking thread and answers each job.
-async fn commit(store: &Arc<Store>, refresh: &Refresh, jobs: Vec<Job>) {
+async fn commit(store: &Arc<Store>, plan: &Arc<dyn ReadPlan>, refresh: &Refresh, jobs: Vec<Job>) {
     let (requests, replies): (Vec<RecordRequest>, Vec<Reply>) =
         jobs.into_iter().map(|j| (j.request, j.reply)).unzip();
     let n = requests.len();
-    let s = store.clone();
-    let results = match tokio::task::spawn_blocking(move || commit_batch(&s, requests)).await {
+    let (s, p) = (store.clone(), plan.clone());
+    let results = match tokio::task::spawn_blocking(move || commit_batch(&s, &*p, requests)).await {
         Ok((results, changed)) => {
             if changed {
                 // Before the answers: a request that follows sees the new registry.
@@ -177,10 +185,12 @@ async fn commit(store: &Arc<Store>, refresh: &Refresh, jobs: Vec<Job>) {
 }
 
 /// Validates the requests in order (each against the log plus the accepted requests before
-/// it) and appends the accepted ones as one batch. Returns each request's result and whether
-/// anything but care events was appended (the policy's facts must then be refreshed).
+/// it), seals the accepted ones (a store with encryption on) and appends them as one batch.
+/// Returns each request's result and whether anything but care events was appended (the
+/// policy's facts must then be refreshed).
 pub fn commit_batch(
     store: &Store,
+    plan: &dyn ReadPlan,
     requests: Vec<RecordRequest>,
 ) -> (Vec<Result<Outcome, WriteError>>, bool) {
     let opts = ingest::Options {
@@ -188,7 +198,11 @@ pub fn commit_batch(
         preserve_recorded_at: false,
         head_recorded_at: store.head().recorded_at,
     };
-    let base = StoreKnown::new(store);
+    // Validation reads stored events in clear (an idempotent re-recording, a correction's
+    // target), as `record` does.
+    let open = |env| plan.open_to_validate(env);
+    let base = StoreKnown::new(store).opening(&open);
+    let mut sealer = plan.sealer(store);
     let mut known = BatchKnown {
         registry: base.registry().clone(),
         base: &base,
@@ -202,8 +216,22 @@ pub fn commit_batch(
             Err(e) => results.push(Err(WriteError::Invalid(e))),
             Ok(parsed) if parsed.drafts.is_empty() => results.push(Ok(Outcome::AlreadyPresent)),
             Ok(parsed) => {
-                for d in parsed.into_drafts() {
-                    known.push(&d);
+                let clear = parsed.into_drafts();
+                // Validation of the requests after this one reads it in clear; the log gets
+                // it sealed.
+                let mut stored = clear.clone();
+                if let Some(sealer) = sealer.as_mut()
+                    && let Err(e) = sealer.seal(&mut stored)
+                {
+                    results.push(Err(if e.bad_input {
+                        WriteError::Refused(e.message)
+                    } else {
+                        WriteError::Fault(e.message)
+                    }));
+                    continue;
+                }
+                for (c, d) in clear.iter().zip(stored) {
+                    known.push(c);
                     drafts.push(d);
                     owner.push(i);
                 }

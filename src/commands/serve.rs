@@ -1,8 +1,10 @@
 //! `serve` and `serve --demo`: the service of docs/service.md on a tokio multi-thread runtime,
-//! with the commands' own read plan (`careledger::service_plan`) handed to it.
+//! with the commands' own read plan (`careledger::service_plan`) handed to it, holding the key
+//! directory's vault when the store has encryption on (the writer seals, the views open).
 //!
-//! This module owns starting and stopping the service and the demo's accounts; it must never
-//! handle a request itself (that is the `server` crate).
+//! This module owns starting and stopping the service, the demo's store (encrypted, as `init`
+//! makes one) and its accounts; it must never handle a request itself (that is the `server`
+//! crate).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,9 +14,12 @@ use careledger::service_plan::ServicePlan;
 use server::accounts::{Book, NewAccount};
 use server::policy::{Role, Scope};
 use store::Store;
+use vault::Vault;
 
-/// Serves `store` on `listen` until Ctrl-C or SIGTERM, then closes it.
-pub fn serve(store: Store, listen: SocketAddr) -> Result<()> {
+/// Serves `store` on `listen` until Ctrl-C or SIGTERM, then closes it. `vault`: the key
+/// directory's, when the store has encryption on (`None`: a store in clear).
+pub fn serve(store: Store, vault: Option<Vault>, listen: SocketAddr) -> Result<()> {
+    let encrypted = vault.is_some();
     let store = Arc::new(store);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -26,7 +31,7 @@ pub fn serve(store: Store, listen: SocketAddr) -> Result<()> {
             .map_err(|e| crate::CliError::Environment(format!("listening on {listen}: {e}")))?;
         let (state, task) = server::AppState::start(
             store.clone(),
-            Arc::new(ServicePlan),
+            Arc::new(ServicePlan::new(vault)),
             server::Limits::default(),
         )
         .context("starting the service")?;
@@ -39,8 +44,13 @@ pub fn serve(store: Store, listen: SocketAddr) -> Result<()> {
             ))
         })?;
         eprintln!(
-            "careledger: serving {} on http://{} (Ctrl-C or SIGTERM stops it)",
+            "careledger: serving {} ({}) on http://{} (Ctrl-C or SIGTERM stops it)",
             store.path().display(),
+            if encrypted {
+                "encryption on: personal fields sealed under the key directory's keys"
+            } else {
+                "in clear: no master key"
+            },
             listener.local_addr().unwrap_or(listen)
         );
         let served = server::serve(listener, state, task, server::shutdown_signal()).await;
@@ -58,17 +68,29 @@ pub fn serve(store: Store, listen: SocketAddr) -> Result<()> {
     result
 }
 
-/// `serve --demo`: a temporary store with the seed school, one account per role.
+/// `serve --demo`: a temporary store with the seed school, one account per role. The store is
+/// made as `init` makes one (encryption on: a key directory beside it with the master key and
+/// the signing key), and the seed school is imported sealed.
 pub fn demo(listen: SocketAddr) -> Result<()> {
     let tmp = tempfile::Builder::new()
         .prefix("careledger-serve-demo-")
         .tempdir()
         .context("making a temporary directory")?;
     let dir = tmp.path().join("store");
-    let store = Store::create(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    super::keys::init(&dir, None, Some("careledger-serve-demo"))?;
+    let store = Store::open(&dir).with_context(|| format!("opening {}", dir.display()))?;
+    super::keys::for_append(&store, &dir, None)?;
+    let vault = super::sealing::load(&dir, None)?;
     let seed = tmp.path().join("seed-school.jsonl");
     std::fs::write(&seed, fixtures::SEED_SCHOOL_JSONL)?;
-    super::import_files(&store, &[seed], true, false, true)?;
+    let opts = super::log::ImportOpts {
+        preserve_recorded_at: true,
+        dry_run: false,
+        quiet: true,
+        actor: None,
+        vault: vault.as_ref(),
+    };
+    super::log::import_files_as(&store, &[seed], &opts)?;
     let book = Book::new(&store);
     let county = "沿河土家族自治县";
     let accounts = [
@@ -118,7 +140,7 @@ pub fn demo(listen: SocketAddr) -> Result<()> {
         );
     }
     println!("the store is temporary: it is removed when the service stops");
-    let out = serve(store, listen);
+    let out = serve(store, vault, listen);
     drop(tmp);
     out
 }

@@ -104,7 +104,8 @@ impl Service {
             .unwrap();
         let mut vars = BTreeMap::new();
         vars.insert("victim_token".to_owned(), victim.id);
-        let (state, task) = AppState::start(store.clone(), Arc::new(ServicePlan), limits).unwrap();
+        let (state, task) =
+            AppState::start(store.clone(), Arc::new(ServicePlan::new(None)), limits).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
