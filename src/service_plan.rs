@@ -28,11 +28,10 @@ pub struct ServicePlan {
 
 impl ServicePlan {
     /// The plan over a store whose key directory's vault is `vault` (`None`: no master key,
-    /// a store in clear).
-    pub fn new(vault: Option<Vault>) -> ServicePlan {
-        ServicePlan {
-            vault: vault.map(Arc::new),
-        }
+    /// a store in clear). The vault is shared with whoever else acts on the store for the
+    /// service (its erasure), so that a destroyed key is gone for the views at once.
+    pub fn new(vault: Option<Arc<Vault>>) -> ServicePlan {
+        ServicePlan { vault }
     }
 
     /// The vault, when the store has encryption on.

@@ -75,9 +75,16 @@ pub type Refresh = Arc<dyn Fn() + Send + Sync>;
 
 type Reply = oneshot::Sender<Result<Outcome, WriteError>>;
 
-struct Job {
-    request: RecordRequest,
-    reply: Reply,
+/// Work that must not interleave with an append (an erasure: its event, then the destruction
+/// of the key the writer seals under), run by the writer between two batches.
+type Exclusive = Box<dyn FnOnce(&Store) + Send>;
+
+enum Job {
+    Record {
+        request: RecordRequest,
+        reply: Reply,
+    },
+    Exclusive(Exclusive),
 }
 
 /// The cloneable end handlers submit to.
@@ -91,12 +98,31 @@ impl WriterHandle {
     pub async fn submit(&self, request: RecordRequest) -> Result<Outcome, WriteError> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .try_send(Job { request, reply })
+            .try_send(Job::Record { request, reply })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => WriteError::Busy,
                 mpsc::error::TrySendError::Closed(_) => WriteError::Closed,
             })?;
         answer.await.unwrap_or(Err(WriteError::Closed))
+    }
+
+    /// Runs `work` on the writer (on a blocking thread), after the batches queued before it
+    /// and before any queued after: nothing is appended while it runs. For an erasure, whose
+    /// event must be durable before the key is destroyed and no event sealed under that key
+    /// may be appended in between. The policy's facts are refreshed after it.
+    pub async fn exclusive<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Store) -> T + Send + 'static,
+    ) -> Result<T, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        let job: Exclusive = Box::new(move |store| {
+            let _ = reply.send(work(store));
+        });
+        self.tx.try_send(Job::Exclusive(job)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => WriteError::Busy,
+            mpsc::error::TrySendError::Closed(_) => WriteError::Closed,
+        })?;
+        answer.await.map_err(|_| WriteError::Closed)
     }
 }
 
@@ -160,10 +186,38 @@ async fn run(
     }
 }
 
-/// Commits one batch on a blocking thread and answers each job.
+/// Runs what was taken from the queue in order: each run of record requests as one batch,
+/// each exclusive job alone between them.
 async fn commit(store: &Arc<Store>, plan: &Arc<dyn ReadPlan>, refresh: &Refresh, jobs: Vec<Job>) {
-    let (requests, replies): (Vec<RecordRequest>, Vec<Reply>) =
-        jobs.into_iter().map(|j| (j.request, j.reply)).unzip();
+    let mut records = Vec::new();
+    for job in jobs {
+        match job {
+            Job::Record { request, reply } => records.push((request, reply)),
+            Job::Exclusive(work) => {
+                commit_records(store, plan, refresh, std::mem::take(&mut records)).await;
+                let s = store.clone();
+                if let Err(e) = tokio::task::spawn_blocking(move || work(&s)).await {
+                    eprintln!("careledger serve: an exclusive job of the writer failed: {e}");
+                }
+                let refresh = refresh.clone();
+                let _ = tokio::task::spawn_blocking(move || refresh()).await;
+            }
+        }
+    }
+    commit_records(store, plan, refresh, records).await;
+}
+
+/// Commits one batch on a blocking thread and answers each request.
+async fn commit_records(
+    store: &Arc<Store>,
+    plan: &Arc<dyn ReadPlan>,
+    refresh: &Refresh,
+    jobs: Vec<(RecordRequest, Reply)>,
+) {
+    if jobs.is_empty() {
+        return;
+    }
+    let (requests, replies): (Vec<RecordRequest>, Vec<Reply>) = jobs.into_iter().unzip();
     let n = requests.len();
     let (s, p) = (store.clone(), plan.clone());
     let results = match tokio::task::spawn_blocking(move || commit_batch(&s, &*p, requests)).await {

@@ -275,9 +275,29 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             basis,
             approved_by,
         } => {
+            // A running service holds the store (and its keys): it erases on its writer.
+            let e = server::admin::EraseRequest {
+                child,
+                basis,
+                approved_by,
+            };
+            let request = server::admin::AdminRequest::Erase(e.clone());
+            if let Some(answer) = server::admin::send(db, &request) {
+                eprintln!("careledger: through the running service");
+                let answer = answer.map_err(|e| {
+                    CliError::Environment(format!("talking to the running service: {e}"))
+                })?;
+                return accounts::finish(answer, None);
+            }
             let store = stores.write()?;
             keys::for_append(&store, db, stores.keys.as_deref())?;
-            erase::erase(&store, vault()?.as_ref(), &child, &basis, &approved_by)
+            erase::erase(
+                &store,
+                vault()?.as_ref(),
+                &e.child,
+                &e.basis,
+                &e.approved_by,
+            )
         }
         // `log` lists metadata only (ids, types, times): the clear parts suffice.
         Request::Log(opts) => log::list(&*stores.read()?, &opts, &Opener::sealed()),

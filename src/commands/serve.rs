@@ -12,6 +12,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use careledger::service_plan::ServicePlan;
 use server::accounts::{Book, NewAccount};
+use server::admin::AdminResponse;
 use server::policy::{Role, Scope};
 use store::Store;
 use vault::Vault;
@@ -20,6 +21,7 @@ use vault::Vault;
 /// directory's, when the store has encryption on (`None`: a store in clear).
 pub fn serve(store: Store, vault: Option<Vault>, listen: SocketAddr) -> Result<()> {
     let encrypted = vault.is_some();
+    let vault = vault.map(Arc::new);
     let store = Arc::new(store);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -31,13 +33,17 @@ pub fn serve(store: Store, vault: Option<Vault>, listen: SocketAddr) -> Result<(
             .map_err(|e| crate::CliError::Environment(format!("listening on {listen}: {e}")))?;
         let (state, task) = server::AppState::start(
             store.clone(),
-            Arc::new(ServicePlan::new(vault)),
+            Arc::new(ServicePlan::new(vault.clone())),
             server::Limits::default(),
         )
         .context("starting the service")?;
         // `careledger user|token|access-log` reach the service through this socket.
         let socket = server::admin::socket_path(store.path());
-        let admin = server::admin::listen(&socket, store.clone()).map_err(|e| {
+        let ops = server::admin::ServiceOps {
+            writer: state.0.writer.clone(),
+            erase: erase_in_service(vault.clone()),
+        };
+        let admin = server::admin::listen(&socket, store.clone(), ops).map_err(|e| {
             crate::CliError::Environment(format!(
                 "opening the admin socket {}: {e}",
                 socket.display()
@@ -66,6 +72,36 @@ pub fn serve(store: Store, vault: Option<Vault>, listen: SocketAddr) -> Result<(
     }
     eprintln!("careledger: stopped; every acknowledged event is durable");
     result
+}
+
+/// `careledger erase` as the running service runs it for its admin socket (on its writer,
+/// between two batches): the same checks, event and key destruction, answered as the command
+/// would print them.
+fn erase_in_service(vault: Option<Arc<Vault>>) -> server::admin::EraseFn {
+    Arc::new(move |store, e| {
+        let erased =
+            super::erase::erase(store, vault.as_deref(), &e.child, &e.basis, &e.approved_by)
+                .and_then(|()| super::erase::recorded_erasure(store, &e.child));
+        match erased {
+            Ok(Some((seq, commitment))) => AdminResponse::ok(
+                String::new(),
+                format!(
+                    "the erasure of child {} is recorded at seq {seq} and its data key is \
+                     destroyed (commitment {commitment}); its personal fields read as erased \
+                     from now on, in every view and export",
+                    e.child
+                ),
+            ),
+            Ok(None) => AdminResponse::failure(
+                format!("child {}: no erasure event after the erasure", e.child),
+                false,
+            ),
+            Err(err) => {
+                let err = crate::CliError::classify(err, store.path());
+                AdminResponse::failure(err.to_string(), err.code() == 1)
+            }
+        }
+    })
 }
 
 /// `serve --demo`: a temporary store with the seed school, one account per role. The store is
