@@ -66,6 +66,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/worklist/fields"),
     ("POST", "/worklist/record"),
     ("GET", "/child/{child}"),
+    ("GET", "/child/{child}/timeline"),
+    ("GET", "/school/{school}/backfill"),
+    ("GET", "/verify"),
+    ("GET", "/access-log"),
+    ("GET", "/school/{school}/roster"),
+    ("POST", "/school/{school}/roster"),
+    ("GET", "/school/{school}/pairings"),
+    ("POST", "/school/{school}/pairings"),
 ];
 
 fn handler(method: &str, path: &str) -> MethodRouter<AppState> {
@@ -101,21 +109,36 @@ fn handler(method: &str, path: &str) -> MethodRouter<AppState> {
         ("GET", "/worklist/fields") => get(pages::entry_fields),
         ("POST", "/worklist/record") => post(pages::entry_record),
         ("GET", "/child/{child}") => get(pages::child_page),
+        ("GET", "/child/{child}/timeline") => get(pages::timeline_page),
+        ("GET", "/school/{school}/backfill") => get(pages::backfill_page),
+        ("GET", "/verify") => get(pages::verify_page),
+        ("GET", "/access-log") => get(pages::access_log_page),
+        ("GET", "/school/{school}/roster") => get(pages::roster_page),
+        ("POST", "/school/{school}/roster") => post(pages::roster_upload),
+        ("GET", "/school/{school}/pairings") => get(pages::pairings_page),
+        ("POST", "/school/{school}/pairings") => post(pages::pairings_upload),
         (m, p) => panic!("route {m} {p} is in ROUTES but has no handler"),
     }
 }
 
-/// The service's router over `state`: every route of `ROUTES`, the body limit (413) and the
-/// request timeout.
+/// The service's router over `state`: every route of `ROUTES`, the body limit (413: the
+/// limit of `Limits`, or `pages::UPLOAD_BYTES` for the CSV uploads) and the request timeout.
 pub fn app(state: AppState) -> Router {
     let limits = state.0.limits.clone();
     let mut router = Router::new();
     for (method, path) in ROUTES {
-        router = router.route(path, handler(method, path));
+        let limit = if pages::is_upload(method, path) {
+            pages::UPLOAD_BYTES
+        } else {
+            limits.body_bytes
+        };
+        router = router.route(
+            path,
+            handler(method, path).layer(RequestBodyLimitLayer::new(limit)),
+        );
     }
     router
         .layer(DefaultBodyLimit::disable())
-        .layer(RequestBodyLimitLayer::new(limits.body_bytes))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
@@ -155,7 +178,7 @@ fn raw_json(bytes: Vec<u8>) -> Response {
     r
 }
 
-fn decide(d: Decision) -> Result<(), ApiError> {
+pub(crate) fn decide(d: Decision) -> Result<(), ApiError> {
     match d {
         Decision::Allow => Ok(()),
         Decision::Forbidden => Err(ApiError::Forbidden(
@@ -165,14 +188,14 @@ fn decide(d: Decision) -> Result<(), ApiError> {
     }
 }
 
-fn read_failure(e: ReadFailure) -> ApiError {
+pub(crate) fn read_failure(e: ReadFailure) -> ApiError {
     match e {
         ReadFailure::BadInput(m) => ApiError::BadParam(m),
         ReadFailure::Fault(m) => ApiError::Fault(m),
     }
 }
 
-fn projection(e: projections::ProjectionError) -> ApiError {
+pub(crate) fn projection(e: projections::ProjectionError) -> ApiError {
     ApiError::BadParam(e.to_string())
 }
 
@@ -225,7 +248,7 @@ type Q = Query<BTreeMap<String, String>>;
 
 // ---- facts for the policy -----------------------------------------------------------------
 
-fn place_of_school(reg: &Registry, school: &str) -> Place {
+pub(crate) fn place_of_school(reg: &Registry, school: &str) -> Place {
     match reg.school_county(school) {
         Some(county) => Place {
             school: Some(school.to_owned()),
@@ -301,7 +324,7 @@ async fn me(caller: Caller) -> Result<Response, ApiError> {
 
 /// The place of an event: its children's school (all must share it), else its own school,
 /// else its staff member's school.
-fn place_of_event(reg: &Registry, event: &Event) -> Place {
+pub(crate) fn place_of_event(reg: &Registry, event: &Event) -> Place {
     let children = event.children();
     if let Some(first) = children.first() {
         let place = place_of_child(reg, first);
@@ -586,7 +609,7 @@ fn school_world(
     Ok((tl, world))
 }
 
-async fn school_read(
+pub(crate) async fn school_read(
     state: &AppState,
     caller: &Caller,
     school: &str,

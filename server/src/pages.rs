@@ -1,11 +1,16 @@
 //! The web pages (zh-CN, usable on a phone): login, a teacher's worklist with quick entry, a
-//! child's page. Server-rendered askama templates (`server/templates/`); htmx is vendored as one
+//! child's page; the inspector's pages (`inspect`: a child's timeline with an as-of slider,
+//! back-fill, verify status, the access log); the school admin's roster and pairing pages
+//! with CSV upload (`roster`). Server-rendered askama templates (`server/templates/`); htmx is vendored as one
 //! embedded file pinned by its SHA-256 (`HTMX_SHA256`), served at `/static/htmx.min.js`.
 //!
 //! Pages go through the same paths as the API: `auth` for the session, `policy::authorize`
 //! for every decision, `api::record_as` for every record. This module owns the markup and the
 //! form ↔ wire-object mapping of quick entry; it must never decide an authorisation itself,
 //! compute a view, or render a counseling note to anyone but a counselor.
+
+pub mod inspect;
+pub mod roster;
 
 use std::collections::BTreeMap;
 
@@ -22,6 +27,18 @@ use crate::error::ApiError;
 use crate::policy::{Action, Decision, Place, Resource, Role, authorize};
 use crate::writer::Outcome;
 use crate::{AppState, blocking};
+
+pub use inspect::{access_log_page, backfill_page, timeline_page, verify_page};
+pub use roster::{UPLOAD_BYTES, pairings_page, pairings_upload, roster_page, roster_upload};
+
+/// Whether a route takes a CSV upload (its body limit is `UPLOAD_BYTES`).
+pub fn is_upload(method: &str, path: &str) -> bool {
+    method == "POST"
+        && matches!(
+            path,
+            "/school/{school}/roster" | "/school/{school}/pairings"
+        )
+}
 
 /// htmx 2.0.11 (`npm pack htmx.org@2.0.11`, `dist/htmx.min.js`), embedded.
 pub const HTMX: &[u8] = include_bytes!("../static/htmx-2.0.11.min.js");
@@ -83,8 +100,8 @@ pub async fn login_form(
 ) -> Response {
     let user = login.user.clone();
     match auth::check_login(&state, &headers, login).await {
-        Ok((_, id)) => {
-            let mut r = Redirect::to("/worklist").into_response();
+        Ok((principal, id)) => {
+            let mut r = Redirect::to(&start_page(&principal)).into_response();
             r.headers_mut().insert(
                 header::SET_COOKIE,
                 auth::session_set_cookie(&id, state.0.limits.session_ttl),
@@ -733,13 +750,22 @@ pub async fn child_page(
     inner.await.unwrap_or_else(page_error)
 }
 
-/// The home page: the worklist for staff who have one, else the login page.
+/// Where a role starts: the worklist for teachers and counselors, the roster for a school
+/// admin, the access log for an inspector, who one is for the bureau (its statistics are the
+/// API's).
+fn start_page(p: &crate::policy::Principal) -> String {
+    match (p.role, &p.scope) {
+        (Role::Teacher | Role::Counselor, _) => "/worklist".to_owned(),
+        (Role::SchoolAdmin, crate::policy::Scope::School(s)) => format!("/school/{s}/roster"),
+        (Role::Inspector, _) => "/access-log".to_owned(),
+        _ => "/api/me".to_owned(),
+    }
+}
+
+/// The home page: the caller's start page, else the login page.
 pub async fn home(caller: Result<Caller, ApiError>) -> Response {
     match caller {
-        Ok(c) if matches!(c.principal.role, Role::Teacher | Role::Counselor) => {
-            Redirect::to("/worklist").into_response()
-        }
-        Ok(_) => Redirect::to("/api/me").into_response(),
+        Ok(c) => Redirect::to(&start_page(&c.principal)).into_response(),
         Err(_) => Redirect::to("/login").into_response(),
     }
 }

@@ -35,6 +35,29 @@ pub struct RecordRequest {
     pub actor: String,
 }
 
+/// A whole CSV file of one event type, uploaded by a school admin (the roster and pairing
+/// pages): appended whole or not at all, every row recorded by `actor`.
+#[derive(Debug, Clone)]
+pub struct ImportRequest {
+    /// The file's name as the admin uploaded it (errors carry it).
+    pub file: String,
+    /// The event type of every row (the file's `<type>.csv`).
+    pub kind: events::EventKind,
+    /// The file's bytes, read by `ingest`'s CSV reader.
+    pub bytes: Vec<u8>,
+    /// The logged-in admin's staff member: every row must name them as its actor.
+    pub actor: String,
+}
+
+/// What a committed import did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    /// Events appended (durable).
+    pub appended: usize,
+    /// Rows already in the log (same content), left out.
+    pub already_present: usize,
+}
+
 /// What a committed request did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -75,6 +98,8 @@ pub type Refresh = Arc<dyn Fn() + Send + Sync>;
 
 type Reply = oneshot::Sender<Result<Outcome, WriteError>>;
 
+type ImportReply = oneshot::Sender<Result<Imported, WriteError>>;
+
 /// Work that must not interleave with an append (an erasure: its event, then the destruction
 /// of the key the writer seals under), run by the writer between two batches.
 type Exclusive = Box<dyn FnOnce(&Store) + Send>;
@@ -84,7 +109,24 @@ enum Job {
         request: RecordRequest,
         reply: Reply,
     },
+    Import {
+        request: ImportRequest,
+        reply: ImportReply,
+    },
     Exclusive(Exclusive),
+}
+
+/// One queued request, as the batch sees it.
+enum Work {
+    Record(RecordRequest),
+    Import(ImportRequest),
+}
+
+/// One request's answer.
+#[derive(Clone)]
+enum Done {
+    Record(Outcome),
+    Import(Imported),
 }
 
 /// The cloneable end handlers submit to.
@@ -97,12 +139,15 @@ impl WriterHandle {
     /// Queues a request and waits until its batch is durable (or refused).
     pub async fn submit(&self, request: RecordRequest) -> Result<Outcome, WriteError> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .try_send(Job::Record { request, reply })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => WriteError::Busy,
-                mpsc::error::TrySendError::Closed(_) => WriteError::Closed,
-            })?;
+        self.queue(Job::Record { request, reply })?;
+        answer.await.unwrap_or(Err(WriteError::Closed))
+    }
+
+    /// Queues a whole file and waits until its batch is durable (or the file refused, with
+    /// nothing of it appended).
+    pub async fn submit_import(&self, request: ImportRequest) -> Result<Imported, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue(Job::Import { request, reply })?;
         answer.await.unwrap_or(Err(WriteError::Closed))
     }
 
@@ -115,14 +160,17 @@ impl WriterHandle {
         work: impl FnOnce(&Store) -> T + Send + 'static,
     ) -> Result<T, WriteError> {
         let (reply, answer) = oneshot::channel();
-        let job: Exclusive = Box::new(move |store| {
+        self.queue(Job::Exclusive(Box::new(move |store| {
             let _ = reply.send(work(store));
-        });
-        self.tx.try_send(Job::Exclusive(job)).map_err(|e| match e {
+        })))?;
+        answer.await.map_err(|_| WriteError::Closed)
+    }
+
+    fn queue(&self, job: Job) -> Result<(), WriteError> {
+        self.tx.try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => WriteError::Busy,
             mpsc::error::TrySendError::Closed(_) => WriteError::Closed,
-        })?;
-        answer.await.map_err(|_| WriteError::Closed)
+        })
     }
 }
 
@@ -186,15 +234,20 @@ async fn run(
     }
 }
 
-/// Runs what was taken from the queue in order: each run of record requests as one batch,
-/// each exclusive job alone between them.
+/// Runs what was taken from the queue in order: each run of records and imports as one
+/// batch, each exclusive job alone between them.
 async fn commit(store: &Arc<Store>, plan: &Arc<dyn ReadPlan>, refresh: &Refresh, jobs: Vec<Job>) {
-    let mut records = Vec::new();
+    let mut batch = Vec::new();
     for job in jobs {
         match job {
-            Job::Record { request, reply } => records.push((request, reply)),
+            Job::Record { request, reply } => {
+                batch.push((Work::Record(request), Answer::Record(reply)))
+            }
+            Job::Import { request, reply } => {
+                batch.push((Work::Import(request), Answer::Import(reply)))
+            }
             Job::Exclusive(work) => {
-                commit_records(store, plan, refresh, std::mem::take(&mut records)).await;
+                commit_jobs(store, plan, refresh, std::mem::take(&mut batch)).await;
                 let s = store.clone();
                 if let Err(e) = tokio::task::spawn_blocking(move || work(&s)).await {
                     eprintln!("careledger serve: an exclusive job of the writer failed: {e}");
@@ -204,23 +257,23 @@ async fn commit(store: &Arc<Store>, plan: &Arc<dyn ReadPlan>, refresh: &Refresh,
             }
         }
     }
-    commit_records(store, plan, refresh, records).await;
+    commit_jobs(store, plan, refresh, batch).await;
 }
 
-/// Commits one batch on a blocking thread and answers each request.
-async fn commit_records(
+/// Commits one batch on a blocking thread and answers each job.
+async fn commit_jobs(
     store: &Arc<Store>,
     plan: &Arc<dyn ReadPlan>,
     refresh: &Refresh,
-    jobs: Vec<(RecordRequest, Reply)>,
+    jobs: Vec<(Work, Answer)>,
 ) {
     if jobs.is_empty() {
         return;
     }
-    let (requests, replies): (Vec<RecordRequest>, Vec<Reply>) = jobs.into_iter().unzip();
-    let n = requests.len();
+    let (work, replies): (Vec<Work>, Vec<Answer>) = jobs.into_iter().unzip();
+    let n = work.len();
     let (s, p) = (store.clone(), plan.clone());
-    let results = match tokio::task::spawn_blocking(move || commit_batch(&s, &*p, requests)).await {
+    let results = match tokio::task::spawn_blocking(move || commit_work(&s, &*p, work)).await {
         Ok((results, changed)) => {
             if changed {
                 // Before the answers: a request that follows sees the new registry.
@@ -234,7 +287,74 @@ async fn commit_records(
     for (reply, result) in replies.into_iter().zip(results) {
         // A caller that went away (timeout, closed connection) no longer waits: its event
         // is committed all the same.
-        let _ = reply.send(result);
+        match (reply, result) {
+            (Answer::Record(r), Ok(Done::Record(o))) => {
+                let _ = r.send(Ok(o));
+            }
+            (Answer::Import(r), Ok(Done::Import(i))) => {
+                let _ = r.send(Ok(i));
+            }
+            (Answer::Record(r), Err(e)) => {
+                let _ = r.send(Err(e));
+            }
+            (Answer::Import(r), Err(e)) => {
+                let _ = r.send(Err(e));
+            }
+            (Answer::Record(r), Ok(Done::Import(_))) => {
+                let _ = r.send(Err(WriteError::Fault(
+                    "a record answered as an import".into(),
+                )));
+            }
+            (Answer::Import(r), Ok(Done::Record(_))) => {
+                let _ = r.send(Err(WriteError::Fault(
+                    "an import answered as a record".into(),
+                )));
+            }
+        }
+    }
+}
+
+enum Answer {
+    Record(Reply),
+    Import(ImportReply),
+}
+
+/// Reads an uploaded CSV file with `ingest`'s CSV reader against `known` and checks that
+/// every row names `actor` (the logged-in admin) as its actor: the drafts with their lines,
+/// or every problem. Used by the page before queueing and by the writer inside the batch.
+pub fn read_import(
+    request: &ImportRequest,
+    known: &dyn Known,
+    opts: &ingest::Options,
+) -> Result<ingest::Parsed, IngestErrors> {
+    let parsed = ingest::parse_csv(
+        &request.file,
+        Some(request.kind),
+        &request.bytes,
+        known,
+        opts,
+    )?;
+    let errors: Vec<ingest::LineError> = parsed
+        .drafts
+        .iter()
+        .filter(|(_, d)| d.actor != request.actor)
+        .map(|(line, d)| ingest::LineError {
+            file: request.file.clone(),
+            sheet: None,
+            line: Some(*line),
+            column: None,
+            field: Some("actor".to_owned()),
+            expected: format!(
+                "{}, the logged-in admin's staff id (the service records as you)",
+                request.actor
+            ),
+            found: Some(format!("{:?}", d.actor)),
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(IngestErrors { errors })
     }
 }
 
@@ -247,6 +367,29 @@ pub fn commit_batch(
     plan: &dyn ReadPlan,
     requests: Vec<RecordRequest>,
 ) -> (Vec<Result<Outcome, WriteError>>, bool) {
+    let (results, changed) = commit_work(
+        store,
+        plan,
+        requests.into_iter().map(Work::Record).collect(),
+    );
+    let results = results
+        .into_iter()
+        .map(|r| match r {
+            Ok(Done::Record(o)) => Ok(o),
+            Ok(Done::Import(_)) => Err(WriteError::Fault("a record answered as an import".into())),
+            Err(e) => Err(e),
+        })
+        .collect();
+    (results, changed)
+}
+
+/// `commit_batch` over records and whole-file imports: an import's rows are accepted all
+/// together or the import is refused with every problem.
+fn commit_work(
+    store: &Store,
+    plan: &dyn ReadPlan,
+    requests: Vec<Work>,
+) -> (Vec<Result<Done, WriteError>>, bool) {
     let opts = ingest::Options {
         now: Utc::now(),
         preserve_recorded_at: false,
@@ -262,17 +405,34 @@ pub fn commit_batch(
         base: &base,
         batch: MemoryKnown::new(),
     };
-    let mut results: Vec<Result<Outcome, WriteError>> = Vec::with_capacity(requests.len());
+    let mut results: Vec<Result<Done, WriteError>> = Vec::with_capacity(requests.len());
     let mut drafts = Vec::new();
     let mut owner = Vec::new();
-    for (i, r) in requests.iter().enumerate() {
-        match ingest::parse_record(&r.kind, &r.body, Some(&r.actor), &known, &opts) {
-            Err(e) => results.push(Err(WriteError::Invalid(e))),
-            Ok(parsed) if parsed.drafts.is_empty() => results.push(Ok(Outcome::AlreadyPresent)),
-            Ok(parsed) => {
+    // Per import: how many of its rows were already present.
+    let mut present = vec![0usize; requests.len()];
+    for (i, w) in requests.iter().enumerate() {
+        let parsed = match w {
+            Work::Record(r) => {
+                ingest::parse_record(&r.kind, &r.body, Some(&r.actor), &known, &opts)
+            }
+            Work::Import(r) => read_import(r, &known, &opts),
+        };
+        match (w, parsed) {
+            (_, Err(e)) => results.push(Err(WriteError::Invalid(e))),
+            (Work::Record(_), Ok(parsed)) if parsed.drafts.is_empty() => {
+                results.push(Ok(Done::Record(Outcome::AlreadyPresent)))
+            }
+            (Work::Import(_), Ok(parsed)) if parsed.drafts.is_empty() => {
+                results.push(Ok(Done::Import(Imported {
+                    appended: 0,
+                    already_present: parsed.already_present,
+                })))
+            }
+            (_, Ok(parsed)) => {
+                present[i] = parsed.already_present;
                 let clear = parsed.into_drafts();
                 // Validation of the requests after this one reads it in clear; the log gets
-                // it sealed.
+                // it sealed (an import all together or not at all).
                 let mut stored = clear.clone();
                 if let Some(sealer) = sealer.as_mut()
                     && let Err(e) = sealer.seal(&mut stored)
@@ -313,10 +473,20 @@ pub fn commit_batch(
     match store.append(drafts, Source::Cli) {
         Ok(_) => {
             for (id, i) in ids.into_iter().zip(owner) {
-                results[i] = match store.seq_of(&id) {
-                    Ok(Some(seq)) => Ok(Outcome::Recorded { id, seq }),
-                    Ok(None) => Err(WriteError::Fault(format!("{id} not found after append"))),
-                    Err(e) => Err(WriteError::Fault(e.to_string())),
+                results[i] = match (&requests[i], &results[i]) {
+                    (Work::Import(_), Ok(Done::Import(done))) => Ok(Done::Import(Imported {
+                        appended: done.appended.saturating_add(1),
+                        already_present: done.already_present,
+                    })),
+                    (Work::Import(_), _) => Ok(Done::Import(Imported {
+                        appended: 1,
+                        already_present: present[i],
+                    })),
+                    (Work::Record(_), _) => match store.seq_of(&id) {
+                        Ok(Some(seq)) => Ok(Done::Record(Outcome::Recorded { id, seq })),
+                        Ok(None) => Err(WriteError::Fault(format!("{id} not found after append"))),
+                        Err(e) => Err(WriteError::Fault(e.to_string())),
+                    },
                 };
             }
             (results, changes_facts)

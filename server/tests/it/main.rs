@@ -2,6 +2,7 @@
 //! seed school (in clear, or with encryption on: sealed under a key directory beside it, as
 //! `init` makes a store), one account (and one bearer token) per role, spoken to over HTTP.
 
+mod browser;
 mod concurrency;
 mod matrix;
 mod pages;

@@ -194,11 +194,64 @@ const PROBES: &[(&str, &str, &str, Option<&str>)] = &[
     ),
     ("GET", "/child/{child}", "/child/sq-c05", None),
     ("GET", "/child/{child}", "/child/sq-c01", None),
+    (
+        "GET",
+        "/child/{child}/timeline",
+        "/child/sq-c05/timeline",
+        None,
+    ),
+    (
+        "GET",
+        "/child/{child}/timeline",
+        "/child/sq-c01/timeline",
+        None,
+    ),
+    (
+        "GET",
+        "/child/{child}/timeline",
+        "/child/sq-c99/timeline",
+        None,
+    ),
+    (
+        "GET",
+        "/school/{school}/backfill",
+        "/school/sq/backfill",
+        None,
+    ),
+    (
+        "GET",
+        "/school/{school}/backfill",
+        "/school/zz/backfill",
+        None,
+    ),
+    ("GET", "/verify", "/verify", None),
+    ("GET", "/access-log", "/access-log?child=sq-c05", None),
+    ("GET", "/school/{school}/roster", "/school/sq/roster", None),
+    ("GET", "/school/{school}/roster", "/school/zz/roster", None),
+    (
+        "POST",
+        "/school/{school}/roster",
+        "/school/sq/roster",
+        Some(TALK_FORM),
+    ),
+    (
+        "GET",
+        "/school/{school}/pairings",
+        "/school/sq/pairings?on=2025-11-20",
+        None,
+    ),
+    (
+        "POST",
+        "/school/{school}/pairings",
+        "/school/sq/pairings",
+        Some(TALK_FORM),
+    ),
     ("POST", "/logout", "/logout", None),
     ("POST", "/api/logout", "/api/logout", None),
 ];
 
-/// A quick-entry form sent as the API's JSON: the form extractor refuses it (415).
+/// A quick-entry form sent as the API's JSON: the form extractor refuses it (415); the
+/// upload pages answer it, once authorised, with their form and the error (400).
 const TALK_FORM: &str = r#"{"type":"talk_held"}"#;
 
 const LOGIN: &str = r#"{"user":"{user}","password":"correct horse battery"}"#;
