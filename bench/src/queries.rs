@@ -137,11 +137,10 @@ pub fn readmodels(data: &DataArgs, dir: &Path) -> Result<StageOut> {
             &plan::Opener::sealed(),
         )?;
         let world = World::build(&tl);
-        Ok(
-            projections::scores(&tl, &world, &school, year.clone(), None)?
-                .rows
-                .len(),
-        )
+        // The polars scorer, as `careledger scores --school` runs it.
+        Ok(reports::score_run(&tl, &world, &school, &year, None)?
+            .rows
+            .len())
     };
     let (s, rows) = timed(|| scores(None))?;
     out.set("scores_school_s", s);
@@ -157,19 +156,22 @@ pub fn readmodels(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     })?;
     out.set("worklist_s", s);
     let (s, rows) = timed(|| {
+        // As `careledger scores --county` runs it: one read of the county, one world, one
+        // polars plan grouped by school.
         let store = open(dir)?;
+        let tl = plan::scope_timeline(
+            &store,
+            &plan::Scope::County(county.clone()),
+            None,
+            &plan::Opener::sealed(),
+        )?;
+        let world = World::build(&tl);
+        let mut schools = store.county_schools(&county)?;
+        schools.sort_unstable();
+        let ids: Vec<&str> = schools.iter().map(String::as_str).collect();
         let mut rows = 0;
-        for s in store.county_schools(&county)? {
-            let tl = plan::scope_timeline(
-                &store,
-                &plan::Scope::School(s.clone()),
-                None,
-                &plan::Opener::sealed(),
-            )?;
-            let world = World::build(&tl);
-            rows += projections::scores(&tl, &world, &s, year.clone(), None)?
-                .rows
-                .len();
+        for run in reports::score_runs(&tl, &world, &ids, &year, None)? {
+            rows += run?.rows.len();
         }
         Ok(rows)
     })?;
@@ -200,7 +202,7 @@ pub fn readmodels(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     if exe.exists() {
         let db = store_path(dir);
         let past = events::time::format_local(past);
-        let runs: [(&str, Vec<&str>); 5] = [
+        let runs: [(&str, Vec<&str>); 6] = [
             (
                 "cli_scores_s",
                 vec![
@@ -212,6 +214,12 @@ pub fn readmodels(data: &DataArgs, dir: &Path) -> Result<StageOut> {
                 vec![
                     "scores", "--school", &school, "--period", &data.year, "--format", "json",
                     "--as-of", &past,
+                ],
+            ),
+            (
+                "cli_scores_county_s",
+                vec![
+                    "scores", "--county", &county, "--period", &data.year, "--format", "json",
                 ],
             ),
             (

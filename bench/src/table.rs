@@ -296,7 +296,7 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
     row(
         "read models: scores, one school",
         format!(
-            "open, `plan::scope_timeline` of {}, world, `projections::scores`, school year ({} staff rows); as a whole `careledger scores` run: {}",
+            "open, `plan::scope_timeline` of {}, world, the polars scorer `reports::score_run`, school year ({} staff rows); as a whole `careledger scores` run: {}",
             rdm.note("school"),
             int(rdm.f("scores_school_rows")),
             cli("cli_scores_s")
@@ -327,8 +327,9 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
     row(
         "read models: scores, every school",
         format!(
-            "open, then each school's scoped read and scores ({} staff rows)",
-            int(rdm.f("scores_county_rows"))
+            "as `scores --county` runs it: open, `plan::scope_timeline` of the county, world, the polars scorer `reports::score_runs` over every school in one plan ({} staff rows); whole `careledger scores --county` run: {}",
+            int(rdm.f("scores_county_rows")),
+            cli("cli_scores_county_s")
         ),
         secs(rdm.f("scores_county_s")),
         String::new(),

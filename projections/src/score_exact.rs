@@ -116,6 +116,21 @@ impl Ratio {
         })
     }
 
+    /// `n / d` of 128-bit parts (the exact score a columnar scorer computed in `i128`);
+    /// `None` when `d` is zero.
+    pub fn from_u128(n: u128, d: u128) -> Option<Ratio> {
+        let big = |x: u128| {
+            Big::from_u64((x >> 64) as u64)
+                .mul(&Big::from_u64(1 << 32))
+                .mul(&Big::from_u64(1 << 32))
+                .add(&Big::from_u64(x as u64))
+        };
+        (d != 0).then(|| Ratio {
+            num: big(n),
+            den: big(d),
+        })
+    }
+
     /// An integer.
     pub fn int(n: u64) -> Ratio {
         Ratio {
@@ -145,6 +160,26 @@ impl Ratio {
             den = den.mul_u64(10);
         }
         Some(Ratio { num, den })
+    }
+
+    /// The decimal a non-negative finite `f64` was written as (as [`Ratio::from_decimal`]
+    /// reads it), as `(digits, decimals)`: `x = digits / 10^decimals`. `None` for a negative
+    /// or non-finite number, or one whose digits or `10^decimals` do not fit in 128 bits.
+    pub fn decimal_parts(x: f64) -> Option<(u128, u32)> {
+        if !x.is_finite() || x < 0.0 {
+            return None;
+        }
+        let s = format!("{x}");
+        let (int, frac) = s.split_once('.').unwrap_or((&s, ""));
+        let mut digits: u128 = 0;
+        for c in int.bytes().chain(frac.bytes()) {
+            digits = digits
+                .checked_mul(10)?
+                .checked_add(u128::from(c.checked_sub(b'0')?))?;
+        }
+        let decimals = u32::try_from(frac.len()).ok()?;
+        10u128.checked_pow(decimals)?;
+        Some((digits, decimals))
     }
 
     /// `self + other`.
@@ -291,6 +326,24 @@ mod tests {
         let tenth = Ratio::from_decimal(0.1).unwrap();
         assert_eq!(tenth.mul(&Ratio::int(100)).hundredths(), 1000);
         assert_eq!(tenth.one_minus().unwrap(), Ratio::new(9, 10).unwrap());
+    }
+
+    #[test]
+    fn decimal_parts_read_the_written_decimal() {
+        assert_eq!(Ratio::decimal_parts(0.1), Some((1, 1)));
+        assert_eq!(Ratio::decimal_parts(40.0), Some((40, 0)));
+        assert_eq!(Ratio::decimal_parts(68.8), Some((688, 1)));
+        assert_eq!(Ratio::decimal_parts(-1.0), None);
+        assert_eq!(Ratio::decimal_parts(1e300), None);
+        let (d, k) = Ratio::decimal_parts(64.415).unwrap();
+        assert_eq!(
+            Ratio::from_u128(d, 10u128.pow(k)).unwrap(),
+            Ratio::from_decimal(64.415).unwrap()
+        );
+        let big = Ratio::from_u128(u128::MAX, 3).unwrap();
+        assert!(big > Ratio::new(u64::MAX, 1).unwrap());
+        assert_eq!(Ratio::from_u128(6, 4).unwrap(), Ratio::new(3, 2).unwrap());
+        assert!(Ratio::from_u128(1, 0).is_none());
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! This module owns the scoring rule and its exact arithmetic (`score_exact`); it must never
 //! read the store or the clock, and never let a confidential field (`notes`) into its output:
 //! it only counts events. docs/scores.md states the rule as implemented and every decision
-//! where the rules were silent.
+//! where the rules were silent. The commands run the polars scorer of `reports` (`scorer`);
+//! this module is its reference, tested against it byte for byte on every output.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -119,6 +120,32 @@ pub struct StaffScore {
 }
 
 impl StaffScore {
+    /// A row with no score yet: the staff member, no compliance, no flags, no windows. A
+    /// scorer outside this module (the polars scorer of `reports`) fills the public fields and
+    /// sets the exact score with [`StaffScore::with_exact`].
+    pub fn unscored(staff: String, name: String) -> StaffScore {
+        StaffScore {
+            staff,
+            name,
+            exact: None,
+            score: None,
+            flags: Vec::new(),
+            compliance: BTreeMap::new(),
+            weights: BTreeMap::new(),
+            year_end_points: None,
+            total: None,
+            peak_pairings: 0,
+            windows: Vec::new(),
+        }
+    }
+
+    /// The row with its exact score set (`None`: unpaired); `score` is the caller's, and must
+    /// be this value rounded (rules §7.7).
+    pub fn with_exact(mut self, exact: Option<Ratio>) -> StaffScore {
+        self.exact = exact;
+        self
+    }
+
     /// Whether the exact (unrounded) score is at least `x` read as a decimal; `None` when
     /// unpaired.
     pub fn score_at_least(&self, x: f64) -> Option<bool> {

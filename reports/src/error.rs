@@ -111,6 +111,18 @@ pub enum ReportError {
         /// The field (`happened_at`, `notified_at`).
         field: &'static str,
     },
+    /// A score run's exact figures could exceed the 128-bit integers the polars scorer
+    /// computes in (absurdly long decimal weights, thresholds or shares, or a great many
+    /// quotas): refused rather than computed wrongly.
+    #[error(
+        "the exact score arithmetic of this run could exceed 128-bit integers ({quotas} quota names, up to {max_due} due windows per quota): shorten the decimals of the policy's weights, thresholds and share"
+    )]
+    ScoreRange {
+        /// How many quota names the run's policies hold.
+        quotas: usize,
+        /// The most (pairing, window) pairs of one staff member.
+        max_due: u128,
+    },
     /// A report frame lacks a column or holds an unexpected type (a bug in this crate).
     #[error("report column {column} is missing or mistyped")]
     Column {

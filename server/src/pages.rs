@@ -556,6 +556,32 @@ fn wire_object(kind: &str, staff: &str, form: &[(String, String)]) -> Map<String
     obj
 }
 
+/// The message a teacher reads under a field of the quick-entry form: in Chinese, naming the
+/// field by its label — "please choose …" when nothing was given, otherwise what was wrong
+/// followed by what the record expects (the CLI's wording of it, the same as the API's
+/// `expected`). The API's JSON keeps the CLI's message unchanged.
+fn at_field(kind: &str, field: &str, e: &crate::error::FieldError) -> String {
+    let spec = specs(kind).into_iter().find(|(n, ..)| *n == field);
+    let label = match (field, &spec) {
+        ("child", _) => "学生",
+        ("occurred_at", _) => "时间",
+        (_, Some((_, label, _))) => label.split('（').next().unwrap_or(label),
+        (_, None) => field,
+    };
+    let choose =
+        matches!(spec, Some((_, _, Input::Select(_) | Input::Multi(_)))) || field == "child";
+    // The validator says "nothing" for an absent value (ingest's convention).
+    let missing = e
+        .found
+        .as_deref()
+        .is_none_or(|f| f.trim().is_empty() || f == "nothing");
+    match (missing, choose) {
+        (true, true) => format!("请选择{label}"),
+        (true, false) => format!("请填写{label}"),
+        (false, _) => format!("{label}填写有误（应为：{}）", e.expected),
+    }
+}
+
 /// `POST /worklist/record` (htmx): records through the API's path; answers the form again —
 /// with each error at its field, or cleared with a note — and, after a save, the worklist
 /// swapped out of band.
@@ -595,9 +621,10 @@ pub async fn entry_record(
         Err(ApiError::Invalid(list)) => {
             for e in list {
                 match e.field {
-                    Some(f) => {
-                        let name = f.split('.').next().unwrap_or(&f).to_owned();
-                        errors.entry(name).or_insert(e.message);
+                    Some(ref f) => {
+                        let name = f.split('.').next().unwrap_or(f).to_owned();
+                        let message = at_field(&kind, &name, &e);
+                        errors.entry(name).or_insert(message);
                     }
                     None => general_error = e.message,
                 }

@@ -4,7 +4,8 @@
 //!
 //! This module owns what is printed where (the log position to stderr and into the table
 //! headers, one file per school for a county); it must never compute a score or a rank (that
-//! is `projections::scores` and `reports::year_end`).
+//! is the polars scorer `reports::scorer` and `reports::year_end`). `projections::scores` is
+//! the scorer's reference in the tests, never called here (`.ci/run` checks it).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -106,8 +107,8 @@ pub fn scores(store: &Store, opts: &ScoresOptions, open: &plan::Opener<'_>) -> R
         Scope::School(s) => s,
         Scope::County(c) => return county(store, &tl, &world, c, opts, other.as_ref()),
     };
-    let run = projections::scores(&tl, &world, school, opts.period.clone(), other.as_ref())
-        .map_err(bad)?;
+    let run = reports::score_run(&tl, &world, school, &opts.period, other.as_ref())
+        .map_err(score_error)?;
     let one = school_output(store, run, school, opts, other.as_ref())?;
     for s in &one.other_unmatched {
         eprintln!("warning: {s} is in the other scores but has no row in this run");
@@ -125,6 +126,16 @@ pub fn scores(store: &Store, opts: &ScoresOptions, open: &plan::Opener<'_>) -> R
             std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes)?;
             Ok(())
         }
+    }
+}
+
+/// A school that cannot be scored (unknown, no such period, bad other scores) or a policy
+/// whose decimals are beyond the exact range is the input's (exit 1); polars failing is not.
+fn score_error(e: reports::ReportError) -> anyhow::Error {
+    match e {
+        reports::ReportError::Projection { source } => bad(source),
+        e @ reports::ReportError::ScoreRange { .. } => BadInput(e.to_string()).into(),
+        e => e.into(),
     }
 }
 
@@ -149,8 +160,8 @@ fn school_file(dir: &Path, school: &str, output: ScoreOutput) -> std::path::Path
     dir.join(format!("scores-{safe}.{ext}"))
 }
 
-/// `scores --county C`: every school of the county, by id, on one scoped read, one world and one
-/// index of the events (`projections::scores::scores_of_schools`), each
+/// `scores --county C`: every school of the county, by id, on one scoped read, one world and
+/// one polars plan over the county's fact table, grouped by school (`reports::score_runs`), each
 /// with exactly the rows (and bytes) `scores --school` gives it. With `--out DIR` one file per
 /// school (`scores-<school>.<ext>`, byte-identical to `scores --school S --out FILE`); on
 /// stdout the table is each school's table in turn (a blank line between) and JSON an array
@@ -187,7 +198,8 @@ fn county(
     }
     let mut outputs = Vec::new();
     let mut matched = std::collections::BTreeSet::new();
-    let runs = projections::scores::scores_of_schools(tl, world, &schools, &opts.period, other);
+    let runs =
+        reports::score_runs(tl, world, &schools, &opts.period, other).map_err(score_error)?;
     for (school, run) in schools.into_iter().zip(runs) {
         match run {
             Ok(run) => {

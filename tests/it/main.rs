@@ -6,6 +6,7 @@ mod crash;
 mod fact_scan;
 mod forms;
 mod hardening;
+mod polscores;
 mod privacy;
 mod proofs;
 mod proofs_crash;

@@ -27,7 +27,7 @@ fn now() -> DateTime<Utc> {
 
 /// The generated county with the hard cases added, in log order, and the recorded time
 /// between a moving correction and the event it moves.
-fn county(seed: u64) -> (Vec<Draft>, DateTime<Utc>) {
+pub(crate) fn county(seed: u64) -> (Vec<Draft>, DateTime<Utc>) {
     let cfg = fixtures::GenConfig {
         county: None,
         schools: 3,
@@ -164,7 +164,7 @@ fn county(seed: u64) -> (Vec<Draft>, DateTime<Utc>) {
 }
 
 /// Appends the drafts in batches of about a week of records.
-fn fill(store: &Store, drafts: Vec<Draft>) {
+pub(crate) fn fill(store: &Store, drafts: Vec<Draft>) {
     let mut batch: Vec<Draft> = Vec::new();
     let mut start: Option<DateTime<Utc>> = None;
     for d in drafts {

@@ -9,5 +9,6 @@ mod differential;
 mod formats;
 mod golden;
 mod privacy;
+mod scorer;
 mod seed;
 mod year_end;

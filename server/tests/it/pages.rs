@@ -105,6 +105,10 @@ async fn a_teacher_logs_in_records_a_family_call_with_a_mistake_fixes_it_and_see
         "the error is at the field: {html}"
     );
     assert!(
+        html.contains("通话分钟填写有误（应为："),
+        "the error is said in Chinese, naming the field by its label: {html}"
+    );
+    assert!(
         html.contains("期中考试后和爸爸通话"),
         "what was typed is kept"
     );

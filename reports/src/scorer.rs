@@ -1,0 +1,1293 @@
+//! The polars scorer of the evaluation runs (rules §7): the default computation of `scores
+//! --school` and `scores --county`.
+//!
+//! Frames go in, built from the same timeline and world `projections::scores` reads: the
+//! **events** (one row per effective care event a quota may count, per child it is about:
+//! staff, child, kind, local day), the **staff** of the schools, each staff member's
+//! **pairings** (the days each was active within the period, as half-open ranges), the
+//! **windows** of the period (`projections::calendar::windows`: each window's days as ranges,
+//! and which window of each kind every period day lies in), the **policies** (the days each
+//! governs, from `School::policies_during`, and their quotas, weights and evaluation
+//! figures) and the **other scores**. Everything after that is polars lazy, for every school
+//! of the run in one plan (every frame carries `school`): the governing policy of a window is
+//! a join on its last day; active days are the overlaps of pairing ranges and window ranges
+//! summed per pairing and window; an event counts for a pairing when it falls in one of its
+//! active ranges, and for the window holding its day; due, met, compliance per quota, the
+//! weights (the last policy in force during the period that has the quota), the peak of
+//! pairings active on one day, and the exact score are columns and group-bys.
+//!
+//! **Exactness** (rules §7.7): weights, thresholds, the share and other scores are read as
+//! the decimals they were written as (`Ratio::decimal_parts`) and held as `i128` integers
+//! (digits and powers of ten); the score is the integer ratio `N / D` with
+//! `N = Σ W_q·met_q·Π_{r≠q} due_r` and `D = Π due_q · Σ W_q`; every rounding ("half away from
+//! zero" to hundredths) and every flag comparison is integer arithmetic on those columns.
+//! polars' integer arithmetic wraps, so before the plan runs, a bound of every intermediate
+//! value is computed with checked arithmetic; a run whose figures could exceed `i128` is
+//! refused ([`ReportError::ScoreRange`]), never computed wrongly. No `f64` is computed: the
+//! printed two-decimal figures are the hundredths divided by 100 in Rust, exactly as
+//! `score_exact::Ratio::round2` does.
+//!
+//! It owns those frames and that plan. It must never decide what a rule means where
+//! `projections` already does (windows, which policy governs a day, who is paired when, which
+//! children an event is about, the decimal reading of a number), never read the store, and
+//! never carry a name of a child, a phone or a note: the frames hold ids, days and counts (and
+//! staff names, which the year-end table prints). `projections::scores` is the reference it
+//! is tested against byte for byte (tests/it/polscores.rs, reports/tests/it/scorer.rs).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use chrono::{Datelike, NaiveDate};
+use events::Event;
+use events::event::EventKind;
+use events::policy::Per;
+use polars::prelude::*;
+use projections::calendar::{Period, windows};
+use projections::score_exact::Ratio;
+use projections::scores::{Compliance, Flag, ScoreRun, StaffScore, WindowRow};
+use projections::{DaySet, ProjectionError, Timeline, World};
+
+use crate::error::ReportError;
+
+/// The window kinds, in the order a drill-down lists them.
+const PERS: [Per; 4] = [Per::Week, Per::Month, Per::Term, Per::Year];
+
+/// A day as the frames hold it: days since 0001-01-01 (`Int32`).
+fn day_number(d: NaiveDate) -> i32 {
+    d.num_days_from_ce()
+}
+
+/// The day of a frame's day number.
+fn day_of(n: i32, column: &'static str) -> Result<NaiveDate, ReportError> {
+    NaiveDate::from_num_days_from_ce_opt(n).ok_or(ReportError::Column { column })
+}
+
+/// The score run of one school by polars: [`score_runs`] of that school alone, its
+/// projection error (unknown school, no such period, bad other scores) as
+/// [`ReportError::Projection`].
+pub fn score_run(
+    timeline: &Timeline,
+    world: &World,
+    school: &str,
+    period: &Period,
+    other: Option<&BTreeMap<String, f64>>,
+) -> Result<ScoreRun, ReportError> {
+    let mut runs = score_runs(timeline, world, &[school], period, other)?;
+    match runs.pop() {
+        Some(run) => run.map_err(|source| ReportError::Projection { source }),
+        None => Err(ReportError::Column { column: "school" }),
+    }
+}
+
+/// The score runs of `schools` for `period` by polars, in one plan: one result per school,
+/// in the order given, each equal to `projections::scores` of that school on the same
+/// timeline and world (a timeline already cut at the run's as-of time, and its world). A
+/// school that cannot be scored (unknown, no such period, other scores with a term or out of
+/// range) gets the error the reference gives it; polars failing, or figures beyond the exact
+/// range, fail the whole call.
+pub fn score_runs(
+    timeline: &Timeline,
+    world: &World,
+    schools: &[&str],
+    period: &Period,
+    other: Option<&BTreeMap<String, f64>>,
+) -> Result<Vec<Result<ScoreRun, ProjectionError>>, ReportError> {
+    let mut results: Vec<Option<Result<ScoreRun, ProjectionError>>> = Vec::new();
+    let mut inputs = Inputs::default();
+    let mut scored: Vec<(usize, &str, NaiveDate, NaiveDate)> = Vec::new();
+    for (i, school) in schools.iter().enumerate() {
+        match inputs.add_school(world, school, period, other) {
+            Ok((first, last)) => {
+                scored.push((i, school, first, last));
+                results.push(None);
+            }
+            Err(e) => results.push(Some(Err(e))),
+        }
+    }
+    if !scored.is_empty() {
+        let wanted: HashSet<&str> = scored
+            .iter()
+            .flat_map(|(_, s, _, _)| world.staff_of(s).map(|t| t.id.as_str()))
+            .collect();
+        inputs.add_events(timeline, world, &wanted);
+        if let Some(o) = other {
+            inputs.add_other(o);
+        }
+        let out = inputs.run(other.is_some())?;
+        let mut by_school = out.into_runs()?;
+        for (i, school, first_day, last_day) in scored {
+            let rows = by_school.remove(school).unwrap_or_default();
+            let other_unmatched = other
+                .map(|o| {
+                    let have: BTreeSet<&str> = rows.iter().map(|r| r.staff.as_str()).collect();
+                    o.keys()
+                        .filter(|k| !have.contains(k.as_str()))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            let rows = rows
+                .into_iter()
+                .map(|mut r| {
+                    if !period.is_year() {
+                        r.year_end_points = None;
+                    }
+                    r
+                })
+                .collect();
+            results[i] = Some(Ok(ScoreRun {
+                school: school.to_owned(),
+                period: period.clone(),
+                first_day,
+                last_day,
+                as_of: timeline.as_of(),
+                head_seq: timeline.head_seq(),
+                with_other: other.is_some(),
+                other_unmatched,
+                rows,
+            }));
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.ok_or(ReportError::Column { column: "school" }))
+        .collect()
+}
+
+/// A checked upper bound on non-negative integers (`None`: beyond `u128`).
+#[derive(Debug, Clone, Copy)]
+struct Bound(Option<u128>);
+
+impl Bound {
+    fn of(x: u128) -> Bound {
+        Bound(Some(x))
+    }
+    fn mul(self, o: Bound) -> Bound {
+        Bound(self.0.zip(o.0).and_then(|(a, b)| a.checked_mul(b)))
+    }
+    fn add(self, o: Bound) -> Bound {
+        Bound(self.0.zip(o.0).and_then(|(a, b)| a.checked_add(b)))
+    }
+    fn fits_i128(self) -> bool {
+        self.0.is_some_and(|x| x <= i128::MAX as u128)
+    }
+}
+
+/// A decimal as two `i128` columns: its digits and `10^decimals`.
+fn decimal(x: f64) -> Option<(i128, i128)> {
+    let (digits, decimals) = Ratio::decimal_parts(x)?;
+    let pow = 10u128.checked_pow(decimals)?;
+    Some((i128::try_from(digits).ok()?, i128::try_from(pow).ok()?))
+}
+
+/// The input frames, column by column. Invariant: the columns of one frame have one length.
+#[derive(Debug, Default)]
+struct Inputs {
+    // events: one row per (event, child it is about)
+    ev_staff: Vec<String>,
+    ev_child: Vec<String>,
+    ev_kind: Vec<&'static str>,
+    ev_day: Vec<i32>,
+    // staff of the schools
+    st_school: Vec<String>,
+    st_staff: Vec<String>,
+    st_name: Vec<String>,
+    st_joined: Vec<i32>,
+    st_left: Vec<Option<i32>>,
+    // the period at each school
+    pe_school: Vec<String>,
+    pe_first: Vec<i32>,
+    pe_last: Vec<i32>,
+    // the period's days at each school, as ranges
+    pr_school: Vec<String>,
+    pr_a: Vec<i32>,
+    pr_b: Vec<i32>,
+    // pairings: the active days within the period, as ranges
+    pa_school: Vec<String>,
+    pa_staff: Vec<String>,
+    pa_index: Vec<i32>,
+    pa_child: Vec<String>,
+    pa_a: Vec<i32>,
+    pa_b: Vec<i32>,
+    // windows
+    wi_school: Vec<String>,
+    wi_per: Vec<&'static str>,
+    wi_rank: Vec<i32>,
+    wi_w: Vec<i32>,
+    wi_label: Vec<String>,
+    wi_start: Vec<i32>,
+    wi_end: Vec<i32>,
+    wi_days: Vec<i64>,
+    // window days as ranges
+    wr_school: Vec<String>,
+    wr_per: Vec<&'static str>,
+    wr_w: Vec<i32>,
+    wr_a: Vec<i32>,
+    wr_b: Vec<i32>,
+    // each period day's window of each kind
+    wd_school: Vec<String>,
+    wd_per: Vec<&'static str>,
+    wd_w: Vec<i32>,
+    wd_day: Vec<i32>,
+    // policies: the days each governs
+    po_school: Vec<String>,
+    po_policy: Vec<i32>,
+    po_from: Vec<i32>,
+    po_until: Vec<i32>,
+    po_max_children: Vec<i64>,
+    po_out_n: Vec<Option<i128>>,
+    po_out_p: Vec<Option<i128>>,
+    po_dq_n: Vec<Option<i128>>,
+    po_dq_p: Vec<Option<i128>>,
+    po_share_n: Vec<i128>,
+    po_share_p: Vec<i128>,
+    // the quotas of each policy
+    qu_school: Vec<String>,
+    qu_policy: Vec<i32>,
+    qu_quota: Vec<String>,
+    qu_index: Vec<i32>,
+    qu_per: Vec<&'static str>,
+    qu_event: Vec<&'static str>,
+    qu_min: Vec<i64>,
+    qu_weight: Vec<f64>,
+    qu_w_digits: Vec<Option<i128>>,
+    qu_w_decimals: Vec<Option<u32>>,
+    // other scores
+    ot_staff: Vec<String>,
+    ot_n: Vec<i128>,
+    ot_p: Vec<i128>,
+    /// The most (pairing, window) pairs of one staff member: a bound of any `due`.
+    max_due: u128,
+}
+
+impl Inputs {
+    /// Adds a school's staff, pairings, windows and policies; the school's period's first
+    /// and last day, or the error the reference gives (in the reference's order of checks).
+    fn add_school(
+        &mut self,
+        world: &World,
+        school: &str,
+        period: &Period,
+        other: Option<&BTreeMap<String, f64>>,
+    ) -> Result<(NaiveDate, NaiveDate), ProjectionError> {
+        let sch = world.require_school(school)?;
+        let period_days = sch.period_days(period)?;
+        let (first, last) = match (period_days.first(), period_days.last()) {
+            (Some(f), Some(l)) => (f, l),
+            _ => {
+                return Err(ProjectionError::NoTermsInYear {
+                    school: school.to_owned(),
+                    year: period.to_string(),
+                });
+            }
+        };
+        if let Some(o) = other {
+            if !period.is_year() {
+                return Err(ProjectionError::OtherScoresNeedYear {
+                    period: period.to_string(),
+                });
+            }
+            for (staff, v) in o {
+                if !(v.is_finite() && (0.0..=100.0).contains(v)) {
+                    return Err(ProjectionError::OtherScore {
+                        staff: staff.clone(),
+                        value: *v,
+                    });
+                }
+            }
+        }
+        self.pe_school.push(school.to_owned());
+        self.pe_first.push(day_number(first));
+        self.pe_last.push(day_number(last));
+        for &(a, b) in period_days.ranges() {
+            self.pr_school.push(school.to_owned());
+            self.pr_a.push(day_number(a));
+            self.pr_b.push(day_number(b));
+        }
+
+        let mut window_count: u128 = 0;
+        for (rank, per) in PERS.into_iter().enumerate() {
+            if !period.admits(per) {
+                continue;
+            }
+            for (w, win) in windows(per, &period_days, sch.terms()).iter().enumerate() {
+                // A period has at most a few hundred windows of a kind.
+                let w = w as i32;
+                window_count += 1;
+                self.wi_school.push(school.to_owned());
+                self.wi_per.push(per.as_str());
+                self.wi_rank.push(rank as i32);
+                self.wi_w.push(w);
+                self.wi_label.push(win.label.clone());
+                self.wi_start.push(day_number(win.first()));
+                self.wi_end.push(day_number(win.last()));
+                self.wi_days
+                    .push(i64::try_from(win.len()).unwrap_or(i64::MAX));
+                for &(a, b) in win.days().ranges() {
+                    self.wr_school.push(school.to_owned());
+                    self.wr_per.push(per.as_str());
+                    self.wr_w.push(w);
+                    self.wr_a.push(day_number(a));
+                    self.wr_b.push(day_number(b));
+                }
+                for d in win.days().days() {
+                    self.wd_school.push(school.to_owned());
+                    self.wd_per.push(per.as_str());
+                    self.wd_w.push(w);
+                    self.wd_day.push(day_number(d));
+                }
+            }
+        }
+
+        let every_day = DaySet::half_open(NaiveDate::MIN, NaiveDate::MAX);
+        for (i, (policy, days)) in sch.policies_during(&every_day).into_iter().enumerate() {
+            let i = i as i32;
+            let ev = &policy.evaluation;
+            let out = decimal(ev.outstanding_at);
+            let dq = decimal(ev.disqualified_below);
+            let share = decimal(ev.year_end_share).unwrap_or((0, 1));
+            for &(a, b) in days.ranges() {
+                self.po_school.push(school.to_owned());
+                self.po_policy.push(i);
+                self.po_from.push(day_number(a));
+                self.po_until.push(day_number(b));
+                self.po_max_children
+                    .push(i64::from(policy.pairing.max_children));
+                self.po_out_n.push(out.map(|x| x.0));
+                self.po_out_p.push(out.map(|x| x.1));
+                self.po_dq_n.push(dq.map(|x| x.0));
+                self.po_dq_p.push(dq.map(|x| x.1));
+                self.po_share_n.push(share.0);
+                self.po_share_p.push(share.1);
+            }
+            for (qi, (name, q)) in policy.quota.iter().enumerate() {
+                let parts = Ratio::decimal_parts(q.weight);
+                self.qu_school.push(school.to_owned());
+                self.qu_policy.push(i);
+                self.qu_quota.push(name.clone());
+                self.qu_index.push(qi as i32);
+                self.qu_per.push(q.per.as_str());
+                self.qu_event.push(q.event.as_str());
+                self.qu_min.push(i64::from(q.min));
+                self.qu_weight.push(q.weight);
+                self.qu_w_digits
+                    .push(parts.and_then(|(d, _)| i128::try_from(d).ok()));
+                self.qu_w_decimals.push(parts.map(|(_, k)| k));
+            }
+        }
+
+        for s in world.staff_of(school) {
+            self.st_school.push(school.to_owned());
+            self.st_staff.push(s.id.clone());
+            self.st_name.push(s.name.clone());
+            self.st_joined.push(day_number(s.joined_on));
+            self.st_left.push(s.left_on.map(day_number));
+            let mut pairings: u128 = 0;
+            for (pi, p) in world.pairings_of_staff(&s.id).enumerate() {
+                let active = p.active_days().intersect(&period_days);
+                if active.is_empty() {
+                    continue;
+                }
+                pairings += 1;
+                for &(a, b) in active.ranges() {
+                    self.pa_school.push(school.to_owned());
+                    self.pa_staff.push(s.id.clone());
+                    self.pa_index.push(pi as i32);
+                    self.pa_child.push(p.child.clone());
+                    self.pa_a.push(day_number(a));
+                    self.pa_b.push(day_number(b));
+                }
+            }
+            self.max_due = self
+                .max_due
+                .max(pairings.saturating_mul(window_count.max(1)));
+        }
+        Ok((first, last))
+    }
+
+    /// Adds the care events a quota may count by the staff given, once per child each is
+    /// about (as `projections::scores` indexes them; `World::event_children` for an
+    /// activity or a notification).
+    fn add_events(&mut self, timeline: &Timeline, world: &World, wanted: &HashSet<&str>) {
+        for f in timeline.facts() {
+            let kind = f.event.kind();
+            if !kind.counts_toward_quota() {
+                continue;
+            }
+            let Some(staff) = f.event.staff().filter(|s| wanted.contains(s)) else {
+                continue;
+            };
+            let day = day_number(f.date());
+            let children: Vec<&str> = match &f.event {
+                Event::ActivityHeld { .. } | Event::IncidentNotified { .. } => {
+                    world.event_children(&f.event)
+                }
+                e => e.children().iter().map(String::as_str).collect(),
+            };
+            for c in children {
+                self.ev_staff.push(staff.to_owned());
+                self.ev_child.push(c.to_owned());
+                self.ev_kind.push(kind.as_str());
+                self.ev_day.push(day);
+            }
+        }
+    }
+
+    /// Adds the other appraisal scores (already checked to be decimals from 0 to 100).
+    fn add_other(&mut self, other: &BTreeMap<String, f64>) {
+        for (staff, v) in other {
+            if let Some((n, p)) = decimal(*v) {
+                self.ot_staff.push(staff.clone());
+                self.ot_n.push(n);
+                self.ot_p.push(p);
+            }
+        }
+    }
+
+    /// Runs the plan.
+    fn run(self, with_other: bool) -> Result<Output, ReportError> {
+        // The weights at one scale: W = digits × 10^(scale − decimals).
+        let scale = self
+            .qu_w_decimals
+            .iter()
+            .flatten()
+            .copied()
+            .max()
+            .unwrap_or(0);
+        let mut w_num: Vec<Option<i128>> = Vec::with_capacity(self.qu_w_digits.len());
+        let mut max_weight: BTreeMap<&str, u128> = BTreeMap::new();
+        for ((d, k), name) in self
+            .qu_w_digits
+            .iter()
+            .zip(&self.qu_w_decimals)
+            .zip(&self.qu_quota)
+        {
+            let w = d.zip(*k).and_then(|(d, k)| {
+                let f = 10i128.checked_pow(scale - k)?;
+                d.checked_mul(f)
+            });
+            if let Some(w) = w {
+                let m = max_weight.entry(name.as_str()).or_default();
+                *m = (*m).max(w.unsigned_abs());
+            }
+            w_num.push(w);
+        }
+        let quota_names: Vec<String> = max_weight.keys().map(|s| (*s).to_owned()).collect();
+        self.check_range(&max_weight)?;
+
+        let err = |context| ReportError::polars(context);
+        let df = |height: usize, cols: Vec<Column>, context| {
+            DataFrame::new(height, cols).map_err(err(context))
+        };
+        let events = df(
+            self.ev_kind.len(),
+            vec![
+                Column::new("staff".into(), self.ev_staff),
+                Column::new("child".into(), self.ev_child),
+                Column::new("kind".into(), self.ev_kind),
+                Column::new("day".into(), self.ev_day),
+            ],
+            "building the score events frame",
+        )?
+        .lazy();
+        let staff = df(
+            self.st_staff.len(),
+            vec![
+                Column::new("school".into(), self.st_school),
+                Column::new("staff".into(), self.st_staff),
+                Column::new("name".into(), self.st_name),
+                Column::new("joined".into(), self.st_joined),
+                Column::new("left".into(), self.st_left),
+            ],
+            "building the staff frame",
+        )?
+        .lazy();
+        let periods = df(
+            self.pe_school.len(),
+            vec![
+                Column::new("school".into(), self.pe_school),
+                Column::new("first".into(), self.pe_first),
+                Column::new("last".into(), self.pe_last),
+            ],
+            "building the periods frame",
+        )?
+        .lazy();
+        let period_ranges = df(
+            self.pr_school.len(),
+            vec![
+                Column::new("school".into(), self.pr_school),
+                Column::new("pa".into(), self.pr_a),
+                Column::new("pb".into(), self.pr_b),
+            ],
+            "building the period days frame",
+        )?
+        .lazy();
+        let pairings = df(
+            self.pa_school.len(),
+            vec![
+                Column::new("school".into(), self.pa_school),
+                Column::new("staff".into(), self.pa_staff),
+                Column::new("pairing".into(), self.pa_index),
+                Column::new("child".into(), self.pa_child),
+                Column::new("a".into(), self.pa_a),
+                Column::new("b".into(), self.pa_b),
+            ],
+            "building the pairings frame",
+        )?
+        .lazy();
+        let windows = df(
+            self.wi_school.len(),
+            vec![
+                Column::new("school".into(), self.wi_school),
+                Column::new("per".into(), self.wi_per),
+                Column::new("rank".into(), self.wi_rank),
+                Column::new("w".into(), self.wi_w),
+                Column::new("label".into(), self.wi_label),
+                Column::new("start".into(), self.wi_start),
+                Column::new("end".into(), self.wi_end),
+                Column::new("days".into(), self.wi_days),
+            ],
+            "building the windows frame",
+        )?
+        .lazy();
+        let window_ranges = df(
+            self.wr_school.len(),
+            vec![
+                Column::new("school".into(), self.wr_school),
+                Column::new("per".into(), self.wr_per),
+                Column::new("w".into(), self.wr_w),
+                Column::new("wa".into(), self.wr_a),
+                Column::new("wb".into(), self.wr_b),
+            ],
+            "building the window days frame",
+        )?
+        .lazy();
+        let window_days = df(
+            self.wd_school.len(),
+            vec![
+                Column::new("school".into(), self.wd_school),
+                Column::new("per".into(), self.wd_per),
+                Column::new("w".into(), self.wd_w),
+                Column::new("day".into(), self.wd_day),
+            ],
+            "building the day-to-window frame",
+        )?
+        .lazy();
+        let policies = df(
+            self.po_school.len(),
+            vec![
+                Column::new("school".into(), self.po_school),
+                Column::new("policy".into(), self.po_policy),
+                Column::new("from".into(), self.po_from),
+                Column::new("until".into(), self.po_until),
+                Column::new("max_children".into(), self.po_max_children),
+                Column::new("out_n".into(), self.po_out_n),
+                Column::new("out_p".into(), self.po_out_p),
+                Column::new("dq_n".into(), self.po_dq_n),
+                Column::new("dq_p".into(), self.po_dq_p),
+                Column::new("share_n".into(), self.po_share_n),
+                Column::new("share_p".into(), self.po_share_p),
+            ],
+            "building the policies frame",
+        )?
+        .lazy();
+        let quotas = df(
+            self.qu_school.len(),
+            vec![
+                Column::new("school".into(), self.qu_school),
+                Column::new("policy".into(), self.qu_policy),
+                Column::new("quota".into(), self.qu_quota),
+                Column::new("qindex".into(), self.qu_index),
+                Column::new("per".into(), self.qu_per),
+                Column::new("event".into(), self.qu_event),
+                Column::new("min".into(), self.qu_min),
+                Column::new("weight".into(), self.qu_weight),
+                Column::new("w_num".into(), w_num),
+            ],
+            "building the quotas frame",
+        )?
+        .lazy();
+        let other = df(
+            self.ot_staff.len(),
+            vec![
+                Column::new("staff".into(), self.ot_staff),
+                Column::new("other_n".into(), self.ot_n),
+                Column::new("other_p".into(), self.ot_p),
+            ],
+            "building the other scores frame",
+        )?
+        .lazy();
+        plan(
+            Frames {
+                events,
+                staff,
+                periods,
+                period_ranges,
+                pairings,
+                windows,
+                window_ranges,
+                window_days,
+                policies,
+                quotas,
+                other,
+            },
+            &quota_names,
+            with_other,
+        )
+    }
+
+    /// Refuses a run whose exact figures could exceed `i128` (polars' integer arithmetic
+    /// wraps): bounds every intermediate value of the score columns of the plan with checked arithmetic.
+    fn check_range(&self, max_weight: &BTreeMap<&str, u128>) -> Result<(), ReportError> {
+        let max_of = |v: &[Option<i128>]| {
+            Bound::of(
+                v.iter()
+                    .flatten()
+                    .map(|x| x.unsigned_abs())
+                    .max()
+                    .unwrap_or(1),
+            )
+        };
+        let mut p = Bound::of(1);
+        for _ in max_weight {
+            p = p.mul(Bound::of(self.max_due.max(1)));
+        }
+        let w_sum = max_weight
+            .values()
+            .fold(Bound::of(0), |s, w| s.add(Bound::of(*w)))
+            .add(Bound::of(1));
+        // N and D are at most Σ W × Π due.
+        let nd = w_sum.mul(p);
+        let thresholds = max_of(&self.po_out_p)
+            .mul(Bound::of(100))
+            .add(max_of(&self.po_out_n))
+            .add(max_of(&self.po_dq_p).mul(Bound::of(100)))
+            .add(max_of(&self.po_dq_n));
+        let share_n = Bound::of(
+            self.po_share_n
+                .iter()
+                .map(|x| x.unsigned_abs())
+                .max()
+                .unwrap_or(1),
+        );
+        let share_p = Bound::of(
+            self.po_share_p
+                .iter()
+                .map(|x| x.unsigned_abs())
+                .max()
+                .unwrap_or(1),
+        );
+        let other_n = Bound::of(
+            self.ot_n
+                .iter()
+                .map(|x| x.unsigned_abs())
+                .max()
+                .unwrap_or(1),
+        );
+        let other_p = Bound::of(
+            self.ot_p
+                .iter()
+                .map(|x| x.unsigned_abs())
+                .max()
+                .unwrap_or(1),
+        );
+        let score = Bound::of(20001).mul(nd);
+        let flags = thresholds.mul(nd);
+        let points = Bound::of(20000)
+            .mul(share_n)
+            .add(share_p.mul(Bound::of(2)))
+            .mul(nd);
+        let total = other_n
+            .mul(share_p)
+            .add(Bound::of(100).mul(share_n).mul(other_p))
+            .mul(Bound::of(200))
+            .add(other_p.mul(share_p).mul(Bound::of(2)))
+            .mul(nd);
+        if [score, flags, points, total].iter().all(|b| b.fits_i128()) {
+            Ok(())
+        } else {
+            Err(ReportError::ScoreRange {
+                quotas: max_weight.len(),
+                max_due: self.max_due,
+            })
+        }
+    }
+}
+
+/// The input frames of the plan.
+struct Frames {
+    events: LazyFrame,
+    staff: LazyFrame,
+    periods: LazyFrame,
+    period_ranges: LazyFrame,
+    pairings: LazyFrame,
+    windows: LazyFrame,
+    window_ranges: LazyFrame,
+    window_days: LazyFrame,
+    policies: LazyFrame,
+    quotas: LazyFrame,
+    other: LazyFrame,
+}
+
+/// What the plan gives back: the staff rows, their compliance and their drill-down windows,
+/// each sorted for reading in order.
+struct Output {
+    rows: DataFrame,
+    compliance: DataFrame,
+    windows: DataFrame,
+}
+
+fn inner(left: LazyFrame, right: LazyFrame, on: &[&str]) -> LazyFrame {
+    let keys: Vec<Expr> = on.iter().map(|c| col(*c)).collect();
+    left.join(right, keys.clone(), keys, JoinArgs::new(JoinType::Inner))
+}
+
+fn left(left: LazyFrame, right: LazyFrame, on: &[&str]) -> LazyFrame {
+    let keys: Vec<Expr> = on.iter().map(|c| col(*c)).collect();
+    left.join(right, keys.clone(), keys, JoinArgs::new(JoinType::Left))
+}
+
+/// The later of two day columns.
+fn later(a: &str, b: &str) -> Expr {
+    when(col(a).gt(col(b))).then(col(a)).otherwise(col(b))
+}
+
+/// The earlier of two day columns.
+fn earlier(a: &str, b: &str) -> Expr {
+    when(col(a).lt(col(b))).then(col(a)).otherwise(col(b))
+}
+
+fn big(e: Expr) -> Expr {
+    e.cast(DataType::Int128)
+}
+
+/// Half away from zero (the values are non-negative, so half up) of `num / den` as an
+/// integer: `⌊(2·num + den) / (2·den)⌋` (polars' `/` of integers truncates, which is the
+/// floor of non-negative values).
+fn round_half_up(num: Expr, den: Expr) -> Expr {
+    (lit(2i128) * num + den.clone()) / (lit(2i128) * den)
+}
+
+/// The plan: every school of the run at once.
+fn plan(f: Frames, quota_names: &[String], with_other: bool) -> Result<Output, ReportError> {
+    // Staff rows (rules §7.9): joined on or before the period's last day, not left before
+    // its first.
+    let last_days = f.periods.clone().select([col("school"), col("last")]);
+    let rows = inner(f.staff, f.periods, &["school"]).filter(
+        col("joined")
+            .lt_eq(col("last"))
+            .and(col("left").is_null().or(col("left").gt_eq(col("first")))),
+    );
+    let pairings = inner(
+        f.pairings,
+        rows.clone().select([col("school"), col("staff")]),
+        &["school", "staff"],
+    );
+
+    // Each window with the quotas of the policy in force on its last day (rules §7.2).
+    let governed = inner(
+        f.windows,
+        f.policies
+            .clone()
+            .select([col("school"), col("policy"), col("from"), col("until")]),
+        &["school"],
+    )
+    .filter(
+        col("from")
+            .lt_eq(col("end"))
+            .and(col("end").lt(col("until"))),
+    )
+    .select([
+        col("school"),
+        col("per"),
+        col("rank"),
+        col("w"),
+        col("label"),
+        col("start"),
+        col("end"),
+        col("days"),
+        col("policy"),
+    ]);
+    let window_quotas = inner(
+        governed,
+        f.quotas.clone().select([
+            col("school"),
+            col("policy"),
+            col("per"),
+            col("quota"),
+            col("qindex"),
+            col("event"),
+            col("min"),
+        ]),
+        &["school", "policy", "per"],
+    );
+
+    // Active days of each pairing in each window: the overlaps of their ranges.
+    let active = inner(pairings.clone(), f.window_ranges, &["school"])
+        .with_columns([later("a", "wa").alias("lo"), earlier("b", "wb").alias("hi")])
+        .filter(col("hi").gt(col("lo")))
+        .group_by([
+            col("school"),
+            col("staff"),
+            col("pairing"),
+            col("child"),
+            col("per"),
+            col("w"),
+        ])
+        .agg([(col("hi") - col("lo"))
+            .cast(DataType::Int64)
+            .sum()
+            .alias("active_days")]);
+
+    // Events on active days of a pairing, by the window of each kind their day lies in.
+    let counts = inner(f.events, pairings.clone(), &["staff", "child"])
+        .filter(col("a").lt_eq(col("day")).and(col("day").lt(col("b"))))
+        .select([
+            col("school"),
+            col("staff"),
+            col("pairing"),
+            col("kind"),
+            col("day"),
+        ]);
+    let counts = inner(counts, f.window_days, &["school", "day"])
+        .group_by([
+            col("school"),
+            col("staff"),
+            col("pairing"),
+            col("per"),
+            col("w"),
+            col("kind"),
+        ])
+        .agg([len().cast(DataType::Int64).alias("count")])
+        .rename(["kind"], ["event"], true);
+
+    let windows = left(
+        inner(active, window_quotas, &["school", "per", "w"]),
+        counts,
+        &["school", "staff", "pairing", "per", "w", "event"],
+    )
+    .with_columns([col("count").fill_null(lit(0i64))])
+    .with_columns([(lit(2i64) * col("active_days"))
+        .gt_eq(col("days"))
+        .alias("due")])
+    .with_columns([col("due").and(col("count").gt_eq(col("min"))).alias("met")])
+    .sort_by_exprs(
+        [
+            col("school"),
+            col("staff"),
+            col("pairing"),
+            col("rank"),
+            col("w"),
+            col("qindex"),
+        ],
+        SortMultipleOptions::default(),
+    )
+    .collect()
+    .map_err(ReportError::polars(
+        "computing the windows of the score run",
+    ))?;
+
+    // The weight of each quota: the last policy in force on a day of the period that has
+    // it (rules §7.3); the policy on the period's last day is the last of them.
+    let during = inner(f.policies.clone(), f.period_ranges, &["school"])
+        .filter(later("from", "pa").lt(earlier("until", "pb")))
+        .select([col("school"), col("policy")])
+        .unique(None, UniqueKeepStrategy::First);
+    let weights = inner(during, f.quotas, &["school", "policy"])
+        .group_by([col("school"), col("quota")])
+        .agg([
+            col("weight")
+                .sort_by([col("policy")], SortMultipleOptions::default())
+                .last()
+                .alias("weight"),
+            col("w_num")
+                .sort_by([col("policy")], SortMultipleOptions::default())
+                .last()
+                .alias("w_num"),
+        ]);
+
+    let compliance = left(
+        windows
+            .clone()
+            .lazy()
+            .filter(col("due"))
+            .group_by([col("school"), col("staff"), col("quota")])
+            .agg([
+                col("met").cast(DataType::Int64).sum().alias("met"),
+                len().cast(DataType::Int64).alias("due"),
+            ]),
+        weights,
+        &["school", "quota"],
+    );
+
+    // The exact score N / D per staff member (rules §7.4), the quotas side by side.
+    let mut wide = vec![col("w_num").is_null().any(true).alias("weightless")];
+    for (i, q) in quota_names.iter().enumerate() {
+        let this = col("quota").eq(lit(q.as_str()));
+        wide.push(
+            col("due")
+                .filter(this.clone())
+                .sum()
+                .alias(format!("due{i}")),
+        );
+        wide.push(
+            col("met")
+                .filter(this.clone())
+                .sum()
+                .alias(format!("met{i}")),
+        );
+        wide.push(col("w_num").filter(this).first().alias(format!("w{i}")));
+    }
+    let e = |i: usize| {
+        when(col(format!("due{i}")).gt(lit(0i64)))
+            .then(big(col(format!("due{i}"))))
+            .otherwise(lit(1i128))
+    };
+    let included = |i: usize| col(format!("due{i}")).gt(lit(0i64));
+    let k = quota_names.len();
+    let product_but = |skip: Option<usize>| {
+        (0..k)
+            .filter(|j| Some(*j) != skip)
+            .fold(lit(1i128), |acc, j| acc * e(j))
+    };
+    let n = (0..k).fold(lit(0i128), |acc, i| {
+        acc + when(included(i))
+            .then(col(format!("w{i}")) * big(col(format!("met{i}"))) * product_but(Some(i)))
+            .otherwise(lit(0i128))
+    });
+    let w_sum = (0..k).fold(lit(0i128), |acc, i| {
+        acc + when(included(i))
+            .then(col(format!("w{i}")))
+            .otherwise(lit(0i128))
+    });
+    let scored = compliance
+        .clone()
+        .group_by([col("school"), col("staff")])
+        .agg(wide)
+        .select([
+            col("school"),
+            col("staff"),
+            when(col("weightless"))
+                .then(lit(NULL).cast(DataType::Int128))
+                .otherwise(n)
+                .alias("num"),
+            when(col("weightless"))
+                .then(lit(NULL).cast(DataType::Int128))
+                .otherwise(product_but(None) * w_sum)
+                .alias("den"),
+        ]);
+
+    // The most pairings active on one day (rules §7.5): the peak is on a day one starts.
+    let peak = inner(
+        pairings
+            .clone()
+            .select([col("school"), col("staff"), col("a").alias("d")])
+            .unique(None, UniqueKeepStrategy::First),
+        pairings.select([col("school"), col("staff"), col("a"), col("b")]),
+        &["school", "staff"],
+    )
+    .filter(col("a").lt_eq(col("d")).and(col("d").lt(col("b"))))
+    .group_by([col("school"), col("staff"), col("d")])
+    .agg([len().cast(DataType::Int64).alias("n")])
+    .group_by([col("school"), col("staff")])
+    .agg([col("n").max().alias("peak")]);
+
+    // The policy on the period's last day: thresholds, max_children, the share (A6).
+    let last_policy = inner(last_days, f.policies, &["school"])
+        .filter(
+            col("from")
+                .lt_eq(col("last"))
+                .and(col("last").lt(col("until"))),
+        )
+        .select([
+            col("school"),
+            col("max_children"),
+            col("out_n"),
+            col("out_p"),
+            col("dq_n"),
+            col("dq_p"),
+            col("share_n"),
+            col("share_p"),
+        ]);
+
+    let mut staff_rows = left(
+        left(
+            left(rows, scored, &["school", "staff"]),
+            peak,
+            &["school", "staff"],
+        ),
+        last_policy,
+        &["school"],
+    );
+    if with_other {
+        staff_rows = left(staff_rows, f.other, &["staff"]);
+    }
+    let has = col("num").is_not_null().and(col("den").gt(lit(0i128)));
+    let num = col("num");
+    let den = col("den");
+    let mut out = vec![
+        col("school"),
+        col("staff"),
+        col("name"),
+        col("num"),
+        col("den"),
+        when(has.clone())
+            .then(round_half_up(lit(10_000i128) * num.clone(), den.clone()))
+            .otherwise(lit(NULL).cast(DataType::Int128))
+            .alias("score_h"),
+        has.clone()
+            .and(col("out_n").is_not_null())
+            .and((lit(100i128) * num.clone() * col("out_p")).gt_eq(col("out_n") * den.clone()))
+            .fill_null(lit(false))
+            .alias("outstanding"),
+        has.clone()
+            .and(col("dq_n").is_not_null())
+            .and((lit(100i128) * num.clone() * col("dq_p")).lt(col("dq_n") * den.clone()))
+            .fill_null(lit(false))
+            .alias("disqualified"),
+        col("peak").fill_null(lit(0i64)).alias("peak"),
+        col("peak")
+            .fill_null(lit(0i64))
+            .gt(col("max_children"))
+            .fill_null(lit(false))
+            .alias("overloaded"),
+        when(has.clone())
+            .then(round_half_up(
+                lit(10_000i128) * num.clone() * col("share_n"),
+                den.clone() * col("share_p"),
+            ))
+            .otherwise(lit(NULL).cast(DataType::Int128))
+            .alias("points_h"),
+    ];
+    if with_other {
+        // other × (1 − share) + score × share, over one denominator (A8: rounded once).
+        let x = col("other_n") * (col("share_p") - col("share_n")) * den.clone()
+            + lit(100i128) * num * col("share_n") * col("other_p");
+        let y = col("other_p") * col("share_p") * den;
+        out.push(
+            when(
+                has.and(col("other_n").is_not_null())
+                    .and(col("share_n").lt_eq(col("share_p"))),
+            )
+            .then(round_half_up(lit(100i128) * x, y))
+            .otherwise(lit(NULL).cast(DataType::Int128))
+            .alias("total_h"),
+        );
+    }
+    let rows = staff_rows
+        .select(out)
+        .sort_by_exprs(
+            [col("school"), col("staff")],
+            SortMultipleOptions::default(),
+        )
+        .collect()
+        .map_err(ReportError::polars("computing the scores"))?;
+    let compliance = compliance
+        .sort_by_exprs(
+            [col("school"), col("staff"), col("quota")],
+            SortMultipleOptions::default(),
+        )
+        .collect()
+        .map_err(ReportError::polars("computing the compliance"))?;
+    Ok(Output {
+        rows,
+        compliance,
+        windows,
+    })
+}
+
+/// A staff member's compliance and weights, by quota name.
+type QuotaFigures = (BTreeMap<String, Compliance>, BTreeMap<String, f64>);
+
+/// Reads a frame column by name and type.
+fn column<'a>(df: &'a DataFrame, name: &'static str) -> Result<&'a Column, ReportError> {
+    df.column(name)
+        .map_err(|_| ReportError::Column { column: name })
+}
+
+macro_rules! typed {
+    ($df:expr, $name:literal, $method:ident) => {
+        column($df, $name)?
+            .$method()
+            .map_err(|_| ReportError::Column { column: $name })?
+    };
+}
+
+impl Output {
+    /// The rows of each school, by staff id, with their compliance and windows.
+    fn into_runs(self) -> Result<HashMap<String, Vec<StaffScore>>, ReportError> {
+        let kinds: HashMap<&str, EventKind> =
+            EventKind::ALL.iter().map(|k| (k.as_str(), *k)).collect();
+        let pers: HashMap<&str, Per> = PERS.iter().map(|p| (p.as_str(), *p)).collect();
+
+        // Compliance and weights by (school, staff).
+        type Key = (String, String);
+        let mut compliance: HashMap<Key, QuotaFigures> = HashMap::new();
+        {
+            let c = &self.compliance;
+            let school = typed!(c, "school", str);
+            let staff = typed!(c, "staff", str);
+            let quota = typed!(c, "quota", str);
+            let met = typed!(c, "met", i64);
+            let due = typed!(c, "due", i64);
+            let weight = typed!(c, "weight", f64);
+            for i in 0..c.height() {
+                let (Some(sc), Some(st), Some(q)) = (school.get(i), staff.get(i), quota.get(i))
+                else {
+                    return Err(ReportError::Column { column: "quota" });
+                };
+                let entry = compliance
+                    .entry((sc.to_owned(), st.to_owned()))
+                    .or_default();
+                let count = |v: Option<i64>, column| {
+                    v.and_then(|x| u64::try_from(x).ok())
+                        .ok_or(ReportError::Column { column })
+                };
+                entry.0.insert(
+                    q.to_owned(),
+                    Compliance {
+                        met: count(met.get(i), "met")?,
+                        due: count(due.get(i), "due")?,
+                    },
+                );
+                if let Some(w) = weight.get(i) {
+                    entry.1.insert(q.to_owned(), w);
+                }
+            }
+        }
+
+        // Windows by (school, staff), in drill-down order.
+        let mut windows: HashMap<Key, Vec<WindowRow>> = HashMap::new();
+        {
+            let w = &self.windows;
+            let school = typed!(w, "school", str);
+            let staff = typed!(w, "staff", str);
+            let child = typed!(w, "child", str);
+            let quota = typed!(w, "quota", str);
+            let event = typed!(w, "event", str);
+            let per = typed!(w, "per", str);
+            let label = typed!(w, "label", str);
+            let start = typed!(w, "start", i32);
+            let end = typed!(w, "end", i32);
+            let days = typed!(w, "days", i64);
+            let active = typed!(w, "active_days", i64);
+            let min = typed!(w, "min", i64);
+            let count = typed!(w, "count", i64);
+            let due = typed!(w, "due", bool);
+            let met = typed!(w, "met", bool);
+            let n = |v: Option<i64>, column| {
+                v.and_then(|x| u64::try_from(x).ok())
+                    .ok_or(ReportError::Column { column })
+            };
+            for i in 0..w.height() {
+                let s = |v: Option<&str>, column| {
+                    v.map(str::to_owned).ok_or(ReportError::Column { column })
+                };
+                let row = WindowRow {
+                    child: s(child.get(i), "child")?,
+                    quota: s(quota.get(i), "quota")?,
+                    event: event
+                        .get(i)
+                        .and_then(|e| kinds.get(e).copied())
+                        .ok_or(ReportError::Column { column: "event" })?,
+                    per: per
+                        .get(i)
+                        .and_then(|p| pers.get(p).copied())
+                        .ok_or(ReportError::Column { column: "per" })?,
+                    label: s(label.get(i), "label")?,
+                    start: day_of(
+                        start
+                            .get(i)
+                            .ok_or(ReportError::Column { column: "start" })?,
+                        "start",
+                    )?,
+                    end: day_of(
+                        end.get(i).ok_or(ReportError::Column { column: "end" })?,
+                        "end",
+                    )?,
+                    days: n(days.get(i), "days")?,
+                    active_days: n(active.get(i), "active_days")?,
+                    min: min
+                        .get(i)
+                        .and_then(|x| u32::try_from(x).ok())
+                        .ok_or(ReportError::Column { column: "min" })?,
+                    count: n(count.get(i), "count")?,
+                    due: due.get(i).ok_or(ReportError::Column { column: "due" })?,
+                    met: met.get(i).ok_or(ReportError::Column { column: "met" })?,
+                };
+                windows
+                    .entry((s(school.get(i), "school")?, s(staff.get(i), "staff")?))
+                    .or_default()
+                    .push(row);
+            }
+        }
+
+        let r = &self.rows;
+        let school = typed!(r, "school", str);
+        let staff = typed!(r, "staff", str);
+        let name = typed!(r, "name", str);
+        let num = typed!(r, "num", i128);
+        let den = typed!(r, "den", i128);
+        let score_h = typed!(r, "score_h", i128);
+        let outstanding = typed!(r, "outstanding", bool);
+        let disqualified = typed!(r, "disqualified", bool);
+        let overloaded = typed!(r, "overloaded", bool);
+        let peak = typed!(r, "peak", i64);
+        let points_h = typed!(r, "points_h", i128);
+        let total_h = match r.column("total_h") {
+            Ok(c) => Some(
+                c.i128()
+                    .map_err(|_| ReportError::Column { column: "total_h" })?,
+            ),
+            Err(_) => None,
+        };
+        let hundredths = |h: Option<i128>| h.map(|h| h as f64 / 100.0);
+        let mut out: HashMap<String, Vec<StaffScore>> = HashMap::new();
+        for i in 0..r.height() {
+            let (Some(sc), Some(st), Some(nm)) = (school.get(i), staff.get(i), name.get(i)) else {
+                return Err(ReportError::Column { column: "staff" });
+            };
+            let key = (sc.to_owned(), st.to_owned());
+            let exact = match (num.get(i), den.get(i)) {
+                // The score is 100 × N / D (rules §7.4).
+                (Some(n), Some(d)) if d > 0 => Ratio::from_u128(
+                    u128::try_from(n)
+                        .ok()
+                        .and_then(|n| n.checked_mul(100))
+                        .ok_or(ReportError::Column { column: "num" })?,
+                    d.unsigned_abs(),
+                ),
+                _ => None,
+            };
+            let mut flags = Vec::new();
+            if outstanding.get(i) == Some(true) {
+                flags.push(Flag::Outstanding);
+            }
+            if disqualified.get(i) == Some(true) {
+                flags.push(Flag::Disqualified);
+            }
+            if overloaded.get(i) == Some(true) {
+                flags.push(Flag::Overloaded);
+            }
+            if exact.is_none() {
+                flags.push(Flag::Unpaired);
+            }
+            let (comp, weights) = compliance.remove(&key).unwrap_or_default();
+            let mut row = StaffScore::unscored(st.to_owned(), nm.to_owned());
+            row.score = hundredths(score_h.get(i));
+            row.flags = flags;
+            row.compliance = comp;
+            row.weights = weights;
+            row.year_end_points = hundredths(points_h.get(i));
+            row.total = total_h.and_then(|t| hundredths(t.get(i)));
+            row.peak_pairings = peak
+                .get(i)
+                .and_then(|p| u64::try_from(p).ok())
+                .ok_or(ReportError::Column { column: "peak" })?;
+            row.windows = windows.remove(&key).unwrap_or_default();
+            out.entry(sc.to_owned())
+                .or_default()
+                .push(row.with_exact(exact));
+        }
+        Ok(out)
+    }
+}
