@@ -1,12 +1,11 @@
-//! Sealing a batch before the append (docs/privacy.md), shared by the `careledger` binary
-//! (`import`, `record`, `policy adopt`) and the benchmarks, which must measure the very sealing
-//! the commands do: each draft's personal fields sealed under its subject's key by the key
-//! directory's vault, an amendment under the key its target was sealed under (even one that
-//! moves the event to another child).
+//! Sealing a batch before the append (docs/privacy.md): each draft's personal fields sealed
+//! under its subject's key by the key directory's vault, an amendment under its target's.
+//! Shared by the commands (`record`, `import`) and the service's writer
+//! (`careledger::service_plan`), so that both seal alike.
 //!
-//! It owns the lookup of amendment targets for sealing, earlier in the batch, then in the
-//! store; it must never write the store (the caller appends) nor word an error for a person
-//! (the binary does).
+//! This module owns the lookup of amendment targets for sealing (a correction is sealed under
+//! the key its target was sealed under, even one that moves the event to another child); it
+//! must never write the store (the caller appends) nor print a personal field.
 
 use std::collections::HashMap;
 
@@ -15,24 +14,26 @@ use events::{Draft, Envelope, EventKind};
 use store::{Store, StoreError};
 use vault::{Vault, VaultError};
 
-/// Why a draft of a batch could not be sealed.
+/// Why a draft could not be sealed.
 #[derive(Debug, thiserror::Error)]
-pub enum SealFailure {
-    /// The store could not be read for an amendment's target.
+pub enum SealError {
+    /// Its amendment target could not be read from the store.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The vault refused (an erased key, no subject, a key file).
+    /// The vault refused it (an erased child, no subject, a key file that does not open).
     #[error(transparent)]
     Vault(#[from] VaultError),
 }
 
-/// A draft that could not be sealed: its index in the batch and why.
-#[derive(Debug)]
+/// Why a draft of a batch could not be sealed: its index in the batch and the error.
+#[derive(Debug, thiserror::Error)]
+#[error("draft {index} of the batch: {error}")]
 pub struct Refused {
     /// The draft's index in the batch.
     pub index: usize,
-    /// What failed.
-    pub error: SealFailure,
+    /// What was wrong, or which key failed.
+    #[source]
+    pub error: SealError,
 }
 
 /// What sealing needs of an amendment's target: its kind and the subject it was sealed under
@@ -53,38 +54,63 @@ fn target_of_envelope(env: &Envelope) -> Target {
     }
 }
 
+/// Seals the drafts of one batch, given in parts (the service's writer seals each request's
+/// drafts as it accepts them): an amendment's target is looked up among the drafts sealed
+/// before it, then in the store.
+#[derive(Default)]
+pub struct Sealer {
+    batch: HashMap<String, Target>,
+}
+
+impl Sealer {
+    /// A sealer for a new batch.
+    pub fn new() -> Sealer {
+        Sealer::default()
+    }
+
+    /// Seals `drafts` in place, after those this sealer sealed before. A refused draft's
+    /// index is its index in `drafts`.
+    pub fn seal(
+        &mut self,
+        store: &Store,
+        vault: &Vault,
+        drafts: &mut [Draft],
+    ) -> Result<(), Refused> {
+        for (index, d) in drafts.iter_mut().enumerate() {
+            let refused = |error: SealError| Refused { index, error };
+            let target = match d.event.target() {
+                None => None,
+                Some(t) => match self.batch.get(t) {
+                    Some(found) => Some(found.clone()),
+                    None => store
+                        .get_by_id(t)
+                        .map_err(|e| refused(e.into()))?
+                        .map(|env| target_of_envelope(&env)),
+                },
+            };
+            let subject_before =
+                seal::subject_of(&d.event, target.as_ref().and_then(|t| t.subject.as_ref()));
+            vault
+                .seal(d, target.as_ref().map(|t| (t.kind, t.subject.clone())))
+                .map_err(|e| refused(e.into()))?;
+            self.batch.insert(
+                d.id.clone(),
+                Target {
+                    kind: d.event.kind(),
+                    subject: d
+                        .sealed
+                        .as_ref()
+                        .and_then(|s| KeySubject::parse(&s.key))
+                        .or(subject_before),
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Seals every draft of a batch in place. Targets are looked up earlier in the batch, then in
 /// the store.
 pub fn seal_batch(store: &Store, vault: &Vault, drafts: &mut [Draft]) -> Result<(), Refused> {
-    let mut batch: HashMap<String, Target> = HashMap::new();
-    for (index, d) in drafts.iter_mut().enumerate() {
-        let refused = |error: SealFailure| Refused { index, error };
-        let target = match d.event.target() {
-            None => None,
-            Some(t) => match batch.get(t) {
-                Some(found) => Some(found.clone()),
-                None => store
-                    .get_by_id(t)
-                    .map_err(|e| refused(e.into()))?
-                    .map(|env| target_of_envelope(&env)),
-            },
-        };
-        let subject_before =
-            seal::subject_of(&d.event, target.as_ref().and_then(|t| t.subject.as_ref()));
-        vault
-            .seal(d, target.as_ref().map(|t| (t.kind, t.subject.clone())))
-            .map_err(|e| refused(e.into()))?;
-        batch.insert(
-            d.id.clone(),
-            Target {
-                kind: d.event.kind(),
-                subject: d
-                    .sealed
-                    .as_ref()
-                    .and_then(|s| KeySubject::parse(&s.key))
-                    .or(subject_before),
-            },
-        );
-    }
-    Ok(())
+    Sealer::new().seal(store, vault, drafts)
 }

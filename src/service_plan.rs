@@ -1,26 +1,52 @@
 //! The read plan as the service takes it: `server::ReadPlan` answered by `plan`, so that
-//! `careledger serve` reads exactly what the commands read.
+//! `careledger serve` reads exactly what the commands read, with the key directory's vault
+//! (when the store has encryption on) shared by the writer, which seals what it appends
+//! (`careledger::sealing`, as `record` does), and the readers, which open what a view shows
+//! for the caller's role (docs/privacy.md).
 //!
-//! This module owns only that adapter (and how a plan failure is classed for the service);
-//! it must never fetch envelopes itself.
+//! This module owns only that adapter (how a plan or sealing failure is classed for the
+//! service, and which `vault::Reader` each `server::Reading` is); it must never fetch
+//! envelopes itself, nor open counseling notes for anything but `Reading::Counselor`.
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use events::Envelope;
+use events::{Draft, Envelope};
 use projections::Timeline;
-use server::{ReadFailure, ReadPlan};
+use server::{ReadFailure, ReadPlan, Reading, Seal, SealFailure};
 use store::Store;
+use vault::{Reader, Vault, VaultError};
 
 use crate::plan::{self, Opener, PlanError, Scope};
+use crate::sealing::{self, SealError};
 
-/// The service serves stores in clear only (`careledger serve` refuses a store whose key
-/// directory holds a master key, docs/service.md): an envelope that is sealed anyway is an
-/// error naming the missing key, never served as stored.
-fn opener() -> Opener<'static> {
-    Opener::new(None, vault::Reader::Staff)
+/// The commands' read plan, for the service, with the store's vault (none: a store in
+/// clear, where a sealed envelope is an error naming the missing key directory).
+pub struct ServicePlan {
+    vault: Option<Arc<Vault>>,
 }
 
-/// The commands' read plan, for the service.
-pub struct ServicePlan;
+impl ServicePlan {
+    /// The plan over a store whose key directory's vault is `vault` (`None`: no master key,
+    /// a store in clear). The vault is shared with whoever else acts on the store for the
+    /// service (its erasure), so that a destroyed key is gone for the views at once.
+    pub fn new(vault: Option<Arc<Vault>>) -> ServicePlan {
+        ServicePlan { vault }
+    }
+
+    /// The vault, when the store has encryption on.
+    pub fn vault(&self) -> Option<&Vault> {
+        self.vault.as_deref()
+    }
+
+    fn opener(&self, reading: Reading) -> Opener<'_> {
+        let reader = match reading {
+            Reading::Staff => Reader::Staff,
+            Reading::Counselor => Reader::Counselor,
+        };
+        Opener::new(self.vault(), reader)
+    }
+}
 
 fn failure(e: PlanError) -> ReadFailure {
     match e {
@@ -29,14 +55,21 @@ fn failure(e: PlanError) -> ReadFailure {
     }
 }
 
+/// Whether a vault's refusal is the event's fault (an event about an erased child, one with
+/// personal fields and no subject) rather than the key directory's.
+fn vault_bad_input(e: &VaultError) -> bool {
+    matches!(e, VaultError::Erased { .. } | VaultError::NoSubject { .. })
+}
+
 impl ReadPlan for ServicePlan {
     fn child_envelopes(
         &self,
         store: &Store,
         child: &str,
         as_of: Option<DateTime<Utc>>,
+        reading: Reading,
     ) -> Result<Vec<Envelope>, ReadFailure> {
-        plan::child_envelopes(store, child, as_of, &opener()).map_err(failure)
+        plan::child_envelopes(store, child, as_of, &self.opener(reading)).map_err(failure)
     }
 
     fn child_timeline(
@@ -44,8 +77,9 @@ impl ReadPlan for ServicePlan {
         store: &Store,
         child: &str,
         as_of: Option<DateTime<Utc>>,
+        reading: Reading,
     ) -> Result<Timeline, ReadFailure> {
-        plan::child_timeline(store, child, as_of, &opener()).map_err(failure)
+        plan::child_timeline(store, child, as_of, &self.opener(reading)).map_err(failure)
     }
 
     fn school_timeline(
@@ -54,7 +88,8 @@ impl ReadPlan for ServicePlan {
         school: &str,
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Timeline, ReadFailure> {
-        plan::scope_timeline(store, &Scope::School(school.to_owned()), as_of, &opener())
+        let open = self.opener(Reading::Staff);
+        plan::scope_timeline(store, &Scope::School(school.to_owned()), as_of, &open)
             .map_err(failure)
     }
 
@@ -64,7 +99,7 @@ impl ReadPlan for ServicePlan {
         staff: &str,
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Timeline, ReadFailure> {
-        plan::staff_timeline(store, staff, as_of, &opener()).map_err(failure)
+        plan::staff_timeline(store, staff, as_of, &self.opener(Reading::Staff)).map_err(failure)
     }
 
     fn report_timeline(
@@ -73,7 +108,9 @@ impl ReadPlan for ServicePlan {
         scope: &reports::Scope,
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Timeline, ReadFailure> {
-        plan::scope_timeline(store, &Scope::of_report(scope), as_of, &opener()).map_err(failure)
+        // As `report term`: the clear parts as stored; a report reads no personal field.
+        plan::scope_timeline(store, &Scope::of_report(scope), as_of, &Opener::sealed())
+            .map_err(failure)
     }
 
     fn all_schools_timeline(&self, store: &Store) -> Result<Timeline, ReadFailure> {
@@ -83,6 +120,44 @@ impl ReadPlan for ServicePlan {
             .schools()
             .map(|(s, _)| s.to_owned())
             .collect();
-        plan::scope_timeline(store, &Scope::Schools(schools), None, &opener()).map_err(failure)
+        // Registry and pairings: no personal field is needed.
+        plan::scope_timeline(store, &Scope::Schools(schools), None, &Opener::sealed())
+            .map_err(failure)
+    }
+
+    fn open_to_validate(
+        &self,
+        env: Envelope,
+    ) -> Result<Envelope, Box<dyn std::error::Error + Send + Sync>> {
+        // As `careledger record`: the whole event in clear, compared and then dropped.
+        Ok(Opener::new(self.vault(), Reader::Counselor).open(env)?)
+    }
+
+    fn sealer<'s>(&'s self, store: &'s Store) -> Option<Box<dyn Seal + 's>> {
+        let vault = self.vault()?;
+        Some(Box::new(BatchSealer {
+            store,
+            vault,
+            sealer: sealing::Sealer::new(),
+        }))
+    }
+}
+
+/// One writer batch's sealing: the shared sealer of `record` and `import`.
+struct BatchSealer<'s> {
+    store: &'s Store,
+    vault: &'s Vault,
+    sealer: sealing::Sealer,
+}
+
+impl Seal for BatchSealer<'_> {
+    fn seal(&mut self, drafts: &mut [Draft]) -> Result<(), SealFailure> {
+        self.sealer
+            .seal(self.store, self.vault, drafts)
+            .map_err(|r| SealFailure {
+                index: r.index,
+                bad_input: matches!(&r.error, SealError::Vault(e) if vault_bad_input(e)),
+                message: r.error.to_string(),
+            })
     }
 }

@@ -6,7 +6,8 @@
 //! readmodels, archive, report, encryption) as a child process of this binary (`careledger-bench stage
 //! NAME`), so each stage's peak memory (`VmHWM`, which the kernel cannot reset) is its own;
 //! the stages share the work directory. `careledger-bench import --events N` is the single
-//! durable bulk import of issue 2.
+//! durable bulk import of issue 2; `careledger-bench serve` measures the service
+//! (`careledger serve`) against SQLite under 1, 16 and 64 concurrent clients.
 //!
 //! A crate of its own so that the product binary does not link SQLite. It owns the benchmark
 //! drivers and their table; it must never be used by tests for timing, and it must never
@@ -18,6 +19,7 @@ mod floor;
 mod import;
 mod machine;
 mod queries;
+mod serve;
 mod sqlite;
 mod table;
 
@@ -65,6 +67,9 @@ pub(crate) enum BenchWhat {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The service (`careledger serve`) over a store of the generated year: 1, 16 and 64
+    /// clients recording single talks over HTTP, side by side with SQLite; the worklist page.
+    Serve(serve::ServeArgs),
     /// One stage of `bench --scale …`, run in a process of its own (prints one JSON line).
     #[command(hide = true)]
     Stage {
@@ -154,6 +159,7 @@ fn main() -> std::process::ExitCode {
 fn run(args: BenchArgs) -> Result<()> {
     match args.what {
         Some(BenchWhat::Import { events, batch, dir }) => import::import(events, batch, dir),
+        Some(BenchWhat::Serve(args)) => serve::serve(&args),
         Some(BenchWhat::Stage { stage, data }) => {
             let dir = data
                 .dir

@@ -14,7 +14,7 @@ use crate::data::{DEFAULT_YEAR, DataArgs};
 use crate::machine::Machine;
 
 /// `1234567.8` → `1,234,568`.
-fn int(x: f64) -> String {
+pub(crate) fn int(x: f64) -> String {
     let digits = format!("{:.0}", x.max(0.0));
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

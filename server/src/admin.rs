@@ -1,8 +1,11 @@
-//! Account administration and the access log for the operator: `careledger user`, `token`
-//! and `access-log`. One implementation (`execute`) runs either directly on a store no
-//! service holds, or inside the running service, reached through its local admin socket
-//! (`<db>.admin.sock`, a Unix socket only the store's owner may open: mode 0600), so that an
-//! admin never has to stop the service.
+//! Account administration, the access log and erasure for the operator: `careledger user`,
+//! `token`, `access-log` and `erase`. One implementation (`execute`) runs either directly on a
+//! store no service holds, or inside the running service, reached through its local admin
+//! socket (`<db>.admin.sock`, a Unix socket only the store's owner may open: mode 0600), so
+//! that an admin never has to stop the service. An erasure through the socket is the binary's
+//! own `careledger erase` (it holds the key directory), run by the service's writer between
+//! two batches (`WriterHandle::exclusive`), so that nothing is sealed under the child's key
+//! while it is destroyed.
 //!
 //! The socket speaks one JSON request line and answers one JSON line. Whoever can open it can
 //! already open the store itself, so it carries no further authentication. This module owns
@@ -10,6 +13,7 @@
 //! print a stored hash.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -18,6 +22,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::accounts::{AccountError, Book, NewAccount};
 use crate::policy::{Role, Scope, TokenScope};
+use crate::writer::WriterHandle;
 
 /// An operator's request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +78,32 @@ pub enum AdminRequest {
         /// Only this account's reads.
         actor: Option<String>,
     },
+    /// `erase --child C --basis TEXT --approved-by STAFF` (docs/privacy.md).
+    Erase(EraseRequest),
+}
+
+/// An erasure asked of the running service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EraseRequest {
+    /// The child whose personal data is erased.
+    pub child: String,
+    /// Why (the legal basis).
+    pub basis: String,
+    /// The staff member who approved it.
+    pub approved_by: String,
+}
+
+/// The binary's erasure (it holds the key directory), run on the store by the writer.
+pub type EraseFn = Arc<dyn Fn(&Store, &EraseRequest) -> AdminResponse + Send + Sync>;
+
+/// What the admin socket of a running service reaches besides the store: the writer (an
+/// erasure runs on it) and the binary's erasure.
+#[derive(Clone)]
+pub struct ServiceOps {
+    /// The service's writer.
+    pub writer: WriterHandle,
+    /// The binary's `careledger erase`.
+    pub erase: EraseFn,
 }
 
 /// The answer: what to print on stdout and stderr, and whether it failed (and how).
@@ -87,11 +118,21 @@ pub struct AdminResponse {
 }
 
 impl AdminResponse {
-    fn ok(stdout: String, message: String) -> AdminResponse {
+    /// A success: `stdout` to print, `message` for stderr.
+    pub fn ok(stdout: String, message: String) -> AdminResponse {
         AdminResponse {
             stdout,
             message,
             failed_bad_input: None,
+        }
+    }
+
+    /// A failure: bad input (exit 1) or a fault.
+    pub fn failure(message: String, bad_input: bool) -> AdminResponse {
+        AdminResponse {
+            stdout: String::new(),
+            message,
+            failed_bad_input: Some(bad_input),
         }
     }
 
@@ -198,7 +239,38 @@ fn run(store: &Store, request: AdminRequest) -> Result<AdminResponse, AccountErr
                 .collect();
             AdminResponse::ok(pretty(&shown), String::new())
         }
+        // Only a running service is asked this (its socket hands it to the writer); with no
+        // service, `careledger erase` erases on the store itself.
+        AdminRequest::Erase(e) => AdminResponse::failure(
+            format!(
+                "the erasure of child {} reached no service: run `careledger erase` with the \
+                 key directory",
+                e.child
+            ),
+            false,
+        ),
     })
+}
+
+/// Runs one request inside the running service: an erasure on its writer, the rest directly.
+async fn execute_in_service(
+    store: Arc<Store>,
+    ops: &ServiceOps,
+    request: AdminRequest,
+) -> AdminResponse {
+    let fault = |e: String| AdminResponse::failure(format!("the service failed: {e}"), false);
+    match request {
+        AdminRequest::Erase(e) => {
+            let erase = ops.erase.clone();
+            ops.writer
+                .exclusive(move |store| erase(store, &e))
+                .await
+                .unwrap_or_else(|e| fault(e.to_string()))
+        }
+        request => tokio::task::spawn_blocking(move || execute(&store, request))
+            .await
+            .unwrap_or_else(|e| fault(e.to_string())),
+    }
 }
 
 /// The admin socket of the store at `db`: `<db>.admin.sock`, beside it.
@@ -213,7 +285,8 @@ pub fn socket_path(db: &Path) -> PathBuf {
 #[cfg(unix)]
 pub fn listen(
     path: &Path,
-    store: std::sync::Arc<Store>,
+    store: Arc<Store>,
+    ops: ServiceOps,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     use std::os::unix::fs::PermissionsExt;
     if path.exists() {
@@ -223,7 +296,7 @@ pub fn listen(
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     Ok(tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let store = store.clone();
+            let (store, ops) = (store.clone(), ops.clone());
             tokio::spawn(async move {
                 let (read, mut write) = stream.into_split();
                 let mut line = String::new();
@@ -231,13 +304,7 @@ pub fn listen(
                     return;
                 }
                 let response = match serde_json::from_str::<AdminRequest>(&line) {
-                    Ok(request) => tokio::task::spawn_blocking(move || execute(&store, request))
-                        .await
-                        .unwrap_or_else(|e| AdminResponse {
-                            stdout: String::new(),
-                            message: format!("the service failed: {e}"),
-                            failed_bad_input: Some(false),
-                        }),
+                    Ok(request) => execute_in_service(store, &ops, request).await,
                     Err(e) => AdminResponse {
                         stdout: String::new(),
                         message: format!("the admin request does not decode: {e}"),

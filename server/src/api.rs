@@ -30,7 +30,7 @@ use crate::policy::{
     Action, Decision, Place, Principal, Resource, Scope, TokenScope, action_of, authorize,
 };
 use crate::writer::{Outcome, RecordRequest, WriteError};
-use crate::{AppState, ReadFailure, access, blocking, pages};
+use crate::{AppState, ReadFailure, Reading, access, blocking, pages};
 
 /// Every route of the service (the JSON API, then the pages): method and path. The router is
 /// built from this table only.
@@ -269,11 +269,12 @@ fn child_world(
     state: &AppState,
     child: &str,
     as_of: Option<DateTime<Utc>>,
+    reading: Reading,
 ) -> Result<(Timeline, World), ApiError> {
     let tl = state
         .0
         .plan
-        .child_timeline(&state.0.store, child, as_of)
+        .child_timeline(&state.0.store, child, as_of, reading)
         .map_err(read_failure)?;
     let world = World::build(&tl);
     Ok((tl, world))
@@ -427,7 +428,9 @@ pub async fn record_as(
     let (s, k, b, a) = (state.clone(), kind.clone(), body.clone(), actor.clone());
     let facts = blocking(move || {
         let store = &s.0.store;
-        let known = ingest::StoreKnown::new(store);
+        // Stored events in clear (a store with encryption on), as the writer reads them.
+        let open = |env| s.0.plan.open_to_validate(env);
+        let known = ingest::StoreKnown::new(store).opening(&open);
         let opts = ingest::Options {
             now: Utc::now(),
             preserve_recorded_at: false,
@@ -520,7 +523,7 @@ async fn archive(
     let (as_of, valid_at) = (q.as_of()?, q.date("valid_at")?);
     child_read(&state, &caller, &child, "archive").await?;
     blocking(move || {
-        let (tl, world) = child_world(&state, &child, as_of)?;
+        let (tl, world) = child_world(&state, &child, as_of, Reading::Staff)?;
         let view =
             projections::archive::archive(&tl, &world, &child, valid_at).map_err(projection)?;
         json_response(&view)
@@ -538,7 +541,7 @@ async fn contact_card(
     let (as_of, on) = (q.as_of()?, q.date("on")?);
     child_read(&state, &caller, &child, "contact_card").await?;
     blocking(move || {
-        let (tl, world) = child_world(&state, &child, as_of)?;
+        let (tl, world) = child_world(&state, &child, as_of, Reading::Staff)?;
         let view =
             projections::contact_card::contact_card(&tl, &world, &child, on).map_err(projection)?;
         json_response(&view)
@@ -560,7 +563,7 @@ async fn history(
         let envs = state
             .0
             .plan
-            .child_envelopes(&state.0.store, &child, as_of)
+            .child_envelopes(&state.0.store, &child, as_of, Reading::with_notes(notes))
             .map_err(read_failure)?;
         let tl = Timeline::build(&envs, as_of).map_err(projection)?;
         let world = World::build(&tl);
@@ -581,7 +584,7 @@ async fn progress(
     let as_of = q.as_of()?;
     let notes = child_read(&state, &caller, &child, "progress").await?;
     blocking(move || {
-        let (tl, world) = child_world(&state, &child, as_of)?;
+        let (tl, world) = child_world(&state, &child, as_of, Reading::with_notes(notes))?;
         let view =
             projections::progress::progress(&tl, &world, &child, notes).map_err(projection)?;
         json_response(&view)

@@ -45,27 +45,78 @@ pub enum ReadFailure {
     Fault(String),
 }
 
+/// How the sealed personal fields of a child's file are opened for a reader
+/// (docs/privacy.md): the key directory's vault opens them after the read; a store in clear
+/// has nothing sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// Personal fields, never counseling notes: teachers, school admins, inspectors, and a
+    /// counselor's views that show no notes.
+    Staff,
+    /// Personal fields and counseling notes: only a counselor's history and progress (the
+    /// policy's `ReadNotes`).
+    Counselor,
+}
+
+impl Reading {
+    /// The reading of a child's view that shows notes when `notes` (the policy allowed them).
+    pub fn with_notes(notes: bool) -> Reading {
+        if notes {
+            Reading::Counselor
+        } else {
+            Reading::Staff
+        }
+    }
+}
+
+/// Why a draft the writer accepted could not be sealed: its index in the batch given to the
+/// sealer, and whether the event itself is at fault (an event about an erased child) or the
+/// key directory (a key file that does not open).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct SealFailure {
+    /// The draft's index in the slice given to [`Seal::seal`].
+    pub index: usize,
+    /// Whether the event is refused as input (400), rather than a fault of the key directory.
+    pub bad_input: bool,
+    /// What was wrong.
+    pub message: String,
+}
+
+/// Seals the personal fields of the writer's drafts before the append, as `record` and
+/// `import` do (docs/privacy.md). One sealer lives for one batch, so that an amendment is
+/// sealed under the key of a target earlier in the same batch.
+pub trait Seal {
+    /// Seals `drafts` in place, in order (they are one request's, after those sealed before).
+    fn seal(&mut self, drafts: &mut [events::Draft]) -> Result<(), SealFailure>;
+}
+
 /// Which envelopes a view reads: the binary's read plan (`careledger::plan`), handed over so
-/// that the service reads exactly what the commands read.
+/// that the service reads exactly what the commands read, with the key directory's vault
+/// that opens sealed fields after the read and seals them before the writer's append.
 pub trait ReadPlan: Send + Sync + 'static {
     /// Everything a single child's views need (the child's envelopes plus the registry events
-    /// of the schools its file names), in log order.
+    /// of the schools its file names), in log order, opened for `reading`.
     fn child_envelopes(
         &self,
         store: &Store,
         child: &str,
         as_of: Option<DateTime<Utc>>,
+        reading: Reading,
     ) -> Result<Vec<Envelope>, ReadFailure>;
 
-    /// One child's timeline as of `as_of` (archive, contact card, progress).
+    /// One child's timeline as of `as_of` (archive, contact card, progress), opened for
+    /// `reading`.
     fn child_timeline(
         &self,
         store: &Store,
         child: &str,
         as_of: Option<DateTime<Utc>>,
+        reading: Reading,
     ) -> Result<Timeline, ReadFailure>;
 
-    /// The timeline of school-wide views of `school` (archives, pairings, back-fill, scores).
+    /// The timeline of school-wide views of `school` (archives, pairings, back-fill, scores),
+    /// opened for staff (no notes).
     fn school_timeline(
         &self,
         store: &Store,
@@ -73,7 +124,7 @@ pub trait ReadPlan: Send + Sync + 'static {
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Timeline, ReadFailure>;
 
-    /// The timeline of a staff member's worklist.
+    /// The timeline of a staff member's worklist, opened for staff (no notes).
     fn staff_timeline(
         &self,
         store: &Store,
@@ -81,7 +132,8 @@ pub trait ReadPlan: Send + Sync + 'static {
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Timeline, ReadFailure>;
 
-    /// The timeline of a term report of `scope`.
+    /// The timeline of a term report of `scope`: the clear parts as stored (a report reads no
+    /// personal field, so a bureau's read never opens one).
     fn report_timeline(
         &self,
         store: &Store,
@@ -89,8 +141,19 @@ pub trait ReadPlan: Send + Sync + 'static {
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Timeline, ReadFailure>;
 
-    /// The timeline of every school (the facts the policy reads: registry and pairings).
+    /// The timeline of every school (the facts the policy reads: registry and pairings), the
+    /// clear parts as stored.
     fn all_schools_timeline(&self, store: &Store) -> Result<Timeline, ReadFailure>;
+
+    /// Opens a stored envelope for validation (idempotent re-recording compares payloads in
+    /// clear, a correction reads its target), as `careledger record` does.
+    fn open_to_validate(
+        &self,
+        env: Envelope,
+    ) -> Result<Envelope, Box<dyn std::error::Error + Send + Sync>>;
+
+    /// The sealer of one batch of the writer; `None` for a store in clear (nothing sealed).
+    fn sealer<'s>(&'s self, store: &'s Store) -> Option<Box<dyn Seal + 's>>;
 }
 
 /// Limits of the service; the defaults suit a school or a county.
@@ -205,7 +268,7 @@ impl AppState {
                 Err(e) => eprintln!("careledger serve: refreshing the registry failed: {e}"),
             })
         };
-        let (writer, task) = writer::start(store.clone(), refresh, &limits);
+        let (writer, task) = writer::start(store.clone(), plan.clone(), refresh, &limits);
         Ok((
             AppState(Arc::new(App {
                 store,

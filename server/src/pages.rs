@@ -739,7 +739,7 @@ pub async fn child_page(
         blocking(move || {
             let envs =
                 s.0.plan
-                    .child_envelopes(&s.0.store, &child, None)
+                    .child_envelopes(&s.0.store, &child, None, crate::Reading::with_notes(notes))
                     .map_err(|e| ApiError::Fault(e.to_string()))?;
             let tl = projections::Timeline::build(&envs, None)
                 .map_err(|e| ApiError::BadParam(e.to_string()))?;

@@ -125,9 +125,10 @@ pub enum Action {
     ReadAccessLog,
     /// Manage accounts and tokens.
     ManageAccounts,
-    /// Record a child's erasure. No role may do it through the service: an erasure is the
-    /// event *and* the destruction of the child's key, which only `careledger erase` on the
-    /// machine holding the key directory does (docs/privacy.md).
+    /// Record a child's erasure. No role may do it through the HTTP API: an erasure is the
+    /// event *and* the destruction of the child's key, which only the operator's
+    /// `careledger erase` does — on the store, or through a running service's admin socket,
+    /// whose writer runs it (docs/service.md).
     Erase,
 }
 

@@ -3,7 +3,9 @@
 //!
 //! Requests wait on a bounded channel, each with its own reply. The writer takes everything
 //! queued (`recv_many`), validates each request in order against the log plus the requests
-//! before it in the batch, appends the accepted drafts with one `Store::append` (one fsync
+//! before it in the batch, seals its personal fields under the subject's key as `record` does
+//! (the read plan's sealer; nothing for a store in clear), appends the accepted drafts with one
+//! `Store::append` (one fsync
 //! sequence for the batch, on a blocking thread) and only then answers each request. A full
 //! queue is refused at once (`WriteError::Busy`, the caller's 503). On stop the queue is
 //! closed to new requests and what is in it is still committed.
@@ -19,7 +21,7 @@ use ingest::{IngestErrors, Known, KnownEvent, MemoryKnown, StoreKnown};
 use store::Store;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::Limits;
+use crate::{Limits, ReadPlan};
 
 /// What one request asks the writer to record: `careledger record TYPE --json BODY`, by
 /// `actor`.
@@ -98,6 +100,10 @@ type Reply = oneshot::Sender<Result<Outcome, WriteError>>;
 
 type ImportReply = oneshot::Sender<Result<Imported, WriteError>>;
 
+/// Work that must not interleave with an append (an erasure: its event, then the destruction
+/// of the key the writer seals under), run by the writer between two batches.
+type Exclusive = Box<dyn FnOnce(&Store) + Send>;
+
 enum Job {
     Record {
         request: RecordRequest,
@@ -107,6 +113,7 @@ enum Job {
         request: ImportRequest,
         reply: ImportReply,
     },
+    Exclusive(Exclusive),
 }
 
 /// One queued request, as the batch sees it.
@@ -144,6 +151,21 @@ impl WriterHandle {
         answer.await.unwrap_or(Err(WriteError::Closed))
     }
 
+    /// Runs `work` on the writer (on a blocking thread), after the batches queued before it
+    /// and before any queued after: nothing is appended while it runs. For an erasure, whose
+    /// event must be durable before the key is destroyed and no event sealed under that key
+    /// may be appended in between. The policy's facts are refreshed after it.
+    pub async fn exclusive<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Store) -> T + Send + 'static,
+    ) -> Result<T, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue(Job::Exclusive(Box::new(move |store| {
+            let _ = reply.send(work(store));
+        })))?;
+        answer.await.map_err(|_| WriteError::Closed)
+    }
+
     fn queue(&self, job: Job) -> Result<(), WriteError> {
         self.tx.try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => WriteError::Busy,
@@ -167,17 +189,23 @@ impl WriterTask {
 }
 
 /// Starts the writer on the current runtime.
-pub fn start(store: Arc<Store>, refresh: Refresh, limits: &Limits) -> (WriterHandle, WriterTask) {
+pub fn start(
+    store: Arc<Store>,
+    plan: Arc<dyn ReadPlan>,
+    refresh: Refresh,
+    limits: &Limits,
+) -> (WriterHandle, WriterTask) {
     // The defaults hold two batches, so that the next batch queues while one commits.
     let (tx, rx) = mpsc::channel(limits.queue.max(1));
     let (stop, stopped) = oneshot::channel();
     let batch = limits.batch.max(1);
-    let join = tokio::spawn(run(store, refresh, rx, stopped, batch));
+    let join = tokio::spawn(run(store, plan, refresh, rx, stopped, batch));
     (WriterHandle { tx }, WriterTask { stop, join })
 }
 
 async fn run(
     store: Arc<Store>,
+    plan: Arc<dyn ReadPlan>,
     refresh: Refresh,
     mut rx: mpsc::Receiver<Job>,
     mut stopped: oneshot::Receiver<()>,
@@ -192,7 +220,7 @@ async fn run(
                 if n == 0 {
                     return;
                 }
-                commit(&store, &refresh, std::mem::take(&mut jobs)).await;
+                commit(&store, &plan, &refresh, std::mem::take(&mut jobs)).await;
             }
         }
     }
@@ -202,22 +230,50 @@ async fn run(
         if rx.recv_many(&mut jobs, batch).await == 0 {
             return;
         }
-        commit(&store, &refresh, std::mem::take(&mut jobs)).await;
+        commit(&store, &plan, &refresh, std::mem::take(&mut jobs)).await;
     }
 }
 
+/// Runs what was taken from the queue in order: each run of records and imports as one
+/// batch, each exclusive job alone between them.
+async fn commit(store: &Arc<Store>, plan: &Arc<dyn ReadPlan>, refresh: &Refresh, jobs: Vec<Job>) {
+    let mut batch = Vec::new();
+    for job in jobs {
+        match job {
+            Job::Record { request, reply } => {
+                batch.push((Work::Record(request), Answer::Record(reply)))
+            }
+            Job::Import { request, reply } => {
+                batch.push((Work::Import(request), Answer::Import(reply)))
+            }
+            Job::Exclusive(work) => {
+                commit_jobs(store, plan, refresh, std::mem::take(&mut batch)).await;
+                let s = store.clone();
+                if let Err(e) = tokio::task::spawn_blocking(move || work(&s)).await {
+                    eprintln!("careledger serve: an exclusive job of the writer failed: {e}");
+                }
+                let refresh = refresh.clone();
+                let _ = tokio::task::spawn_blocking(move || refresh()).await;
+            }
+        }
+    }
+    commit_jobs(store, plan, refresh, batch).await;
+}
+
 /// Commits one batch on a blocking thread and answers each job.
-async fn commit(store: &Arc<Store>, refresh: &Refresh, jobs: Vec<Job>) {
-    let (work, replies): (Vec<Work>, Vec<Answer>) = jobs
-        .into_iter()
-        .map(|j| match j {
-            Job::Record { request, reply } => (Work::Record(request), Answer::Record(reply)),
-            Job::Import { request, reply } => (Work::Import(request), Answer::Import(reply)),
-        })
-        .unzip();
+async fn commit_jobs(
+    store: &Arc<Store>,
+    plan: &Arc<dyn ReadPlan>,
+    refresh: &Refresh,
+    jobs: Vec<(Work, Answer)>,
+) {
+    if jobs.is_empty() {
+        return;
+    }
+    let (work, replies): (Vec<Work>, Vec<Answer>) = jobs.into_iter().unzip();
     let n = work.len();
-    let s = store.clone();
-    let results = match tokio::task::spawn_blocking(move || commit_work(&s, work)).await {
+    let (s, p) = (store.clone(), plan.clone());
+    let results = match tokio::task::spawn_blocking(move || commit_work(&s, &*p, work)).await {
         Ok((results, changed)) => {
             if changed {
                 // Before the answers: a request that follows sees the new registry.
@@ -303,13 +359,19 @@ pub fn read_import(
 }
 
 /// Validates the requests in order (each against the log plus the accepted requests before
-/// it) and appends the accepted ones as one batch. Returns each request's result and whether
-/// anything but care events was appended (the policy's facts must then be refreshed).
+/// it), seals the accepted ones (a store with encryption on) and appends them as one batch.
+/// Returns each request's result and whether anything but care events was appended (the
+/// policy's facts must then be refreshed).
 pub fn commit_batch(
     store: &Store,
+    plan: &dyn ReadPlan,
     requests: Vec<RecordRequest>,
 ) -> (Vec<Result<Outcome, WriteError>>, bool) {
-    let (results, changed) = commit_work(store, requests.into_iter().map(Work::Record).collect());
+    let (results, changed) = commit_work(
+        store,
+        plan,
+        requests.into_iter().map(Work::Record).collect(),
+    );
     let results = results
         .into_iter()
         .map(|r| match r {
@@ -323,13 +385,21 @@ pub fn commit_batch(
 
 /// `commit_batch` over records and whole-file imports: an import's rows are accepted all
 /// together or the import is refused with every problem.
-fn commit_work(store: &Store, requests: Vec<Work>) -> (Vec<Result<Done, WriteError>>, bool) {
+fn commit_work(
+    store: &Store,
+    plan: &dyn ReadPlan,
+    requests: Vec<Work>,
+) -> (Vec<Result<Done, WriteError>>, bool) {
     let opts = ingest::Options {
         now: Utc::now(),
         preserve_recorded_at: false,
         head_recorded_at: store.head().recorded_at,
     };
-    let base = StoreKnown::new(store);
+    // Validation reads stored events in clear (an idempotent re-recording, a correction's
+    // target), as `record` does.
+    let open = |env| plan.open_to_validate(env);
+    let base = StoreKnown::new(store).opening(&open);
+    let mut sealer = plan.sealer(store);
     let mut known = BatchKnown {
         registry: base.registry().clone(),
         base: &base,
@@ -360,8 +430,22 @@ fn commit_work(store: &Store, requests: Vec<Work>) -> (Vec<Result<Done, WriteErr
             }
             (_, Ok(parsed)) => {
                 present[i] = parsed.already_present;
-                for d in parsed.into_drafts() {
-                    known.push(&d);
+                let clear = parsed.into_drafts();
+                // Validation of the requests after this one reads it in clear; the log gets
+                // it sealed (an import all together or not at all).
+                let mut stored = clear.clone();
+                if let Some(sealer) = sealer.as_mut()
+                    && let Err(e) = sealer.seal(&mut stored)
+                {
+                    results.push(Err(if e.bad_input {
+                        WriteError::Refused(e.message)
+                    } else {
+                        WriteError::Fault(e.message)
+                    }));
+                    continue;
+                }
+                for (c, d) in clear.iter().zip(stored) {
+                    known.push(c);
                     drafts.push(d);
                     owner.push(i);
                 }

@@ -119,7 +119,9 @@ pub fn run(stores: &Stores, request: AccountsRequest) -> Result<()> {
     finish(response, made)
 }
 
-fn finish(r: AdminResponse, made: Option<String>) -> Result<()> {
+/// Prints a service's (or a direct) answer as the command's own; its failure as the exit code
+/// the command would have.
+pub(super) fn finish(r: AdminResponse, made: Option<String>) -> Result<()> {
     match r.failed_bad_input {
         Some(true) => Err(BadInput(r.message).into()),
         Some(false) => Err(anyhow::anyhow!(r.message)),

@@ -17,7 +17,7 @@ use vault::Vault;
 use crate::{BadInput, CliError};
 
 /// The erasure event already in the log for `child`, by id.
-fn recorded_erasure(store: &Store, child: &str) -> Result<Option<(u64, String)>> {
+pub(super) fn recorded_erasure(store: &Store, child: &str) -> Result<Option<(u64, String)>> {
     Ok(store
         .by_child(child, None)?
         .into_iter()

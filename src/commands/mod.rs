@@ -315,9 +315,29 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             basis,
             approved_by,
         } => {
+            // A running service holds the store (and its keys): it erases on its writer.
+            let e = server::admin::EraseRequest {
+                child,
+                basis,
+                approved_by,
+            };
+            let request = server::admin::AdminRequest::Erase(e.clone());
+            if let Some(answer) = server::admin::send(db, &request) {
+                eprintln!("careledger: through the running service");
+                let answer = answer.map_err(|e| {
+                    CliError::Environment(format!("talking to the running service: {e}"))
+                })?;
+                return accounts::finish(answer, None);
+            }
             let store = stores.write()?;
             keys::for_append(&store, db, stores.keys.as_deref())?;
-            erase::erase(&store, vault()?.as_ref(), &child, &basis, &approved_by)
+            erase::erase(
+                &store,
+                vault()?.as_ref(),
+                &e.child,
+                &e.basis,
+                &e.approved_by,
+            )
         }
         Request::Retention {
             dry_run,
@@ -472,20 +492,12 @@ fn dispatch(stores: &Stores, request: Request) -> Result<()> {
             if demo {
                 serve::demo(listen)
             } else {
-                // The service does not seal what it records yet (docs/service.md): a store
-                // with encryption on is refused before anything is opened for writing.
-                if sealing::load(db, stores.keys.as_deref())?.is_some() {
-                    return Err(CliError::Environment(
-                        "the service serves only a store in clear for now: this store's key \
-                         directory holds a master key (encryption on), and the service does not \
-                         seal what it records"
-                            .into(),
-                    )
-                    .into());
-                }
                 let store = stores.write()?;
                 keys::for_append(&store, db, stores.keys.as_deref())?;
-                serve::serve(store.into_store(), listen)
+                // Encryption on: the writer seals under the key directory's keys, the views
+                // open for the caller's role (docs/service.md).
+                let v = vault()?;
+                serve::serve(store.into_store(), v, listen)
             }
         }
         Request::FixturesGenerate { config, out } => {

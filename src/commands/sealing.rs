@@ -3,15 +3,15 @@
 //! the sealed lines of an export (`"sealed": {key, nonce, ciphertext}`), written and opened
 //! again for a re-import.
 //!
-//! The sealing itself is the library's (`careledger::sealing`, shared with the benchmarks);
-//! this module owns the wording of its refusals and the wire form of a sealed part; it must
-//! never write the store (the caller appends), write an opened line anywhere but memory, nor
-//! print a personal field.
+//! The sealing itself is the library's (`careledger::sealing`, shared with the service's
+//! writer and the benchmarks); this module owns loading the vault, the wording of its
+//! refusals and the wire form of a sealed part; it must never write the store (the caller
+//! appends), write an opened line anywhere but memory, nor print a personal field.
 
 use std::path::Path;
 
 use anyhow::Result;
-use careledger::sealing::SealFailure;
+use careledger::sealing::SealError;
 use events::seal::{KeySubject, SEALED_SCHEMA, Sealed};
 use events::{Draft, Envelope, EventKind, Hash, Source};
 use serde_json::{Map, Value};
@@ -179,14 +179,14 @@ pub struct Refused {
     pub error: anyhow::Error,
 }
 
-/// Seals every draft of a batch in place (`careledger::sealing::seal_batch`), its refusal
-/// worded for the command line.
+/// Seals every draft of a batch in place (`careledger::sealing`, shared with the service's
+/// writer), each failure worded as the CLI words it.
 pub fn seal_batch(store: &Store, vault: &Vault, drafts: &mut [Draft]) -> Result<(), Refused> {
     careledger::sealing::seal_batch(store, vault, drafts).map_err(|r| Refused {
         index: r.index,
         error: match r.error {
-            SealFailure::Store(e) => e.into(),
-            SealFailure::Vault(e) => CliError::from_vault(&e).into(),
+            SealError::Store(e) => e.into(),
+            SealError::Vault(e) => CliError::from_vault(&e).into(),
         },
     })
 }

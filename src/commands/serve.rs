@@ -1,8 +1,10 @@
 //! `serve` and `serve --demo`: the service of docs/service.md on a tokio multi-thread runtime,
-//! with the commands' own read plan (`careledger::service_plan`) handed to it.
+//! with the commands' own read plan (`careledger::service_plan`) handed to it, holding the key
+//! directory's vault when the store has encryption on (the writer seals, the views open).
 //!
-//! This module owns starting and stopping the service and the demo's accounts; it must never
-//! handle a request itself (that is the `server` crate).
+//! This module owns starting and stopping the service, the demo's store (encrypted, as `init`
+//! makes one) and its accounts; it must never handle a request itself (that is the `server`
+//! crate).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,11 +12,16 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use careledger::service_plan::ServicePlan;
 use server::accounts::{Book, NewAccount};
+use server::admin::AdminResponse;
 use server::policy::{Role, Scope};
 use store::Store;
+use vault::Vault;
 
-/// Serves `store` on `listen` until Ctrl-C or SIGTERM, then closes it.
-pub fn serve(store: Store, listen: SocketAddr) -> Result<()> {
+/// Serves `store` on `listen` until Ctrl-C or SIGTERM, then closes it. `vault`: the key
+/// directory's, when the store has encryption on (`None`: a store in clear).
+pub fn serve(store: Store, vault: Option<Vault>, listen: SocketAddr) -> Result<()> {
+    let encrypted = vault.is_some();
+    let vault = vault.map(Arc::new);
     let store = Arc::new(store);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -26,21 +33,30 @@ pub fn serve(store: Store, listen: SocketAddr) -> Result<()> {
             .map_err(|e| crate::CliError::Environment(format!("listening on {listen}: {e}")))?;
         let (state, task) = server::AppState::start(
             store.clone(),
-            Arc::new(ServicePlan),
+            Arc::new(ServicePlan::new(vault.clone())),
             server::Limits::default(),
         )
         .context("starting the service")?;
         // `careledger user|token|access-log` reach the service through this socket.
         let socket = server::admin::socket_path(store.path());
-        let admin = server::admin::listen(&socket, store.clone()).map_err(|e| {
+        let ops = server::admin::ServiceOps {
+            writer: state.0.writer.clone(),
+            erase: erase_in_service(vault.clone()),
+        };
+        let admin = server::admin::listen(&socket, store.clone(), ops).map_err(|e| {
             crate::CliError::Environment(format!(
                 "opening the admin socket {}: {e}",
                 socket.display()
             ))
         })?;
         eprintln!(
-            "careledger: serving {} on http://{} (Ctrl-C or SIGTERM stops it)",
+            "careledger: serving {} ({}) on http://{} (Ctrl-C or SIGTERM stops it)",
             store.path().display(),
+            if encrypted {
+                "encryption on: personal fields sealed under the key directory's keys"
+            } else {
+                "in clear: no master key"
+            },
             listener.local_addr().unwrap_or(listen)
         );
         let served = server::serve(listener, state, task, server::shutdown_signal()).await;
@@ -58,17 +74,59 @@ pub fn serve(store: Store, listen: SocketAddr) -> Result<()> {
     result
 }
 
-/// `serve --demo`: a temporary store with the seed school, one account per role.
+/// `careledger erase` as the running service runs it for its admin socket (on its writer,
+/// between two batches): the same checks, event and key destruction, answered as the command
+/// would print them.
+fn erase_in_service(vault: Option<Arc<Vault>>) -> server::admin::EraseFn {
+    Arc::new(move |store, e| {
+        let erased =
+            super::erase::erase(store, vault.as_deref(), &e.child, &e.basis, &e.approved_by)
+                .and_then(|()| super::erase::recorded_erasure(store, &e.child));
+        match erased {
+            Ok(Some((seq, commitment))) => AdminResponse::ok(
+                String::new(),
+                format!(
+                    "the erasure of child {} is recorded at seq {seq} and its data key is \
+                     destroyed (commitment {commitment}); its personal fields read as erased \
+                     from now on, in every view and export",
+                    e.child
+                ),
+            ),
+            Ok(None) => AdminResponse::failure(
+                format!("child {}: no erasure event after the erasure", e.child),
+                false,
+            ),
+            Err(err) => {
+                let err = crate::CliError::classify(err, store.path());
+                AdminResponse::failure(err.to_string(), err.code() == 1)
+            }
+        }
+    })
+}
+
+/// `serve --demo`: a temporary store with the seed school, one account per role. The store is
+/// made as `init` makes one (encryption on: a key directory beside it with the master key and
+/// the signing key), and the seed school is imported sealed.
 pub fn demo(listen: SocketAddr) -> Result<()> {
     let tmp = tempfile::Builder::new()
         .prefix("careledger-serve-demo-")
         .tempdir()
         .context("making a temporary directory")?;
     let dir = tmp.path().join("store");
-    let store = Store::create(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    super::keys::init(&dir, None, Some("careledger-serve-demo"))?;
+    let store = Store::open(&dir).with_context(|| format!("opening {}", dir.display()))?;
+    super::keys::for_append(&store, &dir, None)?;
+    let vault = super::sealing::load(&dir, None)?;
     let seed = tmp.path().join("seed-school.jsonl");
     std::fs::write(&seed, fixtures::SEED_SCHOOL_JSONL)?;
-    super::import_files(&store, &[seed], true, false, true)?;
+    let opts = super::log::ImportOpts {
+        preserve_recorded_at: true,
+        dry_run: false,
+        quiet: true,
+        actor: None,
+        vault: vault.as_ref(),
+    };
+    super::log::import_files_as(&store, &[seed], &opts)?;
     let book = Book::new(&store);
     let county = "沿河土家族自治县";
     let accounts = [
@@ -118,7 +176,7 @@ pub fn demo(listen: SocketAddr) -> Result<()> {
         );
     }
     println!("the store is temporary: it is removed when the service stops");
-    let out = serve(store, listen);
+    let out = serve(store, vault, listen);
     drop(tmp);
     out
 }

@@ -1,6 +1,7 @@
-//! The real `careledger serve`: its JSON equals the CLI's `--format json` byte for byte, it
-//! survives SIGKILL under load with every acknowledged event present and nothing
-//! half-written, and `user`/`token` set up its accounts.
+//! The real `careledger serve`: its JSON equals the CLI's `--format json` byte for byte (on a
+//! store in clear and on one with encryption on, as `init` makes it), it survives SIGKILL
+//! under load with every acknowledged event present and nothing half-written, `user`/`token`
+//! set up its accounts, and `erase` reaches it through its admin socket.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -10,10 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::{careledger, careledger_ok, stderr};
 
-/// The seed school in a store in clear: the service serves only those for now (it does not
-/// seal what it records, docs/service.md), so the master key `init` made is removed before
-/// anything is imported — a store made before encryption, as far as the service can tell.
-fn seed_store(dir: &Path, db: &Path) {
+/// The seed school in a store in clear: the master key `init` made is removed before anything
+/// is imported — a store made before encryption, which the service still serves.
+fn seed_clear_store(dir: &Path, db: &Path) {
     let seed = dir.join("seed.jsonl");
     std::fs::write(&seed, fixtures::SEED_SCHOOL_JSONL).unwrap();
     careledger_ok(db, &["init"]);
@@ -83,9 +83,22 @@ fn get(base: &str, token: &str, path: &str) -> (u16, Vec<u8>) {
 
 #[test]
 fn the_api_answers_the_clis_json_byte_for_byte() {
+    byte_for_byte(false);
+}
+
+#[test]
+fn the_api_answers_the_clis_json_byte_for_byte_on_an_encrypted_store() {
+    byte_for_byte(true);
+}
+
+fn byte_for_byte(encrypted: bool) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
-    seed_store(dir.path(), &db);
+    if encrypted {
+        crate::seed_store(dir.path(), &db);
+    } else {
+        seed_clear_store(dir.path(), &db);
+    }
     let inspector = account_token(&db, "insp", "inspector", None, "read");
     let counselor = account_token(&db, "coun", "counselor", Some("sq-t06"), "read");
     let admin = account_token(&db, "adm", "school_admin", Some("sq-t01"), "read");
@@ -212,7 +225,7 @@ fn the_api_answers_the_clis_json_byte_for_byte() {
 fn sigkill_under_load_keeps_every_acknowledged_event_and_nothing_half_written() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
-    seed_store(dir.path(), &db);
+    crate::seed_store(dir.path(), &db);
     let token = account_token(&db, "t03", "teacher", Some("sq-t03"), "record");
     let (mut server, base) = start_serve(&db);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -321,7 +334,7 @@ fn sigkill_under_load_keeps_every_acknowledged_event_and_nothing_half_written() 
 fn user_and_token_work_on_a_store_no_service_holds() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
-    seed_store(dir.path(), &db);
+    seed_clear_store(dir.path(), &db);
     let mut add = Command::new(env!("CARGO_BIN_EXE_careledger"))
         .arg("--db")
         .arg(&db)
@@ -390,7 +403,7 @@ impl OutputAfter for Command {
 fn user_and_token_go_through_the_running_service() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
-    seed_store(dir.path(), &db);
+    crate::seed_store(dir.path(), &db);
     let (mut server, base) = start_serve(&db);
     // The service holds the store: the commands reach it through its admin socket.
     let out = careledger_ok(
@@ -438,16 +451,190 @@ fn user_and_token_go_through_the_running_service() {
     );
 }
 
+fn post(base: &str, token: &str, path: &str, body: &str) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("{base}{path}"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    })
+}
+
+/// The first counseling note of sq-c07 in the seed school, and the child's name.
+const NOTE: &str = "初次会谈。自述想念母亲，夜间偶有失眠；与室友关系一般。建议每周写日记。";
+const NAME: &str = "何欣怡";
+
 #[test]
-fn a_store_with_encryption_on_is_refused_by_the_service() {
+fn erase_goes_through_the_running_service_and_scores_do_not_move() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
     crate::seed_store(dir.path(), &db);
-    let out = careledger(&db, &["serve", "--listen", "127.0.0.1:0"]);
-    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let inspector = account_token(&db, "insp", "inspector", None, "read");
+    let counselor = account_token(&db, "coun", "counselor", Some("sq-t06"), "read");
+    let teacher = account_token(&db, "tch", "teacher", Some("sq-t03"), "record");
+    let (mut server, base) = start_serve(&db);
+    let county = "%E6%B2%BF%E6%B2%B3%E5%9C%9F%E5%AE%B6%E6%97%8F%E8%87%AA%E6%B2%BB%E5%8E%BF";
+    let unchanged = [
+        "/api/schools/sq/scores?period=2025-2026-1".to_owned(),
+        "/api/schools/sq/scores?period=2025-2026-1&as_of=2025-11-01".to_owned(),
+        "/api/report/term?term=2025-2026-1&school=sq".to_owned(),
+        format!("/api/report/term?term=2025-2026-1&county={county}"),
+    ];
+    let before: Vec<Vec<u8>> = unchanged
+        .iter()
+        .map(|p| {
+            let (status, body) = get(&base, &inspector, p);
+            assert_eq!(status, 200, "{p}");
+            body
+        })
+        .collect();
+    let (_, archive) = get(&base, &inspector, "/api/children/sq-c07/archive");
+    assert!(String::from_utf8_lossy(&archive).contains(NAME));
+    let (_, history) = get(&base, &counselor, "/api/children/sq-c07/history");
+    assert!(String::from_utf8_lossy(&history).contains(NOTE));
+
+    // The service holds the store: `erase` reaches it through the admin socket.
+    let args = [
+        "erase",
+        "--child",
+        "sq-c07",
+        "--basis",
+        "PIPL Art. 47: the purpose is served",
+        "--approved-by",
+        "sq-t01",
+    ];
+    let out = careledger_ok(&db, &args);
+    let said = stderr(&out);
+    assert!(said.contains("through the running service"), "{said}");
+    assert!(said.contains("data key is destroyed"), "{said}");
+
+    // The child reads as erased for everyone, at once; no error.
+    for (token, path) in [
+        (&inspector, "/api/children/sq-c07/archive"),
+        (&inspector, "/api/children/sq-c07/contact-card"),
+        (&inspector, "/api/children/sq-c07/progress"),
+        (&counselor, "/api/children/sq-c07/history"),
+        (&counselor, "/api/children/sq-c07/progress"),
+    ] {
+        let (status, body) = get(&base, token, path);
+        let body = String::from_utf8_lossy(&body);
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(
+            !body.contains(NAME) && !body.contains(NOTE),
+            "{path}: {body}"
+        );
+    }
+    // Scores and reports, now and as of before, are byte-identical.
+    for (p, b) in unchanged.iter().zip(&before) {
+        let (status, body) = get(&base, &inspector, p);
+        assert_eq!(status, 200, "{p}");
+        assert!(&body == b, "{p} changed after the erasure");
+    }
+    let (status, body) = get(&base, &inspector, "/api/verify");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    // Nothing new is sealed under the destroyed key: a talk about the child is refused.
+    let talk = r#"{"staff":"sq-t03","child":"sq-c07","occurred_at":"2025-11-20T16:00:00+08:00","topic":"学习","summary":"after","mood":"ok"}"#;
+    let (status, body) = post(&base, &teacher, "/api/record/talk_held", talk);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("erased"), "{body}");
+    // A second erasure through the service is refused as input (exit 1).
+    let out = careledger(&db, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("already erased"), "{}", stderr(&out));
+
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(server.wait().unwrap().success());
+    // After the service: the CLI reads the same erased child, and the log verifies.
+    careledger_ok(&db, &["verify"]);
+    let out = careledger_ok(&db, &["archive", "sq-c07", "--format", "json"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(NAME));
+}
+
+#[test]
+fn serve_demo_serves_an_encrypted_store() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_careledger"))
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut said = Vec::new();
+    let base = loop {
+        let line = err.next().expect("serve said where it listens").unwrap();
+        if let Some(rest) = line.split(" on http://").nth(1) {
+            said.push(line.clone());
+            break format!("http://{}", rest.split_whitespace().next().unwrap());
+        }
+        said.push(line);
+    };
+    std::thread::spawn(move || for _ in err {});
+    assert!(said.iter().any(|l| l.contains("encryption on")), "{said:?}");
+    // The printed accounts: user, role, staff, password.
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let mut passwords = std::collections::BTreeMap::new();
+    for line in out.lines() {
+        let line = line.unwrap();
+        if line.starts_with("the store is temporary") {
+            break;
+        }
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() == 4 && f[0] != "user" {
+            passwords.insert(f[0].to_owned(), f[3].to_owned());
+        }
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let history = rt.block_on(async {
+        let client = reqwest::Client::new();
+        let login = client
+            .post(format!("{base}/api/login"))
+            .header("content-type", "application/json")
+            .body(format!(
+                r#"{{"user":"counselor","password":"{}"}}"#,
+                passwords["counselor"]
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status().as_u16(), 200);
+        let cookie = login.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let r = client
+            .get(format!("{base}/api/children/sq-c07/history"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        r.text().await.unwrap()
+    });
     assert!(
-        stderr(&out).contains("serves only a store in clear"),
-        "{}",
-        stderr(&out)
+        history.contains(NOTE),
+        "the demo's counselor reads the opened notes"
     );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
 }

@@ -27,14 +27,17 @@
 //! finished when the directory is next opened. Tombstones are not keys: they stay as they are,
 //! and an erased key is never in a generation.
 //!
+//! One `Vault` may be shared by threads (`Send + Sync`: its cache of unwrapped keys is behind a
+//! lock), as a service shares it between its writer and its readers.
+//!
 //! Not in sled: sled's append-only file keeps removed values, so an erased key would survive
 //! there. Removing a file and syncing the directory is what erasing a key means here.
 
 mod files;
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use chacha20poly1305::aead::{Aead as _, Payload};
 use chacha20poly1305::{KeyInit as _, XChaCha20Poly1305, XNonce};
@@ -152,8 +155,9 @@ pub enum Reader {
 pub struct Vault {
     dir: PathBuf,
     master: Key,
-    /// Unwrapped data keys by subject label; `None` for an erased one.
-    keys: RefCell<HashMap<String, Option<Key>>>,
+    /// Unwrapped data keys by subject label; `None` for an erased one. Behind a lock so that
+    /// one vault is shared by the threads of a service (its writer seals, its readers open).
+    keys: Mutex<HashMap<String, Option<Key>>>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -304,7 +308,7 @@ impl Vault {
         let vault = Vault {
             dir: dir.to_owned(),
             master,
-            keys: RefCell::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
         };
         vault.write_wrapped(&dir.join(COUNSELOR_FILE), COUNSELOR_SUBJECT, &random()?)?;
         Ok(vault)
@@ -320,8 +324,14 @@ impl Vault {
         Ok(Some(Vault {
             dir: dir.to_owned(),
             master,
-            keys: RefCell::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
         }))
+    }
+
+    /// The cache of unwrapped keys. A poisoned lock still holds a consistent map (each
+    /// insert is one call), so it is used as it is.
+    fn cache(&self) -> MutexGuard<'_, HashMap<String, Option<Key>>> {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The key directory.
@@ -355,7 +365,7 @@ impl Vault {
             }
             files::ensure_dir(&self.dir.join(ERASED_DIR))?;
             files::write_new(&to, &files::tombstone_text(&subject, &c))?;
-            self.keys.borrow_mut().insert(subject, None);
+            self.cache().insert(subject, None);
             n += 1;
         }
         Ok(n)
@@ -393,12 +403,12 @@ impl Vault {
     /// `subject`'s data key: `Ok(None)` when it was erased; made (and written) when it does
     /// not exist yet and `create` is set.
     fn key(&self, subject: &str, create: bool) -> Result<Option<Option<Key>>, VaultError> {
-        if let Some(k) = self.keys.borrow().get(subject) {
-            return Ok(Some(*k));
+        if let Some(k) = self.cache().get(subject).copied() {
+            return Ok(Some(k));
         }
         let tomb = self.subject_file(ERASED_DIR, subject);
         if files::read_tombstone(&tomb)?.is_some() {
-            self.keys.borrow_mut().insert(subject.to_owned(), None);
+            self.cache().insert(subject.to_owned(), None);
             return Ok(Some(None));
         }
         let path = self.subject_file(SUBJECTS_DIR, subject);
@@ -412,7 +422,7 @@ impl Vault {
             }
             None => return Ok(None),
         };
-        self.keys.borrow_mut().insert(subject.to_owned(), Some(key));
+        self.cache().insert(subject.to_owned(), Some(key));
         Ok(Some(Some(key)))
     }
 
@@ -579,7 +589,7 @@ impl Vault {
             &files::tombstone_text(&label, &c),
         )?;
         files::remove_synced(&self.subject_file(SUBJECTS_DIR, &label))?;
-        self.keys.borrow_mut().insert(label, None);
+        self.cache().insert(label, None);
         Ok(c)
     }
 }

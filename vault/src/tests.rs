@@ -274,3 +274,31 @@ fn a_rotation_cut_after_its_commit_point_is_finished_on_the_next_open() {
     assert_ne!(std::fs::read(dir.path().join(MASTER_FILE)).unwrap(), master);
     assert!(!dir.path().join(ROTATION_DIR).exists());
 }
+
+#[test]
+fn one_vault_seals_on_one_thread_and_opens_on_others() {
+    // A service shares one vault: its writer seals while request threads open.
+    let dir = tempfile::tempdir().unwrap();
+    let v = std::sync::Arc::new(Vault::create(dir.path()).unwrap());
+    let sealed: Vec<Envelope> = (0..8)
+        .map(|i| {
+            let mut d = talk(&format!("e{i}"), &format!("c{}", i % 3), "甲");
+            v.seal(&mut d, None).unwrap();
+            envelope(d, i + 1)
+        })
+        .collect();
+    let readers: Vec<_> = sealed
+        .into_iter()
+        .map(|env| {
+            let v = v.clone();
+            std::thread::spawn(move || v.open(env, Reader::Staff).unwrap())
+        })
+        .collect();
+    for r in readers {
+        let opened = r.join().unwrap();
+        assert_eq!(
+            opened.event,
+            talk(&opened.id, opened.event.children()[0].as_str(), "甲").event
+        );
+    }
+}

@@ -23,7 +23,7 @@ use crate::api::{child_read, decide, projection, read_failure, school_read};
 use crate::auth::Caller;
 use crate::error::{ApiError, field_error};
 use crate::policy::{Action, Resource, authorize};
-use crate::{AppState, access, blocking};
+use crate::{AppState, Reading, access, blocking};
 
 /// The query parameters of a page, checked: only `allowed`, an empty value read as absent
 /// (an HTML form sends every input).
@@ -123,7 +123,7 @@ pub async fn timeline_page(
         blocking(move || {
             let (store, plan) = (&s.0.store, &s.0.plan);
             let all = plan
-                .child_envelopes(store, &child, None)
+                .child_envelopes(store, &child, None, Reading::Staff)
                 .map_err(read_failure)?;
             let times = moments(&all, &child);
             let Some(last) = times.len().checked_sub(1) else {
@@ -139,14 +139,14 @@ pub async fn timeline_page(
             };
             // As `careledger archive CHILD --as-of T [--valid-at D]`.
             let tl = plan
-                .child_timeline(store, &child, Some(as_of))
+                .child_timeline(store, &child, Some(as_of), Reading::Staff)
                 .map_err(read_failure)?;
             let world = World::build(&tl);
             let archive =
                 projections::archive::archive(&tl, &world, &child, valid_at).map_err(projection)?;
             // As `careledger history CHILD --as-of T`: the envelopes beside their timeline.
             let envs = plan
-                .child_envelopes(store, &child, Some(as_of))
+                .child_envelopes(store, &child, Some(as_of), Reading::with_notes(notes))
                 .map_err(read_failure)?;
             let htl = Timeline::build(&envs, Some(as_of)).map_err(projection)?;
             let hworld = World::build(&htl);

@@ -379,7 +379,9 @@ async fn upload(
     let (s, r, sc) = (state.clone(), request.clone(), school.clone());
     let checked = blocking(move || {
         let store = &s.0.store;
-        let known = ingest::StoreKnown::new(store);
+        // Stored events in clear (a store with encryption on), as the writer reads them.
+        let open = |env| s.0.plan.open_to_validate(env);
+        let known = ingest::StoreKnown::new(store).opening(&open);
         let opts = ingest::Options {
             now: Utc::now(),
             preserve_recorded_at: false,

@@ -1,16 +1,28 @@
 //! 32 clients each record 500 events at once: exactly 16,000 new events, seq gapless, every
-//! acknowledged event at its acknowledged seq, and the chain verifies.
+//! acknowledged event at its acknowledged seq, and the chain verifies — on a store in clear
+//! and on one with encryption on (every event sealed by the writer).
 
 use std::collections::BTreeSet;
 
-use crate::{Service, talk};
+use server::Limits;
+
+use crate::{Keys, Service, talk};
 
 const CLIENTS: usize = 32;
 const EACH: usize = 500;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_two_clients_record_sixteen_thousand_events() {
-    let svc = Service::start().await;
+    thirty_two_clients(Keys::Clear).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_two_clients_record_sixteen_thousand_sealed_events() {
+    thirty_two_clients(Keys::Sealed).await;
+}
+
+async fn thirty_two_clients(keys: Keys) {
+    let svc = Service::start_on(Limits::default(), keys).await;
     let before = svc.head();
     // The children paired with sq-t03 on 2025-11-20 (sq-c10 dropped out on 2025-11-17).
     let children = [
@@ -51,11 +63,11 @@ async fn thirty_two_clients_record_sixteen_thousand_events() {
     for c in clients {
         acked.extend(c.await.unwrap());
     }
-    svc_checks(&svc, before, &acked);
+    svc_checks(&svc, before, &acked, keys);
     svc.stop().await;
 }
 
-fn svc_checks(svc: &Service, before: u64, acked: &[(String, u64)]) {
+fn svc_checks(svc: &Service, before: u64, acked: &[(String, u64)], keys: Keys) {
     let total = (CLIENTS * EACH) as u64;
     assert_eq!(acked.len() as u64, total);
     assert_eq!(svc.head(), before + total, "exactly 16,000 new events");
@@ -70,6 +82,8 @@ fn svc_checks(svc: &Service, before: u64, acked: &[(String, u64)]) {
             env.actor, "sq-t03",
             "the actor is the logged-in staff member"
         );
+        // A talk's summary is personal: sealed by the writer when encryption is on.
+        assert_eq!(env.sealed.is_some(), keys == Keys::Sealed, "{id}");
     }
     let v = svc.store.verify().unwrap();
     assert_eq!(v.events, before + total);

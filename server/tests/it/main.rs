@@ -1,10 +1,12 @@
 //! Tests of the service: a real listener on 127.0.0.1:0 over a temporary store holding the
-//! seed school, one account (and one bearer token) per role, spoken to over HTTP.
+//! seed school (in clear, or with encryption on: sealed under a key directory beside it, as
+//! `init` makes a store), one account (and one bearer token) per role, spoken to over HTTP.
 
 mod browser;
 mod concurrency;
 mod matrix;
 mod pages;
+mod sealed;
 mod security;
 
 use std::collections::BTreeMap;
@@ -17,6 +19,7 @@ use server::accounts::{Book, NewAccount};
 use server::policy::{Role, Scope, TokenScope};
 use server::{AppState, Limits};
 use store::Store;
+use vault::Vault;
 
 pub(crate) const COUNTY: &str = "沿河土家族自治县";
 pub(crate) const PASSWORD: &str = "correct horse battery";
@@ -49,9 +52,23 @@ pub(crate) struct Service {
     pub(crate) client: reqwest::Client,
 }
 
-/// A store holding the seed school, with the test accounts.
-pub(crate) fn seed_store(dir: &std::path::Path) -> Store {
+/// Whether the test store has encryption on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Keys {
+    /// No master key: nothing sealed.
+    Clear,
+    /// A key directory beside the store (`store.keys`): personal fields sealed.
+    Sealed,
+}
+
+/// A store holding the seed school (sealed under a new key directory for `Keys::Sealed`,
+/// as `import` seals it), with the test accounts.
+pub(crate) fn seed_store(dir: &std::path::Path, keys: Keys) -> (Store, Option<Arc<Vault>>) {
     let store = Store::create(&dir.join("store")).unwrap();
+    let vault = match keys {
+        Keys::Clear => None,
+        Keys::Sealed => Some(Arc::new(Vault::create(&dir.join("store.keys")).unwrap())),
+    };
     let known = ingest::StoreKnown::new(&store);
     let opts = ingest::Options {
         now: Utc::now(),
@@ -66,9 +83,11 @@ pub(crate) fn seed_store(dir: &std::path::Path) -> Store {
     )
     .unwrap();
     drop(known);
-    store
-        .append(parsed.into_drafts(), Source::Migration)
-        .unwrap();
+    let mut drafts = parsed.into_drafts();
+    if let Some(v) = &vault {
+        careledger::sealing::seal_batch(&store, v, &mut drafts).unwrap();
+    }
+    store.append(drafts, Source::Migration).unwrap();
     let book = Book::new(&store);
     for (user, role, staff, scope) in accounts() {
         book.add(NewAccount {
@@ -80,7 +99,7 @@ pub(crate) fn seed_store(dir: &std::path::Path) -> Store {
         })
         .unwrap();
     }
-    store
+    (store, vault)
 }
 
 impl Service {
@@ -89,8 +108,18 @@ impl Service {
     }
 
     pub(crate) async fn start_with(limits: Limits) -> Service {
+        Service::start_on(limits, Keys::Clear).await
+    }
+
+    /// A service over the seed school with encryption on.
+    pub(crate) async fn start_sealed() -> Service {
+        Service::start_on(Limits::default(), Keys::Sealed).await
+    }
+
+    pub(crate) async fn start_on(limits: Limits, keys: Keys) -> Service {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(seed_store(dir.path()));
+        let (store, vault) = seed_store(dir.path(), keys);
+        let store = Arc::new(store);
         let book = Book::new(&store);
         let mut tokens = BTreeMap::new();
         let expires = Utc::now() + chrono::Duration::days(1);
@@ -105,7 +134,8 @@ impl Service {
             .unwrap();
         let mut vars = BTreeMap::new();
         vars.insert("victim_token".to_owned(), victim.id);
-        let (state, task) = AppState::start(store.clone(), Arc::new(ServicePlan), limits).unwrap();
+        let (state, task) =
+            AppState::start(store.clone(), Arc::new(ServicePlan::new(vault)), limits).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -129,13 +159,21 @@ impl Service {
     }
 
     /// Stops the service and waits until its queue is committed.
-    pub(crate) async fn stop(mut self) {
+    pub(crate) async fn stop(self) {
+        drop(self.stop_keeping_files().await);
+    }
+
+    /// Stops the service; its temporary directory (the store, the keys) is kept until the
+    /// returned handle is dropped, for a test to read its files.
+    pub(crate) async fn stop_keeping_files(mut self) -> tempfile::TempDir {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
         if let Some(j) = self.join.take() {
             j.await.unwrap().unwrap();
         }
+        drop(self.store);
+        self._dir
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -188,6 +226,11 @@ impl Service {
             .unwrap()
             .to_owned();
         set.split(';').next().unwrap().to_owned()
+    }
+
+    /// The store's directory (its key directory is beside it, `store.keys`).
+    pub(crate) fn store_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("store")
     }
 
     pub(crate) fn head(&self) -> u64 {

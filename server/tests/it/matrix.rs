@@ -1,9 +1,15 @@
 //! Every role (and no one) against every route, as data: the answers are compared with the
 //! committed `server/tests/authz-matrix.txt` (`BLESS=1` rewrites it after a deliberate
 //! change). The test fails if a route of `server::ROUTES` has no probe, and checks that no
-//! refused request appended anything.
+//! refused request appended anything, that no answer to anyone but the counselor carries a
+//! counseling note, and that no answer to the bureau carries a personal value of the seed.
+//! It runs on a store in clear and on one with encryption on: the same matrix for both.
 
-use crate::{COUNTY, PASSWORD, Service};
+use std::collections::BTreeSet;
+
+use server::Limits;
+
+use crate::{COUNTY, Keys, PASSWORD, Service};
 
 /// (route method, route path, concrete path, body). `{user}` in a body is the caller's user
 /// name; `{name}` in a path is a value the service was set up with.
@@ -39,6 +45,12 @@ const PROBES: &[(&str, &str, &str, Option<&str>)] = &[
         "/api/record/{kind}",
         "/api/record/retraction",
         Some(RETRACT_OTHERS),
+    ),
+    (
+        "POST",
+        "/api/record/{kind}",
+        "/api/record/child_erased",
+        Some(ERASURE),
     ),
     (
         "GET",
@@ -248,6 +260,10 @@ const TALK_UNPAIRED: &str = r#"{"staff":"sq-t03","child":"sq-c01","occurred_at":
 const COUNSELING: &str = r#"{"staff":"sq-t06","child":"sq-c07","occurred_at":"2025-11-20T15:00:00+08:00","risk":"low","notes":"matrix"}"#;
 const STAFF_JOINED: &str = r#"{"staff":"sq-t99","school":"sq","occurred_at":"2025-11-20","name":"新老师","roles":["subject_teacher"],"party_member":false,"phone":"13800000099"}"#;
 const RETRACT_OTHERS: &str = r#"{"target":"sq-e0054","reason":"matrix"}"#;
+/// No role erases through the API (docs/service.md): only the operator, through the admin
+/// socket, with the key directory.
+const ERASURE: &str =
+    r#"{"child":"sq-c05","basis":"PIPL Art. 47","approved_by":"sq-t01","key_commitment":"00"}"#;
 const NEW_USER: &str = r#"{"user":"new-teacher","role":"teacher","staff":"sq-t04","scope":{"school":"sq"},"password":"a long password"}"#;
 const NEW_TOKEN: &str = r#"{"user":"victim","scope":"read","days":1}"#;
 const NEW_PASSWORD: &str = r#"{"password":"another long password"}"#;
@@ -261,8 +277,31 @@ const CALLERS: [&str; 6] = [
     "bureau",
 ];
 
+/// The counseling notes of the seed school.
+fn seed_notes() -> Vec<String> {
+    fixtures::SEED_SCHOOL_JSONL
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["notes"].as_str().map(str::to_owned)
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_role_against_every_route() {
+    every_role(Keys::Clear).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_against_every_route_of_a_sealed_store() {
+    every_role(Keys::Sealed).await;
+}
+
+async fn every_role(keys: Keys) {
+    let notes = seed_notes();
+    assert!(notes.len() >= 5, "the seed has counseling notes");
+    let secrets: BTreeSet<String> = fixtures::secrets::seed_secrets().unwrap();
     // Coverage first: a route without a probe fails the test.
     for (m, p) in server::ROUTES {
         assert!(
@@ -276,7 +315,7 @@ async fn every_role_against_every_route() {
             "probe of unknown route {m} {p}"
         );
     }
-    let svc = Service::start().await;
+    let svc = Service::start_on(Limits::default(), keys).await;
     let mut out = String::from(
         "# status of each probe per caller (server/tests/it/matrix.rs; BLESS=1 rewrites)\n",
     );
@@ -301,6 +340,19 @@ async fn every_role_against_every_route() {
                     head,
                     "{caller} {method} {path} appended on {status}"
                 );
+            }
+            if caller != "counselor" {
+                for n in &notes {
+                    assert!(
+                        !text.contains(n.as_str()),
+                        "{caller} {method} {path}: a note"
+                    );
+                }
+            }
+            if caller == "bureau" {
+                for s in &secrets {
+                    assert!(!text.contains(s.as_str()), "bureau {method} {path}: {s}");
+                }
             }
             if status == 404 {
                 // Out of scope reads exactly like absent: the same body.
