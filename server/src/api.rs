@@ -718,7 +718,10 @@ async fn scores(
     school_read(&state, &caller, &school, Action::ReadScores, "scores").await?;
     blocking(move || {
         let (tl, world) = school_world(&state, &school, as_of)?;
-        let run = projections::scores(&tl, &world, &school, period, None).map_err(projection)?;
+        // The polars scorer, as `careledger scores` runs it (the Rust scorer of `projections`
+        // is its reference in the tests).
+        let run = reports::score_run(&tl, &world, &school, &period, None)
+            .map_err(|e| ApiError::BadParam(e.to_string()))?;
         json_response(&run.rows_json())
     })
     .await
