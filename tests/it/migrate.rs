@@ -8,20 +8,8 @@ use std::path::Path;
 use store::Store;
 use vault::{Reader, Vault};
 
-use crate::privacy::{contains, seed_secrets};
+use crate::privacy::{contains, every_file, seed_secrets};
 use crate::{careledger, careledger_ok, stderr};
-
-/// Every file under `dir`, read whole.
-fn every_file(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-    for entry in std::fs::read_dir(dir).expect("a directory") {
-        let path = entry.expect("an entry").path();
-        if path.is_dir() {
-            every_file(&path, out);
-        } else {
-            out.push((path.display().to_string(), std::fs::read(&path).unwrap()));
-        }
-    }
-}
 
 /// The store's envelopes, opened with `keys` when given: (id, occurred, recorded, actor, event).
 fn events_of(

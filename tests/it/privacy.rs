@@ -2,76 +2,20 @@
 //! name, phone, address or note of its input in any byte of any file, its views read as a
 //! store in clear would, and a ciphertext moved to another event is refused on read.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
-use events::EventKind;
-use events::personal::{FieldClass, class_of};
 use serde_json::Value;
 
 use crate::{careledger, careledger_ok, seed_store, stderr};
 
-/// Every string of ≥ 2 characters in a sensitive field of the seed school (the classes of
-/// `events::personal`; a correction's changes take its target's), minus the strings the file
-/// also carries in a public or id field (a topic "学习" that is also a subject).
+/// The seed school's personal values (`fixtures::secrets`, shared with the service's tests).
 pub(crate) fn seed_secrets() -> BTreeSet<String> {
-    fn walk(
-        v: &Value,
-        kind: EventKind,
-        path: &str,
-        inherited: Option<FieldClass>,
-        secret: &mut BTreeSet<String>,
-        public: &mut BTreeSet<String>,
-    ) {
-        let class = class_of(kind, path).or(inherited);
-        match v {
-            Value::Object(m) => {
-                for (k, x) in m {
-                    walk(x, kind, &format!("{path}.{k}"), class, secret, public);
-                }
-            }
-            Value::Array(a) => a
-                .iter()
-                .for_each(|x| walk(x, kind, path, class, secret, public)),
-            Value::String(s) if s.chars().count() >= 2 => {
-                if class.is_some_and(FieldClass::is_sensitive) {
-                    secret.insert(s.clone());
-                } else {
-                    public.insert(s.clone());
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut secret = BTreeSet::new();
-    let mut public = BTreeSet::new();
-    let mut kinds: BTreeMap<String, EventKind> = BTreeMap::new();
-    for line in fixtures::SEED_SCHOOL_JSONL.lines() {
-        let v: Value = serde_json::from_str(line).expect("a JSON line");
-        let kind = EventKind::parse(v["type"].as_str().expect("a type")).expect("a known type");
-        kinds.insert(v["id"].as_str().expect("an id").to_owned(), kind);
-        let Value::Object(fields) = &v else {
-            panic!("an object per line")
-        };
-        for (k, x) in fields {
-            match class_of(kind, k).expect("a classified field") {
-                FieldClass::Amendment => {
-                    let target = kinds[v["target"].as_str().expect("a target")];
-                    for (ck, cx) in x.as_object().expect("changes are an object") {
-                        let c = class_of(target, ck).expect("a classified change");
-                        walk(cx, target, ck, Some(c), &mut secret, &mut public);
-                    }
-                }
-                c => walk(x, kind, k, Some(c), &mut secret, &mut public),
-            }
-        }
-    }
-    secret.retain(|s| !public.contains(s));
-    secret
+    fixtures::secrets::seed_secrets().expect("the seed school's personal values")
 }
 
 /// Every file under `dir`, read whole.
-fn every_file(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+pub(crate) fn every_file(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
     for entry in std::fs::read_dir(dir).expect("a directory") {
         let path = entry.expect("an entry").path();
         if path.is_dir() {
