@@ -68,14 +68,17 @@ impl Sealer {
         Sealer::default()
     }
 
-    /// Seals `drafts` in place, after those this sealer sealed before. A refused draft's
-    /// index is its index in `drafts`.
+    /// Seals `drafts` in place, after those this sealer sealed before, and writes the keys made
+    /// for them (all at once, `Vault::write_new_keys`) before it returns: what it sealed may be
+    /// appended. A refused draft's index is its index in `drafts`; a key that could not be
+    /// written is refused at the first draft that needed a new key.
     pub fn seal(
         &mut self,
         store: &Store,
         vault: &Vault,
         drafts: &mut [Draft],
     ) -> Result<(), Refused> {
+        let mut first_new_key = None;
         for (index, d) in drafts.iter_mut().enumerate() {
             let refused = |error: SealError| Refused { index, error };
             let target = match d.event.target() {
@@ -90,9 +93,13 @@ impl Sealer {
             };
             let subject_before =
                 seal::subject_of(&d.event, target.as_ref().and_then(|t| t.subject.as_ref()));
+            let unwritten = vault.unwritten_keys();
             vault
-                .seal(d, target.as_ref().map(|t| (t.kind, t.subject.clone())))
+                .seal_deferred(d, target.as_ref().map(|t| (t.kind, t.subject.clone())))
                 .map_err(|e| refused(e.into()))?;
+            if first_new_key.is_none() && vault.unwritten_keys() > unwritten {
+                first_new_key = Some(index);
+            }
             self.batch.insert(
                 d.id.clone(),
                 Target {
@@ -105,6 +112,10 @@ impl Sealer {
                 },
             );
         }
+        vault.write_new_keys().map_err(|e| Refused {
+            index: first_new_key.unwrap_or(0),
+            error: e.into(),
+        })?;
         Ok(())
     }
 }

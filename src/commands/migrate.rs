@@ -118,24 +118,28 @@ fn copy(source: &store::Store, old_vault: Option<&Vault>, new: &Stores) -> Resul
             d.event = clear;
         } else {
             vault
-                .seal(&mut d, target.map(|t| (t.0, t.1)))
+                .seal_deferred(&mut d, target.map(|t| (t.0, t.1)))
                 .map_err(|e| CliError::from_vault(&e))?;
         }
         let sealed_under = d.sealed.as_ref().and_then(|s| KeySubject::parse(&s.key));
         targets.insert(d.id.clone(), (kind, sealed_under.or(subject)));
         batch.push(d);
         if batch.len() == BATCH {
-            n += append(&store, &mut batch)?;
+            n += append(&store, &vault, &mut batch)?;
         }
     }
-    n += append(&store, &mut batch)?;
+    n += append(&store, &vault, &mut batch)?;
     Ok((n, tombstones))
 }
 
-fn append(store: &store::Store, batch: &mut Vec<Draft>) -> Result<u64> {
+/// Appends a batch, the keys made for it written first (`Vault::write_new_keys`).
+fn append(store: &store::Store, vault: &Vault, batch: &mut Vec<Draft>) -> Result<u64> {
     if batch.is_empty() {
         return Ok(0);
     }
+    vault
+        .write_new_keys()
+        .map_err(|e| CliError::from_vault(&e))?;
     let out = store
         .append(std::mem::take(batch), Source::Migration)
         .map_err(|e| CliError::from_store(&e, store.path(), true))?;

@@ -122,6 +122,69 @@ pub fn write_new(path: &Path, text: &str) -> Result<(), KeyFileError> {
     })
 }
 
+/// Writes new files (0600) whole, many for the cost of two syncs instead of two each: every
+/// text goes to a temporary file first and the file system is synced (the contents are on
+/// disk), then each is linked into place — which fails rather than replace a file already
+/// there — and each directory is synced. A crash leaves each file whole or absent, never
+/// empty. On an error, the files linked so far stay (each whole); the caller sees which by
+/// whether its path holds its text.
+pub fn write_new_all(files: &[(PathBuf, String)]) -> Result<(), KeyFileError> {
+    let Some((first, _)) = files.first() else {
+        return Ok(());
+    };
+    if let Some((path, _)) = files.iter().find(|(p, _)| p.exists()) {
+        return Err(KeyFileError::Exists { path: path.clone() });
+    }
+    let tmp_of = |path: &Path| {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        dir_of(path).join(format!(".{name}.{}.tmp", std::process::id()))
+    };
+    let result = (|| {
+        for (path, text) in files {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(tmp_of(path))
+                .map_err(io(path))?;
+            f.write_all(text.as_bytes()).map_err(io(path))?;
+        }
+        // One syncfs(2) puts every temporary file's contents on disk at once.
+        let d = fs::File::open(dir_of(first)).map_err(io(dir_of(first)))?;
+        nix::unistd::syncfs(&d).map_err(|e| io(dir_of(first))(e.into()))?;
+        let mut dirs: Vec<&Path> = Vec::new();
+        for (path, _) in files {
+            fs::hard_link(tmp_of(path), path).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    KeyFileError::Exists { path: path.clone() }
+                } else {
+                    io(path)(e)
+                }
+            })?;
+            if !dirs.contains(&dir_of(path)) {
+                dirs.push(dir_of(path));
+            }
+        }
+        for dir in dirs {
+            fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io(dir))?;
+        }
+        Ok(())
+    })();
+    for (path, _) in files {
+        let _ = fs::remove_file(tmp_of(path));
+    }
+    result
+}
+
+fn dir_of(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
+}
+
 /// Moves `from` over `to` (a rename: the old file is replaced whole or not at all) and syncs
 /// `to`'s directory.
 pub fn replace(from: &Path, to: &Path) -> Result<(), KeyFileError> {

@@ -158,6 +158,23 @@ pub struct Vault {
     /// Unwrapped data keys by subject label; `None` for an erased one. Behind a lock so that
     /// one vault is shared by the threads of a service (its writer seals, its readers open).
     keys: Mutex<HashMap<String, Option<Key>>>,
+    /// Keys made by [`Vault::seal_deferred`] and not yet written: each subject's file and
+    /// text. Invariant: every entry's key is in `keys`; an event sealed under one of them is
+    /// appended only after [`Vault::write_new_keys`] wrote it.
+    unwritten: Mutex<Vec<(String, PathBuf, String)>>,
+    /// The counselor key, once unwrapped (rotation re-wraps it; its value never changes).
+    counselor: std::sync::OnceLock<Key>,
+}
+
+/// When a key made for a seal is written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Make {
+    /// Never: only existing keys.
+    No,
+    /// At once, before the seal returns.
+    Now,
+    /// By the next [`Vault::write_new_keys`].
+    Deferred,
 }
 
 impl std::fmt::Debug for Vault {
@@ -234,10 +251,14 @@ fn stage_rotation(dir: &Path) -> Result<usize, VaultError> {
     files::ensure_dir(&stage.join(SUBJECTS_DIR))?;
     let master: Key = random()?;
     files::write_new(&stage.join(MASTER_FILE), &files::master_text(&master))?;
-    let mut n = 0;
+    let mut staged = Vec::new();
+    let mut wrap = |path: PathBuf, subject: &str, key: &Key| -> Result<(), VaultError> {
+        let (nonce, ct) = aead_seal(&master, key, &wrap_aad(subject))?;
+        staged.push((path, files::wrapped_text(subject, &nonce, &ct)));
+        Ok(())
+    };
     if let Some(k) = old.unwrap_file(&dir.join(COUNSELOR_FILE), COUNSELOR_SUBJECT)? {
-        wrap_into(&master, &stage.join(COUNSELOR_FILE), COUNSELOR_SUBJECT, &k)?;
-        n += 1;
+        wrap(stage.join(COUNSELOR_FILE), COUNSELOR_SUBJECT, &k)?;
     }
     for name in files::names(&dir.join(SUBJECTS_DIR))? {
         let path = dir.join(SUBJECTS_DIR).join(&name);
@@ -245,11 +266,12 @@ fn stage_rotation(dir: &Path) -> Result<usize, VaultError> {
         let Some(k) = old.unwrap_file(&path, &subject)? else {
             continue;
         };
-        wrap_into(&master, &stage.join(SUBJECTS_DIR).join(&name), &subject, &k)?;
-        n += 1;
+        wrap(stage.join(SUBJECTS_DIR).join(&name), &subject, &k)?;
     }
+    // All staged keys at once (two syncs), then the commit point.
+    files::write_new_all(&staged)?;
     files::write_new(&stage.join(ROTATION_READY), "careledger key rotation v1\n")?;
-    Ok(n)
+    Ok(staged.len())
 }
 
 /// Finishes a committed rotation of `dir` (moves the staged keys over the live ones, the
@@ -309,6 +331,8 @@ impl Vault {
             dir: dir.to_owned(),
             master,
             keys: Mutex::new(HashMap::new()),
+            unwritten: Mutex::new(Vec::new()),
+            counselor: std::sync::OnceLock::new(),
         };
         vault.write_wrapped(&dir.join(COUNSELOR_FILE), COUNSELOR_SUBJECT, &random()?)?;
         Ok(vault)
@@ -325,6 +349,8 @@ impl Vault {
             dir: dir.to_owned(),
             master,
             keys: Mutex::new(HashMap::new()),
+            unwritten: Mutex::new(Vec::new()),
+            counselor: std::sync::OnceLock::new(),
         }))
     }
 
@@ -332,6 +358,48 @@ impl Vault {
     /// insert is one call), so it is used as it is.
     fn cache(&self) -> MutexGuard<'_, HashMap<String, Option<Key>>> {
         self.keys.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The keys made but not yet written. A poisoned lock holds a consistent list (each
+    /// change is one call).
+    fn unwritten(&self) -> MutexGuard<'_, Vec<(String, PathBuf, String)>> {
+        self.unwritten.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many keys [`Vault::seal_deferred`] made that are not written yet.
+    pub fn unwritten_keys(&self) -> usize {
+        self.unwritten().len()
+    }
+
+    /// Writes every key [`Vault::seal_deferred`] made and has not written, all at once (two
+    /// syncs for the lot: `files::write_new_all`). Call it before appending what they sealed.
+    /// On an error, the keys not written stay to be written by the next call. Returns how
+    /// many were written.
+    pub fn write_new_keys(&self) -> Result<usize, VaultError> {
+        let mut unwritten = self.unwritten();
+        if unwritten.is_empty() {
+            return Ok(0);
+        }
+        files::ensure_dir(&self.dir.join(SUBJECTS_DIR))?;
+        let files: Vec<(PathBuf, String)> = unwritten
+            .iter()
+            .map(|(_, path, text)| (path.clone(), text.clone()))
+            .collect();
+        match files::write_new_all(&files) {
+            Ok(()) => {
+                let n = unwritten.len();
+                unwritten.clear();
+                Ok(n)
+            }
+            Err(e) => {
+                // Written are those whose file holds exactly their text; a file in the way (a
+                // key made elsewhere) keeps its entry, so that the error stays.
+                unwritten.retain(|(_, path, text)| {
+                    std::fs::read_to_string(path).ok().as_deref() != Some(text.as_str())
+                });
+                Err(e.into())
+            }
+        }
     }
 
     /// The key directory.
@@ -402,7 +470,7 @@ impl Vault {
 
     /// `subject`'s data key: `Ok(None)` when it was erased; made (and written) when it does
     /// not exist yet and `create` is set.
-    fn key(&self, subject: &str, create: bool) -> Result<Option<Option<Key>>, VaultError> {
+    fn key(&self, subject: &str, make: Make) -> Result<Option<Option<Key>>, VaultError> {
         if let Some(k) = self.cache().get(subject).copied() {
             return Ok(Some(k));
         }
@@ -414,10 +482,17 @@ impl Vault {
         let path = self.subject_file(SUBJECTS_DIR, subject);
         let key = match self.unwrap_file(&path, subject)? {
             Some(k) => k,
-            None if create => {
+            None if make == Make::Now => {
                 let k: Key = random()?;
                 files::ensure_dir(&self.dir.join(SUBJECTS_DIR))?;
                 self.write_wrapped(&path, subject, &k)?;
+                k
+            }
+            None if make == Make::Deferred => {
+                let k: Key = random()?;
+                let (nonce, ct) = aead_seal(&self.master, &k, &wrap_aad(subject))?;
+                let text = files::wrapped_text(subject, &nonce, &ct);
+                self.unwritten().push((subject.to_owned(), path, text));
                 k
             }
             None => return Ok(None),
@@ -427,12 +502,17 @@ impl Vault {
     }
 
     fn counselor_key(&self) -> Result<Key, VaultError> {
-        self.unwrap_file(&self.dir.join(COUNSELOR_FILE), COUNSELOR_SUBJECT)?
+        if let Some(k) = self.counselor.get() {
+            return Ok(*k);
+        }
+        let k = self
+            .unwrap_file(&self.dir.join(COUNSELOR_FILE), COUNSELOR_SUBJECT)?
             .ok_or_else(|| {
                 VaultError::File(KeyFileError::Missing {
                     path: self.dir.join(COUNSELOR_FILE),
                 })
-            })
+            })?;
+        Ok(*self.counselor.get_or_init(|| k))
     }
 
     /// Seals `draft`'s personal fields under its subject's key (made on first use), leaving
@@ -444,6 +524,41 @@ impl Vault {
         &self,
         draft: &mut Draft,
         target: Option<(EventKind, Option<KeySubject>)>,
+    ) -> Result<(), VaultError> {
+        self.seal_making(draft, target, Make::Now)
+    }
+
+    /// [`Vault::seal`], except that a key it makes is written by the next
+    /// [`Vault::write_new_keys`] (with every other key made meanwhile), not before it returns:
+    /// a batch's new keys then cost two syncs in all. The caller must write them before it
+    /// appends what they sealed (`careledger::sealing::Sealer` does).
+    pub fn seal_deferred(
+        &self,
+        draft: &mut Draft,
+        target: Option<(EventKind, Option<KeySubject>)>,
+    ) -> Result<(), VaultError> {
+        self.seal_making(draft, target, Make::Deferred)
+    }
+
+    fn seal_making(
+        &self,
+        draft: &mut Draft,
+        target: Option<(EventKind, Option<KeySubject>)>,
+        make: Make,
+    ) -> Result<(), VaultError> {
+        self.seal_fields(draft, target, make)?;
+        if make == Make::Now {
+            // The key may have been made by an earlier deferred seal: written before returning.
+            self.write_new_keys()?;
+        }
+        Ok(())
+    }
+
+    fn seal_fields(
+        &self,
+        draft: &mut Draft,
+        target: Option<(EventKind, Option<KeySubject>)>,
+        make: Make,
     ) -> Result<(), VaultError> {
         let shape = |source| VaultError::Shape {
             id: draft.id.clone(),
@@ -465,7 +580,7 @@ impl Vault {
                 kind: kind.as_str(),
             })?;
         let label = subject.label();
-        let key = match self.key(&label, true)? {
+        let key = match self.key(&label, make)? {
             Some(Some(k)) => k,
             _ => {
                 return Err(VaultError::Erased {
@@ -509,7 +624,7 @@ impl Vault {
             id: env.id.clone(),
             source,
         };
-        let key = match self.key(&sealed.key, false)? {
+        let key = match self.key(&sealed.key, Make::No)? {
             Some(Some(k)) => k,
             Some(None) => {
                 env.event = seal::erased(&env.event).map_err(shape)?;
@@ -562,7 +677,7 @@ impl Vault {
     /// no such key (never made, or erased).
     pub fn commitment_of(&self, subject: &KeySubject) -> Result<Option<String>, VaultError> {
         let label = subject.label();
-        Ok(match self.key(&label, false)? {
+        Ok(match self.key(&label, Make::No)? {
             Some(Some(k)) => Some(commitment(&label, &k)),
             _ => None,
         })
@@ -578,7 +693,7 @@ impl Vault {
                 commitment: c,
             });
         }
-        let c = match self.key(&label, false)? {
+        let c = match self.key(&label, Make::No)? {
             Some(Some(k)) => commitment(&label, &k),
             // A subject that never had a key: the tombstone still forbids one from now on.
             _ => commitment(&label, &[0u8; 32]),
@@ -589,6 +704,8 @@ impl Vault {
             &files::tombstone_text(&label, &c),
         )?;
         files::remove_synced(&self.subject_file(SUBJECTS_DIR, &label))?;
+        // A key made and not written yet is never written now.
+        self.unwritten().retain(|(subject, _, _)| *subject != label);
         self.cache().insert(label, None);
         Ok(c)
     }

@@ -302,3 +302,75 @@ fn one_vault_seals_on_one_thread_and_opens_on_others() {
         );
     }
 }
+
+#[test]
+fn deferred_keys_are_on_disk_only_after_write_new_keys_and_open_from_a_new_vault() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = dir.path().join("k");
+    let v = Vault::create(&k).unwrap();
+    let mut drafts: Vec<Draft> = (0..5)
+        .map(|i| talk(&format!("e{i}"), &format!("c{i}"), "想妈妈了"))
+        .collect();
+    for d in &mut drafts {
+        v.seal_deferred(d, None).unwrap();
+    }
+    assert_eq!(v.unwritten_keys(), 5);
+    assert_eq!(files::names(&k.join(SUBJECTS_DIR)).unwrap().len(), 0);
+    assert_eq!(v.write_new_keys().unwrap(), 5);
+    assert_eq!(v.unwritten_keys(), 0);
+    let names = files::names(&k.join(SUBJECTS_DIR)).unwrap();
+    assert_eq!(names.len(), 5, "{names:?}");
+    // No temporary file is left behind.
+    let all: Vec<_> = std::fs::read_dir(k.join(SUBJECTS_DIR)).unwrap().collect();
+    assert_eq!(all.len(), 5);
+    let again = Vault::open_dir(&k).unwrap().unwrap();
+    for (i, d) in drafts.into_iter().enumerate() {
+        let opened = again.open(envelope(d, i as u64 + 1), Reader::Staff).unwrap();
+        assert_eq!(
+            opened.event,
+            talk("x", &format!("c{i}"), "想妈妈了").event
+        );
+    }
+}
+
+#[test]
+fn an_unwritten_key_erased_is_never_written_and_a_failed_write_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = dir.path().join("k");
+    let v = Vault::create(&k).unwrap();
+    let mut a = talk("e1", "c1", "一");
+    let mut b = talk("e2", "c2", "二");
+    v.seal_deferred(&mut a, None).unwrap();
+    v.seal_deferred(&mut b, None).unwrap();
+    v.erase(&KeySubject::Child("c1".into())).unwrap();
+    assert_eq!(v.unwritten_keys(), 1);
+    // A file in the way of c2's key: the write fails, c2's key stays to be written.
+    std::fs::create_dir_all(k.join(SUBJECTS_DIR)).unwrap();
+    let c2 = k.join(SUBJECTS_DIR).join(hex::encode("child:c2"));
+    std::fs::write(&c2, "in the way").unwrap();
+    assert!(matches!(
+        v.write_new_keys(),
+        Err(VaultError::File(KeyFileError::Exists { .. }))
+    ));
+    assert_eq!(v.unwritten_keys(), 1);
+    std::fs::remove_file(&c2).unwrap();
+    assert_eq!(v.write_new_keys().unwrap(), 1);
+    let names = files::names(&k.join(SUBJECTS_DIR)).unwrap();
+    assert_eq!(names, vec![hex::encode("child:c2")]);
+    // c1 was erased before its key reached the disk: it can never be made.
+    assert!(matches!(
+        v.seal(&mut talk("e3", "c1", "三"), None),
+        Err(VaultError::Erased { .. })
+    ));
+}
+
+#[test]
+fn seal_writes_a_key_a_deferred_seal_made_before_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = dir.path().join("k");
+    let v = Vault::create(&k).unwrap();
+    v.seal_deferred(&mut talk("e1", "c1", "一"), None).unwrap();
+    v.seal(&mut talk("e2", "c1", "二"), None).unwrap();
+    assert_eq!(v.unwritten_keys(), 0);
+    assert_eq!(files::names(&k.join(SUBJECTS_DIR)).unwrap().len(), 1);
+}
