@@ -15,7 +15,8 @@ pub mod roster;
 use std::collections::BTreeMap;
 
 use askama::Template;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
@@ -56,6 +57,21 @@ fn page_error(e: ApiError) -> Response {
     match e {
         ApiError::Unauthenticated => Redirect::to("/login").into_response(),
         e => e.into_response(),
+    }
+}
+
+/// The caller of a page: as [`Caller`] for the API, except that a request without a session
+/// (or a token) gets the login page, not a 401.
+pub struct Visitor(pub Caller);
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Visitor, Response> {
+        Caller::from_request_parts(parts, state)
+            .await
+            .map(Visitor)
+            .map_err(page_error)
     }
 }
 
@@ -123,15 +139,7 @@ pub async fn login_form(
 }
 
 /// `POST /logout` (a form): ends the session, back to the login page.
-pub async fn logout_form(
-    State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
-) -> Response {
-    let caller = match caller {
-        Ok(c) => c,
-        // Without a session: the login page.
-        Err(e) => return page_error(e),
-    };
+pub async fn logout_form(State(state): State<AppState>, Visitor(caller): Visitor) -> Response {
     match auth::end_session(&state, &caller).await {
         Ok(cookie) => {
             let mut r = Redirect::to("/login").into_response();
@@ -434,14 +442,9 @@ fn day(on: Option<&str>) -> Result<NaiveDate, ApiError> {
 /// `GET /worklist?on=`: the teacher's worklist and the quick-entry form.
 pub async fn worklist(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    Visitor(caller): Visitor,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let caller = match caller {
-        Ok(c) => c,
-        // Without a session: the login page.
-        Err(e) => return page_error(e),
-    };
     let inner = async {
         let on = day(q.get("on").map(String::as_str))?;
         let w = work(&state, &caller, on).await?;
@@ -470,14 +473,9 @@ pub async fn worklist(
 
 /// `GET /worklist/fields?type=`: the fields of one care type (htmx swaps them in).
 pub async fn entry_fields(
-    caller: Result<Caller, ApiError>,
+    Visitor(caller): Visitor,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let caller = match caller {
-        Ok(c) => c,
-        // Without a session: the login page.
-        Err(e) => return page_error(e),
-    };
     let kind = q.get("type").cloned().unwrap_or_default();
     let Some(event_kind) = events::EventKind::parse(&kind) else {
         return page_error(crate::error::field_error(
@@ -587,14 +585,9 @@ fn at_field(kind: &str, field: &str, e: &crate::error::FieldError) -> String {
 /// swapped out of band.
 pub async fn entry_record(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    Visitor(caller): Visitor,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let caller = match caller {
-        Ok(c) => c,
-        // Without a session: the login page.
-        Err(e) => return page_error(e),
-    };
     let kind = form
         .iter()
         .find(|(k, _)| k == "type")
@@ -725,14 +718,9 @@ struct ChildPage {
 /// `GET /child/{child}`: the child's archive, progress and history.
 pub async fn child_page(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    Visitor(caller): Visitor,
     Path(child): Path<String>,
 ) -> Response {
-    let caller = match caller {
-        Ok(c) => c,
-        // Without a session: the login page.
-        Err(e) => return page_error(e),
-    };
     let inner = async {
         let notes = crate::api::child_read(&state, &caller, &child, "child_page").await?;
         let s = state.clone();

@@ -325,11 +325,10 @@ fn deferred_keys_are_on_disk_only_after_write_new_keys_and_open_from_a_new_vault
     assert_eq!(all.len(), 5);
     let again = Vault::open_dir(&k).unwrap().unwrap();
     for (i, d) in drafts.into_iter().enumerate() {
-        let opened = again.open(envelope(d, i as u64 + 1), Reader::Staff).unwrap();
-        assert_eq!(
-            opened.event,
-            talk("x", &format!("c{i}"), "想妈妈了").event
-        );
+        let opened = again
+            .open(envelope(d, i as u64 + 1), Reader::Staff)
+            .unwrap();
+        assert_eq!(opened.event, talk("x", &format!("c{i}"), "想妈妈了").event);
     }
 }
 

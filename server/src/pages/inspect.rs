@@ -18,9 +18,8 @@ use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
 use projections::{Timeline, World};
 
-use super::{Section, page_error, render};
+use super::{Section, Visitor, page_error, render};
 use crate::api::{child_read, decide, projection, read_failure, school_read};
-use crate::auth::Caller;
 use crate::error::{ApiError, field_error};
 use crate::policy::{Action, Resource, authorize};
 use crate::{AppState, Reading, access, blocking};
@@ -94,15 +93,10 @@ fn moments(envelopes: &[events::Envelope], child: &str) -> Vec<DateTime<Utc>> {
 /// the archive and the history the CLI shows with `--as-of` that time (and `--valid-at`).
 pub async fn timeline_page(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    Visitor(caller): Visitor,
     Path(child): Path<String>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let caller = match caller {
-        Ok(c) => c,
-        // Without a session: the login page.
-        Err(e) => return page_error(e),
-    };
     let inner = async {
         let q = params(q, &["at", "valid_at"])?;
         let at = q
@@ -209,15 +203,10 @@ struct TablePage {
 /// /api/schools/{school}/backfill`, as `careledger backfill --school S` shows it.
 pub async fn backfill_page(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    Visitor(caller): Visitor,
     Path(school): Path<String>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let caller = match caller {
-        Ok(c) => c,
-        // Without a session: the login page.
-        Err(e) => return page_error(e),
-    };
     let inner = async {
         let q = params(q, &["as_of", "days"])?;
         let as_of = q
@@ -279,15 +268,7 @@ pub async fn backfill_page(
 
 /// `GET /verify`: the verify status of `GET /api/verify`. Damage is shown as such, with a 500
 /// (the CLI's exit 3), never as a store in order.
-pub async fn verify_page(
-    State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
-) -> Response {
-    let caller = match caller {
-        Ok(c) => c,
-        // Without a session: the login page.
-        Err(e) => return page_error(e),
-    };
+pub async fn verify_page(State(state): State<AppState>, Visitor(caller): Visitor) -> Response {
     let inner = async {
         decide(authorize(
             &caller.principal,
@@ -343,14 +324,9 @@ pub async fn verify_page(
 /// filtered by child and account.
 pub async fn access_log_page(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    Visitor(caller): Visitor,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let caller = match caller {
-        Ok(c) => c,
-        // Without a session: the login page.
-        Err(e) => return page_error(e),
-    };
     let inner = async {
         let q = params(q, &["child", "actor"])?;
         decide(authorize(

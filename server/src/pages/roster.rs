@@ -23,7 +23,7 @@ use events::EventKind;
 use projections::World;
 
 use super::inspect::params;
-use super::{Section, page_error, render};
+use super::{Section, Visitor, page_error, render};
 use crate::api::{decide, place_of_event, place_of_school, projection, read_failure, school_read};
 use crate::auth::Caller;
 use crate::error::{ApiError, FieldError, field_error};
@@ -166,14 +166,9 @@ async fn page(
 /// admin of the school.
 pub async fn roster_page(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    Visitor(caller): Visitor,
     Path(school): Path<String>,
 ) -> Response {
-    let caller = match caller {
-        Ok(c) => c,
-        // Without a session: the login page.
-        Err(e) => return page_error(e),
-    };
     page(
         &state,
         &caller,
@@ -190,15 +185,10 @@ pub async fn roster_page(
 /// and the upload form for a school admin of the school.
 pub async fn pairings_page(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    Visitor(caller): Visitor,
     Path(school): Path<String>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let caller = match caller {
-        Ok(c) => c,
-        // Without a session: the login page.
-        Err(e) => return page_error(e),
-    };
     let inner = async {
         let q = params(q, &["on"])?;
         let on = q
@@ -224,15 +214,10 @@ pub async fn pairings_page(
 /// `POST /school/{school}/roster` (multipart: `type`, `file`).
 pub async fn roster_upload(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    Visitor(caller): Visitor,
     Path(school): Path<String>,
     form: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    let caller = match caller {
-        Ok(c) => c,
-        // Without a session: the login page.
-        Err(e) => return page_error(e),
-    };
     upload(&state, &caller, school, Which::Roster, form)
         .await
         .unwrap_or_else(page_error)
@@ -241,15 +226,10 @@ pub async fn roster_upload(
 /// `POST /school/{school}/pairings` (multipart: `type`, `file`).
 pub async fn pairings_upload(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    Visitor(caller): Visitor,
     Path(school): Path<String>,
     form: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    let caller = match caller {
-        Ok(c) => c,
-        // Without a session: the login page.
-        Err(e) => return page_error(e),
-    };
     upload(&state, &caller, school, Which::Pairings, form)
         .await
         .unwrap_or_else(page_error)
