@@ -114,11 +114,47 @@ fn rate(timed: &[(usize, Duration)]) -> f64 {
 }
 
 /// Stage `import`: the generated year into a fresh careledger store, one `Store::append` per
-/// batch (source `migration`: the generator carries each event's `recorded_at`).
+/// batch (source `migration`: the generator carries each event's `recorded_at`). First, in
+/// the same process, the same import into another fresh store with the read models turned
+/// off (`Store::turn_read_models_off_for_bench`), removed afterwards: what the read models
+/// cost an import.
 pub fn careledger(data: &DataArgs, dir: &Path) -> Result<StageOut> {
+    let bare = dir.join("careledger-without-read-models");
+    let (bare_timed, _, _) = import_into(data, &bare, false)?;
+    std::fs::remove_dir_all(&bare).with_context(|| format!("removing {}", bare.display()))?;
     let path = store_path(dir);
+    let (timed, generate, store) = import_into(data, &path, true)?;
+    let events: usize = timed.iter().map(|(n, _)| n).sum();
+    let append: f64 = timed.iter().map(|(_, d)| d.as_secs_f64()).sum();
+    let quarter = timed.len().div_ceil(4);
+    let mut out = StageOut::default();
+    out.set("events", events as f64);
+    out.set("batches", timed.len() as f64);
+    out.set("append_s", append);
+    out.set(
+        "append_without_read_models_s",
+        bare_timed.iter().map(|(_, d)| d.as_secs_f64()).sum(),
+    );
+    out.set("generate_s", generate.as_secs_f64());
+    out.set("first_quarter_eps", rate(&timed[..quarter]));
+    out.set("last_quarter_eps", rate(&timed[timed.len() - quarter..]));
+    out.set("disk_bytes", dir_size(&path) as f64);
+    out.note("head_hash", store.head().hash.to_hex());
+    Ok(out)
+}
+
+/// Imports the generated year into a fresh store at `path`; returns each batch's size and
+/// append time, the time spent generating, and the store.
+fn import_into(
+    data: &DataArgs,
+    path: &Path,
+    read_models: bool,
+) -> Result<(Vec<(usize, Duration)>, Duration, Store)> {
     let store =
-        Store::create(&path).with_context(|| format!("creating a store at {}", path.display()))?;
+        Store::create(path).with_context(|| format!("creating a store at {}", path.display()))?;
+    if !read_models {
+        store.turn_read_models_off_for_bench();
+    }
     let mut batches = data.batches()?;
     let mut generate = Duration::ZERO;
     let mut timed: Vec<(usize, Duration)> = Vec::new();
@@ -137,19 +173,7 @@ pub fn careledger(data: &DataArgs, dir: &Path) -> Result<StageOut> {
             out.appended
         );
     }
-    let events: usize = timed.iter().map(|(n, _)| n).sum();
-    let append: f64 = timed.iter().map(|(_, d)| d.as_secs_f64()).sum();
-    let quarter = timed.len().div_ceil(4);
-    let mut out = StageOut::default();
-    out.set("events", events as f64);
-    out.set("batches", timed.len() as f64);
-    out.set("append_s", append);
-    out.set("generate_s", generate.as_secs_f64());
-    out.set("first_quarter_eps", rate(&timed[..quarter]));
-    out.set("last_quarter_eps", rate(&timed[timed.len() - quarter..]));
-    out.set("disk_bytes", dir_size(&path) as f64);
-    out.note("head_hash", store.head().hash.to_hex());
-    Ok(out)
+    Ok((timed, generate, store))
 }
 
 #[cfg(test)]

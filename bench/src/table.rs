@@ -110,6 +110,7 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
 
     let careledger_eps = imp.f("events") / imp.f("append_s");
     let sqlite_eps = sql.f("events") / sql.f("insert_s");
+    let bare_s = imp.f("append_without_read_models_s");
     row(
         "import, careledger",
         format!(
@@ -124,6 +125,16 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
             int(imp.f("last_quarter_eps"))
         ),
         peak(results.get("import")),
+    );
+    row(
+        "import without read models",
+        "the same import into another fresh store first, in the same process, with the read models (`scopes`) turned off; removed afterwards".to_owned(),
+        format!(
+            "{}; with them {:+.1} %",
+            rate(events, bare_s, "events"),
+            (imp.f("append_s") / bare_s - 1.0) * 100.0
+        ),
+        String::new(),
     );
     row(
         "import, SQLite",

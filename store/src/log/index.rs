@@ -195,7 +195,7 @@ impl Store {
         }
         before_read_models();
         // Last, after the id index: an amendment's target in this very run is found through it.
-        if behind(&self.scopes)? {
+        if behind(&self.scopes)? && !self.read_models_off() {
             self.write_scopes(envs, &through)?;
         }
         Ok(())

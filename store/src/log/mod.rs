@@ -138,6 +138,8 @@ pub struct Store {
     signer: Mutex<Option<tlog::NoteSigner>>,
     /// Set only by the benchmark that measures what the tree costs (`tree`).
     tree_off_for_bench: std::sync::atomic::AtomicBool,
+    /// Set only by the benchmark that measures what the read models cost (`scopes`).
+    read_models_off_for_bench: std::sync::atomic::AtomicBool,
     state: Mutex<WriterState>,
     /// The head file, updated after each commit (`None` only while opening).
     head_file: Mutex<Option<HeadFile>>,

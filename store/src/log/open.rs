@@ -145,6 +145,7 @@ impl Store {
             checkpoints: db.open_tree("checkpoints")?,
             signer: Mutex::new(None),
             tree_off_for_bench: std::sync::atomic::AtomicBool::new(false),
+            read_models_off_for_bench: std::sync::atomic::AtomicBool::new(false),
             db,
             state: Mutex::new(WriterState {
                 head: Head::EMPTY,

@@ -876,6 +876,21 @@ impl Store {
         Ok(())
     }
 
+    /// For the benchmark of the read models' cost only (`careledger-bench`, stage `import`):
+    /// appends from now on write no read models. The store is then behind on them, which the
+    /// next open catches up (as after a crash between the indexes and the read models); never
+    /// read a school through this handle, nor use it on real data.
+    #[doc(hidden)]
+    pub fn turn_read_models_off_for_bench(&self) {
+        self.read_models_off_for_bench
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(super) fn read_models_off(&self) -> bool {
+        self.read_models_off_for_bench
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Every seq posted under `prefix` up to `head`, sorted, each value checked.
     fn scope_seqs(&self, prefix: &[u8], head: u64) -> Result<Vec<u64>, StoreError> {
         let mut out = Vec::new();
