@@ -6,6 +6,7 @@
 //! care records or personal data beyond ids and the school/child they belong to.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -71,14 +72,19 @@ impl Entry {
 }
 
 /// What is registered so far.
+///
+/// A clone costs six reference counts, not a copy: validation takes a registry per request
+/// (a county's holds tens of thousands of children), and copying it each time was most of a
+/// service request's time. Each table is copied on its first change after a clone
+/// (`Arc::make_mut`), so a clone is never changed by what happens to another.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Registry {
-    schools: BTreeMap<String, String>,
-    terms: BTreeSet<(String, String)>,
-    staff: BTreeMap<String, String>,
-    children: BTreeMap<String, String>,
-    incidents: BTreeMap<String, String>,
-    retracted: BTreeSet<String>,
+    schools: Arc<BTreeMap<String, String>>,
+    terms: Arc<BTreeSet<(String, String)>>,
+    staff: Arc<BTreeMap<String, String>>,
+    children: Arc<BTreeMap<String, String>>,
+    incidents: Arc<BTreeMap<String, String>>,
+    retracted: Arc<BTreeSet<String>>,
 }
 
 impl Registry {
@@ -139,22 +145,22 @@ impl Registry {
     pub fn insert(&mut self, id: String, entry: Entry) {
         match entry {
             Entry::School { county } => {
-                self.schools.insert(id, county);
+                Arc::make_mut(&mut self.schools).insert(id, county);
             }
             Entry::Term { school, term } => {
-                self.terms.insert((school, term));
+                Arc::make_mut(&mut self.terms).insert((school, term));
             }
             Entry::Staff { school } => {
-                self.staff.insert(id, school);
+                Arc::make_mut(&mut self.staff).insert(id, school);
             }
             Entry::Child { school } => {
-                self.children.insert(id, school);
+                Arc::make_mut(&mut self.children).insert(id, school);
             }
             Entry::Incident { child } => {
-                self.incidents.insert(id, child);
+                Arc::make_mut(&mut self.incidents).insert(id, child);
             }
             Entry::Retracted { target } => {
-                self.retracted.insert(target);
+                Arc::make_mut(&mut self.retracted).insert(target);
             }
         }
     }

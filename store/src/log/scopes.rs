@@ -973,7 +973,18 @@ impl Store {
         }
     }
 
-    /// The schools registered in a county, by id.
+    /// How many schools the store holds, in every county.
+    pub fn school_count(&self) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for item in self.scopes.scan_prefix(b"C") {
+            let (k, v) = item?;
+            opened(&k, &v)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// The schools registered in `county`, by id.
     pub fn county_schools(&self, county: &str) -> Result<Vec<String>, StoreError> {
         let mut prefix = b"C".to_vec();
         prefix.extend_from_slice(county.as_bytes());
