@@ -338,7 +338,7 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
     row(
         "read models: scores, every school",
         format!(
-            "as `scores --county` runs it: open, `plan::scope_timeline` of the county, world, the polars scorer `reports::score_runs` over every school in one plan ({} staff rows); whole `careledger scores --county` run: {}",
+            "as `scores --county` runs it: open, `plan::scope_timeline` of the county (a replay: the county is all of the store's schools), world, the polars scorer `reports::score_runs` over every school in one plan ({} staff rows); whole `careledger scores --county` run: {}",
             int(rdm.f("scores_county_rows")),
             cli("cli_scores_county_s")
         ),
@@ -348,7 +348,7 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
     row(
         "read models: term report, county",
         format!(
-            "open, `plan::scope_timeline` of the county, `reports::term_statistics`; whole `careledger report term --county` run: {}",
+            "open, `plan::scope_timeline` of the county (a replay, as above), `reports::term_statistics`; whole `careledger report term --county` run: {}",
             cli("cli_report_s")
         ),
         secs(rdm.f("report_county_s")),
