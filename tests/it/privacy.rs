@@ -428,3 +428,38 @@ fn rotating_the_master_key_keeps_every_view_and_erased_keys_erased() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
+
+#[test]
+fn a_worklist_opens_only_what_the_world_reads_and_equals_one_read_with_every_envelope_opened() {
+    use careledger::plan::{self, Opener, Scope};
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("store");
+    seed_store(tmp.path(), &db);
+    let store = store::Store::open(&db).unwrap();
+    let keys = tmp.path().join("store.keys");
+    let v = vault::Vault::open_dir(&keys).unwrap().expect("a master key");
+    let open = Opener::new(Some(&v), vault::Reader::Staff);
+    let staff: Vec<String> = store
+        .registry()
+        .unwrap()
+        .staff()
+        .map(|(t, _)| t.to_owned())
+        .collect();
+    assert!(!staff.is_empty());
+    let day = chrono::NaiveDate::from_ymd_opt(2025, 11, 20).unwrap();
+    let as_of = Some(events::time::end_of_day(day));
+    for t in &staff {
+        let fast = plan::staff_timeline(&store, t, as_of, &open).unwrap();
+        let schools = store.staff_schools(t).unwrap();
+        let full = plan::scope_timeline(&store, &Scope::Schools(schools), as_of, &open).unwrap();
+        let view = |tl: &projections::Timeline| {
+            let world = projections::World::build(tl);
+            serde_json::to_string(&projections::worklist::worklist(tl, &world, t, day).unwrap())
+                .unwrap()
+        };
+        let (a, b) = (view(&fast), view(&full));
+        assert_eq!(a, b, "worklist of {t}");
+        // The names are opened, not placeholders.
+        assert!(!a.contains(events::seal::PRESENT), "{a}");
+    }
+}
