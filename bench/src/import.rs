@@ -143,13 +143,16 @@ pub fn careledger(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     Ok(out)
 }
 
+/// Each batch's size and append time.
+type Timed = Vec<(usize, Duration)>;
+
 /// Imports the generated year into a fresh store at `path`; returns each batch's size and
 /// append time, the time spent generating, and the store.
 fn import_into(
     data: &DataArgs,
     path: &Path,
     read_models: bool,
-) -> Result<(Vec<(usize, Duration)>, Duration, Store)> {
+) -> Result<(Timed, Duration, Store)> {
     let store =
         Store::create(path).with_context(|| format!("creating a store at {}", path.display()))?;
     if !read_models {
@@ -157,7 +160,7 @@ fn import_into(
     }
     let mut batches = data.batches()?;
     let mut generate = Duration::ZERO;
-    let mut timed: Vec<(usize, Duration)> = Vec::new();
+    let mut timed: Timed = Vec::new();
     loop {
         let t = Instant::now();
         let Some(batch) = batches.next() else { break };

@@ -437,7 +437,9 @@ fn a_worklist_opens_only_what_the_world_reads_and_equals_one_read_with_every_env
     seed_store(tmp.path(), &db);
     let store = store::Store::open(&db).unwrap();
     let keys = tmp.path().join("store.keys");
-    let v = vault::Vault::open_dir(&keys).unwrap().expect("a master key");
+    let v = vault::Vault::open_dir(&keys)
+        .unwrap()
+        .expect("a master key");
     let open = Opener::new(Some(&v), vault::Reader::Staff);
     let staff: Vec<String> = store
         .registry()
