@@ -8,7 +8,7 @@ use std::path::Path;
 use store::Store;
 use vault::{Reader, Vault};
 
-use crate::privacy::{contains, every_file, seed_secrets};
+use crate::privacy::{every_file, seed_secrets};
 use crate::{careledger, careledger_ok, stderr};
 
 /// The store's envelopes, opened with `keys` when given: (id, occurred, recorded, actor, event).
@@ -106,10 +106,9 @@ fn a_store_in_clear_migrates_into_a_sealed_store_with_the_same_events_and_views(
         &old,
         &["import", "--preserve-recorded-at", seed.to_str().unwrap()],
     );
-    let mut files = Vec::new();
-    every_file(&old, &mut files);
+    let files = every_file(&old);
     assert!(
-        files.iter().any(|(_, b)| contains(b, "田雨欣".as_bytes())),
+        !fixtures::secrets::hits(&files, &["田雨欣".to_owned()].into()).is_empty(),
         "the old store holds names in clear"
     );
     let before = views(&old);
@@ -138,16 +137,7 @@ fn a_store_in_clear_migrates_into_a_sealed_store_with_the_same_events_and_views(
     same_views(&before, &views(&new));
     // Not a byte of the new store holds a name, phone, address, summary or note of the seed.
     let secrets = seed_secrets();
-    let mut files = Vec::new();
-    every_file(&new, &mut files);
-    let mut hits = Vec::new();
-    for (name, bytes) in &files {
-        for s in &secrets {
-            if contains(bytes, s.as_bytes()) {
-                hits.push(format!("{s} in {name}"));
-            }
-        }
-    }
+    let hits = fixtures::secrets::hits(&every_file(&new), &secrets);
     assert!(
         hits.is_empty(),
         "{} hits: {:?}",

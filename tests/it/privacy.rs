@@ -8,29 +8,16 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::{careledger, careledger_ok, seed_store, stderr};
+use fixtures::secrets::hits;
 
 /// The seed school's personal values (`fixtures::secrets`, shared with the service's tests).
 pub(crate) fn seed_secrets() -> BTreeSet<String> {
     fixtures::secrets::seed_secrets().expect("the seed school's personal values")
 }
 
-/// Every file under `dir`, read whole.
-pub(crate) fn every_file(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-    for entry in std::fs::read_dir(dir).expect("a directory") {
-        let path = entry.expect("an entry").path();
-        if path.is_dir() {
-            every_file(&path, out);
-        } else {
-            out.push((
-                path.display().to_string(),
-                std::fs::read(&path).expect("read"),
-            ));
-        }
-    }
-}
-
-pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+/// Every file under `dir`, read whole (`fixtures::secrets::every_file`).
+pub(crate) fn every_file(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fixtures::secrets::every_file(dir).expect("the directory reads")
 }
 
 #[test]
@@ -48,17 +35,9 @@ fn no_byte_of_an_encrypted_store_holds_a_personal_value_of_its_input() {
     let archive = careledger_ok(&db, &["archive", "sq-c01"]);
     assert!(String::from_utf8_lossy(&archive.stdout).contains("田雨欣"));
     careledger_ok(&db, &["verify"]);
-    let mut files = Vec::new();
-    every_file(&db, &mut files);
+    let files = every_file(&db);
     assert!(files.len() > 3, "the store directory has its files");
-    let mut hits = Vec::new();
-    for (name, bytes) in &files {
-        for s in &secrets {
-            if contains(bytes, s.as_bytes()) {
-                hits.push(format!("{s} in {name}"));
-            }
-        }
-    }
+    let hits = hits(&files, &secrets);
     assert!(
         hits.is_empty(),
         "{} hits: {:?}",
@@ -311,29 +290,18 @@ fn erasing_three_children_changes_no_score_or_term_statistic_and_leaves_no_trace
     ));
     let archive = String::from_utf8_lossy(&seen[0].1).into_owned();
     assert!(archive.contains(events::seal::ERASED), "{archive}");
-    let mut hits = Vec::new();
-    for (what, bytes) in &seen {
-        for s in &secrets {
-            if contains(bytes, s.as_bytes()) {
-                hits.push(format!("{s} in {what}"));
-            }
-        }
-    }
+    let found = hits(&seen, &secrets);
     assert!(
-        hits.is_empty(),
+        found.is_empty(),
         "{} hits: {:?}",
-        hits.len(),
-        &hits[..hits.len().min(10)]
+        found.len(),
+        &found[..found.len().min(10)]
     );
     // Nor does any byte of the store or of the key directory.
-    let mut files = Vec::new();
-    every_file(&db, &mut files);
-    every_file(&tmp.path().join("store.keys"), &mut files);
-    for (name, bytes) in &files {
-        for s in &secrets {
-            assert!(!contains(bytes, s.as_bytes()), "{s} in {name}");
-        }
-    }
+    let mut files = every_file(&db);
+    files.extend(every_file(&tmp.path().join("store.keys")));
+    let found = hits(&files, &secrets);
+    assert!(found.is_empty(), "{found:?}");
     // A key is never made again for an erased child: an event about it is refused.
     let out = careledger(
         &db,

@@ -3,28 +3,11 @@
 //! what the writer records is sealed, so no byte of the store directory holds a name, phone,
 //! address, summary or note, of the seed or of what was recorded through the API.
 
-use std::path::Path;
-
 use crate::{Service, talk};
 
 /// The first counseling note of sq-c07 in the seed school, and the child's name.
 const NOTE: &str = "初次会谈。自述想念母亲，夜间偶有失眠；与室友关系一般。建议每周写日记。";
 const NAME: &str = "何欣怡";
-
-fn every_file(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            every_file(&path, out);
-        } else {
-            out.push((path.display().to_string(), std::fs::read(&path).unwrap()));
-        }
-    }
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_counselor_alone_reads_the_notes_of_a_sealed_store() {
@@ -138,8 +121,7 @@ async fn no_byte_of_the_store_holds_what_the_service_recorded_or_the_seed() {
     for s in [summary, notes, staff_name, phone] {
         secrets.insert(s.to_owned());
     }
-    let mut files = Vec::new();
-    every_file(&dir, &mut files);
+    let files = fixtures::secrets::every_file(&dir).unwrap();
     // sled's data file holds the log: the seed and what was recorded (well over 100 KiB).
     let data = files.iter().find(|(n, _)| n.ends_with("/db"));
     assert!(
@@ -147,13 +129,6 @@ async fn no_byte_of_the_store_holds_what_the_service_recorded_or_the_seed() {
         "the store's data file: {:?}",
         files.iter().map(|(n, b)| (n, b.len())).collect::<Vec<_>>()
     );
-    let mut hits = Vec::new();
-    for (name, bytes) in &files {
-        for s in &secrets {
-            if contains(bytes, s.as_bytes()) {
-                hits.push(format!("{s} in {name}"));
-            }
-        }
-    }
+    let hits = fixtures::secrets::hits(&files, &secrets);
     assert!(hits.is_empty(), "{} hits: {:?}", hits.len(), hits);
 }
