@@ -227,6 +227,43 @@ pub fn scores_of_schools(
         .collect()
 }
 
+/// What a score run of `school` for `period` checks before it scores, in this order: the
+/// school is known, the period has days there, other scores come only with a school year and
+/// each lies in 0..=100. Returns the school, the period's days and their first and last day.
+/// The polars scorer (`reports::scorer`) calls it too, so both refuse alike.
+pub fn checked_run<'w>(
+    world: &'w World,
+    school: &str,
+    period: &Period,
+    other: Option<&BTreeMap<String, f64>>,
+) -> Result<(&'w School, DaySet, NaiveDate, NaiveDate), ProjectionError> {
+    let sch = world.require_school(school)?;
+    let period_days = sch.period_days(period)?;
+    let (Some(first), Some(last)) = (period_days.first(), period_days.last()) else {
+        return Err(ProjectionError::NoTermsInYear {
+            school: school.to_owned(),
+            year: period.to_string(),
+        });
+    };
+    if let Some(o) = other {
+        if !period.is_year() {
+            return Err(ProjectionError::OtherScoresNeedYear {
+                period: period.to_string(),
+            });
+        }
+        if let Some((staff, v)) = o
+            .iter()
+            .find(|(_, v)| !(v.is_finite() && (0.0..=100.0).contains(*v)))
+        {
+            return Err(ProjectionError::OtherScore {
+                staff: staff.clone(),
+                value: *v,
+            });
+        }
+    }
+    Ok((sch, period_days, first, last))
+}
+
 /// [`scores`] of one school with the events already indexed (for at least its staff).
 fn score_school(
     timeline: &Timeline,
@@ -236,32 +273,7 @@ fn score_school(
     other: Option<&BTreeMap<String, f64>>,
     index: &EventIndex<'_>,
 ) -> Result<ScoreRun, ProjectionError> {
-    let sch = world.require_school(school)?;
-    let period_days = sch.period_days(&period)?;
-    let (first_day, last_day) = match (period_days.first(), period_days.last()) {
-        (Some(f), Some(l)) => (f, l),
-        _ => {
-            return Err(ProjectionError::NoTermsInYear {
-                school: school.to_owned(),
-                year: period.to_string(),
-            });
-        }
-    };
-    if let Some(o) = other {
-        if !period.is_year() {
-            return Err(ProjectionError::OtherScoresNeedYear {
-                period: period.to_string(),
-            });
-        }
-        for (staff, v) in o {
-            if !(v.is_finite() && (0.0..=100.0).contains(v)) {
-                return Err(ProjectionError::OtherScore {
-                    staff: staff.clone(),
-                    value: *v,
-                });
-            }
-        }
-    }
+    let (sch, period_days, first_day, last_day) = checked_run(world, school, &period, other)?;
 
     let last_policy = sch.policy_on(last_day);
     let share = Ratio::from_decimal(last_policy.evaluation.year_end_share).unwrap_or(Ratio::int(0));

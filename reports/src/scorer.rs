@@ -269,32 +269,8 @@ impl Inputs {
         period: &Period,
         other: Option<&BTreeMap<String, f64>>,
     ) -> Result<(NaiveDate, NaiveDate), ProjectionError> {
-        let sch = world.require_school(school)?;
-        let period_days = sch.period_days(period)?;
-        let (first, last) = match (period_days.first(), period_days.last()) {
-            (Some(f), Some(l)) => (f, l),
-            _ => {
-                return Err(ProjectionError::NoTermsInYear {
-                    school: school.to_owned(),
-                    year: period.to_string(),
-                });
-            }
-        };
-        if let Some(o) = other {
-            if !period.is_year() {
-                return Err(ProjectionError::OtherScoresNeedYear {
-                    period: period.to_string(),
-                });
-            }
-            for (staff, v) in o {
-                if !(v.is_finite() && (0.0..=100.0).contains(v)) {
-                    return Err(ProjectionError::OtherScore {
-                        staff: staff.clone(),
-                        value: *v,
-                    });
-                }
-            }
-        }
+        let (sch, period_days, first, last) =
+            projections::scores::checked_run(world, school, period, other)?;
         self.pe_school.push(school.to_owned());
         self.pe_first.push(day_number(first));
         self.pe_last.push(day_number(last));
