@@ -53,6 +53,26 @@ fn no_byte_of_an_encrypted_store_holds_a_personal_value_of_its_input() {
     );
 }
 
+/// A talk about the erased child sq-c01 recorded into `db` is refused: its key can never be
+/// made again.
+pub(crate) fn refused_as_erased(db: &Path) {
+    let out = careledger(
+        db,
+        &[
+            "record",
+            "talk_held",
+            "--json",
+            r#"{"actor":"sq-t02","staff":"sq-t02","child":"sq-c01","topic":"学习","summary":"新的","mood":"good"}"#,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("can never be made again"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn without_the_key_directory_a_view_of_a_sealed_store_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
@@ -303,21 +323,7 @@ fn erasing_three_children_changes_no_score_or_term_statistic_and_leaves_no_trace
     let found = hits(&files, &secrets);
     assert!(found.is_empty(), "{found:?}");
     // A key is never made again for an erased child: an event about it is refused.
-    let out = careledger(
-        &db,
-        &[
-            "record",
-            "talk_held",
-            "--json",
-            r#"{"actor":"sq-t02","staff":"sq-t02","child":"sq-c01","topic":"学习","summary":"新的","mood":"good"}"#,
-        ],
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("can never be made again"),
-        "{}",
-        stderr(&out)
-    );
+    refused_as_erased(&db);
     // Erasing twice is refused; the others' files still read in clear.
     let again = careledger(
         &db,
