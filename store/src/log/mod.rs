@@ -146,6 +146,12 @@ pub struct Store {
     /// The id index in memory, loaded on first use (`IdMap::load`), then kept in step. Its
     /// own lock, so that indexing can look ids up while it holds the state.
     ids: Mutex<Option<IdMap>>,
+    /// The read models' lists (`M`, `R`, `L` keys: who belongs to or reads what) as the
+    /// `scopes` tree holds them after the last append, for the keys appends have read (an
+    /// empty list: no value). Kept so that an append reads each list from the tree once per
+    /// process, not once per batch; emptied whenever writing the tree fails or the tree is
+    /// rebuilt.
+    read_model_lists: Mutex<scopes::Lists>,
     /// What opening did that a person should hear about (e.g. a head file adopted).
     notices: Vec<String>,
 }

@@ -146,6 +146,7 @@ impl Store {
             signer: Mutex::new(None),
             tree_off_for_bench: std::sync::atomic::AtomicBool::new(false),
             read_models_off_for_bench: std::sync::atomic::AtomicBool::new(false),
+            read_model_lists: Mutex::new(Default::default()),
             db,
             state: Mutex::new(WriterState {
                 head: Head::EMPTY,
@@ -240,7 +241,7 @@ impl Store {
     }
 
     /// Drops uncommitted segments and catches the derived trees up with the head.
-    fn recover(&self) -> Result<(), StoreError> {
+    fn recover(&mut self) -> Result<(), StoreError> {
         let head = self.meta_head()?;
         // Segments past the head belong to a batch that was never acknowledged.
         let stale: Vec<sled::IVec> = self
@@ -256,6 +257,16 @@ impl Store {
             let mut st = self.lock();
             st.head = head;
             st.registry = None;
+        }
+        // A read-model tree of another layout (written by an earlier careledger) is derived
+        // data: dropped here and rebuilt from the log below, like any tree behind the head.
+        if super::index::through_of(&self.scopes)? > 0
+            && self.scopes.get(super::scopes::FORMAT_KEY)?.as_deref() != Some(super::scopes::FORMAT)
+        {
+            self.scopes.clear()?;
+            self.lock_read_model_lists().clear();
+            self.notices
+                .push("the read models were of an earlier layout: rebuilt from the log".to_owned());
         }
         let trees = [
             &self.by_child,
@@ -274,6 +285,7 @@ impl Store {
             for t in trees {
                 t.clear()?;
             }
+            self.lock_read_model_lists().clear();
             self.lock().registry = Some(Registry::default());
             *self.lock_ids() = None;
             self.catch_up(0, head.seq)?;

@@ -7,14 +7,16 @@
 //! Layout (every value ends with the first 8 bytes of SHA-256 of `key ‖ payload`, checked on
 //! every read: a changed or moved value is damage, never served):
 //! - `S ‖ school ‖ 0x00 ‖ BE last seq of the batch ‖ BE n` → LE seqs: the school's postings;
-//! - `E ‖ kind ‖ id ‖ 0x00 ‖ BE last seq ‖ BE n` → LE seqs: an entity's (a child `c`, a staff
-//!   member `s`): every envelope about it, so a school it joins later gets its past;
+//! - `E ‖ BE bucket ‖ BE last seq ‖ BE n` → the postings of the entities (a child `c`, a staff
+//!   member `s`) of one of 1,024 buckets (`index::posting_bucket` of `kind ‖ id`): entries
+//!   `LE u16 length ‖ kind ‖ id ‖ LE u32 count ‖ count LE seqs`, an entity's seqs being every
+//!   envelope about it, so a school it joins later gets its past. A batch writes a value per
+//!   bucket it touches, not one per entity (a batch names most of a county's children);
 //! - `G ‖ kind ‖ id ‖ 0x00 ‖ BE last seq ‖ BE n` → LE seqs: the entity's registry events (a
 //!   staff member's joining and leaving; a child's registration, file changes and status
 //!   changes) and their amendments;
 //! - `M ‖ kind ‖ id` → the schools the entity has ever belonged to (rmp list);
 //! - `R ‖ kind ‖ id` → the other schools that refer to it (they read its registry events);
-//! - `N ‖ kind ‖ id` → the entities ever named in one envelope with it (rmp list);
 //! - `Y ‖ school ‖ 0x00 ‖ …` → LE seqs: the school's own registry (registration, terms,
 //!   policies) and their amendments;
 //! - `L ‖ school` → the other schools that read it (they share a child or staff member);
@@ -22,14 +24,16 @@
 //!   corrections named, and the amendments' seqs (rmp);
 //! - `I ‖ incident` → the incident's child;
 //! - `C ‖ county ‖ 0x00 ‖ school` → the school is in that county;
+//! - `0xFE` → the layout's version (`FORMAT`): a tree of another version is rebuilt on open;
 //! - `0xFF` → the `through` marker, as in every derived tree.
 //!
 //! The rule (`Scoper::add`): an event goes to the schools of every child and staff member it
 //! names (an amendment: those of its target, as first recorded and as every correction named
 //! them) and to the school it names itself (registry kinds; a transfer's new school). A child
 //! or staff member joins a school when a registration, a transfer or a staff joining names it
-//! (or a correction of one does): then all its postings so far are copied to that school. A
-//! school that gets an envelope naming a child or staff member who is not its own (a mentor
+//! (or a correction of one does): then all its postings so far are copied to that school, and
+//! every child or staff member named with it in those envelopes (as recorded, or as a
+//! correction named them) is referred to by that school. A school that gets an envelope naming a child or staff member who is not its own (a mentor
 //! at the old school of a transferred child, a teacher of another school a correction named)
 //! refers to them: it gets their registry events, past and future, so its world knows who
 //! they are.
@@ -53,6 +57,13 @@ use events::event::Event;
 use super::error::{StoreError, damaged};
 use super::{Store, THROUGH_KEY};
 use crate::segment;
+
+/// The key of the layout's version.
+pub(super) const FORMAT_KEY: &[u8] = &[0xFE];
+/// The layout's version. 2: entities' postings by bucket, no stored neighbour lists (a join
+/// derives them from the entity's postings); a tree without this marker, or with another, is
+/// rebuilt on open.
+pub(super) const FORMAT: &[u8] = b"2";
 
 /// Seqs per posting value (8 KiB of seqs, far below sled's blob threshold).
 const SEQS_PER_VALUE: usize = 1024;
@@ -127,7 +138,11 @@ fn show_key(key: &[u8]) -> String {
         Some('S') => format!("school {}", chars.as_str()),
         Some('Y') => format!("registry of school {}", chars.as_str()),
         Some('L') => format!("readers of school {}", chars.as_str()),
-        Some('E') | Some('M') | Some('G') | Some('R') | Some('N') => {
+        Some('E') if key.len() >= 3 => format!(
+            "postings of bucket {}",
+            u16::from_be_bytes([key[1], key[2]])
+        ),
+        Some('E') | Some('M') | Some('G') | Some('R') => {
             let rest = chars.as_str();
             match rest.split_at_checked(1) {
                 Some(("c", id)) => format!("child {id}"),
@@ -152,11 +167,59 @@ fn school_prefix(school: &str) -> Vec<u8> {
     k
 }
 
+/// The key under which the run gathers an entity's new postings (`E ‖ kind ‖ id ‖ 0x00`);
+/// they are stored by bucket (`entity_bucket_prefix`).
 fn entity_prefix(e: &[u8]) -> Vec<u8> {
     let mut k = b"E".to_vec();
     k.extend_from_slice(e);
     k.push(0);
     k
+}
+
+/// The entity of an `entity_prefix` key.
+fn entity_of_prefix(prefix: &[u8]) -> Option<&[u8]> {
+    prefix.strip_prefix(b"E")?.strip_suffix(&[0])
+}
+
+/// The stored prefix of the bucket holding an entity's postings.
+fn entity_bucket_prefix(e: &[u8]) -> Vec<u8> {
+    let mut k = b"E".to_vec();
+    k.extend_from_slice(&super::index::posting_bucket(e).to_be_bytes());
+    k
+}
+
+/// Appends one entity's entry to a bucket value's payload.
+fn push_entity_entry(out: &mut Vec<u8>, e: &[u8], seqs: &[u64]) {
+    // Invariant: ids are short (ingest's `ID_RULE`: at most 128 characters, so at most 512
+    // bytes) and a value holds at most `SEQS_PER_VALUE` seqs: both casts are exact.
+    out.extend_from_slice(&(e.len() as u16).to_le_bytes());
+    out.extend_from_slice(e);
+    out.extend_from_slice(&(seqs.len() as u32).to_le_bytes());
+    for s in seqs {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+}
+
+/// The entries of a bucket value's payload: (entity, seqs), or `None` when malformed.
+fn entity_entries(mut payload: &[u8]) -> Option<Vec<(&[u8], Vec<u64>)>> {
+    let mut out = Vec::new();
+    while !payload.is_empty() {
+        let (len, rest) = payload.split_first_chunk::<2>()?;
+        let (e, rest) = rest.split_at_checked(usize::from(u16::from_le_bytes(*len)))?;
+        let (count, rest) = rest.split_first_chunk::<4>()?;
+        let bytes = usize::try_from(u32::from_le_bytes(*count))
+            .ok()?
+            .checked_mul(8)?;
+        let (seqs, rest) = rest.split_at_checked(bytes)?;
+        out.push((
+            e,
+            seqs.chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
+                .collect(),
+        ));
+        payload = rest;
+    }
+    Some(out)
 }
 
 fn members_key(e: &[u8]) -> Vec<u8> {
@@ -167,12 +230,6 @@ fn members_key(e: &[u8]) -> Vec<u8> {
 
 fn refs_key(e: &[u8]) -> Vec<u8> {
     let mut k = b"R".to_vec();
-    k.extend_from_slice(e);
-    k
-}
-
-fn neighbours_key(e: &[u8]) -> Vec<u8> {
-    let mut k = b"N".to_vec();
     k.extend_from_slice(e);
     k
 }
@@ -226,15 +283,26 @@ pub(super) trait Earlier {
     fn seqs(&self, prefix: &[u8]) -> Result<Vec<u64>, StoreError>;
     /// The envelope with an id (an amendment's target), when it is in the log.
     fn target(&mut self, id: &str) -> Result<Option<Envelope>, StoreError>;
+    /// The envelope at a seq already posted (this run's included: the log holds them).
+    fn envelope(&mut self, seq: u64) -> Result<Option<Envelope>, StoreError>;
 }
+
+/// A key and its sealed value.
+type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// Lists (`M`, `R`, `L` keys) as the tree holds them (an empty list: no value).
+pub(super) type Lists = FxHashMap<Vec<u8>, Vec<String>>;
 
 /// The rule, applied to a run of consecutive envelopes: what they add to the tree.
 #[derive(Default)]
 pub(super) struct Scoper {
     /// New postings: key prefix (`S…\0` or `E…\0`) → seqs.
     postings: FxHashMap<Vec<u8>, Vec<u64>>,
-    /// The lists (`M`, `R`, `N` keys) as they stand after the run, for every key the run read.
-    lists: FxHashMap<Vec<u8>, Vec<String>>,
+    /// The lists (`M`, `R`, `L` keys) as they stand after the run, for every key the run read.
+    lists: Lists,
+    /// Lists as the tree held them before the run (`Store::read_model_lists`), consulted
+    /// before the tree; entries move from here to `lists` when the run reads them.
+    known: Lists,
     /// Which of those changed (and must be written).
     lists_changed: FxHashSet<Vec<u8>>,
     amended: FxHashMap<u64, Amended>,
@@ -274,11 +342,14 @@ impl Scoper {
         earlier: &impl Earlier,
     ) -> Result<&mut Vec<String>, StoreError> {
         if !self.lists.contains_key(&key) {
-            let m: Vec<String> = match earlier.get(&key)? {
-                Some(v) => rmp_serde::from_slice(&v).map_err(|err| {
-                    StoreError::Corrupt(format!("read model {}: {err}", show_key(&key)))
-                })?,
-                None => Vec::new(),
+            let m: Vec<String> = match self.known.remove(&key) {
+                Some(m) => m,
+                None => match earlier.get(&key)? {
+                    Some(v) => rmp_serde::from_slice(&v).map_err(|err| {
+                        StoreError::Corrupt(format!("read model {}: {err}", show_key(&key)))
+                    })?,
+                    None => Vec::new(),
+                },
             };
             self.lists.insert(key.clone(), m);
         }
@@ -364,7 +435,12 @@ impl Scoper {
 
     /// `e` belongs to `school` from now on: its postings so far are copied there, and every
     /// child or staff member ever named with it is referred to by that school.
-    fn join(&mut self, e: &[u8], school: &str, earlier: &impl Earlier) -> Result<(), StoreError> {
+    fn join(
+        &mut self,
+        e: &[u8],
+        school: &str,
+        earlier: &mut impl Earlier,
+    ) -> Result<(), StoreError> {
         let before = self.list(members_key(e), earlier)?;
         if !self.push_list(members_key(e), school, earlier)? {
             return Ok(());
@@ -378,12 +454,47 @@ impl Scoper {
         let prefix = entity_prefix(e);
         let mut seqs = earlier.seqs(&prefix)?;
         seqs.extend(self.postings.get(&prefix).into_iter().flatten().copied());
+        seqs.sort_unstable();
+        seqs.dedup();
+        let neighbours = self.neighbours(e, &seqs, earlier)?;
         let to = school_prefix(school);
         self.postings.entry(to).or_default().extend(seqs);
-        for n in self.list(neighbours_key(e), earlier)? {
-            self.refer(n.as_bytes(), school, earlier)?;
+        for n in neighbours {
+            self.refer(&n, school, earlier)?;
         }
         Ok(())
+    }
+
+    /// Every child or staff member but `e` named in the envelopes at `seqs` (an entity's
+    /// postings): as recorded, or as a correction named them (the `A` record). Derived when
+    /// an entity joins a school — rare — instead of kept as a list that every envelope would
+    /// read and rewrite. An amendment is skipped: its target is among the seqs too, and what
+    /// it named is in the target's record.
+    fn neighbours(
+        &mut self,
+        e: &[u8],
+        seqs: &[u64],
+        earlier: &mut impl Earlier,
+    ) -> Result<Vec<Entity>, StoreError> {
+        let mut out = Places::default();
+        for &seq in seqs {
+            let env = earlier
+                .envelope(seq)?
+                .ok_or_else(|| damaged(seq, "posted in the read models, missing from the log"))?;
+            if env.event.target().is_some() {
+                continue;
+            }
+            let places = self.places_of(&env.event, earlier)?;
+            for n in places.entities {
+                out.entity(n);
+            }
+            for n in self.amended_of(seq, earlier)?.entities {
+                out.entity(n);
+            }
+        }
+        out.entities.retain(|n| n != e);
+        out.entities.sort();
+        Ok(out.entities)
     }
 
     /// School `reader` reads `school`'s own registry (its registration, terms and policies),
@@ -511,15 +622,19 @@ impl Scoper {
             self.counties.insert(county_key(county, school));
         }
         places.entities.sort();
-        // The schools this envelope goes to.
+        // The schools this envelope goes to, and each entity's schools (looked up once).
         let mut to: Vec<String> = places.schools.clone();
+        let mut members: Vec<Vec<String>> = Vec::with_capacity(places.entities.len());
         for e in &places.entities {
-            self.post_entity(e, seq, earlier)?;
-            for s in self.members_of(e, earlier)? {
-                if !to.contains(&s) {
-                    to.push(s);
+            let of = self.members_of(e, earlier)?;
+            self.post(entity_prefix(e), seq);
+            for s in &of {
+                self.post(school_prefix(s), seq);
+                if !to.contains(s) {
+                    to.push(s.clone());
                 }
             }
+            members.push(of);
         }
         for s in &places.schools {
             self.post(school_prefix(s), seq);
@@ -546,17 +661,13 @@ impl Scoper {
                 self.post(school_prefix(&s), seq);
             }
         }
-        // Entities named together are neighbours; every school this goes to refers to all.
-        for a in &places.entities {
-            for b in &places.entities {
-                if a != b {
-                    self.push_list(neighbours_key(a), &String::from_utf8_lossy(b), earlier)?;
-                }
-            }
-        }
-        for e in &places.entities {
+        // Every school this goes to refers to every entity it names (a school an entity
+        // belongs to already reads all of it).
+        for (e, of) in places.entities.iter().zip(&members) {
             for s in &to {
-                self.refer(e, s, earlier)?;
+                if !of.contains(s) {
+                    self.refer(e, s, earlier)?;
+                }
             }
         }
         for (e, s) in Self::joins_of(&env.event) {
@@ -649,22 +760,40 @@ impl Scoper {
         Ok(places)
     }
 
-    /// The sled batch of what the run added, with the `through` marker.
-    pub(super) fn batch(self, through: &[u8]) -> sled::Batch {
+    /// The sled batch of what the run added, with the `through` marker, and every list as
+    /// the tree holds it once the batch is applied (those the run read, and those it was
+    /// handed and did not read).
+    fn batch(mut self, through: &[u8]) -> (sled::Batch, Lists) {
+        let mut known = std::mem::take(&mut self.known);
         let mut batch = sled::Batch::default();
-        for (k, v) in self.entries(through) {
+        let (entries, lists) = self.entries(through);
+        for (k, v) in entries {
             batch.insert(k, v);
         }
+        batch.insert(FORMAT_KEY, FORMAT);
         batch.insert(THROUGH_KEY, through);
-        batch
+        known.extend(lists);
+        (batch, known)
     }
 
-    /// Every key and sealed value the run adds (postings keyed by `through`).
-    fn entries(self, through: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    /// Every key and sealed value the run adds (postings keyed by `through`), and the lists
+    /// as they stand after the run.
+    fn entries(self, through: &[u8]) -> (Vec<KeyValue>, Lists) {
         let mut out = Vec::new();
+        // Entities' postings by bucket, each bucket's entities in order (the same bytes for
+        // the same postings, whatever the map's order).
+        let mut buckets: std::collections::BTreeMap<Vec<u8>, Vec<(Entity, Vec<u64>)>> =
+            std::collections::BTreeMap::new();
         for (prefix, mut seqs) in self.postings {
             seqs.sort_unstable();
             seqs.dedup();
+            if let Some(e) = entity_of_prefix(&prefix) {
+                buckets
+                    .entry(entity_bucket_prefix(e))
+                    .or_default()
+                    .push((e.to_vec(), seqs));
+                continue;
+            }
             for (n, chunk) in seqs.chunks(SEQS_PER_VALUE).enumerate() {
                 let mut key = prefix.clone();
                 key.extend_from_slice(through);
@@ -672,6 +801,34 @@ impl Scoper {
                 let payload: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
                 let v = sealed(&key, &payload);
                 out.push((key, v));
+            }
+        }
+        for (prefix, mut entities) in buckets {
+            entities.sort();
+            // Values of at most `SEQS_PER_VALUE` seqs (an entity's run split where needed).
+            let mut n: u32 = 0;
+            let mut payload = Vec::new();
+            let mut held = 0;
+            let mut flush = |payload: &mut Vec<u8>, n: &mut u32| {
+                let mut key = prefix.clone();
+                key.extend_from_slice(through);
+                key.extend_from_slice(&n.to_be_bytes());
+                out.push((key.clone(), sealed(&key, payload)));
+                payload.clear();
+                *n += 1;
+            };
+            for (e, seqs) in &entities {
+                for chunk in seqs.chunks(SEQS_PER_VALUE) {
+                    if held + chunk.len() > SEQS_PER_VALUE {
+                        flush(&mut payload, &mut n);
+                        held = 0;
+                    }
+                    push_entity_entry(&mut payload, e, chunk);
+                    held += chunk.len();
+                }
+            }
+            if !payload.is_empty() {
+                flush(&mut payload, &mut n);
             }
         }
         for key in self.lists_changed {
@@ -693,7 +850,7 @@ impl Scoper {
             let v = sealed(&key, &[]);
             out.push((key, v));
         }
-        out
+        (out, self.lists)
     }
 }
 
@@ -729,7 +886,10 @@ impl Earlier for InTree<'_> {
         }
     }
     fn seqs(&self, prefix: &[u8]) -> Result<Vec<u64>, StoreError> {
-        self.store.scope_seqs(prefix, u64::MAX)
+        match entity_of_prefix(prefix) {
+            Some(e) => self.store.entity_seqs(e, u64::MAX),
+            None => self.store.scope_seqs(prefix, u64::MAX),
+        }
     }
     fn target(&mut self, id: &str) -> Result<Option<Envelope>, StoreError> {
         match self.store.seq_of(id)? {
@@ -737,16 +897,25 @@ impl Earlier for InTree<'_> {
             None => Ok(None),
         }
     }
+    fn envelope(&mut self, seq: u64) -> Result<Option<Envelope>, StoreError> {
+        self.store.get_raw(seq)
+    }
 }
 
 /// Nothing derived before: a rebuild from seq 1 (what `verify` compares the tree with), with
-/// amendment targets found by `resolve`.
-pub(super) struct Scratch<F> {
+/// amendment targets found by `resolve` and envelopes by seq by `fetch`.
+pub(super) struct Scratch<F, G> {
     /// Finds an envelope by id among those already seen.
     pub resolve: F,
+    /// Reads the envelope at a seq already seen.
+    pub fetch: G,
 }
 
-impl<F: FnMut(&str) -> Result<Option<Envelope>, StoreError>> Earlier for Scratch<F> {
+impl<F, G> Earlier for Scratch<F, G>
+where
+    F: FnMut(&str) -> Result<Option<Envelope>, StoreError>,
+    G: FnMut(u64) -> Result<Option<Envelope>, StoreError>,
+{
     fn get(&self, _: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(None)
     }
@@ -755,6 +924,9 @@ impl<F: FnMut(&str) -> Result<Option<Envelope>, StoreError>> Earlier for Scratch
     }
     fn target(&mut self, id: &str) -> Result<Option<Envelope>, StoreError> {
         (self.resolve)(id)
+    }
+    fn envelope(&mut self, seq: u64) -> Result<Option<Envelope>, StoreError> {
+        (self.fetch)(seq)
     }
 }
 
@@ -771,11 +943,26 @@ pub(super) struct Content {
 impl Content {
     /// Adds one stored (key, sealed value), checking it.
     pub fn add(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        if key == THROUGH_KEY {
+        if key == THROUGH_KEY || key == FORMAT_KEY {
             return Ok(());
         }
         let payload = opened(key, value)?;
-        if matches!(key.first(), Some(b'S' | b'E' | b'G' | b'Y')) {
+        if key.first() == Some(&b'E') {
+            let entries = entity_entries(payload).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "read model {}: a value is malformed",
+                    show_key(key)
+                ))
+            })?;
+            for (e, seqs) in entries {
+                self.postings
+                    .entry(entity_prefix(e))
+                    .or_default()
+                    .extend(seqs);
+            }
+            return Ok(());
+        }
+        if matches!(key.first(), Some(b'S' | b'G' | b'Y')) {
             let cut = key.len().checked_sub(12).ok_or_else(|| {
                 StoreError::Corrupt(format!("read model {}: a key is malformed", show_key(key)))
             })?;
@@ -855,7 +1042,7 @@ impl Scoper {
     /// What the rule derived, normalized (for a rebuild compared with the tree).
     pub(super) fn content(self) -> Result<Content, StoreError> {
         let mut c = Content::default();
-        for (k, v) in self.entries(&segment::key(0)) {
+        for (k, v) in self.entries(&segment::key(0)).0 {
             c.add(&k, &v)?;
         }
         c.settle();
@@ -867,12 +1054,20 @@ impl Store {
     /// Derives what `envs` (consecutive, just after the tree's `through`) add to the read
     /// models and writes it with the new `through` marker in one sled batch.
     pub(super) fn write_scopes(&self, envs: &[Envelope], through: &[u8]) -> Result<(), StoreError> {
+        // Taken for the run: a failure below leaves no lists known (the next append reads
+        // them from the tree).
+        let known = std::mem::take(&mut *self.lock_read_model_lists());
         let mut earlier = InTree { store: self };
-        let mut scoper = Scoper::default();
+        let mut scoper = Scoper {
+            known,
+            ..Scoper::default()
+        };
         for env in envs {
             scoper.add(env, &mut earlier)?;
         }
-        self.scopes.apply_batch(scoper.batch(through))?;
+        let (batch, lists) = scoper.batch(through);
+        self.scopes.apply_batch(batch)?;
+        *self.lock_read_model_lists() = lists;
         Ok(())
     }
 
@@ -915,6 +1110,32 @@ impl Store {
         Ok(out)
     }
 
+    pub(super) fn lock_read_model_lists(&self) -> std::sync::MutexGuard<'_, Lists> {
+        // The lists are only ever replaced whole, so a panic elsewhere leaves them as a
+        // consistent (if empty) set.
+        self.read_model_lists
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every seq posted for entity `e` up to `head`, sorted, each value of its bucket checked.
+    fn entity_seqs(&self, e: &[u8], head: u64) -> Result<Vec<u64>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.scopes.scan_prefix(entity_bucket_prefix(e)) {
+            let (k, v) = item?;
+            let payload = opened(&k, &v)?;
+            let entries = entity_entries(payload).ok_or_else(|| {
+                StoreError::Corrupt(format!("read model {}: a value is malformed", show_key(&k)))
+            })?;
+            for (_, seqs) in entries.into_iter().filter(|(x, _)| *x == e) {
+                out.extend(seqs.into_iter().filter(|&s| s <= head));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
     /// The seqs a read of `school` needs (see the module doc), up to the head.
     pub fn school_seqs(&self, school: &str) -> Result<Vec<u64>, StoreError> {
         self.scope_seqs(&school_prefix(school), self.head().seq)
@@ -949,7 +1170,7 @@ impl Store {
         child_id: &str,
         as_of: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<Vec<Envelope>, StoreError> {
-        let seqs = self.scope_seqs(&entity_prefix(&child(child_id)), self.head().seq)?;
+        let seqs = self.entity_seqs(&child(child_id), self.head().seq)?;
         self.fetch(seqs, as_of)
     }
 
@@ -1049,6 +1270,18 @@ impl Store {
         self.sync()
     }
 
+    /// For tests (never on real data): makes the read models look like those of the layout
+    /// before `FORMAT` 2 — no version marker, and a neighbour list (`N ‖ kind ‖ id`) as that
+    /// layout kept — so that the next open must rebuild them.
+    #[doc(hidden)]
+    pub fn tamper_read_models_to_an_earlier_layout(&self) -> Result<(), StoreError> {
+        self.scopes.remove(FORMAT_KEY)?;
+        let key = b"Nst0".to_vec();
+        let list = rmp_serde::to_vec(&vec!["cc0".to_owned()]).expect("a list encodes");
+        self.scopes.insert(key.as_slice(), sealed(&key, &list))?;
+        self.sync()
+    }
+
     /// Damage for tests (never on real data): removes `seq` from `school`'s postings and
     /// reseals the value, as an editor who knew the check would: only `verify` can tell.
     #[doc(hidden)]
@@ -1073,5 +1306,42 @@ impl Store {
         Err(StoreError::Corrupt(format!(
             "seq {seq} is not posted under school {school}"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_value_reads_back_what_was_written_and_a_cut_one_is_malformed() {
+        let mut payload = Vec::new();
+        push_entity_entry(&mut payload, b"cc1", &[3, 9, 27]);
+        push_entity_entry(&mut payload, b"st1", &[]);
+        push_entity_entry(&mut payload, "c学生".as_bytes(), &[u64::MAX]);
+        let entries = entity_entries(&payload).unwrap();
+        assert_eq!(
+            entries,
+            vec![
+                (&b"cc1"[..], vec![3, 9, 27]),
+                (&b"st1"[..], vec![]),
+                ("c学生".as_bytes(), vec![u64::MAX]),
+            ]
+        );
+        for cut in 1..payload.len() {
+            let whole_entries = [0, 33, 42].contains(&cut);
+            assert_eq!(
+                entity_entries(&payload[..cut]).is_some(),
+                whole_entries,
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_entity_prefix_names_its_entity_and_only_an_entity() {
+        assert_eq!(entity_of_prefix(&entity_prefix(b"cc1")), Some(&b"cc1"[..]));
+        assert_eq!(entity_of_prefix(&school_prefix("k1")), None);
+        assert_eq!(entity_of_prefix(&registry_prefix(b"cc1")), None);
     }
 }

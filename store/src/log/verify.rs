@@ -173,6 +173,7 @@ impl Store {
                 }
                 Ok(None)
             },
+            fetch: |seq| self.get_raw(seq),
         };
         for e in chunk.iter() {
             want.scopes.add(e, &mut scratch)?;

@@ -288,6 +288,46 @@ fn a_changed_read_model_is_refused_on_read_and_a_resealed_one_by_verify() {
 }
 
 #[test]
+fn read_models_of_an_earlier_layout_are_rebuilt_on_open_and_then_verify() {
+    let dir = store_of_a_school();
+    let (school, child) = {
+        let store = Store::open(dir.path()).unwrap();
+        let school: Vec<u64> = store
+            .school_envelopes("k1", None)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        let child: Vec<u64> = store
+            .child_envelopes("c0", None)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        store.tamper_read_models_to_an_earlier_layout().unwrap();
+        (school, child)
+    };
+    assert_eq!(school.len(), 62);
+    assert_eq!(child.len(), 60);
+    let store = Store::open(dir.path()).unwrap();
+    assert!(
+        store
+            .notices()
+            .iter()
+            .any(|n| n.contains("read models were of an earlier layout: rebuilt")),
+        "{:?}",
+        store.notices()
+    );
+    store.verify().unwrap();
+    let seqs = |envs: Vec<events::Envelope>| envs.iter().map(|e| e.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(store.school_envelopes("k1", None).unwrap()), school);
+    assert_eq!(seqs(store.child_envelopes("c0", None).unwrap()), child);
+    drop(store);
+    // Once rebuilt, a store opens without a word.
+    assert!(Store::open(dir.path()).unwrap().notices().is_empty());
+}
+
+#[test]
 fn a_missing_head_file_is_damage_but_an_older_store_is_adopted_once() {
     let dir = store_of_500();
     std::fs::remove_file(dir.path().join("head")).unwrap();
