@@ -250,12 +250,7 @@ pub fn scope_envelopes(
     if let [one] = schools.as_slice() {
         return Ok(open.open_all(store.school_envelopes(one, as_of)?)?);
     }
-    let mut seqs = Vec::new();
-    for s in &schools {
-        seqs.extend(store.school_seqs(s)?);
-    }
-    seqs.sort_unstable();
-    seqs.dedup();
+    let seqs = schools_seqs(store, &schools)?;
     Ok(open.open_all(store.envelopes_at(seqs, as_of)?)?)
 }
 
@@ -279,15 +274,33 @@ pub fn scope_timeline(
     as_of: Option<DateTime<Utc>>,
     open: &Opener<'_>,
 ) -> Result<Timeline, PlanError> {
+    if scope_is_replayed(store, scope)? {
+        return replay_opened(store, as_of, open);
+    }
+    read_models_timeline(store, scope, as_of, open)
+}
+
+/// Whether [`scope_timeline`] reads `scope` by a replay of the whole log: a scope of more
+/// than one school and more than half the store's.
+pub fn scope_is_replayed(store: &Store, scope: &Scope) -> Result<bool, PlanError> {
     let schools = match scope {
         Scope::School(_) => 1,
         Scope::Schools(v) => v.len(),
         Scope::County(c) => store.county_schools(c)?.len(),
     };
-    if schools > 1 && schools * 2 > store.school_count()? {
-        return replay_opened(store, as_of, open);
+    Ok(schools > 1 && schools * 2 > store.school_count()?)
+}
+
+/// The seqs the read models give for a set of schools (each school's, merged), ascending:
+/// what [`scope_envelopes`] fetches for them.
+pub fn schools_seqs(store: &Store, schools: &[String]) -> Result<Vec<u64>, PlanError> {
+    let mut seqs = Vec::new();
+    for s in schools {
+        seqs.extend(store.school_seqs(s)?);
     }
-    read_models_timeline(store, scope, as_of, open)
+    seqs.sort_unstable();
+    seqs.dedup();
+    Ok(seqs)
 }
 
 /// [`scope_timeline`] through the read models whatever the scope's size (what it does for a

@@ -19,11 +19,14 @@ use vault::{Reader, Vault, VaultError};
 
 use crate::plan::{self, Opener, PlanError, Scope};
 use crate::sealing::{self, SealError};
+use crate::staff_cache::StaffCache;
 
 /// The commands' read plan, for the service, with the store's vault (none: a store in
 /// clear, where a sealed envelope is an error naming the missing key directory).
 pub struct ServicePlan {
     vault: Option<Arc<Vault>>,
+    /// The versions the worklists read, kept between requests.
+    staff: StaffCache,
 }
 
 impl ServicePlan {
@@ -31,7 +34,10 @@ impl ServicePlan {
     /// a store in clear). The vault is shared with whoever else acts on the store for the
     /// service (its erasure), so that a destroyed key is gone for the views at once.
     pub fn new(vault: Option<Arc<Vault>>) -> ServicePlan {
-        ServicePlan { vault }
+        ServicePlan {
+            vault,
+            staff: StaffCache::default(),
+        }
     }
 
     /// The vault, when the store has encryption on.
@@ -99,7 +105,15 @@ impl ReadPlan for ServicePlan {
         staff: &str,
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Timeline, ReadFailure> {
-        plan::staff_timeline(store, staff, as_of, &self.opener(Reading::Staff)).map_err(failure)
+        self.staff
+            .staff_timeline(
+                store,
+                self.vault(),
+                staff,
+                as_of,
+                &self.opener(Reading::Staff),
+            )
+            .map_err(failure)
     }
 
     fn report_timeline(

@@ -87,6 +87,8 @@ pub struct Versions {
     /// The first correction that could not be applied: a timeline as of a time at or after it
     /// fails as the replay does.
     failure: Option<(Stamp, ProjectionError)>,
+    /// id → index into `histories` (the first event with an id holds, as in the replay).
+    by_id: HashMap<String, usize>,
 }
 
 impl Versions {
@@ -94,8 +96,15 @@ impl Versions {
     /// versions.
     pub fn build(envelopes: impl IntoIterator<Item = Envelope>) -> Versions {
         let mut v = Versions::default();
-        // id → index into `histories` (the first event with an id holds, as in the replay).
-        let mut by_id: HashMap<String, usize> = HashMap::new();
+        v.extend(envelopes);
+        v
+    }
+
+    /// Folds more envelopes, each after every envelope given so far in the log (seq above
+    /// the last one's): the result equals `build` of all of them together (a service keeps a
+    /// school's versions and folds what was appended since).
+    pub fn extend(&mut self, envelopes: impl IntoIterator<Item = Envelope>) {
+        let v = self;
         for env in envelopes {
             let stamp = Stamp::of(&env);
             v.stamps.push(stamp);
@@ -110,7 +119,7 @@ impl Versions {
                 }
                 event => {
                     let ix = v.histories.len();
-                    by_id.entry(env.id.clone()).or_insert(ix);
+                    v.by_id.entry(env.id.clone()).or_insert(ix);
                     v.histories.push(History {
                         versions: vec![Version {
                             fact: Fact {
@@ -143,13 +152,17 @@ impl Versions {
                 effect: AmendmentEffect::UnknownTarget,
             };
             if v.failure.is_none()
-                && let Some(&ix) = by_id.get(&amendment.target)
+                && let Some(&ix) = v.by_id.get(&amendment.target)
             {
                 amendment.effect = v.amend(ix, &amendment, stamp);
             }
             v.amendments.push(amendment);
         }
-        v
+    }
+
+    /// The seq of the last envelope folded (0 when none).
+    pub fn last_seq(&self) -> u64 {
+        self.stamps.last().map_or(0, |s| s.seq)
     }
 
     /// Applies one amendment to the history at `ix`; returns its effect.

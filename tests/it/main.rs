@@ -17,6 +17,7 @@ mod read_models;
 mod retention;
 mod scores_county;
 mod serve;
+mod staff_cache;
 
 use std::path::Path;
 use std::process::{Command, Output};

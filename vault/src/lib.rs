@@ -164,6 +164,9 @@ pub struct Vault {
     unwritten: Mutex<Vec<(String, PathBuf, String)>>,
     /// The counselor key, once unwrapped (rotation re-wraps it; its value never changes).
     counselor: std::sync::OnceLock<Key>,
+    /// Keys this handle has erased: whoever keeps opened envelopes (a service's cache of a
+    /// school's versions) drops them when it changes.
+    erasures: std::sync::atomic::AtomicU64,
 }
 
 /// When a key made for a seal is written.
@@ -333,6 +336,7 @@ impl Vault {
             keys: Mutex::new(HashMap::new()),
             unwritten: Mutex::new(Vec::new()),
             counselor: std::sync::OnceLock::new(),
+            erasures: std::sync::atomic::AtomicU64::new(0),
         };
         vault.write_wrapped(&dir.join(COUNSELOR_FILE), COUNSELOR_SUBJECT, &random()?)?;
         Ok(vault)
@@ -351,6 +355,7 @@ impl Vault {
             keys: Mutex::new(HashMap::new()),
             unwritten: Mutex::new(Vec::new()),
             counselor: std::sync::OnceLock::new(),
+            erasures: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -707,7 +712,16 @@ impl Vault {
         // A key made and not written yet is never written now.
         self.unwritten().retain(|(subject, _, _)| *subject != label);
         self.cache().insert(label, None);
+        self.erasures
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(c)
+    }
+
+    /// How many keys this handle has erased (`erase`) since it was opened. Anything opened
+    /// with this vault and kept is stale once this changes: an erased key's fields must be
+    /// gone from every view at once.
+    pub fn erasures(&self) -> u64 {
+        self.erasures.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 

@@ -510,6 +510,21 @@ proptest! {
     ) {
         let envs = build_log(&ops);
         let versions = Versions::build(envs.iter().cloned());
+        // Folded in pieces (a service folds what was appended since its last read), the same
+        // versions: at every cut, extended from there, each timeline equals the one-shot one.
+        for cut in [1, envs.len() / 3, envs.len() / 2, envs.len().saturating_sub(1)] {
+            let cut = cut.min(envs.len());
+            let mut pieces = Versions::build(envs[..cut].iter().cloned());
+            prop_assert_eq!(pieces.last_seq(), envs[..cut].last().map_or(0, |e| e.seq));
+            pieces.extend(envs[cut..].iter().cloned());
+            prop_assert_eq!(pieces.last_seq(), versions.last_seq());
+            for t in [None, Some(envs[cut.saturating_sub(1)].recorded_at)] {
+                prop_assert_eq!(
+                    timeline_parts(&pieces.timeline(t).expect("valid")),
+                    timeline_parts(&versions.timeline(t).expect("valid"))
+                );
+            }
+        }
         // Every recorded time, a microsecond before each, and "now": so every cut between an
         // event and a correction or retraction of it is among them.
         let mut cuts: Vec<Option<DateTime<Utc>>> = vec![None];

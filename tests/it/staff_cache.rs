@@ -1,0 +1,147 @@
+//! The service's kept worklist versions (`careledger::staff_cache`) against the plan they
+//! stand for (`plan::staff_timeline`): on a generated county with transfers and corrections
+//! that move events between schools, appended week by week, every staff member's worklist
+//! from the kept versions equals the plan's, now and as of a past time, after every few
+//! weeks; and on a sealed store, a child's key erased while its names are kept makes the kept
+//! versions fold again, so the name is gone from the next worklist at once.
+
+use careledger::plan::{self, Opener};
+use careledger::staff_cache::StaffCache;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use events::{Draft, Source};
+use projections::{Timeline, World};
+use store::Store;
+
+fn worklist(tl: &Timeline, staff: &str, day: NaiveDate) -> String {
+    let world = World::build(tl);
+    match projections::worklist::worklist(tl, &world, staff, day) {
+        Ok(v) => serde_json::to_string(&v).expect("a view serializes"),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+/// Every staff member's worklist from the cache and from the plan, as of `as_of`.
+fn check(store: &Store, cache: &StaffCache, as_of: Option<DateTime<Utc>>, what: &str) -> usize {
+    let open = Opener::sealed();
+    let head = plan::replay(store, None).expect("replay");
+    let day = events::time::local_date(
+        as_of.unwrap_or_else(|| head.facts().last().map(|f| f.recorded_at).expect("a fact")),
+    );
+    let staff: Vec<String> = World::build(&head)
+        .all_staff()
+        .map(|s| s.id.clone())
+        .collect();
+    for s in &staff {
+        let kept = cache
+            .staff_timeline(store, None, s, as_of, &open)
+            .expect("kept read");
+        let plan = plan::staff_timeline(store, s, as_of, &open).expect("plan read");
+        assert_eq!(
+            worklist(&kept, s, day),
+            worklist(&plan, s, day),
+            "{what}: worklist of {s} as of {as_of:?}"
+        );
+        // The same timeline, not only the same view of it: every fact, retracted event and
+        // amendment, in log order.
+        assert!(
+            kept.facts() == plan.facts()
+                && kept.retracted() == plan.retracted()
+                && kept.amendments() == plan.amendments(),
+            "{what}: timeline of {s} as of {as_of:?}"
+        );
+        assert_eq!(
+            (kept.head_seq(), kept.head_recorded_at()),
+            (plan.head_seq(), plan.head_recorded_at()),
+            "{what}: head of {s}"
+        );
+    }
+    staff.len()
+}
+
+#[test]
+fn given_a_county_appended_week_by_week_when_worklists_are_read_from_kept_versions_then_each_equals_the_plans()
+ {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = Store::create(&dir.path().join("db")).expect("init");
+    let (drafts, between) = crate::read_models::county(2);
+    let now = events::time::parse_instant("2027-01-01").expect("an instant");
+    let cache = StaffCache::default();
+    let mut batch: Vec<Draft> = Vec::new();
+    let mut start: Option<DateTime<Utc>> = None;
+    let mut weeks = 0;
+    let mut checked = 0;
+    let mut past = None;
+    for d in drafts {
+        let r = d.recorded_at.expect("a migration");
+        if start.is_some_and(|s| r - s > Duration::days(7)) {
+            store
+                .append_at(std::mem::take(&mut batch), Source::Migration, now)
+                .expect("append");
+            start = None;
+            weeks += 1;
+            // Every six weeks: now, and as of the week before (an earlier time than the kept
+            // versions hold).
+            if weeks % 6 == 0 {
+                checked += check(&store, &cache, None, &format!("week {weeks}"));
+                checked += check(&store, &cache, past, &format!("week {weeks}"));
+                past = Some(r - Duration::days(7));
+            }
+        }
+        start.get_or_insert(r);
+        batch.push(d);
+    }
+    store
+        .append_at(batch, Source::Migration, now)
+        .expect("append");
+    checked += check(&store, &cache, None, "the end");
+    checked += check(
+        &store,
+        &cache,
+        Some(between),
+        "between a correction and its event",
+    );
+    // Not vacuous: every check compared the worklists of many staff members.
+    assert!(
+        weeks > 30 && checked > 200,
+        "{weeks} weeks, {checked} worklists"
+    );
+}
+
+#[test]
+fn an_erased_key_is_gone_from_the_next_worklist_of_kept_versions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("store");
+    crate::seed_store(tmp.path(), &db);
+    let store = Store::open(&db).unwrap();
+    let v = vault::Vault::open_dir(&tmp.path().join("store.keys"))
+        .unwrap()
+        .expect("a master key");
+    let open = Opener::new(Some(&v), vault::Reader::Staff);
+    let day = NaiveDate::from_ymd_opt(2025, 11, 20).unwrap();
+    let as_of = Some(events::time::end_of_day(day));
+    let cache = StaffCache::default();
+    let read = |staff: &str| {
+        let kept = cache
+            .staff_timeline(&store, Some(&v), staff, as_of, &open)
+            .unwrap();
+        let plan = plan::staff_timeline(&store, staff, as_of, &open).unwrap();
+        let (a, b) = (worklist(&kept, staff, day), worklist(&plan, staff, day));
+        assert_eq!(a, b, "worklist of {staff}");
+        a
+    };
+    // A teacher's worklist names the children they mentor; take the first one's name.
+    let world = World::build(&plan::staff_timeline(&store, "sq-t02", as_of, &open).unwrap());
+    let child = world
+        .children()
+        .find(|c| read("sq-t02").contains(&c.file_on(day).name))
+        .map(|c| (c.id.clone(), c.file_on(day).name))
+        .expect("a child named on sq-t02's worklist");
+    assert!(read("sq-t02").contains(&child.1));
+    v.erase(&events::seal::KeySubject::Child(child.0.clone()))
+        .unwrap();
+    assert!(
+        !read("sq-t02").contains(&child.1),
+        "{} is still named after its key was erased",
+        child.0
+    );
+}
