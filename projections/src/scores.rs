@@ -200,6 +200,35 @@ pub fn scores(
     score_school(timeline, world, school, period, other, &index)
 }
 
+/// Score runs of `school` for `periods` with only `staff`'s care events indexed. The rows of
+/// `staff` are exactly the rows [`scores`] gives (a row looks up its own staff member's events
+/// only: the index is keyed by staff, child and kind); every other row counts nothing, so only
+/// `staff`'s rows may be read (a worklist's). Indexing one staff member instead of the school
+/// is what makes a worklist cost its own events, not the school's.
+pub(crate) fn runs_for_staff(
+    timeline: &Timeline,
+    world: &World,
+    school: &str,
+    staff: &str,
+    periods: &[Period],
+    every_staff_member: bool,
+) -> Result<Vec<ScoreRun>, ProjectionError> {
+    world.require_school(school)?;
+    let index = if every_staff_member {
+        index_events(
+            timeline,
+            world,
+            world.staff_of(school).map(|s| s.id.as_str()),
+        )
+    } else {
+        index_events(timeline, world, std::iter::once(staff))
+    };
+    periods
+        .iter()
+        .map(|p| score_school(timeline, world, school, p.clone(), None, &index))
+        .collect()
+}
+
 /// The score runs of several schools on one timeline (a county's end-of-term evaluation run):
 /// the events are indexed once for the staff of every school given, then each school is
 /// scored exactly as [`scores`] scores it — the same rows, since a school's run only looks

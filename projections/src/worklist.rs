@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::ProjectionError;
 use crate::calendar::Period;
 use crate::labels::{row, zh_kind};
-use crate::scores::{WindowRow, scores};
+use crate::scores::{WindowRow, runs_for_staff};
 use crate::timeline::Timeline;
 use crate::world::World;
 
@@ -99,6 +99,28 @@ pub fn worklist(
     staff: &str,
     on: NaiveDate,
 ) -> Result<Worklist, ProjectionError> {
+    worklist_with(timeline, world, staff, on, false)
+}
+
+/// [`worklist`] from score runs that index every staff member of the school, as the scores
+/// do: the reference the tests compare [`worklist`] with (never for a view).
+#[doc(hidden)]
+pub fn worklist_indexing_the_school(
+    timeline: &Timeline,
+    world: &World,
+    staff: &str,
+    on: NaiveDate,
+) -> Result<Worklist, ProjectionError> {
+    worklist_with(timeline, world, staff, on, true)
+}
+
+fn worklist_with(
+    timeline: &Timeline,
+    world: &World,
+    staff: &str,
+    on: NaiveDate,
+    every_staff_member: bool,
+) -> Result<Worklist, ProjectionError> {
     let s = world
         .staff(staff)
         .ok_or_else(|| ProjectionError::UnknownStaff {
@@ -123,20 +145,22 @@ pub fn worklist(
     };
     out.term = Some(term.id.as_str().to_owned());
 
-    let term_run = scores(
-        timeline,
-        world,
-        &s.school,
+    // Only this staff member's rows are read: their events alone are indexed, once for both
+    // runs (`runs_for_staff`).
+    let periods = [
         Period::Term(term.id.clone()),
-        None,
-    )?;
-    let year_run = scores(
+        Period::Year(term.id.school_year().to_owned()),
+    ];
+    let runs = runs_for_staff(
         timeline,
         world,
         &s.school,
-        Period::Year(term.id.school_year().to_owned()),
-        None,
+        staff,
+        &periods,
+        every_staff_member,
     )?;
+    // Invariant: one run per period given.
+    let (term_run, year_run) = (&runs[0], &runs[1]);
     let rows_of = |run: &crate::scores::ScoreRun| -> Vec<WindowRow> {
         run.rows
             .iter()
@@ -144,12 +168,8 @@ pub fn worklist(
             .map(|r| r.windows.clone())
             .unwrap_or_default()
     };
-    let mut windows: Vec<WindowRow> = rows_of(&term_run);
-    windows.extend(
-        rows_of(&year_run)
-            .into_iter()
-            .filter(|w| w.per == Per::Year),
-    );
+    let mut windows: Vec<WindowRow> = rows_of(term_run);
+    windows.extend(rows_of(year_run).into_iter().filter(|w| w.per == Per::Year));
 
     for w in windows.iter().filter(|w| w.due) {
         if w.start <= on && on <= w.end {

@@ -2,7 +2,7 @@
 //! stand for (`plan::staff_timeline`): on a generated county with transfers and corrections
 //! that move events between schools, appended week by week, every staff member's worklist
 //! from the kept versions equals the plan's, now and as of a past time, after every few
-//! weeks; and on a sealed store, a child's key erased while its names are kept makes the kept
+//! weeks (and equals the worklist computed from the whole school's score runs); and on a sealed store, a child's key erased while its names are kept makes the kept
 //! versions fold again, so the name is gone from the next worklist at once.
 
 use careledger::plan::{self, Opener};
@@ -40,6 +40,19 @@ fn check(store: &Store, cache: &StaffCache, as_of: Option<DateTime<Utc>>, what: 
             worklist(&kept, s, day),
             worklist(&plan, s, day),
             "{what}: worklist of {s} as of {as_of:?}"
+        );
+        // A worklist indexes only its staff member's events; the reference indexes the
+        // school's, as the scores do: the same worklist.
+        let world = World::build(&plan);
+        let reference =
+            match projections::worklist::worklist_indexing_the_school(&plan, &world, s, day) {
+                Ok(v) => serde_json::to_string(&v).expect("a view serializes"),
+                Err(e) => format!("error: {e}"),
+            };
+        assert_eq!(
+            worklist(&plan, s, day),
+            reference,
+            "{what}: worklist of {s} indexing the school"
         );
         // The same timeline, not only the same view of it: every fact, retracted event and
         // amendment, in log order.
