@@ -76,12 +76,9 @@ impl StaffCache {
         let mut e = lock(&entry);
         let erasures = vault.map_or(0, Vault::erasures);
         let seqs = plan::schools_seqs(store, &schools)?;
-        let appended_only = e.erasures == erasures
-            && seqs.len() >= e.seqs.len()
-            && seqs[..e.seqs.len()] == e.seqs[..]
-            && seqs[e.seqs.len()..]
-                .first()
-                .is_none_or(|&s| s > e.versions.last_seq());
+        // `seqs` is ascending without repeats, so when the folded seqs are its prefix every
+        // new one comes after them in the log: folding them next keeps log order.
+        let appended_only = e.erasures == erasures && seqs.starts_with(&e.seqs);
         if !appended_only {
             *e = Entry {
                 erasures,

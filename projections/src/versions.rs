@@ -160,11 +160,6 @@ impl Versions {
         }
     }
 
-    /// The seq of the last envelope folded (0 when none).
-    pub fn last_seq(&self) -> u64 {
-        self.stamps.last().map_or(0, |s| s.seq)
-    }
-
     /// Applies one amendment to the history at `ix`; returns its effect.
     fn amend(&mut self, ix: usize, a: &Amendment, stamp: Stamp) -> AmendmentEffect {
         let history = &mut self.histories[ix];

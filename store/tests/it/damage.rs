@@ -290,20 +290,11 @@ fn a_changed_read_model_is_refused_on_read_and_a_resealed_one_by_verify() {
 #[test]
 fn read_models_of_an_earlier_layout_are_rebuilt_on_open_and_then_verify() {
     let dir = store_of_a_school();
+    let seqs = |envs: Vec<events::Envelope>| envs.iter().map(|e| e.seq).collect::<Vec<_>>();
     let (school, child) = {
         let store = Store::open(dir.path()).unwrap();
-        let school: Vec<u64> = store
-            .school_envelopes("k1", None)
-            .unwrap()
-            .iter()
-            .map(|e| e.seq)
-            .collect();
-        let child: Vec<u64> = store
-            .child_envelopes("c0", None)
-            .unwrap()
-            .iter()
-            .map(|e| e.seq)
-            .collect();
+        let school = seqs(store.school_envelopes("k1", None).unwrap());
+        let child = seqs(store.child_envelopes("c0", None).unwrap());
         store.tamper_read_models_to_an_earlier_layout().unwrap();
         (school, child)
     };
@@ -319,7 +310,6 @@ fn read_models_of_an_earlier_layout_are_rebuilt_on_open_and_then_verify() {
         store.notices()
     );
     store.verify().unwrap();
-    let seqs = |envs: Vec<events::Envelope>| envs.iter().map(|e| e.seq).collect::<Vec<_>>();
     assert_eq!(seqs(store.school_envelopes("k1", None).unwrap()), school);
     assert_eq!(seqs(store.child_envelopes("c0", None).unwrap()), child);
     drop(store);
