@@ -174,6 +174,7 @@ pub fn progress(
         .facts()
         .iter()
         .filter(|f| world.event_children(&f.event).contains(&child))
+        .map(|f| &**f)
         .collect();
     // Occurred order; log order among equal times.
     facts.sort_by_key(|f| (f.occurred_at, f.seq));

@@ -11,7 +11,7 @@
 //! amendment is never a fact.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use events::time::{format_local, parse_instant};
@@ -144,8 +144,10 @@ enum SlotIx {
 /// The effective facts of a log prefix.
 #[derive(Debug, Clone, Default)]
 pub struct Timeline {
-    facts: Vec<Fact>,
-    retracted: Vec<Fact>,
+    /// Shared, not copied: a service's kept versions hand the same facts to every timeline
+    /// it filters from them (`versions::Versions::timeline`).
+    facts: Vec<Arc<Fact>>,
+    retracted: Vec<Arc<Fact>>,
     amendments: Vec<Amendment>,
     head_seq: u64,
     head_recorded_at: Option<DateTime<Utc>>,
@@ -241,7 +243,7 @@ impl Timeline {
                     kind: AmendmentKind::Retraction { reason },
                     effect: AmendmentEffect::UnknownTarget,
                 }),
-                event => t.facts.push(Fact {
+                event => t.facts.push(Arc::new(Fact {
                     seq: env.seq,
                     id: env.id,
                     recorded_at: env.recorded_at,
@@ -250,7 +252,7 @@ impl Timeline {
                     source: env.source,
                     event,
                     corrected_by: Vec::new(),
-                }),
+                })),
             }
         }
         t.apply_amendments()?;
@@ -287,7 +289,8 @@ impl Timeline {
                 a.effect = AmendmentEffect::UnknownTarget;
                 continue;
             };
-            let fact = &mut self.facts[ix];
+            // The fold holds the only reference: `make_mut` never copies here.
+            let fact = Arc::make_mut(&mut self.facts[ix]);
             if retracted[ix] {
                 a.effect = AmendmentEffect::TargetRetracted {
                     target_seq: fact.seq,
@@ -328,8 +331,8 @@ impl Timeline {
     /// retracted events in log order, amendments in log order with their effects, and the
     /// head of the log as of `as_of`.
     pub(crate) fn from_parts(
-        facts: Vec<Fact>,
-        retracted: Vec<Fact>,
+        facts: Vec<Arc<Fact>>,
+        retracted: Vec<Arc<Fact>>,
         amendments: Vec<Amendment>,
         head_seq: u64,
         head_recorded_at: Option<DateTime<Utc>>,
@@ -347,12 +350,12 @@ impl Timeline {
     }
 
     /// The effective facts, in log order (amendments and retracted events excluded).
-    pub fn facts(&self) -> &[Fact] {
+    pub fn facts(&self) -> &[Arc<Fact>] {
         &self.facts
     }
 
     /// The retracted events as they stood when retracted, in log order.
-    pub fn retracted(&self) -> &[Fact] {
+    pub fn retracted(&self) -> &[Arc<Fact>] {
         &self.retracted
     }
 

@@ -13,6 +13,7 @@
 //! `Versions::build(log).timeline(T)` equals `Timeline::build(log, T)` for many `T`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use events::{Envelope, Event};
@@ -52,7 +53,7 @@ impl Stamp {
 pub struct Version {
     /// The fact as this version has it (its `corrected_by` lists the corrections applied so
     /// far).
-    pub fact: Fact,
+    pub fact: Arc<Fact>,
     /// The envelope that opened it: the event itself, or the correction that made it.
     pub from: Stamp,
     /// The amendment that closed it (a later correction or a retraction).
@@ -122,7 +123,7 @@ impl Versions {
                     v.by_id.entry(env.id.clone()).or_insert(ix);
                     v.histories.push(History {
                         versions: vec![Version {
-                            fact: Fact {
+                            fact: Arc::new(Fact {
                                 seq: env.seq,
                                 id: env.id,
                                 recorded_at: env.recorded_at,
@@ -131,7 +132,7 @@ impl Versions {
                                 source: env.source,
                                 event,
                                 corrected_by: Vec::new(),
-                            },
+                            }),
                             from: stamp,
                             until: None,
                         }],
@@ -174,7 +175,7 @@ impl Versions {
                 history.retracted_by = Some(stamp);
             }
             AmendmentKind::Correction { changes, .. } => {
-                let mut fact = history.versions[last].fact.clone();
+                let mut fact = Fact::clone(&history.versions[last].fact);
                 if let Err(message) = apply_correction(&mut fact, changes) {
                     self.failure = Some((
                         stamp,
@@ -191,7 +192,7 @@ impl Versions {
                 fact.corrected_by.push(a.seq);
                 history.versions[last].until = Some(stamp);
                 history.versions.push(Version {
-                    fact,
+                    fact: Arc::new(fact),
                     from: stamp,
                     until: None,
                 });
@@ -213,7 +214,7 @@ impl Versions {
                 .iter()
                 .rev()
                 .find(|v| v.current_at(as_of))
-                .map(|v| &v.fact)
+                .map(|v| &*v.fact)
         })
     }
 

@@ -45,7 +45,7 @@ fn timeline_case(case: &Case) -> Result<Outputs, String> {
     let got = match Timeline::build(&envs, as_of) {
         Ok(t) => json!({
             "head_seq": t.head_seq(),
-            "facts": t.facts().iter().map(summary).collect::<Vec<_>>(),
+            "facts": t.facts().iter().map(|f| summary(f)).collect::<Vec<_>>(),
             "retracted": t.retracted().iter().map(|f| f.id.clone()).collect::<Vec<_>>(),
             "amendments": t.amendments().iter()
                 .map(|a| json!({"id": a.id, "effect": effect(&a.effect)}))
