@@ -8,7 +8,9 @@
 //! where the rules were silent. The commands run the polars scorer of `reports` (`scorer`);
 //! this module is its reference, tested against it byte for byte on every output.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use events::Event;
@@ -177,8 +179,9 @@ pub struct ScoreRun {
     pub rows: Vec<StaffScore>,
 }
 
-/// What a per-run index of the care events needs: (staff, child, kind) → sorted dates.
-type EventIndex<'a> = HashMap<(&'a str, &'a str, EventKind), Vec<NaiveDate>>;
+/// What a per-run index of the care events needs: (staff, child, kind) → sorted dates. Only
+/// looked up, never iterated in an order that shows: a fast non-keyed hash suffices.
+type EventIndex<'a> = FxHashMap<(&'a str, &'a str, EventKind), Vec<NaiveDate>>;
 
 /// Scores every staff member of `school` for `period` (rules §7), from a timeline already
 /// cut at the run's as-of time and the world folded from it. `other` holds the other
@@ -197,14 +200,16 @@ pub fn scores(
         world,
         world.staff_of(school).map(|s| s.id.as_str()),
     );
-    score_school(timeline, world, school, period, other, &index)
+    score_school(timeline, world, school, period, other, &index, None)
 }
 
 /// Score runs of `school` for `periods` with only `staff`'s care events indexed. The rows of
 /// `staff` are exactly the rows [`scores`] gives (a row looks up its own staff member's events
-/// only: the index is keyed by staff, child and kind); every other row counts nothing, so only
-/// `staff`'s rows may be read (a worklist's). Indexing one staff member instead of the school
-/// is what makes a worklist cost its own events, not the school's.
+/// only: the index is keyed by staff, child and kind, and a row reads nothing of another);
+/// the runs hold `staff`'s rows alone (a worklist's). Indexing and scoring one staff member
+/// instead of the school is what makes a worklist cost its own events, not the school's.
+/// With `every_staff_member` (the reference) the school's staff are indexed and scored, as
+/// [`scores`] does.
 pub(crate) fn runs_for_staff(
     timeline: &Timeline,
     world: &World,
@@ -223,9 +228,10 @@ pub(crate) fn runs_for_staff(
     } else {
         index_events(timeline, world, std::iter::once(staff))
     };
+    let only = (!every_staff_member).then_some(staff);
     periods
         .iter()
-        .map(|p| score_school(timeline, world, school, p.clone(), None, &index))
+        .map(|p| score_school(timeline, world, school, p.clone(), None, &index, only))
         .collect()
 }
 
@@ -251,7 +257,7 @@ pub fn scores_of_schools(
         .iter()
         .map(|school| {
             world.require_school(school)?;
-            score_school(timeline, world, school, period.clone(), other, &index)
+            score_school(timeline, world, school, period.clone(), other, &index, None)
         })
         .collect()
 }
@@ -293,7 +299,9 @@ pub fn checked_run<'w>(
     Ok((sch, period_days, first, last))
 }
 
-/// [`scores`] of one school with the events already indexed (for at least its staff).
+/// [`scores`] of one school with the events already indexed (for at least the staff
+/// scored); with `only`, the row of that staff member alone (each row is computed from its
+/// own staff member's pairings and events, so it is the row the whole run has).
 fn score_school(
     timeline: &Timeline,
     world: &World,
@@ -301,6 +309,7 @@ fn score_school(
     period: Period,
     other: Option<&BTreeMap<String, f64>>,
     index: &EventIndex<'_>,
+    only: Option<&str>,
 ) -> Result<ScoreRun, ProjectionError> {
     let (sch, period_days, first_day, last_day) = checked_run(world, school, &period, other)?;
 
@@ -311,6 +320,7 @@ fn score_school(
     let staff: Vec<_> = world
         .staff_of(school)
         .filter(|s| s.joined_on <= last_day && s.left_on.is_none_or(|l| l >= first_day))
+        .filter(|s| only.is_none_or(|o| s.id == o))
         .collect();
 
     // Window kinds the period admits, each kind's windows computed once.
@@ -485,8 +495,8 @@ fn index_events<'a>(
     world: &'a World,
     staff: impl Iterator<Item = &'a str>,
 ) -> EventIndex<'a> {
-    let wanted: HashSet<&str> = staff.collect();
-    let mut index: EventIndex<'a> = HashMap::new();
+    let wanted: FxHashSet<&str> = staff.collect();
+    let mut index: EventIndex<'a> = FxHashMap::default();
     for f in timeline.facts() {
         let kind = f.event.kind();
         if !kind.counts_toward_quota() {
