@@ -45,6 +45,12 @@ impl ServicePlan {
         self.vault.as_deref()
     }
 
+    /// The kept worklist versions: each set of schools, with how many envelopes it has
+    /// folded (`StaffCache::kept`).
+    pub fn kept(&self) -> Vec<(Vec<String>, usize)> {
+        self.staff.kept()
+    }
+
     fn opener(&self, reading: Reading) -> Opener<'_> {
         let reader = match reading {
             Reading::Staff => Reader::Staff,
@@ -145,6 +151,11 @@ impl ReadPlan for ServicePlan {
     ) -> Result<Envelope, Box<dyn std::error::Error + Send + Sync>> {
         // As `careledger record`: the whole event in clear, compared and then dropped.
         Ok(Opener::new(self.vault(), Reader::Counselor).open(env)?)
+    }
+
+    fn committed(&self, store: &Store) {
+        self.staff
+            .catch_up(store, self.vault(), &self.opener(Reading::Staff));
     }
 
     fn sealer<'s>(&'s self, store: &'s Store) -> Option<Box<dyn Seal + 's>> {

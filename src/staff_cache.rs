@@ -1,9 +1,11 @@
 //! The service's kept versions of the schools its worklists read: for a set of schools (a
 //! staff member's, `Store::staff_schools`), the bitemporal versions of their envelopes
 //! (`projections::versions`), opened for names only (`plan::Opener::world_only`), folded once
-//! and then brought up to date by folding only what was appended since. A worklist then costs
-//! a scan of the schools' postings, the new envelopes and the filter as of a time — not a
-//! fetch and fold of every envelope of the schools on every page.
+//! and then brought up to date by folding only what was appended since — on a read, and
+//! after commits by the service's keeper (`catch_up`). A worklist then costs the postings of
+//! the batches since the last fold (`Store::school_seqs_between`), their envelopes and the
+//! filter as of a time (the facts shared, not copied) — not a scan of every posting, nor a
+//! fetch and fold of every envelope of the schools, on every page.
 //!
 //! The answer is always `plan::staff_timeline`'s: the versions are those of the same
 //! envelopes in the same order (`Versions::extend` equals one `Versions::build`), and a
@@ -36,9 +38,72 @@ pub const CAPACITY: usize = 8;
 struct Entry {
     /// The seqs folded, ascending (the schools' postings when last read).
     seqs: Vec<u64>,
+    /// The read models' `through` marker when the postings were last read: the batches
+    /// after it are read next.
+    through: u64,
     versions: Versions,
     /// `Vault::erasures` when the first of these envelopes was opened.
     erasures: u64,
+}
+
+impl Entry {
+    /// Folds what was posted to `schools` since the last fold (the postings of the batches
+    /// after `through`, not every posting again), or everything again when that is not an
+    /// append at the end (a seq not folded yet below the last folded: a transfer or a moving
+    /// correction posted an earlier envelope) or a key was erased since.
+    fn catch_up(
+        &mut self,
+        store: &Store,
+        vault: Option<&Vault>,
+        schools: &[String],
+        open: &Opener<'_>,
+    ) -> Result<(), PlanError> {
+        let erasures = vault.map_or(0, Vault::erasures);
+        if self.erasures != erasures {
+            *self = Entry {
+                erasures,
+                ..Entry::default()
+            };
+        }
+        let (mut fresh, mut through) = posted_after(store, schools, self.through)?;
+        let last = self.seqs.last().copied().unwrap_or(0);
+        // Posted again (a child back at a school it left): already folded, nothing new.
+        fresh.retain(|s| *s > last || self.seqs.binary_search(s).is_err());
+        if fresh.first().is_some_and(|&first| first <= last) {
+            *self = Entry {
+                erasures,
+                ..Entry::default()
+            };
+            (fresh, through) = posted_after(store, schools, 0)?;
+        }
+        if !fresh.is_empty() {
+            let envs = open
+                .world_only()
+                .open_all(store.envelopes_at(fresh.clone(), None)?)?;
+            self.versions.extend(envs);
+            self.seqs.extend(fresh);
+        }
+        self.through = through;
+        Ok(())
+    }
+}
+
+/// The seqs the batches after `after` posted to any of `schools`, ascending without repeats,
+/// and the read models' `through` marker they were read up to (one marker for every school,
+/// so that a commit between two schools' reads is read next time for both).
+fn posted_after(
+    store: &Store,
+    schools: &[String],
+    after: u64,
+) -> Result<(Vec<u64>, u64), PlanError> {
+    let through = store.read_models_through()?;
+    let mut seqs = Vec::new();
+    for s in schools {
+        seqs.extend(store.school_seqs_between(s, after, through)?);
+    }
+    seqs.sort_unstable();
+    seqs.dedup();
+    Ok((seqs, through))
 }
 
 /// A set of schools (sorted) and its entry.
@@ -51,9 +116,21 @@ pub struct StaffCache {
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while folding leaves an entry part-updated: `seqs` is only set after the fold,
-    // so the next read sees the mismatch and folds from the start.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// An entry's lock. A panic while folding may have left the versions part-extended, so a
+/// poisoned entry is emptied: the next read folds from the start.
+fn lock_entry(m: &Mutex<Entry>) -> MutexGuard<'_, Entry> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => {
+            let mut g = poisoned.into_inner();
+            *g = Entry::default();
+            m.clear_poison();
+            g
+        }
+    }
 }
 
 impl StaffCache {
@@ -73,27 +150,34 @@ impl StaffCache {
         }
         schools.sort();
         let entry = self.entry(schools.clone());
-        let mut e = lock(&entry);
-        let erasures = vault.map_or(0, Vault::erasures);
-        let seqs = plan::schools_seqs(store, &schools)?;
-        // `seqs` is ascending without repeats, so when the folded seqs are its prefix every
-        // new one comes after them in the log: folding them next keeps log order.
-        let appended_only = e.erasures == erasures && seqs.starts_with(&e.seqs);
-        if !appended_only {
-            *e = Entry {
-                erasures,
-                ..Entry::default()
-            };
-        }
-        let new = seqs[e.seqs.len()..].to_vec();
-        if !new.is_empty() {
-            let envs = open.world_only().open_all(store.envelopes_at(new, None)?)?;
-            e.versions.extend(envs);
-        }
-        e.seqs = seqs;
+        let mut e = lock_entry(&entry);
+        e.catch_up(store, vault, &schools, open)?;
         let (head_seq, head_recorded_at) = store.head_as_of(as_of)?;
         Ok(e.versions
             .timeline_with_head(as_of, head_seq, head_recorded_at)?)
+    }
+
+    /// Brings every kept set of schools up to date with the log (the service calls it after
+    /// commits, off the request path). A failure leaves that entry as it was, for the next
+    /// read to meet and report.
+    pub fn catch_up(&self, store: &Store, vault: Option<&Vault>, open: &Opener<'_>) {
+        let slots: Vec<Slot> = lock(&self.entries).clone();
+        for (schools, entry) in slots {
+            let _ = lock_entry(&entry).catch_up(store, vault, &schools, open);
+        }
+    }
+
+    /// The kept sets of schools, least recently used first, each with how many envelopes it
+    /// has folded (for tests and diagnostics).
+    pub fn kept(&self) -> Vec<(Vec<String>, usize)> {
+        let slots: Vec<Slot> = lock(&self.entries).clone();
+        slots
+            .into_iter()
+            .map(|(schools, entry)| {
+                let n = lock_entry(&entry).seqs.len();
+                (schools, n)
+            })
+            .collect()
     }
 
     /// The entry of a set of schools, made (and the least recently used dropped) if needed.

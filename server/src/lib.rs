@@ -154,6 +154,12 @@ pub trait ReadPlan: Send + Sync + 'static {
 
     /// The sealer of one batch of the writer; `None` for a store in clear (nothing sealed).
     fn sealer<'s>(&'s self, store: &'s Store) -> Option<Box<dyn Seal + 's>>;
+
+    /// Called on a blocking thread after commits (coalesced, at most every
+    /// `writer::KEEP_EVERY`): a plan that keeps derived state between reads brings it up to
+    /// date with the log here, off the request path. A failure is left for the next read to
+    /// meet and report. Nothing by default.
+    fn committed(&self, _store: &Store) {}
 }
 
 /// Limits of the service; the defaults suit a school or a county.

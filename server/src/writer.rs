@@ -10,16 +10,21 @@
 //! queue is refused at once (`WriteError::Busy`, the caller's 503). On stop the queue is
 //! closed to new requests and what is in it is still committed.
 //!
+//! After commits, the read plan's kept state is brought up to date off the request path
+//! (`ReadPlan::committed`, by a keeper task woken by the writer and coalescing the commits of
+//! `KEEP_EVERY`), so that a read after a burst of appends does not fold the burst itself.
+//!
 //! This module owns that loop; it must never answer a request before its batch is durable,
 //! never hold an unbounded backlog, and never call the store on an async thread.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use events::{Registry, Source};
 use ingest::{IngestErrors, Known, KnownEvent, MemoryKnown, StoreKnown};
 use store::Store;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::{Limits, ReadPlan};
 
@@ -91,6 +96,11 @@ pub enum WriteError {
     #[error("{0}")]
     Fault(String),
 }
+
+/// The least time between two catch-ups of the plan's kept state: under a stream of commits
+/// one catch-up folds what this many milliseconds appended, so keeping up costs a bounded
+/// share of a core whatever the commit rate, and a read folds at most what came since.
+pub const KEEP_EVERY: Duration = Duration::from_millis(500);
 
 /// Called (on a blocking thread) after a batch that held anything but care events, so that
 /// the facts the policy reads follow the log.
@@ -178,6 +188,7 @@ impl WriterHandle {
 pub struct WriterTask {
     stop: oneshot::Sender<()>,
     join: tokio::task::JoinHandle<()>,
+    keeper: tokio::task::JoinHandle<()>,
 }
 
 impl WriterTask {
@@ -185,6 +196,8 @@ impl WriterTask {
     pub async fn finish(self) {
         let _ = self.stop.send(());
         let _ = self.join.await;
+        // The kept state is derived and in memory: a catch-up cut short loses nothing.
+        self.keeper.abort();
     }
 }
 
@@ -199,14 +212,41 @@ pub fn start(
     let (tx, rx) = mpsc::channel(limits.queue.max(1));
     let (stop, stopped) = oneshot::channel();
     let batch = limits.batch.max(1);
-    let join = tokio::spawn(run(store, plan, refresh, rx, stopped, batch));
-    (WriterHandle { tx }, WriterTask { stop, join })
+    let kick = Arc::new(Notify::new());
+    let keeper = tokio::spawn(keep(store.clone(), plan.clone(), kick.clone()));
+    let writer = Writer {
+        store,
+        plan,
+        refresh,
+        kick,
+    };
+    let join = tokio::spawn(run(writer, rx, stopped, batch));
+    (WriterHandle { tx }, WriterTask { stop, join, keeper })
 }
 
-async fn run(
+/// What the writer loop holds.
+struct Writer {
     store: Arc<Store>,
     plan: Arc<dyn ReadPlan>,
     refresh: Refresh,
+    /// Wakes the keeper after a commit that appended.
+    kick: Arc<Notify>,
+}
+
+/// The keeper: after commits (at most once per `KEEP_EVERY`), the plan's kept state catches
+/// up with the log on a blocking thread. A `Notify` holds one wake-up, so the commits made
+/// while a catch-up runs or waits are taken by the next one.
+async fn keep(store: Arc<Store>, plan: Arc<dyn ReadPlan>, kick: Arc<Notify>) {
+    loop {
+        kick.notified().await;
+        let (s, p) = (store.clone(), plan.clone());
+        let _ = tokio::task::spawn_blocking(move || p.committed(&s)).await;
+        tokio::time::sleep(KEEP_EVERY).await;
+    }
+}
+
+async fn run(
+    w: Writer,
     mut rx: mpsc::Receiver<Job>,
     mut stopped: oneshot::Receiver<()>,
     batch: usize,
@@ -220,7 +260,7 @@ async fn run(
                 if n == 0 {
                     return;
                 }
-                commit(&store, &plan, &refresh, std::mem::take(&mut jobs)).await;
+                commit(&w, std::mem::take(&mut jobs)).await;
             }
         }
     }
@@ -230,13 +270,13 @@ async fn run(
         if rx.recv_many(&mut jobs, batch).await == 0 {
             return;
         }
-        commit(&store, &plan, &refresh, std::mem::take(&mut jobs)).await;
+        commit(&w, std::mem::take(&mut jobs)).await;
     }
 }
 
 /// Runs what was taken from the queue in order: each run of records and imports as one
 /// batch, each exclusive job alone between them.
-async fn commit(store: &Arc<Store>, plan: &Arc<dyn ReadPlan>, refresh: &Refresh, jobs: Vec<Job>) {
+async fn commit(w: &Writer, jobs: Vec<Job>) {
     let mut batch = Vec::new();
     for job in jobs {
         match job {
@@ -247,38 +287,37 @@ async fn commit(store: &Arc<Store>, plan: &Arc<dyn ReadPlan>, refresh: &Refresh,
                 batch.push((Work::Import(request), Answer::Import(reply)))
             }
             Job::Exclusive(work) => {
-                commit_jobs(store, plan, refresh, std::mem::take(&mut batch)).await;
-                let s = store.clone();
+                commit_jobs(w, std::mem::take(&mut batch)).await;
+                let s = w.store.clone();
                 if let Err(e) = tokio::task::spawn_blocking(move || work(&s)).await {
                     eprintln!("careledger serve: an exclusive job of the writer failed: {e}");
                 }
-                let refresh = refresh.clone();
+                let refresh = w.refresh.clone();
                 let _ = tokio::task::spawn_blocking(move || refresh()).await;
+                w.kick.notify_one();
             }
         }
     }
-    commit_jobs(store, plan, refresh, batch).await;
+    commit_jobs(w, batch).await;
 }
 
 /// Commits one batch on a blocking thread and answers each job.
-async fn commit_jobs(
-    store: &Arc<Store>,
-    plan: &Arc<dyn ReadPlan>,
-    refresh: &Refresh,
-    jobs: Vec<(Work, Answer)>,
-) {
+async fn commit_jobs(w: &Writer, jobs: Vec<(Work, Answer)>) {
     if jobs.is_empty() {
         return;
     }
     let (work, replies): (Vec<Work>, Vec<Answer>) = jobs.into_iter().unzip();
     let n = work.len();
-    let (s, p) = (store.clone(), plan.clone());
+    let (s, p) = (w.store.clone(), w.plan.clone());
     let results = match tokio::task::spawn_blocking(move || commit_work(&s, &*p, work)).await {
         Ok((results, changed)) => {
             if changed {
                 // Before the answers: a request that follows sees the new registry.
-                let refresh = refresh.clone();
+                let refresh = w.refresh.clone();
                 let _ = tokio::task::spawn_blocking(move || refresh()).await;
+            }
+            if results.iter().any(|r| r.is_ok()) {
+                w.kick.notify_one();
             }
             results
         }
@@ -471,8 +510,9 @@ fn commit_work(
             )
     });
     match store.append(drafts, Source::Cli) {
-        Ok(_) => {
-            for (id, i) in ids.into_iter().zip(owner) {
+        Ok(appended) => {
+            let seqs = seqs_of(&appended, &ids, store);
+            for ((id, i), seq) in ids.into_iter().zip(owner).zip(seqs) {
                 results[i] = match (&requests[i], &results[i]) {
                     (Work::Import(_), Ok(Done::Import(done))) => Ok(Done::Import(Imported {
                         appended: done.appended.saturating_add(1),
@@ -482,7 +522,7 @@ fn commit_work(
                         appended: 1,
                         already_present: present[i],
                     })),
-                    (Work::Record(_), _) => match store.seq_of(&id) {
+                    (Work::Record(_), _) => match seq {
                         Ok(Some(seq)) => Ok(Done::Record(Outcome::Recorded { id, seq })),
                         Ok(None) => Err(WriteError::Fault(format!("{id} not found after append"))),
                         Err(e) => Err(WriteError::Fault(e.to_string())),
@@ -502,6 +542,22 @@ fn commit_work(
             }
             (results, false)
         }
+    }
+}
+
+/// The seq of each id appended, in order: when the store skipped none (the writer validated
+/// them new, so it skips one only if another writer raced it) they are the seqs after the
+/// previous head, in order; otherwise each is looked up.
+fn seqs_of(
+    appended: &store::Appended,
+    ids: &[String],
+    store: &Store,
+) -> Vec<Result<Option<u64>, store::StoreError>> {
+    if appended.skipped == 0 && appended.appended == ids.len() as u64 {
+        let first = appended.head.seq + 1 - appended.appended;
+        (first..=appended.head.seq).map(|s| Ok(Some(s))).collect()
+    } else {
+        ids.iter().map(|id| store.seq_of(id)).collect()
     }
 }
 

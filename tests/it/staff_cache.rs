@@ -3,7 +3,9 @@
 //! that move events between schools, appended week by week, every staff member's worklist
 //! from the kept versions equals the plan's, now and as of a past time, after every few
 //! weeks (and equals the worklist computed from the whole school's score runs); and on a sealed store, a child's key erased while its names are kept makes the kept
-//! versions fold again, so the name is gone from the next worklist at once.
+//! versions fold again, so the name is gone from the next worklist at once. The keeper's
+//! catch-up after appends (`StaffCache::catch_up`) folds every kept set up to the log, and
+//! the reads after it equal the plan's as well.
 
 use careledger::plan::{self, Opener};
 use careledger::staff_cache::StaffCache;
@@ -92,6 +94,15 @@ fn given_a_county_appended_week_by_week_when_worklists_are_read_from_kept_versio
                 .expect("append");
             start = None;
             weeks += 1;
+            // Every other week the service's keeper catches the kept sets up after the
+            // append (the other weeks the next read folds the weeks appended since).
+            if weeks % 2 == 1 {
+                cache.catch_up(&store, None, &Opener::sealed());
+                for (schools, folded) in cache.kept() {
+                    let seqs = plan::schools_seqs(&store, &schools).expect("postings");
+                    assert_eq!(folded, seqs.len(), "week {weeks}: {schools:?} caught up");
+                }
+            }
             // Every six weeks: now, and as of the week before (an earlier time than the kept
             // versions hold).
             if weeks % 6 == 0 {

@@ -1,12 +1,53 @@
 //! 32 clients each record 500 events at once: exactly 16,000 new events, seq gapless, every
 //! acknowledged event at its acknowledged seq, and the chain verifies — on a store in clear
-//! and on one with encryption on (every event sealed by the writer).
+//! and on one with encryption on (every event sealed by the writer). After commits, the
+//! keeper folds them into the kept worklist versions without a read asking for it.
 
 use std::collections::BTreeSet;
 
 use server::Limits;
 
 use crate::{Keys, Service, talk};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_commits_the_keeper_folds_them_into_the_kept_worklist_versions_unasked() {
+    let svc = Service::start_sealed().await;
+    let (status, page) = svc
+        .call(Some("teacher"), "GET", "/worklist?on=2025-11-20", None)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    // The page kept the versions of the teacher's school.
+    let kept = svc.plan.kept();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let (schools, folded) = kept[0].clone();
+    assert_eq!(schools, ["sq"]);
+    for i in 0..3 {
+        let body = talk("sq-t03", "sq-c05", &format!("keeper {i}"));
+        let (status, text) = svc
+            .call(
+                Some("teacher"),
+                "POST",
+                "/api/record/talk_held",
+                Some(&body),
+            )
+            .await;
+        assert_eq!(status, 201, "{text}");
+    }
+    // No read in between: the keeper catches the kept set up (within a few of its intervals).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = svc.plan.kept();
+        if now[0].1 == folded + 3 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the kept versions did not catch up: {now:?}, {folded} before three talks"
+        );
+        tokio::time::sleep(server::writer::KEEP_EVERY).await;
+    }
+    svc.stop().await;
+}
 
 const CLIENTS: usize = 32;
 const EACH: usize = 500;

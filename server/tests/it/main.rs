@@ -42,6 +42,8 @@ pub(crate) fn accounts() -> Vec<(&'static str, Role, Option<&'static str>, Scope
 pub(crate) struct Service {
     pub(crate) _dir: tempfile::TempDir,
     pub(crate) store: Arc<Store>,
+    /// The read plan the service was started with (its kept worklist versions).
+    pub(crate) plan: Arc<ServicePlan>,
     pub(crate) base: String,
     /// Bearer token per user.
     pub(crate) tokens: BTreeMap<String, String>,
@@ -134,8 +136,8 @@ impl Service {
             .unwrap();
         let mut vars = BTreeMap::new();
         vars.insert("victim_token".to_owned(), victim.id);
-        let (state, task) =
-            AppState::start(store.clone(), Arc::new(ServicePlan::new(vault)), limits).unwrap();
+        let plan = Arc::new(ServicePlan::new(vault));
+        let (state, task) = AppState::start(store.clone(), plan.clone(), limits).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -145,6 +147,7 @@ impl Service {
         Service {
             _dir: dir,
             store,
+            plan,
             base,
             tokens,
             vars,

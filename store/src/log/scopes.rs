@@ -114,6 +114,34 @@ fn sealed(key: &[u8], payload: &[u8]) -> Vec<u8> {
     v
 }
 
+/// The seqs of posting values (`LE` seqs, each value checked), up to `head`, ascending
+/// without repeats.
+fn seqs_of_values(
+    values: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+    head: u64,
+) -> Result<Vec<u64>, StoreError> {
+    let mut out = Vec::new();
+    for item in values {
+        let (k, v) = item?;
+        let payload = opened(&k, &v)?;
+        if payload.len() % 8 != 0 {
+            return Err(StoreError::Corrupt(format!(
+                "read model {}: a value is malformed",
+                show_key(&k)
+            )));
+        }
+        out.extend(
+            payload
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
+                .filter(|&s| s <= head),
+        );
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
 /// The payload of a stored value, refused as damage when its check fails.
 fn opened<'a>(key: &[u8], value: &'a [u8]) -> Result<&'a [u8], StoreError> {
     let cut = value.len().checked_sub(CHECK_BYTES);
@@ -1088,26 +1116,36 @@ impl Store {
 
     /// Every seq posted under `prefix` up to `head`, sorted, each value checked.
     fn scope_seqs(&self, prefix: &[u8], head: u64) -> Result<Vec<u64>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.scopes.scan_prefix(prefix) {
-            let (k, v) = item?;
-            let payload = opened(&k, &v)?;
-            if payload.len() % 8 != 0 {
-                return Err(StoreError::Corrupt(format!(
-                    "read model {}: a value is malformed",
-                    show_key(&k)
-                )));
-            }
-            out.extend(
-                payload
-                    .chunks_exact(8)
-                    .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
-                    .filter(|&s| s <= head),
-            );
-        }
-        out.sort_unstable();
-        out.dedup();
-        Ok(out)
+        seqs_of_values(self.scopes.scan_prefix(prefix), head)
+    }
+
+    /// The last seq the read models reflect (their `through` marker): every batch's postings
+    /// up to it are written, each batch's together with it.
+    pub fn read_models_through(&self) -> Result<u64, StoreError> {
+        super::index::through_of(&self.scopes)
+    }
+
+    /// The seqs posted to `school` by the batches whose last seq is in `(after, through]`
+    /// (`through` at most [`Store::read_models_through`]): what a reader that keeps a school's
+    /// seqs (the service's kept worklist versions) reads next, instead of every posting
+    /// again. A seq posted anew by a later batch (a transfer brings a child's past) is among
+    /// them, however old. Ascending, without repeats.
+    pub fn school_seqs_between(
+        &self,
+        school: &str,
+        after: u64,
+        through: u64,
+    ) -> Result<Vec<u64>, StoreError> {
+        let Some(first) = after.checked_add(1).filter(|&f| f <= through) else {
+            return Ok(Vec::new());
+        };
+        let prefix = school_prefix(school);
+        let mut from = prefix.clone();
+        from.extend_from_slice(&first.to_be_bytes());
+        let mut to = prefix;
+        to.extend_from_slice(&through.to_be_bytes());
+        to.extend_from_slice(&[0xff; 8]);
+        seqs_of_values(self.scopes.range(from..=to), through)
     }
 
     pub(super) fn lock_read_model_lists(&self) -> std::sync::MutexGuard<'_, Lists> {
