@@ -125,11 +125,21 @@ pub fn child_envelopes(
 ) -> Result<Vec<Envelope>, PlanError> {
     let mut envs = store.child_envelopes(child, as_of)?;
     // The amendments of the child's file are indexed under the child too, so the timeline of
-    // its own events knows every school the file has named, as corrected.
+    // its own events knows every school the file has named and every staff member its events
+    // name (a mentor, whoever recorded care), as corrected. Their registries are what the
+    // child's views read of the world besides the child: a school's terms and policies, a
+    // staff member's name and school — not the other children of those schools.
     let own = Timeline::build(&envs, as_of)?;
-    for school in &projections::world::schools_named(&own) {
-        envs.extend(store.registry_events(Some(school), as_of)?);
-    }
+    let schools = projections::world::schools_named(&own);
+    let mut staff: Vec<String> = own
+        .facts()
+        .iter()
+        .chain(own.retracted())
+        .filter_map(|f| f.event.staff().map(str::to_owned))
+        .collect();
+    staff.sort();
+    staff.dedup();
+    envs.extend(store.registries_of(&schools, &staff, as_of)?);
     envs.sort_by_key(|e| e.seq);
     envs.dedup_by_key(|e| e.seq);
     Ok(open.open_all(envs)?)

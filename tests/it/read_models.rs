@@ -383,6 +383,14 @@ fn check_seed(seed: u64) {
             let a = projections::archive::archive(&tl, &w, &c, None).map(|v| json(&v));
             let b = projections::archive::archive(&replay, &whole, &c, None).map(|v| json(&v));
             assert_eq!(a, b, "seed {seed}, archive {c} as of {as_of:?}");
+            // The child's other views read the same timeline.
+            let a = projections::contact_card::contact_card(&tl, &w, &c, None).map(|v| json(&v));
+            let b = projections::contact_card::contact_card(&replay, &whole, &c, None)
+                .map(|v| json(&v));
+            assert_eq!(a, b, "seed {seed}, contact card {c} as of {as_of:?}");
+            let a = projections::progress::progress(&tl, &w, &c, true).map(|v| json(&v));
+            let b = projections::progress::progress(&replay, &whole, &c, true).map(|v| json(&v));
+            assert_eq!(a, b, "seed {seed}, progress {c} as of {as_of:?}");
         }
     }
 }

@@ -1212,6 +1212,29 @@ impl Store {
         self.fetch(seqs, as_of)
     }
 
+    /// The registries a child's own views need besides the child's envelopes, up to `as_of`:
+    /// each school's own registry (its registration, terms and policies, with their
+    /// amendments) and each staff member's registry events (joining, leaving, with their
+    /// amendments). Costs those few envelopes, not every registration of the schools.
+    pub fn registries_of(
+        &self,
+        schools: &[String],
+        staff_ids: &[String],
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        let head = self.head().seq;
+        let mut seqs = Vec::new();
+        for s in schools {
+            seqs.extend(self.scope_seqs(&school_registry_prefix(s), head)?);
+        }
+        for t in staff_ids {
+            seqs.extend(self.scope_seqs(&registry_prefix(&staff(t)), head)?);
+        }
+        seqs.sort_unstable();
+        seqs.dedup();
+        self.fetch(seqs, as_of)
+    }
+
     /// The schools a staff member has ever belonged to (joined, or moved to by a correction).
     pub fn staff_schools(&self, staff_id: &str) -> Result<Vec<String>, StoreError> {
         self.members(&staff(staff_id))
