@@ -376,7 +376,7 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
     row(
         "one child's archive",
         format!(
-            "{} lookups of random children as of {} (seq {}): `plan::child_envelopes` (registry events + by-child index), timeline, world, `archive`; {} envelopes read per lookup on average, {} of them the county's registry events",
+            "{} lookups of random children as of {} (seq {}): `plan::child_envelopes` (the child's envelopes, its schools' own registries and its staff's registry events, from the read models), timeline, world, `archive`; {} envelopes read per lookup on average (the children drawn from the county's {} registry events by then)",
             int(arc.f("lookups")),
             arc.note("as_of"),
             int(arc.f("as_of_seq")),
