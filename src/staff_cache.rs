@@ -36,8 +36,6 @@ pub const CAPACITY: usize = 8;
 /// One set of schools' versions, and what they were folded from.
 #[derive(Default)]
 struct Entry {
-    /// The seqs folded, ascending (the schools' postings when last read).
-    seqs: Vec<u64>,
     /// The read models' `through` marker when the postings were last read: the batches
     /// after it are read next.
     through: u64,
@@ -66,9 +64,9 @@ impl Entry {
             };
         }
         let (mut fresh, mut through) = posted_after(store, schools, self.through)?;
-        let last = self.seqs.last().copied().unwrap_or(0);
+        let last = self.versions.last_folded().unwrap_or(0);
         // Posted again (a child back at a school it left): already folded, nothing new.
-        fresh.retain(|s| *s > last || self.seqs.binary_search(s).is_err());
+        fresh.retain(|s| *s > last || !self.versions.has_folded(*s));
         if fresh.first().is_some_and(|&first| first <= last) {
             *self = Entry {
                 erasures,
@@ -79,9 +77,8 @@ impl Entry {
         if !fresh.is_empty() {
             let envs = open
                 .world_only()
-                .open_all(store.envelopes_at(fresh.clone(), None)?)?;
+                .open_all(store.envelopes_at(fresh, None)?)?;
             self.versions.extend(envs);
-            self.seqs.extend(fresh);
         }
         self.through = through;
         Ok(())
@@ -174,7 +171,7 @@ impl StaffCache {
         slots
             .into_iter()
             .map(|(schools, entry)| {
-                let n = lock_entry(&entry).seqs.len();
+                let n = lock_entry(&entry).versions.folded();
                 (schools, n)
             })
             .collect()

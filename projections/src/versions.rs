@@ -161,6 +161,21 @@ impl Versions {
         }
     }
 
+    /// How many envelopes were folded.
+    pub fn folded(&self) -> usize {
+        self.stamps.len()
+    }
+
+    /// The seq of the last envelope folded.
+    pub fn last_folded(&self) -> Option<u64> {
+        self.stamps.last().map(|s| s.seq)
+    }
+
+    /// Whether the envelope at `seq` was folded (the stamps are in log order: seq ascending).
+    pub fn has_folded(&self, seq: u64) -> bool {
+        self.stamps.binary_search_by_key(&seq, |s| s.seq).is_ok()
+    }
+
     /// Applies one amendment to the history at `ix`; returns its effect.
     fn amend(&mut self, ix: usize, a: &Amendment, stamp: Stamp) -> AmendmentEffect {
         let history = &mut self.histories[ix];

@@ -2,8 +2,9 @@
 //! stand for (`plan::staff_timeline`): on a generated county with transfers and corrections
 //! that move events between schools, appended week by week, every staff member's worklist
 //! from the kept versions equals the plan's, now and as of a past time, after every few
-//! weeks (and equals the worklist computed from the whole school's score runs); and on a sealed store, a child's key erased while its names are kept makes the kept
-//! versions fold again, so the name is gone from the next worklist at once. The keeper's
+//! weeks (and equals the worklist computed from the whole school's score runs); and on a
+//! sealed store, a child's key erased while its names are kept makes the kept versions fold
+//! again, so the name is gone from the next worklist at once. The keeper's
 //! catch-up after appends (`StaffCache::catch_up`) folds every kept set up to the log, and
 //! the reads after it equal the plan's as well.
 
@@ -38,9 +39,10 @@ fn check(store: &Store, cache: &StaffCache, as_of: Option<DateTime<Utc>>, what: 
             .staff_timeline(store, None, s, as_of, &open)
             .expect("kept read");
         let plan = plan::staff_timeline(store, s, as_of, &open).expect("plan read");
+        let from_plan = worklist(&plan, s, day);
         assert_eq!(
             worklist(&kept, s, day),
-            worklist(&plan, s, day),
+            from_plan,
             "{what}: worklist of {s} as of {as_of:?}"
         );
         // A worklist indexes only its staff member's events; the reference indexes the
@@ -52,8 +54,7 @@ fn check(store: &Store, cache: &StaffCache, as_of: Option<DateTime<Utc>>, what: 
                 Err(e) => format!("error: {e}"),
             };
         assert_eq!(
-            worklist(&plan, s, day),
-            reference,
+            from_plan, reference,
             "{what}: worklist of {s} indexing the school"
         );
         // The same timeline, not only the same view of it: every fact, retracted event and
