@@ -203,15 +203,20 @@ async fn oversized_and_malformed_bodies_are_refused_naming_the_field() {
         r#"{{"staff":"sq-t03","child":"sq-c05","topic":"x","summary":"{}","mood":"ok"}}"#,
         "长".repeat(100_000)
     );
-    let (s, _) = svc
-        .call(
-            Some("teacher"),
-            "POST",
-            "/api/record/talk_held",
-            Some(&huge),
-        )
-        .await;
-    assert_eq!(s, 413);
+    // The server answers 413 without reading the rest of the body and closes the
+    // connection; `Connection: close` keeps the client from reusing it for the next request
+    // (a reused, half-closed connection fails the next request with an incomplete message).
+    let resp = svc
+        .client
+        .post(svc.url("/api/record/talk_held"))
+        .bearer_auth(svc.token("teacher"))
+        .header("content-type", "application/json")
+        .header("connection", "close")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 413);
     let (s, body) = svc
         .call(
             Some("teacher"),
