@@ -158,13 +158,19 @@ impl Store {
         let behind = |t: &sled::Tree| -> Result<bool, StoreError> {
             Ok(!only_behind || through_of(t)? < last)
         };
-        if behind(&self.by_child)? {
-            self.by_child
-                .apply_batch(seq_batch(derived.by_child, &through))?;
+        if behind(self.by_child.raw())? {
+            self.by_child.apply(
+                seq_pairs(derived.by_child, &through),
+                vec![(THROUGH_KEY.to_vec(), through.to_vec())],
+                &through,
+            )?;
         }
-        if behind(&self.by_staff)? {
-            self.by_staff
-                .apply_batch(seq_batch(derived.by_staff, &through))?;
+        if behind(self.by_staff.raw())? {
+            self.by_staff.apply(
+                seq_pairs(derived.by_staff, &through),
+                vec![(THROUGH_KEY.to_vec(), through.to_vec())],
+                &through,
+            )?;
         }
         if behind(&self.by_id)? {
             let mut batch = sled::Batch::default();
@@ -195,7 +201,7 @@ impl Store {
         }
         before_read_models();
         // Last, after the id index: an amendment's target in this very run is found through it.
-        if behind(&self.scopes)? && !self.read_models_off() {
+        if behind(self.scopes.raw())? && !self.read_models_off() {
             self.write_scopes(envs, &through)?;
         }
         Ok(())
@@ -295,11 +301,11 @@ pub(super) fn postings(
 /// Every posting of a `by_child` or `by_staff` tree: id → seqs (sorted, deduplicated).
 /// A posting outside its id's bucket could never be read, so it is damage.
 pub(super) fn all_postings(
-    tree: &sled::Tree,
+    tree: &super::staged::StagedTree,
     name: &str,
 ) -> Result<FxHashMap<Vec<u8>, Vec<u64>>, StoreError> {
     let mut out: FxHashMap<Vec<u8>, Vec<u64>> = FxHashMap::default();
-    for item in tree.iter() {
+    for item in tree.iter()? {
         let (k, v) = item?;
         if k.as_ref() == THROUGH_KEY {
             continue;
@@ -338,10 +344,11 @@ pub(super) fn show_id(id: &[u8]) -> String {
     }
 }
 
-/// The index batch for per-id seq lists: the lists are grouped by posting bucket; each bucket
-/// gets values keyed `BE bucket ‖ BE last seq of the run ‖ BE value number` (unique per run),
-/// each holding whole `(id, seqs)` entries.
-fn seq_batch(lists: Vec<SeqList>, through: &[u8]) -> sled::Batch {
+/// The index values for per-id seq lists: the lists are grouped by posting bucket; each
+/// bucket gets values keyed `BE bucket ‖ BE last seq of the run ‖ BE value number` (unique
+/// per run, never rewritten: postings a small append may stage), each holding whole
+/// `(id, seqs)` entries.
+fn seq_pairs(lists: Vec<SeqList>, through: &[u8]) -> Vec<super::staged::Pair> {
     let mut by_bucket: FxHashMap<u16, Vec<SeqList>> = FxHashMap::default();
     for (id, seqs) in lists {
         by_bucket
@@ -349,7 +356,7 @@ fn seq_batch(lists: Vec<SeqList>, through: &[u8]) -> sled::Batch {
             .or_default()
             .push((id, seqs));
     }
-    let mut batch = sled::Batch::default();
+    let mut batch = Vec::new();
     for (bucket, entries) in by_bucket {
         let mut value: Vec<u8> = Vec::new();
         let mut n = 0u32;
@@ -357,7 +364,7 @@ fn seq_batch(lists: Vec<SeqList>, through: &[u8]) -> sled::Batch {
             let mut key = bucket.to_be_bytes().to_vec();
             key.extend_from_slice(through);
             key.extend_from_slice(&n.to_be_bytes());
-            batch.insert(key, std::mem::take(value));
+            batch.push((key, std::mem::take(value)));
             *n += 1;
         };
         for (id, seqs) in entries {
@@ -380,7 +387,6 @@ fn seq_batch(lists: Vec<SeqList>, through: &[u8]) -> sled::Batch {
             emit(&mut value, &mut n);
         }
     }
-    batch.insert(THROUGH_KEY, through);
     batch
 }
 

@@ -37,6 +37,7 @@ mod open;
 mod read;
 mod rollback;
 mod scopes;
+mod staged;
 #[doc(hidden)]
 pub mod tamper;
 mod tree;
@@ -124,12 +125,13 @@ pub struct Store {
     db: sled::Db,
     log: sled::Tree,
     meta: sled::Tree,
-    by_child: sled::Tree,
-    by_staff: sled::Tree,
+    /// Postings trees: small appends staged (`staged`).
+    by_child: staged::StagedTree,
+    by_staff: staged::StagedTree,
     by_id: sled::Tree,
     registry: sled::Tree,
     /// The read models (`scopes`): each school's envelopes, kept with the log.
-    scopes: sled::Tree,
+    scopes: staged::StagedTree,
     /// The stored hashes of the log's Merkle tree, in tiles (`tree`).
     tlog: sled::Tree,
     /// Signed checkpoints by tree size (`tree`).

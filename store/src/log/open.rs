@@ -136,11 +136,23 @@ impl Store {
             path: path.to_owned(),
             log: db.open_tree("log")?,
             meta: db.open_tree("meta")?,
-            by_child: db.open_tree("by_child")?,
-            by_staff: db.open_tree("by_staff")?,
+            by_child: super::staged::StagedTree::new(
+                db.open_tree("by_child")?,
+                "by_child",
+                super::staged::Values::Plain,
+            ),
+            by_staff: super::staged::StagedTree::new(
+                db.open_tree("by_staff")?,
+                "by_staff",
+                super::staged::Values::Plain,
+            ),
             by_id: db.open_tree("by_id")?,
             registry: db.open_tree("registry")?,
-            scopes: db.open_tree("scopes")?,
+            scopes: super::staged::StagedTree::new(
+                db.open_tree("scopes")?,
+                "scopes",
+                super::staged::Values::Checked,
+            ),
             tlog: db.open_tree("tlog")?,
             checkpoints: db.open_tree("checkpoints")?,
             signer: Mutex::new(None),
@@ -260,8 +272,9 @@ impl Store {
         }
         // A read-model tree of another layout (written by an earlier careledger) is derived
         // data: dropped here and rebuilt from the log below, like any tree behind the head.
-        if super::index::through_of(&self.scopes)? > 0
-            && self.scopes.get(super::scopes::FORMAT_KEY)?.as_deref() != Some(super::scopes::FORMAT)
+        if super::index::through_of(self.scopes.raw())? > 0
+            && self.scopes.raw().get(super::scopes::FORMAT_KEY)?.as_deref()
+                != Some(super::scopes::FORMAT)
         {
             self.scopes.clear()?;
             self.lock_read_model_lists().clear();
@@ -269,11 +282,11 @@ impl Store {
                 .push("the read models were of an earlier layout: rebuilt from the log".to_owned());
         }
         let trees = [
-            &self.by_child,
-            &self.by_staff,
+            self.by_child.raw(),
+            self.by_staff.raw(),
             &self.by_id,
             &self.registry,
-            &self.scopes,
+            self.scopes.raw(),
         ];
         let through: Vec<u64> = trees
             .iter()
@@ -282,7 +295,10 @@ impl Store {
         if through.iter().any(|&t| t > head.seq) {
             // An index ahead of the log cannot happen with the write order we use; if the
             // disk says otherwise, trust the log and rebuild every index from it.
-            for t in trees {
+            for t in [&self.by_id, &self.registry] {
+                t.clear()?;
+            }
+            for t in [&self.by_child, &self.by_staff, &self.scopes] {
                 t.clear()?;
             }
             self.lock_read_model_lists().clear();

@@ -175,10 +175,14 @@ impl Store {
     }
 
     /// Seqs listed under an id in a posting tree, in order, up to the head.
-    fn seqs_under(&self, tree: &sled::Tree, id: &[u8]) -> Result<Vec<u64>, StoreError> {
+    fn seqs_under(
+        &self,
+        tree: &super::staged::StagedTree,
+        id: &[u8],
+    ) -> Result<Vec<u64>, StoreError> {
         let head = self.head().seq;
         let mut out = Vec::new();
-        for item in tree.scan_prefix(posting_bucket(id).to_be_bytes()) {
+        for item in tree.scan_prefix(posting_bucket(id).to_be_bytes())? {
             let (k, v) = item?;
             if k.as_ref() == THROUGH_KEY {
                 continue;

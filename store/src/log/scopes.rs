@@ -117,7 +117,7 @@ fn sealed(key: &[u8], payload: &[u8]) -> Vec<u8> {
 /// The seqs of posting values (`LE` seqs, each value checked), up to `head`, ascending
 /// without repeats.
 fn seqs_of_values(
-    values: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+    values: impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>>,
     head: u64,
 ) -> Result<Vec<u64>, StoreError> {
     let mut out = Vec::new();
@@ -140,6 +140,16 @@ fn seqs_of_values(
     out.sort_unstable();
     out.dedup();
     Ok(out)
+}
+
+/// `opened`, for the staged values of the posting trees (`staged`).
+pub(super) fn opened_value<'a>(key: &[u8], value: &'a [u8]) -> Result<&'a [u8], StoreError> {
+    opened(key, value)
+}
+
+/// `sealed`, for the staged values of the posting trees (`staged`).
+pub(super) fn sealed_value(key: &[u8], payload: &[u8]) -> Vec<u8> {
+    sealed(key, payload)
 }
 
 /// The payload of a stored value, refused as damage when its check fails.
@@ -791,22 +801,21 @@ impl Scoper {
     /// The sled batch of what the run added, with the `through` marker, and every list as
     /// the tree holds it once the batch is applied (those the run read, and those it was
     /// handed and did not read).
-    fn batch(mut self, through: &[u8]) -> (sled::Batch, Lists) {
+    /// The run's postings (never rewritten: an append may stage them), its other values with
+    /// the layout's version and the `through` marker, and the lists after the run.
+    fn batch(mut self, through: &[u8]) -> (Vec<KeyValue>, Vec<KeyValue>, Lists) {
         let mut known = std::mem::take(&mut self.known);
-        let mut batch = sled::Batch::default();
-        let (entries, lists) = self.entries(through);
-        for (k, v) in entries {
-            batch.insert(k, v);
-        }
-        batch.insert(FORMAT_KEY, FORMAT);
-        batch.insert(THROUGH_KEY, through);
+        let (postings, mut others, lists) = self.entries(through);
+        others.push((FORMAT_KEY.to_vec(), FORMAT.to_vec()));
+        others.push((THROUGH_KEY.to_vec(), through.to_vec()));
         known.extend(lists);
-        (batch, known)
+        (postings, others, known)
     }
 
-    /// Every key and sealed value the run adds (postings keyed by `through`), and the lists
-    /// as they stand after the run.
-    fn entries(self, through: &[u8]) -> (Vec<KeyValue>, Lists) {
+    /// Every key and sealed value the run adds: the postings (keyed by `through`), the other
+    /// values (lists, amendment records, incidents, counties), and the lists as they stand
+    /// after the run.
+    fn entries(self, through: &[u8]) -> (Vec<KeyValue>, Vec<KeyValue>, Lists) {
         let mut out = Vec::new();
         // Entities' postings by bucket, each bucket's entities in order (the same bytes for
         // the same postings, whatever the map's order).
@@ -859,6 +868,8 @@ impl Scoper {
                 flush(&mut payload, &mut n);
             }
         }
+        let postings = out;
+        let mut out = Vec::new();
         for key in self.lists_changed {
             let m = &self.lists[&key];
             let v = sealed(&key, &rmp_serde::to_vec(m).expect("a list encodes"));
@@ -878,7 +889,7 @@ impl Scoper {
             let v = sealed(&key, &[]);
             out.push((key, v));
         }
-        (out, self.lists)
+        (postings, out, self.lists)
     }
 }
 
@@ -1070,7 +1081,8 @@ impl Scoper {
     /// What the rule derived, normalized (for a rebuild compared with the tree).
     pub(super) fn content(self) -> Result<Content, StoreError> {
         let mut c = Content::default();
-        for (k, v) in self.entries(&segment::key(0)).0 {
+        let (postings, others, _) = self.entries(&segment::key(0));
+        for (k, v) in postings.into_iter().chain(others) {
             c.add(&k, &v)?;
         }
         c.settle();
@@ -1093,8 +1105,8 @@ impl Store {
         for env in envs {
             scoper.add(env, &mut earlier)?;
         }
-        let (batch, lists) = scoper.batch(through);
-        self.scopes.apply_batch(batch)?;
+        let (postings, others, lists) = scoper.batch(through);
+        self.scopes.apply(postings, others, through)?;
         *self.lock_read_model_lists() = lists;
         Ok(())
     }
@@ -1109,6 +1121,16 @@ impl Store {
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// For tests only: the posting trees merge what small appends staged once more than
+    /// `pairs` postings are staged (instead of hundreds of thousands), so that a test of a
+    /// few appends merges often.
+    #[doc(hidden)]
+    pub fn set_staging_limit_for_tests(&self, pairs: usize) {
+        for t in [&self.by_child, &self.by_staff, &self.scopes] {
+            t.set_compact_pairs(pairs);
+        }
+    }
+
     pub(super) fn read_models_off(&self) -> bool {
         self.read_models_off_for_bench
             .load(std::sync::atomic::Ordering::Relaxed)
@@ -1116,20 +1138,22 @@ impl Store {
 
     /// Every seq posted under `prefix` up to `head`, sorted, each value checked.
     fn scope_seqs(&self, prefix: &[u8], head: u64) -> Result<Vec<u64>, StoreError> {
-        seqs_of_values(self.scopes.scan_prefix(prefix), head)
+        seqs_of_values(self.scopes.scan_prefix(prefix)?, head)
     }
 
     /// The last seq the read models reflect (their `through` marker): every batch's postings
     /// up to it are written, each batch's together with it.
     pub fn read_models_through(&self) -> Result<u64, StoreError> {
-        super::index::through_of(&self.scopes)
+        super::index::through_of(self.scopes.raw())
     }
 
-    /// The seqs posted to `school` by the batches whose last seq is in `(after, through]`
-    /// (`through` at most [`Store::read_models_through`]): what a reader that keeps a school's
-    /// seqs (the service's kept worklist versions) reads next, instead of every posting
-    /// again. A seq posted anew by a later batch (a transfer brings a child's past) is among
-    /// them, however old. Ascending, without repeats.
+    /// The seqs up to `through` (at most [`Store::read_models_through`]) posted to `school`
+    /// by the batches after `after`: what a reader that keeps a school's seqs (the service's
+    /// kept worklist versions) reads next, instead of every posting again. A seq posted anew
+    /// by a later batch (a transfer brings a child's past) is among them, however old. It may
+    /// also hold seqs posted by batches up to `after` (postings staged by small appends are
+    /// merged into values keyed by the last of their batches: `staged`), which a reader
+    /// already has. Ascending, without repeats.
     pub fn school_seqs_between(
         &self,
         school: &str,
@@ -1142,10 +1166,11 @@ impl Store {
         let prefix = school_prefix(school);
         let mut from = prefix.clone();
         from.extend_from_slice(&first.to_be_bytes());
+        // To the prefix's end, not to `through`: a merged value is keyed by the last batch it
+        // holds, which may be after `through` while it holds batches before it.
         let mut to = prefix;
-        to.extend_from_slice(&through.to_be_bytes());
-        to.extend_from_slice(&[0xff; 8]);
-        seqs_of_values(self.scopes.range(from..=to), through)
+        to.extend_from_slice(&[0xff; 12]);
+        seqs_of_values(self.scopes.range(from..=to)?, through)
     }
 
     pub(super) fn lock_read_model_lists(&self) -> std::sync::MutexGuard<'_, Lists> {
@@ -1159,7 +1184,7 @@ impl Store {
     /// Every seq posted for entity `e` up to `head`, sorted, each value of its bucket checked.
     fn entity_seqs(&self, e: &[u8], head: u64) -> Result<Vec<u64>, StoreError> {
         let mut out = Vec::new();
-        for item in self.scopes.scan_prefix(entity_bucket_prefix(e)) {
+        for item in self.scopes.scan_prefix(entity_bucket_prefix(e))? {
             let (k, v) = item?;
             let payload = opened(&k, &v)?;
             let entries = entity_entries(payload).ok_or_else(|| {
@@ -1258,7 +1283,7 @@ impl Store {
     /// How many schools the store holds, in every county.
     pub fn school_count(&self) -> Result<usize, StoreError> {
         let mut n = 0;
-        for item in self.scopes.scan_prefix(b"C") {
+        for item in self.scopes.scan_prefix(b"C")? {
             let (k, v) = item?;
             opened(&k, &v)?;
             n += 1;
@@ -1272,7 +1297,7 @@ impl Store {
         prefix.extend_from_slice(county.as_bytes());
         prefix.push(0);
         let mut out = Vec::new();
-        for item in self.scopes.scan_prefix(&prefix) {
+        for item in self.scopes.scan_prefix(&prefix)? {
             let (k, v) = item?;
             opened(&k, &v)?;
             out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
@@ -1320,14 +1345,15 @@ impl Store {
     /// `school`'s postings, leaving its check as it was.
     #[doc(hidden)]
     pub fn tamper_read_model_flip(&self, school: &str) -> Result<(), StoreError> {
+        self.scopes.compact()?;
         let (k, v) = self
             .scopes
-            .scan_prefix(school_prefix(school))
+            .scan_prefix(school_prefix(school))?
             .next()
             .ok_or_else(|| StoreError::Corrupt(format!("no read model of school {school}")))??;
         let mut v = v.to_vec();
         v[0] ^= 0x01;
-        self.scopes.insert(k, v)?;
+        self.scopes.insert(&k, v)?;
         self.sync()
     }
 
@@ -1347,7 +1373,8 @@ impl Store {
     /// reseals the value, as an editor who knew the check would: only `verify` can tell.
     #[doc(hidden)]
     pub fn tamper_read_model_drop(&self, school: &str, seq: u64) -> Result<(), StoreError> {
-        for item in self.scopes.scan_prefix(school_prefix(school)) {
+        self.scopes.compact()?;
+        for item in self.scopes.scan_prefix(school_prefix(school))? {
             let (k, v) = item?;
             let payload = opened(&k, &v)?;
             let seqs: Vec<u64> = payload

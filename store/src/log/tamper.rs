@@ -170,10 +170,11 @@ impl Store {
         } else {
             &self.by_child
         };
+        tree.compact()?;
         let prefix = posting_bucket(id.as_bytes()).to_be_bytes();
         // The last value of the bucket whose list for the id is chosen, rewritten edited.
         let mut target: Option<(sled::IVec, Vec<SeqList>)> = None;
-        for item in tree.scan_prefix(prefix) {
+        for item in tree.scan_prefix(prefix)? {
             let (k, v) = item?;
             let entries: Vec<SeqList> = super::index::postings(&v)
                 .map(|e| e.map(|(i, s)| (i.to_vec(), s.collect())))
@@ -208,7 +209,7 @@ impl Store {
                 value.extend_from_slice(&s.to_le_bytes());
             }
         }
-        tree.insert(key, value)?;
+        tree.insert(&key, value)?;
         self.sync()
     }
 }

@@ -185,11 +185,11 @@ impl Store {
     /// Compares every derived tree with what the log says it must hold.
     fn check_indexes(&self, want: Expected, events: u64) -> Result<(), StoreError> {
         for (name, tree) in [
-            ("by_child", &self.by_child),
-            ("by_staff", &self.by_staff),
+            ("by_child", self.by_child.raw()),
+            ("by_staff", self.by_staff.raw()),
             ("by_id", &self.by_id),
             ("registry", &self.registry),
-            ("scopes", &self.scopes),
+            ("scopes", self.scopes.raw()),
         ] {
             let through = through_of(tree)?;
             if through != events {
@@ -290,7 +290,7 @@ impl Store {
         // The read models against their rebuild (each stored value's check first).
         let want_scopes = want.scopes.content()?;
         let mut got = Content::default();
-        for item in self.scopes.iter() {
+        for item in self.scopes.iter()? {
             let (k, v) = item?;
             got.add(&k, &v)?;
         }

@@ -95,14 +95,24 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
 
     #[test]
-    fn the_log_matches_its_model(steps in prop::collection::vec(step(), 1..12)) {
+    fn the_log_matches_its_model(
+        steps in prop::collection::vec(step(), 1..12),
+        // Small appends stage their postings; a low limit merges them every few appends.
+        staging in prop_oneof![Just(None), (1usize..40).prop_map(Some)],
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::create(dir.path()).unwrap();
+        if let Some(pairs) = staging {
+            store.set_staging_limit_for_tests(pairs);
+        }
         // The model: the drafts that should be in the log, in order.
         let mut model: Vec<Draft> = setup();
         let mut seen: HashSet<String> = model.iter().map(|d| d.id.clone()).collect();
         store.append_at(model.clone(), Source::Cli, now()).unwrap();
         let mut extra = 0u32;
+        // Per school, what a reader keeping its seqs has read (`school_seqs_between` from its
+        // last `through` on, as the service's kept versions read), and that `through`.
+        let mut kept: BTreeMap<&str, (u64, std::collections::BTreeSet<u64>)> = BTreeMap::new();
         for s in steps {
             let mut one = |event: Event, store: &Store, model: &mut Vec<Draft>| {
                 extra += 1;
@@ -147,6 +157,9 @@ proptest! {
                 Step::Reopen => {
                     drop(store);
                     store = Store::open(dir.path()).unwrap();
+                    if let Some(pairs) = staging {
+                        store.set_staging_limit_for_tests(pairs);
+                    }
                 }
                 Step::Append(batch) => {
                     let drafts: Vec<Draft> =
@@ -231,6 +244,13 @@ proptest! {
                     .map(|e| e.seq)
                     .collect();
                 prop_assert_eq!(got, want, "the talks of school {}", k);
+                let (after, read) = kept.entry(k).or_default();
+                let through = store.read_models_through().unwrap();
+                read.extend(store.school_seqs_between(k, *after, through).unwrap());
+                *after = through;
+                let all: std::collections::BTreeSet<u64> =
+                    store.school_seqs(k).unwrap().into_iter().collect();
+                prop_assert_eq!(&*read, &all, "school {} read step by step", k);
             }
             prop_assert_eq!(
                 log.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),

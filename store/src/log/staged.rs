@@ -1,0 +1,646 @@
+//! Staged postings: a derived tree whose small appends write one sled value, not one per
+//! posting.
+//!
+//! The posting trees (`by_child`, `by_staff`, the read models' `scopes`) add values keyed by
+//! the batch's last seq that are never rewritten. A bulk import adds thousands per batch and
+//! sled takes them at its per-key rate; the service's small commits (tens of events) add about
+//! a hundred each, every one landing in a different node of a large tree — sled then copies
+//! and rewrites a hundred nodes per commit, which measured as half the writer's time at
+//! county scale (docs/service.md). So an append of few postings **stages** them: all its
+//! postings go into one value `0xFD ‖ BE last seq` (the staging region sorts after every
+//! posting key and before the `0xFE`/`0xFF` markers), written in the same sled batch as the
+//! tree's `through` marker; once the staged postings pass `COMPACT_PAIRS` pairs or
+//! `COMPACT_BYTES` bytes, one batch moves them all into their own keys and removes the staged
+//! values (atomic per tree, as every write of a derived tree).
+//!
+//! Layout of a staged value (integers little-endian), ending with the check of the read
+//! models (the first 8 bytes of SHA-256 of `key length ‖ key ‖ payload`):
+//! ```text
+//! repeated: u32 key length ‖ key ‖ u32 value length ‖ value
+//! ```
+//!
+//! Readers see one tree: `get`, `scan_prefix`, `range` and `iter` merge the staged postings
+//! (kept decoded in memory, loaded on first use) with the tree's own keys, in key order, and
+//! never show the staging region itself. A reader takes the staged postings before it starts
+//! the tree's iterator: a compaction only moves postings from staged to the tree, so a posting
+//! present when the read starts is seen (at worst twice, once from each side; the merge keeps
+//! one).
+//!
+//! This module owns the staging region; it must never stage a key that is ever rewritten
+//! (only postings keyed by their batch), and never let a read see a staged value's raw bytes.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use sled::IVec;
+
+use super::StoreError;
+
+/// The first byte of a staged value's key.
+const STAGE: u8 = 0xFD;
+/// An append of at most this many postings is staged; a larger one (an import's batch) is
+/// written to its own keys, with whatever was staged.
+const STAGE_AT_MOST: usize = 2_048;
+/// Staged postings are merged into the tree once they pass this many pairs …
+const COMPACT_PAIRS: usize = 65_536;
+/// … or this many bytes of keys and values: what every process that reads or writes the tree
+/// loads once (a CLI command included), so kept to a few milliseconds' work.
+const COMPACT_BYTES: usize = 4 * 1024 * 1024;
+/// A merged value's payload is closed once it passes this size (far below sled's blob
+/// threshold).
+const MERGED_BYTES: usize = 8 * 1024;
+/// A posting key ends with the batch's last seq (8 bytes) and a value number (4 bytes).
+const KEY_TAIL: usize = 12;
+
+/// How a tree's posting values are merged: concatenating payloads is the same postings for
+/// every reader of these trees (they gather an id's or a prefix's seqs from every value under
+/// a prefix, sorted and without repeats).
+#[derive(Clone, Copy)]
+pub(super) enum Values {
+    /// The value is the payload (`by_child`, `by_staff`).
+    Plain,
+    /// The value is the payload and its check (`scopes`).
+    Checked,
+}
+
+/// A key and its value.
+pub(super) type Pair = (Vec<u8>, Vec<u8>);
+
+/// A key prefix's staged postings while merging: the prefix, the last batch's seq (BE) and
+/// the payloads in key order.
+type Group = (Vec<u8>, Vec<u8>, Vec<Vec<u8>>);
+
+/// What is staged: the postings by key, and the staged values holding them.
+#[derive(Default, Clone)]
+struct Staged {
+    pairs: BTreeMap<Vec<u8>, Vec<u8>>,
+    bytes: usize,
+    values: Vec<Vec<u8>>,
+}
+
+/// A derived tree with staged postings (see the module doc).
+pub(super) struct StagedTree {
+    tree: sled::Tree,
+    name: &'static str,
+    values: Values,
+    /// `COMPACT_PAIRS`, lowered only by tests (`Store::set_staging_limit_for_tests`).
+    compact_pairs: std::sync::atomic::AtomicUsize,
+    /// `None` until first used, and after `clear`. Invariant: when `Some`, equal to what the
+    /// staging region holds (every write of it goes through `apply`).
+    staged: Mutex<Option<Arc<Staged>>>,
+}
+
+impl StagedTree {
+    pub(super) fn new(tree: sled::Tree, name: &'static str, values: Values) -> StagedTree {
+        StagedTree {
+            tree,
+            name,
+            values,
+            compact_pairs: std::sync::atomic::AtomicUsize::new(COMPACT_PAIRS),
+            staged: Mutex::new(None),
+        }
+    }
+
+    /// The sled tree itself, for its markers (`through`, the layout's version) only: those
+    /// are never staged.
+    pub(super) fn raw(&self) -> &sled::Tree {
+        &self.tree
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Arc<Staged>>> {
+        // Replaced whole, only after a successful write: a panic elsewhere leaves it as it was.
+        self.staged.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The staged postings, loaded from the staging region on first use.
+    fn staged(&self) -> Result<Arc<Staged>, StoreError> {
+        let mut guard = self.lock();
+        self.loaded(&mut guard)
+    }
+
+    fn loaded(&self, guard: &mut Option<Arc<Staged>>) -> Result<Arc<Staged>, StoreError> {
+        if let Some(s) = guard {
+            return Ok(s.clone());
+        }
+        let mut staged = Staged::default();
+        for item in self.tree.scan_prefix([STAGE]) {
+            let (k, v) = item?;
+            let payload = super::scopes::opened_value(&k, &v)
+                .map_err(|_| self.damage("a staged value fails its check"))?;
+            for (key, value) in
+                unpack(payload).ok_or_else(|| self.damage("a staged value is malformed"))?
+            {
+                staged.bytes += key.len() + value.len();
+                staged.pairs.insert(key, value);
+            }
+            staged.values.push(k.to_vec());
+        }
+        let staged = Arc::new(staged);
+        *guard = Some(staged.clone());
+        Ok(staged)
+    }
+
+    fn damage(&self, what: &str) -> StoreError {
+        StoreError::Corrupt(format!(
+            "index {}: {what} (the indexes are derived from the log: `careledger verify` tells \
+             whether the log itself is intact)",
+            self.name
+        ))
+    }
+
+    /// Writes one append's postings (`postings`, keys never written before) and its other
+    /// values (`direct`: markers, lists) in one sled batch; `batch_key` is the append's last
+    /// seq, big-endian, naming the staged value when the postings are staged.
+    pub(super) fn apply(
+        &self,
+        postings: Vec<Pair>,
+        direct: Vec<Pair>,
+        batch_key: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut guard = self.lock();
+        let current = self.loaded(&mut guard)?;
+        let mut batch = sled::Batch::default();
+        for (k, v) in direct {
+            batch.insert(k, v);
+        }
+        let bytes: usize = postings.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let stage = postings.len() <= STAGE_AT_MOST
+            && current.pairs.len() + postings.len()
+                <= self
+                    .compact_pairs
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            && current.bytes + bytes <= COMPACT_BYTES;
+        if postings.is_empty() {
+            self.tree.apply_batch(batch)?;
+            return Ok(());
+        }
+        if stage {
+            let mut key = vec![STAGE];
+            key.extend_from_slice(batch_key);
+            let value = super::scopes::sealed_value(&key, &pack(&postings));
+            batch.insert(key.as_slice(), value);
+            self.tree.apply_batch(batch)?;
+            // In place unless a reader holds the staged set this instant (then copied).
+            drop(current);
+            let next = Arc::make_mut(guard.get_or_insert_with(Default::default));
+            next.bytes += bytes;
+            next.pairs.extend(postings);
+            next.values.push(key);
+        } else {
+            for (k, v) in self.merged(&current)? {
+                batch.insert(k, v);
+            }
+            for k in &current.values {
+                batch.remove(k.as_slice());
+            }
+            for (k, v) in postings {
+                batch.insert(k, v);
+            }
+            self.tree.apply_batch(batch)?;
+            *guard = Some(Arc::new(Staged::default()));
+        }
+        Ok(())
+    }
+
+    /// The staged postings as the tree keeps them: per key prefix (the key without its batch
+    /// seq and value number), the payloads concatenated in key order into values of about
+    /// `MERGED_BYTES`, keyed by the prefix, the last staged batch's seq and a value number.
+    /// Keyed by the last batch, a merged value is read by every range of batches that reaches
+    /// it (`Store::school_seqs_between` reads from a batch to the prefix's end).
+    fn merged(&self, staged: &Staged) -> Result<Vec<Pair>, StoreError> {
+        let mut out = Vec::new();
+        let mut group: Option<Group> = None;
+        let flush = |g: Group, out: &mut Vec<Pair>| {
+            let (prefix, last, payloads) = g;
+            let mut n: u32 = 0;
+            let mut value: Vec<u8> = Vec::new();
+            let emit = |value: &mut Vec<u8>, n: &mut u32, out: &mut Vec<Pair>| {
+                let mut key = prefix.clone();
+                key.extend_from_slice(&last);
+                key.extend_from_slice(&n.to_be_bytes());
+                let v = match self.values {
+                    Values::Plain => std::mem::take(value),
+                    Values::Checked => {
+                        let v = super::scopes::sealed_value(&key, value);
+                        value.clear();
+                        v
+                    }
+                };
+                out.push((key, v));
+                *n += 1;
+            };
+            for p in payloads {
+                if !value.is_empty() && value.len() + p.len() > MERGED_BYTES {
+                    emit(&mut value, &mut n, out);
+                }
+                value.extend_from_slice(&p);
+            }
+            if !value.is_empty() {
+                emit(&mut value, &mut n, out);
+            }
+        };
+        for (k, v) in &staged.pairs {
+            let cut = k
+                .len()
+                .checked_sub(KEY_TAIL)
+                .ok_or_else(|| self.damage("a staged key is malformed"))?;
+            let (prefix, last) = (&k[..cut], &k[cut..cut + 8]);
+            let payload = match self.values {
+                Values::Plain => v.as_slice(),
+                Values::Checked => super::scopes::opened_value(k, v)?,
+            };
+            match &mut group {
+                Some((p, l, payloads)) if p.as_slice() == prefix => {
+                    // Keys sort by batch within a prefix: the last one seen is the latest.
+                    *l = last.to_vec();
+                    payloads.push(payload.to_vec());
+                }
+                _ => {
+                    if let Some(g) = group.take() {
+                        flush(g, &mut out);
+                    }
+                    group = Some((prefix.to_vec(), last.to_vec(), vec![payload.to_vec()]));
+                }
+            }
+        }
+        if let Some(g) = group.take() {
+            flush(g, &mut out);
+        }
+        Ok(out)
+    }
+
+    /// Merges every staged posting into the tree (before a write outside `apply`, and before
+    /// the tests' damage picks a value to change).
+    pub(super) fn compact(&self) -> Result<(), StoreError> {
+        let mut guard = self.lock();
+        let current = self.loaded(&mut guard)?;
+        if current.values.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for (k, v) in self.merged(&current)? {
+            batch.insert(k, v);
+        }
+        for k in &current.values {
+            batch.remove(k.as_slice());
+        }
+        self.tree.apply_batch(batch)?;
+        *guard = Some(Arc::new(Staged::default()));
+        Ok(())
+    }
+
+    /// The value at `key`.
+    pub(super) fn get(&self, key: &[u8]) -> Result<Option<IVec>, StoreError> {
+        let staged = self.staged()?;
+        if let Some(v) = staged.pairs.get(key) {
+            return Ok(Some(IVec::from(v.as_slice())));
+        }
+        Ok(self.tree.get(key)?)
+    }
+
+    /// Writes one value outside an append (tests' damage, lists): staged postings are
+    /// moved to their own keys first, so the tree alone holds the truth.
+    pub(super) fn insert(&self, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
+        self.compact()?;
+        self.tree.insert(key, value)?;
+        Ok(())
+    }
+
+    /// Removes one value outside an append (see `insert`).
+    pub(super) fn remove(&self, key: &[u8]) -> Result<(), StoreError> {
+        self.compact()?;
+        self.tree.remove(key)?;
+        Ok(())
+    }
+
+    /// Empties the tree, staging region included.
+    pub(super) fn clear(&self) -> Result<(), StoreError> {
+        let mut guard = self.lock();
+        self.tree.clear()?;
+        *guard = Some(Arc::new(Staged::default()));
+        Ok(())
+    }
+
+    /// Every key under `prefix`, staged or not, in key order.
+    pub(super) fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Merged, StoreError> {
+        let prefix = prefix.as_ref().to_vec();
+        let staged = self.staged()?;
+        let extra: Vec<Pair> = staged
+            .pairs
+            .range::<[u8], _>((Bound::Included(prefix.as_slice()), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Ok(Merged::new(self.tree.scan_prefix(prefix), extra))
+    }
+
+    /// Every key in `range`, staged or not, in key order (never the staging region).
+    pub(super) fn range(
+        &self,
+        range: std::ops::RangeInclusive<Vec<u8>>,
+    ) -> Result<Merged, StoreError> {
+        let staged = self.staged()?;
+        let extra: Vec<Pair> = staged
+            .pairs
+            .range::<[u8], _>((
+                Bound::Included(range.start().as_slice()),
+                Bound::Included(range.end().as_slice()),
+            ))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let (from, to) = (range.start().clone(), range.end().clone());
+        Ok(Merged::new(self.tree.range(from..=to), extra))
+    }
+
+    /// Every key of the tree, staged or not, in key order (never the staging region).
+    pub(super) fn iter(&self) -> Result<Merged, StoreError> {
+        let staged = self.staged()?;
+        let extra: Vec<Pair> = staged
+            .pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Ok(Merged::new(self.tree.iter(), extra))
+    }
+
+    /// Merges staged postings into the tree once more than `pairs` are staged (tests: so
+    /// that merging happens within a few small appends).
+    pub(super) fn set_compact_pairs(&self, pairs: usize) {
+        self.compact_pairs
+            .store(pairs, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many postings are staged (tests).
+    #[cfg(test)]
+    fn staged_len(&self) -> usize {
+        self.staged().map_or(0, |s| s.pairs.len())
+    }
+}
+
+/// A sled iterator merged with staged postings, in key order, one item per key, the staging
+/// region left out.
+pub(super) struct Merged {
+    tree: std::iter::Peekable<sled::Iter>,
+    extra: std::iter::Peekable<std::vec::IntoIter<Pair>>,
+}
+
+impl Merged {
+    fn new(tree: sled::Iter, extra: Vec<Pair>) -> Merged {
+        Merged {
+            tree: tree.peekable(),
+            extra: extra.into_iter().peekable(),
+        }
+    }
+}
+
+impl Iterator for Merged {
+    type Item = Result<(IVec, IVec), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let tree_key = match self.tree.peek() {
+                Some(Ok((k, _))) => Some(k.clone()),
+                Some(Err(_)) => {
+                    return self.tree.next().map(|r| r.map_err(StoreError::from));
+                }
+                None => None,
+            };
+            if tree_key.as_ref().is_some_and(|k| k.first() == Some(&STAGE)) {
+                self.tree.next();
+                continue;
+            }
+            let extra_key = self.extra.peek().map(|(k, _)| k.as_slice());
+            return match (tree_key, extra_key) {
+                (None, None) => None,
+                (Some(t), Some(e)) if e < t.as_ref() => self.take_extra(),
+                (Some(t), Some(e)) if e == t.as_ref() => {
+                    // Moved by a compaction while this read ran: one of the two.
+                    self.extra.next();
+                    self.tree.next().map(|r| r.map_err(StoreError::from))
+                }
+                (Some(_), _) => self.tree.next().map(|r| r.map_err(StoreError::from)),
+                (None, Some(_)) => self.take_extra(),
+            };
+        }
+    }
+}
+
+impl Merged {
+    fn take_extra(&mut self) -> Option<Result<(IVec, IVec), StoreError>> {
+        self.extra
+            .next()
+            .map(|(k, v)| Ok((IVec::from(k), IVec::from(v))))
+    }
+}
+
+fn pack(pairs: &[Pair]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(pairs.iter().map(|(k, v)| 8 + k.len() + v.len()).sum());
+    for (k, v) in pairs {
+        // Keys and values of postings stay far below 4 GiB (values below 64 KiB).
+        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        out.extend_from_slice(k);
+        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        out.extend_from_slice(v);
+    }
+    out
+}
+
+/// The pairs of a staged value's payload; `None` when it is cut or overlong.
+fn unpack(mut p: &[u8]) -> Option<Vec<Pair>> {
+    let mut out = Vec::new();
+    let take = |p: &mut &[u8]| -> Option<Vec<u8>> {
+        let n = u32::from_le_bytes(p.get(..4)?.try_into().ok()?) as usize;
+        let bytes = p.get(4..4usize.checked_add(n)?)?.to_vec();
+        *p = &p[4 + n..];
+        Some(bytes)
+    };
+    while !p.is_empty() {
+        let k = take(&mut p)?;
+        let v = take(&mut p)?;
+        out.push((k, v));
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_staged_value_unpacks_to_its_pairs_and_a_cut_one_is_refused() {
+        let pairs = vec![
+            (b"k1".to_vec(), b"v1".to_vec()),
+            (b"\x00\x01".to_vec(), Vec::new()),
+            ("学".as_bytes().to_vec(), vec![7; 300]),
+        ];
+        let p = pack(&pairs);
+        assert_eq!(unpack(&p), Some(pairs));
+        let whole = [0, 12, 22];
+        for cut in 0..p.len() {
+            assert_eq!(
+                unpack(&p[..cut]).is_some(),
+                whole.contains(&cut),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    /// The postings under `prefix` as readers see them: every 8-byte item of every value, in
+    /// key order.
+    fn items(values: impl Iterator<Item = (Vec<u8>, Vec<u8>)>) -> Vec<Vec<u8>> {
+        values
+            .flat_map(|(_, v)| v.chunks(8).map(<[u8]>::to_vec).collect::<Vec<_>>())
+            .collect()
+    }
+
+    #[test]
+    fn merged_reads_equal_a_model_through_staging_compaction_writes_and_reopening() {
+        // Random appends of postings (keys never rewritten, 8-byte values) of every size,
+        // against a map of what was written: merging changes keys, never what a prefix holds.
+        let dir = tempfile::tempdir().unwrap();
+        let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        let mut state = 7u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut seq = 0u64;
+        let mut merged_at_least_once = false;
+        for round in 0..3 {
+            let db = sled::open(dir.path()).unwrap();
+            let t = StagedTree::new(db.open_tree("t").unwrap(), "t", Values::Plain);
+            for _ in 0..60 {
+                seq += 1;
+                let n = match next() % 10 {
+                    0 => 3_000,
+                    1 => 0,
+                    _ => (next() % 400) as usize,
+                };
+                let mut postings = Vec::new();
+                for i in 0..n {
+                    let bucket = (next() % 8) as u8;
+                    let mut k = vec![bucket];
+                    k.extend_from_slice(&seq.to_be_bytes());
+                    k.extend_from_slice(&(i as u32).to_be_bytes());
+                    postings.push((k, next().to_le_bytes().to_vec()));
+                }
+                for (k, v) in &postings {
+                    model.insert(k.clone(), v.clone());
+                }
+                let marker = (vec![0xFF], seq.to_be_bytes().to_vec());
+                t.apply(postings, vec![marker], &seq.to_be_bytes()).unwrap();
+                if next() % 25 == 0 {
+                    // A write outside an append (a list): merges what is staged first.
+                    let k = vec![0xFE, round];
+                    t.insert(&k, vec![round]).unwrap();
+                    assert_eq!(t.staged_len(), 0);
+                    assert_eq!(t.get(&k).unwrap().as_deref(), Some(&[round][..]));
+                    merged_at_least_once = true;
+                }
+                assert_eq!(
+                    t.get(&[0xFF]).unwrap().as_deref(),
+                    Some(&seq.to_be_bytes()[..])
+                );
+                let all: Vec<(Vec<u8>, Vec<u8>)> = t
+                    .iter()
+                    .unwrap()
+                    .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+                    .collect();
+                assert!(
+                    all.iter().all(|(k, _)| k[0] != STAGE),
+                    "the staging region shown"
+                );
+                for b in 0..8u8 {
+                    let got = items(
+                        t.scan_prefix([b])
+                            .unwrap()
+                            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap()),
+                    );
+                    let want = items(
+                        model
+                            .iter()
+                            .filter(|(k, _)| k[0] == b)
+                            .map(|(k, v)| (k.clone(), v.clone())),
+                    );
+                    assert_eq!(got, want, "seq {seq} bucket {b}");
+                    let from_iter = items(all.iter().filter(|(k, _)| k[0] == b).cloned());
+                    assert_eq!(from_iter, want);
+                    // A range from a batch to the prefix's end holds every posting of the
+                    // batches from it on (a merged value may bring earlier ones too).
+                    let since = next() % (seq + 1);
+                    let mut lo = vec![b];
+                    lo.extend_from_slice(&since.to_be_bytes());
+                    lo.extend_from_slice(&[0; 4]);
+                    let mut hi = vec![b];
+                    hi.extend_from_slice(&[0xff; 12]);
+                    let got: std::collections::BTreeSet<Vec<u8>> = items(
+                        t.range(lo.clone()..=hi.clone())
+                            .unwrap()
+                            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap()),
+                    )
+                    .into_iter()
+                    .collect();
+                    for item in items(model.range(lo..=hi).map(|(k, v)| (k.clone(), v.clone()))) {
+                        assert!(got.contains(&item), "seq {seq} bucket {b} since {since}");
+                    }
+                }
+            }
+            assert!(t.staged_len() <= COMPACT_PAIRS);
+            db.flush().unwrap();
+        }
+        assert!(merged_at_least_once);
+    }
+
+    #[test]
+    fn small_appends_are_staged_in_one_value_each_and_a_large_one_compacts() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let t = StagedTree::new(db.open_tree("t").unwrap(), "t", Values::Plain);
+        let postings = |seq: u64, n: usize| -> Vec<Pair> {
+            (0..n)
+                .map(|i| {
+                    let mut k = vec![(i % 4) as u8];
+                    k.extend_from_slice(&seq.to_be_bytes());
+                    k.extend_from_slice(&(i as u32).to_be_bytes());
+                    (k, vec![1])
+                })
+                .collect()
+        };
+        t.apply(postings(1, 100), Vec::new(), &1u64.to_be_bytes())
+            .unwrap();
+        t.apply(postings(2, 100), Vec::new(), &2u64.to_be_bytes())
+            .unwrap();
+        // Two staged values, no posting under its own key yet.
+        assert_eq!(t.raw().len(), 2);
+        assert_eq!(t.iter().unwrap().count(), 200);
+        t.apply(
+            postings(3, STAGE_AT_MOST + 1),
+            Vec::new(),
+            &3u64.to_be_bytes(),
+        )
+        .unwrap();
+        assert_eq!(t.raw().scan_prefix([STAGE]).count(), 0);
+        // The 200 staged postings merged into one value per prefix.
+        assert_eq!(t.raw().len(), 4 + STAGE_AT_MOST + 1);
+        assert_eq!(t.staged_len(), 0);
+    }
+
+    #[test]
+    fn a_damaged_staged_value_is_refused_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let t = StagedTree::new(db.open_tree("t").unwrap(), "t", Values::Plain);
+        t.apply(vec![(vec![1, 2], vec![3])], Vec::new(), &9u64.to_be_bytes())
+            .unwrap();
+        let (k, v) = t.raw().scan_prefix([STAGE]).next().unwrap().unwrap();
+        let mut v = v.to_vec();
+        v[5] ^= 1;
+        t.raw().insert(k, v).unwrap();
+        let fresh = StagedTree::new(db.open_tree("t").unwrap(), "t", Values::Plain);
+        let err = fresh.get(&[1, 2]).unwrap_err();
+        assert!(err.to_string().contains("fails its check"), "{err}");
+    }
+}
