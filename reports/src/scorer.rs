@@ -824,7 +824,17 @@ fn plan(f: Frames, quota_names: &[String], with_other: bool) -> Result<Output, R
             col("kind"),
             col("day"),
         ]);
-    let counts = inner(counts, f.window_days, &["school", "day"])
+    // Only the windows of a period kind some quota of the school counts this event kind in
+    // (rules §7.2): every other (window, kind) count would be dropped by the left join below.
+    // Joining on the kind as well keeps an event from meeting every window of every period
+    // kind that holds its day — at county scale that was most of the run's rows and memory.
+    let counted = f
+        .quotas
+        .clone()
+        .select([col("school"), col("per"), col("event").alias("kind")])
+        .unique(None, UniqueKeepStrategy::First);
+    let counted_days = inner(f.window_days, counted, &["school", "per"]);
+    let counts = inner(counts, counted_days, &["school", "day", "kind"])
         .group_by([
             col("school"),
             col("staff"),
