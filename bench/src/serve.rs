@@ -154,11 +154,12 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<()> {
     let (runs, pages) = runtime.block_on(service_runs(store.clone(), plan, &teachers, args))?;
     drop(runtime);
     let mut sqlite_runs = Vec::new();
-    for &clients in &args.clients {
+    for (run, &clients) in args.clients.iter().enumerate() {
         eprintln!("bench serve: SQLite, {clients} clients …");
         sqlite_runs.push(sqlite_run(
             &crate::sqlite::db_path(&dir),
             &teachers,
+            run,
             clients,
             args.requests(),
         )?);
@@ -310,9 +311,9 @@ async fn service_runs(
         first.push(worklist_page(&client, &base, t, i).await?);
     }
     let mut runs = Vec::new();
-    for &clients in &args.clients {
+    for (run, &clients) in args.clients.iter().enumerate() {
         eprintln!("bench serve: careledger, {clients} clients …");
-        runs.push(http_run(&base, teachers, clients, args.requests()).await?);
+        runs.push(http_run(&base, teachers, run, clients, args.requests()).await?);
     }
     eprintln!("bench serve: {} worklist pages …", args.pages);
     let mut pages = Vec::with_capacity(args.pages);
@@ -360,10 +361,13 @@ async fn worklist_page(
     Ok(took)
 }
 
-/// `clients` clients, each with its own connection, recording `requests` talks in all.
+/// `clients` clients, each with its own connection, recording `requests` talks in all; the
+/// `run`-th run of the benchmark (its talks differ from every other run's, so that a client
+/// count given twice measures new talks, not repeats).
 async fn http_run(
     base: &str,
     teachers: &[Teacher],
+    run: usize,
     clients: usize,
     requests: usize,
 ) -> Result<Run> {
@@ -374,7 +378,14 @@ async fn http_run(
     for c in 0..clients {
         let t = &teachers[c % teachers.len()];
         let bodies: Vec<String> = (0..each)
-            .map(|i| talk_body(t, c + i, &format!("bench {clients} client {c} talk {i}")).0)
+            .map(|i| {
+                talk_body(
+                    t,
+                    c + i,
+                    &format!("bench run {run}: {clients} clients, client {c} talk {i}"),
+                )
+                .0
+            })
             .collect();
         let (url, token) = (url.clone(), t.token.clone());
         tasks.push(tokio::spawn(async move {
@@ -414,7 +425,13 @@ async fn http_run(
 /// The same workload against SQLite: `clients` threads, each with its own connection, one
 /// transaction per talk (`BEGIN IMMEDIATE`, the previous hash read, the chained row inserted,
 /// `COMMIT` fsynced by WAL with `synchronous=FULL`).
-fn sqlite_run(db: &Path, teachers: &[Teacher], clients: usize, requests: usize) -> Result<Run> {
+fn sqlite_run(
+    db: &Path,
+    teachers: &[Teacher],
+    run: usize,
+    clients: usize,
+    requests: usize,
+) -> Result<Run> {
     let each = requests.div_ceil(clients);
     let start = Instant::now();
     let latencies = std::thread::scope(|scope| -> Result<Vec<Duration>> {
@@ -428,7 +445,7 @@ fn sqlite_run(db: &Path, teachers: &[Teacher], clients: usize, requests: usize) 
                 let mut latencies = Vec::with_capacity(each);
                 for i in 0..each {
                     let (child, day) = &t.work[(c + i) % t.work.len()];
-                    let tag = format!("bench {clients} client {c} talk {i}");
+                    let tag = format!("bench run {run}: {clients} clients, client {c} talk {i}");
                     let at = Instant::now();
                     sqlite_talk(&conn, &t.staff, child, *day, &tag)?;
                     latencies.push(at.elapsed());
