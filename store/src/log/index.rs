@@ -158,19 +158,13 @@ impl Store {
         let behind = |t: &sled::Tree| -> Result<bool, StoreError> {
             Ok(!only_behind || through_of(t)? < last)
         };
-        if behind(self.by_child.raw())? {
-            self.by_child.apply(
-                seq_pairs(derived.by_child, &through),
-                vec![(THROUGH_KEY.to_vec(), through.to_vec())],
-                &through,
-            )?;
-        }
-        if behind(self.by_staff.raw())? {
-            self.by_staff.apply(
-                seq_pairs(derived.by_staff, &through),
-                vec![(THROUGH_KEY.to_vec(), through.to_vec())],
-                &through,
-            )?;
+        for (tree, lists) in [
+            (&self.by_child, derived.by_child),
+            (&self.by_staff, derived.by_staff),
+        ] {
+            if behind(tree.raw())? {
+                tree.apply(seq_pairs(lists, &through), Vec::new(), &through)?;
+            }
         }
         if behind(&self.by_id)? {
             let mut batch = sled::Batch::default();

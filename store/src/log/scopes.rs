@@ -108,7 +108,7 @@ fn check(key: &[u8], payload: &[u8]) -> [u8; CHECK_BYTES] {
 }
 
 /// A value with its check.
-fn sealed(key: &[u8], payload: &[u8]) -> Vec<u8> {
+pub(super) fn sealed(key: &[u8], payload: &[u8]) -> Vec<u8> {
     let mut v = payload.to_vec();
     v.extend_from_slice(&check(key, payload));
     v
@@ -142,18 +142,9 @@ fn seqs_of_values(
     Ok(out)
 }
 
-/// `opened`, for the staged values of the posting trees (`staged`).
-pub(super) fn opened_value<'a>(key: &[u8], value: &'a [u8]) -> Result<&'a [u8], StoreError> {
-    opened(key, value)
-}
-
-/// `sealed`, for the staged values of the posting trees (`staged`).
-pub(super) fn sealed_value(key: &[u8], payload: &[u8]) -> Vec<u8> {
-    sealed(key, payload)
-}
-
-/// The payload of a stored value, refused as damage when its check fails.
-fn opened<'a>(key: &[u8], value: &'a [u8]) -> Result<&'a [u8], StoreError> {
+/// The payload of a stored value, refused as damage when its check fails (also the staged
+/// values of every posting tree: `staged`).
+pub(super) fn opened<'a>(key: &[u8], value: &'a [u8]) -> Result<&'a [u8], StoreError> {
     let cut = value.len().checked_sub(CHECK_BYTES);
     match cut {
         Some(cut) if check(key, &value[..cut]) == value[cut..] => Ok(&value[..cut]),
@@ -798,16 +789,14 @@ impl Scoper {
         Ok(places)
     }
 
-    /// The sled batch of what the run added, with the `through` marker, and every list as
-    /// the tree holds it once the batch is applied (those the run read, and those it was
-    /// handed and did not read).
-    /// The run's postings (never rewritten: an append may stage them), its other values with
-    /// the layout's version and the `through` marker, and the lists after the run.
+    /// What the run added: its postings (never rewritten: an append may stage them), its
+    /// other values with the layout's version (`StagedTree::apply` adds the `through`
+    /// marker), and every list as the tree holds it once they are written (those the run
+    /// read, and those it was handed and did not read).
     fn batch(mut self, through: &[u8]) -> (Vec<KeyValue>, Vec<KeyValue>, Lists) {
         let mut known = std::mem::take(&mut self.known);
         let (postings, mut others, lists) = self.entries(through);
         others.push((FORMAT_KEY.to_vec(), FORMAT.to_vec()));
-        others.push((THROUGH_KEY.to_vec(), through.to_vec()));
         known.extend(lists);
         (postings, others, known)
     }

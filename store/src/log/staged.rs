@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use sled::IVec;
 
-use super::StoreError;
+use super::{StoreError, THROUGH_KEY};
 
 /// The first byte of a staged value's key.
 const STAGE: u8 = 0xFD;
@@ -126,7 +126,7 @@ impl StagedTree {
         let mut staged = Staged::default();
         for item in self.tree.scan_prefix([STAGE]) {
             let (k, v) = item?;
-            let payload = super::scopes::opened_value(&k, &v)
+            let payload = super::scopes::opened(&k, &v)
                 .map_err(|_| self.damage("a staged value fails its check"))?;
             for (key, value) in
                 unpack(payload).ok_or_else(|| self.damage("a staged value is malformed"))?
@@ -149,20 +149,25 @@ impl StagedTree {
         ))
     }
 
-    /// Writes one append's postings (`postings`, keys never written before) and its other
-    /// values (`direct`: markers, lists) in one sled batch; `batch_key` is the append's last
-    /// seq, big-endian, naming the staged value when the postings are staged.
+    /// Writes one append's postings (`postings`, keys never written before), its other values
+    /// (`others`: lists, the layout's version) and the tree's `through` marker (`through`: the
+    /// append's last seq, big-endian, which also names the staged value) in one sled batch.
     pub(super) fn apply(
         &self,
         postings: Vec<Pair>,
-        direct: Vec<Pair>,
-        batch_key: &[u8],
+        others: Vec<Pair>,
+        through: &[u8],
     ) -> Result<(), StoreError> {
         let mut guard = self.lock();
         let current = self.loaded(&mut guard)?;
         let mut batch = sled::Batch::default();
-        for (k, v) in direct {
+        for (k, v) in others {
             batch.insert(k, v);
+        }
+        batch.insert(THROUGH_KEY, through);
+        if postings.is_empty() {
+            self.tree.apply_batch(batch)?;
+            return Ok(());
         }
         let bytes: usize = postings.iter().map(|(k, v)| k.len() + v.len()).sum();
         let stage = postings.len() <= STAGE_AT_MOST
@@ -171,14 +176,10 @@ impl StagedTree {
                     .compact_pairs
                     .load(std::sync::atomic::Ordering::Relaxed)
             && current.bytes + bytes <= COMPACT_BYTES;
-        if postings.is_empty() {
-            self.tree.apply_batch(batch)?;
-            return Ok(());
-        }
         if stage {
             let mut key = vec![STAGE];
-            key.extend_from_slice(batch_key);
-            let value = super::scopes::sealed_value(&key, &pack(&postings));
+            key.extend_from_slice(through);
+            let value = super::scopes::sealed(&key, &pack(&postings));
             batch.insert(key.as_slice(), value);
             self.tree.apply_batch(batch)?;
             // In place unless a reader holds the staged set this instant (then copied).
@@ -188,17 +189,24 @@ impl StagedTree {
             next.pairs.extend(postings);
             next.values.push(key);
         } else {
-            for (k, v) in self.merged(&current)? {
-                batch.insert(k, v);
-            }
-            for k in &current.values {
-                batch.remove(k.as_slice());
-            }
+            self.merge_into(&current, &mut batch)?;
             for (k, v) in postings {
                 batch.insert(k, v);
             }
             self.tree.apply_batch(batch)?;
             *guard = Some(Arc::new(Staged::default()));
+        }
+        Ok(())
+    }
+
+    /// Adds to `batch` the staged postings merged into the tree (`merged`) and the removal
+    /// of the staged values that held them.
+    fn merge_into(&self, staged: &Staged, batch: &mut sled::Batch) -> Result<(), StoreError> {
+        for (k, v) in self.merged(staged)? {
+            batch.insert(k, v);
+        }
+        for k in &staged.values {
+            batch.remove(k.as_slice());
         }
         Ok(())
     }
@@ -222,7 +230,7 @@ impl StagedTree {
                 let v = match self.values {
                     Values::Plain => std::mem::take(value),
                     Values::Checked => {
-                        let v = super::scopes::sealed_value(&key, value);
+                        let v = super::scopes::sealed(&key, value);
                         value.clear();
                         v
                     }
@@ -248,7 +256,7 @@ impl StagedTree {
             let (prefix, last) = (&k[..cut], &k[cut..cut + 8]);
             let payload = match self.values {
                 Values::Plain => v.as_slice(),
-                Values::Checked => super::scopes::opened_value(k, v)?,
+                Values::Checked => super::scopes::opened(k, v)?,
             };
             match &mut group {
                 Some((p, l, payloads)) if p.as_slice() == prefix => {
@@ -279,12 +287,7 @@ impl StagedTree {
             return Ok(());
         }
         let mut batch = sled::Batch::default();
-        for (k, v) in self.merged(&current)? {
-            batch.insert(k, v);
-        }
-        for k in &current.values {
-            batch.remove(k.as_slice());
-        }
+        self.merge_into(&current, &mut batch)?;
         self.tree.apply_batch(batch)?;
         *guard = Some(Arc::new(Staged::default()));
         Ok(())
@@ -530,8 +533,7 @@ mod tests {
                 for (k, v) in &postings {
                     model.insert(k.clone(), v.clone());
                 }
-                let marker = (vec![0xFF], seq.to_be_bytes().to_vec());
-                t.apply(postings, vec![marker], &seq.to_be_bytes()).unwrap();
+                t.apply(postings, Vec::new(), &seq.to_be_bytes()).unwrap();
                 if next() % 25 == 0 {
                     // A write outside an append (a list): merges what is staged first.
                     let k = vec![0xFE, round];
@@ -613,9 +615,13 @@ mod tests {
             .unwrap();
         t.apply(postings(2, 100), Vec::new(), &2u64.to_be_bytes())
             .unwrap();
-        // Two staged values, no posting under its own key yet.
-        assert_eq!(t.raw().len(), 2);
-        assert_eq!(t.iter().unwrap().count(), 200);
+        // Two staged values and the marker, no posting under its own key yet.
+        assert_eq!(t.raw().len(), 3);
+        assert_eq!(
+            t.iter().unwrap().count(),
+            200 + 1,
+            "the postings and the marker"
+        );
         t.apply(
             postings(3, STAGE_AT_MOST + 1),
             Vec::new(),
@@ -624,7 +630,7 @@ mod tests {
         .unwrap();
         assert_eq!(t.raw().scan_prefix([STAGE]).count(), 0);
         // The 200 staged postings merged into one value per prefix.
-        assert_eq!(t.raw().len(), 4 + STAGE_AT_MOST + 1);
+        assert_eq!(t.raw().len(), 4 + STAGE_AT_MOST + 1 + 1);
         assert_eq!(t.staged_len(), 0);
     }
 
