@@ -340,6 +340,77 @@ pub fn staff_timeline(
     scope_timeline(store, &Scope::Schools(schools), as_of, &open.world_only())
 }
 
+/// Everything one staff member's worklist reads, from the read models, in log order: the
+/// envelopes naming the staff member (their care records, pairings and registry events, with
+/// amendments), the whole file of every child their pairings name as of `as_of` (what the
+/// child's own views read: its registry, its pairings, its incidents), and the registries of
+/// the schools and staff members all of those name. A worklist row reads nothing else (its staff member's
+/// pairings and events, those children's files, the schools' terms and policies), so this
+/// costs the teacher's few children, not the school.
+pub fn worklist_envelopes(
+    store: &Store,
+    staff: &str,
+    as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
+) -> Result<Vec<Envelope>, PlanError> {
+    let mut envs = store.staff_envelopes(staff, as_of)?;
+    let own = Timeline::build(&envs, as_of)?;
+    // A row counts care only for the children the staff member is paired with, and shows
+    // only theirs: the children of an activity the teacher held with the whole class need not
+    // be read.
+    let mut children: Vec<String> = own
+        .facts()
+        .iter()
+        .chain(own.retracted())
+        .filter(|f| {
+            matches!(
+                f.event.kind(),
+                EventKind::PairingAssigned | EventKind::PairingEnded
+            )
+        })
+        .flat_map(|f| f.event.children().iter().cloned())
+        .collect();
+    children.sort();
+    children.dedup();
+    let known: Vec<u64> = envs.iter().map(|e| e.seq).collect();
+    envs.extend(store.children_envelopes(&children, &known, as_of)?);
+    envs.sort_by_key(|e| e.seq);
+
+    let all = Timeline::build(&envs, as_of)?;
+    let mut schools = projections::world::schools_named(&all);
+    schools.extend(store.staff_schools(staff)?);
+    schools.sort();
+    schools.dedup();
+    let mut named: Vec<String> = all
+        .facts()
+        .iter()
+        .chain(all.retracted())
+        .filter_map(|f| f.event.staff().map(str::to_owned))
+        .chain(std::iter::once(staff.to_owned()))
+        .collect();
+    named.sort();
+    named.dedup();
+    envs.extend(store.registries_of(&schools, &named, as_of)?);
+    envs.sort_by_key(|e| e.seq);
+    envs.dedup_by_key(|e| e.seq);
+    Ok(open.world_only().open_all(envs)?)
+}
+
+/// One staff member's worklist timeline as of `as_of`: [`worklist_envelopes`] folded into
+/// versions and filtered at `as_of`, with the whole log's head as of then. Gives the worklist
+/// the replay gives (tested against it), reading the teacher's children instead of the
+/// teacher's schools ([`staff_timeline`]).
+pub fn worklist_timeline(
+    store: &Store,
+    staff: &str,
+    as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
+) -> Result<Timeline, PlanError> {
+    let envs = worklist_envelopes(store, staff, as_of, open)?;
+    let (head_seq, head_recorded_at) = store.head_as_of(as_of)?;
+    Ok(Versions::build(envs).timeline_with_head(as_of, head_seq, head_recorded_at)?)
+}
+
 /// Whether `World::build` reads envelopes of this kind, or it is an amendment (which any
 /// event may need): what the first scan of [`fact_scan`] keeps.
 fn needed_for_world(kind: EventKind) -> bool {

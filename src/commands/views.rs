@@ -162,7 +162,7 @@ pub fn worklist(
         (None, None) => None,
     };
     let day = day_of(on, as_of);
-    let tl = plan::staff_timeline(store, staff, as_of, open).map_err(plan_error)?;
+    let tl = plan::worklist_timeline(store, staff, as_of, open).map_err(plan_error)?;
     let world = World::build(&tl);
     let view = projections::worklist::worklist(&tl, &world, staff, day).map_err(bad)?;
     show(&view, view.to_table(), opts)

@@ -4,7 +4,8 @@
 //! and terms, retractions (of a moved event too), back-fill (the generator's back-fillers) and a
 //! mid-year policy change. For at least six recorded times — among them one between an
 //! event and the correction that moves it — every school-wide view, score run and term report
-//! read through the read models (`plan::scope_timeline`, `plan::staff_timeline`) and every
+//! read through the read models (`plan::scope_timeline`, `plan::staff_timeline`,
+//! `plan::worklist_timeline`) and every
 //! child's archive (`plan::child_envelopes`) equals the replay's byte for byte. The store is
 //! filled in many batches (the read models are brought up to date batch by batch), then
 //! reopened, and `verify` compares the read models with their rebuild.
@@ -338,13 +339,24 @@ fn check_seed(seed: u64) {
         }
         let staff: Vec<String> = whole.all_staff().map(|s| s.id.clone()).collect();
         for s in &staff {
+            let want = worklist_output(&replay, &whole, s, day);
             let scoped = plan::staff_timeline(&store, s, as_of, &plan::Opener::sealed())
                 .expect("staff read");
             let world = World::build(&scoped);
             assert_eq!(
                 worklist_output(&scoped, &world, s, day),
-                worklist_output(&replay, &whole, s, day),
-                "seed {seed}, worklist {s}, as of {as_of:?}"
+                want,
+                "seed {seed}, worklist {s} from its schools, as of {as_of:?}"
+            );
+            // What `careledger worklist` reads: the staff member's envelopes and their
+            // children's files, not the schools.
+            let own = plan::worklist_timeline(&store, s, as_of, &plan::Opener::sealed())
+                .expect("worklist read");
+            let world = World::build(&own);
+            assert_eq!(
+                worklist_output(&own, &world, s, day),
+                want,
+                "seed {seed}, worklist {s} from its children, as of {as_of:?}"
             );
         }
         // The county's term report.

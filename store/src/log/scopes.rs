@@ -1226,6 +1226,38 @@ impl Store {
         self.fetch(seqs, as_of)
     }
 
+    /// The envelopes about a staff member from the read models: every envelope naming them in
+    /// any version (their care records, their pairings, their registry events) and the
+    /// amendments of those, in log order, up to `as_of`.
+    pub fn staff_envelopes(
+        &self,
+        staff_id: &str,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        let seqs = self.entity_seqs(&staff(staff_id), self.head().seq)?;
+        self.fetch(seqs, as_of)
+    }
+
+    /// The envelopes about any of `children` (as [`Store::child_envelopes`]), each once, in
+    /// log order, up to `as_of`, leaving out the seqs in `known` (ascending; envelopes the
+    /// caller already holds).
+    pub fn children_envelopes(
+        &self,
+        children: &[String],
+        known: &[u64],
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        let head = self.head().seq;
+        let mut seqs = Vec::new();
+        for c in children {
+            seqs.extend(self.entity_seqs(&child(c), head)?);
+        }
+        seqs.sort_unstable();
+        seqs.dedup();
+        seqs.retain(|s| known.binary_search(s).is_err());
+        self.fetch(seqs, as_of)
+    }
+
     /// The registries a child's own views need besides the child's envelopes, up to `as_of`:
     /// each school's own registry (its registration, terms and policies, with their
     /// amendments) and each staff member's registry events (joining, leaving, with their
