@@ -113,7 +113,7 @@ fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
 }
 
 /// Stage `readmodels`: the school-scoped reads as the commands run them through the read models
-/// (`plan::scope_timeline`, `plan::staff_timeline`, `plan::child_timeline`), each from a fresh
+/// (`plan::scope_timeline`, `plan::worklist_timeline`, `plan::child_timeline`), each from a fresh
 /// `Store::open` (store open included, as a user's command pays it): one school's scores as
 /// of now and as of a past time, one teacher's worklist, every school's scores, the county's
 /// term report as of now and a past time. Then, when the `careledger` binary sits beside this
@@ -149,7 +149,7 @@ pub fn readmodels(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     out.set("scores_school_past_s", s);
     let (s, _) = timed(|| {
         let store = open(dir)?;
-        let tl = plan::staff_timeline(&store, &staff, None, &plan::Opener::sealed())?;
+        let tl = plan::worklist_timeline(&store, &staff, None, &plan::Opener::sealed())?;
         let world = World::build(&tl);
         let day = events::time::local_date(tl.head_recorded_at().context("an empty log")?);
         Ok(projections::worklist::worklist(&tl, &world, &staff, day)?)
