@@ -112,7 +112,7 @@ impl ReadPlan for ServicePlan {
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Timeline, ReadFailure> {
         self.staff
-            .staff_timeline(
+            .worklist_timeline(
                 store,
                 self.vault(),
                 staff,

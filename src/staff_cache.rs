@@ -7,7 +7,11 @@
 //! filter as of a time (the facts shared, not copied) — not a scan of every posting, nor a
 //! fetch and fold of every envelope of the schools, on every page.
 //!
-//! The answer is always `plan::staff_timeline`'s: the versions are those of the same
+//! A set is folded off the request path: a page of a set not kept yet (or being folded this
+//! instant) is answered by the teacher's own read (`plan::worklist_timeline`, the same
+//! worklist) and the keeper folds the set (`StaffCache::worklist_timeline`).
+//!
+//! The answer of a kept set is always `plan::staff_timeline`'s: the versions are those of the same
 //! envelopes in the same order (`Versions::extend` equals one `Versions::build`), and a
 //! change that is not an append at the end — an earlier envelope newly posted to a school (a
 //! transfer brings a child's past; a correction moves an event there) — or an erased key
@@ -152,6 +156,40 @@ impl StaffCache {
         let (head_seq, head_recorded_at) = store.head_as_of(as_of)?;
         Ok(e.versions
             .timeline_with_head(as_of, head_seq, head_recorded_at)?)
+    }
+
+    /// The timeline a worklist page reads: the kept versions of the staff member's schools
+    /// (as [`StaffCache::staff_timeline`]) once they are kept; while they are not — a set
+    /// never folded, or one being folded by another thread this instant — the teacher's own
+    /// read (`plan::worklist_timeline`: their envelopes and their children's files), which
+    /// gives the same worklist. The set is then registered, for the keeper's next catch-up
+    /// (`catch_up`) to fold off the request path: a school's first page no longer waits for
+    /// the fold of the whole school.
+    pub fn worklist_timeline(
+        &self,
+        store: &Store,
+        vault: Option<&Vault>,
+        staff: &str,
+        as_of: Option<DateTime<Utc>>,
+        open: &Opener<'_>,
+    ) -> Result<Timeline, PlanError> {
+        let mut schools = store.staff_schools(staff)?;
+        if plan::scope_is_replayed(store, &Scope::Schools(schools.clone()))? {
+            return plan::worklist_timeline(store, staff, as_of, open);
+        }
+        schools.sort();
+        let entry = self.entry(schools.clone());
+        let kept = match entry.try_lock() {
+            Ok(e) => e.through > 0,
+            // Poisoned: the next locked read empties it and folds.
+            Err(std::sync::TryLockError::Poisoned(_)) => false,
+            Err(std::sync::TryLockError::WouldBlock) => false,
+        };
+        if !kept {
+            return plan::worklist_timeline(store, staff, as_of, open);
+        }
+        drop(entry);
+        self.staff_timeline(store, vault, staff, as_of, open)
     }
 
     /// Brings every kept set of schools up to date with the log (the service calls it after

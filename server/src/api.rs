@@ -754,7 +754,8 @@ async fn worklist(
         (None, Some(d)) => Some(events::time::end_of_day(d)),
         (None, None) => None,
     };
-    blocking(move || {
+    let writer = state.0.writer.clone();
+    let answer = blocking(move || {
         let tl = state
             .0
             .plan
@@ -765,7 +766,10 @@ async fn worklist(
             .map_err(projection)?;
         json_response(&view)
     })
-    .await
+    .await;
+    // The staff member's schools, if not kept yet, are folded by the keeper, off the request.
+    writer.keep_up();
+    answer
 }
 
 async fn report_term(

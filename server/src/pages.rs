@@ -361,7 +361,7 @@ async fn work(state: &AppState, caller: &Caller, on: NaiveDate) -> Result<Work, 
     }
     crate::access::record(state, caller, "worklist", None).await?;
     let s = state.clone();
-    blocking(move || {
+    let work = blocking(move || {
         let tl =
             s.0.plan
                 .staff_timeline(&s.0.store, &staff, None)
@@ -410,7 +410,10 @@ async fn work(state: &AppState, caller: &Caller, on: NaiveDate) -> Result<Work, 
             children,
         })
     })
-    .await
+    .await;
+    // The staff member's schools, if not kept yet, are folded by the keeper, off the request.
+    state.0.writer.keep_up();
+    work
 }
 
 /// The Chinese name of a quota of the default policy, else its own name.

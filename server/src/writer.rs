@@ -143,9 +143,18 @@ enum Done {
 #[derive(Clone)]
 pub struct WriterHandle {
     tx: mpsc::Sender<Job>,
+    /// The keeper's wake-up (as after a commit).
+    kick: Arc<Notify>,
 }
 
 impl WriterHandle {
+    /// Wakes the keeper: the plan's kept state catches up with the log (`ReadPlan::committed`)
+    /// off the request path, at most once per `KEEP_EVERY`. A read that found a part of it
+    /// not kept yet (a school's first worklist page) asks for it here.
+    pub fn keep_up(&self) {
+        self.kick.notify_one();
+    }
+
     /// Queues a request and waits until its batch is durable (or refused).
     pub async fn submit(&self, request: RecordRequest) -> Result<Outcome, WriteError> {
         let (reply, answer) = oneshot::channel();
@@ -218,10 +227,10 @@ pub fn start(
         store,
         plan,
         refresh,
-        kick,
+        kick: kick.clone(),
     };
     let join = tokio::spawn(run(writer, rx, stopped, batch));
-    (WriterHandle { tx }, WriterTask { stop, join, keeper })
+    (WriterHandle { tx, kick }, WriterTask { stop, join, keeper })
 }
 
 /// What the writer loop holds.
@@ -605,7 +614,10 @@ mod tests {
     async fn a_full_queue_is_refused_at_once() {
         // A queue of one that nobody drains: the first request waits, the second is refused.
         let (tx, _rx) = mpsc::channel(1);
-        let handle = WriterHandle { tx };
+        let handle = WriterHandle {
+            tx,
+            kick: Arc::default(),
+        };
         let request = RecordRequest {
             kind: "talk_held".into(),
             body: "{}".into(),

@@ -6,7 +6,9 @@
 //! sealed store, a child's key erased while its names are kept makes the kept versions fold
 //! again, so the name is gone from the next worklist at once. The keeper's
 //! catch-up after appends (`StaffCache::catch_up`) folds every kept set up to the log, and
-//! the reads after it equal the plan's as well.
+//! the reads after it equal the plan's as well. A page of a set not kept yet is answered by
+//! the teacher's own read (`plan::worklist_timeline`), the same worklist, and leaves the fold
+//! to the keeper.
 
 use careledger::plan::{self, Opener};
 use careledger::staff_cache::StaffCache;
@@ -35,11 +37,21 @@ fn check(store: &Store, cache: &StaffCache, as_of: Option<DateTime<Utc>>, what: 
         .map(|s| s.id.clone())
         .collect();
     for s in &staff {
+        // What a page reads: the kept versions, or the teacher's own read while the set is
+        // not kept yet (the first staff member of each set here).
+        let page = cache
+            .worklist_timeline(store, None, s, as_of, &open)
+            .expect("page read");
         let kept = cache
             .staff_timeline(store, None, s, as_of, &open)
             .expect("kept read");
         let plan = plan::staff_timeline(store, s, as_of, &open).expect("plan read");
         let from_plan = worklist(&plan, s, day);
+        assert_eq!(
+            worklist(&page, s, day),
+            from_plan,
+            "{what}: page worklist of {s} as of {as_of:?}"
+        );
         assert_eq!(
             worklist(&kept, s, day),
             from_plan,
@@ -130,6 +142,46 @@ fn given_a_county_appended_week_by_week_when_worklists_are_read_from_kept_versio
         weeks > 30 && checked > 200,
         "{weeks} weeks, {checked} worklists"
     );
+}
+
+#[test]
+fn a_page_of_a_set_not_kept_is_answered_by_the_teachers_own_read_and_the_keeper_folds_the_set() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = Store::create(&dir.path().join("db")).expect("init");
+    let (drafts, _) = crate::read_models::county(1);
+    let now = events::time::parse_instant("2027-01-01").expect("an instant");
+    store
+        .append_at(drafts, Source::Migration, now)
+        .expect("append");
+    let open = Opener::sealed();
+    let cache = StaffCache::default();
+    let staff = "s001-t02";
+    let day = NaiveDate::from_ymd_opt(2025, 11, 20).expect("a date");
+    let as_of = Some(events::time::end_of_day(day));
+    let plan = plan::staff_timeline(&store, staff, as_of, &open).expect("plan read");
+
+    // Given a set never read, when a page reads it: the teacher's own read answers (the same
+    // worklist, fewer facts than the schools'), and the set is registered, not folded.
+    let page = cache
+        .worklist_timeline(&store, None, staff, as_of, &open)
+        .expect("page read");
+    assert_eq!(worklist(&page, staff, day), worklist(&plan, staff, day));
+    assert!(page.facts().len() < plan.facts().len());
+    let schools = store.staff_schools(staff).expect("schools");
+    assert_eq!(cache.kept(), vec![(schools.clone(), 0)]);
+
+    // When the keeper catches up, the set is folded, and the next page reads it.
+    cache.catch_up(&store, None, &open);
+    let folded = plan::schools_seqs(&store, &schools)
+        .expect("postings")
+        .len();
+    assert!(folded > 0);
+    assert_eq!(cache.kept(), vec![(schools, folded)]);
+    let page = cache
+        .worklist_timeline(&store, None, staff, as_of, &open)
+        .expect("page read");
+    assert!(page.facts() == plan.facts(), "the kept versions answer");
+    assert_eq!(worklist(&page, staff, day), worklist(&plan, staff, day));
 }
 
 #[test]
