@@ -7,9 +7,10 @@
 //! filter as of a time (the facts shared, not copied) — not a scan of every posting, nor a
 //! fetch and fold of every envelope of the schools, on every page.
 //!
-//! A set is folded off the request path: a page of a set not kept yet (or being folded this
-//! instant) is answered by the teacher's own read (`plan::worklist_timeline`, the same
-//! worklist) and the keeper folds the set (`StaffCache::worklist_timeline`).
+//! A set is first folded off the request path: a page of a set not folded yet is answered by
+//! the teacher's own read (`plan::worklist_timeline`, the same worklist) and the keeper folds
+//! the set (`StaffCache::worklist_timeline`); once folded, a page waits for a catch-up in
+//! progress (a few commits' envelopes) rather than reading the teacher afresh.
 //!
 //! The answer of a kept set is always `plan::staff_timeline`'s: the versions are those of the same
 //! envelopes in the same order (`Versions::extend` equals one `Versions::build`), and a
@@ -23,6 +24,7 @@
 //! dropped); it must never keep anything opened beyond names (no care record in clear), nor
 //! answer for a scope the plan reads by replay (most of the store's schools).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -89,6 +91,23 @@ impl Entry {
     }
 }
 
+/// A kept set's timeline as of `as_of`: the entry caught up with the log, then filtered.
+fn read_kept(
+    kept: &Kept,
+    store: &Store,
+    vault: Option<&Vault>,
+    schools: &[String],
+    as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
+) -> Result<Timeline, PlanError> {
+    let mut e = lock_entry(&kept.entry);
+    e.catch_up(store, vault, schools, open)?;
+    kept.folded.store(true, Ordering::Release);
+    let (head_seq, head_recorded_at) = store.head_as_of(as_of)?;
+    Ok(e.versions
+        .timeline_with_head(as_of, head_seq, head_recorded_at)?)
+}
+
 /// The seqs the batches after `after` posted to any of `schools`, ascending without repeats,
 /// and the read models' `through` marker they were read up to (one marker for every school,
 /// so that a commit between two schools' reads is read next time for both).
@@ -107,8 +126,16 @@ fn posted_after(
     Ok((seqs, through))
 }
 
+/// One set's entry, and whether it has been folded once (read without its lock, so that a
+/// page never waits for the first fold of a set: the keeper's, or another page's).
+#[derive(Default)]
+struct Kept {
+    entry: Mutex<Entry>,
+    folded: AtomicBool,
+}
+
 /// A set of schools (sorted) and its entry.
-type Slot = (Vec<String>, Arc<Mutex<Entry>>);
+type Slot = (Vec<String>, Arc<Kept>);
 
 /// The kept versions, by set of schools, most recently used last.
 #[derive(Default)]
@@ -150,19 +177,15 @@ impl StaffCache {
             return plan::staff_timeline(store, staff, as_of, open);
         }
         schools.sort();
-        let entry = self.entry(schools.clone());
-        let mut e = lock_entry(&entry);
-        e.catch_up(store, vault, &schools, open)?;
-        let (head_seq, head_recorded_at) = store.head_as_of(as_of)?;
-        Ok(e.versions
-            .timeline_with_head(as_of, head_seq, head_recorded_at)?)
+        let kept = self.entry(schools.clone());
+        read_kept(&kept, store, vault, &schools, as_of, open)
     }
 
     /// The timeline a worklist page reads: the kept versions of the staff member's schools
-    /// (as [`StaffCache::staff_timeline`]) once they are kept; while they are not — a set
-    /// never folded, or one being folded by another thread this instant — the teacher's own
-    /// read (`plan::worklist_timeline`: their envelopes and their children's files), which
-    /// gives the same worklist. The set is then registered, for the keeper's next catch-up
+    /// (as [`StaffCache::staff_timeline`]) once they have been folded; before — a set never
+    /// read, or being folded the first time by the keeper — the teacher's own read
+    /// (`plan::worklist_timeline`: their envelopes and their children's files), which gives
+    /// the same worklist. The set is then registered, for the keeper's next catch-up
     /// (`catch_up`) to fold off the request path: a school's first page no longer waits for
     /// the fold of the whole school.
     pub fn worklist_timeline(
@@ -178,18 +201,11 @@ impl StaffCache {
             return plan::worklist_timeline(store, staff, as_of, open);
         }
         schools.sort();
-        let entry = self.entry(schools.clone());
-        let kept = match entry.try_lock() {
-            Ok(e) => e.through > 0,
-            // Poisoned: the next locked read empties it and folds.
-            Err(std::sync::TryLockError::Poisoned(_)) => false,
-            Err(std::sync::TryLockError::WouldBlock) => false,
-        };
-        if !kept {
+        let kept = self.entry(schools.clone());
+        if !kept.folded.load(Ordering::Acquire) {
             return plan::worklist_timeline(store, staff, as_of, open);
         }
-        drop(entry);
-        self.staff_timeline(store, vault, staff, as_of, open)
+        read_kept(&kept, store, vault, &schools, as_of, open)
     }
 
     /// Brings every kept set of schools up to date with the log (the service calls it after
@@ -197,8 +213,13 @@ impl StaffCache {
     /// read to meet and report.
     pub fn catch_up(&self, store: &Store, vault: Option<&Vault>, open: &Opener<'_>) {
         let slots: Vec<Slot> = lock(&self.entries).clone();
-        for (schools, entry) in slots {
-            let _ = lock_entry(&entry).catch_up(store, vault, &schools, open);
+        for (schools, kept) in slots {
+            if lock_entry(&kept.entry)
+                .catch_up(store, vault, &schools, open)
+                .is_ok()
+            {
+                kept.folded.store(true, Ordering::Release);
+            }
         }
     }
 
@@ -208,15 +229,15 @@ impl StaffCache {
         let slots: Vec<Slot> = lock(&self.entries).clone();
         slots
             .into_iter()
-            .map(|(schools, entry)| {
-                let n = lock_entry(&entry).versions.folded();
+            .map(|(schools, kept)| {
+                let n = lock_entry(&kept.entry).versions.folded();
                 (schools, n)
             })
             .collect()
     }
 
     /// The entry of a set of schools, made (and the least recently used dropped) if needed.
-    fn entry(&self, schools: Vec<String>) -> Arc<Mutex<Entry>> {
+    fn entry(&self, schools: Vec<String>) -> Arc<Kept> {
         let mut entries = lock(&self.entries);
         let entry = match entries.iter().position(|(k, _)| *k == schools) {
             Some(i) => entries.remove(i).1,
