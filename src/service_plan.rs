@@ -158,6 +158,10 @@ impl ReadPlan for ServicePlan {
             .catch_up(store, self.vault(), &self.opener(Reading::Staff));
     }
 
+    fn unkept(&self) -> bool {
+        self.staff.unfolded()
+    }
+
     fn sealer<'s>(&'s self, store: &'s Store) -> Option<Box<dyn Seal + 's>> {
         let vault = self.vault()?;
         Some(Box::new(BatchSealer {

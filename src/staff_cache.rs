@@ -223,6 +223,14 @@ impl StaffCache {
         }
     }
 
+    /// Whether a set was registered by a page and not folded yet (the keeper's next
+    /// catch-up folds it).
+    pub fn unfolded(&self) -> bool {
+        lock(&self.entries)
+            .iter()
+            .any(|(_, kept)| !kept.folded.load(Ordering::Acquire))
+    }
+
     /// The kept sets of schools, least recently used first, each with how many envelopes it
     /// has folded (for tests and diagnostics).
     pub fn kept(&self) -> Vec<(Vec<String>, usize)> {

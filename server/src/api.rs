@@ -754,7 +754,7 @@ async fn worklist(
         (None, Some(d)) => Some(events::time::end_of_day(d)),
         (None, None) => None,
     };
-    let writer = state.0.writer.clone();
+    let (writer, state_plan) = (state.0.writer.clone(), state.0.plan.clone());
     let answer = blocking(move || {
         let tl = state
             .0
@@ -768,7 +768,9 @@ async fn worklist(
     })
     .await;
     // The staff member's schools, if not kept yet, are folded by the keeper, off the request.
-    writer.keep_up();
+    if state_plan.unkept() {
+        writer.keep_up();
+    }
     answer
 }
 

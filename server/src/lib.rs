@@ -160,6 +160,13 @@ pub trait ReadPlan: Send + Sync + 'static {
     /// date with the log here, off the request path. A failure is left for the next read to
     /// meet and report. Nothing by default.
     fn committed(&self, _store: &Store) {}
+
+    /// Whether some kept state waits for its first fold (a read registered it and was
+    /// answered without it): the reader then wakes the keeper (`WriterHandle::keep_up`), which
+    /// calls [`ReadPlan::committed`]. Never by default.
+    fn unkept(&self) -> bool {
+        false
+    }
 }
 
 /// Limits of the service; the defaults suit a school or a county.

@@ -169,6 +169,7 @@ fn a_page_of_a_set_not_kept_is_answered_by_the_teachers_own_read_and_the_keeper_
     assert!(page.facts().len() < plan.facts().len());
     let schools = store.staff_schools(staff).expect("schools");
     assert_eq!(cache.kept(), vec![(schools.clone(), 0)]);
+    assert!(cache.unfolded(), "the page asks the keeper to fold the set");
 
     // When the keeper catches up, the set is folded, and the next page reads it.
     cache.catch_up(&store, None, &open);
@@ -177,6 +178,7 @@ fn a_page_of_a_set_not_kept_is_answered_by_the_teachers_own_read_and_the_keeper_
         .len();
     assert!(folded > 0);
     assert_eq!(cache.kept(), vec![(schools, folded)]);
+    assert!(!cache.unfolded(), "nothing left for the keeper to fold");
     let page = cache
         .worklist_timeline(&store, None, staff, as_of, &open)
         .expect("page read");
