@@ -303,8 +303,9 @@ async fn service_runs(
         let _ = stopped.await;
     }));
     let client = reqwest::Client::new();
-    // Each teacher's first page, before the write runs: the first of a school folds that
-    // school's versions (kept from then on, and brought up to date after commits).
+    // Each teacher's first page, before the write runs: a school's pages are answered by the
+    // teacher's own read until the service's keeper has folded that school's versions (kept
+    // from then on, and brought up to date after commits).
     eprintln!("bench serve: each teacher's first worklist page …");
     let mut first = Vec::with_capacity(teachers.len());
     for (i, t) in teachers.iter().enumerate() {
@@ -596,7 +597,7 @@ fn render(
         );
     }
     text += &format!(
-        "\nWorklist page (`GET /worklist?on=DAY`, a teacher's, HTML), one at a time. Each teacher's first, before the write runs ({} pages; the first of a school folds its versions, kept from then on and brought up to date after commits): p50 {:.1} ms, max {:.1} ms. After the write runs, {} pages over the same {} teachers: p50 {:.1} ms, p99 {:.1} ms.\n",
+        "\nWorklist page (`GET /worklist?on=DAY`, a teacher's, HTML), one at a time. Each teacher's first, before the write runs ({} pages; a school's pages are answered by the teacher's own read until the service's keeper has folded the school's versions, kept from then on and brought up to date after commits): p50 {:.1} ms, max {:.1} ms. After the write runs, {} pages over the same {} teachers: p50 {:.1} ms, p99 {:.1} ms.\n",
         int(pages.first.len() as f64),
         quantile_ms(&pages.first, 0.5),
         quantile_ms(&pages.first, 1.0),

@@ -328,7 +328,7 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
     row(
         "read models: worklist, one teacher",
         format!(
-            "open, `plan::staff_timeline` of {}, world, `worklist`; whole `careledger worklist` run: {}",
+            "open, `plan::worklist_timeline` of {}, world, `worklist`; whole `careledger worklist` run: {}",
             rdm.note("staff"),
             cli("cli_worklist_s")
         ),
