@@ -123,26 +123,43 @@ pub fn child_envelopes(
     as_of: Option<DateTime<Utc>>,
     open: &Opener<'_>,
 ) -> Result<Vec<Envelope>, PlanError> {
-    let mut envs = store.child_envelopes(child, as_of)?;
     // The amendments of the child's file are indexed under the child too, so the timeline of
     // its own events knows every school the file has named and every staff member its events
-    // name (a mentor, whoever recorded care), as corrected. Their registries are what the
-    // child's views read of the world besides the child: a school's terms and policies, a
-    // staff member's name and school — not the other children of those schools.
-    let own = Timeline::build(&envs, as_of)?;
-    let schools = projections::world::schools_named(&own);
-    let mut staff: Vec<String> = own
-        .facts()
-        .iter()
-        .chain(own.retracted())
-        .filter_map(|f| f.event.staff().map(str::to_owned))
-        .collect();
-    staff.sort();
-    staff.dedup();
+    // name (a mentor, whoever recorded care), as corrected.
+    let envs = store.child_envelopes(child, as_of)?;
+    let envs = with_registries(store, envs, Vec::new(), Vec::new(), as_of)?;
+    Ok(open.open_all(envs)?)
+}
+
+/// `envs` (a read's own envelopes, in log order) with the registries of the schools and staff
+/// members they name as of `as_of`, and of `schools` and `staff` besides (`Store::registries_of`):
+/// what a view reads of the world beyond its own people — a school's terms and policies, a
+/// staff member's name and school — not the other children of those schools. In log order,
+/// each envelope once.
+fn with_registries(
+    store: &Store,
+    mut envs: Vec<Envelope>,
+    mut schools: Vec<String>,
+    mut staff: Vec<String>,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<Vec<Envelope>, PlanError> {
+    let named = Timeline::build(&envs, as_of)?;
+    schools.extend(projections::world::schools_named(&named));
+    staff.extend(
+        named
+            .facts()
+            .iter()
+            .chain(named.retracted())
+            .filter_map(|f| f.event.staff().map(str::to_owned)),
+    );
+    for ids in [&mut schools, &mut staff] {
+        ids.sort();
+        ids.dedup();
+    }
     envs.extend(store.registries_of(&schools, &staff, as_of)?);
     envs.sort_by_key(|e| e.seq);
     envs.dedup_by_key(|e| e.seq);
-    Ok(open.open_all(envs)?)
+    Ok(envs)
 }
 
 /// One child's timeline as of `as_of`: the child's envelopes (`child_envelopes`) folded into
@@ -375,24 +392,14 @@ pub fn worklist_envelopes(
     let known: Vec<u64> = envs.iter().map(|e| e.seq).collect();
     envs.extend(store.children_envelopes(&children, &known, as_of)?);
     envs.sort_by_key(|e| e.seq);
-
-    let all = Timeline::build(&envs, as_of)?;
-    let mut schools = projections::world::schools_named(&all);
-    schools.extend(store.staff_schools(staff)?);
-    schools.sort();
-    schools.dedup();
-    let mut named: Vec<String> = all
-        .facts()
-        .iter()
-        .chain(all.retracted())
-        .filter_map(|f| f.event.staff().map(str::to_owned))
-        .chain(std::iter::once(staff.to_owned()))
-        .collect();
-    named.sort();
-    named.dedup();
-    envs.extend(store.registries_of(&schools, &named, as_of)?);
-    envs.sort_by_key(|e| e.seq);
-    envs.dedup_by_key(|e| e.seq);
+    // The staff member's own schools: a `staff_joined` names no school `schools_named` reads.
+    let envs = with_registries(
+        store,
+        envs,
+        store.staff_schools(staff)?,
+        vec![staff.to_owned()],
+        as_of,
+    )?;
     Ok(open.world_only().open_all(envs)?)
 }
 

@@ -172,13 +172,10 @@ impl StaffCache {
         as_of: Option<DateTime<Utc>>,
         open: &Opener<'_>,
     ) -> Result<Timeline, PlanError> {
-        let mut schools = store.staff_schools(staff)?;
-        if plan::scope_is_replayed(store, &Scope::Schools(schools.clone()))? {
-            return plan::staff_timeline(store, staff, as_of, open);
+        match self.set_of(store, staff)? {
+            Some((schools, kept)) => read_kept(&kept, store, vault, &schools, as_of, open),
+            None => plan::staff_timeline(store, staff, as_of, open),
         }
-        schools.sort();
-        let kept = self.entry(schools.clone());
-        read_kept(&kept, store, vault, &schools, as_of, open)
     }
 
     /// The timeline a worklist page reads: the kept versions of the staff member's schools
@@ -196,16 +193,24 @@ impl StaffCache {
         as_of: Option<DateTime<Utc>>,
         open: &Opener<'_>,
     ) -> Result<Timeline, PlanError> {
+        match self.set_of(store, staff)? {
+            Some((schools, kept)) if kept.folded.load(Ordering::Acquire) => {
+                read_kept(&kept, store, vault, &schools, as_of, open)
+            }
+            _ => plan::worklist_timeline(store, staff, as_of, open),
+        }
+    }
+
+    /// The staff member's set of schools (sorted) and its entry, made if needed; `None` for a
+    /// set the plan reads by replay (never kept).
+    fn set_of(&self, store: &Store, staff: &str) -> Result<Option<Slot>, PlanError> {
         let mut schools = store.staff_schools(staff)?;
         if plan::scope_is_replayed(store, &Scope::Schools(schools.clone()))? {
-            return plan::worklist_timeline(store, staff, as_of, open);
+            return Ok(None);
         }
         schools.sort();
         let kept = self.entry(schools.clone());
-        if !kept.folded.load(Ordering::Acquire) {
-            return plan::worklist_timeline(store, staff, as_of, open);
-        }
-        read_kept(&kept, store, vault, &schools, as_of, open)
+        Ok(Some((schools, kept)))
     }
 
     /// Brings every kept set of schools up to date with the log (the service calls it after

@@ -754,23 +754,19 @@ async fn worklist(
         (None, Some(d)) => Some(events::time::end_of_day(d)),
         (None, None) => None,
     };
-    let (writer, state_plan) = (state.0.writer.clone(), state.0.plan.clone());
+    let s = state.clone();
     let answer = blocking(move || {
-        let tl = state
-            .0
-            .plan
-            .staff_timeline(&state.0.store, &staff, as_of)
-            .map_err(read_failure)?;
+        let tl =
+            s.0.plan
+                .staff_timeline(&s.0.store, &staff, as_of)
+                .map_err(read_failure)?;
         let world = World::build(&tl);
         let view = projections::worklist::worklist(&tl, &world, &staff, day_of(on, as_of))
             .map_err(projection)?;
         json_response(&view)
     })
     .await;
-    // The staff member's schools, if not kept yet, are folded by the keeper, off the request.
-    if state_plan.unkept() {
-        writer.keep_up();
-    }
+    state.keep_up_after_read();
     answer
 }
 

@@ -266,6 +266,15 @@ pub struct App {
 }
 
 impl AppState {
+    /// After a read through the plan's kept state (a worklist): if the read registered state
+    /// that waits for its first fold (`ReadPlan::unkept`), the writer's keeper folds it now,
+    /// off the request.
+    pub fn keep_up_after_read(&self) {
+        if self.0.plan.unkept() {
+            self.0.writer.keep_up();
+        }
+    }
+
     /// The state over an open store, with the writer task started on the current runtime.
     pub fn start(
         store: Arc<Store>,

@@ -411,10 +411,7 @@ async fn work(state: &AppState, caller: &Caller, on: NaiveDate) -> Result<Work, 
         })
     })
     .await;
-    // The staff member's schools, if not kept yet, are folded by the keeper, off the request.
-    if state.0.plan.unkept() {
-        state.0.writer.keep_up();
-    }
+    state.keep_up_after_read();
     work
 }
 

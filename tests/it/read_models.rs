@@ -255,6 +255,10 @@ fn school_outputs(
     out
 }
 
+/// A plan's read of one staff member's timeline.
+type StaffRead =
+    fn(&Store, &str, Option<DateTime<Utc>>, &plan::Opener<'_>) -> Result<Timeline, plan::PlanError>;
+
 fn worklist_output(tl: &Timeline, world: &World, staff: &str, day: NaiveDate) -> String {
     match projections::worklist::worklist(tl, world, staff, day) {
         Ok(v) => json(&(&v, v.to_table())),
@@ -340,24 +344,20 @@ fn check_seed(seed: u64) {
         let staff: Vec<String> = whole.all_staff().map(|s| s.id.clone()).collect();
         for s in &staff {
             let want = worklist_output(&replay, &whole, s, day);
-            let scoped = plan::staff_timeline(&store, s, as_of, &plan::Opener::sealed())
-                .expect("staff read");
-            let world = World::build(&scoped);
-            assert_eq!(
-                worklist_output(&scoped, &world, s, day),
-                want,
-                "seed {seed}, worklist {s} from its schools, as of {as_of:?}"
-            );
-            // What `careledger worklist` reads: the staff member's envelopes and their
-            // children's files, not the schools.
-            let own = plan::worklist_timeline(&store, s, as_of, &plan::Opener::sealed())
-                .expect("worklist read");
-            let world = World::build(&own);
-            assert_eq!(
-                worklist_output(&own, &world, s, day),
-                want,
-                "seed {seed}, worklist {s} from its children, as of {as_of:?}"
-            );
+            // The service's read (the staff member's schools) and `careledger worklist`'s
+            // (the staff member's envelopes and their children's files).
+            for (read, from) in [
+                (plan::staff_timeline as StaffRead, "its schools"),
+                (plan::worklist_timeline, "its children"),
+            ] {
+                let tl = read(&store, s, as_of, &plan::Opener::sealed()).expect("staff read");
+                let world = World::build(&tl);
+                assert_eq!(
+                    worklist_output(&tl, &world, s, day),
+                    want,
+                    "seed {seed}, worklist {s} from {from}, as of {as_of:?}"
+                );
+            }
         }
         // The county's term report.
         let county = whole
