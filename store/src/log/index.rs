@@ -26,6 +26,10 @@ pub(super) const IDS_PER_CHUNK: usize = 1024;
 /// Largest number of seqs in one posting entry (a value stays below `POSTING_VALUE_BYTES`
 /// plus one entry).
 const MAX_SEQS_PER_KEY: usize = 512;
+/// An append of at most this many envelopes defers its derived values (`Deferred`) …
+const DEFER_AT_MOST: usize = 256;
+/// … unless this many appends have passed since they were last written: then all are.
+const DEFER_APPENDS: usize = 32;
 /// The key prefix under which a school's registry-kind events are listed in `by_child`,
 /// followed by the school id (ids never contain control characters, so no child id starts
 /// with 0x01).
@@ -158,17 +162,30 @@ impl Store {
         let behind = |t: &sled::Tree| -> Result<bool, StoreError> {
             Ok(!only_behind || through_of(t)? < last)
         };
+        // A small append (a service's commit) defers its derived values to a later append,
+        // written every `DEFER_APPENDS` appends: the log is durable, and a tree behind the
+        // head is caught up from it on open (docs/store.md, "Small appends defer").
+        let defer = !only_behind && envs.len() <= DEFER_AT_MOST && {
+            let mut d = self.lock_deferred();
+            d.appends += 1;
+            if d.appends >= DEFER_APPENDS {
+                d.appends = 0;
+                false
+            } else {
+                true
+            }
+        };
         for (tree, lists) in [
             (&self.by_child, derived.by_child),
             (&self.by_staff, derived.by_staff),
         ] {
             if behind(tree.raw())? {
-                tree.apply(seq_pairs(lists, &through), Vec::new(), &through)?;
+                tree.apply(seq_pairs(lists, &through), Vec::new(), &through, defer)?;
             }
         }
         if behind(&self.by_id)? {
-            let mut batch = sled::Batch::default();
             let mut ids = self.lock_ids();
+            let mut values = Vec::new();
             for chunk in envs.chunks(IDS_PER_CHUNK) {
                 let mut v = Vec::with_capacity(chunk.len() * 16);
                 for e in chunk {
@@ -179,25 +196,95 @@ impl Store {
                         map.insert(h, e.seq);
                     }
                 }
-                batch.insert(&segment::key(chunk[0].seq), v);
+                values.push((segment::key(chunk[0].seq).to_vec(), v));
             }
+            // Deferred only while the map is in memory: a map loaded later reads the tree.
+            let keep_in_memory = defer && ids.is_some();
             drop(ids);
-            batch.insert(THROUGH_KEY, &through);
-            self.by_id.apply_batch(batch)?;
+            let mut d = self.lock_deferred();
+            if keep_in_memory {
+                d.by_id.extend(values);
+                d.by_id_through = Some(through.to_vec());
+            } else {
+                d.by_id.extend(values);
+                self.write_deferred_ids(&mut d, &through)?;
+            }
         }
         if behind(&self.registry)? {
-            let mut batch = sled::Batch::default();
-            for (id, entry, _) in &derived.entries {
-                batch.insert(registry_key(id, entry), registry_value(id, entry));
+            let mut d = self.lock_deferred();
+            if defer && derived.entries.is_empty() {
+                d.registry_through = Some(through.to_vec());
+            } else {
+                let mut batch = sled::Batch::default();
+                for (id, entry, _) in &derived.entries {
+                    batch.insert(registry_key(id, entry), registry_value(id, entry));
+                }
+                batch.insert(THROUGH_KEY, &through);
+                self.registry.apply_batch(batch)?;
+                d.registry_through = None;
             }
-            batch.insert(THROUGH_KEY, &through);
-            self.registry.apply_batch(batch)?;
         }
         before_read_models();
         // Last, after the id index: an amendment's target in this very run is found through it.
         if behind(self.scopes.raw())? && !self.read_models_off() {
-            self.write_scopes(envs, &through)?;
+            self.write_scopes(envs, &through, defer)?;
         }
+        Ok(())
+    }
+}
+
+/// What small appends deferred in the trees that are not posting trees (`StagedTree` keeps
+/// its own): the id index's values and the `through` markers of `by_id` and `registry`.
+#[derive(Default)]
+pub(super) struct Deferred {
+    /// Appends since derived values were last written.
+    appends: usize,
+    /// `by_id` values not yet written (every one also in the in-memory map).
+    by_id: Vec<(Vec<u8>, Vec<u8>)>,
+    by_id_through: Option<Vec<u8>>,
+    /// The `registry` tree's `through` (deferred only for appends that change no entry).
+    registry_through: Option<Vec<u8>>,
+}
+
+impl Store {
+    fn lock_deferred(&self) -> std::sync::MutexGuard<'_, Deferred> {
+        // Derived values: after a panic the disk is behind at worst, and caught up on open.
+        self.deferred.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes `d.by_id` with `through`; kept in `d` if the write fails.
+    fn write_deferred_ids(&self, d: &mut Deferred, through: &[u8]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in &d.by_id {
+            batch.insert(k.as_slice(), v.as_slice());
+        }
+        batch.insert(THROUGH_KEY, through);
+        self.by_id.apply_batch(batch)?;
+        d.by_id.clear();
+        d.by_id_through = None;
+        Ok(())
+    }
+
+    /// Writes every derived value that small appends deferred, each tree with the `through`
+    /// of the last of them: before `verify` compares the trees with their rebuild, and when
+    /// the store closes. Nothing to do when nothing is deferred.
+    pub(super) fn write_deferred(&self) -> Result<(), StoreError> {
+        self.by_child.write_deferred(Vec::new())?;
+        self.by_staff.write_deferred(Vec::new())?;
+        // With the layout's version: a store whose first appends were all deferred has none.
+        let format = (super::scopes::FORMAT_KEY.to_vec(), super::scopes::FORMAT.to_vec());
+        self.scopes.write_deferred(vec![format])?;
+        let mut d = self.lock_deferred();
+        if let Some(t) = d.by_id_through.clone() {
+            self.write_deferred_ids(&mut d, &t)?;
+        }
+        if let Some(t) = d.registry_through.take()
+            && let Err(e) = self.registry.insert(THROUGH_KEY, t.as_slice())
+        {
+            d.registry_through = Some(t);
+            return Err(e.into());
+        }
+        d.appends = 0;
         Ok(())
     }
 }
@@ -456,5 +543,114 @@ impl IdMap {
             out.extend(more);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use events::envelope::Source;
+    use events::event::Mood;
+    use events::{Draft, Event};
+
+    use super::*;
+
+    fn talk(id: usize) -> Draft {
+        Draft {
+            sealed: None,
+            id: format!("e{id}"),
+            occurred_at: Utc.with_ymd_and_hms(2025, 9, 1, 4, 0, 0).unwrap(),
+            actor: "t1".to_owned(),
+            event: Event::TalkHeld {
+                staff: "t1".to_owned(),
+                child: format!("c{}", id % 3),
+                topic: "学习".to_owned(),
+                summary: "谈了期中考试".to_owned(),
+                mood: Mood::Ok,
+                follow_up: None,
+            },
+            recorded_at: None,
+        }
+    }
+
+    fn stored_through(store: &Store) -> Vec<u64> {
+        [
+            store.by_child.raw(),
+            store.by_staff.raw(),
+            &store.by_id,
+            &store.registry,
+            store.scopes.raw(),
+        ]
+        .iter()
+        .map(|t| through_of(t).unwrap())
+        .collect()
+    }
+
+    #[test]
+    fn small_appends_defer_their_derived_values_are_read_at_once_and_written_every_so_often() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(dir.path()).unwrap();
+        let mut id = 0;
+        let mut append = |n: usize| {
+            let drafts = (0..n)
+                .map(|_| {
+                    id += 1;
+                    talk(id)
+                })
+                .collect();
+            store.append(drafts, Source::Cli).unwrap();
+        };
+        append(DEFER_AT_MOST + 1); // written: too large to defer
+        let written = store.head().seq;
+        assert_eq!(stored_through(&store), [written; 5]);
+        for _ in 0..5 {
+            append(3);
+        }
+        // Deferred: the stored markers stay behind, every read sees the new events.
+        let head = store.head().seq;
+        assert_eq!(stored_through(&store), [written; 5]);
+        assert_eq!(store.read_models_through().unwrap(), head);
+        assert_eq!(store.by_staff("t1", None).unwrap().len() as u64, head);
+        let c1: Vec<u64> = store
+            .by_child("c1", None)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        let want: Vec<u64> = (1..=head).filter(|s| s % 3 == 1).collect();
+        assert_eq!(c1, want);
+        assert_eq!(store.seq_of(&format!("e{head}")).unwrap(), Some(head));
+        // The 32nd append since the last write writes everything.
+        for _ in 0..DEFER_APPENDS - 6 {
+            append(3);
+        }
+        assert_eq!(stored_through(&store), [written; 5]);
+        append(3);
+        assert_eq!(stored_through(&store), [store.head().seq; 5]);
+        // And `write_deferred` (verify, closing) writes what a last deferred append left.
+        append(3);
+        assert_ne!(stored_through(&store), [store.head().seq; 5]);
+        store.write_deferred().unwrap();
+        assert_eq!(stored_through(&store), [store.head().seq; 5]);
+        store.verify().unwrap();
+    }
+
+    #[test]
+    fn a_new_store_of_small_appends_only_is_whole_when_reopened() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(dir.path()).unwrap();
+        for b in 0..3 {
+            let drafts = (0..4).map(|i| talk(1 + 4 * b + i)).collect();
+            store.append(drafts, Source::Cli).unwrap();
+        }
+        // The read models' first append writes their layout's version, so it is not deferred.
+        assert_eq!(stored_through(&store), [0, 0, 0, 0, 4]);
+        drop(store);
+        // Closing wrote what was deferred, the read models' layout version with it: opening
+        // neither rebuilds them nor catches anything up.
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.notices().is_empty(), "{:?}", store.notices());
+        assert_eq!(stored_through(&store), [12; 5]);
+        store.verify().unwrap();
     }
 }

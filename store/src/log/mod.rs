@@ -154,6 +154,8 @@ pub struct Store {
     /// process, not once per batch; emptied whenever writing the tree fails or the tree is
     /// rebuilt.
     read_model_lists: Mutex<scopes::Lists>,
+    /// What small appends deferred of `by_id` and `registry` (the posting trees keep theirs).
+    deferred: Mutex<index::Deferred>,
     /// What opening did that a person should hear about (e.g. a head file adopted).
     notices: Vec<String>,
 }

@@ -159,6 +159,7 @@ impl Store {
             tree_off_for_bench: std::sync::atomic::AtomicBool::new(false),
             read_models_off_for_bench: std::sync::atomic::AtomicBool::new(false),
             read_model_lists: Mutex::new(Default::default()),
+            deferred: Mutex::new(Default::default()),
             db,
             state: Mutex::new(WriterState {
                 head: Head::EMPTY,
@@ -369,6 +370,8 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
+        // What small appends deferred; if this fails, the next open derives it from the log.
+        let _ = self.write_deferred();
         // Still holding sled's lock here (the database closes after this), so the file
         // removed is ours.
         let _ = std::fs::remove_file(self.path.join(OWNER_FILE));

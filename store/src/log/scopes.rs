@@ -1082,7 +1082,12 @@ impl Scoper {
 impl Store {
     /// Derives what `envs` (consecutive, just after the tree's `through`) add to the read
     /// models and writes it with the new `through` marker in one sled batch.
-    pub(super) fn write_scopes(&self, envs: &[Envelope], through: &[u8]) -> Result<(), StoreError> {
+    pub(super) fn write_scopes(
+        &self,
+        envs: &[Envelope],
+        through: &[u8],
+        defer: bool,
+    ) -> Result<(), StoreError> {
         // Taken for the run: a failure below leaves no lists known (the next append reads
         // them from the tree).
         let known = std::mem::take(&mut *self.lock_read_model_lists());
@@ -1094,8 +1099,15 @@ impl Store {
         for env in envs {
             scoper.add(env, &mut earlier)?;
         }
-        let (postings, others, lists) = scoper.batch(through);
-        self.scopes.apply(postings, others, through)?;
+        let (postings, mut others, lists) = scoper.batch(through);
+        // The layout's version, already stored, need not hold a small append back.
+        if defer
+            && matches!(others.as_slice(), [(k, v)] if k == FORMAT_KEY && v == FORMAT)
+            && self.scopes.raw().get(FORMAT_KEY)?.as_deref() == Some(FORMAT)
+        {
+            others.clear();
+        }
+        self.scopes.apply(postings, others, through, defer)?;
         *self.lock_read_model_lists() = lists;
         Ok(())
     }
@@ -1133,7 +1145,7 @@ impl Store {
     /// The last seq the read models reflect (their `through` marker): every batch's postings
     /// up to it are written, each batch's together with it.
     pub fn read_models_through(&self) -> Result<u64, StoreError> {
-        super::index::through_of(self.scopes.raw())
+        self.scopes.through()
     }
 
     /// The seqs up to `through` (at most [`Store::read_models_through`]) posted to `school`

@@ -74,9 +74,14 @@ type Group = (Vec<u8>, Vec<u8>, Vec<Vec<u8>>);
 /// What is staged: the postings by key, and the staged values holding them.
 #[derive(Default, Clone)]
 struct Staged {
+    /// Every staged posting: those in staged values and those still deferred.
     pairs: BTreeMap<Vec<u8>, Vec<u8>>,
     bytes: usize,
     values: Vec<Vec<u8>>,
+    /// Postings of appends deferred (in `pairs`, not yet in any sled value), in order.
+    deferred: Vec<Pair>,
+    /// The `through` of the last deferred append (big-endian), while any is deferred.
+    deferred_through: Option<Vec<u8>>,
 }
 
 /// A derived tree with staged postings (see the module doc).
@@ -151,44 +156,70 @@ impl StagedTree {
 
     /// Writes one append's postings (`postings`, keys never written before), its other values
     /// (`others`: lists, the layout's version) and the tree's `through` marker (`through`: the
-    /// append's last seq, big-endian, which also names the staged value) in one sled batch.
+    /// append's last seq, big-endian, which also names the staged value) in one sled batch,
+    /// with the postings of the appends deferred before it.
+    ///
+    /// With `defer`, an append of few postings and no other values is not written at all:
+    /// its postings join the staged ones in memory (readers see them at once) and are written
+    /// with a later append's, or by `write_deferred`. The log holds them meanwhile: after a
+    /// crash the tree's `through` is behind the head and opening derives them again, as for
+    /// any tree behind the head (docs/store.md, "Small appends defer their postings").
     pub(super) fn apply(
         &self,
         postings: Vec<Pair>,
         others: Vec<Pair>,
         through: &[u8],
+        defer: bool,
     ) -> Result<(), StoreError> {
         let mut guard = self.lock();
         let current = self.loaded(&mut guard)?;
+        let bytes: usize = postings.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let compact_pairs = self
+            .compact_pairs
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let fits = current.deferred.len() + postings.len() <= STAGE_AT_MOST
+            && current.pairs.len() + postings.len() <= compact_pairs
+            && current.bytes + bytes <= COMPACT_BYTES;
+        if defer && others.is_empty() && fits {
+            // In place unless a reader holds the staged set this instant (then copied).
+            drop(current);
+            let next = Arc::make_mut(guard.get_or_insert_with(Default::default));
+            next.bytes += bytes;
+            for (k, v) in postings {
+                next.pairs.insert(k.clone(), v.clone());
+                next.deferred.push((k, v));
+            }
+            next.deferred_through = Some(through.to_vec());
+            return Ok(());
+        }
         let mut batch = sled::Batch::default();
         for (k, v) in others {
             batch.insert(k, v);
         }
         batch.insert(THROUGH_KEY, through);
-        if postings.is_empty() {
+        if postings.is_empty() && current.deferred.is_empty() {
             self.tree.apply_batch(batch)?;
             return Ok(());
         }
-        let bytes: usize = postings.iter().map(|(k, v)| k.len() + v.len()).sum();
-        let stage = postings.len() <= STAGE_AT_MOST
-            && current.pairs.len() + postings.len()
-                <= self
-                    .compact_pairs
-                    .load(std::sync::atomic::Ordering::Relaxed)
-            && current.bytes + bytes <= COMPACT_BYTES;
-        if stage {
+        if fits {
+            // The deferred postings and this append's, in one staged value named by this
+            // append's `through` (the last of them).
+            let mut all = current.deferred.clone();
+            all.extend(postings.iter().cloned());
             let mut key = vec![STAGE];
             key.extend_from_slice(through);
-            let value = super::scopes::sealed(&key, &pack(&postings));
+            let value = super::scopes::sealed(&key, &pack(&all));
             batch.insert(key.as_slice(), value);
             self.tree.apply_batch(batch)?;
-            // In place unless a reader holds the staged set this instant (then copied).
             drop(current);
             let next = Arc::make_mut(guard.get_or_insert_with(Default::default));
             next.bytes += bytes;
             next.pairs.extend(postings);
             next.values.push(key);
+            next.deferred.clear();
+            next.deferred_through = None;
         } else {
+            // `pairs` holds the deferred postings too: merged with the staged ones.
             self.merge_into(&current, &mut batch)?;
             for (k, v) in postings {
                 batch.insert(k, v);
@@ -197,6 +228,34 @@ impl StagedTree {
             *guard = Some(Arc::new(Staged::default()));
         }
         Ok(())
+    }
+
+    /// Writes the postings deferred by small appends, with the `through` of the last of them
+    /// and `others` (the layout's version) — nothing when none is deferred.
+    pub(super) fn write_deferred(&self, others: Vec<Pair>) -> Result<(), StoreError> {
+        let through = match self.staged()?.deferred_through.clone() {
+            Some(t) => t,
+            None => return Ok(()),
+        };
+        // An append between the two locks wrote them already, or deferred a later `through`:
+        // `apply` writes whatever is deferred then, under the later `through` if there is one.
+        let mut guard = self.lock();
+        let current = self.loaded(&mut guard)?;
+        let through = current.deferred_through.clone().unwrap_or(through);
+        if current.deferred.is_empty() && current.deferred_through.is_none() {
+            return Ok(());
+        }
+        drop(current);
+        drop(guard);
+        self.apply(Vec::new(), others, &through, false)
+    }
+
+    /// The last seq the tree reflects: the last deferred append's, or its stored `through`.
+    pub(super) fn through(&self) -> Result<u64, StoreError> {
+        match &self.staged()?.deferred_through {
+            Some(t) => Ok(super::super::segment::first_seq(t).unwrap_or(0)),
+            None => super::index::through_of(&self.tree),
+        }
     }
 
     /// Adds to `batch` the staged postings merged into the tree (`merged`) and the removal
@@ -283,11 +342,14 @@ impl StagedTree {
     pub(super) fn compact(&self) -> Result<(), StoreError> {
         let mut guard = self.lock();
         let current = self.loaded(&mut guard)?;
-        if current.values.is_empty() {
+        if current.values.is_empty() && current.deferred.is_empty() {
             return Ok(());
         }
         let mut batch = sled::Batch::default();
         self.merge_into(&current, &mut batch)?;
+        if let Some(t) = &current.deferred_through {
+            batch.insert(THROUGH_KEY, t.as_slice());
+        }
         self.tree.apply_batch(batch)?;
         *guard = Some(Arc::new(Staged::default()));
         Ok(())
@@ -533,7 +595,10 @@ mod tests {
                 for (k, v) in &postings {
                     model.insert(k.clone(), v.clone());
                 }
-                t.apply(postings, Vec::new(), &seq.to_be_bytes()).unwrap();
+                // A third of the appends deferred (the service's small commits).
+                let defer = next() % 3 == 0;
+                t.apply(postings, Vec::new(), &seq.to_be_bytes(), defer)
+                    .unwrap();
                 if next() % 25 == 0 {
                     // A write outside an append (a list): merges what is staged first.
                     let k = vec![0xFE, round];
@@ -542,10 +607,11 @@ mod tests {
                     assert_eq!(t.get(&k).unwrap().as_deref(), Some(&[round][..]));
                     merged_at_least_once = true;
                 }
-                assert_eq!(
-                    t.get(&[0xFF]).unwrap().as_deref(),
-                    Some(&seq.to_be_bytes()[..])
-                );
+                assert_eq!(t.through().unwrap(), seq);
+                let stored = t.get(&[0xFF]).unwrap().map(|v| v.to_vec());
+                if !defer {
+                    assert_eq!(stored.as_deref(), Some(&seq.to_be_bytes()[..]));
+                }
                 let all: Vec<(Vec<u8>, Vec<u8>)> = t
                     .iter()
                     .unwrap()
@@ -591,6 +657,12 @@ mod tests {
                 }
             }
             assert!(t.staged_len() <= COMPACT_PAIRS);
+            // The store writes what is deferred when it closes.
+            t.write_deferred(Vec::new()).unwrap();
+            assert_eq!(
+                t.get(&[0xFF]).unwrap().as_deref(),
+                Some(&seq.to_be_bytes()[..])
+            );
             db.flush().unwrap();
         }
         assert!(merged_at_least_once);
@@ -611,9 +683,9 @@ mod tests {
                 })
                 .collect()
         };
-        t.apply(postings(1, 100), Vec::new(), &1u64.to_be_bytes())
+        t.apply(postings(1, 100), Vec::new(), &1u64.to_be_bytes(), false)
             .unwrap();
-        t.apply(postings(2, 100), Vec::new(), &2u64.to_be_bytes())
+        t.apply(postings(2, 100), Vec::new(), &2u64.to_be_bytes(), false)
             .unwrap();
         // Two staged values and the marker, no posting under its own key yet.
         assert_eq!(t.raw().len(), 3);
@@ -626,6 +698,7 @@ mod tests {
             postings(3, STAGE_AT_MOST + 1),
             Vec::new(),
             &3u64.to_be_bytes(),
+            true,
         )
         .unwrap();
         assert_eq!(t.raw().scan_prefix([STAGE]).count(), 0);
@@ -635,12 +708,70 @@ mod tests {
     }
 
     #[test]
+    fn deferred_postings_are_read_at_once_and_written_with_the_next_written_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let t = StagedTree::new(db.open_tree("t").unwrap(), "t", Values::Checked);
+        let posting = |seq: u64| -> Pair {
+            let mut k = vec![1];
+            k.extend_from_slice(&seq.to_be_bytes());
+            k.extend_from_slice(&0u32.to_be_bytes());
+            let v = super::super::scopes::sealed(&k, &seq.to_le_bytes());
+            (k, v)
+        };
+        t.apply(vec![posting(1)], Vec::new(), &1u64.to_be_bytes(), false)
+            .unwrap();
+        t.apply(vec![posting(2)], Vec::new(), &2u64.to_be_bytes(), true)
+            .unwrap();
+        t.apply(vec![posting(3)], Vec::new(), &3u64.to_be_bytes(), true)
+            .unwrap();
+        // Read at once, not written: the stored marker is the last written append's.
+        assert_eq!(t.scan_prefix([1]).unwrap().count(), 3);
+        assert_eq!(t.through().unwrap(), 3);
+        assert_eq!(
+            t.raw().get([0xFF]).unwrap().as_deref(),
+            Some(&1u64.to_be_bytes()[..])
+        );
+        assert_eq!(t.raw().scan_prefix([STAGE]).count(), 1);
+        // A fresh handle (a crash: nothing deferred survives) sees the tree behind: what
+        // opening a store catches up from the log.
+        let fresh = StagedTree::new(db.open_tree("t").unwrap(), "t", Values::Checked);
+        assert_eq!(fresh.scan_prefix([1]).unwrap().count(), 1);
+        assert_eq!(fresh.through().unwrap(), 1);
+        // A list written (other values) writes the deferred postings with it, in one staged
+        // value named by the last append.
+        t.apply(
+            vec![posting(4)],
+            vec![(vec![0xFE], vec![9])],
+            &4u64.to_be_bytes(),
+            true,
+        )
+        .unwrap();
+        let fresh = StagedTree::new(db.open_tree("t").unwrap(), "t", Values::Checked);
+        assert_eq!(fresh.scan_prefix([1]).unwrap().count(), 4);
+        assert_eq!(fresh.through().unwrap(), 4);
+        assert_eq!(t.raw().scan_prefix([STAGE]).count(), 2);
+        // `write_deferred` writes what a last deferred append left.
+        t.apply(vec![posting(5)], Vec::new(), &5u64.to_be_bytes(), true)
+            .unwrap();
+        t.write_deferred(Vec::new()).unwrap();
+        let fresh = StagedTree::new(db.open_tree("t").unwrap(), "t", Values::Checked);
+        assert_eq!(fresh.scan_prefix([1]).unwrap().count(), 5);
+        assert_eq!(fresh.through().unwrap(), 5);
+    }
+
+    #[test]
     fn a_damaged_staged_value_is_refused_not_read() {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path()).unwrap();
         let t = StagedTree::new(db.open_tree("t").unwrap(), "t", Values::Plain);
-        t.apply(vec![(vec![1, 2], vec![3])], Vec::new(), &9u64.to_be_bytes())
-            .unwrap();
+        t.apply(
+            vec![(vec![1, 2], vec![3])],
+            Vec::new(),
+            &9u64.to_be_bytes(),
+            false,
+        )
+        .unwrap();
         let (k, v) = t.raw().scan_prefix([STAGE]).next().unwrap().unwrap();
         let mut v = v.to_vec();
         v[5] ^= 1;

@@ -57,6 +57,8 @@ impl First {
 impl Store {
     /// Walks the whole chain and checks every index against it. Names the first bad seq.
     pub fn verify(&self) -> Result<Verified, StoreError> {
+        // The trees are compared as stored: what small appends deferred is written first.
+        self.write_deferred()?;
         let head = self.head();
         let mut expected_next = 1u64;
         let mut prev = Hash::ZERO;
