@@ -271,8 +271,11 @@ impl Store {
     pub(super) fn write_deferred(&self) -> Result<(), StoreError> {
         self.by_child.write_deferred(Vec::new())?;
         self.by_staff.write_deferred(Vec::new())?;
-        // With the layout's version: a store whose first appends were all deferred has none.
-        let format = (super::scopes::FORMAT_KEY.to_vec(), super::scopes::FORMAT.to_vec());
+        // With the layout's version, as every written batch of the read models carries it.
+        let format = (
+            super::scopes::FORMAT_KEY.to_vec(),
+            super::scopes::FORMAT.to_vec(),
+        );
         self.scopes.write_deferred(vec![format])?;
         let mut d = self.lock_deferred();
         if let Some(t) = d.by_id_through.clone() {

@@ -192,6 +192,13 @@ impl StagedTree {
             next.deferred_through = Some(through.to_vec());
             return Ok(());
         }
+        // The marker covers every posting written with it: a later append deferred since a
+        // caller read `through` (`write_deferred`) is written too, under its own marker.
+        let through = match &current.deferred_through {
+            Some(t) if t.as_slice() > through => t.clone(),
+            _ => through.to_vec(),
+        };
+        let through = through.as_slice();
         let mut batch = sled::Batch::default();
         for (k, v) in others {
             batch.insert(k, v);
@@ -233,20 +240,14 @@ impl StagedTree {
     /// Writes the postings deferred by small appends, with the `through` of the last of them
     /// and `others` (the layout's version) — nothing when none is deferred.
     pub(super) fn write_deferred(&self, others: Vec<Pair>) -> Result<(), StoreError> {
-        let through = match self.staged()?.deferred_through.clone() {
-            Some(t) => t,
-            None => return Ok(()),
+        // Not loaded: this process deferred nothing (a read command closing loads nothing).
+        let through = match self.lock().as_ref().map(|s| s.deferred_through.clone()) {
+            Some(Some(t)) => t,
+            _ => return Ok(()),
         };
-        // An append between the two locks wrote them already, or deferred a later `through`:
-        // `apply` writes whatever is deferred then, under the later `through` if there is one.
-        let mut guard = self.lock();
-        let current = self.loaded(&mut guard)?;
-        let through = current.deferred_through.clone().unwrap_or(through);
-        if current.deferred.is_empty() && current.deferred_through.is_none() {
-            return Ok(());
-        }
-        drop(current);
-        drop(guard);
+        // An append between the two locks may have written them, or deferred a later
+        // `through`: `apply` writes whatever is deferred then, with the same marker (its own
+        // `through` is the last deferred one, and it writes the rest with it).
         self.apply(Vec::new(), others, &through, false)
     }
 
