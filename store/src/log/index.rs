@@ -202,11 +202,9 @@ impl Store {
             let keep_in_memory = defer && ids.is_some();
             drop(ids);
             let mut d = self.lock_deferred();
-            if keep_in_memory {
-                d.by_id.extend(values);
-                d.by_id_through = Some(through.to_vec());
-            } else {
-                d.by_id.extend(values);
+            d.by_id.extend(values);
+            d.by_id_through = Some(through.to_vec());
+            if !keep_in_memory {
                 self.write_deferred_ids(&mut d, &through)?;
             }
         }

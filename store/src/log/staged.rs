@@ -172,7 +172,19 @@ impl StagedTree {
         defer: bool,
     ) -> Result<(), StoreError> {
         let mut guard = self.lock();
-        let current = self.loaded(&mut guard)?;
+        self.apply_locked(&mut guard, postings, others, through, defer)
+    }
+
+    /// `apply`, the staged set's lock held by the caller.
+    fn apply_locked(
+        &self,
+        guard: &mut Option<Arc<Staged>>,
+        postings: Vec<Pair>,
+        others: Vec<Pair>,
+        through: &[u8],
+        defer: bool,
+    ) -> Result<(), StoreError> {
+        let current = self.loaded(guard)?;
         let bytes: usize = postings.iter().map(|(k, v)| k.len() + v.len()).sum();
         let compact_pairs = self
             .compact_pairs
@@ -192,13 +204,6 @@ impl StagedTree {
             next.deferred_through = Some(through.to_vec());
             return Ok(());
         }
-        // The marker covers every posting written with it: a later append deferred since a
-        // caller read `through` (`write_deferred`) is written too, under its own marker.
-        let through = match &current.deferred_through {
-            Some(t) if t.as_slice() > through => t.clone(),
-            _ => through.to_vec(),
-        };
-        let through = through.as_slice();
         let mut batch = sled::Batch::default();
         for (k, v) in others {
             batch.insert(k, v);
@@ -240,15 +245,15 @@ impl StagedTree {
     /// Writes the postings deferred by small appends, with the `through` of the last of them
     /// and `others` (the layout's version) — nothing when none is deferred.
     pub(super) fn write_deferred(&self, others: Vec<Pair>) -> Result<(), StoreError> {
+        let mut guard = self.lock();
         // Not loaded: this process deferred nothing (a read command closing loads nothing).
-        let through = match self.lock().as_ref().map(|s| s.deferred_through.clone()) {
+        let through = match guard.as_ref().map(|s| s.deferred_through.clone()) {
             Some(Some(t)) => t,
             _ => return Ok(()),
         };
-        // An append between the two locks may have written them, or deferred a later
-        // `through`: `apply` writes whatever is deferred then, with the same marker (its own
-        // `through` is the last deferred one, and it writes the rest with it).
-        self.apply(Vec::new(), others, &through, false)
+        // Under the same lock: no append can write them, or defer more, in between (a marker
+        // written from a `through` read before would go back).
+        self.apply_locked(&mut guard, Vec::new(), others, &through, false)
     }
 
     /// The last seq the tree reflects: the last deferred append's, or its stored `through`.
