@@ -133,6 +133,18 @@ fn run_until_pause(db: &Path, files: &[std::path::PathBuf], stage: &str, nth: u6
     run
 }
 
+/// The prelude and `count` files of `per_file` talks (`<stem>NN.jsonl`), in import order.
+fn import_files(dir: &Path, stem: &str, count: usize, per_file: usize) -> Vec<std::path::PathBuf> {
+    let mut files = vec![dir.join("prelude.jsonl")];
+    std::fs::write(&files[0], prelude(CHILDREN)).unwrap();
+    for f in 0..count {
+        let path = dir.join(format!("{stem}{f:02}.jsonl"));
+        std::fs::write(&path, talks(&format!("{stem}{f:02}"), per_file, CHILDREN)).unwrap();
+        files.push(path);
+    }
+    files
+}
+
 /// Checks the reopened store against the log itself; returns events per batch prefix.
 fn check_store(db: &Path, round: usize) -> (Store, BTreeMap<String, usize>) {
     let store = Store::open(db).unwrap_or_else(|e| panic!("round {round}: reopen: {e}"));
@@ -195,13 +207,7 @@ fn check_store(db: &Path, round: usize) -> (Store, BTreeMap<String, usize>) {
 fn a_killed_import_leaves_whole_acknowledged_batches_and_a_valid_chain() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
-    let mut files = vec![dir.path().join("prelude.jsonl")];
-    std::fs::write(&files[0], prelude(CHILDREN)).unwrap();
-    for f in 0..FILES {
-        let path = dir.path().join(format!("b{f:02}.jsonl"));
-        std::fs::write(&path, talks(&format!("b{f:02}"), PER_FILE, CHILDREN)).unwrap();
-        files.push(path);
-    }
+    let files = import_files(dir.path(), "b", FILES, PER_FILE);
     let prelude_events = 3 + CHILDREN;
     let size = |stem: &str| {
         if stem == "prelude" {
@@ -277,16 +283,10 @@ fn a_killed_import_leaves_whole_acknowledged_batches_and_a_valid_chain() {
 fn a_killed_run_of_small_appends_loses_no_deferred_index_entry() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
-    let mut files = vec![dir.path().join("prelude.jsonl")];
-    std::fs::write(&files[0], prelude(CHILDREN)).unwrap();
     // Appends of 7 talks each: far below what an append defers; fewer of them than write
     // the deferred values (every 32nd append), so everything after the prelude is deferred.
     let small = 20;
-    for f in 0..small {
-        let path = dir.path().join(format!("s{f:02}.jsonl"));
-        std::fs::write(&path, talks(&format!("s{f:02}"), 7, CHILDREN)).unwrap();
-        files.push(path);
-    }
+    let files = import_files(dir.path(), "s", small, 7);
     drop(Store::create(&db).unwrap());
     let nth = small as u64; // the prelude is the first append: the last file's is paused
     let run = run_until_pause(&db, &files, "before-ack", nth);
