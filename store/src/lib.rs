@@ -13,4 +13,6 @@ pub mod floor;
 pub mod log;
 pub mod segment;
 
-pub use log::{Appended, ErrorKind, Head, Store, StoreError, Verified, copy_store};
+pub use log::{
+    Appended, ErrorKind, Head, SCOPES_BESIDE_AT, Store, StoreError, Verified, copy_store,
+};

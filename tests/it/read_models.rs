@@ -164,24 +164,42 @@ pub(crate) fn county(seed: u64) -> (Vec<Draft>, DateTime<Utc>) {
     (drafts, between.expect("the county is long enough"))
 }
 
-/// Appends the drafts in batches of about a week of records.
+/// Appends the drafts in batches of about a week of records, but the middle third of the
+/// year in one batch: a large append derives its read models beside the rest of the append
+/// (`store::SCOPES_BESIDE_AT`), a small one inline, and both must give what the replay gives.
 pub(crate) fn fill(store: &Store, drafts: Vec<Draft>) {
+    let (Some(first), Some(last)) = (
+        drafts.first().and_then(|d| d.recorded_at),
+        drafts.last().and_then(|d| d.recorded_at),
+    ) else {
+        return;
+    };
+    let middle = (first + (last - first) / 3)..(first + (last - first) * 2 / 3);
     let mut batch: Vec<Draft> = Vec::new();
     let mut start: Option<DateTime<Utc>> = None;
+    let mut largest = 0;
+    let mut append = |batch: Vec<Draft>| {
+        largest = largest.max(batch.len());
+        store
+            .append_at(batch, Source::Migration, now())
+            .expect("append");
+    };
     for d in drafts {
         let r = d.recorded_at.expect("a migration");
-        if start.is_some_and(|s| r - s > Duration::days(7)) {
-            store
-                .append_at(std::mem::take(&mut batch), Source::Migration, now())
-                .expect("append");
+        let week_over = start.is_some_and(|s| r - s > Duration::days(7));
+        let in_middle = start.is_some_and(|s| middle.contains(&s)) && middle.contains(&r);
+        if week_over && !in_middle {
+            append(std::mem::take(&mut batch));
             start = None;
         }
         start.get_or_insert(r);
         batch.push(d);
     }
-    store
-        .append_at(batch, Source::Migration, now())
-        .expect("append");
+    append(batch);
+    assert!(
+        largest >= store::SCOPES_BESIDE_AT,
+        "no batch was large enough to derive its read models beside the append ({largest})"
+    );
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {

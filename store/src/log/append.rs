@@ -19,11 +19,17 @@ use events::envelope::{Envelope, Hash, SCHEMA, Source};
 use events::seal::SEALED_SCHEMA;
 
 use super::error::StoreError;
+use super::scopes::DerivedScopes;
 use super::{Appended, Head, MAX_EVENT_BYTES, SEGMENT_TARGET_BYTES, Store};
 use crate::segment::{self, SegmentBuilder};
 
 /// Segments written per sled batch (bounds the memory of one `apply_batch`).
 const SEGMENTS_PER_SLED_BATCH: usize = 256;
+
+/// Envelopes from which an append derives its read models on a second thread (below, the
+/// thread costs more than it saves; the service's commits are far smaller). Public for the
+/// tests that must exercise both paths.
+pub const SCOPES_BESIDE_AT: usize = 4096;
 
 impl Store {
     /// Appends one batch atomically and durably: when this returns `Ok`, every new envelope
@@ -155,6 +161,41 @@ impl Store {
             }
             builder.push(&env.hash, body);
         }
+        // From here `envs` is final. A large append derives its read models on a second
+        // thread while this one writes the log and the other indexes; they are still written
+        // last, in the same order as a small append's.
+        let envs = &envs;
+        let through = segment::key(envs.last().expect("not empty").seq);
+        let beside = envs.len() >= SCOPES_BESIDE_AT
+            && !self.read_models_off()
+            && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
+        if beside {
+            // Loaded now, not by the other thread while this one indexes the run's ids.
+            self.load_ids()?;
+        }
+        std::thread::scope(|threads| {
+            let scopes =
+                beside.then(|| threads.spawn(|| self.derive_scopes_beside(envs, &through)));
+            self.append_rest(head, envs, skipped, bodies, segments, builder, prev, || {
+                scopes.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            })
+        })
+    }
+
+    /// The append from the chained bodies on: tree hashes, segments, flush, head, indexes
+    /// (`scopes`: the read models when derived beside), fsync, acknowledgement, signature.
+    #[allow(clippy::too_many_arguments)]
+    fn append_rest(
+        &self,
+        head: Head,
+        envs: &[Envelope],
+        skipped: u64,
+        bodies: Vec<Vec<u8>>,
+        mut segments: Vec<(u64, Vec<u8>)>,
+        builder: SegmentBuilder,
+        prev: Hash,
+        scopes: impl FnOnce() -> Option<Result<DerivedScopes, StoreError>>,
+    ) -> Result<Appended, StoreError> {
         // The tree's new hashes are planned from the bodies as stored (rules §12).
         let tree = self.plan_tree(head.seq, &bodies)?;
         drop(bodies);
@@ -181,15 +222,20 @@ impl Store {
         self.put_meta_head(&new_head)?;
         self.lock().head = new_head;
         test_pause("before-indexes", nth, first, new_head.seq, Some(&self.db));
-        self.write_indexes_then(&envs, false, || {
-            test_pause(
-                "before-read-models",
-                nth,
-                first,
-                new_head.seq,
-                Some(&self.db),
-            )
-        })?;
+        self.write_indexes_then(
+            envs,
+            false,
+            || {
+                test_pause(
+                    "before-read-models",
+                    nth,
+                    first,
+                    new_head.seq,
+                    Some(&self.db),
+                )
+            },
+            scopes,
+        )?;
         self.sync()?;
         self.acknowledge(&new_head)?;
         test_pause("before-sign", nth, first, new_head.seq, None);

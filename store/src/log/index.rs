@@ -18,6 +18,7 @@ use events::event::Event;
 use events::registry::{Entry, Registry};
 
 use super::error::{StoreError, damaged};
+use super::scopes::DerivedScopes;
 use super::{Store, THROUGH_KEY};
 use crate::segment;
 
@@ -134,16 +135,19 @@ impl Store {
         envs: &[Envelope],
         only_behind: bool,
     ) -> Result<(), StoreError> {
-        self.write_indexes_then(envs, only_behind, || {})
+        self.write_indexes_then(envs, only_behind, || {}, || None)
     }
 
     /// `write_indexes`, calling `before_read_models` once the other trees are written and
-    /// before the read models are (the crash test stops an import there).
+    /// before the read models are (the crash test stops an import there). `derived_scopes`
+    /// gives the read models' values when they were derived beside the append (a large one:
+    /// `Store::derive_scopes_beside`); `None` derives them here.
     pub(super) fn write_indexes_then(
         &self,
         envs: &[Envelope],
         only_behind: bool,
         before_read_models: impl FnOnce(),
+        derived_scopes: impl FnOnce() -> Option<Result<DerivedScopes, StoreError>>,
     ) -> Result<(), StoreError> {
         let Some(last) = envs.last().map(|e| e.seq) else {
             return Ok(());
@@ -225,7 +229,10 @@ impl Store {
         before_read_models();
         // Last, after the id index: an amendment's target in this very run is found through it.
         if behind(self.scopes.raw())? && !self.read_models_off() {
-            self.write_scopes(envs, &through, defer)?;
+            match derived_scopes() {
+                Some(derived) => self.store_scopes(derived?, &through, defer)?,
+                None => self.write_scopes(envs, &through, defer)?,
+            }
         }
         Ok(())
     }

@@ -52,6 +52,7 @@ use events::envelope::Hash;
 use events::registry::Registry;
 use serde::{Deserialize, Serialize};
 
+pub use append::SCOPES_BESIDE_AT;
 pub use error::{ErrorKind, StoreError};
 pub use open::copy_store;
 pub use tree::{StoredCheckpoint, TILE_HASHES};

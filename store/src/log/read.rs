@@ -100,6 +100,15 @@ impl Store {
         Ok((first + len).saturating_sub(1))
     }
 
+    /// Loads the id map from its tree if this process has not yet.
+    pub(super) fn load_ids(&self) -> Result<(), StoreError> {
+        let mut ids = self.lock_ids();
+        if ids.is_none() {
+            *ids = Some(IdMap::load(&self.by_id)?);
+        }
+        Ok(())
+    }
+
     /// The seq of the envelope with this id.
     pub fn seq_of(&self, id: &str) -> Result<Option<u64>, StoreError> {
         let candidates = {

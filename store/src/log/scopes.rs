@@ -189,6 +189,15 @@ fn show_key(key: &[u8]) -> String {
     }
 }
 
+/// Writes `tag ‖ body ‖ end` into `key` (its old content dropped): a key of this layout
+/// built without allocating once the buffer has grown.
+fn key_into(key: &mut Vec<u8>, tag: &[u8], body: &[u8], end: &[u8]) {
+    key.clear();
+    key.extend_from_slice(tag);
+    key.extend_from_slice(body);
+    key.extend_from_slice(end);
+}
+
 fn school_prefix(school: &str) -> Vec<u8> {
     let mut k = b"S".to_vec();
     k.extend_from_slice(school.as_bytes());
@@ -327,11 +336,12 @@ pub(super) type Lists = FxHashMap<Vec<u8>, Vec<String>>;
 pub(super) struct Scoper {
     /// New postings: key prefix (`S…\0` or `E…\0`) → seqs.
     postings: FxHashMap<Vec<u8>, Vec<u64>>,
-    /// The lists (`M`, `R`, `L` keys) as they stand after the run, for every key the run read.
+    /// The lists (`M`, `R`, `L` keys): those the writer held before the run
+    /// (`Store::read_model_lists`), and every other one the run read from the tree, as they
+    /// stand after the run. One map, changed in place: a failed run drops it whole.
     lists: Lists,
-    /// Lists as the tree held them before the run (`Store::read_model_lists`), consulted
-    /// before the tree; entries move from here to `lists` when the run reads them.
-    known: Lists,
+    /// Key scratch for the look-ups every envelope makes (a hit allocates nothing).
+    key: Vec<u8>,
     /// Which of those changed (and must be written).
     lists_changed: FxHashSet<Vec<u8>>,
     amended: FxHashMap<u64, Amended>,
@@ -364,25 +374,29 @@ impl Places {
 }
 
 impl Scoper {
-    /// A stored list (`M`, `R` or `N` key), as this run left it (loaded once per run).
+    /// A stored list (`M`, `R` or `L` key), as this run left it (read from the tree once).
     fn list_mut(
         &mut self,
         key: Vec<u8>,
         earlier: &impl Earlier,
     ) -> Result<&mut Vec<String>, StoreError> {
-        if !self.lists.contains_key(&key) {
-            let m: Vec<String> = match self.known.remove(&key) {
-                Some(m) => m,
-                None => match earlier.get(&key)? {
-                    Some(v) => rmp_serde::from_slice(&v).map_err(|err| {
-                        StoreError::Corrupt(format!("read model {}: {err}", show_key(&key)))
-                    })?,
-                    None => Vec::new(),
-                },
-            };
-            self.lists.insert(key.clone(), m);
+        self.load_list(&key, earlier)?;
+        Ok(self.lists.get_mut(&key).expect("loaded above"))
+    }
+
+    /// Makes sure the list under `key` is in `lists` (read from the tree on a miss).
+    fn load_list(&mut self, key: &[u8], earlier: &impl Earlier) -> Result<(), StoreError> {
+        if self.lists.contains_key(key) {
+            return Ok(());
         }
-        Ok(self.lists.get_mut(&key).expect("inserted above"))
+        let m: Vec<String> = match earlier.get(key)? {
+            Some(v) => rmp_serde::from_slice(&v).map_err(|err| {
+                StoreError::Corrupt(format!("read model {}: {err}", show_key(key)))
+            })?,
+            None => Vec::new(),
+        };
+        self.lists.insert(key.to_vec(), m);
+        Ok(())
     }
 
     /// A copy of a stored list.
@@ -446,6 +460,16 @@ impl Scoper {
 
     fn post(&mut self, prefix: Vec<u8>, seq: u64) {
         self.postings.entry(prefix).or_default().push(seq);
+    }
+
+    /// `post` without allocating a key the run already holds.
+    fn post_at(postings: &mut FxHashMap<Vec<u8>, Vec<u64>>, prefix: &[u8], seq: u64) {
+        match postings.get_mut(prefix) {
+            Some(seqs) => seqs.push(seq),
+            None => {
+                postings.insert(prefix.to_vec(), vec![seq]);
+            }
+        }
     }
 
     /// Posts `seq` under entity `e` and every school it belongs to.
@@ -651,23 +675,45 @@ impl Scoper {
             self.counties.insert(county_key(county, school));
         }
         places.entities.sort();
-        // The schools this envelope goes to, and each entity's schools (looked up once).
-        let mut to: Vec<String> = places.schools.clone();
-        let mut members: Vec<Vec<String>> = Vec::with_capacity(places.entities.len());
+        // The schools this envelope goes to: its own, and each entity's. Every envelope
+        // passes here, so the keys are built in one scratch buffer and the lists borrowed,
+        // not copied.
+        let mut key = std::mem::take(&mut self.key);
         for e in &places.entities {
-            let of = self.members_of(e, earlier)?;
-            self.post(entity_prefix(e), seq);
-            for s in &of {
-                self.post(school_prefix(s), seq);
+            key_into(&mut key, b"M", e, b"");
+            self.load_list(&key, earlier)?;
+        }
+        let mut to: Vec<String> = places.schools.clone();
+        for e in &places.entities {
+            key_into(&mut key, b"E", e, b"\0");
+            Self::post_at(&mut self.postings, &key, seq);
+            key_into(&mut key, b"M", e, b"");
+            let of = self.lists.get(key.as_slice()).expect("loaded above");
+            for s in of {
+                key_into(&mut key, b"S", s.as_bytes(), b"\0");
+                Self::post_at(&mut self.postings, &key, seq);
                 if !to.contains(s) {
                     to.push(s.clone());
                 }
             }
-            members.push(of);
         }
         for s in &places.schools {
-            self.post(school_prefix(s), seq);
+            key_into(&mut key, b"S", s.as_bytes(), b"\0");
+            Self::post_at(&mut self.postings, &key, seq);
         }
+        // Which of the entities a school this goes to does not hold (it then refers to
+        // them): the members as they stood above, as nothing below changes them before.
+        let mut refers: Vec<(Entity, String)> = Vec::new();
+        for e in &places.entities {
+            key_into(&mut key, b"M", e, b"");
+            let of = self.lists.get(key.as_slice()).expect("loaded above");
+            for s in &to {
+                if !of.contains(s) {
+                    refers.push((e.clone(), s.clone()));
+                }
+            }
+        }
+        self.key = key;
         // A registry event of a child or staff member (or an amendment of one) also goes to
         // the schools that refer to them.
         let school_registry_of = match env.event.target() {
@@ -692,12 +738,8 @@ impl Scoper {
         }
         // Every school this goes to refers to every entity it names (a school an entity
         // belongs to already reads all of it).
-        for (e, of) in places.entities.iter().zip(&members) {
-            for s in &to {
-                if !of.contains(s) {
-                    self.refer(e, s, earlier)?;
-                }
-            }
+        for (e, s) in refers {
+            self.refer(&e, &s, earlier)?;
         }
         for (e, s) in Self::joins_of(&env.event) {
             self.join(&e, &s, earlier)?;
@@ -793,12 +835,10 @@ impl Scoper {
     /// other values with the layout's version (`StagedTree::apply` adds the `through`
     /// marker), and every list as the tree holds it once they are written (those the run
     /// read, and those it was handed and did not read).
-    fn batch(mut self, through: &[u8]) -> (Vec<KeyValue>, Vec<KeyValue>, Lists) {
-        let mut known = std::mem::take(&mut self.known);
+    fn batch(self, through: &[u8]) -> (Vec<KeyValue>, Vec<KeyValue>, Lists) {
         let (postings, mut others, lists) = self.entries(through);
         others.push((FORMAT_KEY.to_vec(), FORMAT.to_vec()));
-        known.extend(lists);
-        (postings, others, known)
+        (postings, others, lists)
     }
 
     /// Every key and sealed value the run adds: the postings (keyed by `through`), the other
@@ -1079,6 +1119,62 @@ impl Scoper {
     }
 }
 
+/// What a run of envelopes adds to the read models, derived and not yet written: the
+/// postings, the other values, and the lists as they stand after the run.
+pub(super) struct DerivedScopes {
+    postings: Vec<KeyValue>,
+    others: Vec<KeyValue>,
+    lists: Lists,
+}
+
+/// The tree as earlier appends left it, with the run being appended in memory: the run's
+/// envelopes may not be in the log or the id index yet when its read models are derived
+/// beside the rest of the append (`Store::derive_scopes_beside`).
+struct WithRun<'a> {
+    tree: InTree<'a>,
+    run: &'a [Envelope],
+    /// The run's ids, built on the first amendment that asks.
+    ids: Option<FxHashMap<&'a str, usize>>,
+}
+
+impl WithRun<'_> {
+    fn in_run(&self, seq: u64) -> Option<&Envelope> {
+        let first = self.run.first()?.seq;
+        let i = usize::try_from(seq.checked_sub(first)?).ok()?;
+        self.run.get(i)
+    }
+}
+
+impl Earlier for WithRun<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.tree.get(key)
+    }
+    fn seqs(&self, prefix: &[u8]) -> Result<Vec<u64>, StoreError> {
+        self.tree.seqs(prefix)
+    }
+    fn target(&mut self, id: &str) -> Result<Option<Envelope>, StoreError> {
+        let run = self.run;
+        let ids = self.ids.get_or_insert_with(|| {
+            run.iter()
+                .enumerate()
+                .map(|(i, e)| (e.id.as_str(), i))
+                .collect()
+        });
+        match ids.get(id) {
+            Some(&i) => Ok(Some(run[i].clone())),
+            // Not in the run: the id index holds every earlier one (an id is never in both,
+            // the append skips ids already in the log).
+            None => self.tree.target(id),
+        }
+    }
+    fn envelope(&mut self, seq: u64) -> Result<Option<Envelope>, StoreError> {
+        match self.in_run(seq) {
+            Some(e) => Ok(Some(e.clone())),
+            None => self.tree.envelope(seq),
+        }
+    }
+}
+
 impl Store {
     /// Derives what `envs` (consecutive, just after the tree's `through`) add to the read
     /// models and writes it with the new `through` marker in one sled batch.
@@ -1088,18 +1184,64 @@ impl Store {
         through: &[u8],
         defer: bool,
     ) -> Result<(), StoreError> {
-        // Taken for the run: a failure below leaves no lists known (the next append reads
-        // them from the tree).
+        let derived = self.derive_scopes(envs, through, &mut InTree { store: self })?;
+        self.store_scopes(derived, through, defer)
+    }
+
+    /// `derive_scopes` for a run being appended, before it is in the log or the id index:
+    /// what an append of many envelopes runs on a second thread beside writing the log and
+    /// the other indexes (it reads only the `scopes` tree, earlier envelopes and the run).
+    /// The caller has the id map loaded (`seq_of`), so this never loads it while the append
+    /// writes the run's ids.
+    pub(super) fn derive_scopes_beside(
+        &self,
+        envs: &[Envelope],
+        through: &[u8],
+    ) -> Result<DerivedScopes, StoreError> {
+        let mut earlier = WithRun {
+            tree: InTree { store: self },
+            run: envs,
+            ids: None,
+        };
+        self.derive_scopes(envs, through, &mut earlier)
+    }
+
+    fn derive_scopes(
+        &self,
+        envs: &[Envelope],
+        through: &[u8],
+        earlier: &mut impl Earlier,
+    ) -> Result<DerivedScopes, StoreError> {
+        // Taken for the run: a failure, here or before the values are written, leaves no
+        // lists known (the next append reads them from the tree).
         let known = std::mem::take(&mut *self.lock_read_model_lists());
-        let mut earlier = InTree { store: self };
         let mut scoper = Scoper {
-            known,
+            lists: known,
             ..Scoper::default()
         };
         for env in envs {
-            scoper.add(env, &mut earlier)?;
+            scoper.add(env, earlier)?;
         }
-        let (postings, mut others, lists) = scoper.batch(through);
+        let (postings, others, lists) = scoper.batch(through);
+        Ok(DerivedScopes {
+            postings,
+            others,
+            lists,
+        })
+    }
+
+    /// Writes what `derive_scopes` derived for the run ending at `through`.
+    pub(super) fn store_scopes(
+        &self,
+        derived: DerivedScopes,
+        through: &[u8],
+        defer: bool,
+    ) -> Result<(), StoreError> {
+        let DerivedScopes {
+            postings,
+            mut others,
+            lists,
+        } = derived;
         // The layout's version, already stored, need not hold a small append back.
         if defer
             && matches!(others.as_slice(), [(k, v)] if k == FORMAT_KEY && v == FORMAT)
