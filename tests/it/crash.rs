@@ -16,7 +16,11 @@
 //! - `before-ack`: flushed and fsynced, the acknowledgement not yet printed — the batch must
 //!   be present, whole, though nobody was told.
 //!
-//! A second test imports small files (appends of a few events, like the service's commits,
+//! A second test imports files of more than `store::SCOPES_BESIDE_AT` talks, whose appends
+//! derive their read models on a second thread and write them there while the first flushes
+//! and fsyncs, and kills the import before they are written and after the batch is fsynced.
+//!
+//! A third test imports small files (appends of a few events, like the service's commits,
 //! which defer their indexes and read models to a later append) and kills the import after
 //! many of them: what was deferred was never written, and opening derives it from the log.
 //!
@@ -277,6 +281,55 @@ fn a_killed_import_leaves_whole_acknowledged_batches_and_a_valid_chain() {
     let (store, per_batch) = check_store(&db, ROUNDS.len());
     assert_eq!(store.head().seq as usize, prelude_events + FILES * PER_FILE);
     assert_eq!(per_batch.len(), FILES + 1);
+}
+
+#[test]
+fn a_killed_large_import_whose_read_models_are_derived_beside_leaves_them_equal_to_a_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let per_file = store::SCOPES_BESIDE_AT + 100;
+    let files = import_files(dir.path(), "l", 3, per_file);
+    drop(Store::create(&db).unwrap());
+    let mut acked_ever: BTreeSet<String> = BTreeSet::new();
+    // The prelude is the first writing append of the first run; each later run resumes
+    // where the log ends. Before the read models: derived on the other thread, not written.
+    // Before the signature: the read models written beside the fsync, the batch fsynced.
+    let rounds = [
+        ("before-read-models", 2),
+        ("before-ack", 1),
+        ("before-read-models", 1),
+    ];
+    for (round, &(stage, nth)) in rounds.iter().enumerate() {
+        let run = run_until_pause(&db, &files, stage, nth);
+        acked_ever.extend(run.acked.iter().map(|(b, _)| b.clone()));
+        let (_, first, last) = run.paused.clone().expect("checked by run_until_pause");
+        assert!(
+            last - first + 1 >= store::SCOPES_BESIDE_AT as u64,
+            "round {round}"
+        );
+        // Reopened: the paused batch is in (its head moved), and the read models, caught up
+        // from the log where they were not written, equal their rebuild (`verify`) and give
+        // school s1 every envelope.
+        let (store, per_batch) = check_store(&db, round);
+        assert_eq!(
+            store.head().seq,
+            last,
+            "round {round}: the paused batch is missing"
+        );
+        for b in &acked_ever {
+            assert!(
+                per_batch.contains_key(b),
+                "round {round}: batch {b} is missing"
+            );
+        }
+    }
+    let mut args = vec!["import"];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let out = crate::careledger(&db, &args);
+    assert!(out.status.success(), "{}", crate::stderr(&out));
+    let (store, per_batch) = check_store(&db, rounds.len());
+    assert_eq!(store.head().seq as usize, 3 + CHILDREN + 3 * per_file);
+    assert_eq!(per_batch.len(), 4);
 }
 
 #[test]

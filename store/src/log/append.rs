@@ -3,7 +3,9 @@
 //!
 //! Order of an append: segments and the tree's new stored hashes (`apply_batch`es, invisible
 //! until the head moves), flush, `meta/head`, derived trees, flush + fsync of `db`, the head
-//! file (fsynced), the signed checkpoint when the store has a signer, and only then `Ok`. A
+//! file (fsynced), the signed checkpoint when the store has a signer, and only then `Ok` (an
+//! append of at least `SCOPES_BESIDE_AT` envelopes derives its read models on a second thread
+//! and writes them there during the flush + fsync: derived, they need not be durable). A
 //! batch is visible whole or not at all. An `Err` (a full disk, say) is never an
 //! acknowledgement; when it comes from the last flushes or the signing, after the head was
 //! written, the next open may find the batch committed, whole (and signs its checkpoint).
@@ -19,7 +21,6 @@ use events::envelope::{Envelope, Hash, SCHEMA, Source};
 use events::seal::SEALED_SCHEMA;
 
 use super::error::StoreError;
-use super::scopes::DerivedScopes;
 use super::{Appended, Head, MAX_EVENT_BYTES, SEGMENT_TARGET_BYTES, Store};
 use crate::segment::{self, SegmentBuilder};
 
@@ -162,8 +163,10 @@ impl Store {
             builder.push(&env.hash, body);
         }
         // From here `envs` is final. A large append derives its read models on a second
-        // thread while this one writes the log and the other indexes; they are still written
-        // last, in the same order as a small append's.
+        // thread while this one writes the log and the other indexes, and writes them there
+        // while this one flushes and fsyncs: they are derived, and written after the head as
+        // a small append's are (a crash before they are leaves them behind the head, caught
+        // up on open).
         let envs = &envs;
         let through = segment::key(envs.last().expect("not empty").seq);
         let beside = envs.len() >= SCOPES_BESIDE_AT
@@ -174,16 +177,26 @@ impl Store {
             self.load_ids()?;
         }
         std::thread::scope(|threads| {
-            let scopes =
-                beside.then(|| threads.spawn(|| self.derive_scopes_beside(envs, &through)));
-            self.append_rest(head, envs, skipped, bodies, segments, builder, prev, || {
-                scopes.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            })
+            // `true`: the head moved and the other indexes are written, write the read
+            // models; a sender dropped without it (the append failed): write nothing.
+            let (go, wait) = std::sync::mpsc::sync_channel::<bool>(1);
+            let scopes = beside.then(|| {
+                threads.spawn(move || -> Result<(), StoreError> {
+                    let derived = self.derive_scopes_beside(envs, &through)?;
+                    match wait.recv() {
+                        Ok(true) => self.store_scopes(derived, &through, false),
+                        _ => Ok(()),
+                    }
+                })
+            });
+            let beside = scopes.map(|handle| Beside { go, handle });
+            self.append_rest(head, envs, skipped, bodies, segments, builder, prev, beside)
         })
     }
 
     /// The append from the chained bodies on: tree hashes, segments, flush, head, indexes
-    /// (`scopes`: the read models when derived beside), fsync, acknowledgement, signature.
+    /// (the read models by `beside` when they are derived there), fsync, acknowledgement,
+    /// signature.
     #[allow(clippy::too_many_arguments)]
     fn append_rest(
         &self,
@@ -194,7 +207,7 @@ impl Store {
         mut segments: Vec<(u64, Vec<u8>)>,
         builder: SegmentBuilder,
         prev: Hash,
-        scopes: impl FnOnce() -> Option<Result<DerivedScopes, StoreError>>,
+        beside: Option<Beside<'_>>,
     ) -> Result<Appended, StoreError> {
         // The tree's new hashes are planned from the bodies as stored (rules §12).
         let tree = self.plan_tree(head.seq, &bodies)?;
@@ -234,9 +247,21 @@ impl Store {
                     Some(&self.db),
                 )
             },
-            scopes,
+            beside.is_some(),
         )?;
-        self.sync()?;
+        let sync = match beside {
+            // The read models are written while sled flushes and fsyncs what came before.
+            Some(Beside { go, handle }) => {
+                let _ = go.send(true);
+                let sync = self.sync();
+                handle
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+                sync
+            }
+            None => self.sync(),
+        };
+        sync?;
         self.acknowledge(&new_head)?;
         test_pause("before-sign", nth, first, new_head.seq, None);
         // Signed only once committed: a key never signs a tree that might not be the log's.
@@ -257,6 +282,13 @@ impl Store {
             None => Ok(()),
         }
     }
+}
+
+/// The read models of an append being derived on another thread: `go` tells it to write
+/// them (once the head moved and the other indexes are written), `handle` is its outcome.
+struct Beside<'scope> {
+    go: std::sync::mpsc::SyncSender<bool>,
+    handle: std::thread::ScopedJoinHandle<'scope, Result<(), StoreError>>,
 }
 
 /// Encodes envelope bodies on every core (order kept).

@@ -18,7 +18,6 @@ use events::event::Event;
 use events::registry::{Entry, Registry};
 
 use super::error::{StoreError, damaged};
-use super::scopes::DerivedScopes;
 use super::{Store, THROUGH_KEY};
 use crate::segment;
 
@@ -135,19 +134,19 @@ impl Store {
         envs: &[Envelope],
         only_behind: bool,
     ) -> Result<(), StoreError> {
-        self.write_indexes_then(envs, only_behind, || {}, || None)
+        self.write_indexes_then(envs, only_behind, || {}, false)
     }
 
     /// `write_indexes`, calling `before_read_models` once the other trees are written and
-    /// before the read models are (the crash test stops an import there). `derived_scopes`
-    /// gives the read models' values when they were derived beside the append (a large one:
-    /// `Store::derive_scopes_beside`); `None` derives them here.
+    /// before the read models are (the crash test stops an import there). With
+    /// `read_models_beside` the read models are left to the append, which derives and writes
+    /// them on another thread (a large one: `Store::derive_scopes_beside`).
     pub(super) fn write_indexes_then(
         &self,
         envs: &[Envelope],
         only_behind: bool,
         before_read_models: impl FnOnce(),
-        derived_scopes: impl FnOnce() -> Option<Result<DerivedScopes, StoreError>>,
+        read_models_beside: bool,
     ) -> Result<(), StoreError> {
         let Some(last) = envs.last().map(|e| e.seq) else {
             return Ok(());
@@ -228,11 +227,8 @@ impl Store {
         }
         before_read_models();
         // Last, after the id index: an amendment's target in this very run is found through it.
-        if behind(self.scopes.raw())? && !self.read_models_off() {
-            match derived_scopes() {
-                Some(derived) => self.store_scopes(derived?, &through, defer)?,
-                None => self.write_scopes(envs, &through, defer)?,
-            }
+        if !read_models_beside && behind(self.scopes.raw())? && !self.read_models_off() {
+            self.write_scopes(envs, &through, defer)?;
         }
         Ok(())
     }
