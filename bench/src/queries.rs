@@ -301,12 +301,16 @@ pub fn archive(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     let mut state = data.seed;
     let (mut fetch, mut project) = (Duration::ZERO, Duration::ZERO);
     let mut times = Vec::with_capacity(ARCHIVE_LOOKUPS);
+    // Each lookup's time, its place in the run (the first ones find sled's cache cold) and
+    // what it read: which lookups make the tail.
+    let mut each: Vec<(Duration, usize, usize)> = Vec::with_capacity(ARCHIVE_LOOKUPS);
     let mut read = 0usize;
-    for _ in 0..ARCHIVE_LOOKUPS {
+    for nth in 0..ARCHIVE_LOOKUPS {
         let child = &children[(splitmix(&mut state) % children.len() as u64) as usize];
         let t = Instant::now();
         let envs = plan::child_envelopes(&store, child, Some(as_of), &plan::Opener::sealed())?;
-        read += envs.len();
+        let n = envs.len();
+        read += n;
         let fetched = t.elapsed();
         let (head_seq, head_at) = store.head_as_of(Some(as_of))?;
         let tl = projections::versions::Versions::build(envs).timeline_with_head(
@@ -320,8 +324,21 @@ pub fn archive(data: &DataArgs, dir: &Path) -> Result<StageOut> {
         fetch += fetched;
         project += total - fetched;
         times.push(total);
+        each.push((total, nth, n));
     }
     times.sort_unstable();
+    each.sort_unstable_by(|a, b| b.cmp(a));
+    let slowest: Vec<String> = each
+        .iter()
+        .take(3)
+        .map(|(t, nth, n)| {
+            format!(
+                "{:.1} ms (lookup {} of the run, {n} envelopes)",
+                t.as_secs_f64() * 1e3,
+                nth + 1
+            )
+        })
+        .collect();
     let n = times.len() as f64;
     let mut out = StageOut::default();
     out.set("lookups", n);
@@ -333,6 +350,7 @@ pub fn archive(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     out.set("registry_envelopes", registry.len() as f64);
     out.set("as_of_seq", mid as f64);
     out.note("as_of", events::time::format_local(as_of));
+    out.note("slowest", slowest.join(", "));
     Ok(out)
 }
 

@@ -384,11 +384,12 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
             int(arc.f("registry_envelopes"))
         ),
         format!(
-            "p50 {:.1} ms, p99 {:.1} ms (mean: fetch {:.1} ms + project {:.1} ms)",
+            "p50 {:.1} ms, p99 {:.1} ms (mean: fetch {:.1} ms + project {:.1} ms; slowest: {})",
             arc.f("p50_ms"),
             arc.f("p99_ms"),
             arc.f("fetch_ms_mean"),
-            arc.f("project_ms_mean")
+            arc.f("project_ms_mean"),
+            arc.note("slowest")
         ),
         peak(results.get("archive")),
     );
