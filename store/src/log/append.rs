@@ -174,7 +174,7 @@ impl Store {
             && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
         if beside {
             // Loaded now, not by the other thread while this one indexes the run's ids.
-            self.load_ids()?;
+            drop(self.ids_loaded()?);
         }
         std::thread::scope(|threads| {
             // `true`: the head moved and the other indexes are written, write the read

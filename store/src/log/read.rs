@@ -7,6 +7,8 @@
 //!
 //! This module owns reading; it must never write.
 
+use std::sync::MutexGuard;
+
 use chrono::{DateTime, Utc};
 
 use events::envelope::{Envelope, Hash};
@@ -100,24 +102,22 @@ impl Store {
         Ok((first + len).saturating_sub(1))
     }
 
-    /// Loads the id map from its tree if this process has not yet.
-    pub(super) fn load_ids(&self) -> Result<(), StoreError> {
+    /// The id map, loaded from its tree if this process has not yet, under its lock.
+    pub(super) fn ids_loaded(&self) -> Result<MutexGuard<'_, Option<IdMap>>, StoreError> {
         let mut ids = self.lock_ids();
         if ids.is_none() {
             *ids = Some(IdMap::load(&self.by_id)?);
         }
-        Ok(())
+        Ok(ids)
     }
 
     /// The seq of the envelope with this id.
     pub fn seq_of(&self, id: &str) -> Result<Option<u64>, StoreError> {
-        let candidates = {
-            let mut ids = self.lock_ids();
-            if ids.is_none() {
-                *ids = Some(IdMap::load(&self.by_id)?);
-            }
-            ids.as_ref().expect("loaded above").candidates(id_hash(id))
-        };
+        let candidates = self
+            .ids_loaded()?
+            .as_ref()
+            .expect("loaded by ids_loaded")
+            .candidates(id_hash(id));
         // A hash names candidates; the envelope itself confirms (64-bit hashes of distinct
         // ids collide with probability ~1e-7 at 5 M events, and then both are kept).
         for seq in candidates {
