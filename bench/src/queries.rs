@@ -300,7 +300,6 @@ pub fn archive(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     anyhow::ensure!(!children.is_empty(), "no child registered by {as_of}");
     let mut state = data.seed;
     let (mut fetch, mut project) = (Duration::ZERO, Duration::ZERO);
-    let mut times = Vec::with_capacity(ARCHIVE_LOOKUPS);
     // Each lookup's time, its place in the run (the first ones find sled's cache cold) and
     // what it read: which lookups make the tail.
     let mut each: Vec<(Duration, usize, usize)> = Vec::with_capacity(ARCHIVE_LOOKUPS);
@@ -323,11 +322,10 @@ pub fn archive(data: &DataArgs, dir: &Path) -> Result<StageOut> {
         let total = t.elapsed();
         fetch += fetched;
         project += total - fetched;
-        times.push(total);
         each.push((total, nth, n));
     }
-    times.sort_unstable();
     each.sort_unstable_by(|a, b| b.cmp(a));
+    let times: Vec<Duration> = each.iter().rev().map(|(t, _, _)| *t).collect();
     let slowest: Vec<String> = each
         .iter()
         .take(3)

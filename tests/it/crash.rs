@@ -293,7 +293,8 @@ fn a_killed_large_import_whose_read_models_are_derived_beside_leaves_them_equal_
     let mut acked_ever: BTreeSet<String> = BTreeSet::new();
     // The prelude is the first writing append of the first run; each later run resumes
     // where the log ends. Before the read models: derived on the other thread, not written.
-    // Before the signature: the read models written beside the fsync, the batch fsynced.
+    // Before the acknowledgement is printed: the read models written beside the fsync, the
+    // batch fsynced and signed.
     let rounds = [
         ("before-read-models", 2),
         ("before-ack", 1),
