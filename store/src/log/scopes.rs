@@ -46,10 +46,12 @@
 
 use std::collections::BTreeSet;
 
+use compact_str::CompactString;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
 
 use events::envelope::Envelope;
 use events::event::Event;
@@ -70,17 +72,29 @@ const SEQS_PER_VALUE: usize = 1024;
 /// Bytes of the check appended to every value.
 const CHECK_BYTES: usize = 8;
 
+/// A key of the maps the rule probes for every envelope (`M ‖ entity`, `S ‖ school ‖ 0`,
+/// `E ‖ entity ‖ 0`), held inline up to 24 bytes (every generated and real id fits): a probe
+/// that hits compares bytes in the table's own slot instead of following a pointer to a key
+/// allocated elsewhere, which at county scale (36,000 entities) is a cache miss per probe.
+/// It hashes and compares as the byte slice it holds, so a map of them is probed by `&[u8]`.
+type Key = SmallVec<[u8; 24]>;
+
+/// A school's id in a list the rule reads for every envelope (`M`): inline, as `Key`.
+type School = CompactString;
+
 /// A child or a staff member, as `kind ‖ id` (`c` child, `s` staff).
-type Entity = Vec<u8>;
+type Entity = Key;
 
 fn child(id: &str) -> Entity {
-    let mut k = b"c".to_vec();
+    let mut k = Entity::new();
+    k.push(b'c');
     k.extend_from_slice(id.as_bytes());
     k
 }
 
 fn staff(id: &str) -> Entity {
-    let mut k = b"s".to_vec();
+    let mut k = Entity::new();
+    k.push(b's');
     k.extend_from_slice(id.as_bytes());
     k
 }
@@ -88,8 +102,8 @@ fn staff(id: &str) -> Entity {
 /// What the amendments of one event added to it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Amended {
-    /// Entities its corrections named that it did not name as recorded.
-    entities: Vec<Entity>,
+    /// Entities its corrections named that it did not name as recorded (`kind ‖ id`).
+    entities: Vec<Vec<u8>>,
     /// Schools its corrections named.
     schools: Vec<String>,
     /// The seqs of its amendments, in log order.
@@ -329,13 +343,13 @@ pub(super) trait Earlier {
 type KeyValue = (Vec<u8>, Vec<u8>);
 
 /// Lists (`M`, `R`, `L` keys) as the tree holds them (an empty list: no value).
-pub(super) type Lists = FxHashMap<Vec<u8>, Vec<String>>;
+pub(super) type Lists = FxHashMap<Key, Vec<School>>;
 
 /// The rule, applied to a run of consecutive envelopes: what they add to the tree.
 #[derive(Default)]
 pub(super) struct Scoper {
     /// New postings: key prefix (`S…\0` or `E…\0`) → seqs.
-    postings: FxHashMap<Vec<u8>, Vec<u64>>,
+    postings: FxHashMap<Key, Vec<u64>>,
     /// The lists (`M`, `R`, `L` keys): those the writer held before the run
     /// (`Store::read_model_lists`), and every other one the run read from the tree, as they
     /// stand after the run. One map, changed in place: a failed run drops it whole.
@@ -343,7 +357,7 @@ pub(super) struct Scoper {
     /// Key scratch for the look-ups every envelope makes (a hit allocates nothing).
     key: Vec<u8>,
     /// Which of those changed (and must be written).
-    lists_changed: FxHashSet<Vec<u8>>,
+    lists_changed: FxHashSet<Key>,
     amended: FxHashMap<u64, Amended>,
     incidents: FxHashMap<String, String>,
     counties: BTreeSet<Vec<u8>>,
@@ -356,7 +370,7 @@ pub(super) struct Scoper {
 /// What an event names: entities and schools.
 #[derive(Default)]
 struct Places {
-    entities: Vec<Entity>,
+    entities: SmallVec<[Entity; 2]>,
     schools: Vec<String>,
 }
 
@@ -379,9 +393,9 @@ impl Scoper {
         &mut self,
         key: Vec<u8>,
         earlier: &impl Earlier,
-    ) -> Result<&mut Vec<String>, StoreError> {
+    ) -> Result<&mut Vec<School>, StoreError> {
         self.load_list(&key, earlier)?;
-        Ok(self.lists.get_mut(&key).expect("loaded above"))
+        Ok(self.lists.get_mut(key.as_slice()).expect("loaded above"))
     }
 
     /// Makes sure the list under `key` is in `lists` (read from the tree on a miss).
@@ -395,12 +409,15 @@ impl Scoper {
             })?,
             None => Vec::new(),
         };
-        self.lists.insert(key.to_vec(), m);
+        self.lists.insert(
+            Key::from_slice(key),
+            m.into_iter().map(School::from).collect(),
+        );
         Ok(())
     }
 
     /// A copy of a stored list.
-    fn list(&mut self, key: Vec<u8>, earlier: &impl Earlier) -> Result<Vec<String>, StoreError> {
+    fn list(&mut self, key: Vec<u8>, earlier: &impl Earlier) -> Result<Vec<School>, StoreError> {
         Ok(self.list_mut(key, earlier)?.clone())
     }
 
@@ -415,12 +432,12 @@ impl Scoper {
         if m.iter().any(|x| x == item) {
             return Ok(false);
         }
-        m.push(item.to_owned());
-        self.lists_changed.insert(key);
+        m.push(School::from(item));
+        self.lists_changed.insert(key.into());
         Ok(true)
     }
 
-    fn members_of(&mut self, e: &[u8], earlier: &impl Earlier) -> Result<Vec<String>, StoreError> {
+    fn members_of(&mut self, e: &[u8], earlier: &impl Earlier) -> Result<Vec<School>, StoreError> {
         self.list(members_key(e), earlier)
     }
 
@@ -437,9 +454,15 @@ impl Scoper {
         }
         let prefix = registry_prefix(e);
         let mut seqs = earlier.seqs(&prefix)?;
-        seqs.extend(self.postings.get(&prefix).into_iter().flatten().copied());
+        seqs.extend(
+            self.postings
+                .get(prefix.as_slice())
+                .into_iter()
+                .flatten()
+                .copied(),
+        );
         self.postings
-            .entry(school_prefix(school))
+            .entry(school_prefix(school).into())
             .or_default()
             .extend(seqs);
         Ok(())
@@ -459,15 +482,15 @@ impl Scoper {
     }
 
     fn post(&mut self, prefix: Vec<u8>, seq: u64) {
-        self.postings.entry(prefix).or_default().push(seq);
+        self.postings.entry(prefix.into()).or_default().push(seq);
     }
 
     /// `post` without allocating a key the run already holds.
-    fn post_at(postings: &mut FxHashMap<Vec<u8>, Vec<u64>>, prefix: &[u8], seq: u64) {
+    fn post_at(postings: &mut FxHashMap<Key, Vec<u64>>, prefix: &[u8], seq: u64) {
         match postings.get_mut(prefix) {
             Some(seqs) => seqs.push(seq),
             None => {
-                postings.insert(prefix.to_vec(), vec![seq]);
+                postings.insert(Key::from_slice(prefix), vec![seq]);
             }
         }
     }
@@ -506,12 +529,18 @@ impl Scoper {
         }
         let prefix = entity_prefix(e);
         let mut seqs = earlier.seqs(&prefix)?;
-        seqs.extend(self.postings.get(&prefix).into_iter().flatten().copied());
+        seqs.extend(
+            self.postings
+                .get(prefix.as_slice())
+                .into_iter()
+                .flatten()
+                .copied(),
+        );
         seqs.sort_unstable();
         seqs.dedup();
         let neighbours = self.neighbours(e, &seqs, earlier)?;
         let to = school_prefix(school);
-        self.postings.entry(to).or_default().extend(seqs);
+        self.postings.entry(to.into()).or_default().extend(seqs);
         for n in neighbours {
             self.refer(&n, school, earlier)?;
         }
@@ -542,12 +571,12 @@ impl Scoper {
                 out.entity(n);
             }
             for n in self.amended_of(seq, earlier)?.entities {
-                out.entity(n);
+                out.entity(Entity::from_vec(n));
             }
         }
-        out.entities.retain(|n| n != e);
+        out.entities.retain(|n| n.as_slice() != e);
         out.entities.sort();
-        Ok(out.entities)
+        Ok(out.entities.into_vec())
     }
 
     /// School `reader` reads `school`'s own registry (its registration, terms and policies),
@@ -563,9 +592,15 @@ impl Scoper {
         }
         let prefix = school_registry_prefix(school);
         let mut seqs = earlier.seqs(&prefix)?;
-        seqs.extend(self.postings.get(&prefix).into_iter().flatten().copied());
+        seqs.extend(
+            self.postings
+                .get(prefix.as_slice())
+                .into_iter()
+                .flatten()
+                .copied(),
+        );
         self.postings
-            .entry(school_prefix(reader))
+            .entry(school_prefix(reader).into())
             .or_default()
             .extend(seqs);
         Ok(())
@@ -676,43 +711,42 @@ impl Scoper {
         }
         places.entities.sort();
         // The schools this envelope goes to: its own, and each entity's. Every envelope
-        // passes here, so the keys are built in one scratch buffer and the lists borrowed,
-        // not copied.
+        // passes here, so each entity's list is found once and borrowed, its key built in
+        // one scratch buffer.
         let mut key = std::mem::take(&mut self.key);
         for e in &places.entities {
             key_into(&mut key, b"M", e, b"");
             self.load_list(&key, earlier)?;
         }
-        let mut to: Vec<String> = places.schools.clone();
+        let mut of: SmallVec<[&Vec<School>; 2]> = SmallVec::new();
         for e in &places.entities {
+            key_into(&mut key, b"M", e, b"");
+            of.push(self.lists.get(key.as_slice()).expect("loaded above"));
             key_into(&mut key, b"E", e, b"\0");
             Self::post_at(&mut self.postings, &key, seq);
-            key_into(&mut key, b"M", e, b"");
-            let of = self.lists.get(key.as_slice()).expect("loaded above");
-            for s in of {
-                key_into(&mut key, b"S", s.as_bytes(), b"\0");
-                Self::post_at(&mut self.postings, &key, seq);
-                if !to.contains(s) {
-                    to.push(s.clone());
-                }
+        }
+        let mut to: SmallVec<[&str; 2]> = places.schools.iter().map(String::as_str).collect();
+        for s in of.iter().flat_map(|m| m.iter()) {
+            if !to.contains(&s.as_str()) {
+                to.push(s);
             }
         }
-        for s in &places.schools {
+        for s in &to {
             key_into(&mut key, b"S", s.as_bytes(), b"\0");
             Self::post_at(&mut self.postings, &key, seq);
         }
         // Which of the entities a school this goes to does not hold (it then refers to
         // them): the members as they stood above, as nothing below changes them before.
         let mut refers: Vec<(Entity, String)> = Vec::new();
-        for e in &places.entities {
-            key_into(&mut key, b"M", e, b"");
-            let of = self.lists.get(key.as_slice()).expect("loaded above");
+        for (e, m) in places.entities.iter().zip(&of) {
             for s in &to {
-                if !of.contains(s) {
-                    refers.push((e.clone(), s.clone()));
+                if !m.iter().any(|x| x == s) {
+                    refers.push((e.clone(), (*s).to_owned()));
                 }
             }
         }
+        // Their borrows of the lists end here (the lists change below).
+        drop((to, of));
         self.key = key;
         // A registry event of a child or staff member (or an amendment of one) also goes to
         // the schools that refer to them.
@@ -768,7 +802,7 @@ impl Scoper {
         self.school_registry_target = Self::school_registry(&t.event);
         let mut amended = self.amended_of(t.seq, earlier)?;
         for e in &amended.entities {
-            places.entity(e.clone());
+            places.entity(Entity::from_slice(e));
         }
         for s in &amended.schools {
             places.school(s);
@@ -795,7 +829,7 @@ impl Scoper {
                     for &a in &amended.amendments {
                         self.post_entity(&e, a, earlier)?;
                     }
-                    amended.entities.push(e.clone());
+                    amended.entities.push(e.to_vec());
                     places.entity(e);
                 }
             }
@@ -857,11 +891,11 @@ impl Scoper {
                 buckets
                     .entry(entity_bucket_prefix(e))
                     .or_default()
-                    .push((e.to_vec(), seqs));
+                    .push((Entity::from_slice(e), seqs));
                 continue;
             }
             for (n, chunk) in seqs.chunks(SEQS_PER_VALUE).enumerate() {
-                let mut key = prefix.clone();
+                let mut key = prefix.to_vec();
                 key.extend_from_slice(through);
                 key.extend_from_slice(&(n as u32).to_be_bytes());
                 let payload: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
@@ -900,9 +934,10 @@ impl Scoper {
         let postings = out;
         let mut out = Vec::new();
         for key in self.lists_changed {
-            let m = &self.lists[&key];
-            let v = sealed(&key, &rmp_serde::to_vec(m).expect("a list encodes"));
-            out.push((key, v));
+            // Encoded as the strings they are, the same bytes as a list of `String`s.
+            let m: Vec<&str> = self.lists[&key].iter().map(School::as_str).collect();
+            let v = sealed(&key, &rmp_serde::to_vec(&m).expect("a list encodes"));
+            out.push((key.to_vec(), v));
         }
         for (seq, a) in self.amended {
             let key = amended_key(seq);
