@@ -17,6 +17,12 @@ use clap::{CommandFactory, FromArgMatches};
 
 pub use error::{BadInput, CliError};
 
+/// mimalloc instead of the C library's allocator: encoding, decoding and deriving run on
+/// several threads at once, and glibc's arenas made them wait on one another's
+/// reallocations (docs/stack.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let matches = cli::Cli::command().get_matches();
     let name = matches.subcommand_name().unwrap_or("careledger").to_owned();

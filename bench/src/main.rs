@@ -34,6 +34,12 @@ use serde::{Deserialize, Serialize};
 
 use data::DataArgs;
 
+/// mimalloc instead of the C library's allocator: encoding, decoding and deriving run on
+/// several threads at once, and glibc's arenas made them wait on one another's
+/// reallocations (docs/stack.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Benchmarks of careledger (figures for docs/BENCHMARKS.md; never run by tests for timing).
 #[derive(Debug, Parser)]
 #[command(
