@@ -453,14 +453,7 @@ impl Scoper {
             return Ok(());
         }
         let prefix = registry_prefix(e);
-        let mut seqs = earlier.seqs(&prefix)?;
-        seqs.extend(
-            self.postings
-                .get(prefix.as_slice())
-                .into_iter()
-                .flatten()
-                .copied(),
-        );
+        let seqs = self.posted(&prefix, earlier)?;
         self.postings
             .entry(school_prefix(school).into())
             .or_default()
@@ -479,6 +472,13 @@ impl Scoper {
             None => Amended::default(),
         };
         Ok(a)
+    }
+
+    /// Every seq posted under `prefix` so far: by earlier appends, then by this run.
+    fn posted(&self, prefix: &[u8], earlier: &impl Earlier) -> Result<Vec<u64>, StoreError> {
+        let mut seqs = earlier.seqs(prefix)?;
+        seqs.extend(self.postings.get(prefix).into_iter().flatten().copied());
+        Ok(seqs)
     }
 
     fn post(&mut self, prefix: Vec<u8>, seq: u64) {
@@ -528,14 +528,7 @@ impl Scoper {
             self.link(&other, school, earlier)?;
         }
         let prefix = entity_prefix(e);
-        let mut seqs = earlier.seqs(&prefix)?;
-        seqs.extend(
-            self.postings
-                .get(prefix.as_slice())
-                .into_iter()
-                .flatten()
-                .copied(),
-        );
+        let mut seqs = self.posted(&prefix, earlier)?;
         seqs.sort_unstable();
         seqs.dedup();
         let neighbours = self.neighbours(e, &seqs, earlier)?;
@@ -591,14 +584,7 @@ impl Scoper {
             return Ok(());
         }
         let prefix = school_registry_prefix(school);
-        let mut seqs = earlier.seqs(&prefix)?;
-        seqs.extend(
-            self.postings
-                .get(prefix.as_slice())
-                .into_iter()
-                .flatten()
-                .copied(),
-        );
+        let seqs = self.posted(&prefix, earlier)?;
         self.postings
             .entry(school_prefix(reader).into())
             .or_default()
