@@ -61,10 +61,11 @@ const BODY_CAPACITY: usize = 512;
 impl Envelope {
     /// The encoded body (everything but `hash`) with rmp-serde's named encoding.
     pub fn encode_body(&self) -> Vec<u8> {
-        // `to_vec_named` starts from an empty buffer and grows it seven times for a body of
-        // ~300 bytes; an import encodes on both cores at once, and those reallocations then
-        // wait on the allocator's lock (a county import's profile: about 30 % of encoding).
-        // Growth by doubling would end at this capacity anyway.
+        // `to_vec_named` starts from an empty buffer and doubles it as it writes: for a body
+        // of ~300 bytes an allocation and six reallocations (8 to 512 bytes). An import
+        // encodes on both cores at once, and those reallocations then wait on the
+        // allocator's lock (a county import's profile: about 30 % of encoding). Growth by
+        // doubling would end at this capacity anyway.
         let mut body = Vec::with_capacity(BODY_CAPACITY);
         rmp_serde::encode::write_named(&mut body, self).expect("an envelope always encodes");
         body
