@@ -697,8 +697,8 @@ impl Scoper {
         }
         places.entities.sort();
         // The schools this envelope goes to: its own, and each entity's. Every envelope
-        // passes here, so each entity's list is found once and borrowed, its key built in
-        // one scratch buffer.
+        // passes here, so each entity's list is loaded if missing and then borrowed (two
+        // probes, not one per use), its key built in one scratch buffer.
         let mut key = std::mem::take(&mut self.key);
         for e in &places.entities {
             key_into(&mut key, b"M", e, b"");
