@@ -102,6 +102,15 @@ fn cpu_of_stat(stat: &str) -> Option<Duration> {
     ))
 }
 
+/// Bytes this process has read through `read`-family system calls so far (`rchar` of
+/// `/proc/self/io`), page-cache hits included: what sled copied in to answer a read, whether
+/// or not the disk was touched. The difference over a read says how much of the store it
+/// pulled in, against how much it needed.
+pub fn bytes_read() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    proc_field(&io, "rchar")?.trim().parse().ok()
+}
+
 /// Bytes of the files under `path` (0 for what cannot be read).
 pub fn dir_size(path: &Path) -> u64 {
     match std::fs::metadata(path) {

@@ -112,6 +112,18 @@ fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
     Ok((t.elapsed().as_secs_f64(), v))
 }
 
+/// Seconds of a closure, with its result and the MiB this process read meanwhile
+/// (`machine::bytes_read`; 0 where `/proc` cannot say).
+fn timed_read<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, f64, T)> {
+    let before = crate::machine::bytes_read();
+    let (s, v) = timed(f)?;
+    let mib = match (before, crate::machine::bytes_read()) {
+        (Some(b), Some(a)) => a.saturating_sub(b) as f64 / (1024.0 * 1024.0),
+        _ => 0.0,
+    };
+    Ok((s, mib, v))
+}
+
 /// Stage `readmodels`: the school-scoped reads as the commands run them through the read models
 /// (`plan::scope_timeline`, `plan::worklist_timeline`, `plan::child_timeline`), each from a fresh
 /// `Store::open` (store open included, as a user's command pays it): one school's scores as
@@ -127,7 +139,14 @@ pub fn readmodels(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     let year = Period::parse(&data.year)?;
     let school = "s001".to_owned();
     let staff = "s001-t01".to_owned();
+    // What a school's read needs, against what it reads (`scores_school_read_mib`).
+    out.set("school_envelopes", store.school_seqs(&school)?.len() as f64);
+    out.set("log_envelopes", store.head().seq as f64);
     drop(store);
+    out.set(
+        "store_mib",
+        crate::machine::dir_size(&store_path(dir)) as f64 / (1024.0 * 1024.0),
+    );
     let scores = |as_of| -> Result<usize> {
         let store = open(dir)?;
         let tl = plan::scope_timeline(
@@ -142,12 +161,13 @@ pub fn readmodels(data: &DataArgs, dir: &Path) -> Result<StageOut> {
             .rows
             .len())
     };
-    let (s, rows) = timed(|| scores(None))?;
+    let (s, mib, rows) = timed_read(|| scores(None))?;
     out.set("scores_school_s", s);
+    out.set("scores_school_read_mib", mib);
     out.set("scores_school_rows", rows as f64);
     let (s, _) = timed(|| scores(Some(past)))?;
     out.set("scores_school_past_s", s);
-    let (s, _) = timed(|| {
+    let (s, mib, _) = timed_read(|| {
         let store = open(dir)?;
         let tl = plan::worklist_timeline(&store, &staff, None, &plan::Opener::sealed())?;
         let world = World::build(&tl);
@@ -155,6 +175,7 @@ pub fn readmodels(data: &DataArgs, dir: &Path) -> Result<StageOut> {
         Ok(projections::worklist::worklist(&tl, &world, &staff, day)?)
     })?;
     out.set("worklist_s", s);
+    out.set("worklist_read_mib", mib);
     let (s, rows) = timed(|| {
         // As `careledger scores --county` runs it: one read of the county, one world, one
         // polars plan grouped by school.
@@ -304,6 +325,7 @@ pub fn archive(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     // what it read: which lookups make the tail.
     let mut each: Vec<(Duration, usize, usize)> = Vec::with_capacity(ARCHIVE_LOOKUPS);
     let mut read = 0usize;
+    let bytes_before = crate::machine::bytes_read();
     for nth in 0..ARCHIVE_LOOKUPS {
         let child = &children[(splitmix(&mut state) % children.len() as u64) as usize];
         let t = Instant::now();
@@ -324,6 +346,10 @@ pub fn archive(data: &DataArgs, dir: &Path) -> Result<StageOut> {
         project += total - fetched;
         each.push((total, nth, n));
     }
+    let read_kib = match (bytes_before, crate::machine::bytes_read()) {
+        (Some(b), Some(a)) => a.saturating_sub(b) as f64 / 1024.0,
+        _ => 0.0,
+    };
     each.sort_unstable_by(|a, b| b.cmp(a));
     let times: Vec<Duration> = each.iter().rev().map(|(t, _, _)| *t).collect();
     let slowest: Vec<String> = each
@@ -345,6 +371,7 @@ pub fn archive(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     out.set("fetch_ms_mean", fetch.as_secs_f64() * 1e3 / n);
     out.set("project_ms_mean", project.as_secs_f64() * 1e3 / n);
     out.set("envelopes_mean", read as f64 / n);
+    out.set("read_kib_mean", read_kib / n);
     out.set("registry_envelopes", registry.len() as f64);
     out.set("as_of_seq", mid as f64);
     out.note("as_of", events::time::format_local(as_of));

@@ -307,10 +307,14 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
     row(
         "read models: scores, one school",
         format!(
-            "open, `plan::scope_timeline` of {}, world, the polars scorer `reports::score_run`, school year ({} staff rows); as a whole `careledger scores` run: {}",
+            "open, `plan::scope_timeline` of {}, world, the polars scorer `reports::score_run`, school year ({} staff rows); as a whole `careledger scores` run: {}. The read needs {} of the log's {} envelopes and read {:.0} MiB through sled (the store: {:.0} MiB)",
             rdm.note("school"),
             int(rdm.f("scores_school_rows")),
-            cli("cli_scores_s")
+            cli("cli_scores_s"),
+            int(rdm.f("school_envelopes")),
+            int(rdm.f("log_envelopes")),
+            rdm.f("scores_school_read_mib"),
+            rdm.f("store_mib")
         ),
         secs(rdm.f("scores_school_s")),
         String::new(),
@@ -328,9 +332,10 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
     row(
         "read models: worklist, one teacher",
         format!(
-            "open, `plan::worklist_timeline` of {}, world, `worklist`; whole `careledger worklist` run: {}",
+            "open, `plan::worklist_timeline` of {}, world, `worklist`; whole `careledger worklist` run: {}; read {:.0} MiB through sled",
             rdm.note("staff"),
-            cli("cli_worklist_s")
+            cli("cli_worklist_s"),
+            rdm.f("worklist_read_mib")
         ),
         secs(rdm.f("worklist_s")),
         String::new(),
@@ -376,11 +381,12 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
     row(
         "one child's archive",
         format!(
-            "{} lookups of random children as of {} (seq {}): `plan::child_envelopes` (the child's envelopes, its schools' own registries and its staff's registry events, from the read models), timeline, world, `archive`; {} envelopes read per lookup on average (the children drawn from the county's {} registry events by then)",
+            "{} lookups of random children as of {} (seq {}): `plan::child_envelopes` (the child's envelopes, its schools' own registries and its staff's registry events, from the read models), timeline, world, `archive`; {} envelopes read per lookup on average, {:.0} KiB through sled (the children drawn from the county's {} registry events by then)",
             int(arc.f("lookups")),
             arc.note("as_of"),
             int(arc.f("as_of_seq")),
             int(arc.f("envelopes_mean")),
+            arc.f("read_kib_mean"),
             int(arc.f("registry_envelopes"))
         ),
         format!(
