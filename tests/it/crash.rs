@@ -45,7 +45,7 @@ use crate::{prelude, talks};
 
 /// More than the rounds can consume (the sum of their depths), so every crash point is reached.
 const FILES: usize = 19;
-/// 1500 talks make a batch of about thirty 16 KiB segments: "whole" is a real claim.
+/// 1500 talks make a batch of a few hundred 2 KiB segments: "whole" is a real claim.
 const PER_FILE: usize = 1500;
 const CHILDREN: usize = 40;
 const SIGKILL: i32 = 9;

@@ -67,8 +67,12 @@ use index::IdMap;
 const SLED_SEGMENT_BYTES: usize = 2 * 1024 * 1024;
 /// Largest encoded envelope accepted (a talk is a few hundred bytes).
 pub const MAX_EVENT_BYTES: usize = 16 * 1024;
-/// Segments are closed before their data would pass this size.
-const SEGMENT_TARGET_BYTES: usize = 16 * 1024;
+/// Segments are closed before their data would pass this size (about four envelopes; a larger
+/// envelope gets a segment of its own). Small, because sled keeps up to 16 values in a leaf
+/// and reads a whole leaf to answer a get: with 16 KiB segments one child's archive (78
+/// envelopes) pulled 6.3 MB through sled and a school's read 1.2 GB; with 2 KiB, 1.4 MB and
+/// 0.6 GB, with no slower import or replay (docs/store.md, "Segments").
+const SEGMENT_TARGET_BYTES: usize = 2 * 1024;
 /// The key of the `through` marker in every derived tree: 0xFF never starts a UTF-8 id.
 const THROUGH_KEY: &[u8] = &[0xFF];
 

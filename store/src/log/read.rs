@@ -18,10 +18,6 @@ use super::index::{IdMap, REGISTRY_EVENTS_PREFIX, id_hash, posting_bucket, posti
 use super::{Store, THROUGH_KEY};
 use crate::segment;
 
-/// More envelopes than any segment holds: a segment's entries are at most
-/// `SEGMENT_TARGET_BYTES` and every entry takes more than 128 bytes (a 32-byte hash and a
-/// named-field body of at least a hundred).
-const MAX_EVENTS_PER_SEGMENT: u64 = 128;
 /// Envelopes handed from the decoding thread to a scan's caller at a time.
 const SCAN_BATCH: usize = 512;
 
@@ -72,13 +68,15 @@ impl Store {
         Ok(Some(hash))
     }
 
-    /// The segment holding `seq`, with its first seq. sled's backward range search is slow,
-    /// so this walks forward from a key at most `MAX_EVENTS_PER_SEGMENT` seqs before: the
-    /// segment holding `seq` starts there or later, usually one or two values ahead.
+    /// The segment holding `seq`, with its first seq: the value with the greatest key at or
+    /// below `seq` (one backward seek). A short forward walk from a key some seqs before read
+    /// the values between as well, and with sled holding up to 16 values in a leaf it could
+    /// pull in the leaf before (docs/store.md, "Segments").
     pub(super) fn segment_of(&self, seq: u64) -> Result<Option<(u64, sled::IVec)>, StoreError> {
-        let from = seq.saturating_sub(MAX_EVENTS_PER_SEGMENT).max(1);
-        for item in self.log.range(segment::key(from)..=segment::key(seq)) {
-            let (k, v) = item?;
+        let Some(next) = seq.checked_add(1) else {
+            return Ok(None);
+        };
+        if let Some((k, v)) = self.log.get_lt(segment::key(next))? {
             let first = segment::first_seq(&k).ok_or_else(|| damaged(seq, "bad segment key"))?;
             let len = segment::Segment::parse(&v)
                 .map_err(|e| damaged(first, e))?
