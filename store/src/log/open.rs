@@ -168,6 +168,7 @@ impl Store {
             head_file: Mutex::new(None),
             ids: Mutex::new(None),
             notices: Vec::new(),
+            synced_blobs: Mutex::new(Default::default()),
         })
     }
 
