@@ -21,7 +21,10 @@ use events::envelope::{Envelope, Hash, SCHEMA, Source};
 use events::seal::SEALED_SCHEMA;
 
 use super::error::StoreError;
-use super::{Appended, Head, MAX_EVENT_BYTES, SEGMENT_TARGET_BYTES, Store};
+use super::{
+    Appended, Head, MAX_EVENT_BYTES, SEGMENT_TARGET_BYTES, SMALL_APPEND_AT_MOST,
+    SMALL_SEGMENT_TARGET_BYTES, Store,
+};
 use crate::segment::{self, SegmentBuilder};
 
 /// Segments written per sled batch (bounds the memory of one `apply_batch`).
@@ -144,6 +147,11 @@ impl Store {
         let mut bodies = encode_parallel(&envs);
         let mut prev = head.hash;
         let mut segments: Vec<(u64, Vec<u8>)> = Vec::new();
+        let target = if envs.len() <= SMALL_APPEND_AT_MOST {
+            SMALL_SEGMENT_TARGET_BYTES
+        } else {
+            SEGMENT_TARGET_BYTES
+        };
         let mut builder = SegmentBuilder::new(head.seq + 1);
         for ((env, body), index) in envs.iter_mut().zip(bodies.iter_mut()).zip(&indexes) {
             if body.len() > MAX_EVENT_BYTES {
@@ -156,7 +164,7 @@ impl Store {
             env.prev_hash = prev;
             env.hash = Envelope::chain_hash(&prev, body);
             prev = env.hash;
-            if builder.data_len() + body.len() > SEGMENT_TARGET_BYTES && !builder.is_empty() {
+            if builder.data_len() + body.len() > target && !builder.is_empty() {
                 let done = std::mem::replace(&mut builder, SegmentBuilder::new(env.seq));
                 segments.push(done.finish());
             }
