@@ -228,9 +228,11 @@ impl Store {
     /// Fsyncs every blob file not fsynced yet, then the `blobs` directory when it has new
     /// ones. sled writes a log item too large for a quarter of its segment (a tree node) to
     /// `blobs/<lsn>` at the moment it logs it, and never fsyncs that file (sled 0.34.7,
-    /// `write_blob`); a county's import leaves a few of them (docs/store.md, "No blob files").
-    /// Run after sled's flush, before the fsync of `db` that makes the items pointing at them
-    /// durable, so an acknowledged commit never points at a blob a power loss could take.
+    /// `write_blob`); a county's import leaves a few (docs/store.md, "Few blob files, each
+    /// fsynced"). Run after sled's flush, before the fsync of `db` that makes the items
+    /// pointing at them durable, so an acknowledged commit never points at a blob a power
+    /// loss could take. (An item another thread logs after this listing and before that fsync
+    /// is not acknowledged yet: its own sync lists its blob.)
     fn sync_blobs(&self) -> Result<(), StoreError> {
         let dir = self.path.join("blobs");
         let entries = match std::fs::read_dir(&dir) {
