@@ -76,8 +76,8 @@ pub const MAX_EVENT_BYTES: usize = 16 * 1024;
 const SEGMENT_TARGET_BYTES: usize = 2 * 1024;
 /// An append of at most this many envelopes (the service's group commits)…
 const SMALL_APPEND_AT_MOST: usize = 256;
-/// …packs them into segments of up to this size: the service recorded about 30 % fewer talks
-/// a second at 64 clients with its commits cut into 2 KiB segments (docs/store.md).
+/// …packs them into segments of up to this size: the service recorded a fifth to a third
+/// fewer talks a second at 64 clients with its commits cut into 2 KiB segments (docs/store.md).
 const SMALL_SEGMENT_TARGET_BYTES: usize = 16 * 1024;
 /// The key of the `through` marker in every derived tree: 0xFF never starts a UTF-8 id.
 const THROUGH_KEY: &[u8] = &[0xFF];
