@@ -552,30 +552,10 @@ impl IdMap {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{TimeZone, Utc};
     use events::envelope::Source;
-    use events::event::Mood;
-    use events::{Draft, Event};
 
     use super::*;
-
-    fn talk(id: usize) -> Draft {
-        Draft {
-            sealed: None,
-            id: format!("e{id}"),
-            occurred_at: Utc.with_ymd_and_hms(2025, 9, 1, 4, 0, 0).unwrap(),
-            actor: "t1".to_owned(),
-            event: Event::TalkHeld {
-                staff: "t1".to_owned(),
-                child: format!("c{}", id % 3),
-                topic: "学习".to_owned(),
-                summary: "谈了期中考试".to_owned(),
-                mood: Mood::Ok,
-                follow_up: None,
-            },
-            recorded_at: None,
-        }
-    }
+    use crate::log::tests::talk;
 
     fn stored_through(store: &Store) -> Vec<u64> {
         [

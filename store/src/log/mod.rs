@@ -297,24 +297,27 @@ mod tests {
 
     use super::*;
 
+    /// A talk with id `e{id}` (the log's tests share it).
+    pub(super) fn talk(id: usize) -> Draft {
+        Draft {
+            sealed: None,
+            id: format!("e{id}"),
+            occurred_at: Utc.with_ymd_and_hms(2025, 9, 1, 4, 0, 0).unwrap(),
+            actor: "t1".to_owned(),
+            event: Event::TalkHeld {
+                staff: "t1".to_owned(),
+                child: format!("c{}", id % 3),
+                topic: "学习".to_owned(),
+                summary: "谈了期中考试".to_owned(),
+                mood: Mood::Ok,
+                follow_up: None,
+            },
+            recorded_at: None,
+        }
+    }
+
     fn talks(from: usize, n: usize) -> Vec<Draft> {
-        (from..from + n)
-            .map(|i| Draft {
-                sealed: None,
-                id: format!("e{i}"),
-                occurred_at: Utc.with_ymd_and_hms(2025, 9, 1, 4, 0, 0).unwrap(),
-                actor: "t1".to_owned(),
-                event: Event::TalkHeld {
-                    staff: "t1".to_owned(),
-                    child: format!("c{}", i % 7),
-                    topic: "学习".to_owned(),
-                    summary: "谈了期中考试".to_owned(),
-                    mood: Mood::Ok,
-                    follow_up: None,
-                },
-                recorded_at: None,
-            })
-            .collect()
+        (from..from + n).map(talk).collect()
     }
 
     /// The sizes of the stored segments, in key order.
