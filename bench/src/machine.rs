@@ -111,6 +111,14 @@ pub fn bytes_read() -> Option<u64> {
     proc_field(&io, "rchar")?.trim().parse().ok()
 }
 
+/// Bytes read since `before` (a `bytes_read` taken earlier); 0 where `/proc` cannot say.
+pub fn bytes_read_since(before: Option<u64>) -> u64 {
+    match (before, bytes_read()) {
+        (Some(b), Some(a)) => a.saturating_sub(b),
+        _ => 0,
+    }
+}
+
 /// Bytes of the files under `path` (0 for what cannot be read).
 pub fn dir_size(path: &Path) -> u64 {
     match std::fs::metadata(path) {

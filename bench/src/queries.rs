@@ -117,10 +117,7 @@ fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
 fn timed_read<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, f64, T)> {
     let before = crate::machine::bytes_read();
     let (s, v) = timed(f)?;
-    let mib = match (before, crate::machine::bytes_read()) {
-        (Some(b), Some(a)) => a.saturating_sub(b) as f64 / (1024.0 * 1024.0),
-        _ => 0.0,
-    };
+    let mib = crate::machine::bytes_read_since(before) as f64 / (1024.0 * 1024.0);
     Ok((s, mib, v))
 }
 
@@ -346,10 +343,7 @@ pub fn archive(data: &DataArgs, dir: &Path) -> Result<StageOut> {
         project += total - fetched;
         each.push((total, nth, n));
     }
-    let read_kib = match (bytes_before, crate::machine::bytes_read()) {
-        (Some(b), Some(a)) => a.saturating_sub(b) as f64 / 1024.0,
-        _ => 0.0,
-    };
+    let read_kib = crate::machine::bytes_read_since(bytes_before) as f64 / 1024.0;
     each.sort_unstable_by(|a, b| b.cmp(a));
     let times: Vec<Duration> = each.iter().rev().map(|(t, _, _)| *t).collect();
     let slowest: Vec<String> = each
