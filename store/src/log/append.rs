@@ -14,10 +14,11 @@
 //! but new segments, the tree's new hashes, the head, indexes and the checkpoint.
 
 use chrono::{DateTime, Utc};
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use events::Draft;
 use events::envelope::{Envelope, Hash, SCHEMA, Source};
+use events::registry::Registry;
 use events::seal::SEALED_SCHEMA;
 
 use super::error::StoreError;
@@ -26,6 +27,16 @@ use super::{
     SMALL_SEGMENT_TARGET_BYTES, Store,
 };
 use crate::segment::{self, SegmentBuilder};
+
+/// Envelopes of a large append clustered together: a window's clusters are what a walk of
+/// the log holds in memory at once (about 20 MB), and its ordinals fit in a `u16`.
+const CLUSTER_WINDOW: usize = 65_536;
+/// Seqs per directory (1 KiB: sled reads a leaf of up to 16 values for each get).
+const DIRECTORY_SEQS: usize = 512;
+/// A value of the `log` tree to write (a segment or a directory), by its key's seq.
+type LogEntry = (u64, Vec<u8>);
+/// A cluster to write, by its key.
+type ClusterEntry = ([u8; 10], Vec<u8>);
 
 /// Segments written per sled batch (bounds the memory of one `apply_batch`).
 const SEGMENTS_PER_SLED_BATCH: usize = 256;
@@ -146,12 +157,10 @@ impl Store {
         // real `prev_hash` into its body: the bytes are those of encoding it directly.
         let mut bodies = encode_parallel(&envs);
         let mut prev = head.hash;
-        let mut segments: Vec<(u64, Vec<u8>)> = Vec::new();
-        let target = if envs.len() <= SMALL_APPEND_AT_MOST {
-            SMALL_SEGMENT_TARGET_BYTES
-        } else {
-            SEGMENT_TARGET_BYTES
-        };
+        // A small append (the service's commits) is packed into segments as it is chained;
+        // a larger one (an import's batch) into clusters by school once chained (`pack`).
+        let clustered = envs.len() > SMALL_APPEND_AT_MOST;
+        let mut segments: Vec<LogEntry> = Vec::new();
         let mut builder = SegmentBuilder::new(head.seq + 1);
         for ((env, body), index) in envs.iter_mut().zip(bodies.iter_mut()).zip(&indexes) {
             if body.len() > MAX_EVENT_BYTES {
@@ -164,12 +173,25 @@ impl Store {
             env.prev_hash = prev;
             env.hash = Envelope::chain_hash(&prev, body);
             prev = env.hash;
-            if builder.data_len() + body.len() > target && !builder.is_empty() {
+            if clustered {
+                continue;
+            }
+            if builder.data_len() + body.len() > SMALL_SEGMENT_TARGET_BYTES && !builder.is_empty() {
                 let done = std::mem::replace(&mut builder, SegmentBuilder::new(env.seq));
                 segments.push(done.finish());
             }
             builder.push(&env.hash, body);
         }
+        let clusters = if clustered {
+            let mut state = self.lock();
+            let registry = self.registry_loaded(&mut state)?;
+            let (directories, clusters) = pack(&envs, &bodies, registry);
+            segments = directories;
+            clusters
+        } else {
+            segments.push(builder.finish());
+            Vec::new()
+        };
         // From here `envs` is final. A large append derives its read models on a second
         // thread while this one writes the log and the other indexes, and writes them there
         // while this one flushes and fsyncs: they are derived, and written after the head as
@@ -198,7 +220,9 @@ impl Store {
                 })
             });
             let beside = scopes.map(|handle| Beside { go, handle });
-            self.append_rest(head, envs, skipped, bodies, segments, builder, prev, beside)
+            self.append_rest(
+                head, envs, skipped, bodies, segments, clusters, prev, beside,
+            )
         })
     }
 
@@ -212,15 +236,14 @@ impl Store {
         envs: &[Envelope],
         skipped: u64,
         bodies: Vec<Vec<u8>>,
-        mut segments: Vec<(u64, Vec<u8>)>,
-        builder: SegmentBuilder,
+        segments: Vec<LogEntry>,
+        clusters: Vec<ClusterEntry>,
         prev: Hash,
         beside: Option<Beside<'_>>,
     ) -> Result<Appended, StoreError> {
         // The tree's new hashes are planned from the bodies as stored (rules §12).
         let tree = self.plan_tree(head.seq, &bodies)?;
         drop(bodies);
-        segments.push(builder.finish());
         let last = envs.last().expect("not empty");
         let new_head = Head {
             seq: last.seq,
@@ -236,6 +259,13 @@ impl Store {
                 batch.insert(&segment::key(*first), bytes.as_slice());
             }
             self.log.apply_batch(batch)?;
+        }
+        for chunk in clusters.chunks(SEGMENTS_PER_SLED_BATCH) {
+            let mut batch = sled::Batch::default();
+            for (key, bytes) in chunk {
+                batch.insert(key, bytes.as_slice());
+            }
+            self.clusters.apply_batch(batch)?;
         }
         self.write_tree(tree)?;
         self.db.flush()?;
@@ -290,6 +320,105 @@ impl Store {
             None => Ok(()),
         }
     }
+}
+
+/// Packs a large append's chained envelopes, window by window, into clusters and the
+/// directories naming them (`segment`): within a window, envelopes are grouped by school (the
+/// school an event names, else its child's or staff member's, by `registry` and the window's
+/// own registrations) and within a school by child, and each cluster keeps its entries in seq
+/// order. Where an envelope lands only decides what a read pulls in with it: every one is
+/// still found by its seq, and a wrong guess (a child moved in this very window) costs
+/// locality, never correctness.
+fn pack(
+    envs: &[Envelope],
+    bodies: &[Vec<u8>],
+    registry: &Registry,
+) -> (Vec<LogEntry>, Vec<ClusterEntry>) {
+    let mut directories = Vec::new();
+    let mut clusters = Vec::new();
+    for (envs, bodies) in envs
+        .chunks(CLUSTER_WINDOW)
+        .zip(bodies.chunks(CLUSTER_WINDOW))
+    {
+        let window = envs[0].seq;
+        let mut child_school: FxHashMap<&str, &str> = FxHashMap::default();
+        let mut staff_school: FxHashMap<&str, &str> = FxHashMap::default();
+        for e in envs {
+            if let Some(s) = e.event.school() {
+                for c in e.event.children() {
+                    child_school.insert(c, s);
+                }
+                if let Some(t) = e.event.staff() {
+                    staff_school.insert(t, s);
+                }
+            }
+        }
+        let school = |e: &Envelope| -> String {
+            let child = || {
+                let c = e.event.children().first()?;
+                child_school
+                    .get(c.as_str())
+                    .copied()
+                    .or_else(|| registry.child_school(c))
+            };
+            let staff = || {
+                let t = e.event.staff()?;
+                staff_school
+                    .get(t)
+                    .copied()
+                    .or_else(|| registry.staff_school(t))
+            };
+            e.event
+                .school()
+                .or_else(child)
+                .or_else(staff)
+                .unwrap_or("")
+                .to_owned()
+        };
+        let mut order: Vec<(String, &str, usize)> = envs
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let child = e.event.children().first().map_or("", String::as_str);
+                (school(e), child, i)
+            })
+            .collect();
+        order.sort_unstable();
+        let mut directory = vec![0u16; envs.len()];
+        let mut members: Vec<usize> = Vec::new();
+        let (mut bytes, mut ordinal) = (0usize, 0u16);
+        let mut close = |members: &mut Vec<usize>, ordinal: u16| {
+            members.sort_unstable();
+            let mut builder = SegmentBuilder::cluster();
+            for &i in members.iter() {
+                builder.push_at(envs[i].seq, &envs[i].hash, &bodies[i]);
+                directory[i] = ordinal;
+            }
+            members.clear();
+            clusters.push((segment::cluster_key(window, ordinal), builder.finish().1));
+        };
+        for (at, (s, _, i)) in order.iter().enumerate() {
+            let new_school = at > 0 && order[at - 1].0 != *s;
+            if !members.is_empty()
+                && (new_school || bytes + bodies[*i].len() > SEGMENT_TARGET_BYTES)
+            {
+                close(&mut members, ordinal);
+                // Invariant: at most one cluster per envelope of a window of 65,536.
+                ordinal += 1;
+                bytes = 0;
+            }
+            members.push(*i);
+            bytes += 32 + bodies[*i].len();
+        }
+        close(&mut members, ordinal);
+        for (k, part) in directory.chunks(DIRECTORY_SEQS).enumerate() {
+            directories.push((
+                window + (k * DIRECTORY_SEQS) as u64,
+                segment::directory(window, part),
+            ));
+        }
+    }
+    (directories, clusters)
 }
 
 /// The read models of an append being derived on another thread: `go` tells it to write

@@ -135,6 +135,8 @@ pub struct Store {
     path: PathBuf,
     db: sled::Db,
     log: sled::Tree,
+    /// An import's envelopes, grouped by school within each window (`segment`, clusters).
+    clusters: sled::Tree,
     meta: sled::Tree,
     /// Postings trees: small appends staged (`staged`).
     by_child: staged::StagedTree,
@@ -296,6 +298,7 @@ mod tests {
     use events::{Draft, Event};
 
     use super::*;
+    use crate::segment;
 
     /// A talk with id `e{id}` (the log's tests share it).
     pub(super) fn talk(id: usize) -> Draft {
@@ -316,37 +319,96 @@ mod tests {
         }
     }
 
-    fn talks(from: usize, n: usize) -> Vec<Draft> {
-        (from..from + n).map(talk).collect()
+    /// A registry draft from its wire form.
+    fn registered(id: &str, kind: &str, fields: serde_json::Value) -> Draft {
+        Draft {
+            sealed: None,
+            id: id.to_owned(),
+            occurred_at: Utc.with_ymd_and_hms(2025, 9, 1, 0, 0, 0).unwrap(),
+            actor: "admin".to_owned(),
+            event: events::wire::event_from_wire(kind, fields.as_object().unwrap().clone())
+                .unwrap(),
+            recorded_at: None,
+        }
     }
 
-    /// The sizes of the stored segments, in key order.
-    fn segment_sizes(store: &Store) -> Vec<usize> {
-        store.log.iter().map(|kv| kv.unwrap().1.len()).collect()
+    /// Two schools, `k0` with children `a0`–`a9`, `k1` with `b0`–`b9`.
+    fn two_schools() -> Vec<Draft> {
+        let mut out = Vec::new();
+        for k in ["k0", "k1"] {
+            out.push(registered(
+                k,
+                "school_registered",
+                serde_json::json!({"school": k, "name": "学校", "county": "沿河县", "township": "思渠镇"}),
+            ));
+        }
+        for (prefix, school) in [("a", "k0"), ("b", "k1")] {
+            for c in 0..10 {
+                out.push(registered(&format!("reg-{prefix}{c}"), "child_registered", serde_json::json!({"child": format!("{prefix}{c}"), "school": school, "grade": 4, "class": 1, "name": "学生", "gender": "female", "birth_date": "2016-01-01", "boarding": false, "address": "村", "left_behind_type": "both_parents_away", "parents": [{"name": "父", "relation": "father", "work_place": "东莞", "phone": "13900000000", "away": true}], "guardian": {"name": "祖母", "relation": "grandparent_paternal", "phone": "13700000000", "capability": "fair"}})));
+            }
+        }
+        out
+    }
+
+    /// A talk `e{id}` about child `child`.
+    fn talk_about(id: usize, child: String) -> Draft {
+        let mut d = talk(id);
+        if let Event::TalkHeld { child: c, .. } = &mut d.event {
+            *c = child;
+        }
+        d
     }
 
     #[test]
-    fn a_commit_is_packed_for_its_writer_and_an_import_for_its_readers() {
+    fn a_commit_is_packed_in_segments_and_an_import_in_clusters_by_school() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::create(&dir.path().join("s")).unwrap();
-        // A commit of the service (at most `SMALL_APPEND_AT_MOST`): segments up to 16 KiB.
-        store.append(talks(0, 40), Source::Cli).unwrap();
-        let small = segment_sizes(&store);
-        assert!(small.len() < 4, "40 talks in {} segments", small.len());
-        // An import's batch: segments of about 2 KiB, every envelope still read back.
-        store
-            .append(talks(40, SMALL_APPEND_AT_MOST + 1), Source::Cli)
-            .unwrap();
-        let large = &segment_sizes(&store)[small.len()..];
+        let path = dir.path().join("s");
+        let store = Store::create(&path).unwrap();
+        // A commit of the service (at most `SMALL_APPEND_AT_MOST`): segments up to 16 KiB,
+        // no cluster.
+        store.append(two_schools(), Source::Cli).unwrap();
+        let registry_values = store.log.len();
         assert!(
-            large.len() > SMALL_APPEND_AT_MOST / 8,
-            "{} segments",
-            large.len()
+            registry_values < 4,
+            "22 drafts in {registry_values} segments"
         );
-        assert!(large.iter().all(|&b| b <= SEGMENT_TARGET_BYTES + 1024));
-        for seq in 1..=(40 + SMALL_APPEND_AT_MOST as u64 + 1) {
+        assert!(store.clusters.is_empty());
+        // An import's batch, the two schools' children interleaved: clusters of about 2 KiB,
+        // each of one school, named by directories of up to 512 seqs.
+        let n = SMALL_APPEND_AT_MOST * 3;
+        let import: Vec<Draft> = (0..n)
+            .map(|i| talk_about(i, format!("{}{}", ["a", "b"][i % 2], i % 10)))
+            .collect();
+        store.append(import, Source::Cli).unwrap();
+        assert_eq!(
+            store.log.len(),
+            registry_values + 2,
+            "768 seqs, two directories"
+        );
+        let clusters: Vec<_> = store.clusters.iter().map(|kv| kv.unwrap().1).collect();
+        assert!(clusters.len() >= n * 200 / SEGMENT_TARGET_BYTES / 2);
+        for c in &clusters {
+            assert!(c.len() <= SEGMENT_TARGET_BYTES + 1024);
+            let seg = segment::Segment::parse(c).unwrap();
+            let schools: std::collections::BTreeSet<char> = (0..seg.len())
+                .map(|i| {
+                    let (hash, body) = seg.entry(i).unwrap();
+                    let env = read::decode(seg.seq(i), hash, body).unwrap();
+                    env.event.children()[0].chars().next().unwrap()
+                })
+                .collect();
+            assert_eq!(schools.len(), 1, "a cluster of one school: {schools:?}");
+        }
+        let total = 22 + n as u64;
+        for seq in 1..=total {
             assert_eq!(store.get(seq).unwrap().unwrap().seq, seq);
         }
+        let scanned: Vec<u64> = store.scan(None).map(|e| e.unwrap().seq).collect();
+        assert_eq!(scanned, (1..=total).collect::<Vec<_>>());
+        store.verify().unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.verify().unwrap().events, total);
     }
 
     #[test]

@@ -135,6 +135,7 @@ impl Store {
         Ok(Store {
             path: path.to_owned(),
             log: db.open_tree("log")?,
+            clusters: db.open_tree("clusters")?,
             meta: db.open_tree("meta")?,
             by_child: super::staged::StagedTree::new(
                 db.open_tree("by_child")?,
@@ -263,9 +264,18 @@ impl Store {
             .range(segment::key(head.seq + 1)..)
             .keys()
             .collect::<Result<_, _>>()?;
-        let had_stale = !stale.is_empty();
+        // Clusters past the head too: their window starts after it.
+        let stale_clusters: Vec<sled::IVec> = self
+            .clusters
+            .range(segment::key(head.seq + 1)..)
+            .keys()
+            .collect::<Result<_, _>>()?;
+        let had_stale = !stale.is_empty() || !stale_clusters.is_empty();
         for k in stale {
             self.log.remove(k)?;
+        }
+        for k in stale_clusters {
+            self.clusters.remove(k)?;
         }
         {
             let mut st = self.lock();

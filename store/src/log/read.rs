@@ -7,16 +7,18 @@
 //!
 //! This module owns reading; it must never write.
 
+use std::ops::Range;
 use std::sync::MutexGuard;
 
 use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
 
 use events::envelope::{Envelope, Hash};
 
 use super::error::{StoreError, damaged};
 use super::index::{IdMap, REGISTRY_EVENTS_PREFIX, id_hash, posting_bucket, postings};
 use super::{Store, THROUGH_KEY};
-use crate::segment;
+use crate::segment::{self, LogValue, Segment};
 
 /// Envelopes handed from the decoding thread to a scan's caller at a time.
 const SCAN_BATCH: usize = 512;
@@ -46,46 +48,15 @@ impl Store {
     /// The envelope at `seq` without checking the head: for callers that know it is
     /// committed (an index entry, an amendment target being indexed).
     pub(super) fn get_raw(&self, seq: u64) -> Result<Option<Envelope>, StoreError> {
-        let Some((first, v)) = self.segment_of(seq)? else {
-            return Ok(None);
-        };
-        let seg = segment::Segment::parse(&v).map_err(|e| damaged(first, e))?;
-        let (hash, body) = seg
-            .entry((seq - first) as usize)
-            .map_err(|e| damaged(seq, e))?;
-        decode(seq, hash, body).map(Some)
+        match Entries::new(self).get(seq)? {
+            Some(stored) => decode(seq, stored.hash, stored.body()).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The hash stored beside `seq`, without decoding its body.
     pub(super) fn stored_hash(&self, seq: u64) -> Result<Option<Hash>, StoreError> {
-        let Some((first, v)) = self.segment_of(seq)? else {
-            return Ok(None);
-        };
-        let seg = segment::Segment::parse(&v).map_err(|e| damaged(first, e))?;
-        let (hash, _) = seg
-            .entry((seq - first) as usize)
-            .map_err(|e| damaged(seq, e))?;
-        Ok(Some(hash))
-    }
-
-    /// The segment holding `seq`, with its first seq: the value with the greatest key at or
-    /// below `seq` (one backward seek). A short forward walk from a key some seqs before read
-    /// the values between as well, and with sled holding up to 16 values in a leaf it could
-    /// pull in the leaf before (docs/store.md, "Segments").
-    pub(super) fn segment_of(&self, seq: u64) -> Result<Option<(u64, sled::IVec)>, StoreError> {
-        let Some(next) = seq.checked_add(1) else {
-            return Ok(None);
-        };
-        if let Some((k, v)) = self.log.get_lt(segment::key(next))? {
-            let first = segment::first_seq(&k).ok_or_else(|| damaged(seq, "bad segment key"))?;
-            let len = segment::Segment::parse(&v)
-                .map_err(|e| damaged(first, e))?
-                .len() as u64;
-            if seq < first + len {
-                return Ok(Some((first, v)));
-            }
-        }
-        Ok(None)
+        Ok(Entries::new(self).get(seq)?.map(|s| s.hash))
     }
 
     /// The last seq the log physically holds (whatever the head says), 0 when empty.
@@ -94,9 +65,7 @@ impl Store {
             return Ok(0);
         };
         let first = segment::first_seq(&k).ok_or_else(|| damaged(0, "bad segment key"))?;
-        let len = segment::Segment::parse(&v)
-            .map_err(|e| damaged(first, e))?
-            .len() as u64;
+        let len = LogValue::parse(&v).map_err(|e| damaged(first, e))?.len() as u64;
         Ok((first + len).saturating_sub(1))
     }
 
@@ -158,6 +127,7 @@ impl Store {
             .unwrap_or_else(|| segment::key(1).to_vec());
         let scan = Scan {
             segments: self.log.range(start..),
+            entries: Entries::new(self),
             current: None,
             from_seq,
             next: from_seq.max(1),
@@ -207,35 +177,21 @@ impl Store {
         Ok(out)
     }
 
-    /// The envelopes at `seqs` (ascending), up to `as_of`. Consecutive seqs of one segment
-    /// share one read of it: a school's registry events sit together in a few segments.
+    /// The envelopes at `seqs` (ascending), up to `as_of`. Seqs of one segment, or of one
+    /// window's clusters, share the reads of them: a school's envelopes of an import lie in
+    /// its own clusters.
     pub(super) fn fetch(
         &self,
         seqs: Vec<u64>,
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Vec<Envelope>, StoreError> {
         let mut out = Vec::with_capacity(seqs.len());
-        let mut current: Option<(u64, sled::IVec)> = None;
+        let mut entries = Entries::new(self);
         for seq in seqs {
-            let cached = current.as_ref().is_some_and(|(first, bytes)| {
-                seq >= *first
-                    && segment::Segment::parse(bytes)
-                        .is_ok_and(|s| ((seq - first) as usize) < s.len())
-            });
-            if !cached {
-                current = Some(
-                    self.segment_of(seq)?
-                        .ok_or_else(|| damaged(seq, "indexed but not in the log"))?,
-                );
-            }
-            let (first, bytes) = current.as_ref().expect("set above");
-            let seg = segment::Segment::parse(bytes).map_err(|e| damaged(*first, e))?;
-            let i = (seq - first) as usize;
-            if i >= seg.len() {
-                return Err(damaged(seq, "indexed but not in the log"));
-            }
-            let (hash, body) = seg.entry(i).map_err(|e| damaged(seq, e))?;
-            let env = decode(seq, hash, body)?;
+            let stored = entries
+                .get(seq)?
+                .ok_or_else(|| damaged(seq, "indexed but not in the log"))?;
+            let env = decode(seq, stored.hash, stored.body())?;
             if as_of.is_some_and(|t| env.recorded_at > t) {
                 break;
             }
@@ -301,17 +257,164 @@ impl Store {
     }
 }
 
-/// Iterator over envelopes, decoding one segment at a time. A gap (a segment missing) is
-/// damage, not a shorter log.
+/// One envelope as stored: its chain hash and its body, a range of a value sled handed out.
+pub(super) struct Stored {
+    pub hash: Hash,
+    value: sled::IVec,
+    body: Range<usize>,
+}
+
+impl Stored {
+    /// The body's bytes, as hashed.
+    pub fn body(&self) -> &[u8] {
+        &self.value[self.body.clone()]
+    }
+}
+
+/// Finds stored envelopes by seq. It keeps the `log` value it read last and the clusters of
+/// the window it read last, so that ascending seqs read each value once (memory: at most
+/// one window's clusters, `CLUSTER_WINDOW` envelopes).
+pub(super) struct Entries {
+    log: sled::Tree,
+    clusters: sled::Tree,
+    /// The `log` value read last, with its key's seq.
+    value: Option<(u64, sled::IVec)>,
+    /// The window whose clusters `cached` holds (0: none; seqs start at 1).
+    window: u64,
+    cached: FxHashMap<u16, sled::IVec>,
+}
+
+impl Entries {
+    pub(super) fn new(store: &Store) -> Entries {
+        Entries {
+            log: store.log.clone(),
+            clusters: store.clusters.clone(),
+            value: None,
+            window: 0,
+            cached: FxHashMap::default(),
+        }
+    }
+
+    /// Uses `value`, the `log` value keyed `first`, for the seqs it covers (a walk of the
+    /// `log` tree in order hands each value over instead of seeking it again).
+    pub(super) fn set_value(&mut self, first: u64, value: sled::IVec) {
+        self.value = Some((first, value));
+    }
+
+    /// The `log` value covering `seq`, if any: the value with the greatest key at or below
+    /// it (one backward seek; a forward walk from some seqs before would read the values
+    /// between, and with sled holding up to 16 values in a leaf, at times the leaf before).
+    pub(super) fn covering(&mut self, seq: u64) -> Result<Option<(u64, sled::IVec)>, StoreError> {
+        if let Some((first, v)) = &self.value
+            && seq >= *first
+            && LogValue::parse(v).is_ok_and(|l| seq - first < l.len() as u64)
+        {
+            return Ok(Some((*first, v.clone())));
+        }
+        let Some(next) = seq.checked_add(1) else {
+            return Ok(None);
+        };
+        let Some((k, v)) = self.log.get_lt(segment::key(next))? else {
+            return Ok(None);
+        };
+        let first = segment::first_seq(&k).ok_or_else(|| damaged(seq, "bad segment key"))?;
+        let len = LogValue::parse(&v).map_err(|e| damaged(first, e))?.len() as u64;
+        self.value = Some((first, v.clone()));
+        Ok((seq < first + len).then_some((first, v)))
+    }
+
+    /// The envelope stored at `seq`, checked only for where it lies (not yet against its
+    /// hash: `decode` does that); `None` when the log holds no value covering it.
+    pub(super) fn get(&mut self, seq: u64) -> Result<Option<Stored>, StoreError> {
+        let Some((first, value)) = self.covering(seq)? else {
+            return Ok(None);
+        };
+        let i = (seq - first) as usize;
+        let (window, ordinal) = match LogValue::parse(&value).map_err(|e| damaged(first, e))? {
+            LogValue::Segment(seg) => {
+                let (hash, body) = seg.entry_at(i).map_err(|e| damaged(seq, e))?;
+                return Ok(Some(Stored { hash, value, body }));
+            }
+            LogValue::Directory(d) => (d.window(), d.cluster(i)),
+        };
+        let cluster = self.cluster(window, ordinal, seq)?;
+        let seg = Segment::parse(&cluster)
+            .ok()
+            .filter(Segment::is_cluster)
+            .ok_or_else(|| damaged(seq, "the cluster holding it is damaged"))?;
+        let at = seg
+            .position(seq)
+            .ok_or_else(|| damaged(seq, "missing from the cluster its directory names"))?;
+        let (hash, body) = seg.entry_at(at).map_err(|e| damaged(seq, e))?;
+        Ok(Some(Stored {
+            hash,
+            value: cluster,
+            body,
+        }))
+    }
+
+    fn cluster(&mut self, window: u64, ordinal: u16, seq: u64) -> Result<sled::IVec, StoreError> {
+        if self.window != window {
+            self.cached.clear();
+            self.window = window;
+        }
+        if let Some(v) = self.cached.get(&ordinal) {
+            return Ok(v.clone());
+        }
+        let v = self
+            .clusters
+            .get(segment::cluster_key(window, ordinal))?
+            .ok_or_else(|| damaged(seq, "missing from the log (the cluster holding it is gone)"))?;
+        self.cached.insert(ordinal, v.clone());
+        Ok(v)
+    }
+
+    /// Reads every cluster of `window` at once (a walk of the whole log reads them all
+    /// anyway, and one range read costs far less than a get each). Returns how many
+    /// envelopes they hold.
+    pub(super) fn load_window(&mut self, window: u64) -> Result<u64, StoreError> {
+        self.cached.clear();
+        self.window = window;
+        let mut held = 0u64;
+        for item in self.clusters.scan_prefix(segment::key(window)) {
+            let (k, v) = item?;
+            let ordinal = k
+                .get(8..10)
+                .filter(|_| k.len() == 10)
+                .map(|o| u16::from_be_bytes([o[0], o[1]]))
+                .ok_or_else(|| damaged(window, "bad cluster key"))?;
+            held += Segment::parse(&v).map_or(0, |s| s.len() as u64);
+            self.cached.insert(ordinal, v);
+        }
+        Ok(held)
+    }
+
+    /// The window whose clusters are held.
+    pub(super) fn window(&self) -> u64 {
+        self.window
+    }
+}
+
+/// Iterator over envelopes, decoding one `log` value at a time (a directory's envelopes from
+/// its window's clusters, read together). A gap (a value missing) is damage, not a shorter log.
 struct Scan {
     segments: sled::Iter,
-    current: Option<(u64, sled::IVec, usize)>,
+    entries: Entries,
+    /// The `log` value being walked: its first seq, how many it covers, the next index.
+    current: Option<(u64, usize, usize)>,
     from_seq: u64,
     /// The seq expected next.
     next: u64,
     head: u64,
     as_of: Option<DateTime<Utc>>,
     done: bool,
+}
+
+impl Scan {
+    fn fail(&mut self, e: StoreError) -> Option<Result<Envelope, StoreError>> {
+        self.done = true;
+        Some(Err(e))
+    }
 }
 
 impl Iterator for Scan {
@@ -322,15 +425,8 @@ impl Iterator for Scan {
             if self.done {
                 return None;
             }
-            if let Some((first, bytes, i)) = &mut self.current {
-                let seg = match segment::Segment::parse(bytes) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        self.done = true;
-                        return Some(Err(damaged(*first, e)));
-                    }
-                };
-                if *i < seg.len() {
+            if let Some((first, len, i)) = &mut self.current {
+                if *i < *len {
                     let seq = *first + *i as u64;
                     *i += 1;
                     if seq < self.from_seq {
@@ -341,19 +437,17 @@ impl Iterator for Scan {
                         return None;
                     }
                     self.next = seq + 1;
-                    let env = seg
-                        .entry(*i - 1)
-                        .map_err(|e| damaged(seq, e))
-                        .and_then(|(h, body)| decode(seq, h, body));
+                    let env = match self.entries.get(seq) {
+                        Ok(Some(s)) => decode(seq, s.hash, s.body()),
+                        Ok(None) => Err(damaged(seq, "missing from the log")),
+                        Err(e) => Err(e),
+                    };
                     match env {
                         Ok(env) if self.as_of.is_some_and(|t| env.recorded_at > t) => {
                             self.done = true;
                             return None;
                         }
-                        Err(e) => {
-                            self.done = true;
-                            return Some(Err(e));
-                        }
+                        Err(e) => return self.fail(e),
                         ok => return Some(ok),
                     }
                 }
@@ -373,28 +467,33 @@ impl Iterator for Scan {
                 }
                 return None;
             };
-            match item {
-                Ok((k, v)) => match segment::first_seq(&k) {
-                    Some(first) if first > self.next && self.next <= self.head => {
-                        self.done = true;
-                        return Some(Err(damaged(
-                            self.next,
-                            format!(
-                                "missing from the log (the next segment starts at seq {first})"
-                            ),
-                        )));
-                    }
-                    Some(first) => self.current = Some((first, v, 0)),
-                    None => {
-                        self.done = true;
-                        return Some(Err(damaged(0, "bad segment key")));
-                    }
-                },
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(e.into()));
-                }
+            let (k, v) = match item {
+                Ok(kv) => kv,
+                Err(e) => return self.fail(e.into()),
+            };
+            let Some(first) = segment::first_seq(&k) else {
+                return self.fail(damaged(0, "bad segment key"));
+            };
+            if first > self.next && self.next <= self.head {
+                let next = self.next;
+                return self.fail(damaged(
+                    next,
+                    format!("missing from the log (the next segment starts at seq {first})"),
+                ));
             }
+            let (len, window) = match LogValue::parse(&v) {
+                Ok(LogValue::Segment(s)) => (s.len(), None),
+                Ok(LogValue::Directory(d)) => (d.len(), Some(d.window())),
+                Err(e) => return self.fail(damaged(first, e)),
+            };
+            if let Some(w) = window
+                && w != self.entries.window()
+                && let Err(e) = self.entries.load_window(w)
+            {
+                return self.fail(e);
+            }
+            self.entries.set_value(first, v);
+            self.current = Some((first, len, 0));
         }
     }
 }

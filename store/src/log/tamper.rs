@@ -10,8 +10,9 @@ use events::envelope::{Envelope, Hash};
 use super::error::{StoreError, damaged};
 use super::head_file::HeadFile;
 use super::index::{SeqList, posting_bucket};
+use super::read::Entries;
 use super::{Head, Store};
-use crate::segment::{self, Segment, SegmentBuilder};
+use crate::segment::{self, LogValue, Segment, SegmentBuilder};
 
 impl Store {
     /// Flips one byte in the middle of the stored body of `seq`: its hash can no longer match.
@@ -41,24 +42,60 @@ impl Store {
     }
 
     fn edit_body(&self, seq: u64, edit: impl FnOnce(&mut Vec<u8>)) -> Result<(), StoreError> {
-        let (first, v) = self
-            .segment_of(seq)?
-            .ok_or_else(|| damaged(seq, "no such seq"))?;
-        let seg = Segment::parse(&v).map_err(|e| damaged(first, e))?;
-        let mut builder = SegmentBuilder::new(first);
-        let mut edit = Some(edit);
-        for i in 0..seg.len() {
-            let (hash, body) = seg.entry(i).map_err(|e| damaged(seq, e))?;
+        self.replace_entry(seq, |hash, body| {
             let mut body = body.to_vec();
-            if first + i as u64 == seq
-                && let Some(edit) = edit.take()
-            {
-                edit(&mut body);
-            }
-            builder.push(&hash, &body);
-        }
-        self.log.insert(segment::key(first), builder.finish().1)?;
+            edit(&mut body);
+            (hash, body)
+        })?;
         self.sync()
+    }
+
+    /// Rewrites the stored entry at `seq` (in its segment or its cluster) with what `edit`
+    /// makes of its hash and body; everything else in that value stays as it was.
+    fn replace_entry(
+        &self,
+        seq: u64,
+        edit: impl FnOnce(Hash, &[u8]) -> (Hash, Vec<u8>),
+    ) -> Result<(), StoreError> {
+        let (first, v) = Entries::new(self)
+            .covering(seq)?
+            .ok_or_else(|| damaged(seq, "no such seq"))?;
+        let mut edit = Some(edit);
+        let mut rebuild = |seg: &Segment<'_>, mut builder: SegmentBuilder, at: usize| {
+            for i in 0..seg.len() {
+                let (hash, body) = seg.entry(i).map_err(|e| damaged(seq, e))?;
+                let (hash, body) = match (i == at).then(|| edit.take()).flatten() {
+                    Some(edit) => edit(hash, body),
+                    None => (hash, body.to_vec()),
+                };
+                if seg.is_cluster() {
+                    builder.push_at(seg.seq(i), &hash, &body);
+                } else {
+                    builder.push(&hash, &body);
+                }
+            }
+            Ok::<_, StoreError>(builder.finish().1)
+        };
+        match LogValue::parse(&v).map_err(|e| damaged(first, e))? {
+            LogValue::Segment(seg) => {
+                let value = rebuild(&seg, SegmentBuilder::new(first), (seq - first) as usize)?;
+                self.log.insert(segment::key(first), value)?;
+            }
+            LogValue::Directory(d) => {
+                let key = segment::cluster_key(d.window(), d.cluster((seq - first) as usize));
+                let c = self
+                    .clusters
+                    .get(key)?
+                    .ok_or_else(|| damaged(seq, "no such cluster"))?;
+                let seg = Segment::parse(&c).map_err(|e| damaged(seq, e))?;
+                let at = seg
+                    .position(seq)
+                    .ok_or_else(|| damaged(seq, "not in its cluster"))?;
+                let value = rebuild(&seg, SegmentBuilder::cluster(), at)?;
+                self.clusters.insert(key, value)?;
+            }
+        }
+        Ok(())
     }
 
     /// Rewrites the envelope at `seq` with `edit` and stores it with a hash of its own new
@@ -70,38 +107,21 @@ impl Store {
         seq: u64,
         edit: impl FnOnce(&mut Envelope),
     ) -> Result<(), StoreError> {
-        let (first, _) = self
-            .segment_of(seq)?
-            .ok_or_else(|| damaged(seq, "no such seq"))?;
-        let segments: Vec<(sled::IVec, sled::IVec)> = self
-            .log
-            .range(segment::key(first)..)
-            .collect::<Result<_, _>>()?;
         let mut edit = Some(edit);
         let mut prev: Option<Hash> = None;
-        for (k, v) in segments {
-            let first = segment::first_seq(&k).expect("a segment key");
-            let seg = Segment::parse(&v).map_err(|e| damaged(first, e))?;
-            let mut builder = SegmentBuilder::new(first);
-            for i in 0..seg.len() {
-                let at = first + i as u64;
-                let (hash, body) = seg.entry(i).map_err(|e| damaged(at, e))?;
+        for at in seq..=self.log_end()? {
+            self.replace_entry(at, |hash, body| {
                 let mut env = Envelope::decode_body(body, hash).expect("an intact envelope");
-                if at == seq
-                    && let Some(edit) = edit.take()
-                {
+                if let Some(edit) = edit.take() {
                     edit(&mut env);
                 } else if let Some(p) = prev {
                     env.prev_hash = p;
                 }
                 let body = env.encode_body();
                 let hash = Envelope::chain_hash(&env.prev_hash, &body);
-                if at >= seq {
-                    prev = Some(hash);
-                }
-                builder.push(&hash, &body);
-            }
-            self.log.insert(k, builder.finish().1)?;
+                prev = Some(hash);
+                (hash, body)
+            })?;
         }
         let mut head = self.meta_head()?;
         head.hash = prev.expect("seq is in the log");
@@ -119,14 +139,52 @@ impl Store {
         std::fs::remove_file(&path).map_err(|e| StoreError::io(path, e))
     }
 
-    /// Removes the segment holding `seq`, and nothing else.
+    /// Removes the `log` value (segment or directory) covering `seq`, and nothing else.
     pub fn tamper_remove_segment(&self, seq: u64) -> Result<u64, StoreError> {
-        let (first, _) = self
-            .segment_of(seq)?
+        let (first, _) = Entries::new(self)
+            .covering(seq)?
             .ok_or_else(|| damaged(seq, "no such seq"))?;
         self.log.remove(segment::key(first))?;
         self.sync()?;
         Ok(first)
+    }
+
+    /// Removes the cluster holding `seq` (of an import's batch), and nothing else; returns
+    /// the lowest seq it held.
+    pub fn tamper_remove_cluster(&self, seq: u64) -> Result<u64, StoreError> {
+        let (first, v) = Entries::new(self)
+            .covering(seq)?
+            .ok_or_else(|| damaged(seq, "no such seq"))?;
+        let LogValue::Directory(d) = LogValue::parse(&v).map_err(|e| damaged(first, e))? else {
+            return Err(damaged(seq, "not in a cluster"));
+        };
+        let key = segment::cluster_key(d.window(), d.cluster((seq - first) as usize));
+        let c = self
+            .clusters
+            .remove(key)?
+            .ok_or_else(|| damaged(seq, "no such cluster"))?;
+        let lowest = Segment::parse(&c).map_err(|e| damaged(seq, e))?.seq(0);
+        self.sync()?;
+        Ok(lowest)
+    }
+
+    /// Copies the cluster holding `seq` to a window past the log's end, as a batch that never
+    /// committed would leave it if opening had not removed it; nothing else.
+    pub fn tamper_stray_cluster(&self, seq: u64) -> Result<(), StoreError> {
+        let (first, v) = Entries::new(self)
+            .covering(seq)?
+            .ok_or_else(|| damaged(seq, "no such seq"))?;
+        let LogValue::Directory(d) = LogValue::parse(&v).map_err(|e| damaged(first, e))? else {
+            return Err(damaged(seq, "not in a cluster"));
+        };
+        let key = segment::cluster_key(d.window(), d.cluster((seq - first) as usize));
+        let c = self
+            .clusters
+            .get(key)?
+            .ok_or_else(|| damaged(seq, "no such cluster"))?;
+        let past = self.log_end()? + 1;
+        self.clusters.insert(segment::cluster_key(past, 0), c)?;
+        self.sync()
     }
 
     /// Sets sled's head marker, and nothing else.

@@ -343,19 +343,14 @@ impl Store {
         let mut size = from;
         let mut bodies: Vec<Vec<u8>> = Vec::new();
         let mut seq = from + 1;
+        let mut entries = super::read::Entries::new(self);
         while seq <= to {
-            let (first, v) = self
-                .segment_of(seq)?
+            let stored = entries
+                .get(seq)?
                 .ok_or_else(|| damaged(seq, "missing from the log"))?;
-            let seg = segment::Segment::parse(&v).map_err(|e| damaged(first, e))?;
-            while seq <= to && seq < first + seg.len() as u64 {
-                let (hash, body) = seg
-                    .entry((seq - first) as usize)
-                    .map_err(|e| damaged(seq, e))?;
-                decode(seq, hash, body)?;
-                bodies.push(body.to_vec());
-                seq += 1;
-            }
+            decode(seq, stored.hash, stored.body())?;
+            bodies.push(stored.body().to_vec());
+            seq += 1;
             if bodies.len() >= CATCH_UP_CHUNK || seq > to {
                 let plan = self.plan_tree(size, &bodies)?;
                 self.write_tree(plan)?;
@@ -420,15 +415,11 @@ impl Store {
         if seq == 0 || seq > self.head().seq {
             return Ok(None);
         }
-        let (first, v) = self
-            .segment_of(seq)?
+        let stored = super::read::Entries::new(self)
+            .get(seq)?
             .ok_or_else(|| damaged(seq, "missing from the log"))?;
-        let seg = segment::Segment::parse(&v).map_err(|e| damaged(first, e))?;
-        let (hash, body) = seg
-            .entry((seq - first) as usize)
-            .map_err(|e| damaged(seq, e))?;
-        decode(seq, hash, body)?;
-        Ok(Some((hash, body.to_vec())))
+        decode(seq, stored.hash, stored.body())?;
+        Ok(Some((stored.hash, stored.body().to_vec())))
     }
 
     /// Hands the store the key that signs its checkpoints. It must be the key that signed the

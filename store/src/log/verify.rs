@@ -21,10 +21,10 @@ use super::index::{
     IdMap, all_postings, derive, id_hash, registry_key, registry_value, show_id, through_of,
 };
 use super::open::check_acknowledged;
-use super::read::decode;
+use super::read::{Entries, decode};
 use super::scopes::{Content, Scoper, Scratch};
 use super::{Store, THROUGH_KEY, Verified, head_file};
-use crate::segment;
+use crate::segment::{self, LogValue};
 
 /// Envelopes derived at a time while verifying (bounds memory on a large log).
 const DERIVE_CHUNK: usize = 50_000;
@@ -54,6 +54,20 @@ impl First {
     }
 }
 
+/// Checks that the clusters of a window held exactly the envelopes its directories named:
+/// `(window, held, named)`.
+fn check_window(window: Option<(u64, u64, u64)>) -> Result<(), StoreError> {
+    match window {
+        Some((w, held, named)) if held != named => Err(damaged(
+            w,
+            format!(
+                "the clusters of the window at seq {w} hold {held} envelopes, its directories name {named}"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl Store {
     /// Walks the whole chain and checks every index against it. Names the first bad seq.
     pub fn verify(&self) -> Result<Verified, StoreError> {
@@ -68,6 +82,10 @@ impl Store {
         let mut ids = IdMap::default();
         let mut chunk: Vec<Envelope> = Vec::new();
         let mut tree = self.tree_check()?;
+        // Every envelope of a window's clusters must be one its directories name: counted
+        // per window (what the clusters hold, against the seqs found through directories).
+        let mut entries = Entries::new(self);
+        let mut window: Option<(u64, u64, u64)> = None;
         for item in self.log.iter() {
             let (k, v) = item?;
             let first =
@@ -78,10 +96,28 @@ impl Store {
                     format!("missing from the log (the next segment starts at seq {first})"),
                 ));
             }
-            let seg = segment::Segment::parse(&v).map_err(|e| damaged(first, e))?;
-            for i in 0..seg.len() {
+            let (len, in_window) = match LogValue::parse(&v).map_err(|e| damaged(first, e))? {
+                LogValue::Segment(s) => (s.len(), None),
+                LogValue::Directory(d) => (d.len(), Some(d.window())),
+            };
+            if window.is_some_and(|(w, _, _)| Some(w) != in_window) {
+                check_window(window.take())?;
+            }
+            if let Some(w) = in_window
+                && window.is_none()
+            {
+                window = Some((w, entries.load_window(w)?, 0));
+            }
+            if let Some((_, _, named)) = &mut window {
+                *named += len as u64;
+            }
+            entries.set_value(first, v);
+            for i in 0..len {
                 let seq = first + i as u64;
-                let (hash, body) = seg.entry(i).map_err(|e| damaged(seq, e))?;
+                let stored = entries
+                    .get(seq)?
+                    .ok_or_else(|| damaged(seq, "missing from the log"))?;
+                let (hash, body) = (stored.hash, stored.body());
                 let env = decode(seq, hash, body)?;
                 if env.prev_hash != prev {
                     return Err(damaged(
@@ -102,6 +138,17 @@ impl Store {
             if chunk.len() >= DERIVE_CHUNK {
                 self.expect(&mut chunk, &mut registry, &mut ids, &mut want)?;
             }
+        }
+        check_window(window.take())?;
+        // Clusters of a window no directory names (a batch that never committed is removed
+        // on open, so any left are not the log's).
+        if let Some((k, _)) = self.clusters.last()?
+            && segment::cluster_window(&k).is_none_or(|w| w >= expected_next)
+        {
+            return Err(damaged(
+                expected_next,
+                "the log holds clusters past its last directory",
+            ));
         }
         self.expect(&mut chunk, &mut registry, &mut ids, &mut want)?;
         let events = expected_next - 1;

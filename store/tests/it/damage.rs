@@ -8,14 +8,18 @@ use store::{Head, Store, StoreError};
 
 use crate::{now, talk};
 
-/// A store of 500 talks in 5 batches of 100 (several segments each), closed.
-fn store_of_500() -> tempfile::TempDir {
+/// The batch sizes each break is tried with: five batches of 100 are stored in segments (a
+/// commit's layout), one batch of 500 in clusters named by a directory (an import's).
+const BATCHES: [usize; 2] = [100, 500];
+
+/// A store of 500 talks in batches of `batch`, closed.
+fn store_of_500(batch: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path()).unwrap();
-    for b in 0..5 {
-        let drafts: Vec<_> = (0..100)
+    for b in 0..500 / batch {
+        let drafts: Vec<_> = (0..batch)
             .map(|i| {
-                let n = b * 100 + i;
+                let n = (b * batch + i) as u32;
                 talk(
                     &format!("e{n}"),
                     &format!("t{}", n % 3),
@@ -39,173 +43,229 @@ fn damaged_at(r: Result<store::Verified, StoreError>) -> (u64, String) {
 
 #[test]
 fn a_missing_segment_is_named_at_its_first_seq() {
-    let dir = store_of_500();
-    let first = Store::open(dir.path())
+    for batch in BATCHES {
+        let dir = store_of_500(batch);
+        let first = Store::open(dir.path())
+            .unwrap()
+            .tamper_remove_segment(250)
+            .unwrap();
+        // A segment of the batch of 201-300, or the directory of seqs 1-500.
+        assert!(first <= 250 && (batch == 500 || first > 200), "{first}");
+        if batch == 500 {
+            // The directory of seqs 1-500 was the log's only value: opening names the gap.
+            let err = Store::open(dir.path()).err().expect("refused");
+            assert_eq!(err.damaged_seq(), Some(1), "{err}");
+            assert!(err.to_string().contains("the log holds 0"), "{err}");
+            continue;
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let (seq, what) = damaged_at(store.verify());
+        assert_eq!(seq, first, "{what}");
+        assert!(what.contains("missing"), "{what}");
+        // A scan does not silently skip the gap either.
+        let err = store
+            .scan(None)
+            .find_map(Result::err)
+            .expect("the gap is an error");
+        assert_eq!(err.damaged_seq(), Some(first), "{err}");
+    }
+}
+
+#[test]
+fn a_missing_cluster_is_named_at_its_first_seq_and_a_stray_one_by_verify() {
+    let dir = store_of_500(500);
+    let lowest = Store::open(dir.path())
         .unwrap()
-        .tamper_remove_segment(250)
+        .tamper_remove_cluster(250)
         .unwrap();
-    assert!(first > 200 && first <= 250);
+    assert!(lowest <= 250, "{lowest}");
     let store = Store::open(dir.path()).unwrap();
     let (seq, what) = damaged_at(store.verify());
-    assert_eq!(seq, first, "{what}");
+    assert_eq!(seq, lowest, "{what}");
     assert!(what.contains("missing"), "{what}");
-    // A scan does not silently skip the gap either.
+    let err = store.get(250).expect_err("refused");
+    assert_eq!(err.damaged_seq(), Some(250), "{err}");
     let err = store
         .scan(None)
         .find_map(Result::err)
         .expect("the gap is an error");
-    assert_eq!(err.damaged_seq(), Some(first), "{err}");
+    assert_eq!(err.damaged_seq(), Some(lowest), "{err}");
+    drop(store);
+
+    // A cluster past the log's end is not the log's: verify names it (opening would have
+    // removed one a crashed batch left, but this one appeared after the open).
+    let dir = store_of_500(500);
+    let store = Store::open(dir.path()).unwrap();
+    store.tamper_stray_cluster(30).unwrap();
+    let (seq, what) = damaged_at(store.verify());
+    assert_eq!(seq, 501, "{what}");
+    assert!(what.contains("clusters past its last directory"), "{what}");
+    // Reopening treats it as the remains of an uncommitted batch, and removes it.
+    drop(store);
+    Store::open(dir.path()).unwrap().verify().unwrap();
 }
 
 #[test]
 fn a_wrong_prev_hash_is_named_even_when_the_chain_after_it_was_recomputed() {
-    let dir = store_of_500();
-    Store::open(dir.path())
-        .unwrap()
-        .tamper_rewrite(321, |e| e.prev_hash = Hash([7; 32]))
-        .unwrap();
-    let (seq, what) = damaged_at(Store::open(dir.path()).unwrap().verify());
-    assert_eq!(seq, 321, "{what}");
-    assert!(what.contains("prev_hash"), "{what}");
+    for batch in BATCHES {
+        let dir = store_of_500(batch);
+        Store::open(dir.path())
+            .unwrap()
+            .tamper_rewrite(321, |e| e.prev_hash = Hash([7; 32]))
+            .unwrap();
+        let (seq, what) = damaged_at(Store::open(dir.path()).unwrap().verify());
+        assert_eq!(seq, 321, "{what}");
+        assert!(what.contains("prev_hash"), "{what}");
+    }
 }
 
 #[test]
 fn a_wrong_seq_is_named() {
-    let dir = store_of_500();
-    Store::open(dir.path())
-        .unwrap()
-        .tamper_rewrite(137, |e| e.seq = 138)
-        .unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let (seq, what) = damaged_at(store.verify());
-    assert_eq!(seq, 137, "{what}");
-    assert!(what.contains("says seq 138"), "{what}");
-    // Reads refuse it too.
-    assert_eq!(
-        store.get(137).err().and_then(|e| e.damaged_seq()),
-        Some(137)
-    );
+    for batch in BATCHES {
+        let dir = store_of_500(batch);
+        Store::open(dir.path())
+            .unwrap()
+            .tamper_rewrite(137, |e| e.seq = 138)
+            .unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (seq, what) = damaged_at(store.verify());
+        assert_eq!(seq, 137, "{what}");
+        assert!(what.contains("says seq 138"), "{what}");
+        // Reads refuse it too.
+        assert_eq!(
+            store.get(137).err().and_then(|e| e.damaged_seq()),
+            Some(137)
+        );
+    }
 }
 
 #[test]
 fn a_recorded_at_that_goes_back_is_named() {
-    let dir = store_of_500();
-    Store::open(dir.path())
-        .unwrap()
-        .tamper_rewrite(402, |e| e.recorded_at -= chrono::Duration::seconds(1))
-        .unwrap();
-    let (seq, what) = damaged_at(Store::open(dir.path()).unwrap().verify());
-    assert_eq!(seq, 402, "{what}");
-    assert!(what.contains("recorded_at goes back"), "{what}");
+    for batch in BATCHES {
+        let dir = store_of_500(batch);
+        Store::open(dir.path())
+            .unwrap()
+            .tamper_rewrite(402, |e| e.recorded_at -= chrono::Duration::seconds(1))
+            .unwrap();
+        let (seq, what) = damaged_at(Store::open(dir.path()).unwrap().verify());
+        assert_eq!(seq, 402, "{what}");
+        assert!(what.contains("recorded_at goes back"), "{what}");
+    }
 }
 
 #[test]
 fn a_head_marker_that_disagrees_with_the_chain_is_named() {
-    // Its hash.
-    let dir = store_of_500();
-    let store = Store::open(dir.path()).unwrap();
-    let head = store.head();
-    store
-        .tamper_set_meta_head(Head {
-            hash: Hash([9; 32]),
-            ..head
-        })
-        .unwrap();
-    drop(store);
-    // Opening compares the marker with the chain before it writes anything.
-    let err = Store::open(dir.path()).err().expect("refused");
-    assert_eq!(err.damaged_seq(), Some(500), "{err}");
-    assert_eq!(
-        store::log::head_file::read(dir.path())
-            .unwrap()
-            .unwrap()
-            .hash,
-        head.hash
-    );
-    // Longer than the log: opening refuses before it writes.
-    let dir = store_of_500();
-    let store = Store::open(dir.path()).unwrap();
-    store
-        .tamper_set_meta_head(Head { seq: 520, ..head })
-        .unwrap();
-    drop(store);
-    let err = Store::open(dir.path()).err().expect("refused");
-    assert_eq!(err.damaged_seq(), Some(501), "{err}");
-    // Shorter than what was acknowledged: the head file says so.
-    let dir = store_of_500();
-    let store = Store::open(dir.path()).unwrap();
-    let at_300 = store.get(300).unwrap().unwrap().hash;
-    store
-        .tamper_set_meta_head(Head {
-            seq: 300,
-            hash: at_300,
-            ..head
-        })
-        .unwrap();
-    drop(store);
-    let err = Store::open(dir.path()).err().expect("refused");
-    assert_eq!(err.damaged_seq(), Some(301), "{err}");
-    assert!(
-        err.to_string()
-            .contains("the log ends at seq 300 but seq 500 was acknowledged"),
-        "{err}"
-    );
-    // Nothing was removed by the refused opens: the segments past 300 are still there.
-    let head_file = store::log::head_file::read(dir.path()).unwrap().unwrap();
-    assert_eq!(head_file.seq, 500);
+    for batch in BATCHES {
+        // Its hash.
+        let dir = store_of_500(batch);
+        let store = Store::open(dir.path()).unwrap();
+        let head = store.head();
+        store
+            .tamper_set_meta_head(Head {
+                hash: Hash([9; 32]),
+                ..head
+            })
+            .unwrap();
+        drop(store);
+        // Opening compares the marker with the chain before it writes anything.
+        let err = Store::open(dir.path()).err().expect("refused");
+        assert_eq!(err.damaged_seq(), Some(500), "{err}");
+        assert_eq!(
+            store::log::head_file::read(dir.path())
+                .unwrap()
+                .unwrap()
+                .hash,
+            head.hash
+        );
+        // Longer than the log: opening refuses before it writes.
+        let dir = store_of_500(batch);
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .tamper_set_meta_head(Head { seq: 520, ..head })
+            .unwrap();
+        drop(store);
+        let err = Store::open(dir.path()).err().expect("refused");
+        assert_eq!(err.damaged_seq(), Some(501), "{err}");
+        // Shorter than what was acknowledged: the head file says so.
+        let dir = store_of_500(batch);
+        let store = Store::open(dir.path()).unwrap();
+        let at_300 = store.get(300).unwrap().unwrap().hash;
+        store
+            .tamper_set_meta_head(Head {
+                seq: 300,
+                hash: at_300,
+                ..head
+            })
+            .unwrap();
+        drop(store);
+        let err = Store::open(dir.path()).err().expect("refused");
+        assert_eq!(err.damaged_seq(), Some(301), "{err}");
+        assert!(
+            err.to_string()
+                .contains("the log ends at seq 300 but seq 500 was acknowledged"),
+            "{err}"
+        );
+        // Nothing was removed by the refused opens: the segments past 300 are still there.
+        let head_file = store::log::head_file::read(dir.path()).unwrap().unwrap();
+        assert_eq!(head_file.seq, 500);
+    }
 }
 
 #[test]
 fn a_body_edited_in_place_is_refused_by_every_read() {
-    let dir = store_of_500();
-    Store::open(dir.path())
-        .unwrap()
-        .tamper_replace_in_body(77, "谈了期中考试".as_bytes(), "谈了期末考试".as_bytes())
-        .unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.get(77).err().and_then(|e| e.damaged_seq()), Some(77));
-    // Seq 77 is talk e76: about c6 (76 % 7), by t1 (76 % 3).
-    let refused =
-        |r: Result<Vec<events::Envelope>, StoreError>| r.err().and_then(|e| e.damaged_seq());
-    assert_eq!(refused(store.by_child("c6", None)), Some(77));
-    assert_eq!(refused(store.by_staff("t1", None)), Some(77));
-    let err = store.scan(None).find_map(Result::err).expect("refused");
-    assert_eq!(err.damaged_seq(), Some(77));
-    assert_eq!(damaged_at(store.verify()).0, 77);
+    for batch in BATCHES {
+        let dir = store_of_500(batch);
+        Store::open(dir.path())
+            .unwrap()
+            .tamper_replace_in_body(77, "谈了期中考试".as_bytes(), "谈了期末考试".as_bytes())
+            .unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.get(77).err().and_then(|e| e.damaged_seq()), Some(77));
+        // Seq 77 is talk e76: about c6 (76 % 7), by t1 (76 % 3).
+        let refused =
+            |r: Result<Vec<events::Envelope>, StoreError>| r.err().and_then(|e| e.damaged_seq());
+        assert_eq!(refused(store.by_child("c6", None)), Some(77));
+        assert_eq!(refused(store.by_staff("t1", None)), Some(77));
+        let err = store.scan(None).find_map(Result::err).expect("refused");
+        assert_eq!(err.damaged_seq(), Some(77));
+        assert_eq!(damaged_at(store.verify()).0, 77);
+    }
 }
 
 #[test]
 fn an_index_that_drops_or_adds_an_event_fails_verify() {
-    let dir = store_of_500();
-    Store::open(dir.path())
-        .unwrap()
-        .tamper_unpost(false, "c2", 262)
-        .unwrap();
-    // Seq 262 is talk e261, about c2 (261 % 7): a read of c2 silently lacks it, verify not.
-    let store = Store::open(dir.path()).unwrap();
-    assert!(
-        !store
-            .by_child("c2", None)
+    for batch in BATCHES {
+        let dir = store_of_500(batch);
+        Store::open(dir.path())
             .unwrap()
-            .iter()
-            .any(|e| e.seq == 262)
-    );
-    let (seq, what) = damaged_at(store.verify());
-    assert_eq!(seq, 262, "{what}");
-    assert!(what.contains("not listed under c2"), "{what}");
+            .tamper_unpost(false, "c2", 262)
+            .unwrap();
+        // Seq 262 is talk e261, about c2 (261 % 7): a read of c2 silently lacks it, verify not.
+        let store = Store::open(dir.path()).unwrap();
+        assert!(
+            !store
+                .by_child("c2", None)
+                .unwrap()
+                .iter()
+                .any(|e| e.seq == 262)
+        );
+        let (seq, what) = damaged_at(store.verify());
+        assert_eq!(seq, 262, "{what}");
+        assert!(what.contains("not listed under c2"), "{what}");
 
-    let dir = store_of_500();
-    // Seq 260 is talk e259, by t1 (259 % 3), posted under t0 as well.
-    Store::open(dir.path())
-        .unwrap()
-        .tamper_post(true, "t0", 260)
-        .unwrap();
-    let (seq, what) = damaged_at(Store::open(dir.path()).unwrap().verify());
-    assert_eq!(seq, 260, "{what}");
-    assert!(
-        what.contains("listed under t0, which it is not about"),
-        "{what}"
-    );
+        let dir = store_of_500(batch);
+        // Seq 260 is talk e259, by t1 (259 % 3), posted under t0 as well.
+        Store::open(dir.path())
+            .unwrap()
+            .tamper_post(true, "t0", 260)
+            .unwrap();
+        let (seq, what) = damaged_at(Store::open(dir.path()).unwrap().verify());
+        assert_eq!(seq, 260, "{what}");
+        assert!(
+            what.contains("listed under t0, which it is not about"),
+            "{what}"
+        );
+    }
 }
 
 /// A store of one school (`k1`: its registration, a teacher, a child) and 60 talks.
@@ -319,103 +379,111 @@ fn read_models_of_an_earlier_layout_are_rebuilt_on_open_and_then_verify() {
 
 #[test]
 fn a_missing_head_file_is_damage_but_an_older_store_is_adopted_once() {
-    let dir = store_of_500();
-    std::fs::remove_file(dir.path().join("head")).unwrap();
-    let err = Store::open(dir.path()).err().expect("refused");
-    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
-    assert!(err.to_string().contains("head file is missing"), "{err}");
+    for batch in BATCHES {
+        let dir = store_of_500(batch);
+        std::fs::remove_file(dir.path().join("head")).unwrap();
+        let err = Store::open(dir.path()).err().expect("refused");
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+        assert!(err.to_string().contains("head file is missing"), "{err}");
 
-    // A store made before head files: no file and no marker in sled.
-    let dir = store_of_500();
-    Store::open(dir.path())
-        .unwrap()
-        .tamper_forget_head_file()
-        .unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.notices().len(), 1, "{:?}", store.notices());
-    assert!(store.notices()[0].contains("adopted"));
-    drop(store);
-    // Adopted once: the next open says nothing and checks it.
-    assert!(Store::open(dir.path()).unwrap().notices().is_empty());
-    assert_eq!(
-        store::log::head_file::read(dir.path())
+        // A store made before head files: no file and no marker in sled.
+        let dir = store_of_500(batch);
+        Store::open(dir.path())
             .unwrap()
-            .unwrap()
-            .seq,
-        500
-    );
+            .tamper_forget_head_file()
+            .unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.notices().len(), 1, "{:?}", store.notices());
+        assert!(store.notices()[0].contains("adopted"));
+        drop(store);
+        // Adopted once: the next open says nothing and checks it.
+        assert!(Store::open(dir.path()).unwrap().notices().is_empty());
+        assert_eq!(
+            store::log::head_file::read(dir.path())
+                .unwrap()
+                .unwrap()
+                .seq,
+            500
+        );
+    }
 }
 
 #[test]
 fn an_unfinished_sled_snapshot_does_not_make_the_store_unopenable() {
-    // What a snapshot sled failed to write on a full disk leaves behind: an empty
-    // `snap.<lsn>.generating`, which sled 0.34 would read as its newest snapshot.
-    let dir = store_of_500();
-    std::fs::write(dir.path().join("snap.FFFFFFFFFFFFFFF0.generating"), b"").unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.verify().unwrap().events, 500);
-    assert!(!dir.path().join("snap.FFFFFFFFFFFFFFF0.generating").exists());
+    for batch in BATCHES {
+        // What a snapshot sled failed to write on a full disk leaves behind: an empty
+        // `snap.<lsn>.generating`, which sled 0.34 would read as its newest snapshot.
+        let dir = store_of_500(batch);
+        std::fs::write(dir.path().join("snap.FFFFFFFFFFFFFFF0.generating"), b"").unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.verify().unwrap().events, 500);
+        assert!(!dir.path().join("snap.FFFFFFFFFFFFFFF0.generating").exists());
+    }
 }
 
 #[test]
 fn what_is_not_a_store_is_named_for_what_it_is() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("a-file");
-    std::fs::write(&file, b"x").unwrap();
-    assert!(matches!(
-        Store::open(&file),
-        Err(StoreError::NotAStore { .. })
-    ));
-    assert!(matches!(
-        Store::create(&file),
-        Err(StoreError::NotAStore { .. })
-    ));
-    // A stray two-byte `db`: not opened (sled would take it for an empty store).
-    let stray = dir.path().join("stray");
-    std::fs::create_dir(&stray).unwrap();
-    std::fs::write(stray.join("db"), b"hi").unwrap();
-    assert!(matches!(
-        Store::open(&stray),
-        Err(StoreError::NotAStore { .. })
-    ));
-    assert_eq!(std::fs::read(stray.join("db")).unwrap(), b"hi");
-    // A store whose `db` was deleted: damage, and `create` does not make one over it.
-    let store = store_of_500();
-    std::fs::remove_file(store.path().join("db")).unwrap();
-    assert!(matches!(
-        Store::open(store.path()),
-        Err(StoreError::Lost {
-            acknowledged: Some(500),
-            ..
-        })
-    ));
-    assert!(matches!(
-        Store::create(store.path()),
-        Err(StoreError::Lost { .. })
-    ));
-    // The same store with a two-byte `db`: too short for what was acknowledged.
-    std::fs::write(store.path().join("db"), b"hi").unwrap();
-    assert_eq!(
-        Store::open(store.path())
-            .err()
-            .and_then(|e| e.damaged_seq()),
-        Some(1)
-    );
+    for batch in BATCHES {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(matches!(
+            Store::open(&file),
+            Err(StoreError::NotAStore { .. })
+        ));
+        assert!(matches!(
+            Store::create(&file),
+            Err(StoreError::NotAStore { .. })
+        ));
+        // A stray two-byte `db`: not opened (sled would take it for an empty store).
+        let stray = dir.path().join("stray");
+        std::fs::create_dir(&stray).unwrap();
+        std::fs::write(stray.join("db"), b"hi").unwrap();
+        assert!(matches!(
+            Store::open(&stray),
+            Err(StoreError::NotAStore { .. })
+        ));
+        assert_eq!(std::fs::read(stray.join("db")).unwrap(), b"hi");
+        // A store whose `db` was deleted: damage, and `create` does not make one over it.
+        let store = store_of_500(batch);
+        std::fs::remove_file(store.path().join("db")).unwrap();
+        assert!(matches!(
+            Store::open(store.path()),
+            Err(StoreError::Lost {
+                acknowledged: Some(500),
+                ..
+            })
+        ));
+        assert!(matches!(
+            Store::create(store.path()),
+            Err(StoreError::Lost { .. })
+        ));
+        // The same store with a two-byte `db`: too short for what was acknowledged.
+        std::fs::write(store.path().join("db"), b"hi").unwrap();
+        assert_eq!(
+            Store::open(store.path())
+                .err()
+                .and_then(|e| e.damaged_seq()),
+            Some(1)
+        );
+    }
 }
 
 #[test]
 fn a_store_held_by_another_handle_is_in_use_and_names_the_holder() {
-    let dir = store_of_500();
-    let held = Store::open_as(dir.path(), "import").unwrap();
-    match Store::open(dir.path()) {
-        Err(StoreError::InUse { holder, .. }) => {
-            let holder = holder.expect("the owner file names it");
-            assert!(holder.contains("careledger import"), "{holder}");
-            assert!(holder.contains(&std::process::id().to_string()), "{holder}");
+    for batch in BATCHES {
+        let dir = store_of_500(batch);
+        let held = Store::open_as(dir.path(), "import").unwrap();
+        match Store::open(dir.path()) {
+            Err(StoreError::InUse { holder, .. }) => {
+                let holder = holder.expect("the owner file names it");
+                assert!(holder.contains("careledger import"), "{holder}");
+                assert!(holder.contains(&std::process::id().to_string()), "{holder}");
+            }
+            other => panic!("expected in use, got {:?}", other.map(|_| ())),
         }
-        other => panic!("expected in use, got {:?}", other.map(|_| ())),
+        drop(held);
+        assert!(!dir.path().join("owner").exists());
+        Store::open(dir.path()).unwrap();
     }
-    drop(held);
-    assert!(!dir.path().join("owner").exists());
-    Store::open(dir.path()).unwrap();
 }

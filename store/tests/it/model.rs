@@ -1,4 +1,5 @@
-//! Model-based test: random batches (with repeated ids, many children and staff, amendments,
+//! Model-based test: random batches (small ones, as commits are stored, and imports of over 256
+//! new ids, stored in clusters; with repeated ids, many children and staff, amendments,
 //! transfers of children between two schools, corrections moving talks to another child)
 //! appended with random reopens, compared after every step with an in-memory model of the
 //! log: ids and order, per-child and per-staff indexes, head hash, each school's read models
@@ -61,6 +62,9 @@ fn setup() -> Vec<Draft> {
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         4 => prop::collection::vec((0u16..300, 0u8..6, 0u8..3, prop::bool::weighted(0.1)), 0..60)
+            .prop_map(Step::Append),
+        // An import's batch (more than 256 new ids): packed in clusters by school.
+        1 => prop::collection::vec((300u16..3000, 0u8..6, 0u8..3, prop::bool::weighted(0.1)), 300..420)
             .prop_map(Step::Append),
         1 => Just(Step::Reopen),
         1 => (0u8..6, 0u8..2).prop_map(|(c, k)| Step::Transfer(c, k)),
