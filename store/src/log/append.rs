@@ -329,10 +329,10 @@ impl Store {
 /// order. Where an envelope lands only decides what a read pulls in with it: every one is
 /// still found by its seq, and a wrong guess (a child moved in this very window) costs
 /// locality, never correctness.
-fn pack(
-    envs: &[Envelope],
+fn pack<'a>(
+    envs: &'a [Envelope],
     bodies: &[Vec<u8>],
-    registry: &Registry,
+    registry: &'a Registry,
 ) -> (Vec<LogEntry>, Vec<ClusterEntry>) {
     let mut directories = Vec::new();
     let mut clusters = Vec::new();
@@ -353,7 +353,7 @@ fn pack(
                 }
             }
         }
-        let school = |e: &Envelope| -> String {
+        let school = |e: &'a Envelope| -> &'a str {
             let child = || {
                 let c = e.event.children().first()?;
                 child_school
@@ -368,19 +368,18 @@ fn pack(
                     .copied()
                     .or_else(|| registry.staff_school(t))
             };
-            e.event
-                .school()
-                .or_else(child)
-                .or_else(staff)
-                .unwrap_or("")
-                .to_owned()
+            e.event.school().or_else(child).or_else(staff).unwrap_or("")
         };
-        let mut order: Vec<(String, &str, usize)> = envs
+        // Schools by number (in the order they come): the sort compares numbers, not names.
+        let mut numbers: FxHashMap<&str, u32> = FxHashMap::default();
+        let mut order: Vec<(u32, &str, usize)> = envs
             .iter()
             .enumerate()
             .map(|(i, e)| {
+                let next = numbers.len() as u32;
+                let school = *numbers.entry(school(e)).or_insert(next);
                 let child = e.event.children().first().map_or("", String::as_str);
-                (school(e), child, i)
+                (school, child, i)
             })
             .collect();
         order.sort_unstable();
