@@ -58,11 +58,9 @@ pub fn cluster_window(key: &[u8]) -> Option<u64> {
     first_seq(key.get(..8)?)
 }
 
-/// Builds one segment or cluster.
+/// Builds one segment.
 pub struct SegmentBuilder {
     first: u64,
-    /// `Some` for a cluster: the seq of each entry.
-    seqs: Option<Vec<u64>>,
     ends: Vec<u32>,
     data: Vec<u8>,
 }
@@ -72,19 +70,8 @@ impl SegmentBuilder {
     pub fn new(first: u64) -> SegmentBuilder {
         SegmentBuilder {
             first,
-            seqs: None,
             ends: Vec::new(),
             data: Vec::with_capacity(32 * 1024 + 1024),
-        }
-    }
-
-    /// A cluster: entries pushed with their seqs (`push_at`), ascending.
-    pub fn cluster() -> SegmentBuilder {
-        SegmentBuilder {
-            first: 0,
-            seqs: Some(Vec::new()),
-            ends: Vec::new(),
-            data: Vec::with_capacity(4 * 1024),
         }
     }
 
@@ -106,34 +93,44 @@ impl SegmentBuilder {
         self.ends.push(self.data.len() as u32);
     }
 
-    /// Adds the next envelope of a cluster, at `seq` (above every seq pushed before).
-    pub fn push_at(&mut self, seq: u64, hash: &Hash, body: &[u8]) {
-        if let Some(seqs) = &mut self.seqs {
-            debug_assert!(seqs.last().is_none_or(|&l| l < seq), "ascending seqs");
-            seqs.push(seq);
-        }
-        self.push(hash, body);
-    }
-
-    /// The key's seq (for a segment) and the encoded value.
+    /// The key's seq and the encoded value.
     pub fn finish(self) -> (u64, Vec<u8>) {
         let n = self.ends.len();
-        let mut out = Vec::with_capacity(HEADER + 12 * n + self.data.len());
-        out.push(if self.seqs.is_some() {
-            CLUSTER
-        } else {
-            SEGMENT
-        });
+        let mut out = Vec::with_capacity(HEADER + 4 * n + self.data.len());
+        out.push(SEGMENT);
         out.extend_from_slice(&(n as u32).to_le_bytes());
-        for s in self.seqs.iter().flatten() {
-            out.extend_from_slice(&s.to_le_bytes());
-        }
         for e in &self.ends {
             out.extend_from_slice(&e.to_le_bytes());
         }
         out.extend_from_slice(&self.data);
         (self.first, out)
     }
+}
+
+/// Encodes a cluster of `entries` (seq, hash, body), ascending by seq, in one allocation.
+pub fn cluster(entries: &[(u64, &Hash, &[u8])]) -> Vec<u8> {
+    let data: usize = entries.iter().map(|(_, _, b)| 32 + b.len()).sum();
+    let mut out = Vec::with_capacity(HEADER + 12 * entries.len() + data);
+    out.push(CLUSTER);
+    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    for (seq, _, _) in entries {
+        out.extend_from_slice(&seq.to_le_bytes());
+    }
+    let mut end = 0usize;
+    for (_, _, body) in entries {
+        end += 32 + body.len();
+        // Invariant: a cluster stays far below 4 GiB (a few KiB, envelopes at most 16 KiB).
+        out.extend_from_slice(&(end as u32).to_le_bytes());
+    }
+    debug_assert!(
+        entries.windows(2).all(|w| w[0].0 < w[1].0),
+        "ascending seqs"
+    );
+    for (_, hash, body) in entries {
+        out.extend_from_slice(&hash.0);
+        out.extend_from_slice(body);
+    }
+    out
 }
 
 /// Encodes a directory of consecutive seqs of the window starting at `window`: `clusters[i]`
@@ -350,11 +347,11 @@ mod tests {
 
     #[test]
     fn a_cluster_finds_its_entries_by_seq() {
-        let mut b = SegmentBuilder::cluster();
-        b.push_at(10, &Hash([1; 32]), b"ten");
-        b.push_at(13, &Hash([2; 32]), b"thirteen");
-        b.push_at(40, &Hash([3; 32]), b"forty");
-        let (_, bytes) = b.finish();
+        let bytes = cluster(&[
+            (10, &Hash([1; 32]), b"ten"),
+            (13, &Hash([2; 32]), b"thirteen"),
+            (40, &Hash([3; 32]), b"forty"),
+        ]);
         let seg = Segment::parse(&bytes).unwrap();
         assert!(seg.is_cluster());
         assert_eq!(seg.len(), 3);

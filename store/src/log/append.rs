@@ -353,61 +353,73 @@ fn pack<'a>(
                 }
             }
         }
-        let school = |e: &'a Envelope| -> &'a str {
-            let child = || {
-                let c = e.event.children().first()?;
-                child_school
-                    .get(c.as_str())
-                    .copied()
-                    .or_else(|| registry.child_school(c))
-            };
-            let staff = || {
-                let t = e.event.staff()?;
-                staff_school
-                    .get(t)
-                    .copied()
-                    .or_else(|| registry.staff_school(t))
-            };
-            e.event.school().or_else(child).or_else(staff).unwrap_or("")
+        // Schools and children by number, each looked up once a window: the sort then
+        // compares numbers, not names, and the registry's ordered maps are not searched for
+        // every envelope.
+        let mut schools: FxHashMap<&str, u32> = FxHashMap::default();
+        let mut number = |school: &'a str| {
+            let next = schools.len() as u32;
+            *schools.entry(school).or_insert(next)
         };
-        // Schools by number (in the order they come): the sort compares numbers, not names.
-        let mut numbers: FxHashMap<&str, u32> = FxHashMap::default();
-        let mut order: Vec<(u32, &str, usize)> = envs
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let next = numbers.len() as u32;
-                let school = *numbers.entry(school(e)).or_insert(next);
-                let child = e.event.children().first().map_or("", String::as_str);
-                (school, child, i)
-            })
-            .collect();
+        let mut children: FxHashMap<&str, (u32, u32)> = FxHashMap::default();
+        let mut staff: FxHashMap<&str, u32> = FxHashMap::default();
+        let mut order: Vec<(u32, u32, u32)> = Vec::with_capacity(envs.len());
+        for (i, e) in envs.iter().enumerate() {
+            let child = e.event.children().first().map(|c| {
+                let next = children.len() as u32;
+                *children.entry(c.as_str()).or_insert_with(|| {
+                    let school = child_school
+                        .get(c.as_str())
+                        .copied()
+                        .or_else(|| registry.child_school(c));
+                    (school.map_or(u32::MAX, &mut number), next)
+                })
+            });
+            let school = match (e.event.school(), child, e.event.staff()) {
+                (Some(s), _, _) => number(s),
+                (None, Some((s, _)), _) if s != u32::MAX => s,
+                (None, _, Some(t)) => *staff.entry(t).or_insert_with(|| {
+                    staff_school
+                        .get(t)
+                        .copied()
+                        .or_else(|| registry.staff_school(t))
+                        .map_or(u32::MAX, &mut number)
+                }),
+                _ => u32::MAX,
+            };
+            // Invariant: a window holds at most 65,536 envelopes, so `i` fits.
+            order.push((school, child.map_or(0, |(_, c)| c + 1), i as u32));
+        }
         order.sort_unstable();
         let mut directory = vec![0u16; envs.len()];
         let mut members: Vec<usize> = Vec::new();
         let (mut bytes, mut ordinal) = (0usize, 0u16);
         let mut close = |members: &mut Vec<usize>, ordinal: u16| {
             members.sort_unstable();
-            let mut builder = SegmentBuilder::cluster();
-            for &i in members.iter() {
-                builder.push_at(envs[i].seq, &envs[i].hash, &bodies[i]);
-                directory[i] = ordinal;
-            }
+            // Seqs of an append are consecutive: the i-th of the window is `window + i`.
+            let entries: Vec<(u64, &Hash, &[u8])> = members
+                .iter()
+                .map(|&i| {
+                    directory[i] = ordinal;
+                    (window + i as u64, &envs[i].hash, bodies[i].as_slice())
+                })
+                .collect();
             members.clear();
-            clusters.push((segment::cluster_key(window, ordinal), builder.finish().1));
+            let key = segment::cluster_key(window, ordinal);
+            clusters.push((key, segment::cluster(&entries)));
         };
-        for (at, (s, _, i)) in order.iter().enumerate() {
-            let new_school = at > 0 && order[at - 1].0 != *s;
-            if !members.is_empty()
-                && (new_school || bytes + bodies[*i].len() > SEGMENT_TARGET_BYTES)
+        for (at, &(s, _, i)) in order.iter().enumerate() {
+            let i = i as usize;
+            let new_school = at > 0 && order[at - 1].0 != s;
+            if !members.is_empty() && (new_school || bytes + bodies[i].len() > SEGMENT_TARGET_BYTES)
             {
                 close(&mut members, ordinal);
                 // Invariant: at most one cluster per envelope of a window of 65,536.
                 ordinal += 1;
                 bytes = 0;
             }
-            members.push(*i);
-            bytes += 32 + bodies[*i].len();
+            members.push(i);
+            bytes += 32 + bodies[i].len();
         }
         close(&mut members, ordinal);
         for (k, part) in directory.chunks(DIRECTORY_SEQS).enumerate() {

@@ -60,26 +60,26 @@ impl Store {
         let (first, v) = Entries::new(self)
             .covering(seq)?
             .ok_or_else(|| damaged(seq, "no such seq"))?;
+        // The entries as they are, the one at `at` edited; then the value rebuilt.
         let mut edit = Some(edit);
-        let mut rebuild = |seg: &Segment<'_>, mut builder: SegmentBuilder, at: usize| {
-            for i in 0..seg.len() {
-                let (hash, body) = seg.entry(i).map_err(|e| damaged(seq, e))?;
-                let (hash, body) = match (i == at).then(|| edit.take()).flatten() {
-                    Some(edit) => edit(hash, body),
-                    None => (hash, body.to_vec()),
-                };
-                if seg.is_cluster() {
-                    builder.push_at(seg.seq(i), &hash, &body);
-                } else {
-                    builder.push(&hash, &body);
-                }
-            }
-            Ok::<_, StoreError>(builder.finish().1)
+        let mut entries = |seg: &Segment<'_>, at: usize| {
+            (0..seg.len())
+                .map(|i| {
+                    let (hash, body) = seg.entry(i).map_err(|e| damaged(seq, e))?;
+                    Ok(match (i == at).then(|| edit.take()).flatten() {
+                        Some(edit) => edit(hash, body),
+                        None => (hash, body.to_vec()),
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
         };
         match LogValue::parse(&v).map_err(|e| damaged(first, e))? {
             LogValue::Segment(seg) => {
-                let value = rebuild(&seg, SegmentBuilder::new(first), (seq - first) as usize)?;
-                self.log.insert(segment::key(first), value)?;
+                let mut builder = SegmentBuilder::new(first);
+                for (hash, body) in entries(&seg, (seq - first) as usize)? {
+                    builder.push(&hash, &body);
+                }
+                self.log.insert(segment::key(first), builder.finish().1)?;
             }
             LogValue::Directory(d) => {
                 let key = segment::cluster_key(d.window(), d.cluster((seq - first) as usize));
@@ -91,8 +91,13 @@ impl Store {
                 let at = seg
                     .position(seq)
                     .ok_or_else(|| damaged(seq, "not in its cluster"))?;
-                let value = rebuild(&seg, SegmentBuilder::cluster(), at)?;
-                self.clusters.insert(key, value)?;
+                let edited = entries(&seg, at)?;
+                let value: Vec<(u64, &Hash, &[u8])> = edited
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (hash, body))| (seg.seq(i), hash, body.as_slice()))
+                    .collect();
+                self.clusters.insert(key, segment::cluster(&value))?;
             }
         }
         Ok(())
