@@ -1,12 +1,15 @@
 //! The log: an append-only, hash-chained sequence of envelopes in sled, with its indexes.
 //!
 //! Layout (one sled database, several trees, and one file beside it):
-//! - `log`: key = big-endian `seq` of the first envelope of a *segment*; value = a packed run
-//!   of consecutive envelopes of one batch (`segment` module). Every envelope is still hashed
-//!   and addressable by its own `seq`.
+//! - `log`: key = big-endian `seq` of the first envelope a value covers; value = a *segment*
+//!   (a packed run of consecutive envelopes of a small batch) or a *directory* naming, for
+//!   consecutive seqs of a large batch, the cluster holding each (`segment` module). Every
+//!   envelope is still hashed and addressable by its own `seq`.
+//! - `clusters`: a large batch's envelopes, grouped by school and child within windows of
+//!   65,536 seqs, keyed by window and ordinal (`segment` module, `append::pack`).
 //! - `meta`: `head` = the last committed `seq`, its hash and `recorded_at`. **The head is the
-//!   commit point**: segments past it are the remains of a batch that never committed and are
-//!   removed on open. `head_file` marks a store that keeps the head file.
+//!   commit point**: segments, directories and clusters past it are the remains of a batch that
+//!   never committed and are removed on open. `head_file` marks a store that keeps the head file.
 //! - derived trees `by_child`, `by_staff`, `by_id`, `registry`: each holds a `through` marker
 //!   (the last seq it reflects) written in the same atomic sled batch as its entries. They are
 //!   written after the head and caught up from the log on open, so after any crash they agree
@@ -68,11 +71,12 @@ const SLED_SEGMENT_BYTES: usize = 2 * 1024 * 1024;
 /// Largest encoded envelope accepted (a talk is a few hundred bytes).
 pub const MAX_EVENT_BYTES: usize = 16 * 1024;
 /// An append of more envelopes than `SMALL_APPEND_AT_MOST` (an import's batch) closes its
-/// segments before their data would pass this size (about four envelopes; a larger envelope
-/// gets a segment of its own). Small, because sled keeps up to 16 values in a leaf and reads
+/// clusters before their data would pass this size (about four envelopes; a larger envelope
+/// gets a cluster of its own). Small, because sled keeps up to 16 values in a leaf and reads
 /// a whole leaf to answer a get: with 16 KiB segments one child's archive (78 envelopes)
-/// pulled 6.3 MB through sled and a school's read 1.2 GB; with 2 KiB, 1.4 MB and 0.6 GB, with
-/// no slower import or replay (docs/store.md, "Segments").
+/// pulled 6.3 MB through sled and a school's read 1.2 GB; with 2 KiB segments, 1.4 MB and
+/// 0.6 GB; with 2 KiB clusters grouped by school, 0.7 MB and 55 MB (docs/store.md,
+/// "Segments, clusters and directories").
 const SEGMENT_TARGET_BYTES: usize = 2 * 1024;
 /// An append of at most this many envelopes (the service's group commits)…
 const SMALL_APPEND_AT_MOST: usize = 256;
