@@ -317,11 +317,6 @@ impl<'a> Segment<'a> {
         let hash: [u8; 32] = self.data[start..start + 32].try_into().expect("32 bytes");
         Ok((Hash(hash), self.data_at + start + 32..self.data_at + end))
     }
-
-    /// Offset of entry `i`'s body within the whole stored value.
-    pub fn body_offset(&self, i: usize) -> Result<usize, String> {
-        self.entry_at(i).map(|(_, r)| r.start)
-    }
 }
 
 #[cfg(test)]
@@ -340,8 +335,8 @@ mod tests {
         assert!(!seg.is_cluster());
         assert_eq!(seg.entry(0).unwrap(), (Hash([1; 32]), &b"first"[..]));
         assert_eq!(seg.entry(1).unwrap(), (Hash([2; 32]), &b"second body"[..]));
-        let at = seg.body_offset(1).unwrap();
-        assert_eq!(&bytes[at..at + 6], b"second");
+        let (_, body) = seg.entry_at(1).unwrap();
+        assert_eq!(&bytes[body], b"second body");
         assert!(matches!(LogValue::parse(&bytes), Ok(LogValue::Segment(s)) if s.len() == 2));
     }
 

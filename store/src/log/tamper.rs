@@ -81,8 +81,8 @@ impl Store {
                 }
                 self.log.insert(segment::key(first), builder.finish().1)?;
             }
-            LogValue::Directory(d) => {
-                let key = segment::cluster_key(d.window(), d.cluster((seq - first) as usize));
+            LogValue::Directory(_) => {
+                let key = self.cluster_key_of(seq)?;
                 let c = self
                     .clusters
                     .get(key)?
@@ -154,16 +154,24 @@ impl Store {
         Ok(first)
     }
 
-    /// Removes the cluster holding `seq` (of an import's batch), and nothing else; returns
-    /// the lowest seq it held.
-    pub fn tamper_remove_cluster(&self, seq: u64) -> Result<u64, StoreError> {
+    /// The key of the cluster holding `seq` (of an import's batch), as its directory names it.
+    fn cluster_key_of(&self, seq: u64) -> Result<[u8; 10], StoreError> {
         let (first, v) = Entries::new(self)
             .covering(seq)?
             .ok_or_else(|| damaged(seq, "no such seq"))?;
         let LogValue::Directory(d) = LogValue::parse(&v).map_err(|e| damaged(first, e))? else {
             return Err(damaged(seq, "not in a cluster"));
         };
-        let key = segment::cluster_key(d.window(), d.cluster((seq - first) as usize));
+        Ok(segment::cluster_key(
+            d.window(),
+            d.cluster((seq - first) as usize),
+        ))
+    }
+
+    /// Removes the cluster holding `seq` (of an import's batch), and nothing else; returns
+    /// the lowest seq it held.
+    pub fn tamper_remove_cluster(&self, seq: u64) -> Result<u64, StoreError> {
+        let key = self.cluster_key_of(seq)?;
         let c = self
             .clusters
             .remove(key)?
@@ -176,13 +184,7 @@ impl Store {
     /// Copies the cluster holding `seq` to a window past the log's end, as a batch that never
     /// committed would leave it if opening had not removed it; nothing else.
     pub fn tamper_stray_cluster(&self, seq: u64) -> Result<(), StoreError> {
-        let (first, v) = Entries::new(self)
-            .covering(seq)?
-            .ok_or_else(|| damaged(seq, "no such seq"))?;
-        let LogValue::Directory(d) = LogValue::parse(&v).map_err(|e| damaged(first, e))? else {
-            return Err(damaged(seq, "not in a cluster"));
-        };
-        let key = segment::cluster_key(d.window(), d.cluster((seq - first) as usize));
+        let key = self.cluster_key_of(seq)?;
         let c = self
             .clusters
             .get(key)?
