@@ -5,10 +5,13 @@
 //! queued (`recv_many`), validates each request in order against the log plus the requests
 //! before it in the batch, seals its personal fields under the subject's key as `record` does
 //! (the read plan's sealer; nothing for a store in clear), appends the accepted drafts with one
-//! `Store::append` (one fsync
-//! sequence for the batch, on a blocking thread) and only then answers each request. A full
-//! queue is refused at once (`WriteError::Busy`, the caller's 503). On stop the queue is
+//! `Store::append` (one fsync sequence for the batch) and only then answers each request. A
+//! full queue is refused at once (`WriteError::Busy`, the caller's 503). On stop the queue is
 //! closed to new requests and what is in it is still committed.
+//!
+//! The writer is a thread of its own, not a task: every commit blocks on the store, and a
+//! task would hand each one to tokio's blocking pool and back (docs/service.md, "The writer
+//! on a thread of its own").
 //!
 //! After commits, the read plan's kept state is brought up to date off the request path
 //! (`ReadPlan::committed`, by a keeper task woken by the writer and coalescing the commits of
@@ -17,6 +20,7 @@
 //! This module owns that loop; it must never answer a request before its batch is durable,
 //! never hold an unbounded backlog, and never call the store on an async thread.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -102,7 +106,7 @@ pub enum WriteError {
 /// share of a core whatever the commit rate, and a read folds at most what came since.
 pub const KEEP_EVERY: Duration = Duration::from_millis(500);
 
-/// Called (on a blocking thread) after a batch that held anything but care events, so that
+/// Called (on the writer's thread) after a batch that held anything but care events, so that
 /// the facts the policy reads follow the log.
 pub type Refresh = Arc<dyn Fn() + Send + Sync>;
 
@@ -124,6 +128,8 @@ enum Job {
         reply: ImportReply,
     },
     Exclusive(Exclusive),
+    /// Sent by `WriterTask::finish`: close the queue, commit what is in it, end.
+    Stop,
 }
 
 /// One queued request, as the batch sees it.
@@ -170,7 +176,7 @@ impl WriterHandle {
         answer.await.unwrap_or(Err(WriteError::Closed))
     }
 
-    /// Runs `work` on the writer (on a blocking thread), after the batches queued before it
+    /// Runs `work` on the writer's thread, after the batches queued before it
     /// and before any queued after: nothing is appended while it runs. For an erasure, whose
     /// event must be durable before the key is destroyed and no event sealed under that key
     /// may be appended in between. The policy's facts are refreshed after it.
@@ -195,22 +201,24 @@ impl WriterHandle {
 
 /// The running writer: `finish` stops it after the queue is committed.
 pub struct WriterTask {
-    stop: oneshot::Sender<()>,
-    join: tokio::task::JoinHandle<()>,
+    stop: mpsc::Sender<Job>,
+    /// Dropped by the writer's thread when it ends (the error `finish` awaits).
+    ended: oneshot::Receiver<()>,
     keeper: tokio::task::JoinHandle<()>,
 }
 
 impl WriterTask {
     /// Closes the queue to new requests, commits what is in it, and waits for the writer.
     pub async fn finish(self) {
-        let _ = self.stop.send(());
-        let _ = self.join.await;
+        // Waits for room in a full queue rather than being refused: the writer drains it.
+        let _ = self.stop.send(Job::Stop).await;
+        let _ = self.ended.await;
         // The kept state is derived and in memory: a catch-up cut short loses nothing.
         self.keeper.abort();
     }
 }
 
-/// Starts the writer on the current runtime.
+/// Starts the writer's thread and, on the current runtime, its keeper.
 pub fn start(
     store: Arc<Store>,
     plan: Arc<dyn ReadPlan>,
@@ -219,7 +227,7 @@ pub fn start(
 ) -> (WriterHandle, WriterTask) {
     // The defaults hold two batches, so that the next batch queues while one commits.
     let (tx, rx) = mpsc::channel(limits.queue.max(1));
-    let (stop, stopped) = oneshot::channel();
+    let (ended_tx, ended) = oneshot::channel::<()>();
     let batch = limits.batch.max(1);
     let kick = Arc::new(Notify::new());
     let keeper = tokio::spawn(keep(store.clone(), plan.clone(), kick.clone()));
@@ -229,8 +237,22 @@ pub fn start(
         refresh,
         kick: kick.clone(),
     };
-    let join = tokio::spawn(run(writer, rx, stopped, batch));
-    (WriterHandle { tx, kick }, WriterTask { stop, join, keeper })
+    // Without a thread there is no writer: failing to start one is the process's end, as
+    // failing to start the runtime would be.
+    std::thread::Builder::new()
+        .name("careledger-writer".into())
+        .spawn(move || {
+            run(writer, rx, batch);
+            drop(ended_tx);
+        })
+        .expect("the operating system starts the writer's thread");
+    let handle = WriterHandle { tx, kick };
+    let task = WriterTask {
+        stop: handle.tx.clone(),
+        ended,
+        keeper,
+    };
+    (handle, task)
 }
 
 /// What the writer loop holds.
@@ -254,38 +276,26 @@ async fn keep(store: Arc<Store>, plan: Arc<dyn ReadPlan>, kick: Arc<Notify>) {
     }
 }
 
-async fn run(
-    w: Writer,
-    mut rx: mpsc::Receiver<Job>,
-    mut stopped: oneshot::Receiver<()>,
-    batch: usize,
-) {
+/// The writer's loop, on its own thread: takes what queued while the last commit ran (up to
+/// `batch` jobs) and commits it, until `Job::Stop`; then commits what is still queued.
+fn run(w: Writer, mut rx: mpsc::Receiver<Job>, batch: usize) {
     let mut jobs = Vec::with_capacity(batch);
     loop {
-        tokio::select! {
-            biased;
-            _ = &mut stopped => break,
-            n = rx.recv_many(&mut jobs, batch) => {
-                if n == 0 {
-                    return;
-                }
-                commit(&w, std::mem::take(&mut jobs)).await;
-            }
-        }
-    }
-    // Stopping: nothing new gets in; what is queued is still committed and answered.
-    rx.close();
-    loop {
-        if rx.recv_many(&mut jobs, batch).await == 0 {
+        if rx.blocking_recv_many(&mut jobs, batch) == 0 {
             return;
         }
-        commit(&w, std::mem::take(&mut jobs)).await;
+        if let Some(at) = jobs.iter().position(|j| matches!(j, Job::Stop)) {
+            jobs.remove(at);
+            // Stopping: nothing new gets in; what is queued is still committed and answered.
+            rx.close();
+        }
+        commit(&w, std::mem::take(&mut jobs));
     }
 }
 
 /// Runs what was taken from the queue in order: each run of records and imports as one
 /// batch, each exclusive job alone between them.
-async fn commit(w: &Writer, jobs: Vec<Job>) {
+fn commit(w: &Writer, jobs: Vec<Job>) {
     let mut batch = Vec::new();
     for job in jobs {
         match job {
@@ -296,41 +306,46 @@ async fn commit(w: &Writer, jobs: Vec<Job>) {
                 batch.push((Work::Import(request), Answer::Import(reply)))
             }
             Job::Exclusive(work) => {
-                commit_jobs(w, std::mem::take(&mut batch)).await;
-                let s = w.store.clone();
-                if let Err(e) = tokio::task::spawn_blocking(move || work(&s)).await {
-                    eprintln!("careledger serve: an exclusive job of the writer failed: {e}");
+                commit_jobs(w, std::mem::take(&mut batch));
+                if catch_unwind(AssertUnwindSafe(|| work(&w.store))).is_err() {
+                    eprintln!("careledger serve: an exclusive job of the writer failed");
                 }
-                let refresh = w.refresh.clone();
-                let _ = tokio::task::spawn_blocking(move || refresh()).await;
+                refresh(w);
                 w.kick.notify_one();
             }
+            Job::Stop => {}
         }
     }
-    commit_jobs(w, batch).await;
+    commit_jobs(w, batch);
 }
 
-/// Commits one batch on a blocking thread and answers each job.
-async fn commit_jobs(w: &Writer, jobs: Vec<(Work, Answer)>) {
+/// Re-reads the facts the policy decides by; a panic there leaves the old ones in force.
+fn refresh(w: &Writer) {
+    if catch_unwind(AssertUnwindSafe(|| (w.refresh)())).is_err() {
+        eprintln!("careledger serve: refreshing the writer's facts failed");
+    }
+}
+
+/// Commits one batch and answers each job. A panic in the commit is answered as a fault to
+/// every job of the batch (nothing of it is acknowledged), and the writer goes on.
+fn commit_jobs(w: &Writer, jobs: Vec<(Work, Answer)>) {
     if jobs.is_empty() {
         return;
     }
     let (work, replies): (Vec<Work>, Vec<Answer>) = jobs.into_iter().unzip();
     let n = work.len();
-    let (s, p) = (w.store.clone(), w.plan.clone());
-    let results = match tokio::task::spawn_blocking(move || commit_work(&s, &*p, work)).await {
+    let results = match catch_unwind(AssertUnwindSafe(|| commit_work(&w.store, &*w.plan, work))) {
         Ok((results, changed)) => {
             if changed {
                 // Before the answers: a request that follows sees the new registry.
-                let refresh = w.refresh.clone();
-                let _ = tokio::task::spawn_blocking(move || refresh()).await;
+                refresh(w);
             }
             if results.iter().any(|r| r.is_ok()) {
                 w.kick.notify_one();
             }
             results
         }
-        Err(e) => vec![Err(WriteError::Fault(format!("the writer failed: {e}"))); n],
+        Err(_) => vec![Err(WriteError::Fault("the writer failed".into())); n],
     };
     for (reply, result) in replies.into_iter().zip(results) {
         // A caller that went away (timeout, closed connection) no longer waits: its event
