@@ -176,7 +176,7 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
     row(
         "floor: full scan",
         format!(
-            "`Store::scan` of the whole log (read segments + decode), {} avg body",
+            "`Store::scan` of the whole log (read segments and clusters, check, decode; the caller only counts), {} avg body",
             format_args!("{:.0} B", body / fev)
         ),
         rate(fev, flo.f("scan_s"), "events"),
