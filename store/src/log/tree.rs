@@ -156,8 +156,13 @@ fn missing(index: u64) -> StoreError {
 
 /// Leaf hashes of `bodies`, on every core for a large batch (order kept).
 fn leaf_hashes(bodies: &[Vec<u8>]) -> Vec<tlog::Hash> {
+    // The batch's size first: asking for the cores reads cgroup files, too dear for every
+    // small commit.
+    if bodies.len() < 4096 {
+        return bodies.iter().map(|b| leaf_hash(b)).collect();
+    }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads < 2 || bodies.len() < 4096 {
+    if threads < 2 {
         return bodies.iter().map(|b| leaf_hash(b)).collect();
     }
     let chunk = bodies.len().div_ceil(threads);
