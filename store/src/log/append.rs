@@ -441,12 +441,7 @@ struct Beside<'scope> {
 
 /// Encodes envelope bodies on every core (order kept).
 fn encode_parallel(envs: &[Envelope]) -> Vec<Vec<u8>> {
-    // The batch's size first: asking for the cores reads cgroup files (four `openat`s), too
-    // dear for every small commit of the service.
-    if envs.len() < 4096 {
-        return envs.iter().map(Envelope::encode_body).collect();
-    }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = super::threads_for(envs.len());
     if threads < 2 {
         return envs.iter().map(Envelope::encode_body).collect();
     }

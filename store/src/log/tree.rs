@@ -156,12 +156,7 @@ fn missing(index: u64) -> StoreError {
 
 /// Leaf hashes of `bodies`, on every core for a large batch (order kept).
 fn leaf_hashes(bodies: &[Vec<u8>]) -> Vec<tlog::Hash> {
-    // The batch's size first: asking for the cores reads cgroup files, too dear for every
-    // small commit.
-    if bodies.len() < 4096 {
-        return bodies.iter().map(|b| leaf_hash(b)).collect();
-    }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = super::threads_for(bodies.len());
     if threads < 2 {
         return bodies.iter().map(|b| leaf_hash(b)).collect();
     }
