@@ -294,6 +294,17 @@ impl Store {
     }
 }
 
+/// The threads to split a batch's encoding or hashing of `n` items over: one below 4,096 items
+/// (too little work to split), else every core. The size is checked first: asking for the
+/// cores reads cgroup files (four `openat`s), too dear for every small commit of the service.
+fn threads_for(n: usize) -> usize {
+    if n < 4096 {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |c| c.get())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -435,16 +446,5 @@ mod tests {
             "sled wrote no blob: the test proves nothing"
         );
         assert_eq!(*store.synced_blobs.lock().unwrap(), on_disk);
-    }
-}
-
-/// The threads to split a batch's encoding or hashing of `n` items over: one below 4,096 items
-/// (too little work to split), else every core. The size is checked first: asking for the
-/// cores reads cgroup files (four `openat`s), too dear for every small commit of the service.
-fn threads_for(n: usize) -> usize {
-    if n < 4096 {
-        1
-    } else {
-        std::thread::available_parallelism().map_or(1, |c| c.get())
     }
 }
