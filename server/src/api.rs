@@ -425,62 +425,7 @@ pub async fn record_as(
     }
     // Validate against the log as it is, for the facts the decision needs; the writer
     // validates again, in order, inside the batch.
-    let (s, k, b, a) = (state.clone(), kind.clone(), body.clone(), actor.clone());
-    let facts = blocking(move || {
-        let store = &s.0.store;
-        // Stored events in clear (a store with encryption on), as the writer reads them.
-        let open = |env| s.0.plan.open_to_validate(env);
-        let known = ingest::StoreKnown::new(store).opening(&open);
-        let opts = ingest::Options {
-            now: Utc::now(),
-            preserve_recorded_at: false,
-            head_recorded_at: store.head().recorded_at,
-        };
-        let parsed = ingest::parse_record(&k, &b, Some(&a), &known, &opts);
-        if let Some(e) = known.take_error() {
-            return Err(ApiError::Fault(format!(
-                "reading the store to validate: {e}"
-            )));
-        }
-        let parsed = parsed?;
-        let Some((_, draft)) = parsed.drafts.into_iter().next() else {
-            return Ok(None);
-        };
-        let facts = s.facts();
-        let reg = &facts.registry;
-        let action = action_of(&draft.event);
-        let (place, own_target) = match &draft.event {
-            Event::Corrected { target, .. } | Event::Retracted { target, .. } => {
-                match store
-                    .get_by_id(target)
-                    .map_err(|e| ApiError::Fault(e.to_string()))?
-                {
-                    Some(t) => (place_of_event(reg, &t.event), t.actor == a),
-                    None => (Place::default(), false),
-                }
-            }
-            e => (place_of_event(reg, e), false),
-        };
-        let own_staff = draft.event.staff().is_none_or(|st| st == a);
-        let paired_on_day = if action == Action::RecordCare && !a.is_empty() {
-            let day = events::time::local_date(draft.occurred_at);
-            registry_children(reg, &draft.event)
-                .iter()
-                .all(|c| facts.paired_on(&a, c, day))
-        } else {
-            false
-        };
-        Ok(Some((
-            action,
-            Resource::Event {
-                place,
-                own_staff,
-                paired_on_day,
-                own_target,
-            },
-        )))
-    })
-    .await?;
+    let facts = admission_facts(state, &kind, &body, &actor)?;
     let Some((action, resource)) = facts else {
         // Already in the log (same content, same actor): nothing to authorise or append.
         return Ok(Outcome::AlreadyPresent);
@@ -498,6 +443,73 @@ pub async fn record_as(
             WriteError::Closed => ApiError::ShuttingDown,
             WriteError::Fault(m) => ApiError::Fault(m),
         })
+}
+
+/// What the authorisation of one record needs: its action and the resource it touches, from a
+/// validation of the record against the log as it is (`None`: already in the log).
+///
+/// It runs on the async thread, as a bearer token's look-up does: it reads a few keys sled
+/// keeps in its cache and the in-memory registry, tens of microseconds, while a hand-off to the
+/// blocking pool cost two thread wake-ups per request (docs/service.md, "A request's
+/// validation stays where it arrives"). It must never scan.
+fn admission_facts(
+    state: &AppState,
+    kind: &str,
+    body: &str,
+    actor: &str,
+) -> Result<Option<(Action, Resource)>, ApiError> {
+    let store = &state.0.store;
+    // Stored events in clear (a store with encryption on), as the writer reads them.
+    let open = |env| state.0.plan.open_to_validate(env);
+    let known = ingest::StoreKnown::new(store).opening(&open);
+    let opts = ingest::Options {
+        now: Utc::now(),
+        preserve_recorded_at: false,
+        head_recorded_at: store.head().recorded_at,
+    };
+    let parsed = ingest::parse_record(kind, body, Some(actor), &known, &opts);
+    if let Some(e) = known.take_error() {
+        return Err(ApiError::Fault(format!(
+            "reading the store to validate: {e}"
+        )));
+    }
+    let parsed = parsed?;
+    let Some((_, draft)) = parsed.drafts.into_iter().next() else {
+        return Ok(None);
+    };
+    let facts = state.facts();
+    let reg = &facts.registry;
+    let action = action_of(&draft.event);
+    let (place, own_target) = match &draft.event {
+        Event::Corrected { target, .. } | Event::Retracted { target, .. } => {
+            match store
+                .get_by_id(target)
+                .map_err(|e| ApiError::Fault(e.to_string()))?
+            {
+                Some(t) => (place_of_event(reg, &t.event), t.actor == actor),
+                None => (Place::default(), false),
+            }
+        }
+        e => (place_of_event(reg, e), false),
+    };
+    let own_staff = draft.event.staff().is_none_or(|st| st == actor);
+    let paired_on_day = if action == Action::RecordCare && !actor.is_empty() {
+        let day = events::time::local_date(draft.occurred_at);
+        registry_children(reg, &draft.event)
+            .iter()
+            .all(|c| facts.paired_on(actor, c, day))
+    } else {
+        false
+    };
+    Ok(Some((
+        action,
+        Resource::Event {
+            place,
+            own_staff,
+            paired_on_day,
+            own_target,
+        },
+    )))
 }
 
 /// The children an event is about (an incident notification's is its incident's).

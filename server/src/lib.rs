@@ -6,8 +6,9 @@
 //! the single writer with group commit (`writer`) and the access log of reads (`access`). It
 //! must never append to the log except through the writer, never decide an authorisation
 //! outside `policy::authorize`, never compute a view itself (that is `projections`, fed by
-//! the read plan the binary hands over as `ReadPlan`), and never run a store call or polars
-//! on the async threads (`spawn_blocking`).
+//! the read plan the binary hands over as `ReadPlan`), and never run a store write, a scan,
+//! a password hash or polars on the async threads (`spawn_blocking`): only a request's
+//! admission (a bearer token's look-up, a record's validation: point reads) runs there.
 
 pub mod access;
 pub mod accounts;
