@@ -397,55 +397,68 @@ pub fn derive_id(occurred_at: DateTime<Utc>, actor: &str, event: &Event) -> Stri
         Value::Object(m) => m.into_iter().next().map(|(_, v)| v).unwrap_or(Value::Null),
         _ => Value::Null,
     };
-    let content = Value::Object(Map::from_iter([
-        (
-            "type".to_owned(),
-            Value::String(event.kind().as_str().to_owned()),
-        ),
-        (
-            "occurred_at".to_owned(),
-            Value::String(occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
-        ),
-        ("actor".to_owned(), Value::String(actor.to_owned())),
-        ("payload".to_owned(), payload),
-    ]));
-    let mut canonical = String::new();
-    write_canonical(&content, &mut canonical);
-    let digest = Sha256::digest(canonical.as_bytes());
-    format!("h-{}", &hex::encode(digest)[..20])
+    // The canonical JSON of the content object, its four keys written in their sorted order
+    // (`actor` < `occurred_at` < `payload` < `type`) rather than through a map built for it:
+    // every record the service takes derives its id twice (the handler and the writer).
+    let occurred = occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let mut canonical = Vec::with_capacity(256);
+    canonical.extend_from_slice(b"{\"actor\":");
+    write_json_str(actor, &mut canonical);
+    canonical.extend_from_slice(b",\"occurred_at\":");
+    write_json_str(&occurred, &mut canonical);
+    canonical.extend_from_slice(b",\"payload\":");
+    write_canonical(&payload, &mut canonical);
+    canonical.extend_from_slice(b",\"type\":");
+    write_json_str(event.kind().as_str(), &mut canonical);
+    canonical.push(b'}');
+    let digest = Sha256::digest(&canonical);
+    // The first 20 hex digits: the first 10 bytes.
+    format!("h-{}", hex::encode(&digest[..10]))
 }
 
 /// JSON with object keys sorted by their UTF-8 bytes and no whitespace. Written by hand so
 /// that the ids do not depend on whether serde_json's `preserve_order` feature is enabled
-/// somewhere in the build.
-pub fn write_canonical(v: &Value, out: &mut String) {
+/// somewhere in the build; strings and scalars are written by serde_json's compact writer,
+/// exactly as a `Value`'s `to_string` writes them.
+pub fn write_canonical(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
+            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (k, value)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                write_canonical(&m[k], out);
+                write_json_str(k, out);
+                out.push(b':');
+                write_canonical(value, out);
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(a) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in a.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => write_json(scalar, out),
     }
+}
+
+/// A JSON string, escaped as serde_json escapes it.
+fn write_json_str(s: &str, out: &mut Vec<u8>) {
+    write_json(s, out);
+}
+
+/// Invariant: serializing a string or a JSON value into memory cannot fail (no I/O, no map
+/// with non-string keys).
+fn write_json<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
+    serde_json::to_writer(out, v).expect("a JSON value always serializes into memory");
 }
 
 /// What an id (an event id, an actor, a registered school, staff, child or incident id) must
@@ -473,6 +486,7 @@ pub fn number(f: f64) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn decode_json(kind: EventKind, v: Value) -> Result<Event, Vec<String>> {
@@ -515,8 +529,142 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys() {
-        let mut s = String::new();
+        let mut s = Vec::new();
         write_canonical(&json!({"b": [1, {"d": 1, "c": "x"}], "a": null}), &mut s);
-        assert_eq!(s, r#"{"a":null,"b":[1,{"c":"x","d":1}]}"#);
+        assert_eq!(s, br#"{"a":null,"b":[1,{"c":"x","d":1}]}"#);
+    }
+
+    /// The canonical writer and the id derivation as they were first written (a map built for
+    /// the content object, every key and scalar through `Value::to_string`): the reference the
+    /// faster path must equal byte for byte, since an id that changed would make a re-import
+    /// append every event again.
+    fn reference_canonical(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    reference_canonical(&m[k], out);
+                }
+                out.push('}');
+            }
+            Value::Array(a) => {
+                out.push('[');
+                for (i, item) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    reference_canonical(item, out);
+                }
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+
+    fn reference_id(occurred_at: DateTime<Utc>, actor: &str, event: &Event) -> String {
+        let stored = serde_json::to_value(event).unwrap();
+        let payload = match stored {
+            Value::Object(m) => m.into_iter().next().map(|(_, v)| v).unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        let content = Value::Object(Map::from_iter([
+            (
+                "type".to_owned(),
+                Value::String(event.kind().as_str().to_owned()),
+            ),
+            (
+                "occurred_at".to_owned(),
+                Value::String(occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+            ),
+            ("actor".to_owned(), Value::String(actor.to_owned())),
+            ("payload".to_owned(), payload),
+        ]));
+        let mut canonical = String::new();
+        reference_canonical(&content, &mut canonical);
+        let digest = Sha256::digest(canonical.as_bytes());
+        format!("h-{}", &hex::encode(digest)[..20])
+    }
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let text = prop_oneof![
+            any::<String>(),
+            "[a-z\"\\\\\u{0}-\u{1f}\u{7f}\u{2028}\u{e9}\u{4e00}-\u{4e10}]{0,12}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            text.clone().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((text.clone(), inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    #[test]
+    fn derived_ids_of_a_generated_year_equal_the_reference_derivation() {
+        let cfg = fixtures::GenConfig {
+            schools: 2,
+            children_per_school: 20,
+            seed: 7,
+            year: "2025-2026".to_owned(),
+            county: None,
+        };
+        let now = DateTime::parse_from_rfc3339("2026-08-31T00:00:00+08:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut kinds = std::collections::BTreeSet::new();
+        for g in fixtures::events(&cfg, now).expect("valid config") {
+            kinds.insert(g.event.kind());
+            assert_eq!(
+                derive_id(g.occurred_at, &g.actor, &g.event),
+                reference_id(g.occurred_at, &g.actor, &g.event)
+            );
+        }
+        // Every kind the generator writes was compared, not only talks.
+        assert!(kinds.len() > 10, "{kinds:?}");
+    }
+
+    proptest! {
+        #[test]
+        fn canonical_json_equals_the_reference_writer(v in any_json()) {
+            let mut fast = Vec::new();
+            write_canonical(&v, &mut fast);
+            let mut reference = String::new();
+            reference_canonical(&v, &mut reference);
+            prop_assert_eq!(fast, reference.into_bytes());
+        }
+
+        #[test]
+        fn derived_ids_equal_the_reference_derivation(
+            summary in any::<String>(),
+            actor in any::<String>(),
+            follow_up in proptest::option::of(any::<String>()),
+            micros in 0i64..4_102_444_800_000_000,
+        ) {
+            let at = DateTime::<Utc>::from_timestamp_micros(micros).unwrap();
+            let event = Event::TalkHeld {
+                staff: actor.clone(),
+                child: "c1".to_owned(),
+                topic: "学习".to_owned(),
+                summary,
+                mood: events::event::Mood::Ok,
+                follow_up,
+            };
+            prop_assert_eq!(derive_id(at, &actor, &event), reference_id(at, &actor, &event));
+        }
     }
 }
