@@ -403,13 +403,13 @@ pub fn derive_id(occurred_at: DateTime<Utc>, actor: &str, event: &Event) -> Stri
     let occurred = occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let mut canonical = Vec::with_capacity(256);
     canonical.extend_from_slice(b"{\"actor\":");
-    write_json_str(actor, &mut canonical);
+    write_json(actor, &mut canonical);
     canonical.extend_from_slice(b",\"occurred_at\":");
-    write_json_str(&occurred, &mut canonical);
+    write_json(&occurred, &mut canonical);
     canonical.extend_from_slice(b",\"payload\":");
     write_canonical(&payload, &mut canonical);
     canonical.extend_from_slice(b",\"type\":");
-    write_json_str(event.kind().as_str(), &mut canonical);
+    write_json(event.kind().as_str(), &mut canonical);
     canonical.push(b'}');
     let digest = Sha256::digest(&canonical);
     // The first 20 hex digits: the first 10 bytes.
@@ -430,7 +430,7 @@ pub fn write_canonical(v: &Value, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_json_str(k, out);
+                write_json(k, out);
                 out.push(b':');
                 write_canonical(value, out);
             }
@@ -448,11 +448,6 @@ pub fn write_canonical(v: &Value, out: &mut Vec<u8>) {
         }
         scalar => write_json(scalar, out),
     }
-}
-
-/// A JSON string, escaped as serde_json escapes it.
-fn write_json_str(s: &str, out: &mut Vec<u8>) {
-    write_json(s, out);
 }
 
 /// Invariant: serializing a string or a JSON value into memory cannot fail (no I/O, no map

@@ -358,21 +358,7 @@ async fn upload(
     // school; the writer reads the file again, in order, inside its batch.
     let (s, r, sc) = (state.clone(), request.clone(), school.clone());
     let checked = blocking(move || {
-        let store = &s.0.store;
-        // Stored events in clear (a store with encryption on), as the writer reads them.
-        let open = |env| s.0.plan.open_to_validate(env);
-        let known = ingest::StoreKnown::new(store).opening(&open);
-        let opts = ingest::Options {
-            now: Utc::now(),
-            preserve_recorded_at: false,
-            head_recorded_at: store.head().recorded_at,
-        };
-        let parsed = read_import(&r, &known, &opts);
-        if let Some(e) = known.take_error() {
-            return Err(ApiError::Fault(format!(
-                "reading the store to validate: {e}"
-            )));
-        }
+        let parsed = crate::api::against_the_log(&s, |known, opts| read_import(&r, known, opts))?;
         let parsed = match parsed {
             Ok(parsed) => parsed,
             Err(e) => return Ok(Err(e.errors.iter().map(FieldError::from).collect())),
