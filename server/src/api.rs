@@ -10,6 +10,7 @@
 //! decide an authorisation itself.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -411,93 +412,80 @@ pub async fn record_as(
         crate::policy::action_of_kind(event_kind),
         &Resource::Unplaced,
     ))?;
-    // The actor is the logged-in staff member, never what the client says.
+    // The actor is the logged-in staff member, never what the client says (the writer
+    // refuses a body naming another).
     let actor = p.staff.clone().unwrap_or_default();
-    if let Ok(obj) = ingest::json::read_object(&body)
-        && let Some(given) = obj.get("actor")
-        && given.as_str() != Some(actor.as_str())
-    {
-        return Err(field_error(
-            "actor",
-            "no actor, or the logged-in staff member's id (the service sets it)",
-            Some(given.to_string()),
-        ));
-    }
-    // Validate against the log as it is, for the facts the decision needs; the writer
-    // validates again, in order, inside the batch.
-    let facts = admission_facts(state, &kind, &body, &actor)?;
-    let Some((action, resource)) = facts else {
-        // Already in the log (same content, same actor): nothing to authorise or append.
-        return Ok(Outcome::AlreadyPresent);
-    };
-    decide(authorize(&p, action, &resource))?;
+    let admit = admission(state, p);
     state
         .0
         .writer
-        .submit(RecordRequest { kind, body, actor })
-        .await
-        .map_err(|e| match e {
-            WriteError::Invalid(errors) => ApiError::from(errors),
-            WriteError::Refused(m) => ApiError::BadParam(m),
-            WriteError::Busy => ApiError::Busy,
-            WriteError::Closed => ApiError::ShuttingDown,
-            WriteError::Fault(m) => ApiError::Fault(m),
+        .submit(RecordRequest {
+            kind,
+            body,
+            actor,
+            admit,
         })
+        .await
+        .map_err(write_error)
 }
 
-/// What the authorisation of one record needs: its action and the resource it touches, from a
-/// validation of the record against the log as it is (`None`: already in the log).
-///
-/// It runs on the async thread, as a bearer token's look-up does: it reads a few keys sled
-/// keeps in its cache and the in-memory registry, about 17 µs of CPU (measured), while a
-/// hand-off to the blocking pool cost two thread wake-ups per request (docs/service.md, "A
-/// request's validation stays where it arrives"). It must never scan.
-fn admission_facts(
-    state: &AppState,
-    kind: &str,
-    body: &str,
-    actor: &str,
-) -> Result<Option<(Action, Resource)>, ApiError> {
-    let store = &state.0.store;
-    let parsed = against_the_log(state, |known, opts| {
-        ingest::parse_record(kind, body, Some(actor), known, opts)
-    })??;
-    let Some((_, draft)) = parsed.drafts.into_iter().next() else {
-        return Ok(None);
-    };
-    let facts = state.facts();
-    let reg = &facts.registry;
-    let action = action_of(&draft.event);
-    let (place, own_target) = match &draft.event {
-        Event::Corrected { target, .. } | Event::Retracted { target, .. } => {
-            match store
-                .get_by_id(target)
-                .map_err(|e| ApiError::Fault(e.to_string()))?
-            {
-                Some(t) => (place_of_event(reg, &t.event), t.actor == actor),
-                None => (Place::default(), false),
-            }
-        }
-        e => (place_of_event(reg, e), false),
-    };
-    let own_staff = draft.event.staff().is_none_or(|st| st == actor);
-    let paired_on_day = if action == Action::RecordCare && !actor.is_empty() {
-        let day = events::time::local_date(draft.occurred_at);
-        registry_children(reg, &draft.event)
-            .iter()
-            .all(|c| facts.paired_on(actor, c, day))
-    } else {
-        false
-    };
-    Ok(Some((
-        action,
-        Resource::Event {
-            place,
-            own_staff,
-            paired_on_day,
-            own_target,
+/// How a refusal of the writer is answered.
+pub(crate) fn write_error(e: WriteError) -> ApiError {
+    match e {
+        WriteError::Invalid(errors) => ApiError::from(errors),
+        WriteError::Refused(m) => ApiError::BadParam(m),
+        WriteError::Busy => ApiError::Busy,
+        WriteError::Closed => ApiError::ShuttingDown,
+        WriteError::Fault(m) => ApiError::Fault(m),
+        WriteError::Denied(d) => match decide(d) {
+            Err(e) => e,
+            Ok(()) => ApiError::Fault("an allowed record answered as denied".into()),
         },
-    )))
+    }
+}
+
+/// The authorisation of one record by `p`, run by the writer on the event its own validation
+/// made (in order, against the log and the batch before it): the event's action and the
+/// resource it touches — its place, whether it names `p` as its staff member, whether `p`
+/// was paired with its children on its day, whether a correction's target is `p`'s — decided
+/// by `policy::authorize`, the same function every route calls. An event already in the log
+/// is answered before this runs (nothing to authorise or append).
+fn admission(state: &AppState, p: Principal) -> crate::writer::Admission {
+    let state = state.clone();
+    Arc::new(move |draft: &events::Draft, known: &dyn ingest::Known| {
+        let facts = state.facts();
+        let reg = known.registry();
+        let actor = p.staff.as_deref().unwrap_or_default();
+        let action = action_of(&draft.event);
+        let (place, own_target) = match &draft.event {
+            Event::Corrected { target, .. } | Event::Retracted { target, .. } => {
+                match known.event_by_id(target) {
+                    Some(t) => (place_of_event(reg, &t.event), t.actor == actor),
+                    None => (Place::default(), false),
+                }
+            }
+            e => (place_of_event(reg, e), false),
+        };
+        let own_staff = draft.event.staff().is_none_or(|st| st == actor);
+        let paired_on_day = if action == Action::RecordCare && !actor.is_empty() {
+            let day = events::time::local_date(draft.occurred_at);
+            registry_children(reg, &draft.event)
+                .iter()
+                .all(|c| facts.paired_on(actor, c, day))
+        } else {
+            false
+        };
+        authorize(
+            &p,
+            action,
+            &Resource::Event {
+                place,
+                own_staff,
+                paired_on_day,
+                own_target,
+            },
+        )
+    })
 }
 
 /// Runs `read` (an `ingest` reader) against the log as it is now, as a handler checks input

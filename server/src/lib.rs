@@ -8,7 +8,9 @@
 //! outside `policy::authorize`, never compute a view itself (that is `projections`, fed by
 //! the read plan the binary hands over as `ReadPlan`), and never run a store write, a scan,
 //! a password hash or polars on the async threads (`spawn_blocking`): only a request's
-//! admission (a bearer token's look-up, a record's validation: point reads) runs there.
+//! admission (a bearer token's look-up: point reads) runs there. A record is validated once,
+//! by the writer, which then runs the request's authorisation (`writer::Admission`, built by
+//! `api` around `policy::authorize`) on the validated event before it joins the batch.
 
 pub mod access;
 pub mod accounts;

@@ -30,11 +30,12 @@ use ingest::{IngestErrors, Known, KnownEvent, MemoryKnown, StoreKnown};
 use store::Store;
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use crate::policy::Decision;
 use crate::{Limits, ReadPlan};
 
 /// What one request asks the writer to record: `careledger record TYPE --json BODY`, by
-/// `actor`.
-#[derive(Debug, Clone)]
+/// `actor`, if `admit` lets it.
+#[derive(Clone)]
 pub struct RecordRequest {
     /// The event type (`talk_held`, …).
     pub kind: String,
@@ -42,7 +43,29 @@ pub struct RecordRequest {
     pub body: String,
     /// The logged-in staff member: the event's actor.
     pub actor: String,
+    /// The authorisation of the validated event (the caller's `policy::authorize` on it),
+    /// run by the writer after its own validation and before the event joins the batch.
+    pub admit: Admission,
 }
+
+impl std::fmt::Debug for RecordRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordRequest")
+            .field("kind", &self.kind)
+            .field("actor", &self.actor)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a validated event may be recorded by the request's caller: `Allow`, or the
+/// decision to answer. It reads the event as validation made it and the log as validation
+/// sees it (the store plus the batch's accepted events before it: a correction's target).
+///
+/// Why here and not in the handler: deciding needs the validated event (its children, its
+/// day, a correction's target), and validating is what the writer does anyway, in order. A
+/// handler that validated to decide made every record parse and validate twice (docs/service.md,
+/// "Authorisation after the writer's validation").
+pub type Admission = Arc<dyn Fn(&events::Draft, &dyn Known) -> Decision + Send + Sync>;
 
 /// A whole CSV file of one event type, uploaded by a school admin (the roster and pairing
 /// pages): appended whole or not at all, every row recorded by `actor`.
@@ -99,6 +122,10 @@ pub enum WriteError {
     /// The store failed (disk, damage): logged, not shown.
     #[error("{0}")]
     Fault(String),
+    /// The caller may not record this event (the request's `Admission` said so): 403, or
+    /// 404 where the event is out of the caller's scope.
+    #[error("not allowed")]
+    Denied(Decision),
 }
 
 /// The least time between two catch-ups of the plan's kept state: under a stream of commits
@@ -480,6 +507,14 @@ fn commit_work(
             }
             Work::Import(r) => read_import(r, &known, &opts),
         };
+        // A record names its caller as actor or none: a body naming someone else is refused
+        // before anything else is said about it.
+        if let Work::Record(r) = w
+            && let Some(e) = other_actor(r, &parsed)
+        {
+            results.push(Err(WriteError::Invalid(e)));
+            continue;
+        }
         match (w, parsed) {
             (_, Err(e)) => results.push(Err(WriteError::Invalid(e))),
             (Work::Record(_), Ok(parsed)) if parsed.drafts.is_empty() => {
@@ -492,6 +527,13 @@ fn commit_work(
                 })))
             }
             (_, Ok(parsed)) => {
+                if let Work::Record(r) = w {
+                    let decision = denial(r, &parsed, &known);
+                    if decision != Decision::Allow {
+                        results.push(Err(WriteError::Denied(decision)));
+                        continue;
+                    }
+                }
                 present[i] = parsed.already_present;
                 let clear = parsed.into_drafts();
                 // Validation of the requests after this one reads it in clear; the log gets
@@ -569,6 +611,50 @@ fn commit_work(
     }
 }
 
+/// The first decision other than `Allow` over the events a record validated to, or `Allow`.
+fn denial(r: &RecordRequest, parsed: &ingest::Parsed, known: &dyn Known) -> Decision {
+    parsed
+        .drafts
+        .iter()
+        .map(|(_, d)| (r.admit)(d, known))
+        .find(|d| *d != Decision::Allow)
+        .unwrap_or(Decision::Allow)
+}
+
+/// The problem of a record whose body names an actor other than the logged-in staff member
+/// (the service sets the actor; a client never chooses it), if it does. A valid record's
+/// draft carries the body's actor; otherwise the body is read again for it (the rare path of
+/// a refused or already present record).
+fn other_actor(
+    r: &RecordRequest,
+    parsed: &Result<ingest::Parsed, IngestErrors>,
+) -> Option<IngestErrors> {
+    let given = match parsed {
+        Ok(p) if !p.drafts.is_empty() => p
+            .drafts
+            .iter()
+            .map(|(_, d)| d.actor.as_str())
+            .find(|a| *a != r.actor)
+            .map(|a| serde_json::Value::String(a.to_owned())),
+        _ => ingest::json::read_object(&r.body)
+            .ok()
+            .and_then(|obj| obj.get("actor").cloned())
+            .filter(|a| a.as_str() != Some(r.actor.as_str())),
+    }?;
+    Some(IngestErrors {
+        errors: vec![ingest::LineError {
+            file: "<request>".to_owned(),
+            sheet: None,
+            line: None,
+            column: None,
+            field: Some("actor".to_owned()),
+            expected: "no actor, or the logged-in staff member's id (the service sets it)"
+                .to_owned(),
+            found: Some(given.to_string()),
+        }],
+    })
+}
+
 /// The seq of each id appended, in order: when the store skipped none (the writer validated
 /// them new, so it skips one only if another writer raced it) they are the seqs after the
 /// previous head, in order; otherwise each is looked up.
@@ -637,6 +723,7 @@ mod tests {
             kind: "talk_held".into(),
             body: "{}".into(),
             actor: "t".into(),
+            admit: Arc::new(|_, _| Decision::Allow),
         };
         let waiting = {
             let (h, r) = (handle.clone(), request.clone());

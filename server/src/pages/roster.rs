@@ -403,10 +403,7 @@ async fn upload(
         Ok(()) => match state.0.writer.submit_import(request).await {
             Ok(done) => Ok(done),
             Err(WriteError::Invalid(e)) => Err(e.errors.iter().map(FieldError::from).collect()),
-            Err(WriteError::Refused(m)) => return Err(ApiError::BadParam(m)),
-            Err(WriteError::Busy) => return Err(ApiError::Busy),
-            Err(WriteError::Closed) => return Err(ApiError::ShuttingDown),
-            Err(WriteError::Fault(m)) => return Err(ApiError::Fault(m)),
+            Err(e) => return Err(crate::api::write_error(e)),
         },
     };
     let upload = match outcome {

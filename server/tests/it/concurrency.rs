@@ -141,3 +141,86 @@ fn svc_checks(svc: &Service, before: u64, acked: &[(String, u64)], keys: Keys) {
     let v = svc.store.verify().unwrap();
     assert_eq!(v.events, before + total);
 }
+
+/// Records decided in the writer's batches: 16 clients send at once, each request in turn a
+/// talk with a paired child (allowed), a talk with a child the teacher is not paired with
+/// (403), one naming another staff member as actor (400, the field named) and an invalid one
+/// (400). Batches then hold all four kinds side by side; exactly the allowed ones are
+/// appended, each at the seq its answer gave, and nothing of the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refused_records_in_a_batch_leave_nothing_and_the_others_are_appended() {
+    let svc = Service::start().await;
+    let before = svc.head();
+    let token = svc.token("teacher").to_owned();
+    let (clients, each) = (16, 40);
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let client = reqwest::Client::new();
+        let url = svc.url("/api/record/talk_held");
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0..each {
+                let tag = format!("mixed {c} {i}");
+                let (body, want, field) = match (c + i) % 4 {
+                    0 => (talk("sq-t03", "sq-c05", &tag), 201, None),
+                    1 => (talk("sq-t03", "sq-c01", &tag), 403, None),
+                    2 => (
+                        talk("sq-t03", "sq-c06", &tag).replacen('{', r#"{"actor":"sq-t02","#, 1),
+                        400,
+                        Some("actor"),
+                    ),
+                    _ => (
+                        talk("sq-t03", "sq-c07", &tag).replace(r#""ok""#, r#""fine""#),
+                        400,
+                        Some("mood"),
+                    ),
+                };
+                let resp = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = resp.status().as_u16();
+                let text = resp.text().await.unwrap();
+                assert_eq!(status, want, "client {c} request {i}: {text}");
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                if let Some(field) = field {
+                    assert_eq!(v["errors"][0]["field"], field, "{text}");
+                }
+                if status == 201 {
+                    acked.push((
+                        v["id"].as_str().unwrap().to_owned(),
+                        v["seq"].as_u64().unwrap(),
+                    ));
+                }
+            }
+            acked
+        }));
+    }
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.unwrap());
+    }
+    assert_eq!(acked.len(), clients * each / 4);
+    assert_eq!(
+        svc.head(),
+        before + acked.len() as u64,
+        "only the allowed are appended"
+    );
+    let seqs: BTreeSet<u64> = acked.iter().map(|(_, s)| *s).collect();
+    let expected: BTreeSet<u64> = (before + 1..=before + acked.len() as u64).collect();
+    assert_eq!(seqs, expected);
+    for (id, seq) in &acked {
+        let env = svc.store.get(*seq).unwrap().unwrap();
+        assert_eq!(&env.id, id);
+        assert!(matches!(&env.event, events::Event::TalkHeld { child, .. } if child == "sq-c05"));
+    }
+    assert_eq!(
+        svc.store.verify().unwrap().events,
+        before + acked.len() as u64
+    );
+    svc.stop().await;
+}
