@@ -23,6 +23,8 @@ use clap::Args;
 use events::event::Mood;
 use events::{Draft, Envelope, Event, Hash, SCHEMA, Source};
 use fixtures::Generated;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
 use rusqlite::{Connection, params};
 use server::accounts::{Book, NewAccount};
 use server::policy::{Role, Scope, TokenScope};
@@ -297,7 +299,8 @@ async fn service_runs(
     let (state, task) = server::AppState::start(store, plan, server::Limits::default())
         .map_err(|e| anyhow::anyhow!("starting the service: {e}"))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    let base = format!("http://{addr}");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = tokio::spawn(server::serve(listener, state, task, async {
         let _ = stopped.await;
@@ -314,7 +317,7 @@ async fn service_runs(
     let mut runs = Vec::new();
     for (run, &clients) in args.clients.iter().enumerate() {
         eprintln!("bench serve: careledger, {clients} clients …");
-        runs.push(http_run(&base, teachers, run, clients, args.requests()).await?);
+        runs.push(http_run(addr, teachers, run, clients, args.requests()).await?);
     }
     eprintln!("bench serve: {} worklist pages …", args.pages);
     let mut pages = Vec::with_capacity(args.pages);
@@ -365,24 +368,30 @@ async fn worklist_page(
 /// `clients` clients, each with its own connection, recording `requests` talks in all; the
 /// `run`-th run of the benchmark (its talks differ from every other run's, so that a client
 /// count given twice measures new talks, not repeats).
+///
+/// Each client is one HTTP/1.1 connection of hyper's (`hyper::client::conn::http1`), not a
+/// `reqwest::Client`: the clients run in this process, on the two cores the service runs on,
+/// and reqwest's pool and request building took about a sixth of the run's CPU (`perf` of a
+/// 64-client run, docs/service.md) — load a real deployment's clients, on their own phones
+/// and computers, put on no core of the server. What a client still does here is what any
+/// HTTP client must: write the request, read and parse the answer.
 async fn http_run(
-    base: &str,
+    addr: std::net::SocketAddr,
     teachers: &[Teacher],
     run: usize,
     clients: usize,
     requests: usize,
 ) -> Result<Run> {
     let each = requests.div_ceil(clients);
-    let url = format!("{base}/api/record/talk_held");
-    // Each client's HTTP client is made before the clock starts (making one reads the
-    // system's certificates), as SQLite's connections are opened before it.
-    let mut made = (0..clients)
-        .map(|_| reqwest::Client::new())
-        .collect::<Vec<_>>()
-        .into_iter();
+    // Connections are opened before the clock starts, as SQLite's connections are.
+    let mut made = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        made.push(connect(addr).await?);
+    }
+    let host = hyper::header::HeaderValue::from_str(&addr.to_string())?;
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for c in 0..clients {
+    for (c, mut conn) in made.into_iter().enumerate() {
         let t = &teachers[c % teachers.len()];
         let bodies: Vec<String> = (0..each)
             .map(|i| {
@@ -394,24 +403,27 @@ async fn http_run(
                 .0
             })
             .collect();
-        let (url, token) = (url.clone(), t.token.clone());
-        let client = made.next().context("a client for each task")?;
+        let bearer = hyper::header::HeaderValue::from_str(&format!("Bearer {}", t.token))?;
+        let host = host.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(bodies.len());
             for body in bodies {
                 let at = Instant::now();
-                let resp = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await?;
+                let req = hyper::Request::post("/api/record/talk_held")
+                    .header(hyper::header::HOST, host.clone())
+                    .header(hyper::header::AUTHORIZATION, bearer.clone())
+                    .header(hyper::header::CONTENT_TYPE, "application/json")
+                    .body(Full::new(Bytes::from(body)))?;
+                conn.ready().await?;
+                let resp = conn.send_request(req).await?;
                 let status = resp.status();
-                let text = resp.text().await?;
+                let text = resp.into_body().collect().await?.to_bytes();
                 latencies.push(at.elapsed());
                 if status.as_u16() != 201 {
-                    bail!("recording a talk: {status}: {text}");
+                    bail!(
+                        "recording a talk: {status}: {}",
+                        String::from_utf8_lossy(&text)
+                    );
                 }
             }
             anyhow::Ok(latencies)
@@ -427,6 +439,19 @@ async fn http_run(
         wall: start.elapsed(),
         latencies,
     })
+}
+
+/// One client's connection to the service: HTTP/1.1 over TCP without Nagle's delay (as
+/// reqwest sets it), driven by a task of its own.
+async fn connect(
+    addr: std::net::SocketAddr,
+) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    Ok(send)
 }
 
 /// The same workload against SQLite: `clients` threads, each with its own connection, one
