@@ -603,6 +603,14 @@ fn commit_work(
             } else {
                 WriteError::Fault(e.to_string())
             };
+            // Nothing of the batch is in the log: no request of it is answered as a success —
+            // not those whose events were in it, and not one answered "already present"
+            // because its twin was earlier in the batch.
+            for r in &mut results {
+                if r.is_ok() {
+                    *r = Err(err.clone());
+                }
+            }
             for i in owner {
                 results[i] = Err(err.clone());
             }
