@@ -64,6 +64,55 @@ async fn after_commits_the_keeper_folds_them_into_the_kept_worklist_versions_una
 const CLIENTS: usize = 32;
 const EACH: usize = 500;
 
+/// `clients` clients at once, each with its own connection (as separate programs would
+/// have), each recording `each` talks in turn as the teacher: `body(c, i)` is client `c`'s
+/// `i`-th body. Every answer, client by client in the order sent: status and parsed body.
+async fn at_once(
+    svc: &Service,
+    clients: usize,
+    each: usize,
+    body: impl Fn(usize, usize) -> String + Clone + Send + 'static,
+) -> Vec<Vec<(u16, serde_json::Value)>> {
+    let token = svc.token("teacher").to_owned();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let client = reqwest::Client::new();
+        let url = svc.url("/api/record/talk_held");
+        let (token, body) = (token.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut answers = Vec::with_capacity(each);
+            for i in 0..each {
+                let resp = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .body(body(c, i))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = resp.status().as_u16();
+                let text = resp.text().await.unwrap();
+                let v = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("client {c} request {i}: {e}: {text}"));
+                answers.push((status, v));
+            }
+            answers
+        }));
+    }
+    let mut all = Vec::with_capacity(clients);
+    for t in tasks {
+        all.push(t.await.unwrap());
+    }
+    all
+}
+
+/// The id and seq of a 201 answer.
+fn acked(v: &serde_json::Value) -> (String, u64) {
+    (
+        v["id"].as_str().unwrap().to_owned(),
+        v["seq"].as_u64().unwrap(),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_two_clients_record_sixteen_thousand_events() {
     thirty_two_clients(Keys::Clear).await;
@@ -81,41 +130,19 @@ async fn thirty_two_clients(keys: Keys) {
     let children = [
         "sq-c05", "sq-c06", "sq-c07", "sq-c08", "sq-c09", "sq-c11", "sq-c12",
     ];
-    let token = svc.token("teacher").to_owned();
-    let mut clients = Vec::new();
-    for c in 0..CLIENTS {
-        // One connection pool per client, as 32 separate programs would have.
-        let client = reqwest::Client::new();
-        let url = svc.url("/api/record/talk_held");
-        let token = token.clone();
-        clients.push(tokio::spawn(async move {
-            let mut acked = Vec::with_capacity(EACH);
-            for i in 0..EACH {
-                let child = children[(c + i) % children.len()];
-                let body = talk("sq-t03", child, &format!("client {c} event {i}"));
-                let resp = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                let status = resp.status().as_u16();
-                let text = resp.text().await.unwrap();
-                assert_eq!(status, 201, "client {c} event {i}: {text}");
-                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-                acked.push((
-                    v["id"].as_str().unwrap().to_owned(),
-                    v["seq"].as_u64().unwrap(),
-                ));
-            }
-            acked
-        }));
+    let answers = at_once(&svc, CLIENTS, EACH, move |c, i| {
+        let child = children[(c + i) % children.len()];
+        talk("sq-t03", child, &format!("client {c} event {i}"))
+    })
+    .await;
+    let mut acked_all = Vec::new();
+    for (c, client) in answers.iter().enumerate() {
+        for (i, (status, v)) in client.iter().enumerate() {
+            assert_eq!(*status, 201, "client {c} event {i}: {v}");
+            acked_all.push(acked(v));
+        }
     }
-    let mut acked = Vec::new();
-    for c in clients {
-        acked.extend(c.await.unwrap());
-    }
+    let acked = acked_all;
     svc_checks(&svc, before, &acked, keys);
     svc.stop().await;
 }
@@ -151,59 +178,40 @@ fn svc_checks(svc: &Service, before: u64, acked: &[(String, u64)], keys: Keys) {
 async fn refused_records_in_a_batch_leave_nothing_and_the_others_are_appended() {
     let svc = Service::start().await;
     let before = svc.head();
-    let token = svc.token("teacher").to_owned();
     let (clients, each) = (16, 40);
-    let mut tasks = Vec::new();
-    for c in 0..clients {
-        let client = reqwest::Client::new();
-        let url = svc.url("/api/record/talk_held");
-        let token = token.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut acked = Vec::new();
-            for i in 0..each {
-                let tag = format!("mixed {c} {i}");
-                let (body, want, field) = match (c + i) % 4 {
-                    0 => (talk("sq-t03", "sq-c05", &tag), 201, None),
-                    1 => (talk("sq-t03", "sq-c01", &tag), 403, None),
-                    2 => (
-                        talk("sq-t03", "sq-c06", &tag).replacen('{', r#"{"actor":"sq-t02","#, 1),
-                        400,
-                        Some("actor"),
-                    ),
-                    _ => (
-                        talk("sq-t03", "sq-c07", &tag).replace(r#""ok""#, r#""fine""#),
-                        400,
-                        Some("mood"),
-                    ),
-                };
-                let resp = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                let status = resp.status().as_u16();
-                let text = resp.text().await.unwrap();
-                assert_eq!(status, want, "client {c} request {i}: {text}");
-                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-                if let Some(field) = field {
-                    assert_eq!(v["errors"][0]["field"], field, "{text}");
-                }
-                if status == 201 {
-                    acked.push((
-                        v["id"].as_str().unwrap().to_owned(),
-                        v["seq"].as_u64().unwrap(),
-                    ));
-                }
+    // Request `i` of client `c`: its body, the status it must get, the field an error names.
+    let request = |c: usize, i: usize| {
+        let tag = format!("mixed {c} {i}");
+        match (c + i) % 4 {
+            0 => (talk("sq-t03", "sq-c05", &tag), 201, None),
+            1 => (talk("sq-t03", "sq-c01", &tag), 403, None),
+            2 => (
+                talk("sq-t03", "sq-c06", &tag).replacen('{', r#"{"actor":"sq-t02","#, 1),
+                400,
+                Some("actor"),
+            ),
+            _ => (
+                talk("sq-t03", "sq-c07", &tag).replace(r#""ok""#, r#""fine""#),
+                400,
+                Some("mood"),
+            ),
+        }
+    };
+    let answers = at_once(&svc, clients, each, move |c, i| request(c, i).0).await;
+    let mut acked_all = Vec::new();
+    for (c, client) in answers.iter().enumerate() {
+        for (i, (status, v)) in client.iter().enumerate() {
+            let (_, want, field) = request(c, i);
+            assert_eq!(*status, want, "client {c} request {i}: {v}");
+            if let Some(field) = field {
+                assert_eq!(v["errors"][0]["field"], field, "{v}");
             }
-            acked
-        }));
+            if *status == 201 {
+                acked_all.push(acked(v));
+            }
+        }
     }
-    let mut acked = Vec::new();
-    for t in tasks {
-        acked.extend(t.await.unwrap());
-    }
+    let acked = acked_all;
     assert_eq!(acked.len(), clients * each / 4);
     assert_eq!(
         svc.head(),
@@ -232,36 +240,15 @@ async fn refused_records_in_a_batch_leave_nothing_and_the_others_are_appended() 
 async fn the_same_talk_sent_at_once_is_appended_once_and_answered_present_to_the_rest() {
     let svc = Service::start().await;
     let before = svc.head();
-    let token = svc.token("teacher").to_owned();
     let (clients, talks) = (16, 60);
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let client = reqwest::Client::new();
-        let url = svc.url("/api/record/talk_held");
-        let token = token.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut answers = Vec::new();
-            for i in 0..talks {
-                let body = talk("sq-t03", "sq-c05", &format!("twin {i}"));
-                let resp = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                let status = resp.status().as_u16();
-                let v: serde_json::Value =
-                    serde_json::from_str(&resp.text().await.unwrap()).unwrap();
-                answers.push((i, status, v));
-            }
-            answers
-        }));
-    }
+    let answers = at_once(&svc, clients, talks, |_, i| {
+        talk("sq-t03", "sq-c05", &format!("twin {i}"))
+    })
+    .await;
     let mut created = vec![0usize; talks];
     let mut present = vec![0usize; talks];
-    for t in tasks {
-        for (i, status, v) in t.await.unwrap() {
+    for client in &answers {
+        for (i, (status, v)) in client.iter().enumerate() {
             match status {
                 201 => created[i] += 1,
                 200 => {
@@ -289,34 +276,11 @@ async fn the_same_talk_sent_at_once_is_appended_once_and_answered_present_to_the
 async fn a_refused_batch_answers_no_twin_of_it_as_present() {
     let svc = Service::start_sealed().await;
     let before = svc.head();
-    let token = svc.token("teacher").to_owned();
     let huge = talk("sq-t03", "sq-c05", &"谈话".repeat(2_676));
-    let mut tasks = Vec::new();
-    for _ in 0..8 {
-        let client = reqwest::Client::new();
-        let url = svc.url("/api/record/talk_held");
-        let (token, body) = (token.clone(), huge.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut statuses = Vec::new();
-            for _ in 0..30 {
-                let resp = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .body(body.clone())
-                    .send()
-                    .await
-                    .unwrap();
-                let status = resp.status().as_u16();
-                let text = resp.text().await.unwrap();
-                statuses.push((status, text));
-            }
-            statuses
-        }));
-    }
-    for t in tasks {
-        for (status, text) in t.await.unwrap() {
-            assert_eq!(status, 400, "{text}");
-            assert!(text.contains("more than 16384"), "{text}");
+    for client in at_once(&svc, 8, 30, move |_, _| huge.clone()).await {
+        for (status, v) in client {
+            assert_eq!(status, 400, "{v}");
+            assert!(v.to_string().contains("more than 16384"), "{v}");
         }
     }
     assert_eq!(svc.head(), before, "nothing appended");
