@@ -399,7 +399,7 @@ pub fn derive_id(occurred_at: DateTime<Utc>, actor: &str, event: &Event) -> Stri
     };
     // The canonical JSON of the content object, its four keys written in their sorted order
     // (`actor` < `occurred_at` < `payload` < `type`) rather than through a map built for it:
-    // every record the service takes derives its id twice (the handler and the writer).
+    // every record the service takes derives its id on the writer's thread, in its batch.
     let occurred = occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let mut canonical = Vec::with_capacity(256);
     canonical.extend_from_slice(b"{\"actor\":");

@@ -81,7 +81,15 @@ impl From<IngestErrors> for ApiError {
 
 /// A field error of the request itself (not of an input line).
 pub fn field_error(field: &str, expected: &str, found: Option<String>) -> ApiError {
-    let e = LineError {
+    ApiError::Invalid(vec![FieldError::from(&request_line_error(
+        field, expected, found,
+    ))])
+}
+
+/// The problem of a field of the request itself, as `ingest` words a problem (file
+/// `<request>`, no line): what `field_error` answers, and what the writer refuses a record with.
+pub fn request_line_error(field: &str, expected: &str, found: Option<String>) -> LineError {
+    LineError {
         file: "<request>".to_owned(),
         sheet: None,
         line: None,
@@ -89,8 +97,7 @@ pub fn field_error(field: &str, expected: &str, found: Option<String>) -> ApiErr
         field: Some(field.to_owned()),
         expected: expected.to_owned(),
         found,
-    };
-    ApiError::Invalid(vec![FieldError::from(&e)])
+    }
 }
 
 #[derive(Serialize)]

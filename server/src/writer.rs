@@ -650,16 +650,11 @@ fn other_actor(
             .filter(|a| a.as_str() != Some(r.actor.as_str())),
     }?;
     Some(IngestErrors {
-        errors: vec![ingest::LineError {
-            file: "<request>".to_owned(),
-            sheet: None,
-            line: None,
-            column: None,
-            field: Some("actor".to_owned()),
-            expected: "no actor, or the logged-in staff member's id (the service sets it)"
-                .to_owned(),
-            found: Some(given.to_string()),
-        }],
+        errors: vec![crate::error::request_line_error(
+            "actor",
+            "no actor, or the logged-in staff member's id (the service sets it)",
+            Some(given.to_string()),
+        )],
     })
 }
 
