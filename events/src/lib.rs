@@ -15,6 +15,7 @@ pub mod personal;
 pub mod policy;
 pub mod pseudonym;
 pub mod registry;
+pub mod row;
 pub mod seal;
 pub mod text;
 pub mod time;
