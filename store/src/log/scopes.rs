@@ -24,6 +24,12 @@
 //!   corrections named, and the amendments' seqs (rmp);
 //! - `I ‖ incident` → the incident's child;
 //! - `C ‖ county ‖ 0x00 ‖ school` → the school is in that county;
+//! - `F ‖ 0x00 ‖ BE last seq of the batch ‖ BE n` → fact rows (`events::row`): the compact
+//!   form, as recorded, of every event a quota may count, for the county-wide reads (the term
+//!   report); rows are self-delimiting, so values concatenate like postings;
+//! - `W ‖ 0x00 ‖ BE last seq of the batch ‖ BE n` → LE seqs: the world's envelopes, every one
+//!   without a row, incident reports (the world maps an incident to its child) and every
+//!   amendment — with the rows, what a county-wide read needs of the log (docs/read-models.md);
 //! - `0xFE` → the layout's version (`FORMAT`): a tree of another version is rebuilt on open;
 //! - `0xFF` → the `through` marker, as in every derived tree.
 //!
@@ -42,7 +48,7 @@
 //!
 //! This module owns that layout and the rule; it must never interpret events beyond children,
 //! staff, schools, counties, incidents and amendment targets (the meaning of a correction is
-//! `projections`').
+//! `projections`'; what a fact row holds is `events::row`'s).
 
 use std::collections::BTreeSet;
 
@@ -63,9 +69,16 @@ use crate::segment;
 /// The key of the layout's version.
 pub(super) const FORMAT_KEY: &[u8] = &[0xFE];
 /// The layout's version. 2: entities' postings by bucket, no stored neighbour lists (a join
-/// derives them from the entity's postings); a tree without this marker, or with another, is
-/// rebuilt on open.
-pub(super) const FORMAT: &[u8] = b"2";
+/// derives them from the entity's postings); 3: the fact rows (`F`) and the world's postings
+/// (`W`). A tree without this marker, or with another, is rebuilt on open.
+pub(super) const FORMAT: &[u8] = b"3";
+
+/// The prefix of the fact rows' values (`F ‖ 0x00 ‖ BE last seq of the batch ‖ BE n`).
+const ROWS_PREFIX: &[u8] = b"F\0";
+/// The prefix of the world's postings (`W ‖ 0x00 ‖ BE last seq of the batch ‖ BE n`).
+const WORLD_PREFIX: &[u8] = b"W\0";
+/// A value of fact rows is closed once it passes this size (far below sled's blob threshold).
+const ROWS_VALUE_BYTES: usize = 8 * 1024;
 
 /// Seqs per posting value (8 KiB of seqs, far below sled's blob threshold).
 const SEQS_PER_VALUE: usize = 1024;
@@ -170,6 +183,11 @@ pub(super) fn opened<'a>(key: &[u8], value: &'a [u8]) -> Result<&'a [u8], StoreE
     }
 }
 
+/// The damage of a value of fact rows that passes its check but does not read as rows.
+fn rows_malformed(key: &[u8], e: events::row::RowError) -> StoreError {
+    StoreError::Corrupt(format!("read model {}: {e}", show_key(key)))
+}
+
 /// A key as a person reads it.
 fn show_key(key: &[u8]) -> String {
     let text: String = String::from_utf8_lossy(key)
@@ -199,6 +217,8 @@ fn show_key(key: &[u8]) -> String {
         ),
         Some('I') => format!("incident {}", chars.as_str()),
         Some('C') => format!("county {}", chars.as_str()),
+        Some('F') => "fact rows".to_owned(),
+        Some('W') => "the world's envelopes".to_owned(),
         _ => "an unknown key".to_owned(),
     }
 }
@@ -361,6 +381,8 @@ pub(super) struct Scoper {
     amended: FxHashMap<u64, Amended>,
     incidents: FxHashMap<String, String>,
     counties: BTreeSet<Vec<u8>>,
+    /// The run's fact rows, in values of about `ROWS_VALUE_BYTES` (the last one open).
+    rows: Vec<Vec<u8>>,
     /// Set by `amendment_places` when the target is a registry event of an entity.
     registry_target: Option<Entity>,
     /// Set by `amendment_places` when the target is part of a school's own registry.
@@ -682,6 +704,13 @@ impl Scoper {
         let seq = env.seq;
         self.registry_target = None;
         self.school_registry_target = None;
+        if self.rows.last().is_none_or(|v| v.len() >= ROWS_VALUE_BYTES) {
+            self.rows.push(Vec::new());
+        }
+        let open = self.rows.last_mut().expect("pushed above");
+        if !events::row::encode(env, open) || matches!(env.event, Event::IncidentReported { .. }) {
+            Self::post_at(&mut self.postings, WORLD_PREFIX, seq);
+        }
         let mut places = match env.event.target() {
             None => self.places_of(&env.event, earlier)?,
             Some(target) => self.amendment_places(env, target, earlier)?,
@@ -917,6 +946,13 @@ impl Scoper {
                 flush(&mut payload, &mut n);
             }
         }
+        for (n, payload) in self.rows.iter().filter(|v| !v.is_empty()).enumerate() {
+            let mut key = ROWS_PREFIX.to_vec();
+            key.extend_from_slice(through);
+            key.extend_from_slice(&(n as u32).to_be_bytes());
+            let v = sealed(&key, payload);
+            out.push((key, v));
+        }
         let postings = out;
         let mut out = Vec::new();
         for key in self.lists_changed {
@@ -1027,6 +1063,8 @@ pub(super) struct Content {
     pub postings: std::collections::BTreeMap<Vec<u8>, Vec<u64>>,
     /// Every other key → payload.
     pub values: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
+    /// The fact rows by seq, each as encoded.
+    pub rows: std::collections::BTreeMap<u64, Vec<u8>>,
 }
 
 impl Content {
@@ -1036,6 +1074,13 @@ impl Content {
             return Ok(());
         }
         let payload = opened(key, value)?;
+        if key.first() == Some(&b'F') {
+            for row in events::row::decode(payload) {
+                let row = row.map_err(|e| rows_malformed(key, e))?;
+                self.rows.insert(row.seq, row.bytes().to_vec());
+            }
+            return Ok(());
+        }
         if key.first() == Some(&b'E') {
             let entries = entity_entries(payload).ok_or_else(|| {
                 StoreError::Corrupt(format!(
@@ -1051,7 +1096,7 @@ impl Content {
             }
             return Ok(());
         }
-        if matches!(key.first(), Some(b'S' | b'G' | b'Y')) {
+        if matches!(key.first(), Some(b'S' | b'G' | b'Y' | b'W')) {
             let cut = key.len().checked_sub(12).ok_or_else(|| {
                 StoreError::Corrupt(format!("read model {}: a key is malformed", show_key(key)))
             })?;
@@ -1111,6 +1156,19 @@ impl Content {
                 "read model {}: holds what the log never made",
                 show_key(k)
             ));
+        }
+        let seqs: BTreeSet<u64> = want.rows.keys().chain(self.rows.keys()).copied().collect();
+        for seq in seqs {
+            match (self.rows.get(&seq), want.rows.get(&seq)) {
+                (Some(a), Some(b)) if a == b => {}
+                (None, _) => return Some(format!("read model fact rows: seq {seq} is missing")),
+                (_, None) => {
+                    return Some(format!(
+                        "read model fact rows: seq {seq} does not belong there"
+                    ));
+                }
+                _ => return Some(format!("read model fact rows: seq {seq} is different")),
+            }
         }
         for (k, v) in &want.values {
             if self.values.get(k) != Some(v) {
@@ -1337,6 +1395,47 @@ impl Store {
         seqs_of_values(self.scopes.range(from..=to)?, through)
     }
 
+    /// Calls `each` with every fact row (`events::row`) up to `head`, in log order, each once:
+    /// the compact form, as recorded, of every event a quota may count. Every value is checked
+    /// as it is read; a value that fails its check or does not read as rows is refused.
+    pub fn fact_rows<E: From<StoreError>>(
+        &self,
+        head: u64,
+        mut each: impl FnMut(events::row::Row<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        // Values come in key order, which is log order: a batch's values by their number, a
+        // merged value keyed by the last batch it holds. A row seen again (a value read from
+        // the staged set and, merged meanwhile, from the tree) is skipped.
+        let mut last = 0;
+        for item in self.scopes.scan_prefix(ROWS_PREFIX)? {
+            let (k, v) = item?;
+            let payload = opened(&k, &v)?;
+            for row in events::row::decode(payload) {
+                let row = row.map_err(|e| rows_malformed(&k, e))?;
+                if row.seq <= last {
+                    continue;
+                }
+                if row.seq > head {
+                    return Ok(());
+                }
+                last = row.seq;
+                each(row)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The world's envelopes up to `as_of` (every envelope without a fact row, incident
+    /// reports, every amendment), in log order, each checked against its hash: with
+    /// [`Store::fact_rows`], everything a county-wide read needs of the log.
+    pub fn world_envelopes(
+        &self,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        let seqs = self.scope_seqs(WORLD_PREFIX, self.head().seq)?;
+        self.fetch(seqs, as_of)
+    }
+
     pub(super) fn lock_read_model_lists(&self) -> std::sync::MutexGuard<'_, Lists> {
         // The lists are only ever replaced whole, so a panic elsewhere leaves them as a
         // consistent (if empty) set.
@@ -1537,6 +1636,48 @@ impl Store {
 }
 
 impl Store {
+    /// Damage for tests (never on real data): flips one byte of the first stored value of
+    /// fact rows, leaving its check as it was.
+    #[doc(hidden)]
+    pub fn tamper_fact_rows_flip(&self) -> Result<(), StoreError> {
+        self.scopes.compact()?;
+        let (k, v) = self
+            .scopes
+            .scan_prefix(ROWS_PREFIX)?
+            .next()
+            .ok_or_else(|| StoreError::Corrupt("no fact rows".into()))??;
+        let mut v = v.to_vec();
+        v[0] ^= 0x01;
+        self.scopes.insert(&k, v)?;
+        self.sync()
+    }
+
+    /// Damage for tests (never on real data): removes the fact row of `seq` from its value and
+    /// reseals the value, as someone who knew the check would.
+    #[doc(hidden)]
+    pub fn tamper_fact_row_drop(&self, seq: u64) -> Result<(), StoreError> {
+        self.scopes.compact()?;
+        for item in self.scopes.scan_prefix(ROWS_PREFIX)? {
+            let (k, v) = item?;
+            let payload = opened(&k, &v)?;
+            let mut kept = Vec::new();
+            let mut found = false;
+            for row in events::row::decode(payload) {
+                let row = row.map_err(|e| rows_malformed(&k, e))?;
+                if row.seq == seq {
+                    found = true;
+                } else {
+                    kept.extend_from_slice(row.bytes());
+                }
+            }
+            if found {
+                self.scopes.insert(k.as_ref(), sealed(&k, &kept))?;
+                return self.sync();
+            }
+        }
+        Err(StoreError::Corrupt(format!("no fact row of seq {seq}")))
+    }
+
     /// Damage for tests (never on real data): flips one byte of the first stored value of
     /// `school`'s postings, leaving its check as it was.
     #[doc(hidden)]

@@ -348,6 +348,45 @@ fn a_changed_read_model_is_refused_on_read_and_a_resealed_one_by_verify() {
 }
 
 #[test]
+fn a_changed_fact_row_is_refused_on_read_and_a_resealed_one_by_verify() {
+    let rows = |store: &Store| -> Result<Vec<u64>, store::StoreError> {
+        let mut seqs = Vec::new();
+        store.fact_rows(u64::MAX, |r| {
+            seqs.push(r.seq);
+            Ok::<_, store::StoreError>(())
+        })?;
+        Ok(seqs)
+    };
+    let dir = store_of_a_school();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        // The 60 talks have rows; the school and its teacher are the world's.
+        assert_eq!(rows(&store).unwrap(), (3..=62).collect::<Vec<u64>>());
+        store.tamper_fact_rows_flip().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let err = rows(&store).unwrap_err();
+    assert_eq!(err.kind(), store::ErrorKind::Damaged, "{err}");
+    assert!(err.to_string().contains("read model fact rows"), "{err}");
+    drop(store);
+
+    let dir = store_of_a_school();
+    Store::open(dir.path())
+        .unwrap()
+        .tamper_fact_row_drop(30)
+        .unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert!(!rows(&store).unwrap().contains(&30));
+    let err = store.verify().unwrap_err();
+    assert_eq!(err.kind(), store::ErrorKind::Damaged, "{err}");
+    assert!(
+        err.to_string()
+            .contains("read model fact rows: seq 30 is missing"),
+        "{err}"
+    );
+}
+
+#[test]
 fn read_models_of_an_earlier_layout_are_rebuilt_on_open_and_then_verify() {
     let dir = store_of_a_school();
     let seqs = |envs: Vec<events::Envelope>| envs.iter().map(|e| e.seq).collect::<Vec<_>>();
