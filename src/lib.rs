@@ -8,6 +8,7 @@
 //! binary's) nor a rule about what a view shows (that is `projections`).
 
 pub mod plan;
+pub mod report_read;
 pub mod sealing;
 pub mod service_plan;
 pub mod staff_cache;

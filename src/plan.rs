@@ -418,6 +418,131 @@ pub fn worklist_timeline(
     Ok(Versions::build(envs).timeline_with_head(as_of, head_seq, head_recorded_at)?)
 }
 
+/// Why a walk of the fact rows stopped: the store, or the caller's own error.
+enum Stop<E> {
+    Store(StoreError),
+    Each(E),
+}
+
+impl<E> From<StoreError> for Stop<E> {
+    fn from(e: StoreError) -> Stop<E> {
+        Stop::Store(e)
+    }
+}
+
+/// One effective fact of a county-wide read ([`RowRead::facts`]): a fact row taken as
+/// recorded, or — for an event an amendment had touched by then — the effective fact, the
+/// amendments applied by `projections::timeline`'s rule.
+pub enum RowFact<'r> {
+    /// No amendment targets it as of the read's time: the row is the fact.
+    Row(events::row::Row<'r>),
+    /// An amendment targets it (a correction, a retraction would have left it out).
+    Fact(Fact),
+}
+
+/// **The county-wide read**, from the read models' fact rows and world postings
+/// (`Store::fact_rows`, `Store::world_envelopes`), never from the county's envelopes one by
+/// one nor a replay: [`RowRead::world`] is `World::build` of the world's envelopes (every
+/// envelope without a row, incident reports, every amendment) as of `as_of`, and
+/// [`RowRead::facts`] gives every effective fact of a kind a quota may count
+/// (`events::row::has_row`) recorded by then.
+pub struct RowRead<'s> {
+    store: &'s Store,
+    open: Opener<'s>,
+    as_of: Option<DateTime<Utc>>,
+    /// The log's head as of `as_of`.
+    head: u64,
+    /// The timeline of the world's envelopes: every amendment of the prefix is in it.
+    kept: Timeline,
+    world: World,
+    /// The seqs of the events an amendment in `kept` targets.
+    amended: std::collections::HashSet<u64>,
+}
+
+/// Reads the world of the county-wide read as of `as_of` ([`RowRead`]), its envelopes opened
+/// by `open` (and so are those of the amended events [`RowRead::facts`] reads back).
+pub fn row_read<'s>(
+    store: &'s Store,
+    as_of: Option<DateTime<Utc>>,
+    open: &Opener<'s>,
+) -> Result<RowRead<'s>, PlanError> {
+    let kept = Timeline::build_owned(open.open_all(store.world_envelopes(as_of)?)?, as_of)?;
+    let (head, _) = store.head_as_of(as_of)?;
+    // The id index resolves each amendment's target (an amendment of an id the log does not
+    // hold targets nothing).
+    let mut amended = std::collections::HashSet::new();
+    for a in kept.amendments() {
+        if let Some(seq) = store.seq_of(&a.target)? {
+            amended.insert(seq);
+        }
+    }
+    let world = World::build(&kept);
+    Ok(RowRead {
+        store,
+        open: *open,
+        as_of,
+        head,
+        kept,
+        world,
+        amended,
+    })
+}
+
+impl RowRead<'_> {
+    /// The world as of the read's time.
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// The read's time.
+    pub fn as_of(&self) -> Option<DateTime<Utc>> {
+        self.as_of
+    }
+
+    /// The log's head (its last seq) as of the read's time.
+    pub fn head_seq(&self) -> u64 {
+        self.head
+    }
+
+    /// Calls `each` with every effective fact of a kind a quota may count recorded by the
+    /// read's time, in no particular order: a row as recorded when no amendment targets its
+    /// event by then; else the event read back as its envelope and made effective by the
+    /// world's timeline (`Timeline::effective`), so a correction of `child`, `staff` or
+    /// `occurred_at` and a retraction mean what they mean in the replay. `each` answers
+    /// whether it took a row; a row it did not take (one it cannot represent, e.g. an instant
+    /// out of its range) is given again as a fact. The facts given equal the replay's
+    /// `timeline.facts()` of those kinds (`tests/it/read_models.rs`).
+    pub fn facts<E: From<PlanError>>(
+        &self,
+        mut each: impl FnMut(RowFact<'_>) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        let mut touched = Vec::new();
+        self.store
+            .fact_rows(self.head, |row| {
+                let seq = row.seq;
+                if self.amended.contains(&seq) || !each(RowFact::Row(row)).map_err(Stop::Each)? {
+                    touched.push(seq);
+                }
+                Ok(())
+            })
+            .map_err(|stop| match stop {
+                Stop::Store(e) => E::from(PlanError::from(e)),
+                Stop::Each(e) => e,
+            })?;
+        let envs = self
+            .store
+            .envelopes_at(touched, self.as_of)
+            .map_err(PlanError::from)?;
+        let envs = self.open.open_all(envs).map_err(PlanError::from)?;
+        for env in envs {
+            if let Some(fact) = self.kept.effective(env).map_err(PlanError::from)? {
+                each(RowFact::Fact(fact))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Whether `World::build` reads envelopes of this kind, or it is an amendment (which any
 /// event may need): what the first scan of [`fact_scan`] keeps.
 fn needed_for_world(kind: EventKind) -> bool {

@@ -18,6 +18,7 @@ use store::Store;
 use vault::{Reader, Vault, VaultError};
 
 use crate::plan::{self, Opener, PlanError, Scope};
+use crate::report_read::{self, ReportReadError};
 use crate::sealing::{self, SealError};
 use crate::staff_cache::StaffCache;
 
@@ -122,15 +123,17 @@ impl ReadPlan for ServicePlan {
             .map_err(failure)
     }
 
-    fn report_timeline(
+    fn term_report(
         &self,
         store: &Store,
         scope: &reports::Scope,
+        term: &str,
         as_of: Option<DateTime<Utc>>,
-    ) -> Result<Timeline, ReadFailure> {
-        // As `report term`: the clear parts as stored; a report reads no personal field.
-        plan::scope_timeline(store, &Scope::of_report(scope), as_of, &Opener::sealed())
-            .map_err(failure)
+    ) -> Result<reports::TermReport, ReadFailure> {
+        report_read::term_report(store, scope, term, as_of).map_err(|e| match e {
+            ReportReadError::Plan(e) => failure(e),
+            ReportReadError::Report(e) => ReadFailure::BadInput(e.to_string()),
+        })
     }
 
     fn all_schools_timeline(&self, store: &Store) -> Result<Timeline, ReadFailure> {

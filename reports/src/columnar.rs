@@ -18,6 +18,7 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use events::event::NotifiedParty;
+use events::row::{Detail, Row};
 use events::time::local_date;
 use events::{Event, EventKind};
 use polars::prelude::*;
@@ -185,6 +186,71 @@ impl FactFrame {
         self.party.push(party);
         self.notified_ns.push(notified);
         Ok(())
+    }
+
+    /// Adds one fact row (`events::row`) of an event no amendment touches, as [`FactFrame::push`]
+    /// adds the same event as a fact (the differential tests hold the two to the same frame).
+    /// `false`, and nothing added, when an instant of the row is outside the frame's range:
+    /// the caller then pushes the event's fact, whose error names the event.
+    pub fn push_row(&mut self, row: &Row<'_>) -> bool {
+        if !counted_by_term_report(row.kind) {
+            return true;
+        }
+        let mut aid_fen = 0;
+        let mut incident = None;
+        let mut happened = None;
+        let mut party = None;
+        let mut notified = None;
+        match row.detail {
+            Detail::Aid { fen } => aid_fen = fen,
+            Detail::Incident {
+                incident: i,
+                happened_at,
+            } => {
+                incident = Some(i);
+                happened = Some(happened_at);
+            }
+            Detail::Notified {
+                incident: i,
+                party: p,
+                notified_at,
+            } => {
+                let name = match p {
+                    NotifiedParty::Guardian => "guardian",
+                    NotifiedParty::Parents => "parents",
+                    NotifiedParty::Bureau => "bureau",
+                    NotifiedParty::Police => return true,
+                };
+                let Some(n) = notified_at.timestamp_nanos_opt() else {
+                    return false;
+                };
+                incident = Some(i);
+                party = Some(name);
+                notified = Some(n);
+            }
+            Detail::None => {}
+        }
+        let happened_ns = match happened.map(|t| t.timestamp_nanos_opt()) {
+            Some(None) => return false,
+            Some(Some(n)) => Some(n),
+            None => None,
+        };
+        // A notification names the incident, not a child.
+        let child = match row.kind {
+            EventKind::IncidentNotified => None,
+            _ => row.child().map(str::to_owned),
+        };
+        self.child.push(child);
+        self.kind.push(row.kind.as_str());
+        self.day.push(day_number(local_date(row.occurred_at)));
+        self.aid_fen.push(aid_fen);
+        self.incident.push(incident.map(str::to_owned));
+        self.happened_ns.push(happened_ns);
+        self.happened_day
+            .push(happened.map(|t| day_number(local_date(t))));
+        self.party.push(party);
+        self.notified_ns.push(notified);
+        true
     }
 
     /// The frame: `child` (str, null for a notification), `kind` (str), `day` (i32),

@@ -36,15 +36,16 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use chrono::{Datelike, NaiveDate};
-use events::Event;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use events::event::EventKind;
 use events::policy::Per;
+use events::row::{Detail, Row};
+use events::time::local_date;
 use polars::prelude::*;
 use projections::calendar::{Period, windows};
 use projections::score_exact::Ratio;
 use projections::scores::{Compliance, Flag, ScoreRun, StaffScore, WindowRow};
-use projections::{DaySet, ProjectionError, Timeline, World};
+use projections::{DaySet, Fact, ProjectionError, Timeline, World};
 
 use crate::error::ReportError;
 
@@ -91,66 +92,159 @@ pub fn score_runs(
     period: &Period,
     other: Option<&BTreeMap<String, f64>>,
 ) -> Result<Vec<Result<ScoreRun, ProjectionError>>, ReportError> {
-    let mut results: Vec<Option<Result<ScoreRun, ProjectionError>>> = Vec::new();
-    let mut inputs = Inputs::default();
-    let mut scored: Vec<(usize, &str, NaiveDate, NaiveDate)> = Vec::new();
-    for (i, school) in schools.iter().enumerate() {
-        match inputs.add_school(world, school, period, other) {
-            Ok((first, last)) => {
-                scored.push((i, school, first, last));
-                results.push(None);
-            }
-            Err(e) => results.push(Some(Err(e))),
-        }
+    let mut runs = ScoreRuns::new(world, schools, period, other);
+    for f in timeline.facts() {
+        runs.add_fact(f);
     }
-    if !scored.is_empty() {
-        let wanted: HashSet<&str> = scored
+    runs.run(timeline.as_of(), timeline.head_seq())
+}
+
+/// [`score_runs`] in two steps, for a read that does not hold a timeline: the schools first
+/// (`new`), then every effective fact of the run's time, as a fact (`add_fact`) or as a fact
+/// row of an event no amendment touched (`add_row`), in any order, then `run` with the time
+/// and the log's head then. Fed the facts of a timeline, it is [`score_runs`]; the
+/// differential tests hold rows and facts to the same runs.
+pub struct ScoreRuns<'a> {
+    world: &'a World,
+    period: &'a Period,
+    other: Option<&'a BTreeMap<String, f64>>,
+    inputs: Inputs,
+    results: Vec<Option<Result<ScoreRun, ProjectionError>>>,
+    scored: Vec<(usize, &'a str, NaiveDate, NaiveDate)>,
+    /// The staff of the schools scored: only their events are counted.
+    wanted: HashSet<&'a str>,
+}
+
+impl<'a> ScoreRuns<'a> {
+    /// The runs of `schools` for `period` over `world` (the world of the run's time).
+    pub fn new(
+        world: &'a World,
+        schools: &[&'a str],
+        period: &'a Period,
+        other: Option<&'a BTreeMap<String, f64>>,
+    ) -> ScoreRuns<'a> {
+        let mut results = Vec::new();
+        let mut inputs = Inputs::default();
+        let mut scored = Vec::new();
+        for (i, school) in schools.iter().enumerate() {
+            match inputs.add_school(world, school, period, other) {
+                Ok((first, last)) => {
+                    scored.push((i, *school, first, last));
+                    results.push(None);
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        let wanted = scored
             .iter()
             .flat_map(|(_, s, _, _)| world.staff_of(s).map(|t| t.id.as_str()))
             .collect();
-        inputs.add_events(timeline, world, &wanted);
-        if let Some(o) = other {
-            inputs.add_other(o);
-        }
-        let out = inputs.run(other.is_some())?;
-        let mut by_school = out.into_runs()?;
-        for (i, school, first_day, last_day) in scored {
-            let rows = by_school.remove(school).unwrap_or_default();
-            let other_unmatched = other
-                .map(|o| {
-                    let have: BTreeSet<&str> = rows.iter().map(|r| r.staff.as_str()).collect();
-                    o.keys()
-                        .filter(|k| !have.contains(k.as_str()))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
-            let rows = rows
-                .into_iter()
-                .map(|mut r| {
-                    if !period.is_year() {
-                        r.year_end_points = None;
-                    }
-                    r
-                })
-                .collect();
-            results[i] = Some(Ok(ScoreRun {
-                school: school.to_owned(),
-                period: period.clone(),
-                first_day,
-                last_day,
-                as_of: timeline.as_of(),
-                head_seq: timeline.head_seq(),
-                with_other: other.is_some(),
-                other_unmatched,
-                rows,
-            }));
+        ScoreRuns {
+            world,
+            period,
+            other,
+            inputs,
+            results,
+            scored,
+            wanted,
         }
     }
-    results
-        .into_iter()
-        .map(|r| r.ok_or(ReportError::Column { column: "school" }))
-        .collect()
+
+    /// Counts one effective fact (of any kind: those no quota counts are passed over).
+    pub fn add_fact(&mut self, f: &Fact) {
+        let kind = f.event.kind();
+        if !kind.counts_toward_quota() {
+            return;
+        }
+        let Some(staff) = f.event.staff().filter(|s| self.wanted.contains(s)) else {
+            return;
+        };
+        let children = self.world.event_children(&f.event);
+        self.inputs
+            .push_event(staff, &children, kind, day_number(f.date()));
+    }
+
+    /// Counts one fact row (`events::row`) of an event no amendment touches, as
+    /// [`ScoreRuns::add_fact`] counts the same event.
+    pub fn add_row(&mut self, row: &Row<'_>) {
+        if !row.kind.counts_toward_quota() {
+            return;
+        }
+        let Some(staff) = row.staff.filter(|s| self.wanted.contains(s)) else {
+            return;
+        };
+        // The children a care event counts for, as `World::event_children` reads them.
+        let children: Vec<&str> = match row.detail {
+            Detail::Notified { incident, .. } => {
+                self.world.incident_child(incident).into_iter().collect()
+            }
+            _ if row.kind == EventKind::ActivityHeld => {
+                let mut v: Vec<&str> = row.children().collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            }
+            _ => row.children().collect(),
+        };
+        self.inputs.push_event(
+            staff,
+            &children,
+            row.kind,
+            day_number(local_date(row.occurred_at)),
+        );
+    }
+
+    /// Runs the plan: the runs as of `as_of`, at the log's head `head_seq` then.
+    pub fn run(
+        mut self,
+        as_of: Option<DateTime<Utc>>,
+        head_seq: u64,
+    ) -> Result<Vec<Result<ScoreRun, ProjectionError>>, ReportError> {
+        let (period, other) = (self.period, self.other);
+        if !self.scored.is_empty() {
+            if let Some(o) = other {
+                self.inputs.add_other(o);
+            }
+            let out = self.inputs.run(other.is_some())?;
+            let mut by_school = out.into_runs()?;
+            for (i, school, first_day, last_day) in self.scored {
+                let rows = by_school.remove(school).unwrap_or_default();
+                let other_unmatched = other
+                    .map(|o| {
+                        let have: BTreeSet<&str> = rows.iter().map(|r| r.staff.as_str()).collect();
+                        o.keys()
+                            .filter(|k| !have.contains(k.as_str()))
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let rows = rows
+                    .into_iter()
+                    .map(|mut r| {
+                        if !period.is_year() {
+                            r.year_end_points = None;
+                        }
+                        r
+                    })
+                    .collect();
+                self.results[i] = Some(Ok(ScoreRun {
+                    school: school.to_owned(),
+                    period: period.clone(),
+                    first_day,
+                    last_day,
+                    as_of,
+                    head_seq,
+                    with_other: other.is_some(),
+                    other_unmatched,
+                    rows,
+                }));
+            }
+        }
+        self.results
+            .into_iter()
+            .map(|r| r.ok_or(ReportError::Column { column: "school" }))
+            .collect()
+    }
 }
 
 /// A checked upper bound on non-negative integers (`None`: beyond `u128`).
@@ -380,31 +474,14 @@ impl Inputs {
         Ok((first, last))
     }
 
-    /// Adds the care events a quota may count by the staff given, once per child each is
-    /// about (as `projections::scores` indexes them; `World::event_children` for an
-    /// activity or a notification).
-    fn add_events(&mut self, timeline: &Timeline, world: &World, wanted: &HashSet<&str>) {
-        for f in timeline.facts() {
-            let kind = f.event.kind();
-            if !kind.counts_toward_quota() {
-                continue;
-            }
-            let Some(staff) = f.event.staff().filter(|s| wanted.contains(s)) else {
-                continue;
-            };
-            let day = day_number(f.date());
-            let children: Vec<&str> = match &f.event {
-                Event::ActivityHeld { .. } | Event::IncidentNotified { .. } => {
-                    world.event_children(&f.event)
-                }
-                e => e.children().iter().map(String::as_str).collect(),
-            };
-            for c in children {
-                self.ev_staff.push(staff.to_owned());
-                self.ev_child.push(c.to_owned());
-                self.ev_kind.push(kind.as_str());
-                self.ev_day.push(day);
-            }
+    /// Adds one care event a quota may count, once per child it is about (as
+    /// `projections::scores` indexes them; `World::event_children`).
+    fn push_event(&mut self, staff: &str, children: &[&str], kind: EventKind, day: i32) {
+        for c in children {
+            self.ev_staff.push(staff.to_owned());
+            self.ev_child.push((*c).to_owned());
+            self.ev_kind.push(kind.as_str());
+            self.ev_day.push(day);
         }
     }
 

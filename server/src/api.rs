@@ -818,14 +818,11 @@ async fn report_term(
     ))?;
     access::record(&state, &caller, "report_term", None).await?;
     blocking(move || {
-        let tl = state
+        let report = state
             .0
             .plan
-            .report_timeline(&state.0.store, &scope, as_of)
+            .term_report(&state.0.store, &scope, &term, as_of)
             .map_err(read_failure)?;
-        let world = World::build(&tl);
-        let report = reports::term_statistics(&tl, &world, scope, &term)
-            .map_err(|e| ApiError::BadParam(e.to_string()))?;
         let bytes = reports::render(&report, reports::Format::Json)
             .map_err(|e| ApiError::Fault(e.to_string()))?;
         Ok(raw_json(bytes))

@@ -135,14 +135,16 @@ pub trait ReadPlan: Send + Sync + 'static {
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Timeline, ReadFailure>;
 
-    /// The timeline of a term report of `scope`: the clear parts as stored (a report reads no
-    /// personal field, so a bureau's read never opens one).
-    fn report_timeline(
+    /// The term report of `scope` for `term` as of `as_of`, read as `report term` reads it (a
+    /// report reads the clear parts as stored, so a bureau's read never opens a personal
+    /// field).
+    fn term_report(
         &self,
         store: &Store,
         scope: &reports::Scope,
+        term: &str,
         as_of: Option<DateTime<Utc>>,
-    ) -> Result<Timeline, ReadFailure>;
+    ) -> Result<reports::TermReport, ReadFailure>;
 
     /// The timeline of every school (the facts the policy reads: registry and pairings), the
     /// clear parts as stored.

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use careledger::plan;
+use careledger::report_read;
 use chrono::{DateTime, NaiveDate, Utc};
 use events::EventKind;
 use projections::Period;
@@ -564,8 +565,10 @@ fn bad(e: projections::ProjectionError) -> anyhow::Error {
     BadInput(e.to_string()).into()
 }
 
-/// `report term`: rules §8 by the polars reporter (`reports::term_statistics`) over the scope's
-/// timeline from the read models (`plan::scope_timeline`; a school's read models hold the terms of every school it shares a child with, rules §8.2).
+/// `report term`: rules §8 by the polars reporter over the scope's read
+/// (`careledger::report_read`: a school through the read models, a county from the fact
+/// rows; a school's read models hold the terms of every school it shares a child with,
+/// rules §8.2).
 fn report_term(store: &Store, opts: &ReportOptions) -> Result<()> {
     let ReportOptions {
         term,
@@ -574,16 +577,10 @@ fn report_term(store: &Store, opts: &ReportOptions) -> Result<()> {
         formats,
         out,
     } = opts;
-    let tl = plan::scope_timeline(
-        store,
-        &plan::Scope::of_report(scope),
-        *as_of,
-        &Opener::sealed(),
-    )
-    .map_err(plan_error)?;
-    let world = projections::World::build(&tl);
-    let report = reports::term_statistics(&tl, &world, scope.clone(), term)
-        .map_err(|e| BadInput(e.to_string()))?;
+    let report = report_read::term_report(store, scope, term, *as_of).map_err(|e| match e {
+        report_read::ReportReadError::Plan(e) => plan_error(e),
+        report_read::ReportReadError::Report(e) => BadInput(e.to_string()).into(),
+    })?;
     for s in report.schools_without_term() {
         eprintln!("note: school {s} defined no term {term}; left out");
     }

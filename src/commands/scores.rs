@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use careledger::plan;
-use projections::{ProjectionError, ScoreRun, Timeline, World};
+use careledger::{plan, report_read};
+use projections::{ProjectionError, ScoreRun, World};
 use reports::Scope;
 use store::Store;
 
@@ -86,9 +86,9 @@ fn school_output(
 /// `--format json` prints the rows of rules §7.9 exactly (the contract other tools read); table,
 /// CSV and XLSX print the year-end table of `reports` (ranks, the commended and the
 /// disqualified). The log position the run was computed on goes to stderr, and into the
-/// table and spreadsheet headers. The timeline is the scope's, from the read models
-/// (`plan::scope_timeline`). A county run computes every school of the county on one read:
-/// see [`county`].
+/// table and spreadsheet headers. A school's timeline is the school's, from the read models
+/// (`plan::scope_timeline`). A county run computes every school of the county on one read of
+/// the fact rows (`plan::row_read`): see [`county`].
 pub fn scores(store: &Store, opts: &ScoresOptions, open: &plan::Opener<'_>) -> Result<()> {
     let other = opts
         .other_scores
@@ -96,17 +96,17 @@ pub fn scores(store: &Store, opts: &ScoresOptions, open: &plan::Opener<'_>) -> R
         .map(ingest::other_scores::read)
         .transpose()
         .map_err(|e| BadInput(e.to_string()))?;
-    let read = match &opts.scope {
-        Scope::School(s) => plan::Scope::School(s.clone()),
-        Scope::County(c) => plan::Scope::County(c.clone()),
-    };
     // Scores read no personal field; the staff names of the year-end table are opened.
-    let tl = plan::scope_timeline(store, &read, opts.as_of, open).map_err(plan_error)?;
-    let world = World::build(&tl);
     let school = match &opts.scope {
         Scope::School(s) => s,
-        Scope::County(c) => return county(store, &tl, &world, c, opts, other.as_ref()),
+        Scope::County(c) => {
+            let read = plan::row_read(store, opts.as_of, open).map_err(plan_error)?;
+            return county(store, &read, c, opts, other.as_ref());
+        }
     };
+    let read = plan::Scope::School(school.clone());
+    let tl = plan::scope_timeline(store, &read, opts.as_of, open).map_err(plan_error)?;
+    let world = World::build(&tl);
     let run = reports::score_run(&tl, &world, school, &opts.period, other.as_ref())
         .map_err(score_error)?;
     let one = school_output(store, run, school, opts, other.as_ref())?;
@@ -161,7 +161,7 @@ fn school_file(dir: &Path, school: &str, output: ScoreOutput) -> std::path::Path
 }
 
 /// `scores --county C`: every school of the county, by id, on one scoped read, one world and
-/// one polars plan over the county's fact table, grouped by school (`reports::score_runs`), each
+/// one polars plan over the county's fact rows, grouped by school (`report_read::score_runs`), each
 /// with exactly the rows (and bytes) `scores --school` gives it. With `--out DIR` one file per
 /// school (`scores-<school>.<ext>`, byte-identical to `scores --school S --out FILE`); on
 /// stdout the table is each school's table in turn (a blank line between) and JSON an array
@@ -170,8 +170,7 @@ fn school_file(dir: &Path, school: &str, output: ScoreOutput) -> std::path::Path
 /// as the term report does (rules §8.1); a county none of whose schools has it is an error.
 fn county(
     store: &Store,
-    tl: &Timeline,
-    world: &World,
+    read: &plan::RowRead<'_>,
     county: &str,
     opts: &ScoresOptions,
     other: Option<&BTreeMap<String, f64>>,
@@ -181,7 +180,8 @@ fn county(
             BadInput("--staff needs --school (a drill-down is one staff member's)".into()).into(),
         );
     }
-    let mut schools: Vec<&str> = world
+    let mut schools: Vec<&str> = read
+        .world()
         .schools()
         .filter(|s| s.county == county)
         .map(|s| s.id.as_str())
@@ -199,7 +199,10 @@ fn county(
     let mut outputs = Vec::new();
     let mut matched = std::collections::BTreeSet::new();
     let runs =
-        reports::score_runs(tl, world, &schools, &opts.period, other).map_err(score_error)?;
+        report_read::score_runs(read, &schools, &opts.period, other).map_err(|e| match e {
+            report_read::ReportReadError::Plan(e) => plan_error(e),
+            report_read::ReportReadError::Report(e) => score_error(e),
+        })?;
     for (school, run) in schools.into_iter().zip(runs) {
         match run {
             Ok(run) => {

@@ -206,6 +206,19 @@ fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("a view serializes")
 }
 
+/// A score run as every output prints it: its rows, its year-end table, its position.
+fn score_text(r: &projections::ScoreRun) -> String {
+    let table = reports::year_end_table(r, None).expect("a table");
+    let csv = reports::year_end::render_year_end(&table, reports::Format::Csv, "position", "hash")
+        .expect("csv");
+    format!(
+        "{}\n{}\n{:?}",
+        r.rows_json(),
+        String::from_utf8_lossy(&csv),
+        (r.head_seq, r.as_of)
+    )
+}
+
 /// Every school-wide output for `school` (and its staff's worklists) over a timeline and
 /// its world, by name; errors are outputs too (both sides must give the same).
 fn school_outputs(
@@ -223,24 +236,7 @@ fn school_outputs(
         let run = projections::scores(tl, world, school, p, None);
         add(
             format!("scores {school} {period}"),
-            run.as_ref()
-                .map(|r| {
-                    let table = reports::year_end_table(r, None).expect("a table");
-                    let csv = reports::year_end::render_year_end(
-                        &table,
-                        reports::Format::Csv,
-                        "position",
-                        "hash",
-                    )
-                    .expect("csv");
-                    format!(
-                        "{}\n{}\n{:?}",
-                        r.rows_json(),
-                        String::from_utf8_lossy(&csv),
-                        (r.head_seq, r.as_of)
-                    )
-                })
-                .map_err(|e| e.to_string()),
+            run.as_ref().map(score_text).map_err(|e| e.to_string()),
         );
     }
     add(
@@ -404,6 +400,35 @@ fn check_seed(seed: u64) {
                 report(&replay, &whole),
                 "seed {seed}, county report as of {as_of:?}"
             );
+        }
+        // The county's term report from the fact rows (`report term --county`), both terms.
+        for term in ["2025-2026-1", "2025-2026-2"] {
+            let scope = reports::Scope::County(county.clone());
+            let rows = careledger::report_read::term_report(&store, &scope, term, as_of)
+                .map_err(|e| e.to_string())
+                .and_then(|r| reports::render(&r, reports::Format::Csv).map_err(|e| e.to_string()));
+            let want = reports::term_statistics(&replay, &whole, scope, term)
+                .and_then(|r| reports::render(&r, reports::Format::Csv))
+                .map_err(|e| e.to_string());
+            assert_eq!(
+                rows, want,
+                "seed {seed}, county report {term} from the rows, as of {as_of:?}"
+            );
+        }
+        // The county's score runs from the fact rows (`scores --county`), every period.
+        let read = plan::row_read(&store, as_of, &plan::Opener::sealed()).expect("row read");
+        for period in ["2025-2026", "2025-2026-1", "2025-2026-2"] {
+            let p = Period::parse(period).expect("a period");
+            let runs = careledger::report_read::score_runs(&read, &SCHOOLS, &p, None)
+                .expect("county runs");
+            for (school, run) in SCHOOLS.iter().zip(runs) {
+                let want = projections::scores(&replay, &whole, school, p.clone(), None);
+                assert_eq!(
+                    run.as_ref().map(score_text).map_err(|e| e.to_string()),
+                    want.as_ref().map(score_text).map_err(|e| e.to_string()),
+                    "seed {seed}, county scores of {school} {period} from the rows, as of {as_of:?}"
+                );
+            }
         }
         // Every child's archive, as of the time, from the child's read.
         for c in whole.children().map(|c| c.id.clone()).collect::<Vec<_>>() {

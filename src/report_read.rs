@@ -1,0 +1,86 @@
+//! The term report's read: which read feeds the polars reporter for each scope. A school's
+//! report reads the school through the read models (`plan::scope_timeline`); a county's reads
+//! the fact rows and the world's envelopes (`plan::row_read`), never the county's
+//! envelopes one by one, nor a replay. Both give the report the replay gives, byte for byte
+//! (`tests/it/read_models.rs`). `report term` and the service's report route both come here.
+//!
+//! This module owns that choice; it must never compute a figure (that is `reports`') nor
+//! open a personal field (a report reads the clear parts as stored).
+
+use chrono::{DateTime, Utc};
+use projections::calendar::Period;
+use projections::{ProjectionError, ScoreRun, World};
+use reports::{FactFrame, ReportError, Scope, TermReport};
+use std::collections::BTreeMap;
+use store::Store;
+
+use crate::plan::{self, Opener, PlanError, RowFact};
+
+/// Why a term report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportReadError {
+    /// The read failed (the store, or a log that does not fold).
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The report could not be computed from what was read (an unknown term …).
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+/// The term report of `scope` for `term` as of `as_of`.
+pub fn term_report(
+    store: &Store,
+    scope: &Scope,
+    term: &str,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<TermReport, ReportReadError> {
+    match scope {
+        Scope::School(s) => {
+            let tl = plan::scope_timeline(
+                store,
+                &plan::Scope::School(s.clone()),
+                as_of,
+                &Opener::sealed(),
+            )?;
+            let world = World::build(&tl);
+            Ok(reports::term_statistics(&tl, &world, scope.clone(), term)?)
+        }
+        Scope::County(_) => {
+            let read = plan::row_read(store, as_of, &Opener::sealed())?;
+            let mut frame = FactFrame::new();
+            read.facts(|f| match f {
+                RowFact::Row(row) => Ok::<_, ReportReadError>(frame.push_row(&row)),
+                RowFact::Fact(fact) => {
+                    frame.push(&fact)?;
+                    Ok(true)
+                }
+            })?;
+            Ok(reports::term_report(
+                read.world(),
+                frame,
+                scope.clone(),
+                term,
+            )?)
+        }
+    }
+}
+
+/// The score runs of `schools` for `period` as of the read's time, from the fact rows
+/// (`reports::ScoreRuns` fed by [`plan::RowRead::facts`]): each equal to `reports::score_runs`
+/// of the replay's timeline.
+pub fn score_runs(
+    read: &plan::RowRead<'_>,
+    schools: &[&str],
+    period: &Period,
+    other: Option<&BTreeMap<String, f64>>,
+) -> Result<Vec<Result<ScoreRun, ProjectionError>>, ReportReadError> {
+    let mut runs = reports::ScoreRuns::new(read.world(), schools, period, other);
+    read.facts(|f| {
+        match f {
+            RowFact::Row(row) => runs.add_row(&row),
+            RowFact::Fact(fact) => runs.add_fact(&fact),
+        }
+        Ok::<_, ReportReadError>(true)
+    })?;
+    Ok(runs.run(read.as_of(), read.head_seq())?)
+}
