@@ -173,19 +173,32 @@ pub fn readmodels(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     })?;
     out.set("worklist_s", s);
     out.set("worklist_read_mib", mib);
-    let (s, rows) = timed(|| {
-        // As `careledger scores --county` runs it: one read of the county, one world, one
-        // polars plan grouped by school.
-        let store = open(dir)?;
-        let tl = plan::scope_timeline(
-            &store,
-            &plan::Scope::County(county.clone()),
-            None,
-            &plan::Opener::sealed(),
-        )?;
-        let world = World::build(&tl);
+    let county_schools = |store: &Store| -> Result<Vec<String>> {
         let mut schools = store.county_schools(&county)?;
         schools.sort_unstable();
+        Ok(schools)
+    };
+    let (s, rows) = timed(|| {
+        // As `careledger scores --county` runs it: the fact rows and the world's envelopes,
+        // one world, one polars plan grouped by school.
+        let store = open(dir)?;
+        let read = plan::row_read(&store, None, &plan::Opener::sealed())?;
+        let schools = county_schools(&store)?;
+        let ids: Vec<&str> = schools.iter().map(String::as_str).collect();
+        let mut rows = 0;
+        for run in careledger::report_read::score_runs(&read, &ids, &year, None)? {
+            rows += run?.rows.len();
+        }
+        Ok(rows)
+    })?;
+    out.set("scores_county_s", s);
+    out.set("scores_county_rows", rows as f64);
+    let (s, _) = timed(|| {
+        // The replay path beside it: the whole log folded, the same scorer.
+        let store = open(dir)?;
+        let tl = plan::replay(&store, None)?;
+        let world = World::build(&tl);
+        let schools = county_schools(&store)?;
         let ids: Vec<&str> = schools.iter().map(String::as_str).collect();
         let mut rows = 0;
         for run in reports::score_runs(&tl, &world, &ids, &year, None)? {
@@ -193,17 +206,22 @@ pub fn readmodels(data: &DataArgs, dir: &Path) -> Result<StageOut> {
         }
         Ok(rows)
     })?;
-    out.set("scores_county_s", s);
-    out.set("scores_county_rows", rows as f64);
+    out.set("scores_county_replay_s", s);
     let term = format!("{}-1", data.year);
     let report = |as_of| -> Result<usize> {
+        // As `careledger report term --county` runs it: the fact rows.
         let store = open(dir)?;
-        let tl = plan::scope_timeline(
+        let r = careledger::report_read::term_report(
             &store,
-            &plan::Scope::County(county.clone()),
+            &Scope::County(county.clone()),
+            &term,
             as_of,
-            &plan::Opener::sealed(),
         )?;
+        Ok(r.frame().height())
+    };
+    let replayed = |as_of| -> Result<usize> {
+        let store = open(dir)?;
+        let tl = plan::replay(&store, as_of)?;
         let world = World::build(&tl);
         let r = reports::term_statistics(&tl, &world, Scope::County(county.clone()), &term)?;
         Ok(r.frame().height())
@@ -212,6 +230,10 @@ pub fn readmodels(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     out.set("report_county_s", s);
     let (s, _) = timed(|| report(Some(past)))?;
     out.set("report_county_past_s", s);
+    let (s, _) = timed(|| replayed(None))?;
+    out.set("report_county_replay_s", s);
+    let (s, _) = timed(|| replayed(Some(past)))?;
+    out.set("report_county_past_replay_s", s);
     out.note("school", school.clone());
     out.note("staff", staff.clone());
     out.note("past", events::time::format_local(past));
@@ -373,21 +395,15 @@ pub fn archive(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     Ok(out)
 }
 
-/// Stage `report`: the county's term report (rules §8) as `report term --county` runs it:
-/// `plan::fact_scan` (a first scan keeps the registry events and amendments, a second streams
-/// the effective facts of the kinds the report reads into the facts frame), then the polars
-/// reporter.
+/// Stage `report`: the county's term report (rules §8) as `report term --county` runs it,
+/// alone in its process (its peak memory is the stage's): the fact rows and the world's
+/// envelopes (`careledger::report_read::term_report`), then the polars reporter.
 pub fn report(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     let store = open(dir)?;
     let county = county_of(&store)?;
     let term = format!("{}-1", data.year);
     let t = Instant::now();
-    let scan = plan::fact_scan(&store, None)?;
-    let mut facts = reports::FactFrame::new();
-    for fact in scan.facts(reports::columnar::counted_by_term_report) {
-        facts.push(&fact?)?;
-    }
-    let report = reports::term_report(scan.world(), facts, Scope::County(county), &term)?;
+    let report = careledger::report_read::term_report(&store, &Scope::County(county), &term, None)?;
     let mut out = StageOut::default();
     out.set("report_s", t.elapsed().as_secs_f64());
     out.set("report_rows", report.frame().height() as f64);

@@ -343,9 +343,10 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
     row(
         "read models: scores, every school",
         format!(
-            "as `scores --county` runs it: open, `plan::scope_timeline` of the county (a replay: the county is all of the store's schools), world, the polars scorer `reports::score_runs` over every school in one plan ({} staff rows); whole `careledger scores --county` run: {}",
+            "as `scores --county` runs it: open, `plan::row_read` (the fact rows and the world's envelopes), the polars scorer `report_read::score_runs` over every school in one plan ({} staff rows); whole `careledger scores --county` run: {}; the replay path beside it (open, `plan::replay`, world, `reports::score_runs`): {}",
             int(rdm.f("scores_county_rows")),
-            cli("cli_scores_county_s")
+            cli("cli_scores_county_s"),
+            secs(rdm.f("scores_county_replay_s"))
         ),
         secs(rdm.f("scores_county_s")),
         String::new(),
@@ -353,8 +354,9 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
     row(
         "read models: term report, county",
         format!(
-            "open, `plan::scope_timeline` of the county (a replay, as above), `reports::term_statistics`; whole `careledger report term --county` run: {}",
-            cli("cli_report_s")
+            "open, `report_read::term_report` (the fact rows and the world's envelopes, the polars reporter); whole `careledger report term --county` run: {}; the replay path beside it (open, `plan::replay`, world, `reports::term_statistics`): {}",
+            cli("cli_report_s"),
+            secs(rdm.f("report_county_replay_s"))
         ),
         secs(rdm.f("report_county_s")),
         String::new(),
@@ -362,17 +364,18 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
     row(
         "read models: term report, county, as of a past time",
         format!(
-            "the same as of {}; whole run: {}",
+            "the same as of {}; whole run: {}; the replay path: {}",
             rdm.note("past"),
-            cli("cli_report_past_s")
+            cli("cli_report_past_s"),
+            secs(rdm.f("report_county_past_replay_s"))
         ),
         secs(rdm.f("report_county_past_s")),
         String::new(),
     );
     row(
-        "term report, polars over the fact scan",
+        "term report, county, alone in its process",
         format!(
-            "`plan::fact_scan` (2 scans of the log) into `reports::term_report` (polars) of the county, term {}",
+            "`report_read::term_report` of the county from the fact rows, term {} (its peak memory is this stage's)",
             trm.note("term")
         ),
         secs(trm.f("report_s")),
