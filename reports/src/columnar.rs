@@ -74,6 +74,30 @@ fn nanos(t: DateTime<Utc>, id: &str, field: &'static str) -> Result<i64, ReportE
         })
 }
 
+/// The `party` column of a notification; `None` for the police, whom the report does not
+/// count (not required, rules §8.7).
+fn party_column(p: NotifiedParty) -> Option<&'static str> {
+    match p {
+        NotifiedParty::Guardian => Some("guardian"),
+        NotifiedParty::Parents => Some("parents"),
+        NotifiedParty::Bureau => Some("bureau"),
+        NotifiedParty::Police => None,
+    }
+}
+
+/// One event's values, as [`FactFrame::push_values`] appends them.
+struct Values {
+    child: Option<String>,
+    kind: EventKind,
+    occurred_at: DateTime<Utc>,
+    aid_fen: i64,
+    incident: Option<String>,
+    happened: Option<DateTime<Utc>>,
+    happened_ns: Option<i64>,
+    party: Option<&'static str>,
+    notified_ns: Option<i64>,
+}
+
 /// The facts frame under construction: one entry per effective event a term report reads
 /// (`counted_by_term_report`), column by column. Invariant: every `Vec` has the same length,
 /// which is why the fields are private. Fed in any order: the report does not depend on it.
@@ -153,11 +177,8 @@ impl FactFrame {
                 notified_at,
                 ..
             } => {
-                let name = match p {
-                    NotifiedParty::Guardian => "guardian",
-                    NotifiedParty::Parents => "parents",
-                    NotifiedParty::Bureau => "bureau",
-                    NotifiedParty::Police => return Ok(()),
+                let Some(name) = party_column(*p) else {
+                    return Ok(());
                 };
                 incident = Some(i.clone());
                 party = Some(name);
@@ -175,16 +196,17 @@ impl FactFrame {
         let happened_ns = happened
             .map(|t| nanos(t, &fact.id, "happened_at"))
             .transpose()?;
-        self.child.push(child);
-        self.kind.push(kind.as_str());
-        self.day.push(day_number(local_date(fact.occurred_at)));
-        self.aid_fen.push(aid_fen);
-        self.incident.push(incident);
-        self.happened_ns.push(happened_ns);
-        self.happened_day
-            .push(happened.map(|t| day_number(local_date(t))));
-        self.party.push(party);
-        self.notified_ns.push(notified);
+        self.push_values(Values {
+            child,
+            kind,
+            occurred_at: fact.occurred_at,
+            aid_fen,
+            incident,
+            happened,
+            happened_ns,
+            party,
+            notified_ns: notified,
+        });
         Ok(())
     }
 
@@ -215,11 +237,8 @@ impl FactFrame {
                 party: p,
                 notified_at,
             } => {
-                let name = match p {
-                    NotifiedParty::Guardian => "guardian",
-                    NotifiedParty::Parents => "parents",
-                    NotifiedParty::Bureau => "bureau",
-                    NotifiedParty::Police => return true,
+                let Some(name) = party_column(p) else {
+                    return true;
                 };
                 let Some(n) = notified_at.timestamp_nanos_opt() else {
                     return false;
@@ -240,17 +259,33 @@ impl FactFrame {
             EventKind::IncidentNotified => None,
             _ => row.child().map(str::to_owned),
         };
-        self.child.push(child);
-        self.kind.push(row.kind.as_str());
-        self.day.push(day_number(local_date(row.occurred_at)));
-        self.aid_fen.push(aid_fen);
-        self.incident.push(incident.map(str::to_owned));
-        self.happened_ns.push(happened_ns);
-        self.happened_day
-            .push(happened.map(|t| day_number(local_date(t))));
-        self.party.push(party);
-        self.notified_ns.push(notified);
+        self.push_values(Values {
+            child,
+            kind: row.kind,
+            occurred_at: row.occurred_at,
+            aid_fen,
+            incident: incident.map(str::to_owned),
+            happened,
+            happened_ns,
+            party,
+            notified_ns: notified,
+        });
         true
+    }
+
+    /// Appends one event's values to every column: the one place the columns grow, so a fact
+    /// and a row of the same event add the same values.
+    fn push_values(&mut self, v: Values) {
+        self.child.push(v.child);
+        self.kind.push(v.kind.as_str());
+        self.day.push(day_number(local_date(v.occurred_at)));
+        self.aid_fen.push(v.aid_fen);
+        self.incident.push(v.incident);
+        self.happened_ns.push(v.happened_ns);
+        self.happened_day
+            .push(v.happened.map(|t| day_number(local_date(t))));
+        self.party.push(v.party);
+        self.notified_ns.push(v.notified_ns);
     }
 
     /// The frame: `child` (str, null for a notification), `kind` (str), `day` (i32),
