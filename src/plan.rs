@@ -456,7 +456,7 @@ pub struct RowRead<'s> {
     kept: Timeline,
     world: World,
     /// The seqs of the events an amendment in `kept` targets.
-    amended: std::collections::HashSet<u64>,
+    amended: rustc_hash::FxHashSet<u64>,
 }
 
 /// Reads the world of the county-wide read as of `as_of` ([`RowRead`]), its envelopes opened
@@ -468,14 +468,9 @@ pub fn row_read<'s>(
 ) -> Result<RowRead<'s>, PlanError> {
     let kept = Timeline::build_owned(open.open_all(store.world_envelopes(as_of)?)?, as_of)?;
     let (head, _) = store.head_as_of(as_of)?;
-    // The id index resolves each amendment's target (an amendment of an id the log does not
-    // hold targets nothing).
-    let mut amended = std::collections::HashSet::new();
-    for a in kept.amendments() {
-        if let Some(seq) = store.seq_of(&a.target)? {
-            amended.insert(seq);
-        }
-    }
+    // The events the amendments recorded by then may change, from the store's amendment
+    // records (not the id index, which a county-wide read would load whole for this).
+    let amended = store.amended_seqs(head)?;
     let world = World::build(&kept);
     Ok(RowRead {
         store,

@@ -1,13 +1,15 @@
 //! The polars term reporter (rules §8): the default computation of `report term`.
 //!
-//! Two frames go in: the **facts frame** (`FactFrame`: one row per effective event of the
-//! kinds a term report counts — child, kind, local day, aid in fen, incident id, escalation
-//! instants) and the **children frame** (one row per child `roster` counts: placement, term
-//! days, file flags). Everything after that is polars lazy: an inner join of facts to
-//! children keeps the events about counted children, a filter keeps the days of each child's
-//! term, a `group_by(child)` counts them per kind, the incidents are joined to the policy in
-//! force and to the earliest notification per party for escalation on time, and
-//! `table::aggregate` sums the per-child frame into class, school and county rows.
+//! The facts go in as three frames (`FactFrame`): the **events** about a child (child, kind,
+//! local day, aid in fen), the **incident reports** (child, day, incident, when it happened)
+//! and the **notifications** (incident, party, instant); a child is an integer code there, so
+//! millions of events carry no string and join on integers. With them the **children frame**
+//! (one row per child `roster` counts: placement, term days, file flags). Everything after
+//! that is polars lazy: an inner join of events to children keeps the events about counted
+//! children, a filter keeps the days of each child's term, a `group_by(child)` counts them per
+//! kind, the incidents in term are joined to the policy in force and to the earliest
+//! notification per party for escalation on time, and `table::aggregate` sums the per-child
+//! frame into class, school and county rows.
 //!
 //! It owns the facts frame's columns and those queries. It must never decide who counts
 //! (`roster`), apply an amendment (the facts come effective, from `projections::Timeline` or
@@ -23,6 +25,7 @@ use events::time::local_date;
 use events::{Event, EventKind};
 use polars::prelude::*;
 use projections::{DaySet, Fact, Timeline, World};
+use std::collections::HashMap;
 
 use crate::error::ReportError;
 use crate::facts::CHILD_COUNTS;
@@ -59,6 +62,30 @@ const EVENT_COUNTS: [(&str, EventKind); 7] = [
     ("incidents", EventKind::IncidentReported),
 ];
 
+/// The kinds of the events frame, each coded in its `kind` column by its place here: the
+/// counted interactions, aid and incident reports (a notification names no child, and has
+/// a frame of its own).
+const EVENT_KINDS: [EventKind; 9] = [
+    EventKind::TalkHeld,
+    EventKind::HomeVisited,
+    EventKind::ParentCalled,
+    EventKind::FamilyCallArranged,
+    EventKind::LetterWritten,
+    EventKind::WarmthVisited,
+    EventKind::CounselingHeld,
+    EventKind::AidGranted,
+    EventKind::IncidentReported,
+];
+
+/// The `kind` column's code of a kind; -1, which no row holds, for a kind not in the frame.
+fn kind_code(kind: EventKind) -> i32 {
+    EVENT_KINDS
+        .iter()
+        .position(|k| *k == kind)
+        .and_then(|i| i32::try_from(i).ok())
+        .unwrap_or(-1)
+}
+
 /// A day as the frames hold it: days since 0001-01-01 (`Int32`), compared, never printed.
 fn day_number(d: NaiveDate) -> i32 {
     d.num_days_from_ce()
@@ -86,32 +113,47 @@ fn party_column(p: NotifiedParty) -> Option<&'static str> {
 }
 
 /// One event's values, as [`FactFrame::push_values`] appends them.
-struct Values {
-    child: Option<String>,
-    kind: EventKind,
-    occurred_at: DateTime<Utc>,
-    aid_fen: i64,
-    incident: Option<String>,
-    happened: Option<DateTime<Utc>>,
-    happened_ns: Option<i64>,
-    party: Option<&'static str>,
-    notified_ns: Option<i64>,
+enum Values<'a> {
+    /// A counted interaction, aid (`aid_fen` > 0 only for aid) or an incident report
+    /// (`incident` set, with the instant it happened in nanoseconds).
+    Event {
+        child: &'a str,
+        kind: EventKind,
+        occurred_at: DateTime<Utc>,
+        aid_fen: i64,
+        incident: Option<(&'a str, DateTime<Utc>, i64)>,
+    },
+    /// A notification of an incident to a party the report counts.
+    Notified {
+        incident: &'a str,
+        party: &'static str,
+        notified_ns: i64,
+    },
 }
 
-/// The facts frame under construction: one entry per effective event a term report reads
-/// (`counted_by_term_report`), column by column. Invariant: every `Vec` has the same length,
-/// which is why the fields are private. Fed in any order: the report does not depend on it.
+/// The facts frame under construction: every effective event a term report reads
+/// (`counted_by_term_report`), in three frames column by column — the events about a child
+/// (`child`, `kind`, `day`, `aid_fen`), the incident reports again with their incident and
+/// when it happened, and the notifications. A child is held as its code (`codes`: the order
+/// in which children were first seen), so the frames carry no string per event and the join
+/// to the children is on integers. Invariant: the columns of each frame have the same
+/// length, and every code is a value of `codes`, which is why the fields are private. Fed in
+/// any order: the report does not depend on it.
 #[derive(Debug, Default)]
 pub struct FactFrame {
-    child: Vec<Option<String>>,
-    kind: Vec<&'static str>,
+    codes: HashMap<Box<str>, u64>,
+    child: Vec<u64>,
+    kind: Vec<i32>,
     day: Vec<i32>,
     aid_fen: Vec<i64>,
-    incident: Vec<Option<String>>,
-    happened_ns: Vec<Option<i64>>,
-    happened_day: Vec<Option<i32>>,
-    party: Vec<Option<&'static str>>,
-    notified_ns: Vec<Option<i64>>,
+    incident_child: Vec<u64>,
+    incident_day: Vec<i32>,
+    incident: Vec<String>,
+    happened_ns: Vec<i64>,
+    happened_day: Vec<i32>,
+    notified_incident: Vec<String>,
+    party: Vec<&'static str>,
+    notified_ns: Vec<i64>,
 }
 
 impl FactFrame {
@@ -122,12 +164,12 @@ impl FactFrame {
 
     /// How many events it holds.
     pub fn len(&self) -> usize {
-        self.kind.len()
+        self.kind.len() + self.party.len()
     }
 
     /// Whether it holds no event.
     pub fn is_empty(&self) -> bool {
-        self.kind.is_empty()
+        self.len() == 0
     }
 
     /// Every fact of a timeline (its effective events as of its time).
@@ -146,175 +188,232 @@ impl FactFrame {
         if !counted_by_term_report(kind) {
             return Ok(());
         }
-        let mut child = None;
-        let mut aid_fen = 0;
-        let mut incident = None;
-        let mut happened = None;
-        let mut party = None;
-        let mut notified = None;
-        match &fact.event {
+        let values = match &fact.event {
             Event::AidGranted {
-                child: c,
-                amount_yuan,
-                ..
-            } => {
-                child = Some(c.clone());
-                aid_fen = amount_yuan.fen();
-            }
+                child, amount_yuan, ..
+            } => Values::Event {
+                child,
+                kind,
+                occurred_at: fact.occurred_at,
+                aid_fen: amount_yuan.fen(),
+                incident: None,
+            },
             Event::IncidentReported {
-                child: c,
-                incident: i,
+                child,
+                incident,
                 happened_at,
                 ..
-            } => {
-                child = Some(c.clone());
-                incident = Some(i.clone());
-                happened = Some(*happened_at);
-            }
+            } => Values::Event {
+                child,
+                kind,
+                occurred_at: fact.occurred_at,
+                aid_fen: 0,
+                incident: Some((
+                    incident,
+                    *happened_at,
+                    nanos(*happened_at, &fact.id, "happened_at")?,
+                )),
+            },
             Event::IncidentNotified {
-                incident: i,
-                party: p,
+                incident,
+                party,
                 notified_at,
                 ..
             } => {
-                let Some(name) = party_column(*p) else {
+                let Some(party) = party_column(*party) else {
                     return Ok(());
                 };
-                incident = Some(i.clone());
-                party = Some(name);
-                notified = Some(nanos(*notified_at, &fact.id, "notified_at")?);
+                Values::Notified {
+                    incident,
+                    party,
+                    notified_ns: nanos(*notified_at, &fact.id, "notified_at")?,
+                }
             }
-            Event::TalkHeld { child: c, .. }
-            | Event::HomeVisited { child: c, .. }
-            | Event::ParentCalled { child: c, .. }
-            | Event::FamilyCallArranged { child: c, .. }
-            | Event::LetterWritten { child: c, .. }
-            | Event::WarmthVisited { child: c, .. }
-            | Event::CounselingHeld { child: c, .. } => child = Some(c.clone()),
+            Event::TalkHeld { child, .. }
+            | Event::HomeVisited { child, .. }
+            | Event::ParentCalled { child, .. }
+            | Event::FamilyCallArranged { child, .. }
+            | Event::LetterWritten { child, .. }
+            | Event::WarmthVisited { child, .. }
+            | Event::CounselingHeld { child, .. } => Values::Event {
+                child,
+                kind,
+                occurred_at: fact.occurred_at,
+                aid_fen: 0,
+                incident: None,
+            },
             _ => return Ok(()),
-        }
-        let happened_ns = happened
-            .map(|t| nanos(t, &fact.id, "happened_at"))
-            .transpose()?;
-        self.push_values(Values {
-            child,
-            kind,
-            occurred_at: fact.occurred_at,
-            aid_fen,
-            incident,
-            happened,
-            happened_ns,
-            party,
-            notified_ns: notified,
-        });
+        };
+        self.push_values(values);
         Ok(())
     }
 
     /// Adds one fact row (`events::row`) of an event no amendment touches, as [`FactFrame::push`]
     /// adds the same event as a fact (the differential tests hold the two to the same frame).
-    /// `false`, and nothing added, when an instant of the row is outside the frame's range:
-    /// the caller then pushes the event's fact, whose error names the event.
+    /// `false`, and nothing added, when an instant of the row is outside the frame's range,
+    /// or the row names no child where its event names one: the caller then pushes the
+    /// event's fact, whose error names the event.
     pub fn push_row(&mut self, row: &Row<'_>) -> bool {
         if !counted_by_term_report(row.kind) {
             return true;
         }
-        let mut aid_fen = 0;
-        let mut incident = None;
-        let mut happened = None;
-        let mut party = None;
-        let mut notified = None;
-        match row.detail {
-            Detail::Aid { fen } => aid_fen = fen,
-            Detail::Incident {
-                incident: i,
-                happened_at,
-            } => {
-                incident = Some(i);
-                happened = Some(happened_at);
-            }
+        let values = match row.detail {
             Detail::Notified {
-                incident: i,
-                party: p,
+                incident,
+                party,
                 notified_at,
             } => {
-                let Some(name) = party_column(p) else {
+                let Some(party) = party_column(party) else {
                     return true;
                 };
-                let Some(n) = notified_at.timestamp_nanos_opt() else {
+                let Some(notified_ns) = notified_at.timestamp_nanos_opt() else {
                     return false;
                 };
-                incident = Some(i);
-                party = Some(name);
-                notified = Some(n);
+                Values::Notified {
+                    incident,
+                    party,
+                    notified_ns,
+                }
             }
-            Detail::None => {}
-        }
-        let happened_ns = match happened.map(|t| t.timestamp_nanos_opt()) {
-            Some(None) => return false,
-            Some(Some(n)) => Some(n),
-            None => None,
+            detail => {
+                let Some(child) = row.child() else {
+                    return false;
+                };
+                let (aid_fen, incident) = match detail {
+                    Detail::Aid { fen } => (fen, None),
+                    Detail::Incident {
+                        incident,
+                        happened_at,
+                    } => match happened_at.timestamp_nanos_opt() {
+                        Some(ns) => (0, Some((incident, happened_at, ns))),
+                        None => return false,
+                    },
+                    _ => (0, None),
+                };
+                Values::Event {
+                    child,
+                    kind: row.kind,
+                    occurred_at: row.occurred_at,
+                    aid_fen,
+                    incident,
+                }
+            }
         };
-        // A notification names the incident, not a child.
-        let child = match row.kind {
-            EventKind::IncidentNotified => None,
-            _ => row.child().map(str::to_owned),
-        };
-        self.push_values(Values {
-            child,
-            kind: row.kind,
-            occurred_at: row.occurred_at,
-            aid_fen,
-            incident: incident.map(str::to_owned),
-            happened,
-            happened_ns,
-            party,
-            notified_ns: notified,
-        });
+        self.push_values(values);
         true
     }
 
-    /// Appends one event's values to every column: the one place the columns grow, so a fact
-    /// and a row of the same event add the same values.
-    fn push_values(&mut self, v: Values) {
-        self.child.push(v.child);
-        self.kind.push(v.kind.as_str());
-        self.day.push(day_number(local_date(v.occurred_at)));
-        self.aid_fen.push(v.aid_fen);
-        self.incident.push(v.incident);
-        self.happened_ns.push(v.happened_ns);
-        self.happened_day
-            .push(v.happened.map(|t| day_number(local_date(t))));
-        self.party.push(v.party);
-        self.notified_ns.push(v.notified_ns);
+    /// The code of a child, given when first seen.
+    fn code(&mut self, child: &str) -> u64 {
+        if let Some(&c) = self.codes.get(child) {
+            return c;
+        }
+        // usize is at most 64 bits on every target Rust supports.
+        let c = self.codes.len() as u64;
+        self.codes.insert(child.into(), c);
+        c
     }
 
-    /// The frame: `child` (str, null for a notification), `kind` (str), `day` (i32),
-    /// `aid_fen` (i64, 0 but for aid), `incident` (str), `happened_ns`, `happened_day`,
-    /// `party` (guardian / parents / bureau), `notified_ns`.
-    pub fn into_frame(self) -> Result<DataFrame, ReportError> {
-        let height = self.kind.len();
-        DataFrame::new(
-            height,
+    /// Appends one event's values to every column of its frame: the one place the columns
+    /// grow, so a fact and a row of the same event add the same values.
+    fn push_values(&mut self, v: Values<'_>) {
+        match v {
+            Values::Event {
+                child,
+                kind,
+                occurred_at,
+                aid_fen,
+                incident,
+            } => {
+                let code = self.code(child);
+                let day = day_number(local_date(occurred_at));
+                self.child.push(code);
+                self.kind.push(kind_code(kind));
+                self.day.push(day);
+                self.aid_fen.push(aid_fen);
+                if let Some((incident, happened, happened_ns)) = incident {
+                    self.incident_child.push(code);
+                    self.incident_day.push(day);
+                    self.incident.push(incident.to_owned());
+                    self.happened_ns.push(happened_ns);
+                    self.happened_day.push(day_number(local_date(happened)));
+                }
+            }
+            Values::Notified {
+                incident,
+                party,
+                notified_ns,
+            } => {
+                self.notified_incident.push(incident.to_owned());
+                self.party.push(party);
+                self.notified_ns.push(notified_ns);
+            }
+        }
+    }
+
+    /// The frames: events (`child` u64 code, `kind` i32 code, `day` i32, `aid_fen` i64, 0 but
+    /// for aid), incidents (`child`, `day`, `incident` str, `happened_ns`, `happened_day`)
+    /// and notifications (`incident`, `party`: guardian / parents / bureau, `notified_ns`),
+    /// with the codes of the children seen.
+    fn into_frames(self) -> Result<Frames, ReportError> {
+        let events = DataFrame::new(
+            self.kind.len(),
             vec![
                 Column::new("child".into(), self.child),
                 Column::new("kind".into(), self.kind),
                 Column::new("day".into(), self.day),
                 Column::new("aid_fen".into(), self.aid_fen),
+            ],
+        )
+        .map_err(ReportError::polars("building the events frame"))?;
+        let incidents = DataFrame::new(
+            self.incident.len(),
+            vec![
+                Column::new("child".into(), self.incident_child),
+                Column::new("day".into(), self.incident_day),
                 Column::new("incident".into(), self.incident),
                 Column::new("happened_ns".into(), self.happened_ns),
                 Column::new("happened_day".into(), self.happened_day),
+            ],
+        )
+        .map_err(ReportError::polars("building the incidents frame"))?;
+        let notified = DataFrame::new(
+            self.party.len(),
+            vec![
+                Column::new("incident".into(), self.notified_incident),
                 Column::new("party".into(), self.party),
                 Column::new("notified_ns".into(), self.notified_ns),
             ],
         )
-        .map_err(ReportError::polars("building the facts frame"))
+        .map_err(ReportError::polars("building the notifications frame"))?;
+        Ok(Frames {
+            codes: self.codes,
+            events,
+            incidents,
+            notified,
+        })
     }
 }
 
-/// The children frame of a roster: `child`, `school`, `grade` (i32), `class` (i64), `first`
-/// and `last` (the term's days, i32) and the file flags of `CHILD_COUNTS` (0/1, i64).
-fn children_frame(roster: &Roster) -> Result<DataFrame, ReportError> {
+/// A [`FactFrame`] made polars frames.
+struct Frames {
+    codes: HashMap<Box<str>, u64>,
+    events: DataFrame,
+    incidents: DataFrame,
+    notified: DataFrame,
+}
+
+/// The children frame of a roster: `child` (the code of the facts frame's `codes`; a child
+/// without events gets a code no event holds), `school`, `grade` (i32), `class` (i64),
+/// `first` and `last` (the term's days, i32) and the file flags of `CHILD_COUNTS` (0/1, i64).
+fn children_frame(
+    roster: &Roster,
+    codes: &HashMap<Box<str>, u64>,
+) -> Result<DataFrame, ReportError> {
     let n = roster.children.len();
+    // Codes past every code the facts gave (usize is at most 64 bits; the codes count the
+    // children seen and counted, far from u64's end).
+    let mut fresh = codes.len() as u64;
     let mut child = Vec::with_capacity(n);
     let mut school = Vec::with_capacity(n);
     let mut grade = Vec::with_capacity(n);
@@ -324,7 +423,14 @@ fn children_frame(roster: &Roster) -> Result<DataFrame, ReportError> {
     let mut flags: [Vec<i64>; FILE_FLAGS.len()] = Default::default();
     for c in &roster.children {
         let f = &c.facts;
-        child.push(c.id.as_str());
+        child.push(match codes.get(c.id.as_str()) {
+            Some(&code) => code,
+            None => {
+                let code = fresh;
+                fresh += 1;
+                code
+            }
+        });
         school.push(f.school.as_str());
         grade.push(i32::from(f.grade));
         class.push(i64::from(f.class));
@@ -418,7 +524,7 @@ fn policies_frame(world: &World, schools: &[String]) -> Result<DataFrame, Report
 }
 
 fn is_kind(kind: EventKind) -> Expr {
-    col("kind").eq(lit(kind.as_str()))
+    col("kind").eq(lit(kind_code(kind)))
 }
 
 /// Whether a party was told in time: notified, and `notified − happened ≤ limit` (a
@@ -451,15 +557,13 @@ pub fn term_report(
     term: &str,
 ) -> Result<TermReport, ReportError> {
     let roster = Roster::new(world, scope, term)?;
-    let children = children_frame(&roster)?.lazy();
+    let frames = facts.into_frames()?;
+    let children = children_frame(&roster, &frames.codes)?.lazy();
     let policies = policies_frame(world, &roster.schools)?.lazy();
-    let facts = facts.into_frame()?.lazy();
 
     // Events about counted children, on a day of their term (rules §8.4).
-    let in_term = facts
-        .clone()
-        .filter(col("child").is_not_null())
-        .inner_join(
+    let of_children_in_term = |lf: LazyFrame| {
+        lf.inner_join(
             children
                 .clone()
                 .select([col("child"), col("school"), col("first"), col("last")]),
@@ -470,7 +574,9 @@ pub fn term_report(
             col("day")
                 .gt_eq(col("first"))
                 .and(col("day").lt_eq(col("last"))),
-        );
+        )
+    };
+    let in_term = of_children_in_term(frames.events.lazy());
 
     let mut per_kind: Vec<Expr> = EVENT_COUNTS
         .iter()
@@ -493,8 +599,7 @@ pub fn term_report(
 
     // Escalation (rules §8.7): each incident in term, the policy in force at the child's
     // school on the day it happened, and the earliest notification of each party.
-    let incidents = in_term
-        .filter(is_kind(EventKind::IncidentReported))
+    let incidents = of_children_in_term(frames.incidents.lazy())
         .select([
             col("child"),
             col("school"),
@@ -518,15 +623,14 @@ pub fn term_report(
             col("parents_limit"),
             col("bureau_limit"),
         ]);
-    let earliest = facts
-        .filter(is_kind(EventKind::IncidentNotified))
-        .group_by([col("incident")])
-        .agg(["guardian", "parents", "bureau"].map(|p| {
+    let earliest = frames.notified.lazy().group_by([col("incident")]).agg(
+        ["guardian", "parents", "bureau"].map(|p| {
             col("notified_ns")
                 .filter(col("party").eq(lit(p)))
                 .min()
                 .alias(p)
-        }));
+        }),
+    );
     let escalated = incidents
         .left_join(limits, col("row"), col("row"))
         .left_join(earliest, col("incident"), col("incident"))

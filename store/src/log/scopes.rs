@@ -75,6 +75,8 @@ pub(super) const FORMAT: &[u8] = b"3";
 
 /// The prefix of the fact rows' values (`F ‖ 0x00 ‖ BE last seq of the batch ‖ BE n`).
 const ROWS_PREFIX: &[u8] = b"F\0";
+/// The prefix of the amendment records (`A ‖ BE seq`).
+const AMENDED_PREFIX: &[u8] = b"A";
 /// The prefix of the world's postings (`W ‖ 0x00 ‖ BE last seq of the batch ‖ BE n`).
 const WORLD_PREFIX: &[u8] = b"W\0";
 /// A value of fact rows is closed once it passes this size (far below sled's blob threshold).
@@ -327,7 +329,7 @@ fn linked_key(school: &str) -> Vec<u8> {
 }
 
 fn amended_key(seq: u64) -> Vec<u8> {
-    let mut k = b"A".to_vec();
+    let mut k = AMENDED_PREFIX.to_vec();
     k.extend_from_slice(&segment::key(seq));
     k
 }
@@ -1423,6 +1425,28 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// The seqs of the events that an amendment recorded up to `head` may change: every
+    /// target of a correction or retraction whose target was in the log before it (the only
+    /// amendments `projections::timeline` applies), read from the amendment records (`A`), so
+    /// a county-wide read knows which fact rows to re-read without loading the id index. Each
+    /// value is checked as it is read.
+    pub fn amended_seqs(&self, head: u64) -> Result<FxHashSet<u64>, StoreError> {
+        let mut out = FxHashSet::default();
+        for item in self.scopes.scan_prefix(AMENDED_PREFIX)? {
+            let (k, v) = item?;
+            let payload = opened(&k, &v)?;
+            let malformed = || {
+                StoreError::Corrupt(format!("read model {}: a value is malformed", show_key(&k)))
+            };
+            let seq = segment::first_seq(&k[AMENDED_PREFIX.len()..]).ok_or_else(malformed)?;
+            let a: Amended = rmp_serde::from_slice(payload).map_err(|_| malformed())?;
+            if a.amendments.iter().any(|&s| s <= head) {
+                out.insert(seq);
+            }
+        }
+        Ok(out)
     }
 
     /// The world's envelopes up to `as_of` (every envelope without a fact row, incident
