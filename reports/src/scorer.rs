@@ -276,9 +276,9 @@ fn decimal(x: f64) -> Option<(i128, i128)> {
 /// The input frames, column by column. Invariant: the columns of one frame have one length.
 #[derive(Debug, Default)]
 struct Inputs {
-    // events: one row per (event, child it is about)
-    ev_staff: Vec<String>,
-    ev_child: Vec<String>,
+    // events: one row per (event, child it is about) of a staff member and child paired
+    // within the period, the pair by its code
+    ev_pair: Vec<u64>,
     ev_kind: Vec<&'static str>,
     ev_day: Vec<i32>,
     // staff of the schools
@@ -302,6 +302,12 @@ struct Inputs {
     pa_child: Vec<String>,
     pa_a: Vec<i32>,
     pa_b: Vec<i32>,
+    pa_pair: Vec<u64>,
+    /// The code of each (staff, child) pair with a pairing row, by staff then child: the
+    /// events frame joins the pairings on it (an integer, not two strings per event).
+    pairs: HashMap<String, HashMap<String, u64>>,
+    /// How many pair codes were given.
+    pair_count: u64,
     // windows
     wi_school: Vec<String>,
     wi_per: Vec<&'static str>,
@@ -458,7 +464,9 @@ impl Inputs {
                     continue;
                 }
                 pairings += 1;
+                let pair = self.pair_code(&s.id, &p.child);
                 for &(a, b) in active.ranges() {
+                    self.pa_pair.push(pair);
                     self.pa_school.push(school.to_owned());
                     self.pa_staff.push(s.id.clone());
                     self.pa_index.push(pi as i32);
@@ -474,14 +482,32 @@ impl Inputs {
         Ok((first, last))
     }
 
+    /// The code of a (staff, child) pair, given when its first pairing row is added.
+    fn pair_code(&mut self, staff: &str, child: &str) -> u64 {
+        let next = self.pair_count;
+        let of_staff = self.pairs.entry(staff.to_owned()).or_default();
+        if let Some(&code) = of_staff.get(child) {
+            return code;
+        }
+        of_staff.insert(child.to_owned(), next);
+        self.pair_count += 1;
+        next
+    }
+
     /// Adds one care event a quota may count, once per child it is about (as
-    /// `projections::scores` indexes them; `World::event_children`).
+    /// `projections::scores` indexes them; `World::event_children`). A child the staff member
+    /// has no pairing row with is passed over: the plan's join of events to pairings (on the
+    /// pair) would drop that row.
     fn push_event(&mut self, staff: &str, children: &[&str], kind: EventKind, day: i32) {
+        let Some(of_staff) = self.pairs.get(staff) else {
+            return;
+        };
         for c in children {
-            self.ev_staff.push(staff.to_owned());
-            self.ev_child.push((*c).to_owned());
-            self.ev_kind.push(kind.as_str());
-            self.ev_day.push(day);
+            if let Some(&pair) = of_staff.get(*c) {
+                self.ev_pair.push(pair);
+                self.ev_kind.push(kind.as_str());
+                self.ev_day.push(day);
+            }
         }
     }
 
@@ -534,8 +560,7 @@ impl Inputs {
         let events = df(
             self.ev_kind.len(),
             vec![
-                Column::new("staff".into(), self.ev_staff),
-                Column::new("child".into(), self.ev_child),
+                Column::new("pair".into(), self.ev_pair),
                 Column::new("kind".into(), self.ev_kind),
                 Column::new("day".into(), self.ev_day),
             ],
@@ -583,6 +608,7 @@ impl Inputs {
                 Column::new("child".into(), self.pa_child),
                 Column::new("a".into(), self.pa_a),
                 Column::new("b".into(), self.pa_b),
+                Column::new("pair".into(), self.pa_pair),
             ],
             "building the pairings frame",
         )?
@@ -892,7 +918,7 @@ fn plan(f: Frames, quota_names: &[String], with_other: bool) -> Result<Output, R
             .alias("active_days")]);
 
     // Events on active days of a pairing, by the window of each kind their day lies in.
-    let counts = inner(f.events, pairings.clone(), &["staff", "child"])
+    let counts = inner(f.events, pairings.clone(), &["pair"])
         .filter(col("a").lt_eq(col("day")).and(col("day").lt(col("b"))))
         .select([
             col("school"),
