@@ -52,6 +52,15 @@ use crate::error::ReportError;
 /// The window kinds, in the order a drill-down lists them.
 const PERS: [Per; 4] = [Per::Week, Per::Month, Per::Term, Per::Year];
 
+/// An event kind as the frames hold it: its place in `EventKind::ALL` (`UInt32`).
+fn kind_code(kind: EventKind) -> u32 {
+    EventKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .and_then(|i| u32::try_from(i).ok())
+        .unwrap_or(u32::MAX)
+}
+
 /// A day as the frames hold it: days since 0001-01-01 (`Int32`).
 fn day_number(d: NaiveDate) -> i32 {
     d.num_days_from_ce()
@@ -279,7 +288,7 @@ struct Inputs {
     // events: one row per (event, child it is about) of a staff member and child paired
     // within the period, the pair by its code
     ev_pair: Vec<u64>,
-    ev_kind: Vec<&'static str>,
+    ev_kind: Vec<u32>,
     ev_day: Vec<i32>,
     // staff of the schools
     st_school: Vec<String>,
@@ -303,6 +312,12 @@ struct Inputs {
     pa_a: Vec<i32>,
     pa_b: Vec<i32>,
     pa_pair: Vec<u64>,
+    /// The school's code (its place in the run) and the pairing's code (one per school,
+    /// staff member and pairing): what the events are counted by, integers all the way.
+    pa_sc: Vec<u64>,
+    pa_pid: Vec<u64>,
+    /// How many pairing codes were given.
+    pid_count: u64,
     /// The code of each (staff, child) pair with a pairing row, by staff then child: the
     /// events frame joins the pairings on it (an integer, not two strings per event).
     pairs: HashMap<String, HashMap<String, u64>>,
@@ -319,12 +334,14 @@ struct Inputs {
     wi_days: Vec<i64>,
     // window days as ranges
     wr_school: Vec<String>,
+    wr_sc: Vec<u64>,
     wr_per: Vec<&'static str>,
     wr_w: Vec<i32>,
     wr_a: Vec<i32>,
     wr_b: Vec<i32>,
     // each period day's window of each kind
     wd_school: Vec<String>,
+    wd_sc: Vec<u64>,
     wd_per: Vec<&'static str>,
     wd_w: Vec<i32>,
     wd_day: Vec<i32>,
@@ -347,6 +364,7 @@ struct Inputs {
     qu_index: Vec<i32>,
     qu_per: Vec<&'static str>,
     qu_event: Vec<&'static str>,
+    qu_kind: Vec<u32>,
     qu_min: Vec<i64>,
     qu_weight: Vec<f64>,
     qu_w_digits: Vec<Option<i128>>,
@@ -371,6 +389,8 @@ impl Inputs {
     ) -> Result<(NaiveDate, NaiveDate), ProjectionError> {
         let (sch, period_days, first, last) =
             projections::scores::checked_run(world, school, period, other)?;
+        // usize is at most 64 bits on every target Rust supports.
+        let sc = self.pe_school.len() as u64;
         self.pe_school.push(school.to_owned());
         self.pe_first.push(day_number(first));
         self.pe_last.push(day_number(last));
@@ -400,6 +420,7 @@ impl Inputs {
                     .push(i64::try_from(win.len()).unwrap_or(i64::MAX));
                 for &(a, b) in win.days().ranges() {
                     self.wr_school.push(school.to_owned());
+                    self.wr_sc.push(sc);
                     self.wr_per.push(per.as_str());
                     self.wr_w.push(w);
                     self.wr_a.push(day_number(a));
@@ -407,6 +428,7 @@ impl Inputs {
                 }
                 for d in win.days().days() {
                     self.wd_school.push(school.to_owned());
+                    self.wd_sc.push(sc);
                     self.wd_per.push(per.as_str());
                     self.wd_w.push(w);
                     self.wd_day.push(day_number(d));
@@ -443,6 +465,7 @@ impl Inputs {
                 self.qu_index.push(qi as i32);
                 self.qu_per.push(q.per.as_str());
                 self.qu_event.push(q.event.as_str());
+                self.qu_kind.push(kind_code(q.event));
                 self.qu_min.push(i64::from(q.min));
                 self.qu_weight.push(q.weight);
                 self.qu_w_digits
@@ -465,8 +488,12 @@ impl Inputs {
                 }
                 pairings += 1;
                 let pair = self.pair_code(&s.id, &p.child);
+                let pid = self.pid_count;
+                self.pid_count += 1;
                 for &(a, b) in active.ranges() {
                     self.pa_pair.push(pair);
+                    self.pa_sc.push(sc);
+                    self.pa_pid.push(pid);
                     self.pa_school.push(school.to_owned());
                     self.pa_staff.push(s.id.clone());
                     self.pa_index.push(pi as i32);
@@ -505,7 +532,7 @@ impl Inputs {
         for c in children {
             if let Some(&pair) = of_staff.get(*c) {
                 self.ev_pair.push(pair);
-                self.ev_kind.push(kind.as_str());
+                self.ev_kind.push(kind_code(kind));
                 self.ev_day.push(day);
             }
         }
@@ -599,6 +626,27 @@ impl Inputs {
             "building the period days frame",
         )?
         .lazy();
+        // The order of (school, staff) as strings sort, as an integer per pairing row: the
+        // windows are sorted by it, not by two strings per row.
+        let mut staff_order: Vec<(&str, &str)> = self
+            .pa_school
+            .iter()
+            .map(String::as_str)
+            .zip(self.pa_staff.iter().map(String::as_str))
+            .collect();
+        staff_order.sort_unstable();
+        staff_order.dedup();
+        let pa_ord: Vec<u64> = self
+            .pa_school
+            .iter()
+            .zip(&self.pa_staff)
+            .map(|(school, staff)| {
+                staff_order
+                    .binary_search(&(school.as_str(), staff.as_str()))
+                    .map_or(u64::MAX, |i| i as u64)
+            })
+            .collect();
+        drop(staff_order);
         let pairings = df(
             self.pa_school.len(),
             vec![
@@ -609,6 +657,9 @@ impl Inputs {
                 Column::new("a".into(), self.pa_a),
                 Column::new("b".into(), self.pa_b),
                 Column::new("pair".into(), self.pa_pair),
+                Column::new("sc".into(), self.pa_sc),
+                Column::new("pid".into(), self.pa_pid),
+                Column::new("ord".into(), pa_ord),
             ],
             "building the pairings frame",
         )?
@@ -632,6 +683,7 @@ impl Inputs {
             self.wr_school.len(),
             vec![
                 Column::new("school".into(), self.wr_school),
+                Column::new("sc".into(), self.wr_sc),
                 Column::new("per".into(), self.wr_per),
                 Column::new("w".into(), self.wr_w),
                 Column::new("wa".into(), self.wr_a),
@@ -644,6 +696,7 @@ impl Inputs {
             self.wd_school.len(),
             vec![
                 Column::new("school".into(), self.wd_school),
+                Column::new("sc".into(), self.wd_sc),
                 Column::new("per".into(), self.wd_per),
                 Column::new("w".into(), self.wd_w),
                 Column::new("day".into(), self.wd_day),
@@ -678,6 +731,7 @@ impl Inputs {
                 Column::new("qindex".into(), self.qu_index),
                 Column::new("per".into(), self.qu_per),
                 Column::new("event".into(), self.qu_event),
+                Column::new("kind".into(), self.qu_kind),
                 Column::new("min".into(), self.qu_min),
                 Column::new("weight".into(), self.qu_weight),
                 Column::new("w_num".into(), w_num),
@@ -900,33 +954,49 @@ fn plan(f: Frames, quota_names: &[String], with_other: bool) -> Result<Output, R
         &["school", "policy", "per"],
     );
 
-    // Active days of each pairing in each window: the overlaps of their ranges.
-    let active = inner(pairings.clone(), f.window_ranges, &["school"])
-        .with_columns([later("a", "wa").alias("lo"), earlier("b", "wb").alias("hi")])
-        .filter(col("hi").gt(col("lo")))
-        .group_by([
+    // Each pairing by its code: who, which pairing, which child, and where its staff member
+    // sorts.
+    let pids = pairings
+        .clone()
+        .select([
+            col("pid"),
             col("school"),
             col("staff"),
             col("pairing"),
             col("child"),
-            col("per"),
-            col("w"),
+            col("ord"),
         ])
-        .agg([(col("hi") - col("lo"))
-            .cast(DataType::Int64)
-            .sum()
-            .alias("active_days")]);
+        .unique(None, UniqueKeepStrategy::First);
+
+    // Active days of each pairing in each window: the overlaps of their ranges.
+    let active = inner(
+        pairings
+            .clone()
+            .select([col("pid"), col("sc"), col("a"), col("b")]),
+        f.window_ranges
+            .select([col("sc"), col("per"), col("w"), col("wa"), col("wb")]),
+        &["sc"],
+    )
+    .with_columns([later("a", "wa").alias("lo"), earlier("b", "wb").alias("hi")])
+    .filter(col("hi").gt(col("lo")))
+    .group_by([col("pid"), col("per"), col("w")])
+    .agg([(col("hi") - col("lo"))
+        .cast(DataType::Int64)
+        .sum()
+        .alias("active_days")]);
+    let active = inner(active, pids.clone(), &["pid"]);
 
     // Events on active days of a pairing, by the window of each kind their day lies in.
-    let counts = inner(f.events, pairings.clone(), &["pair"])
-        .filter(col("a").lt_eq(col("day")).and(col("day").lt(col("b"))))
-        .select([
-            col("school"),
-            col("staff"),
-            col("pairing"),
-            col("kind"),
-            col("day"),
-        ]);
+    // Counted by codes (school, pairing, kind: integers), named after the group-by.
+    let counts = inner(
+        f.events,
+        pairings
+            .clone()
+            .select([col("pair"), col("pid"), col("sc"), col("a"), col("b")]),
+        &["pair"],
+    )
+    .filter(col("a").lt_eq(col("day")).and(col("day").lt(col("b"))))
+    .select([col("pid"), col("sc"), col("kind"), col("day")]);
     // Only the windows of a period kind some quota of the school counts this event kind in
     // (rules §7.2): every other (window, kind) count would be dropped by the left join below.
     // Joining on the kind as well keeps an event from meeting every window of every period
@@ -934,20 +1004,32 @@ fn plan(f: Frames, quota_names: &[String], with_other: bool) -> Result<Output, R
     let counted = f
         .quotas
         .clone()
-        .select([col("school"), col("per"), col("event").alias("kind")])
+        .select([col("school"), col("per"), col("kind")])
         .unique(None, UniqueKeepStrategy::First);
-    let counted_days = inner(f.window_days, counted, &["school", "per"]);
-    let counts = inner(counts, counted_days, &["school", "day", "kind"])
-        .group_by([
-            col("school"),
-            col("staff"),
-            col("pairing"),
-            col("per"),
-            col("w"),
-            col("kind"),
-        ])
-        .agg([len().cast(DataType::Int64).alias("count")])
-        .rename(["kind"], ["event"], true);
+    let counted_days = inner(f.window_days, counted, &["school", "per"]).select([
+        col("sc"),
+        col("day"),
+        col("kind"),
+        col("per"),
+        col("w"),
+    ]);
+    let counts = inner(counts, counted_days, &["sc", "day", "kind"])
+        .group_by([col("pid"), col("per"), col("w"), col("kind")])
+        .agg([len().cast(DataType::Int64).alias("count")]);
+    let kinds = f
+        .quotas
+        .clone()
+        .select([col("kind"), col("event")])
+        .unique(None, UniqueKeepStrategy::First);
+    let counts = inner(inner(counts, pids, &["pid"]), kinds, &["kind"]).select([
+        col("school"),
+        col("staff"),
+        col("pairing"),
+        col("per"),
+        col("w"),
+        col("event"),
+        col("count"),
+    ]);
 
     let windows = left(
         inner(active, window_quotas, &["school", "per", "w"]),
@@ -961,8 +1043,7 @@ fn plan(f: Frames, quota_names: &[String], with_other: bool) -> Result<Output, R
     .with_columns([col("due").and(col("count").gt_eq(col("min"))).alias("met")])
     .sort_by_exprs(
         [
-            col("school"),
-            col("staff"),
+            col("ord"),
             col("pairing"),
             col("rank"),
             col("w"),
