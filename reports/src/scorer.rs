@@ -34,7 +34,7 @@
 //! staff names, which the year-end table prints). `projections::scores` is the reference it
 //! is tested against byte for byte (tests/it/polscores.rs, reports/tests/it/scorer.rs).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use events::event::EventKind;
@@ -120,8 +120,6 @@ pub struct ScoreRuns<'a> {
     inputs: Inputs,
     results: Vec<Option<Result<ScoreRun, ProjectionError>>>,
     scored: Vec<(usize, &'a str, NaiveDate, NaiveDate)>,
-    /// The staff of the schools scored: only their events are counted.
-    wanted: HashSet<&'a str>,
 }
 
 impl<'a> ScoreRuns<'a> {
@@ -144,10 +142,6 @@ impl<'a> ScoreRuns<'a> {
                 Err(e) => results.push(Some(Err(e))),
             }
         }
-        let wanted = scored
-            .iter()
-            .flat_map(|(_, s, _, _)| world.staff_of(s).map(|t| t.id.as_str()))
-            .collect();
         ScoreRuns {
             world,
             period,
@@ -155,7 +149,6 @@ impl<'a> ScoreRuns<'a> {
             inputs,
             results,
             scored,
-            wanted,
         }
     }
 
@@ -165,12 +158,17 @@ impl<'a> ScoreRuns<'a> {
         if !kind.counts_toward_quota() {
             return;
         }
-        let Some(staff) = f.event.staff().filter(|s| self.wanted.contains(s)) else {
+        // Only the events of a staff member with a pairing in the run count (`push_event`).
+        let Some(staff) = f
+            .event
+            .staff()
+            .filter(|s| self.inputs.pairs.contains_key(*s))
+        else {
             return;
         };
         let children = self.world.event_children(&f.event);
         self.inputs
-            .push_event(staff, &children, kind, day_number(f.date()));
+            .push_event(staff, children, kind, day_number(f.date()));
     }
 
     /// Counts one fact row (`events::row`) of an event no amendment touches, as
@@ -179,28 +177,24 @@ impl<'a> ScoreRuns<'a> {
         if !row.kind.counts_toward_quota() {
             return;
         }
-        let Some(staff) = row.staff.filter(|s| self.wanted.contains(s)) else {
+        let Some(staff) = row.staff else {
             return;
         };
+        let day = day_number(local_date(row.occurred_at));
         // The children a care event counts for, as `World::event_children` reads them.
-        let children: Vec<&str> = match row.detail {
+        match row.detail {
             Detail::Notified { incident, .. } => {
-                self.world.incident_child(incident).into_iter().collect()
+                let child = self.world.incident_child(incident);
+                self.inputs.push_event(staff, child, row.kind, day);
             }
             _ if row.kind == EventKind::ActivityHeld => {
                 let mut v: Vec<&str> = row.children().collect();
                 v.sort_unstable();
                 v.dedup();
-                v
+                self.inputs.push_event(staff, v, row.kind, day);
             }
-            _ => row.children().collect(),
-        };
-        self.inputs.push_event(
-            staff,
-            &children,
-            row.kind,
-            day_number(local_date(row.occurred_at)),
-        );
+            _ => self.inputs.push_event(staff, row.children(), row.kind, day),
+        }
     }
 
     /// Runs the plan: the runs as of `as_of`, at the log's head `head_seq` then.
@@ -525,12 +519,18 @@ impl Inputs {
     /// `projections::scores` indexes them; `World::event_children`). A child the staff member
     /// has no pairing row with is passed over: the plan's join of events to pairings (on the
     /// pair) would drop that row.
-    fn push_event(&mut self, staff: &str, children: &[&str], kind: EventKind, day: i32) {
+    fn push_event<'c>(
+        &mut self,
+        staff: &str,
+        children: impl IntoIterator<Item = &'c str>,
+        kind: EventKind,
+        day: i32,
+    ) {
         let Some(of_staff) = self.pairs.get(staff) else {
             return;
         };
         for c in children {
-            if let Some(&pair) = of_staff.get(*c) {
+            if let Some(&pair) = of_staff.get(c) {
                 self.ev_pair.push(pair);
                 self.ev_kind.push(kind_code(kind));
                 self.ev_day.push(day);
