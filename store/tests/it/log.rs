@@ -219,6 +219,52 @@ fn given_amendments_when_indexed_then_they_are_listed_with_the_child() {
 }
 
 #[test]
+fn given_amendments_when_read_as_of_a_head_then_amended_seqs_names_the_targets_amended_by_then() {
+    let amend = |id: &str, day: u32, event: Event| events::Draft {
+        sealed: None,
+        id: id.into(),
+        occurred_at: at(day),
+        actor: "admin".into(),
+        event,
+        recorded_at: None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(dir.path()).unwrap();
+    let talks = ["a", "b", "c"].map(|id| talk(id, "t1", "c1", 1));
+    store.append_at(talks.to_vec(), Source::Cli, now()).unwrap();
+    let retract = amend(
+        "r",
+        3,
+        Event::Retracted {
+            target: "a".into(),
+            reason: "entered twice".into(),
+        },
+    );
+    store.append_at(vec![retract], Source::Cli, now()).unwrap();
+    let correct = amend(
+        "k",
+        4,
+        Event::Corrected {
+            target: "b".into(),
+            changes: [("child".to_owned(), serde_json::json!("c2"))].into(),
+            reason: "wrong child".into(),
+        },
+    );
+    store.append_at(vec![correct], Source::Cli, now()).unwrap();
+    let sorted = |store: &Store, head: u64| {
+        let mut v: Vec<u64> = store.amended_seqs(head).unwrap().into_iter().collect();
+        v.sort_unstable();
+        v
+    };
+    // Seqs 1-3 the talks, 4 the retraction of `a`, 5 the correction of `b`; `c` untouched.
+    assert_eq!(sorted(&store, 3), Vec::<u64>::new());
+    assert_eq!(sorted(&store, 4), [1]);
+    assert_eq!(sorted(&store, u64::MAX), [1, 2]);
+    drop(store);
+    assert_eq!(sorted(&Store::open(dir.path()).unwrap(), 5), [1, 2]);
+}
+
+#[test]
 fn opening_a_missing_store_is_an_error_and_creating_twice_too() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope");
