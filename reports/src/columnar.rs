@@ -62,28 +62,10 @@ const EVENT_COUNTS: [(&str, EventKind); 7] = [
     ("incidents", EventKind::IncidentReported),
 ];
 
-/// The kinds of the events frame, each coded in its `kind` column by its place here: the
-/// counted interactions, aid and incident reports (a notification names no child, and has
-/// a frame of its own).
-const EVENT_KINDS: [EventKind; 9] = [
-    EventKind::TalkHeld,
-    EventKind::HomeVisited,
-    EventKind::ParentCalled,
-    EventKind::FamilyCallArranged,
-    EventKind::LetterWritten,
-    EventKind::WarmthVisited,
-    EventKind::CounselingHeld,
-    EventKind::AidGranted,
-    EventKind::IncidentReported,
-];
-
-/// The `kind` column's code of a kind; -1, which no row holds, for a kind not in the frame.
-fn kind_code(kind: EventKind) -> i32 {
-    EVENT_KINDS
-        .iter()
-        .position(|k| *k == kind)
-        .and_then(|i| i32::try_from(i).ok())
-        .unwrap_or(-1)
+/// An event kind as the frames hold it (`UInt32`): its discriminant, the declaration order
+/// of the fieldless `EventKind`. A code within one run's frames, never stored or printed.
+pub(crate) fn kind_code(kind: EventKind) -> u32 {
+    kind as u32
 }
 
 /// A day as the frames hold it: days since 0001-01-01 (`Int32`), compared, never printed.
@@ -143,7 +125,7 @@ enum Values<'a> {
 pub struct FactFrame {
     codes: HashMap<Box<str>, u64>,
     child: Vec<u64>,
-    kind: Vec<i32>,
+    kind: Vec<u32>,
     day: Vec<i32>,
     aid_fen: Vec<i64>,
     incident_child: Vec<u64>,
@@ -229,20 +211,19 @@ impl FactFrame {
                     notified_ns: nanos(*notified_at, &fact.id, "notified_at")?,
                 }
             }
-            Event::TalkHeld { child, .. }
-            | Event::HomeVisited { child, .. }
-            | Event::ParentCalled { child, .. }
-            | Event::FamilyCallArranged { child, .. }
-            | Event::LetterWritten { child, .. }
-            | Event::WarmthVisited { child, .. }
-            | Event::CounselingHeld { child, .. } => Values::Event {
-                child,
-                kind,
-                occurred_at: fact.occurred_at,
-                aid_fen: 0,
-                incident: None,
-            },
-            _ => return Ok(()),
+            // The seven counted interactions (`counted_by_term_report`): one child each.
+            event => {
+                let Some(child) = event.children().first() else {
+                    return Ok(());
+                };
+                Values::Event {
+                    child,
+                    kind,
+                    occurred_at: fact.occurred_at,
+                    aid_fen: 0,
+                    incident: None,
+                }
+            }
         };
         self.push_values(values);
         Ok(())
@@ -351,7 +332,7 @@ impl FactFrame {
         }
     }
 
-    /// The frames: events (`child` u64 code, `kind` i32 code, `day` i32, `aid_fen` i64, 0 but
+    /// The frames: events (`child` u64 code, `kind` u32 code, `day` i32, `aid_fen` i64, 0 but
     /// for aid), incidents (`child`, `day`, `incident` str, `happened_ns`, `happened_day`)
     /// and notifications (`incident`, `party`: guardian / parents / bureau, `notified_ns`),
     /// with the codes of the children seen.

@@ -47,19 +47,11 @@ use projections::score_exact::Ratio;
 use projections::scores::{Compliance, Flag, ScoreRun, StaffScore, WindowRow};
 use projections::{DaySet, Fact, ProjectionError, Timeline, World};
 
+use crate::columnar::kind_code;
 use crate::error::ReportError;
 
 /// The window kinds, in the order a drill-down lists them.
 const PERS: [Per; 4] = [Per::Week, Per::Month, Per::Term, Per::Year];
-
-/// An event kind as the frames hold it: its place in `EventKind::ALL` (`UInt32`).
-fn kind_code(kind: EventKind) -> u32 {
-    EventKind::ALL
-        .iter()
-        .position(|k| *k == kind)
-        .and_then(|i| u32::try_from(i).ok())
-        .unwrap_or(u32::MAX)
-}
 
 /// A day as the frames hold it: days since 0001-01-01 (`Int32`).
 fn day_number(d: NaiveDate) -> i32 {
