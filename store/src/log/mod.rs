@@ -45,6 +45,7 @@ mod staged;
 pub mod tamper;
 mod tree;
 mod verify;
+mod world;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

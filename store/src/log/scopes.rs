@@ -27,9 +27,10 @@
 //! - `F ‖ 0x00 ‖ BE last seq of the batch ‖ BE n` → fact rows (`events::row`): the compact
 //!   form, as recorded, of every event a quota may count, for the county-wide reads (the term
 //!   report); rows are self-delimiting, so values concatenate like postings;
-//! - `W ‖ 0x00 ‖ BE last seq of the batch ‖ BE n` → LE seqs: the world's envelopes, every one
-//!   without a row, incident reports (the world maps an incident to its child) and every
-//!   amendment — with the rows, what a county-wide read needs of the log (docs/read-models.md);
+//! - `W ‖ 0x00 ‖ BE last seq of the batch ‖ BE n` → the world's envelopes themselves
+//!   (`world`: seq, stored hash, body), every one without a row, incident reports (the world
+//!   maps an incident to its child) and every amendment — with the rows, what a county-wide
+//!   read needs of the log, read in order (docs/read-models.md);
 //! - `0xFE` → the layout's version (`FORMAT`): a tree of another version is rebuilt on open;
 //! - `0xFF` → the `through` marker, as in every derived tree.
 //!
@@ -70,16 +71,18 @@ use crate::segment;
 pub(super) const FORMAT_KEY: &[u8] = &[0xFE];
 /// The layout's version. 2: entities' postings by bucket, no stored neighbour lists (a join
 /// derives them from the entity's postings); 3: the fact rows (`F`) and the world's postings
-/// (`W`). A tree without this marker, or with another, is rebuilt on open.
-pub(super) const FORMAT: &[u8] = b"3";
+/// (`W`); 4: the world's envelopes themselves in `W`, not their seqs. A tree without this
+/// marker, or with another, is rebuilt on open.
+pub(super) const FORMAT: &[u8] = b"4";
 
 /// The prefix of the fact rows' values (`F ‖ 0x00 ‖ BE last seq of the batch ‖ BE n`).
 const ROWS_PREFIX: &[u8] = b"F\0";
 /// The prefix of the amendment records (`A ‖ BE seq`).
 const AMENDED_PREFIX: &[u8] = b"A";
-/// The prefix of the world's postings (`W ‖ 0x00 ‖ BE last seq of the batch ‖ BE n`).
+/// The prefix of the world's envelopes (`W ‖ 0x00 ‖ BE last seq of the batch ‖ BE n`).
 const WORLD_PREFIX: &[u8] = b"W\0";
-/// A value of fact rows is closed once it passes this size (far below sled's blob threshold).
+/// A value of fact rows or of the world's envelopes is closed once it passes this size (far
+/// below sled's blob threshold).
 const ROWS_VALUE_BYTES: usize = 8 * 1024;
 
 /// Seqs per posting value (8 KiB of seqs, far below sled's blob threshold).
@@ -188,6 +191,13 @@ pub(super) fn opened<'a>(key: &[u8], value: &'a [u8]) -> Result<&'a [u8], StoreE
 /// The damage of a value of fact rows that passes its check but does not read as rows.
 fn rows_malformed(key: &[u8], e: events::row::RowError) -> StoreError {
     StoreError::Corrupt(format!("read model {}: {e}", show_key(key)))
+}
+
+fn world_malformed(key: &[u8], at: usize) -> StoreError {
+    StoreError::Corrupt(format!(
+        "read model {}: an envelope record is malformed at byte {at}",
+        show_key(key)
+    ))
 }
 
 /// A key as a person reads it.
@@ -385,6 +395,8 @@ pub(super) struct Scoper {
     counties: BTreeSet<Vec<u8>>,
     /// The run's fact rows, in values of about `ROWS_VALUE_BYTES` (the last one open).
     rows: Vec<Vec<u8>>,
+    /// The run's world envelopes (`world` records), in values as `rows`.
+    world: Vec<Vec<u8>>,
     /// Set by `amendment_places` when the target is a registry event of an entity.
     registry_target: Option<Entity>,
     /// Set by `amendment_places` when the target is part of a school's own registry.
@@ -711,7 +723,14 @@ impl Scoper {
         }
         let open = self.rows.last_mut().expect("pushed above");
         if !events::row::encode(env, open) || matches!(env.event, Event::IncidentReported { .. }) {
-            Self::post_at(&mut self.postings, WORLD_PREFIX, seq);
+            if self
+                .world
+                .last()
+                .is_none_or(|v| v.len() >= ROWS_VALUE_BYTES)
+            {
+                self.world.push(Vec::new());
+            }
+            super::world::encode(env, self.world.last_mut().expect("pushed above"));
         }
         let mut places = match env.event.target() {
             None => self.places_of(&env.event, earlier)?,
@@ -948,12 +967,14 @@ impl Scoper {
                 flush(&mut payload, &mut n);
             }
         }
-        for (n, payload) in self.rows.iter().filter(|v| !v.is_empty()).enumerate() {
-            let mut key = ROWS_PREFIX.to_vec();
-            key.extend_from_slice(through);
-            key.extend_from_slice(&(n as u32).to_be_bytes());
-            let v = sealed(&key, payload);
-            out.push((key, v));
+        for (prefix, values) in [(ROWS_PREFIX, &self.rows), (WORLD_PREFIX, &self.world)] {
+            for (n, payload) in values.iter().filter(|v| !v.is_empty()).enumerate() {
+                let mut key = prefix.to_vec();
+                key.extend_from_slice(through);
+                key.extend_from_slice(&(n as u32).to_be_bytes());
+                let v = sealed(&key, payload);
+                out.push((key, v));
+            }
         }
         let postings = out;
         let mut out = Vec::new();
@@ -1067,6 +1088,8 @@ pub(super) struct Content {
     pub values: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
     /// The fact rows by seq, each as encoded.
     pub rows: std::collections::BTreeMap<u64, Vec<u8>>,
+    /// The world's envelopes by seq: stored hash and body.
+    pub world: std::collections::BTreeMap<u64, ([u8; 32], Vec<u8>)>,
 }
 
 impl Content {
@@ -1080,6 +1103,13 @@ impl Content {
             for row in events::row::decode(payload) {
                 let row = row.map_err(|e| rows_malformed(key, e))?;
                 self.rows.insert(row.seq, row.bytes().to_vec());
+            }
+            return Ok(());
+        }
+        if key.first() == Some(&b'W') {
+            for record in super::world::decode(payload) {
+                let r = record.map_err(|at| world_malformed(key, at))?;
+                self.world.insert(r.seq, (r.hash.0, r.body.to_vec()));
             }
             return Ok(());
         }
@@ -1098,7 +1128,7 @@ impl Content {
             }
             return Ok(());
         }
-        if matches!(key.first(), Some(b'S' | b'G' | b'Y' | b'W')) {
+        if matches!(key.first(), Some(b'S' | b'G' | b'Y')) {
             let cut = key.len().checked_sub(12).ok_or_else(|| {
                 StoreError::Corrupt(format!("read model {}: a key is malformed", show_key(key)))
             })?;
@@ -1170,6 +1200,30 @@ impl Content {
                     ));
                 }
                 _ => return Some(format!("read model fact rows: seq {seq} is different")),
+            }
+        }
+        let seqs: BTreeSet<u64> = want
+            .world
+            .keys()
+            .chain(self.world.keys())
+            .copied()
+            .collect();
+        for seq in seqs {
+            match (self.world.get(&seq), want.world.get(&seq)) {
+                (Some(a), Some(b)) if a == b => {}
+                (None, _) => {
+                    return Some(format!("read model world envelopes: seq {seq} is missing"));
+                }
+                (_, None) => {
+                    return Some(format!(
+                        "read model world envelopes: seq {seq} does not belong there"
+                    ));
+                }
+                _ => {
+                    return Some(format!(
+                        "read model world envelopes: seq {seq} is different"
+                    ));
+                }
             }
         }
         for (k, v) in &want.values {
@@ -1450,14 +1504,39 @@ impl Store {
     }
 
     /// The world's envelopes up to `as_of` (every envelope without a fact row, incident
-    /// reports, every amendment), in log order, each checked against its hash: with
-    /// [`Store::fact_rows`], everything a county-wide read needs of the log.
+    /// reports, every amendment), in log order, from the read models' copies (`world`), each
+    /// value checked as it is read: with [`Store::fact_rows`], everything a county-wide read
+    /// needs of the log.
     pub fn world_envelopes(
         &self,
         as_of: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<Vec<Envelope>, StoreError> {
-        let seqs = self.scope_seqs(WORLD_PREFIX, self.head().seq)?;
-        self.fetch(seqs, as_of)
+        let head = self.head().seq;
+        let mut out = Vec::new();
+        // In key order, which is log order (as `fact_rows`); a record seen again is skipped.
+        let mut last = 0;
+        for item in self.scopes.scan_prefix(WORLD_PREFIX)? {
+            let (k, v) = item?;
+            let payload = opened(&k, &v)?;
+            for record in super::world::decode(payload) {
+                let r = record.map_err(|at| world_malformed(&k, at))?;
+                if r.seq <= last {
+                    continue;
+                }
+                if r.seq > head {
+                    return Ok(out);
+                }
+                last = r.seq;
+                let env = r.envelope().map_err(|e| {
+                    StoreError::Corrupt(format!("read model {}: {e}", show_key(&k)))
+                })?;
+                if as_of.is_some_and(|t| env.recorded_at > t) {
+                    return Ok(out);
+                }
+                out.push(env);
+            }
+        }
+        Ok(out)
     }
 
     pub(super) fn lock_read_model_lists(&self) -> std::sync::MutexGuard<'_, Lists> {

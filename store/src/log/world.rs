@@ -1,0 +1,156 @@
+//! The world's envelopes as the read models keep them (`W` values of the `scopes` tree):
+//! every envelope a county-wide read needs whole — each one without a fact row, incident
+//! reports and every amendment, about 2 % of a generated year — copied beside the fact rows,
+//! so that such a read scans a few megabytes in order instead of fetching each envelope from
+//! the cluster it was packed into (measured: the fetch was about a quarter of `report term
+//! --county`'s samples; docs/read-models.md).
+//!
+//! Layout of one record (integers little-endian):
+//! ```text
+//! u64 seq ‖ 32 bytes: the hash stored beside the envelope in the log ‖ u32 n ‖ n bytes: body
+//! ```
+//! The body is the envelope encoded as this build encodes it (`Envelope::encode_body`), which
+//! is the stored body for every envelope of the current schema and the upcast one for an
+//! older schema's: so a record is not checked against the chain (the log is, by `verify`),
+//! but by the check of the value that holds it, like every read model, and `verify` compares
+//! it with what the log derives. Records are self-delimiting, so records written one after
+//! another read back as the same records (values concatenate like postings).
+//!
+//! This module owns that layout; it must never decide which envelopes are the world's (that
+//! is the read models' rule, `scopes`).
+
+use events::envelope::{Envelope, Hash};
+
+/// Bytes of a record before its body: seq, hash, body length.
+const HEAD_BYTES: usize = 8 + 32 + 4;
+
+/// Appends the record of `env` to `out`.
+pub(super) fn encode(env: &Envelope, out: &mut Vec<u8>) {
+    let body = env.encode_body();
+    out.extend_from_slice(&env.seq.to_le_bytes());
+    out.extend_from_slice(&env.hash.0);
+    // An envelope is at most `MAX_EVENT_BYTES` (far below 4 GiB): the append refuses larger.
+    let n = u32::try_from(body.len()).expect("an envelope's body fits in u32");
+    out.extend_from_slice(&n.to_le_bytes());
+    out.extend_from_slice(&body);
+}
+
+/// One record, not yet decoded.
+pub(super) struct Record<'a> {
+    pub seq: u64,
+    pub hash: Hash,
+    pub body: &'a [u8],
+}
+
+impl Record<'_> {
+    /// The envelope, or why the record does not hold the envelope it names.
+    pub(super) fn envelope(&self) -> Result<Envelope, String> {
+        let env = Envelope::decode_body(self.body, self.hash).map_err(|e| e.to_string())?;
+        if env.seq != self.seq {
+            return Err(format!(
+                "the record of seq {} holds seq {}",
+                self.seq, env.seq
+            ));
+        }
+        Ok(env)
+    }
+}
+
+/// The records of `bytes`, in order; an `Err` (with the offset where the bad record starts)
+/// ends the iteration.
+pub(super) fn decode(bytes: &[u8]) -> impl Iterator<Item = Result<Record<'_>, usize>> + '_ {
+    let mut at = 0usize;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed || at >= bytes.len() {
+            return None;
+        }
+        let rest = &bytes[at..];
+        let record = rest.get(..HEAD_BYTES).and_then(|head| {
+            let seq = u64::from_le_bytes(head[..8].try_into().ok()?);
+            let hash = Hash(head[8..40].try_into().ok()?);
+            let n = u32::from_le_bytes(head[40..44].try_into().ok()?) as usize;
+            let body = rest.get(HEAD_BYTES..HEAD_BYTES.checked_add(n)?)?;
+            Some((Record { seq, hash, body }, HEAD_BYTES + n))
+        });
+        match record {
+            Some((r, len)) => {
+                at += len;
+                Some(Ok(r))
+            }
+            None => {
+                failed = true;
+                Some(Err(at))
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use events::envelope::{SCHEMA, Source};
+    use events::event::Event;
+
+    fn envelope(seq: u64, summary: &str) -> Envelope {
+        let at = Utc
+            .with_ymd_and_hms(2025, 10, 1, 8, 0, 0)
+            .single()
+            .expect("a time");
+        Envelope {
+            schema: SCHEMA,
+            seq,
+            id: format!("id-{seq}"),
+            recorded_at: at,
+            occurred_at: at,
+            actor: "s001-t01".into(),
+            source: Source::Cli,
+            event: Event::SchoolRegistered {
+                school: "s001".into(),
+                name: summary.into(),
+                county: "黔东县".into(),
+                township: "城关镇".into(),
+            },
+            sealed: None,
+            prev_hash: Hash([7; 32]),
+            hash: Hash([seq as u8; 32]),
+        }
+    }
+
+    #[test]
+    fn records_written_one_after_another_read_back_as_their_envelopes() {
+        let envs = [envelope(3, "一"), envelope(9, ""), envelope(12, "三")];
+        let mut bytes = Vec::new();
+        for e in &envs {
+            encode(e, &mut bytes);
+        }
+        let back: Vec<Envelope> = decode(&bytes)
+            .map(|r| r.expect("a record").envelope().expect("an envelope"))
+            .collect();
+        assert_eq!(back, envs);
+    }
+
+    #[test]
+    fn a_cut_record_is_refused_where_it_starts() {
+        let mut bytes = Vec::new();
+        encode(&envelope(3, "一"), &mut bytes);
+        let second = bytes.len();
+        encode(&envelope(4, "二"), &mut bytes);
+        bytes.pop();
+        let got: Vec<Result<u64, usize>> = decode(&bytes).map(|r| r.map(|r| r.seq)).collect();
+        assert_eq!(got, vec![Ok(3), Err(second)]);
+    }
+
+    #[test]
+    fn a_record_naming_another_seq_than_its_envelope_is_refused() {
+        let mut bytes = Vec::new();
+        encode(&envelope(3, "一"), &mut bytes);
+        bytes[0] = 4;
+        let r = decode(&bytes).next().expect("one").expect("well formed");
+        assert_eq!(
+            r.envelope().err().as_deref(),
+            Some("the record of seq 4 holds seq 3")
+        );
+    }
+}
