@@ -440,7 +440,7 @@ pub enum RowFact<'r> {
     Fact(Fact),
 }
 
-/// **The county-wide read**, from the read models' fact rows and world postings
+/// **The county-wide read**, from the read models' fact rows and world envelopes
 /// (`Store::fact_rows`, `Store::world_envelopes`), never from the county's envelopes one by
 /// one nor a replay: [`RowRead::world`] is `World::build` of the world's envelopes (every
 /// envelope without a row, incident reports, every amendment) as of `as_of`, and

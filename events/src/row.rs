@@ -143,9 +143,9 @@ impl<'a> Row<'a> {
     }
 }
 
-/// Whether an event of this kind has a row.
+/// Whether an event of this kind has a row (`encode` writes one): the kinds a quota may count.
 pub fn has_row(kind: EventKind) -> bool {
-    kind.counts_toward_quota()
+    code_of(kind).is_some()
 }
 
 fn code_of(kind: EventKind) -> Option<u8> {
@@ -501,6 +501,13 @@ mod tests {
                 let read: Vec<_> = decode(&bytes[..cut]).collect();
                 prop_assert!(read.last().unwrap().is_err(), "cut at {}", cut);
             }
+        }
+    }
+
+    #[test]
+    fn the_kinds_with_a_row_are_the_kinds_a_quota_may_count() {
+        for kind in EventKind::ALL {
+            assert_eq!(has_row(kind), kind.counts_toward_quota(), "{kind:?}");
         }
     }
 

@@ -85,6 +85,10 @@ const WORLD_PREFIX: &[u8] = b"W\0";
 /// below sled's blob threshold).
 const ROWS_VALUE_BYTES: usize = 8 * 1024;
 
+/// Values of fact rows read and checked ahead of the rows' decoding (`Store::fact_rows`):
+/// 512 KiB at most.
+const ROWS_AHEAD: usize = 64;
+
 /// Seqs per posting value (8 KiB of seqs, far below sled's blob threshold).
 const SEQS_PER_VALUE: usize = 1024;
 /// Bytes of the check appended to every value.
@@ -1459,26 +1463,53 @@ impl Store {
         head: u64,
         mut each: impl FnMut(events::row::Row<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        // Values come in key order, which is log order: a batch's values by their number, a
-        // merged value keyed by the last batch it holds. A row seen again (a value read from
-        // the staged set and, merged meanwhile, from the tree) is skipped.
-        let mut last = 0;
-        for item in self.scopes.scan_prefix(ROWS_PREFIX)? {
-            let (k, v) = item?;
-            let payload = opened(&k, &v)?;
-            for row in events::row::decode(payload) {
-                let row = row.map_err(|e| rows_malformed(&k, e))?;
-                if row.seq <= last {
-                    continue;
+        // The values are read from sled and checked on a second thread while this one decodes
+        // their rows and hands them to `each`: the two halves cost about the same (a county's
+        // 4.3 million rows; docs/read-models.md). At most `ROWS_AHEAD` values wait between.
+        std::thread::scope(|threads| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(ROWS_AHEAD);
+            threads.spawn(move || {
+                let values = match self.scopes.scan_prefix(ROWS_PREFIX) {
+                    Ok(values) => values,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                for item in values {
+                    let item = item.and_then(|(k, v)| match opened(&k, &v) {
+                        Ok(_) => Ok((k, v)),
+                        Err(e) => Err(e),
+                    });
+                    let failed = item.is_err();
+                    // A send fails once the reader has stopped (it is past `head`).
+                    if tx.send(item).is_err() || failed {
+                        return;
+                    }
                 }
-                if row.seq > head {
-                    return Ok(());
+            });
+            // Values come in key order, which is log order: a batch's values by their number,
+            // a merged value keyed by the last batch it holds. A row seen again (a value read
+            // from the staged set and, merged meanwhile, from the tree) is skipped.
+            let mut last = 0;
+            for item in rx {
+                let (k, v) = item?;
+                // Checked by the reading thread (`opened`): it ends with its check.
+                let payload = &v[..v.len() - CHECK_BYTES];
+                for row in events::row::decode(payload) {
+                    let row = row.map_err(|e| rows_malformed(&k, e))?;
+                    if row.seq <= last {
+                        continue;
+                    }
+                    if row.seq > head {
+                        return Ok(());
+                    }
+                    last = row.seq;
+                    each(row)?;
                 }
-                last = row.seq;
-                each(row)?;
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// The seqs of the events that an amendment recorded up to `head` may change: every
