@@ -455,8 +455,10 @@ pub struct RowRead<'s> {
     /// The timeline of the world's envelopes: every amendment of the prefix is in it.
     kept: Timeline,
     world: World,
-    /// The seqs of the events an amendment in `kept` targets.
-    amended: rustc_hash::FxHashSet<u64>,
+    /// The events with a row that an amendment in `kept` targets, opened, in log order.
+    amended: Vec<Envelope>,
+    /// Their seqs.
+    amended_seqs: rustc_hash::FxHashSet<u64>,
 }
 
 /// Reads the world of the county-wide read as of `as_of` ([`RowRead`]), its envelopes opened
@@ -468,9 +470,11 @@ pub fn row_read<'s>(
 ) -> Result<RowRead<'s>, PlanError> {
     let kept = Timeline::build_owned(open.open_all(store.world_envelopes(as_of)?)?, as_of)?;
     let (head, _) = store.head_as_of(as_of)?;
-    // The events the amendments recorded by then may change, from the store's amendment
-    // records (not the id index, which a county-wide read would load whole for this).
-    let amended = store.amended_seqs(head)?;
+    // The events with a row that the amendments recorded by then may change, as the read
+    // models copied them (not fetched one by one from the log, nor found by the id index,
+    // which a county-wide read would load whole for this).
+    let amended = open.open_all(store.amended_rows(head)?)?;
+    let amended_seqs = amended.iter().map(|e| e.seq).collect();
     let world = World::build(&kept);
     Ok(RowRead {
         store,
@@ -480,6 +484,7 @@ pub fn row_read<'s>(
         kept,
         world,
         amended,
+        amended_seqs,
     })
 }
 
@@ -511,12 +516,15 @@ impl RowRead<'_> {
         &self,
         mut each: impl FnMut(RowFact<'_>) -> Result<bool, E>,
     ) -> Result<(), E> {
-        let mut touched = Vec::new();
+        // Rows `each` did not take, read back whole.
+        let mut untaken = Vec::new();
         self.store
             .fact_rows(self.head, |row| {
                 let seq = row.seq;
-                if self.amended.contains(&seq) || !each(RowFact::Row(row)).map_err(Stop::Each)? {
-                    touched.push(seq);
+                if !self.amended_seqs.contains(&seq)
+                    && !each(RowFact::Row(row)).map_err(Stop::Each)?
+                {
+                    untaken.push(seq);
                 }
                 Ok(())
             })
@@ -524,12 +532,17 @@ impl RowRead<'_> {
                 Stop::Store(e) => E::from(PlanError::from(e)),
                 Stop::Each(e) => e,
             })?;
-        let envs = self
-            .store
-            .envelopes_at(touched, self.as_of)
-            .map_err(PlanError::from)?;
-        let envs = self.open.open_all(envs).map_err(PlanError::from)?;
-        for env in envs {
+        let envs = match untaken.is_empty() {
+            true => Vec::new(),
+            false => {
+                let envs = self
+                    .store
+                    .envelopes_at(untaken, self.as_of)
+                    .map_err(PlanError::from)?;
+                self.open.open_all(envs).map_err(PlanError::from)?
+            }
+        };
+        for env in self.amended.iter().cloned().chain(envs) {
             if let Some(fact) = self.kept.effective(env).map_err(PlanError::from)? {
                 each(RowFact::Fact(fact))?;
             }

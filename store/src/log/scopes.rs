@@ -31,6 +31,9 @@
 //!   (`world`: seq, stored hash, body), every one without a row, incident reports (the world
 //!   maps an incident to its child) and every amendment — with the rows, what a county-wide
 //!   read needs of the log, read in order (docs/read-models.md);
+//! - `T ‖ 0x00 ‖ BE last seq of the batch ‖ BE n` → the amended rows (`world`: amendment seq,
+//!   then the target's seq, stored hash and body): every event with a fact row that an
+//!   amendment of the batch targets, as recorded, so the read re-reads them in order too;
 //! - `0xFE` → the layout's version (`FORMAT`): a tree of another version is rebuilt on open;
 //! - `0xFF` → the `through` marker, as in every derived tree.
 //!
@@ -71,9 +74,9 @@ use crate::segment;
 pub(super) const FORMAT_KEY: &[u8] = &[0xFE];
 /// The layout's version. 2: entities' postings by bucket, no stored neighbour lists (a join
 /// derives them from the entity's postings); 3: the fact rows (`F`) and the world's postings
-/// (`W`); 4: the world's envelopes themselves in `W`, not their seqs. A tree without this
-/// marker, or with another, is rebuilt on open.
-pub(super) const FORMAT: &[u8] = b"4";
+/// (`W`); 4: the world's envelopes themselves in `W`, not their seqs; 5: the amended rows
+/// (`T`). A tree without this marker, or with another, is rebuilt on open.
+pub(super) const FORMAT: &[u8] = b"5";
 
 /// The prefix of the fact rows' values (`F ‖ 0x00 ‖ BE last seq of the batch ‖ BE n`).
 const ROWS_PREFIX: &[u8] = b"F\0";
@@ -81,6 +84,8 @@ const ROWS_PREFIX: &[u8] = b"F\0";
 const AMENDED_PREFIX: &[u8] = b"A";
 /// The prefix of the world's envelopes (`W ‖ 0x00 ‖ BE last seq of the batch ‖ BE n`).
 const WORLD_PREFIX: &[u8] = b"W\0";
+/// The prefix of the amended rows (`T ‖ 0x00 ‖ BE last seq of the batch ‖ BE n`).
+const TARGETS_PREFIX: &[u8] = b"T\0";
 /// A value of fact rows or of the world's envelopes is closed once it passes this size (far
 /// below sled's blob threshold).
 const ROWS_VALUE_BYTES: usize = 8 * 1024;
@@ -401,6 +406,8 @@ pub(super) struct Scoper {
     rows: Vec<Vec<u8>>,
     /// The run's world envelopes (`world` records), in values as `rows`.
     world: Vec<Vec<u8>>,
+    /// The rows the run's amendments target (`world::encode_amended`), in values as `rows`.
+    targets: Vec<Vec<u8>>,
     /// Set by `amendment_places` when the target is a registry event of an entity.
     registry_target: Option<Entity>,
     /// Set by `amendment_places` when the target is part of a school's own registry.
@@ -902,6 +909,20 @@ impl Scoper {
         }
         amended.amendments.push(env.seq);
         self.amended.insert(t.seq, amended);
+        if events::row::has_row(t.event.kind()) {
+            if self
+                .targets
+                .last()
+                .is_none_or(|v| v.len() >= ROWS_VALUE_BYTES)
+            {
+                self.targets.push(Vec::new());
+            }
+            super::world::encode_amended(
+                env.seq,
+                &t,
+                self.targets.last_mut().expect("pushed above"),
+            );
+        }
         Ok(places)
     }
 
@@ -971,7 +992,11 @@ impl Scoper {
                 flush(&mut payload, &mut n);
             }
         }
-        for (prefix, values) in [(ROWS_PREFIX, &self.rows), (WORLD_PREFIX, &self.world)] {
+        for (prefix, values) in [
+            (ROWS_PREFIX, &self.rows),
+            (WORLD_PREFIX, &self.world),
+            (TARGETS_PREFIX, &self.targets),
+        ] {
             for (n, payload) in values.iter().filter(|v| !v.is_empty()).enumerate() {
                 let mut key = prefix.to_vec();
                 key.extend_from_slice(through);
@@ -1094,6 +1119,8 @@ pub(super) struct Content {
     pub rows: std::collections::BTreeMap<u64, Vec<u8>>,
     /// The world's envelopes by seq: stored hash and body.
     pub world: std::collections::BTreeMap<u64, ([u8; 32], Vec<u8>)>,
+    /// The amended rows by (amendment seq, target seq): stored hash and body.
+    pub targets: std::collections::BTreeMap<(u64, u64), ([u8; 32], Vec<u8>)>,
 }
 
 impl Content {
@@ -1107,6 +1134,13 @@ impl Content {
             for row in events::row::decode(payload) {
                 let row = row.map_err(|e| rows_malformed(key, e))?;
                 self.rows.insert(row.seq, row.bytes().to_vec());
+            }
+            return Ok(());
+        }
+        if key.first() == Some(&b'T') {
+            for record in super::world::decode_amended(payload) {
+                let (a, r) = record.map_err(|at| world_malformed(key, at))?;
+                self.targets.insert((a, r.seq), (r.hash.0, r.body.to_vec()));
             }
             return Ok(());
         }
@@ -1229,6 +1263,23 @@ impl Content {
                     ));
                 }
             }
+        }
+        let pairs: BTreeSet<(u64, u64)> = want
+            .targets
+            .keys()
+            .chain(self.targets.keys())
+            .copied()
+            .collect();
+        for (a, seq) in pairs {
+            let what = match (self.targets.get(&(a, seq)), want.targets.get(&(a, seq))) {
+                (Some(x), Some(y)) if x == y => continue,
+                (None, _) => "is missing",
+                (_, None) => "does not belong there",
+                _ => "is different",
+            };
+            return Some(format!(
+                "read model amended rows: seq {seq} amended by seq {a} {what}"
+            ));
         }
         for (k, v) in &want.values {
             if self.values.get(k) != Some(v) {
@@ -1512,26 +1563,28 @@ impl Store {
         })
     }
 
-    /// The seqs of the events that an amendment recorded up to `head` may change: every
-    /// target of a correction or retraction whose target was in the log before it (the only
-    /// amendments `projections::timeline` applies), read from the amendment records (`A`), so
-    /// a county-wide read knows which fact rows to re-read without loading the id index. Each
-    /// value is checked as it is read.
-    pub fn amended_seqs(&self, head: u64) -> Result<FxHashSet<u64>, StoreError> {
-        let mut out = FxHashSet::default();
-        for item in self.scopes.scan_prefix(AMENDED_PREFIX)? {
+    /// The envelopes with a fact row that an amendment recorded up to `head` targets (a
+    /// correction or retraction of an event recorded before it: the amendments
+    /// `projections::timeline` applies), as recorded, in log order, each once, from the read
+    /// models' copies (`T`), each value checked as it is read: the rows a county-wide read
+    /// must not take as stored.
+    pub fn amended_rows(&self, head: u64) -> Result<Vec<Envelope>, StoreError> {
+        let mut out: std::collections::BTreeMap<u64, Envelope> = Default::default();
+        for item in self.scopes.scan_prefix(TARGETS_PREFIX)? {
             let (k, v) = item?;
             let payload = opened(&k, &v)?;
-            let malformed = || {
-                StoreError::Corrupt(format!("read model {}: a value is malformed", show_key(&k)))
-            };
-            let seq = segment::first_seq(&k[AMENDED_PREFIX.len()..]).ok_or_else(malformed)?;
-            let a: Amended = rmp_serde::from_slice(payload).map_err(|_| malformed())?;
-            if a.amendments.iter().any(|&s| s <= head) {
-                out.insert(seq);
+            for record in super::world::decode_amended(payload) {
+                let (amendment, r) = record.map_err(|at| world_malformed(&k, at))?;
+                if amendment > head || out.contains_key(&r.seq) {
+                    continue;
+                }
+                let env = r.envelope().map_err(|e| {
+                    StoreError::Corrupt(format!("read model {}: {e}", show_key(&k)))
+                })?;
+                out.insert(r.seq, env);
             }
         }
-        Ok(out)
+        Ok(out.into_values().collect())
     }
 
     /// The world's envelopes up to `as_of` (every envelope without a fact row, incident

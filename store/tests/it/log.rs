@@ -219,7 +219,7 @@ fn given_amendments_when_indexed_then_they_are_listed_with_the_child() {
 }
 
 #[test]
-fn given_amendments_when_read_as_of_a_head_then_amended_seqs_names_the_targets_amended_by_then() {
+fn given_amendments_when_read_as_of_a_head_then_amended_rows_are_the_targets_amended_by_then() {
     let amend = |id: &str, day: u32, event: Event| events::Draft {
         sealed: None,
         id: id.into(),
@@ -251,17 +251,37 @@ fn given_amendments_when_read_as_of_a_head_then_amended_seqs_names_the_targets_a
         },
     );
     store.append_at(vec![correct], Source::Cli, now()).unwrap();
-    let sorted = |store: &Store, head: u64| {
-        let mut v: Vec<u64> = store.amended_seqs(head).unwrap().into_iter().collect();
-        v.sort_unstable();
-        v
+    let again = amend(
+        "k2",
+        5,
+        Event::Corrected {
+            target: "b".into(),
+            changes: [("child".to_owned(), serde_json::json!("c3"))].into(),
+            reason: "wrong child again".into(),
+        },
+    );
+    store.append_at(vec![again], Source::Cli, now()).unwrap();
+    // The targets as recorded (`b` still about c1), each once, in log order.
+    let rows = |store: &Store, head: u64| -> Vec<(u64, String, Vec<String>)> {
+        store
+            .amended_rows(head)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.seq, e.id.clone(), e.event.children().to_vec()))
+            .collect()
     };
-    // Seqs 1-3 the talks, 4 the retraction of `a`, 5 the correction of `b`; `c` untouched.
-    assert_eq!(sorted(&store, 3), Vec::<u64>::new());
-    assert_eq!(sorted(&store, 4), [1]);
-    assert_eq!(sorted(&store, u64::MAX), [1, 2]);
+    let a = (1, "a".to_owned(), vec!["c1".to_owned()]);
+    let b = (2, "b".to_owned(), vec!["c1".to_owned()]);
+    // Seqs 1-3 the talks, 4 the retraction of `a`, 5 and 6 the corrections of `b`; `c`
+    // untouched.
+    assert_eq!(rows(&store, 3), []);
+    assert_eq!(rows(&store, 4), [a.clone()]);
+    assert_eq!(rows(&store, u64::MAX), [a.clone(), b.clone()]);
+    for (got, want) in store.amended_rows(6).unwrap().iter().zip(1..=2) {
+        assert_eq!(Some(got), store.get(want).unwrap().as_ref());
+    }
     drop(store);
-    assert_eq!(sorted(&Store::open(dir.path()).unwrap(), 5), [1, 2]);
+    assert_eq!(rows(&Store::open(dir.path()).unwrap(), 5), [a, b]);
 }
 
 #[test]
