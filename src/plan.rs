@@ -468,27 +468,112 @@ pub fn row_read<'s>(
     as_of: Option<DateTime<Utc>>,
     open: &Opener<'s>,
 ) -> Result<RowRead<'s>, PlanError> {
-    let kept = Timeline::build_owned(open.open_all(store.world_envelopes(as_of)?)?, as_of)?;
-    let (head, _) = store.head_as_of(as_of)?;
-    // The events with a row that the amendments recorded by then may change, as the read
-    // models copied them (not fetched one by one from the log, nor found by the id index,
-    // which a county-wide read would load whole for this).
-    let amended = open.open_all(store.amended_rows(head)?)?;
+    let (head, amended) = amended_rows(store, as_of, open)?;
+    let world = world_of(store, as_of, open)?;
     let amended_seqs = amended.iter().map(|e| e.seq).collect();
-    let world = World::build(&kept);
-    Ok(RowRead {
+    Ok(RowRead::new(
         store,
-        open: *open,
+        open,
         as_of,
         head,
-        kept,
         world,
-        amended,
-        amended_seqs,
-    })
+        (amended, amended_seqs),
+    ))
 }
 
-impl RowRead<'_> {
+/// [`row_read`] and [`RowRead::facts`] in one, for an `each` that does not need the world (the
+/// term report's frame; a score run needs it to take a row): the rows are given while the
+/// world is folded on a second thread, then the amended events' facts. The facts given, and
+/// the read returned, are those of the two calls.
+pub fn row_read_with_facts<'s, E: From<PlanError>>(
+    store: &'s Store,
+    as_of: Option<DateTime<Utc>>,
+    open: &Opener<'s>,
+    mut each: impl FnMut(RowFact<'_>) -> Result<bool, E>,
+) -> Result<RowRead<'s>, E> {
+    let (head, amended) = amended_rows(store, as_of, open)?;
+    let amended_seqs = amended.iter().map(|e| e.seq).collect();
+    let (world, untaken) = std::thread::scope(|threads| {
+        let world = threads.spawn(|| world_of(store, as_of, open));
+        let untaken = rows_pass(store, head, &amended_seqs, &mut each);
+        let world = world
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (world, untaken)
+    });
+    let read = RowRead::new(store, open, as_of, head, world?, (amended, amended_seqs));
+    read.amended_pass(untaken?, &mut each)?;
+    Ok(read)
+}
+
+/// The log's head as of `as_of`, and the events with a row that the amendments recorded by
+/// then may change, opened — as the read models copied them (not fetched one by one from the
+/// log, nor found by the id index, which a county-wide read would load whole for this).
+fn amended_rows(
+    store: &Store,
+    as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
+) -> Result<(u64, Vec<Envelope>), PlanError> {
+    let (head, _) = store.head_as_of(as_of)?;
+    Ok((head, open.open_all(store.amended_rows(head)?)?))
+}
+
+/// The world's envelopes as of `as_of`, opened, their timeline and `World::build` of it.
+fn world_of(
+    store: &Store,
+    as_of: Option<DateTime<Utc>>,
+    open: &Opener<'_>,
+) -> Result<(Timeline, World), PlanError> {
+    let kept = Timeline::build_owned(open.open_all(store.world_envelopes(as_of)?)?, as_of)?;
+    let world = World::build(&kept);
+    Ok((kept, world))
+}
+
+/// Gives `each` every row up to `head` whose event is not in `amended`; returns the seqs of
+/// the rows it did not take.
+fn rows_pass<E: From<PlanError>>(
+    store: &Store,
+    head: u64,
+    amended: &rustc_hash::FxHashSet<u64>,
+    each: &mut impl FnMut(RowFact<'_>) -> Result<bool, E>,
+) -> Result<Vec<u64>, E> {
+    let mut untaken = Vec::new();
+    store
+        .fact_rows(head, |row| {
+            let seq = row.seq;
+            if !amended.contains(&seq) && !each(RowFact::Row(row)).map_err(Stop::Each)? {
+                untaken.push(seq);
+            }
+            Ok(())
+        })
+        .map_err(|stop| match stop {
+            Stop::Store(e) => E::from(PlanError::from(e)),
+            Stop::Each(e) => e,
+        })?;
+    Ok(untaken)
+}
+
+impl<'s> RowRead<'s> {
+    fn new(
+        store: &'s Store,
+        open: &Opener<'s>,
+        as_of: Option<DateTime<Utc>>,
+        head: u64,
+        (kept, world): (Timeline, World),
+        (amended, amended_seqs): (Vec<Envelope>, rustc_hash::FxHashSet<u64>),
+    ) -> RowRead<'s> {
+        RowRead {
+            store,
+            open: *open,
+            as_of,
+            head,
+            kept,
+            world,
+            amended,
+            amended_seqs,
+        }
+    }
+
     /// The world as of the read's time.
     pub fn world(&self) -> &World {
         &self.world
@@ -516,22 +601,17 @@ impl RowRead<'_> {
         &self,
         mut each: impl FnMut(RowFact<'_>) -> Result<bool, E>,
     ) -> Result<(), E> {
-        // Rows `each` did not take, read back whole.
-        let mut untaken = Vec::new();
-        self.store
-            .fact_rows(self.head, |row| {
-                let seq = row.seq;
-                if !self.amended_seqs.contains(&seq)
-                    && !each(RowFact::Row(row)).map_err(Stop::Each)?
-                {
-                    untaken.push(seq);
-                }
-                Ok(())
-            })
-            .map_err(|stop| match stop {
-                Stop::Store(e) => E::from(PlanError::from(e)),
-                Stop::Each(e) => e,
-            })?;
+        let untaken = rows_pass(self.store, self.head, &self.amended_seqs, &mut each)?;
+        self.amended_pass(untaken, &mut each)
+    }
+
+    /// Gives `each` the effective facts of the amended events and of the rows it did not take
+    /// (`untaken`, read back whole).
+    fn amended_pass<E: From<PlanError>>(
+        &self,
+        untaken: Vec<u64>,
+        each: &mut impl FnMut(RowFact<'_>) -> Result<bool, E>,
+    ) -> Result<(), E> {
         let envs = match untaken.is_empty() {
             true => Vec::new(),
             false => {

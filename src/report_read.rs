@@ -46,9 +46,9 @@ pub fn term_report(
             Ok(reports::term_statistics(&tl, &world, scope.clone(), term)?)
         }
         Scope::County(_) => {
-            let read = plan::row_read(store, as_of, &Opener::sealed())?;
             let mut frame = FactFrame::new();
-            read.facts(|f| match f {
+            // The frame needs no world: the rows go in while the world is folded.
+            let read = plan::row_read_with_facts(store, as_of, &Opener::sealed(), |f| match f {
                 RowFact::Row(row) => Ok::<_, ReportReadError>(frame.push_row(&row)),
                 RowFact::Fact(fact) => {
                     frame.push(&fact)?;

@@ -15,6 +15,16 @@ pub fn local_date(t: DateTime<Utc>) -> NaiveDate {
     t.with_timezone(&school_tz()).date_naive()
 }
 
+/// The days from the Common Era of the local date of `t`: `local_date(t).num_days_from_ce()`,
+/// by integer arithmetic (a county-wide read takes it of millions of instants).
+pub fn local_day_number(t: DateTime<Utc>) -> i32 {
+    // 1970-01-01 is day 719,163 of the Common Era; an instant chrono holds is within ±262,143
+    // years, so its day fits in an i32.
+    const EPOCH_DAY: i64 = 719_163;
+    let local = t.timestamp() + 8 * 3600;
+    (local.div_euclid(86_400) + EPOCH_DAY) as i32
+}
+
 /// 00:00 at +08:00 of `d`, as UTC.
 pub fn start_of_day(d: NaiveDate) -> DateTime<Utc> {
     school_tz()
@@ -63,6 +73,31 @@ pub fn format_local(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Datelike;
+
+    proptest::proptest! {
+        #[test]
+        fn the_local_day_number_is_the_local_dates(
+            // 1900-01-01 to 2200-01-01, to the microsecond.
+            us in -2_208_988_800_000_000i64..7_258_118_400_000_000i64,
+        ) {
+            let t = DateTime::from_timestamp_micros(us).expect("in range");
+            proptest::prop_assert_eq!(local_day_number(t), local_date(t).num_days_from_ce());
+        }
+    }
+
+    #[test]
+    fn the_local_day_turns_at_local_midnight() {
+        let before = parse_instant("2025-09-01T23:59:59.999999+08:00").unwrap();
+        let after = parse_instant("2025-09-02T00:00:00+08:00").unwrap();
+        assert_eq!(
+            local_day_number(before),
+            local_date(before).num_days_from_ce()
+        );
+        assert_eq!(local_day_number(after), local_day_number(before) + 1);
+        let old = parse_instant("1969-12-31T23:00:00+08:00").unwrap();
+        assert_eq!(local_day_number(old), local_date(old).num_days_from_ce());
+    }
 
     #[test]
     fn a_date_is_midnight_in_china() {

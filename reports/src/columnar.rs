@@ -21,11 +21,11 @@
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use events::event::NotifiedParty;
 use events::row::{Detail, Row};
-use events::time::local_date;
+use events::time::local_day_number;
 use events::{Event, EventKind};
 use polars::prelude::*;
 use projections::{DaySet, Fact, Timeline, World};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::error::ReportError;
 use crate::facts::CHILD_COUNTS;
@@ -307,7 +307,7 @@ impl FactFrame {
                 incident,
             } => {
                 let code = self.code(child);
-                let day = day_number(local_date(occurred_at));
+                let day = local_day_number(occurred_at);
                 self.child.push(code);
                 self.kind.push(kind_code(kind));
                 self.day.push(day);
@@ -317,7 +317,7 @@ impl FactFrame {
                     self.incident_day.push(day);
                     self.incident.push(incident.to_owned());
                     self.happened_ns.push(happened_ns);
-                    self.happened_day.push(day_number(local_date(happened)));
+                    self.happened_day.push(local_day_number(happened));
                 }
             }
             Values::Notified {

@@ -34,13 +34,14 @@
 //! staff names, which the year-end table prints). `projections::scores` is the reference it
 //! is tested against byte for byte (tests/it/polscores.rs, reports/tests/it/scorer.rs).
 
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use events::event::EventKind;
 use events::policy::Per;
 use events::row::{Detail, Row};
-use events::time::local_date;
+use events::time::local_day_number;
 use polars::prelude::*;
 use projections::calendar::{Period, windows};
 use projections::score_exact::Ratio;
@@ -172,7 +173,7 @@ impl<'a> ScoreRuns<'a> {
         let Some(staff) = row.staff else {
             return;
         };
-        let day = day_number(local_date(row.occurred_at));
+        let day = local_day_number(row.occurred_at);
         // The children a care event counts for, as `World::event_children` reads them.
         match row.detail {
             Detail::Notified { incident, .. } => {
@@ -306,7 +307,7 @@ struct Inputs {
     pid_count: u64,
     /// The code of each (staff, child) pair with a pairing row, by staff then child: the
     /// events frame joins the pairings on it (an integer, not two strings per event).
-    pairs: HashMap<String, HashMap<String, u64>>,
+    pairs: FxHashMap<String, FxHashMap<String, u64>>,
     /// How many pair codes were given.
     pair_count: u64,
     // windows
