@@ -1865,6 +1865,72 @@ impl Store {
         Err(StoreError::Corrupt(format!("no fact row of seq {seq}")))
     }
 
+    /// Damage for tests (never on real data): flips one byte of the first value of the
+    /// world's envelopes (`W`), or with `amended` of the amended rows (`T`), leaving its check
+    /// as it was.
+    #[doc(hidden)]
+    pub fn tamper_world_flip(&self, amended: bool) -> Result<(), StoreError> {
+        self.scopes.compact()?;
+        let prefix = if amended {
+            TARGETS_PREFIX
+        } else {
+            WORLD_PREFIX
+        };
+        let (k, v) = self
+            .scopes
+            .scan_prefix(prefix)?
+            .next()
+            .ok_or_else(|| StoreError::Corrupt("no such read model".into()))??;
+        let mut v = v.to_vec();
+        v[0] ^= 0x01;
+        self.scopes.insert(&k, v)?;
+        self.sync()
+    }
+
+    /// Damage for tests (never on real data): removes the record of `seq` from the world's
+    /// envelopes (`W`), or with `amended` from the amended rows (`T`), and reseals the value,
+    /// as someone who knew the check would.
+    #[doc(hidden)]
+    pub fn tamper_world_drop(&self, amended: bool, seq: u64) -> Result<(), StoreError> {
+        self.scopes.compact()?;
+        let prefix = if amended {
+            TARGETS_PREFIX
+        } else {
+            WORLD_PREFIX
+        };
+        for item in self.scopes.scan_prefix(prefix)? {
+            let (k, v) = item?;
+            let payload = opened(&k, &v)?;
+            let mut kept = Vec::new();
+            let mut found = false;
+            let records: Vec<(Option<u64>, super::world::Record<'_>)> = if amended {
+                super::world::decode_amended(payload)
+                    .map(|r| r.map(|(a, r)| (Some(a), r)))
+                    .collect::<Result<_, _>>()
+            } else {
+                super::world::decode(payload)
+                    .map(|r| r.map(|r| (None, r)))
+                    .collect::<Result<_, _>>()
+            }
+            .map_err(|at| world_malformed(&k, at))?;
+            for (a, r) in records {
+                if r.seq == seq {
+                    found = true;
+                    continue;
+                }
+                if let Some(a) = a {
+                    kept.extend_from_slice(&a.to_le_bytes());
+                }
+                r.write(&mut kept);
+            }
+            if found {
+                self.scopes.insert(k.as_ref(), sealed(&k, &kept))?;
+                return self.sync();
+            }
+        }
+        Err(StoreError::Corrupt(format!("no record of seq {seq}")))
+    }
+
     /// Damage for tests (never on real data): flips one byte of the first stored value of
     /// `school`'s postings, leaving its check as it was.
     #[doc(hidden)]

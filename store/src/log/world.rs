@@ -54,6 +54,15 @@ pub(super) struct Record<'a> {
 }
 
 impl Record<'_> {
+    /// Appends the record's bytes to `out`, as `encode` wrote them.
+    pub(super) fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.seq.to_le_bytes());
+        out.extend_from_slice(&self.hash.0);
+        let n = u32::try_from(self.body.len()).expect("read from a u32 length");
+        out.extend_from_slice(&n.to_le_bytes());
+        out.extend_from_slice(self.body);
+    }
+
     /// The envelope, or why the record does not hold the envelope it names.
     pub(super) fn envelope(&self) -> Result<Envelope, String> {
         let env = Envelope::decode_body(self.body, self.hash).map_err(|e| e.to_string())?;

@@ -387,6 +387,75 @@ fn a_changed_fact_row_is_refused_on_read_and_a_resealed_one_by_verify() {
 }
 
 #[test]
+fn a_changed_world_envelope_or_amended_row_is_refused_on_read_and_a_resealed_one_by_verify() {
+    let world = |store: &Store| -> Result<Vec<u64>, store::StoreError> {
+        Ok(store.world_envelopes(None)?.iter().map(|e| e.seq).collect())
+    };
+    let amended = |store: &Store| -> Result<Vec<u64>, store::StoreError> {
+        Ok(store
+            .amended_rows(u64::MAX)?
+            .iter()
+            .map(|e| e.seq)
+            .collect())
+    };
+    // The school's store, and a retraction (seq 63) of the talk at seq 30.
+    let school_with_a_retraction = || {
+        let dir = store_of_a_school();
+        let store = Store::open(dir.path()).unwrap();
+        let retract = events::Draft {
+            sealed: None,
+            id: "r30".into(),
+            occurred_at: crate::at(90),
+            actor: "admin".into(),
+            event: events::Event::Retracted {
+                target: "e27".into(),
+                reason: "entered twice".into(),
+            },
+            recorded_at: None,
+        };
+        store.append_at(vec![retract], Source::Cli, now()).unwrap();
+        store.verify().unwrap();
+        assert_eq!(store.get(30).unwrap().unwrap().id, "e27");
+        assert_eq!(world(&store).unwrap(), [1, 2, 63]);
+        assert_eq!(amended(&store).unwrap(), [30]);
+        drop(store);
+        dir
+    };
+    for targets in [false, true] {
+        let dir = school_with_a_retraction();
+        Store::open(dir.path())
+            .unwrap()
+            .tamper_world_flip(targets)
+            .unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let err = if targets {
+            amended(&store).unwrap_err()
+        } else {
+            world(&store).unwrap_err()
+        };
+        assert_eq!(err.kind(), store::ErrorKind::Damaged, "{err}");
+        assert!(err.to_string().contains("read model"), "{err}");
+        drop(store);
+
+        let dir = school_with_a_retraction();
+        let seq = if targets { 30 } else { 2 };
+        Store::open(dir.path())
+            .unwrap()
+            .tamper_world_drop(targets, seq)
+            .unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let err = store.verify().unwrap_err();
+        assert_eq!(err.kind(), store::ErrorKind::Damaged, "{err}");
+        let want = if targets {
+            "read model amended rows: seq 30 amended by seq 63 is missing"
+        } else {
+            "read model world envelopes: seq 2 is missing"
+        };
+        assert!(err.to_string().contains(want), "{err}");
+    }
+}
+
+#[test]
 fn read_models_of_an_earlier_layout_are_rebuilt_on_open_and_then_verify() {
     let dir = store_of_a_school();
     let seqs = |envs: Vec<events::Envelope>| envs.iter().map(|e| e.seq).collect::<Vec<_>>();
