@@ -1827,12 +1827,17 @@ impl Store {
     /// fact rows, leaving its check as it was.
     #[doc(hidden)]
     pub fn tamper_fact_rows_flip(&self) -> Result<(), StoreError> {
+        self.tamper_flip_first(ROWS_PREFIX, "fact rows")
+    }
+
+    /// Flips one byte of the first value under `prefix` (`what` it holds), leaving its check.
+    fn tamper_flip_first(&self, prefix: &[u8], what: &str) -> Result<(), StoreError> {
         self.scopes.compact()?;
         let (k, v) = self
             .scopes
-            .scan_prefix(ROWS_PREFIX)?
+            .scan_prefix(prefix)?
             .next()
-            .ok_or_else(|| StoreError::Corrupt("no fact rows".into()))??;
+            .ok_or_else(|| StoreError::Corrupt(format!("no {what}")))??;
         let mut v = v.to_vec();
         v[0] ^= 0x01;
         self.scopes.insert(&k, v)?;
@@ -1870,21 +1875,10 @@ impl Store {
     /// as it was.
     #[doc(hidden)]
     pub fn tamper_world_flip(&self, amended: bool) -> Result<(), StoreError> {
-        self.scopes.compact()?;
-        let prefix = if amended {
-            TARGETS_PREFIX
-        } else {
-            WORLD_PREFIX
-        };
-        let (k, v) = self
-            .scopes
-            .scan_prefix(prefix)?
-            .next()
-            .ok_or_else(|| StoreError::Corrupt("no such read model".into()))??;
-        let mut v = v.to_vec();
-        v[0] ^= 0x01;
-        self.scopes.insert(&k, v)?;
-        self.sync()
+        match amended {
+            true => self.tamper_flip_first(TARGETS_PREFIX, "amended rows"),
+            false => self.tamper_flip_first(WORLD_PREFIX, "world envelopes"),
+        }
     }
 
     /// Damage for tests (never on real data): removes the record of `seq` from the world's
@@ -1935,16 +1929,8 @@ impl Store {
     /// `school`'s postings, leaving its check as it was.
     #[doc(hidden)]
     pub fn tamper_read_model_flip(&self, school: &str) -> Result<(), StoreError> {
-        self.scopes.compact()?;
-        let (k, v) = self
-            .scopes
-            .scan_prefix(school_prefix(school))?
-            .next()
-            .ok_or_else(|| StoreError::Corrupt(format!("no read model of school {school}")))??;
-        let mut v = v.to_vec();
-        v[0] ^= 0x01;
-        self.scopes.insert(&k, v)?;
-        self.sync()
+        let what = format!("read model of school {school}");
+        self.tamper_flip_first(&school_prefix(school), &what)
     }
 
     /// For tests (never on real data): makes the read models look like those of the layout

@@ -79,23 +79,7 @@ impl Record<'_> {
 /// The records of `bytes`, in order; an `Err` (with the offset where the bad record starts)
 /// ends the iteration.
 pub(super) fn decode(bytes: &[u8]) -> impl Iterator<Item = Result<Record<'_>, usize>> + '_ {
-    let mut at = 0usize;
-    let mut failed = false;
-    std::iter::from_fn(move || {
-        if failed || at >= bytes.len() {
-            return None;
-        }
-        match record_at(&bytes[at..]) {
-            Some((r, len)) => {
-                at += len;
-                Some(Ok(r))
-            }
-            None => {
-                failed = true;
-                Some(Err(at))
-            }
-        }
-    })
+    walk(bytes, record_at)
 }
 
 /// The records of `bytes` of amended rows, each with its amendment's seq, in order; an `Err`
@@ -103,22 +87,30 @@ pub(super) fn decode(bytes: &[u8]) -> impl Iterator<Item = Result<Record<'_>, us
 pub(super) fn decode_amended(
     bytes: &[u8],
 ) -> impl Iterator<Item = Result<(u64, Record<'_>), usize>> + '_ {
+    walk(bytes, |rest| {
+        let amendment = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+        let (r, len) = record_at(&rest[8..])?;
+        Some(((amendment, r), 8 + len))
+    })
+}
+
+/// The items `one` reads one after another from `bytes` (`one`: the item at the start of what
+/// is left and its length, `None` when it does not read); an `Err` with the offset where one
+/// fails ends the iteration.
+fn walk<'a, T>(
+    bytes: &'a [u8],
+    one: impl Fn(&'a [u8]) -> Option<(T, usize)> + 'a,
+) -> impl Iterator<Item = Result<T, usize>> + 'a {
     let mut at = 0usize;
     let mut failed = false;
     std::iter::from_fn(move || {
         if failed || at >= bytes.len() {
             return None;
         }
-        let rest = &bytes[at..];
-        let record = rest.get(..8).and_then(|a| {
-            let amendment = u64::from_le_bytes(a.try_into().ok()?);
-            let (r, len) = record_at(&rest[8..])?;
-            Some((amendment, r, 8 + len))
-        });
-        match record {
-            Some((amendment, r, len)) => {
+        match one(&bytes[at..]) {
+            Some((item, len)) => {
                 at += len;
-                Some(Ok((amendment, r)))
+                Some(Ok(item))
             }
             None => {
                 failed = true;
