@@ -563,7 +563,9 @@ impl Store {
 
     /// Test damage, the full rewrite: `tamper_rewrite` (the envelope at `seq` edited, every
     /// later one re-chained, the head marker moved), the head file rewritten whole to the new
-    /// head, then `tamper_rebuild_tree`. Everything the store itself can check holds after it.
+    /// head, then `tamper_rebuild_tree`, and the read models emptied (they hold copies of
+    /// envelopes, `world`): the next open derives them from the rewritten log, as whoever
+    /// rewrote it would. Everything the store itself can check holds after it.
     #[doc(hidden)]
     pub fn tamper_rewrite_history(
         &self,
@@ -576,7 +578,10 @@ impl Store {
         *self.head_file.lock().unwrap_or_else(|e| e.into_inner()) =
             Some(super::head_file::HeadFile::open(&self.path)?);
         self.lock().head = head;
-        self.tamper_rebuild_tree()
+        self.tamper_rebuild_tree()?;
+        self.scopes.clear()?;
+        self.lock_read_model_lists().clear();
+        self.sync()
     }
 
     /// A walk of the stored tree and the checkpoints alongside the log, for `verify`.
