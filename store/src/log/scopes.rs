@@ -202,11 +202,38 @@ fn rows_malformed(key: &[u8], e: events::row::RowError) -> StoreError {
     StoreError::Corrupt(format!("read model {}: {e}", show_key(key)))
 }
 
+/// The last value of `values` while it is under `ROWS_VALUE_BYTES`, else a new one.
+fn open_value(values: &mut Vec<Vec<u8>>) -> &mut Vec<u8> {
+    if values.last().is_none_or(|v| v.len() >= ROWS_VALUE_BYTES) {
+        values.push(Vec::new());
+    }
+    values.last_mut().expect("pushed above")
+}
+
 fn world_malformed(key: &[u8], at: usize) -> StoreError {
     StoreError::Corrupt(format!(
         "read model {}: an envelope record is malformed at byte {at}",
         show_key(key)
     ))
+}
+
+/// The first record by key that `have` lacks, holds differently or holds beyond `want`, as
+/// `name` of its key followed by what is wrong.
+fn first_record_difference<K: Ord + Copy, V: Eq>(
+    have: &std::collections::BTreeMap<K, V>,
+    want: &std::collections::BTreeMap<K, V>,
+    name: impl Fn(K) -> String,
+) -> Option<String> {
+    let keys: BTreeSet<K> = want.keys().chain(have.keys()).copied().collect();
+    keys.into_iter().find_map(|k| {
+        let what = match (have.get(&k), want.get(&k)) {
+            (Some(a), Some(b)) if a == b => return None,
+            (None, _) => "is missing",
+            (_, None) => "does not belong there",
+            _ => "is different",
+        };
+        Some(format!("{} {what}", name(k)))
+    })
 }
 
 /// A key as a person reads it.
@@ -729,19 +756,10 @@ impl Scoper {
         let seq = env.seq;
         self.registry_target = None;
         self.school_registry_target = None;
-        if self.rows.last().is_none_or(|v| v.len() >= ROWS_VALUE_BYTES) {
-            self.rows.push(Vec::new());
-        }
-        let open = self.rows.last_mut().expect("pushed above");
-        if !events::row::encode(env, open) || matches!(env.event, Event::IncidentReported { .. }) {
-            if self
-                .world
-                .last()
-                .is_none_or(|v| v.len() >= ROWS_VALUE_BYTES)
-            {
-                self.world.push(Vec::new());
-            }
-            super::world::encode(env, self.world.last_mut().expect("pushed above"));
+        if !events::row::encode(env, open_value(&mut self.rows))
+            || matches!(env.event, Event::IncidentReported { .. })
+        {
+            super::world::encode(env, open_value(&mut self.world));
         }
         let mut places = match env.event.target() {
             None => self.places_of(&env.event, earlier)?,
@@ -910,18 +928,7 @@ impl Scoper {
         amended.amendments.push(env.seq);
         self.amended.insert(t.seq, amended);
         if events::row::has_row(t.event.kind()) {
-            if self
-                .targets
-                .last()
-                .is_none_or(|v| v.len() >= ROWS_VALUE_BYTES)
-            {
-                self.targets.push(Vec::new());
-            }
-            super::world::encode_amended(
-                env.seq,
-                &t,
-                self.targets.last_mut().expect("pushed above"),
-            );
+            super::world::encode_amended(env.seq, &t, open_value(&mut self.targets));
         }
         Ok(places)
     }
@@ -1227,59 +1234,21 @@ impl Content {
                 show_key(k)
             ));
         }
-        let seqs: BTreeSet<u64> = want.rows.keys().chain(self.rows.keys()).copied().collect();
-        for seq in seqs {
-            match (self.rows.get(&seq), want.rows.get(&seq)) {
-                (Some(a), Some(b)) if a == b => {}
-                (None, _) => return Some(format!("read model fact rows: seq {seq} is missing")),
-                (_, None) => {
-                    return Some(format!(
-                        "read model fact rows: seq {seq} does not belong there"
-                    ));
-                }
-                _ => return Some(format!("read model fact rows: seq {seq} is different")),
-            }
-        }
-        let seqs: BTreeSet<u64> = want
-            .world
-            .keys()
-            .chain(self.world.keys())
-            .copied()
-            .collect();
-        for seq in seqs {
-            match (self.world.get(&seq), want.world.get(&seq)) {
-                (Some(a), Some(b)) if a == b => {}
-                (None, _) => {
-                    return Some(format!("read model world envelopes: seq {seq} is missing"));
-                }
-                (_, None) => {
-                    return Some(format!(
-                        "read model world envelopes: seq {seq} does not belong there"
-                    ));
-                }
-                _ => {
-                    return Some(format!(
-                        "read model world envelopes: seq {seq} is different"
-                    ));
-                }
-            }
-        }
-        let pairs: BTreeSet<(u64, u64)> = want
-            .targets
-            .keys()
-            .chain(self.targets.keys())
-            .copied()
-            .collect();
-        for (a, seq) in pairs {
-            let what = match (self.targets.get(&(a, seq)), want.targets.get(&(a, seq))) {
-                (Some(x), Some(y)) if x == y => continue,
-                (None, _) => "is missing",
-                (_, None) => "does not belong there",
-                _ => "is different",
-            };
-            return Some(format!(
-                "read model amended rows: seq {seq} amended by seq {a} {what}"
-            ));
+        let differs = first_record_difference(&self.rows, &want.rows, |seq| {
+            format!("read model fact rows: seq {seq}")
+        })
+        .or_else(|| {
+            first_record_difference(&self.world, &want.world, |seq| {
+                format!("read model world envelopes: seq {seq}")
+            })
+        })
+        .or_else(|| {
+            first_record_difference(&self.targets, &want.targets, |(a, seq)| {
+                format!("read model amended rows: seq {seq} amended by seq {a}")
+            })
+        });
+        if differs.is_some() {
+            return differs;
         }
         for (k, v) in &want.values {
             if self.values.get(k) != Some(v) {
@@ -1528,9 +1497,9 @@ impl Store {
                     }
                 };
                 for item in values {
-                    let item = item.and_then(|(k, v)| match opened(&k, &v) {
-                        Ok(_) => Ok((k, v)),
-                        Err(e) => Err(e),
+                    let item = item.and_then(|(k, v)| {
+                        opened(&k, &v)?;
+                        Ok((k, v))
                     });
                     let failed = item.is_err();
                     // A send fails once the reader has stopped (it is past `head`).

@@ -402,17 +402,14 @@ fn a_changed_world_envelope_or_amended_row_is_refused_on_read_and_a_resealed_one
     let school_with_a_retraction = || {
         let dir = store_of_a_school();
         let store = Store::open(dir.path()).unwrap();
-        let retract = events::Draft {
-            sealed: None,
-            id: "r30".into(),
-            occurred_at: crate::at(90),
-            actor: "admin".into(),
-            event: events::Event::Retracted {
+        let retract = crate::by_admin(
+            "r30",
+            90,
+            events::Event::Retracted {
                 target: "e27".into(),
                 reason: "entered twice".into(),
             },
-            recorded_at: None,
-        };
+        );
         store.append_at(vec![retract], Source::Cli, now()).unwrap();
         store.verify().unwrap();
         assert_eq!(store.get(30).unwrap().unwrap().id, "e27");

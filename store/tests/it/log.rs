@@ -220,19 +220,11 @@ fn given_amendments_when_indexed_then_they_are_listed_with_the_child() {
 
 #[test]
 fn given_amendments_when_read_as_of_a_head_then_amended_rows_are_the_targets_amended_by_then() {
-    let amend = |id: &str, day: u32, event: Event| events::Draft {
-        sealed: None,
-        id: id.into(),
-        occurred_at: at(day),
-        actor: "admin".into(),
-        event,
-        recorded_at: None,
-    };
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path()).unwrap();
     let talks = ["a", "b", "c"].map(|id| talk(id, "t1", "c1", 1));
     store.append_at(talks.to_vec(), Source::Cli, now()).unwrap();
-    let retract = amend(
+    let retract = crate::by_admin(
         "r",
         3,
         Event::Retracted {
@@ -241,25 +233,9 @@ fn given_amendments_when_read_as_of_a_head_then_amended_rows_are_the_targets_ame
         },
     );
     store.append_at(vec![retract], Source::Cli, now()).unwrap();
-    let correct = amend(
-        "k",
-        4,
-        Event::Corrected {
-            target: "b".into(),
-            changes: [("child".to_owned(), serde_json::json!("c2"))].into(),
-            reason: "wrong child".into(),
-        },
-    );
+    let correct = crate::child_corrected("k", 4, "b", "c2");
     store.append_at(vec![correct], Source::Cli, now()).unwrap();
-    let again = amend(
-        "k2",
-        5,
-        Event::Corrected {
-            target: "b".into(),
-            changes: [("child".to_owned(), serde_json::json!("c3"))].into(),
-            reason: "wrong child again".into(),
-        },
-    );
+    let again = crate::child_corrected("k2", 5, "b", "c3");
     store.append_at(vec![again], Source::Cli, now()).unwrap();
     // The targets as recorded (`b` still about c1), each once, in log order.
     let rows = |store: &Store, head: u64| -> Vec<(u64, String, Vec<String>)> {
