@@ -67,14 +67,17 @@ pub fn term_report(
 
 /// The score runs of `schools` for `period` as of the read's time, from the fact rows
 /// (`reports::ScoreRuns` fed by [`plan::RowRead::facts`]): each equal to `reports::score_runs`
-/// of the replay's timeline.
+/// of the replay's timeline but for the drill-down, which these runs leave out (every row's
+/// `windows` empty: `ScoreRuns::without_drill_down`).
 pub fn score_runs(
     read: &plan::RowRead<'_>,
     schools: &[&str],
     period: &Period,
     other: Option<&BTreeMap<String, f64>>,
 ) -> Result<Vec<Result<ScoreRun, ProjectionError>>, ReportReadError> {
-    let mut runs = reports::ScoreRuns::new(read.world(), schools, period, other);
+    // A county run has no drill-down (`scores --staff` needs `--school`).
+    let mut runs =
+        reports::ScoreRuns::new(read.world(), schools, period, other).without_drill_down();
     read.facts(|f| {
         match f {
             RowFact::Row(row) => runs.add_row(&row),

@@ -123,6 +123,12 @@ pub enum ReportError {
         /// The most (pairing, window) pairs of one staff member.
         max_due: u128,
     },
+    /// A score run holds more of something than the plan's packed keys have bits for.
+    #[error("the score run holds more {what} than its packed keys can number")]
+    KeyRange {
+        /// What overflowed: `schools`, `pairings` or `windows of one kind`.
+        what: &'static str,
+    },
     /// A report frame lacks a column or holds an unexpected type (a bug in this crate).
     #[error("report column {column} is missing or mistyped")]
     Column {

@@ -54,6 +54,50 @@ use crate::error::ReportError;
 /// The window kinds, in the order a drill-down lists them.
 const PERS: [Per; 4] = [Per::Week, Per::Month, Per::Term, Per::Year];
 
+/// A window kind's place in [`PERS`].
+fn per_code(per: Per) -> i64 {
+    PERS.iter().position(|p| *p == per).unwrap_or(PERS.len()) as i64
+}
+
+// The packed keys of the plan's largest join and group-by (`day_key`, `count_key`): one
+// `Int64` where there were three or four columns. polars hashes one integer column
+// directly; several it first encodes row by row into bytes, which at county scale was the
+// largest part of the plan's time. Each part has its bits, checked before the plan runs
+// (`Inputs::check_keys`); the kind code and the window kind fit by construction.
+/// Bits of a school's code in the run.
+const SC_BITS: u32 = 23;
+/// Bits of a day number biased to be non-negative.
+const DAY_BITS: u32 = 32;
+/// Bits of an event kind's code.
+const KIND_BITS: u32 = 8;
+/// Bits of a window's number within its kind.
+const W_BITS: u32 = 16;
+/// Bits of a window kind's code.
+const PC_BITS: u32 = 2;
+/// Bits of a pairing's code.
+const PID_BITS: u32 = 63 - PC_BITS - W_BITS - KIND_BITS;
+const _: () = {
+    assert!(SC_BITS + DAY_BITS + KIND_BITS <= 63);
+    assert!(EventKind::ALL.len() < 1 << KIND_BITS);
+    assert!(PERS.len() <= 1 << PC_BITS);
+};
+
+/// (school code, day, event kind) as one integer: `sc ‖ day + 2³¹ ‖ kind`.
+fn day_key() -> Expr {
+    (col("sc").cast(DataType::Int64) * lit(1i64 << (DAY_BITS + KIND_BITS)))
+        + (col("day").cast(DataType::Int64) + lit(1i64 << (DAY_BITS - 1))) * lit(1i64 << KIND_BITS)
+        + col("kind").cast(DataType::Int64)
+}
+
+/// (pairing code, window kind, window, event kind `kind`) as one integer: `pid ‖ pc ‖ w ‖
+/// kind`. A window's count is grouped by it and joined on it, never decoded.
+fn count_key(kind: Expr) -> Expr {
+    ((col("pid").cast(DataType::Int64) * lit(1i64 << PC_BITS) + col("pc")) * lit(1i64 << W_BITS)
+        + col("w").cast(DataType::Int64))
+        * lit(1i64 << KIND_BITS)
+        + kind
+}
+
 /// A day as the frames hold it: days since 0001-01-01 (`Int32`).
 fn day_number(d: NaiveDate) -> i32 {
     d.num_days_from_ce()
@@ -113,6 +157,8 @@ pub struct ScoreRuns<'a> {
     inputs: Inputs,
     results: Vec<Option<Result<ScoreRun, ProjectionError>>>,
     scored: Vec<(usize, &'a str, NaiveDate, NaiveDate)>,
+    /// Whether each row carries its windows (`StaffScore::windows`, the drill-down).
+    drill_down: bool,
 }
 
 impl<'a> ScoreRuns<'a> {
@@ -142,7 +188,17 @@ impl<'a> ScoreRuns<'a> {
             inputs,
             results,
             scored,
+            drill_down: true,
         }
+    }
+
+    /// The same runs without the drill-down: every row's `windows` empty, everything else
+    /// equal. A county run has no `--staff`, and its windows were most of its rows and memory
+    /// (one per pairing, window and quota); scores and compliance are computed from them all
+    /// the same, never materialised.
+    pub fn without_drill_down(mut self) -> Self {
+        self.drill_down = false;
+        self
     }
 
     /// Counts one effective fact (of any kind: those no quota counts are passed over).
@@ -201,7 +257,7 @@ impl<'a> ScoreRuns<'a> {
             if let Some(o) = other {
                 self.inputs.add_other(o);
             }
-            let out = self.inputs.run(other.is_some())?;
+            let out = self.inputs.run(other.is_some(), self.drill_down)?;
             let mut by_school = out.into_runs()?;
             for (i, school, first_day, last_day) in self.scored {
                 let rows = by_school.remove(school).unwrap_or_default();
@@ -313,6 +369,8 @@ struct Inputs {
     // windows
     wi_school: Vec<String>,
     wi_per: Vec<&'static str>,
+    /// The window kind's place in `PERS` (a packed key's part: `plan`).
+    wi_pc: Vec<i64>,
     wi_rank: Vec<i32>,
     wi_w: Vec<i32>,
     wi_label: Vec<String>,
@@ -330,6 +388,8 @@ struct Inputs {
     wd_school: Vec<String>,
     wd_sc: Vec<u64>,
     wd_per: Vec<&'static str>,
+    /// The window kind's place in `PERS` (a packed key's part: `plan`).
+    wd_pc: Vec<i64>,
     wd_w: Vec<i32>,
     wd_day: Vec<i32>,
     // policies: the days each governs
@@ -398,6 +458,7 @@ impl Inputs {
                 window_count += 1;
                 self.wi_school.push(school.to_owned());
                 self.wi_per.push(per.as_str());
+                self.wi_pc.push(per_code(per));
                 self.wi_rank.push(rank as i32);
                 self.wi_w.push(w);
                 self.wi_label.push(win.label.clone());
@@ -417,6 +478,7 @@ impl Inputs {
                     self.wd_school.push(school.to_owned());
                     self.wd_sc.push(sc);
                     self.wd_per.push(per.as_str());
+                    self.wd_pc.push(per_code(per));
                     self.wd_w.push(w);
                     self.wd_day.push(day_number(d));
                 }
@@ -543,7 +605,7 @@ impl Inputs {
     }
 
     /// Runs the plan.
-    fn run(self, with_other: bool) -> Result<Output, ReportError> {
+    fn run(self, with_other: bool, drill_down: bool) -> Result<Output, ReportError> {
         // The weights at one scale: W = digits × 10^(scale − decimals).
         let scale = self
             .qu_w_decimals
@@ -572,6 +634,7 @@ impl Inputs {
         }
         let quota_names: Vec<String> = max_weight.keys().map(|s| (*s).to_owned()).collect();
         self.check_range(&max_weight)?;
+        self.check_keys()?;
 
         let err = |context| ReportError::polars(context);
         let df = |height: usize, cols: Vec<Column>, context| {
@@ -662,6 +725,7 @@ impl Inputs {
             vec![
                 Column::new("school".into(), self.wi_school),
                 Column::new("per".into(), self.wi_per),
+                Column::new("pc".into(), self.wi_pc),
                 Column::new("rank".into(), self.wi_rank),
                 Column::new("w".into(), self.wi_w),
                 Column::new("label".into(), self.wi_label),
@@ -691,6 +755,7 @@ impl Inputs {
                 Column::new("school".into(), self.wd_school),
                 Column::new("sc".into(), self.wd_sc),
                 Column::new("per".into(), self.wd_per),
+                Column::new("pc".into(), self.wd_pc),
                 Column::new("w".into(), self.wd_w),
                 Column::new("day".into(), self.wd_day),
             ],
@@ -758,7 +823,33 @@ impl Inputs {
             },
             &quota_names,
             with_other,
+            drill_down,
         )
+    }
+
+    /// Refuses a run whose codes do not fit the packed keys of `plan` (`day_key`,
+    /// `count_key`): far beyond any county, but a key that wrapped would count an event in
+    /// another window.
+    fn check_keys(&self) -> Result<(), ReportError> {
+        let schools = self
+            .wd_sc
+            .iter()
+            .chain(&self.pa_sc)
+            .max()
+            .copied()
+            .unwrap_or(0);
+        if schools >= 1 << SC_BITS {
+            return Err(ReportError::KeyRange { what: "schools" });
+        }
+        if self.pid_count >= 1 << PID_BITS {
+            return Err(ReportError::KeyRange { what: "pairings" });
+        }
+        if self.wd_w.iter().any(|w| !(0..1 << W_BITS).contains(w)) {
+            return Err(ReportError::KeyRange {
+                what: "windows of one kind",
+            });
+        }
+        Ok(())
     }
 
     /// Refuses a run whose exact figures could exceed `i128` (polars' integer arithmetic
@@ -859,7 +950,8 @@ struct Frames {
 struct Output {
     rows: DataFrame,
     compliance: DataFrame,
-    windows: DataFrame,
+    /// `None` for a run without the drill-down.
+    windows: Option<DataFrame>,
 }
 
 fn inner(left: LazyFrame, right: LazyFrame, on: &[&str]) -> LazyFrame {
@@ -894,7 +986,12 @@ fn round_half_up(num: Expr, den: Expr) -> Expr {
 }
 
 /// The plan: every school of the run at once.
-fn plan(f: Frames, quota_names: &[String], with_other: bool) -> Result<Output, ReportError> {
+fn plan(
+    f: Frames,
+    quota_names: &[String],
+    with_other: bool,
+    drill_down: bool,
+) -> Result<Output, ReportError> {
     // Staff rows (rules §7.9): joined on or before the period's last day, not left before
     // its first.
     let last_days = f.periods.clone().select([col("school"), col("last")]);
@@ -925,6 +1022,7 @@ fn plan(f: Frames, quota_names: &[String], with_other: bool) -> Result<Output, R
     .select([
         col("school"),
         col("per"),
+        col("pc"),
         col("rank"),
         col("w"),
         col("label"),
@@ -942,6 +1040,7 @@ fn plan(f: Frames, quota_names: &[String], with_other: bool) -> Result<Output, R
             col("quota"),
             col("qindex"),
             col("event"),
+            col("kind"),
             col("min"),
         ]),
         &["school", "policy", "per"],
@@ -979,8 +1078,8 @@ fn plan(f: Frames, quota_names: &[String], with_other: bool) -> Result<Output, R
         .alias("active_days")]);
     let active = inner(active, pids.clone(), &["pid"]);
 
-    // Events on active days of a pairing, by the window of each kind their day lies in.
-    // Counted by codes (school, pairing, kind: integers), named after the group-by.
+    // Events on active days of a pairing, by the window of each kind their day lies in,
+    // counted by (pairing, window, kind): integers packed into one all the way.
     let counts = inner(
         f.events,
         pairings
@@ -989,7 +1088,7 @@ fn plan(f: Frames, quota_names: &[String], with_other: bool) -> Result<Output, R
         &["pair"],
     )
     .filter(col("a").lt_eq(col("day")).and(col("day").lt(col("b"))))
-    .select([col("pid"), col("sc"), col("kind"), col("day")]);
+    .select([col("pid"), day_key().alias("k")]);
     // Only the windows of a period kind some quota of the school counts this event kind in
     // (rules §7.2): every other (window, kind) count would be dropped by the left join below.
     // Joining on the kind as well keeps an event from meeting every window of every period
@@ -1000,54 +1099,49 @@ fn plan(f: Frames, quota_names: &[String], with_other: bool) -> Result<Output, R
         .select([col("school"), col("per"), col("kind")])
         .unique(None, UniqueKeepStrategy::First);
     let counted_days = inner(f.window_days, counted, &["school", "per"]).select([
-        col("sc"),
-        col("day"),
-        col("kind"),
-        col("per"),
+        day_key().alias("k"),
+        col("pc"),
         col("w"),
     ]);
-    let counts = inner(counts, counted_days, &["sc", "day", "kind"])
-        .group_by([col("pid"), col("per"), col("w"), col("kind")])
+    let counts = inner(counts, counted_days, &["k"])
+        .select([count_key(col("k") % lit(1i64 << KIND_BITS)).alias("g")])
+        .group_by([col("g")])
         .agg([len().cast(DataType::Int64).alias("count")]);
-    let kinds = f
-        .quotas
-        .clone()
-        .select([col("kind"), col("event")])
-        .unique(None, UniqueKeepStrategy::First);
-    let counts = inner(inner(counts, pids, &["pid"]), kinds, &["kind"]).select([
-        col("school"),
-        col("staff"),
-        col("pairing"),
-        col("per"),
-        col("w"),
-        col("event"),
-        col("count"),
-    ]);
 
+    // A window's count is the events of its pairing, window and quota's kind: one packed key.
     let windows = left(
-        inner(active, window_quotas, &["school", "per", "w"]),
+        inner(active, window_quotas, &["school", "per", "w"])
+            .with_columns([count_key(col("kind").cast(DataType::Int64)).alias("g")]),
         counts,
-        &["school", "staff", "pairing", "per", "w", "event"],
+        &["g"],
     )
     .with_columns([col("count").fill_null(lit(0i64))])
     .with_columns([(lit(2i64) * col("active_days"))
         .gt_eq(col("days"))
         .alias("due")])
-    .with_columns([col("due").and(col("count").gt_eq(col("min"))).alias("met")])
-    .sort_by_exprs(
-        [
-            col("ord"),
-            col("pairing"),
-            col("rank"),
-            col("w"),
-            col("qindex"),
-        ],
-        SortMultipleOptions::default(),
-    )
-    .collect()
-    .map_err(ReportError::polars(
-        "computing the windows of the score run",
-    ))?;
+    .with_columns([col("due").and(col("count").gt_eq(col("min"))).alias("met")]);
+    // The drill-down's rows, in its order; without it the compliance below reads the plan.
+    let (windows, of_windows) = if drill_down {
+        let sorted = windows
+            .sort_by_exprs(
+                [
+                    col("ord"),
+                    col("pairing"),
+                    col("rank"),
+                    col("w"),
+                    col("qindex"),
+                ],
+                SortMultipleOptions::default(),
+            )
+            .collect()
+            .map_err(ReportError::polars(
+                "computing the windows of the score run",
+            ))?;
+        let lazy = sorted.clone().lazy();
+        (Some(sorted), lazy)
+    } else {
+        (None, windows)
+    };
 
     // The weight of each quota: the last policy in force on a day of the period that has
     // it (rules §7.3); the policy on the period's last day is the last of them.
@@ -1069,9 +1163,7 @@ fn plan(f: Frames, quota_names: &[String], with_other: bool) -> Result<Output, R
         ]);
 
     let compliance = left(
-        windows
-            .clone()
-            .lazy()
+        of_windows
             .filter(col("due"))
             .group_by([col("school"), col("staff"), col("quota")])
             .agg([
@@ -1318,69 +1410,90 @@ impl Output {
             }
         }
 
-        // Windows by (school, staff), in drill-down order.
+        // Windows by (school, staff), in drill-down order. The frame is sorted by staff
+        // member, so a key is made once per staff member's run of rows, not per row, and the
+        // columns are read by iterators (a `get` per cell looks its chunk up every time).
         let mut windows: HashMap<Key, Vec<WindowRow>> = HashMap::new();
-        {
-            let w = &self.windows;
-            let school = typed!(w, "school", str);
-            let staff = typed!(w, "staff", str);
-            let child = typed!(w, "child", str);
-            let quota = typed!(w, "quota", str);
-            let event = typed!(w, "event", str);
-            let per = typed!(w, "per", str);
-            let label = typed!(w, "label", str);
-            let start = typed!(w, "start", i32);
-            let end = typed!(w, "end", i32);
-            let days = typed!(w, "days", i64);
-            let active = typed!(w, "active_days", i64);
-            let min = typed!(w, "min", i64);
-            let count = typed!(w, "count", i64);
-            let due = typed!(w, "due", bool);
-            let met = typed!(w, "met", bool);
-            let n = |v: Option<i64>, column| {
-                v.and_then(|x| u64::try_from(x).ok())
+        if let Some(w) = &self.windows {
+            let mut school = typed!(w, "school", str).iter();
+            let mut staff = typed!(w, "staff", str).iter();
+            let mut child = typed!(w, "child", str).iter();
+            let mut quota = typed!(w, "quota", str).iter();
+            let mut event = typed!(w, "event", str).iter();
+            let mut per = typed!(w, "per", str).iter();
+            let mut label = typed!(w, "label", str).iter();
+            let mut start = typed!(w, "start", i32).iter();
+            let mut end = typed!(w, "end", i32).iter();
+            let mut days = typed!(w, "days", i64).iter();
+            let mut active = typed!(w, "active_days", i64).iter();
+            let mut min = typed!(w, "min", i64).iter();
+            let mut count = typed!(w, "count", i64).iter();
+            let mut due = typed!(w, "due", bool).iter();
+            let mut met = typed!(w, "met", bool).iter();
+            let n = |v: Option<Option<i64>>, column| {
+                v.flatten()
+                    .and_then(|x| u64::try_from(x).ok())
                     .ok_or(ReportError::Column { column })
             };
-            for i in 0..w.height() {
-                let s = |v: Option<&str>, column| {
-                    v.map(str::to_owned).ok_or(ReportError::Column { column })
-                };
+            let s = |v: Option<Option<&str>>, column| {
+                v.flatten()
+                    .map(str::to_owned)
+                    .ok_or(ReportError::Column { column })
+            };
+            let day = |v: Option<Option<i32>>, column| {
+                day_of(v.flatten().ok_or(ReportError::Column { column })?, column)
+            };
+            let mut run: Option<(Key, Vec<WindowRow>)> = None;
+            for _ in 0..w.height() {
                 let row = WindowRow {
-                    child: s(child.get(i), "child")?,
-                    quota: s(quota.get(i), "quota")?,
+                    child: s(child.next(), "child")?,
+                    quota: s(quota.next(), "quota")?,
                     event: event
-                        .get(i)
+                        .next()
+                        .flatten()
                         .and_then(|e| kinds.get(e).copied())
                         .ok_or(ReportError::Column { column: "event" })?,
                     per: per
-                        .get(i)
+                        .next()
+                        .flatten()
                         .and_then(|p| pers.get(p).copied())
                         .ok_or(ReportError::Column { column: "per" })?,
-                    label: s(label.get(i), "label")?,
-                    start: day_of(
-                        start
-                            .get(i)
-                            .ok_or(ReportError::Column { column: "start" })?,
-                        "start",
-                    )?,
-                    end: day_of(
-                        end.get(i).ok_or(ReportError::Column { column: "end" })?,
-                        "end",
-                    )?,
-                    days: n(days.get(i), "days")?,
-                    active_days: n(active.get(i), "active_days")?,
+                    label: s(label.next(), "label")?,
+                    start: day(start.next(), "start")?,
+                    end: day(end.next(), "end")?,
+                    days: n(days.next(), "days")?,
+                    active_days: n(active.next(), "active_days")?,
                     min: min
-                        .get(i)
+                        .next()
+                        .flatten()
                         .and_then(|x| u32::try_from(x).ok())
                         .ok_or(ReportError::Column { column: "min" })?,
-                    count: n(count.get(i), "count")?,
-                    due: due.get(i).ok_or(ReportError::Column { column: "due" })?,
-                    met: met.get(i).ok_or(ReportError::Column { column: "met" })?,
+                    count: n(count.next(), "count")?,
+                    due: due
+                        .next()
+                        .flatten()
+                        .ok_or(ReportError::Column { column: "due" })?,
+                    met: met
+                        .next()
+                        .flatten()
+                        .ok_or(ReportError::Column { column: "met" })?,
                 };
-                windows
-                    .entry((s(school.get(i), "school")?, s(staff.get(i), "staff")?))
-                    .or_default()
-                    .push(row);
+                let (Some(Some(sc)), Some(Some(st))) = (school.next(), staff.next()) else {
+                    return Err(ReportError::Column { column: "staff" });
+                };
+                match &mut run {
+                    Some(((s0, s1), rows)) if s0 == sc && s1 == st => rows.push(row),
+                    _ => {
+                        if let Some((key, rows)) =
+                            run.replace(((sc.to_owned(), st.to_owned()), vec![row]))
+                        {
+                            windows.entry(key).or_default().extend(rows);
+                        }
+                    }
+                }
+            }
+            if let Some((key, rows)) = run {
+                windows.entry(key).or_default().extend(rows);
             }
         }
 

@@ -56,8 +56,27 @@ fn same_runs(
     what: &str,
 ) -> usize {
     let together = reports::score_runs(tl, world, schools, period, other).expect("polars runs");
+    // Without the drill-down: the same runs, every row's windows empty.
+    let mut bare = reports::ScoreRuns::new(world, schools, period, other).without_drill_down();
+    for f in tl.facts() {
+        bare.add_fact(f);
+    }
+    let bare = bare
+        .run(tl.as_of(), tl.head_seq())
+        .expect("polars runs without the drill-down");
     let mut rows = 0;
-    for (school, got) in schools.iter().zip(together) {
+    for ((school, got), bare) in schools.iter().zip(together).zip(bare) {
+        let mut emptied = got.clone();
+        if let Ok(run) = &mut emptied {
+            for row in &mut run.rows {
+                row.windows.clear();
+            }
+        }
+        assert_eq!(
+            bare.map_err(|e| e.to_string()),
+            emptied.map_err(|e| e.to_string()),
+            "{what}, {school}, {period}: without the drill-down"
+        );
         let want = projections::scores(tl, world, school, period.clone(), other);
         let alone = reports::score_run(tl, world, school, period, other);
         match (got, want) {
