@@ -208,11 +208,7 @@ impl<'a> ScoreRuns<'a> {
             return;
         }
         // Only the events of a staff member with a pairing in the run count (`push_event`).
-        let Some(staff) = f
-            .event
-            .staff()
-            .filter(|s| self.inputs.pairs.contains_key(*s))
-        else {
+        let Some(staff) = f.event.staff().filter(|s| self.inputs.pairs.has_staff(s)) else {
             return;
         };
         let children = self.world.event_children(&f.event);
@@ -363,7 +359,7 @@ struct Inputs {
     pid_count: u64,
     /// The code of each (staff, child) pair with a pairing row, by staff then child: the
     /// events frame joins the pairings on it (an integer, not two strings per event).
-    pairs: FxHashMap<String, FxHashMap<String, u64>>,
+    pairs: PairCodes,
     /// How many pair codes were given.
     pair_count: u64,
     // windows
@@ -422,6 +418,59 @@ struct Inputs {
     ot_p: Vec<i128>,
     /// The most (pairing, window) pairs of one staff member: a bound of any `due`.
     max_due: u128,
+}
+
+/// The code of each (staff, child) pair with a pairing row, looked up once per counted
+/// event (4.3 million in a county's year). Ids of up to `SHORT_ID` bytes (a generated
+/// county's are 8 to 10) are held inline in one flat key, so a look-up is one hash probe
+/// that follows no pointer; a longer id goes to a second map keyed by the strings. Either
+/// way the key is the ids themselves, byte for byte: no two pairs share one.
+#[derive(Debug, Default)]
+struct PairCodes {
+    short: FxHashMap<[u8; 2 * (SHORT_ID + 1)], u64>,
+    long: FxHashMap<(String, String), u64>,
+    staff: rustc_hash::FxHashSet<String>,
+}
+
+/// The longest id a [`PairCodes`] key holds inline.
+const SHORT_ID: usize = 23;
+
+impl PairCodes {
+    /// `len ‖ bytes ‖ zeros` of each id, or `None` when one is longer than `SHORT_ID`.
+    fn short_key(staff: &str, child: &str) -> Option<[u8; 2 * (SHORT_ID + 1)]> {
+        if staff.len() > SHORT_ID || child.len() > SHORT_ID {
+            return None;
+        }
+        let mut key = [0u8; 2 * (SHORT_ID + 1)];
+        key[0] = staff.len() as u8;
+        key[1..=staff.len()].copy_from_slice(staff.as_bytes());
+        key[SHORT_ID + 1] = child.len() as u8;
+        key[SHORT_ID + 2..SHORT_ID + 2 + child.len()].copy_from_slice(child.as_bytes());
+        Some(key)
+    }
+
+    fn get(&self, staff: &str, child: &str) -> Option<u64> {
+        match Self::short_key(staff, child) {
+            Some(key) => self.short.get(&key).copied(),
+            None => self
+                .long
+                .get(&(staff.to_owned(), child.to_owned()))
+                .copied(),
+        }
+    }
+
+    fn insert(&mut self, staff: &str, child: &str, code: u64) {
+        self.staff.insert(staff.to_owned());
+        match Self::short_key(staff, child) {
+            Some(key) => self.short.insert(key, code),
+            None => self.long.insert((staff.to_owned(), child.to_owned()), code),
+        };
+    }
+
+    /// Whether the staff member has any pairing row in the run.
+    fn has_staff(&self, staff: &str) -> bool {
+        self.staff.contains(staff)
+    }
 }
 
 impl Inputs {
@@ -560,12 +609,11 @@ impl Inputs {
 
     /// The code of a (staff, child) pair, given when its first pairing row is added.
     fn pair_code(&mut self, staff: &str, child: &str) -> u64 {
-        let next = self.pair_count;
-        let of_staff = self.pairs.entry(staff.to_owned()).or_default();
-        if let Some(&code) = of_staff.get(child) {
+        if let Some(code) = self.pairs.get(staff, child) {
             return code;
         }
-        of_staff.insert(child.to_owned(), next);
+        let next = self.pair_count;
+        self.pairs.insert(staff, child, next);
         self.pair_count += 1;
         next
     }
@@ -581,11 +629,8 @@ impl Inputs {
         kind: EventKind,
         day: i32,
     ) {
-        let Some(of_staff) = self.pairs.get(staff) else {
-            return;
-        };
         for c in children {
-            if let Some(&pair) = of_staff.get(c) {
+            if let Some(pair) = self.pairs.get(staff, c) {
                 self.ev_pair.push(pair);
                 self.ev_kind.push(kind_code(kind));
                 self.ev_day.push(day);
@@ -1565,5 +1610,43 @@ impl Output {
                 .push(row.with_exact(exact));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pair_codes_tell_every_pair_apart_short_or_long() {
+        let long = "x".repeat(SHORT_ID + 1);
+        let edge = "y".repeat(SHORT_ID);
+        let pairs = [
+            ("ab", "c"),
+            ("a", "bc"),
+            ("a\0", "bc"),
+            ("", "abc"),
+            (edge.as_str(), edge.as_str()),
+            (edge.as_str(), long.as_str()),
+            (long.as_str(), edge.as_str()),
+            (long.as_str(), long.as_str()),
+            ("s001-t01", "s001-c0001"),
+        ];
+        let mut codes = PairCodes::default();
+        for (i, (staff, child)) in pairs.iter().enumerate() {
+            assert_eq!(codes.get(staff, child), None, "{staff:?} {child:?} before");
+            codes.insert(staff, child, i as u64);
+        }
+        for (i, (staff, child)) in pairs.iter().enumerate() {
+            assert_eq!(
+                codes.get(staff, child),
+                Some(i as u64),
+                "{staff:?} {child:?}"
+            );
+            assert!(codes.has_staff(staff));
+        }
+        assert_eq!(codes.get("s001-t01", "s001-c0002"), None);
+        assert_eq!(codes.get("abc", ""), None);
+        assert!(!codes.has_staff("s001-t02"));
     }
 }
