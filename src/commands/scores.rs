@@ -129,12 +129,15 @@ pub fn scores(store: &Store, opts: &ScoresOptions, open: &plan::Opener<'_>) -> R
     }
 }
 
-/// A school that cannot be scored (unknown, no such period, bad other scores) or a policy
-/// whose decimals are beyond the exact range is the input's (exit 1); polars failing is not.
+/// A school that cannot be scored (unknown, no such period, bad other scores), a policy
+/// whose decimals are beyond the exact range or a run beyond the plan's packed keys is the
+/// input's (exit 1); polars failing is not.
 fn score_error(e: reports::ReportError) -> anyhow::Error {
     match e {
         reports::ReportError::Projection { source } => bad(source),
-        e @ reports::ReportError::ScoreRange { .. } => BadInput(e.to_string()).into(),
+        e @ (reports::ReportError::ScoreRange { .. } | reports::ReportError::KeyRange { .. }) => {
+            BadInput(e.to_string()).into()
+        }
         e => e.into(),
     }
 }
