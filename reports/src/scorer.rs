@@ -1649,4 +1649,30 @@ mod tests {
         assert_eq!(codes.get("abc", ""), None);
         assert!(!codes.has_staff("s001-t02"));
     }
+
+    #[test]
+    fn a_run_beyond_the_packed_keys_is_refused_and_one_at_their_edge_is_not() {
+        let what = |inputs: &Inputs| match inputs.check_keys() {
+            Err(ReportError::KeyRange { what }) => Some(what),
+            Err(e) => panic!("another error: {e}"),
+            Ok(()) => None,
+        };
+        let mut at_edge = Inputs::default();
+        at_edge.pa_sc.push((1 << SC_BITS) - 1);
+        at_edge.pid_count = (1 << PID_BITS) - 1;
+        at_edge.wd_w.push((1 << W_BITS) - 1);
+        assert_eq!(what(&at_edge), None);
+
+        let mut schools = Inputs::default();
+        schools.wd_sc.push(1 << SC_BITS);
+        assert_eq!(what(&schools), Some("schools"));
+        let mut pairings = Inputs::default();
+        pairings.pid_count = 1 << PID_BITS;
+        assert_eq!(what(&pairings), Some("pairings"));
+        let mut windows = Inputs::default();
+        windows.wd_w.push(1 << W_BITS);
+        assert_eq!(what(&windows), Some("windows of one kind"));
+        windows.wd_w[0] = -1;
+        assert_eq!(what(&windows), Some("windows of one kind"));
+    }
 }
