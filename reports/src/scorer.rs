@@ -1666,8 +1666,10 @@ mod tests {
         let mut schools = Inputs::default();
         schools.wd_sc.push(1 << SC_BITS);
         assert_eq!(what(&schools), Some("schools"));
-        let mut pairings = Inputs::default();
-        pairings.pid_count = 1 << PID_BITS;
+        let pairings = Inputs {
+            pid_count: 1 << PID_BITS,
+            ..Inputs::default()
+        };
         assert_eq!(what(&pairings), Some("pairings"));
         let mut windows = Inputs::default();
         windows.wd_w.push(1 << W_BITS);
