@@ -54,9 +54,15 @@ use crate::error::ReportError;
 /// The window kinds, in the order a drill-down lists them.
 const PERS: [Per; 4] = [Per::Week, Per::Month, Per::Term, Per::Year];
 
-/// A window kind's place in [`PERS`].
+/// A window kind's place in [`PERS`]: a match, so that a new kind cannot go unnumbered
+/// (its code must also fit `PC_BITS`, asserted below).
 fn per_code(per: Per) -> i64 {
-    PERS.iter().position(|p| *p == per).unwrap_or(PERS.len()) as i64
+    match per {
+        Per::Week => 0,
+        Per::Month => 1,
+        Per::Term => 2,
+        Per::Year => 3,
+    }
 }
 
 // The packed keys of the plan's largest join and group-by (`day_key`, `count_key`): one
@@ -80,6 +86,10 @@ const _: () = {
     assert!(SC_BITS + DAY_BITS + KIND_BITS <= 63);
     assert!(EventKind::ALL.len() < 1 << KIND_BITS);
     assert!(PERS.len() <= 1 << PC_BITS);
+    assert!(matches!(
+        PERS,
+        [Per::Week, Per::Month, Per::Term, Per::Year]
+    ));
 };
 
 /// (school code, day, event kind) as one integer: `sc ‖ day + 2³¹ ‖ kind`.
@@ -357,8 +367,8 @@ struct Inputs {
     pa_pid: Vec<u64>,
     /// How many pairing codes were given.
     pid_count: u64,
-    /// The code of each (staff, child) pair with a pairing row, by staff then child: the
-    /// events frame joins the pairings on it (an integer, not two strings per event).
+    /// The code of each (staff, child) pair with a pairing row: the events frame joins the
+    /// pairings on it (an integer, not two strings per event).
     pairs: PairCodes,
     /// How many pair codes were given.
     pair_count: u64,
@@ -420,11 +430,12 @@ struct Inputs {
     max_due: u128,
 }
 
-/// The code of each (staff, child) pair with a pairing row, looked up once per counted
-/// event (4.3 million in a county's year). Ids of up to `SHORT_ID` bytes (a generated
-/// county's are 8 to 10) are held inline in one flat key, so a look-up is one hash probe
-/// that follows no pointer; a longer id goes to a second map keyed by the strings. Either
-/// way the key is the ids themselves, byte for byte: no two pairs share one.
+/// The code of each (staff, child) pair with a pairing row, looked up once per event a
+/// quota may count (most of a county year's 4.3 million). Ids of up to `SHORT_ID` bytes (a
+/// generated county's are 8 to 10) are held inline in one flat key, so a look-up is one hash
+/// probe that follows no pointer; a longer id goes to a second map keyed by the strings (a
+/// look-up there copies them: slower, never wrong). Either way the key is the ids
+/// themselves, byte for byte: no two pairs share one.
 #[derive(Debug, Default)]
 struct PairCodes {
     short: FxHashMap<[u8; 2 * (SHORT_ID + 1)], u64>,
