@@ -900,7 +900,8 @@ impl Inputs {
         if self.pid_count >= 1 << PID_BITS {
             return Err(ReportError::KeyRange { what: "pairings" });
         }
-        if self.wd_w.iter().any(|w| !(0..1 << W_BITS).contains(w)) {
+        // Every window is in `wi_w`; the days' and ranges' windows are among them.
+        if self.wi_w.iter().any(|w| !(0..1 << W_BITS).contains(w)) {
             return Err(ReportError::KeyRange {
                 what: "windows of one kind",
             });
@@ -1671,7 +1672,7 @@ mod tests {
         let mut at_edge = Inputs::default();
         at_edge.pa_sc.push((1 << SC_BITS) - 1);
         at_edge.pid_count = (1 << PID_BITS) - 1;
-        at_edge.wd_w.push((1 << W_BITS) - 1);
+        at_edge.wi_w.push((1 << W_BITS) - 1);
         assert_eq!(what(&at_edge), None);
 
         let mut schools = Inputs::default();
@@ -1683,9 +1684,9 @@ mod tests {
         };
         assert_eq!(what(&pairings), Some("pairings"));
         let mut windows = Inputs::default();
-        windows.wd_w.push(1 << W_BITS);
+        windows.wi_w.push(1 << W_BITS);
         assert_eq!(what(&windows), Some("windows of one kind"));
-        windows.wd_w[0] = -1;
+        windows.wi_w[0] = -1;
         assert_eq!(what(&windows), Some("windows of one kind"));
     }
 }
