@@ -64,6 +64,7 @@ fn same_runs(
     let bare = bare
         .run(tl.as_of(), tl.head_seq())
         .expect("polars runs without the drill-down");
+    assert_eq!(bare.len(), schools.len(), "{what}: one run per school");
     let mut rows = 0;
     for ((school, got), bare) in schools.iter().zip(together).zip(bare) {
         let mut emptied = got.clone();
