@@ -8,6 +8,8 @@
 //! the test kills it (the hook is `test_pause` in store/src/log.rs). The crash points:
 //! - `before-head`: every segment of the batch written and flushed, the head not moved — the
 //!   batch must be absent after reopen (the head is the commit point);
+//! - `in-commit` (small appends only, which write segments, tree hashes and head in one sled
+//!   transaction): inside the transaction, the head not inserted — the batch must be absent;
 //! - `before-indexes`: the head moved and on disk (the hook flushes sled there), the indexes
 //!   not written — the batch must be present and the indexes caught up from the log on open;
 //! - `before-read-models`: the head moved and every index written (flushed), the read models
@@ -19,6 +21,8 @@
 //! A second test imports files of more than `store::SCOPES_BESIDE_AT` talks, whose appends
 //! derive their read models on a second thread and write them there while the first flushes
 //! and fsyncs, and kills the import before they are written and after the batch is fsynced.
+//!
+//! A fourth test kills small appends inside their transaction and just after it.
 //!
 //! A third test imports small files (appends of a few events, like the service's commits,
 //! which defer their indexes and read models to a later append) and kills the import after
@@ -355,4 +359,50 @@ fn a_killed_run_of_small_appends_loses_no_deferred_index_entry() {
         }
     }
     assert_eq!(store.head().seq as usize, 3 + CHILDREN + 7 * (small - 1));
+}
+
+#[test]
+fn a_small_append_killed_inside_its_transaction_is_absent_and_after_it_present() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    // Appends of 7 talks: each commits its segments, tree hashes and head in one sled
+    // transaction, with no flush before it.
+    let files = import_files(dir.path(), "t", 6, 7);
+    drop(Store::create(&db).unwrap());
+    // (stage, which writing append of the run, whether the paused batch is in after reopen).
+    // `in-commit`: segments and tree hashes inserted in the transaction, the head not — the
+    // batch must be absent; `before-indexes`: the transaction committed and flushed — present.
+    let rounds = [
+        ("in-commit", 3, false),
+        ("before-indexes", 2, true),
+        ("in-commit", 1, false),
+        ("before-indexes", 1, true),
+    ];
+    let mut acked_ever: BTreeSet<String> = BTreeSet::new();
+    for (round, &(stage, nth, present)) in rounds.iter().enumerate() {
+        let run = run_until_pause(&db, &files, stage, nth);
+        acked_ever.extend(run.acked.iter().map(|(b, _)| b.clone()));
+        let (_, first, last) = run.paused.clone().expect("checked by run_until_pause");
+        assert!(last - first < 256, "round {round}: not a small append");
+        let (store, per_batch) = check_store(&db, round);
+        let expected = if present { last } else { first - 1 };
+        assert_eq!(
+            store.head().seq,
+            expected,
+            "round {round}: {stage} left the wrong head"
+        );
+        for b in &acked_ever {
+            assert!(
+                per_batch.contains_key(b),
+                "round {round}: batch {b} is missing"
+            );
+        }
+    }
+    let mut args = vec!["import"];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let out = crate::careledger(&db, &args);
+    assert!(out.status.success(), "{}", crate::stderr(&out));
+    let (store, per_batch) = check_store(&db, rounds.len());
+    assert_eq!(store.head().seq as usize, 3 + CHILDREN + 6 * 7);
+    assert_eq!(per_batch.len(), 7);
 }

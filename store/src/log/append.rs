@@ -253,24 +253,35 @@ impl Store {
 
         let nth = APPENDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let first = head.seq + 1;
-        for chunk in segments.chunks(SEGMENTS_PER_SLED_BATCH) {
-            let mut batch = sled::Batch::default();
-            for (first, bytes) in chunk {
-                batch.insert(&segment::key(*first), bytes.as_slice());
+        if clusters.is_empty() {
+            // A small append (a service commit): segments, the tree's new hashes and the head
+            // in one sled transaction, which sled's recovery restores whole or not at all. So
+            // no flush is needed before the head to keep a head on disk from naming segments
+            // that are not: one flush and fsync per commit, after the indexes
+            // (docs/store.md, "A small append commits in one transaction").
+            self.commit_small(&segments, &tree, &new_head, (nth, first))?;
+        } else {
+            for chunk in segments.chunks(SEGMENTS_PER_SLED_BATCH) {
+                let mut batch = sled::Batch::default();
+                for (first, bytes) in chunk {
+                    batch.insert(&segment::key(*first), bytes.as_slice());
+                }
+                self.log.apply_batch(batch)?;
             }
-            self.log.apply_batch(batch)?;
-        }
-        for chunk in clusters.chunks(SEGMENTS_PER_SLED_BATCH) {
-            let mut batch = sled::Batch::default();
-            for (key, bytes) in chunk {
-                batch.insert(key, bytes.as_slice());
+            for chunk in clusters.chunks(SEGMENTS_PER_SLED_BATCH) {
+                let mut batch = sled::Batch::default();
+                for (key, bytes) in chunk {
+                    batch.insert(key, bytes.as_slice());
+                }
+                self.clusters.apply_batch(batch)?;
             }
-            self.clusters.apply_batch(batch)?;
+            self.write_tree(tree)?;
+            // A large append's values go in several sled batches, each atomic on its own:
+            // they are on disk before the head that names them.
+            self.db.flush()?;
+            test_pause("before-head", nth, first, new_head.seq, None);
+            self.put_meta_head(&new_head)?;
         }
-        self.write_tree(tree)?;
-        self.db.flush()?;
-        test_pause("before-head", nth, first, new_head.seq, None);
-        self.put_meta_head(&new_head)?;
         self.lock().head = new_head;
         test_pause("before-indexes", nth, first, new_head.seq, Some(&self.db));
         self.write_indexes_then(
@@ -310,6 +321,38 @@ impl Store {
             skipped,
             head: new_head,
         })
+    }
+
+    /// Writes a small append's segments, the tree's new hashes and the new head in one sled
+    /// transaction (`nth` and `first`: the crash point's).
+    fn commit_small(
+        &self,
+        segments: &[LogEntry],
+        tree: &super::tree::TreeAppend,
+        new_head: &Head,
+        (nth, first): (u64, u64),
+    ) -> Result<(), StoreError> {
+        use sled::Transactional;
+        let head = rmp_serde::to_vec_named(new_head).expect("a head always encodes");
+        (&self.log, &self.tlog, &self.meta)
+            .transaction(|(log, tlog, meta)| {
+                for (first, bytes) in segments {
+                    log.insert(&segment::key(*first), bytes.as_slice())?;
+                }
+                Store::write_tree_in(tree, tlog)?;
+                // Inside the transaction, nothing of it durable yet: a crash here must leave
+                // the batch absent.
+                test_pause("in-commit", nth, first, new_head.seq, None);
+                meta.insert(b"head", head.as_slice())?;
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                sled::transaction::TransactionError::Storage(e) => StoreError::from(e),
+                // The closure above never aborts; said rather than assumed.
+                sled::transaction::TransactionError::Abort(()) => {
+                    StoreError::Sled("the commit's transaction aborted".into())
+                }
+            })
     }
 
     /// Writes the committed head to the head file (fsynced): from now on it is acknowledged.

@@ -238,6 +238,18 @@ impl Store {
         Ok(TreeAppend { tiles })
     }
 
+    /// Writes planned tiles inside a small append's transaction, with its segments and its
+    /// head (`append_rest`).
+    pub(super) fn write_tree_in(
+        plan: &TreeAppend,
+        tlog: &sled::transaction::TransactionalTree,
+    ) -> sled::transaction::ConflictableTransactionResult<()> {
+        for (t, bytes) in &plan.tiles {
+            tlog.insert(&t.to_be_bytes(), bytes.as_slice())?;
+        }
+        Ok(())
+    }
+
     /// Writes planned tiles (not yet durable: the append's flush makes them so, before the
     /// head moves).
     pub(super) fn write_tree(&self, plan: TreeAppend) -> Result<(), StoreError> {
