@@ -57,8 +57,10 @@ const SIGKILL: i32 = 9;
 /// Where each round stops the child: (stage, which writing append of that run). Every stage
 /// is hit three times, at different depths into the run; each run resumes the import where
 /// the log ends (the already-present files append nothing and are not counted).
+/// The first run's first writing append is the prelude, a small append (no `before-head`:
+/// it commits in one transaction), so its `before-head` is the second.
 const ROUNDS: &[(&str, u64)] = &[
-    ("before-head", 1),
+    ("before-head", 2),
     ("before-ack", 1),
     ("before-indexes", 2),
     ("before-head", 2),
