@@ -2,11 +2,12 @@
 //! segments, then made durable in a fixed order and only then acknowledged.
 //!
 //! Order of an append: segments and the tree's new stored hashes (`apply_batch`es, invisible
-//! until the head moves), flush, `meta/head`, derived trees, flush + fsync of `db`, the head
-//! file (fsynced), the signed checkpoint when the store has a signer, and only then `Ok` (an
-//! append of at least `SCOPES_BESIDE_AT` envelopes derives its read models on a second thread
-//! and writes them there during the flush + fsync: derived, they need not be durable). A
-//! batch is visible whole or not at all. An `Err` (a full disk, say) is never an
+//! until the head moves), flush, `meta/head` — for a small append, segments, hashes and
+//! `meta/head` in one sled transaction, without that flush — then derived trees, flush + fsync
+//! of `db`, the head file (fsynced), the signed checkpoint when the store has a signer, and
+//! only then `Ok` (an append of at least `SCOPES_BESIDE_AT` envelopes derives its read models
+//! on a second thread and writes them there during the flush + fsync: derived, they need not
+//! be durable). A batch is visible whole or not at all. An `Err` (a full disk, say) is never an
 //! acknowledgement; when it comes from the last flushes or the signing, after the head was
 //! written, the next open may find the batch committed, whole (and signs its checkpoint).
 //!
@@ -226,7 +227,8 @@ impl Store {
         })
     }
 
-    /// The append from the chained bodies on: tree hashes, segments, flush, head, indexes
+    /// The append from the chained bodies on: tree hashes, segments, flush, head (the three
+    /// in one transaction for a small append), indexes
     /// (the read models by `beside` when they are derived there), fsync, acknowledgement,
     /// signature.
     #[allow(clippy::too_many_arguments)]
@@ -515,9 +517,10 @@ static APPENDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new
 
 /// A crash point for the SIGKILL tests (tests/it/crash.rs, tests/it/proofs_crash.rs), inert
 /// unless the environment sets `CARELEDGER_TEST_PAUSE=<stage>:<n>`: then the `n`-th writing
-/// append of this process, on reaching `stage` (`before-head`: segments and tree hashes
-/// written and flushed, head not moved; `before-indexes`: head moved, indexes not written; `before-read-models`: every other index written, the read
-/// models not;
+/// append of this process, on reaching `stage` (`before-head`: a large append's segments and
+/// tree hashes written and flushed, head not moved; `in-commit`: a small append's segments and
+/// tree hashes inserted in its transaction, the head not; `before-indexes`: head moved,
+/// indexes not written; `before-read-models`: every other index written, the read models not;
 /// `before-sign`: flushed, fsynced and acknowledged in the head file, its checkpoint not yet
 /// signed; `before-ack`: signed, not yet returned), prints
 /// `careledger-test-pause <stage> <first seq> <last seq>` on stderr and blocks forever, so the
