@@ -155,6 +155,33 @@ fn import_files(dir: &Path, stem: &str, count: usize, per_file: usize) -> Vec<st
     files
 }
 
+/// Every batch acknowledged so far is in the reopened log.
+fn assert_batches_present(
+    per_batch: &BTreeMap<String, usize>,
+    acked_ever: &BTreeSet<String>,
+    round: usize,
+) {
+    for b in acked_ever {
+        assert!(
+            per_batch.contains_key(b),
+            "round {round}: batch {b} is missing"
+        );
+    }
+}
+
+/// Runs the import to its end, uninterrupted, and checks the store as a round does.
+fn import_the_rest(
+    db: &Path,
+    files: &[std::path::PathBuf],
+    round: usize,
+) -> (Store, BTreeMap<String, usize>) {
+    let mut args = vec!["import"];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let out = crate::careledger(db, &args);
+    assert!(out.status.success(), "{}", crate::stderr(&out));
+    check_store(db, round)
+}
+
 /// Checks the reopened store against the log itself; returns events per batch prefix.
 fn check_store(db: &Path, round: usize) -> (Store, BTreeMap<String, usize>) {
     let store = Store::open(db).unwrap_or_else(|e| panic!("round {round}: reopen: {e}"));
@@ -323,18 +350,9 @@ fn a_killed_large_import_whose_read_models_are_derived_beside_leaves_them_equal_
             last,
             "round {round}: the paused batch is missing"
         );
-        for b in &acked_ever {
-            assert!(
-                per_batch.contains_key(b),
-                "round {round}: batch {b} is missing"
-            );
-        }
+        assert_batches_present(&per_batch, &acked_ever, round);
     }
-    let mut args = vec!["import"];
-    args.extend(files.iter().map(|f| f.to_str().unwrap()));
-    let out = crate::careledger(&db, &args);
-    assert!(out.status.success(), "{}", crate::stderr(&out));
-    let (store, per_batch) = check_store(&db, rounds.len());
+    let (store, per_batch) = import_the_rest(&db, &files, rounds.len());
     assert_eq!(store.head().seq as usize, 3 + CHILDREN + 3 * per_file);
     assert_eq!(per_batch.len(), 4);
 }
@@ -393,18 +411,9 @@ fn a_small_append_killed_inside_its_transaction_is_absent_and_after_it_present()
             expected,
             "round {round}: {stage} left the wrong head"
         );
-        for b in &acked_ever {
-            assert!(
-                per_batch.contains_key(b),
-                "round {round}: batch {b} is missing"
-            );
-        }
+        assert_batches_present(&per_batch, &acked_ever, round);
     }
-    let mut args = vec!["import"];
-    args.extend(files.iter().map(|f| f.to_str().unwrap()));
-    let out = crate::careledger(&db, &args);
-    assert!(out.status.success(), "{}", crate::stderr(&out));
-    let (store, per_batch) = check_store(&db, rounds.len());
+    let (store, per_batch) = import_the_rest(&db, &files, rounds.len());
     assert_eq!(store.head().seq as usize, 3 + CHILDREN + 6 * 7);
     assert_eq!(per_batch.len(), 7);
 }
