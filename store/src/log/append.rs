@@ -335,7 +335,7 @@ impl Store {
         (nth, first): (u64, u64),
     ) -> Result<(), StoreError> {
         use sled::Transactional;
-        let head = rmp_serde::to_vec_named(new_head).expect("a head always encodes");
+        let head = new_head.encoded();
         (&self.log, &self.tlog, &self.meta)
             .transaction(|(log, tlog, meta)| {
                 for (first, bytes) in segments {

@@ -105,6 +105,11 @@ impl Head {
         hash: Hash::ZERO,
         recorded_at: None,
     };
+
+    /// The `meta/head` value.
+    fn encoded(&self) -> Vec<u8> {
+        rmp_serde::to_vec_named(self).expect("a head always encodes")
+    }
 }
 
 /// What an append did.
@@ -287,10 +292,7 @@ impl Store {
 
     /// Records `head` in sled's `meta` tree (not yet durable).
     fn put_meta_head(&self, head: &Head) -> Result<(), StoreError> {
-        self.meta.insert(
-            b"head",
-            rmp_serde::to_vec_named(head).expect("a head always encodes"),
-        )?;
+        self.meta.insert(b"head", head.encoded())?;
         Ok(())
     }
 }
