@@ -20,19 +20,20 @@
 //! ```
 //!
 //! Readers see one tree: `get`, `scan_prefix`, `range` and `iter` merge the staged postings
-//! (kept decoded in memory, loaded on first use) with the tree's own keys, in key order, and
-//! never show the staging region itself. A reader takes the staged postings before it starts
-//! the tree's iterator: a compaction only moves postings from staged to the tree, so a posting
-//! present when the read starts is seen (at worst twice, once from each side; the merge keeps
-//! one).
+//! (kept decoded in memory, grouped by key prefix, loaded on first use) with the tree's own
+//! keys, in key order, and never show the staging region itself. A reader takes the staged
+//! postings before it starts the tree's iterator: a compaction only moves postings from staged
+//! to the tree, so a posting present when the read starts is seen (at worst twice, once from
+//! each side; the merge keeps one).
 //!
 //! This module owns the staging region; it must never stage a key that is ever rewritten
 //! (only postings keyed by their batch), and never let a read see a staged value's raw bytes.
 
-use std::collections::BTreeMap;
-use std::ops::Bound;
+use std::collections::BTreeSet;
+use std::ops::{Bound, RangeBounds};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use rustc_hash::FxHashMap;
 use sled::IVec;
 
 use super::{StoreError, THROUGH_KEY};
@@ -75,13 +76,171 @@ type Group = (Vec<u8>, Vec<u8>, Vec<Vec<u8>>);
 #[derive(Default, Clone)]
 struct Staged {
     /// Every staged posting: those in staged values and those still deferred.
-    pairs: BTreeMap<Vec<u8>, Vec<u8>>,
+    pairs: Postings,
     bytes: usize,
     values: Vec<Vec<u8>>,
     /// Postings of appends deferred (in `pairs`, not yet in any sled value), in order.
     deferred: Vec<Pair>,
     /// The `through` of the last deferred append (big-endian), while any is deferred.
     deferred_through: Option<Vec<u8>>,
+}
+
+/// A posting key's last `KEY_TAIL` bytes (fewer when the key is shorter: only a malformed
+/// key, refused when merged), kept inline.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Tail {
+    /// Invariant: `len <= KEY_TAIL`, and `bytes[len..]` is zero (so the derived order is the
+    /// slices' order).
+    bytes: [u8; KEY_TAIL],
+    len: u8,
+}
+
+impl Tail {
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+/// A key split into its prefix (the posting list it belongs to) and its tail (its batch).
+fn split_key(key: &[u8]) -> (&[u8], Tail) {
+    let cut = key.len().saturating_sub(KEY_TAIL);
+    let mut bytes = [0u8; KEY_TAIL];
+    bytes[..key.len() - cut].copy_from_slice(&key[cut..]);
+    // `key.len() - cut <= KEY_TAIL`, so it fits a byte.
+    let len = (key.len() - cut) as u8;
+    (&key[..cut], Tail { bytes, len })
+}
+
+/// One prefix's staged postings: each batch's tail and value.
+type List = Vec<(Tail, Vec<u8>)>;
+
+/// Staged postings by key, grouped by prefix: a posting tree has few prefixes (1,024 buckets,
+/// a school's lists) and many batches under each, and a small append adds one posting to a
+/// few of them — a hash look-up and a push, where an ordered map of every key compared the
+/// new key with a dozen others (measured as a tenth of the service writer's time,
+/// docs/service.md).
+#[derive(Default, Clone)]
+struct Postings {
+    /// Invariant: every list is in tail order without repeats, and not empty.
+    lists: FxHashMap<Box<[u8]>, List>,
+    /// The keys of `lists`, in order (for reads of a range).
+    prefixes: BTreeSet<Box<[u8]>>,
+    len: usize,
+}
+
+impl Postings {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Adds or replaces the value at `key`.
+    fn insert(&mut self, key: &[u8], value: Vec<u8>) {
+        let (prefix, tail) = split_key(key);
+        let list = match self.lists.get_mut(prefix) {
+            Some(list) => list,
+            None => {
+                self.prefixes.insert(prefix.into());
+                self.lists.entry(prefix.into()).or_default()
+            }
+        };
+        // Appends come in seq order, so a new batch's tail is the list's last.
+        match list.last() {
+            Some((last, _)) if *last < tail => list.push((tail, value)),
+            None => list.push((tail, value)),
+            Some(_) => match list.binary_search_by(|(t, _)| t.cmp(&tail)) {
+                Ok(i) => {
+                    list[i].1 = value;
+                    return;
+                }
+                Err(i) => list.insert(i, (tail, value)),
+            },
+        }
+        self.len += 1;
+    }
+
+    fn get(&self, key: &[u8]) -> Option<&Vec<u8>> {
+        let (prefix, tail) = split_key(key);
+        let list = self.lists.get(prefix)?;
+        let i = list.binary_search_by(|(t, _)| t.cmp(&tail)).ok()?;
+        Some(&list[i].1)
+    }
+
+    /// Every posting whose key is within the bounds, in key order.
+    fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Vec<Pair> {
+        let within = |k: &[u8]| (from, to).contains(&k);
+        if let (Bound::Included(f) | Bound::Excluded(f), Bound::Included(t) | Bound::Excluded(t)) =
+            (from, to)
+            && f > t
+        {
+            return Vec::new();
+        }
+        // A key `prefix ‖ tail` is at least its prefix, so a prefix above `to` has no key in
+        // range; a prefix below `from` has one only when it is a prefix of `from` itself.
+        let mut lists: Vec<&[u8]> = Vec::new();
+        let lower = match from {
+            Bound::Included(f) | Bound::Excluded(f) => {
+                for l in 0..f.len() {
+                    if self.lists.contains_key(&f[..l]) {
+                        lists.push(&f[..l]);
+                    }
+                }
+                Bound::Included(f)
+            }
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let upper = match to {
+            Bound::Included(t) | Bound::Excluded(t) => Bound::Included(t),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        lists.extend(
+            self.prefixes
+                .range::<[u8], _>((lower, upper))
+                .map(|p| &p[..]),
+        );
+        let mut out = self.pairs_of(lists, within);
+        // Keys of prefixes of different lengths interleave: one prefix may begin another.
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Every posting whose key begins with `p`, in key order.
+    fn with_prefix(&self, p: &[u8]) -> Vec<Pair> {
+        let mut lists: Vec<&[u8]> = (0..p.len())
+            .map(|l| &p[..l])
+            .filter(|q| self.lists.contains_key(*q))
+            .collect();
+        lists.extend(
+            self.prefixes
+                .range::<[u8], _>((Bound::Included(p), Bound::Unbounded))
+                .take_while(|q| q.starts_with(p))
+                .map(|q| &q[..]),
+        );
+        let mut out = self.pairs_of(lists, |k| k.starts_with(p));
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    fn pairs_of(&self, prefixes: Vec<&[u8]>, keep: impl Fn(&[u8]) -> bool) -> Vec<Pair> {
+        let mut out = Vec::new();
+        for prefix in prefixes {
+            for (tail, value) in self.lists.get(prefix).into_iter().flatten() {
+                let mut key = Vec::with_capacity(prefix.len() + KEY_TAIL);
+                key.extend_from_slice(prefix);
+                key.extend_from_slice(tail.as_slice());
+                if keep(&key) {
+                    out.push((key, value.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Every prefix's list, prefixes in order.
+    fn lists(&self) -> impl Iterator<Item = (&[u8], &[(Tail, Vec<u8>)])> {
+        self.prefixes
+            .iter()
+            .filter_map(|p| self.lists.get(p).map(|list| (&p[..], list.as_slice())))
+    }
 }
 
 /// A derived tree with staged postings (see the module doc).
@@ -137,7 +296,7 @@ impl StagedTree {
                 unpack(payload).ok_or_else(|| self.damage("a staged value is malformed"))?
             {
                 staged.bytes += key.len() + value.len();
-                staged.pairs.insert(key, value);
+                staged.pairs.insert(&key, value);
             }
             staged.values.push(k.to_vec());
         }
@@ -202,7 +361,7 @@ impl StagedTree {
             let next = Arc::make_mut(guard.get_or_insert_with(Default::default));
             next.bytes += bytes;
             for (k, v) in postings {
-                next.pairs.insert(k.clone(), v.clone());
+                next.pairs.insert(&k, v.clone());
                 next.deferred.push((k, v));
             }
             next.deferred_through = Some(through.to_vec());
@@ -220,17 +379,17 @@ impl StagedTree {
         if fits {
             // The deferred postings and this append's, in one staged value named by this
             // append's `through` (the last of them).
-            let mut all = current.deferred.clone();
-            all.extend(postings.iter().cloned());
             let mut key = vec![STAGE];
             key.extend_from_slice(through);
-            let value = super::scopes::sealed(&key, &pack(&all));
+            let value = super::scopes::sealed(&key, &pack(&current.deferred, &postings));
             batch.insert(key.as_slice(), value);
             self.tree.apply_batch(batch)?;
             drop(current);
             let next = Arc::make_mut(guard.get_or_insert_with(Default::default));
             next.bytes += bytes;
-            next.pairs.extend(postings);
+            for (k, v) in postings {
+                next.pairs.insert(&k, v);
+            }
             next.values.push(key);
             next.deferred.clear();
             next.deferred_through = None;
@@ -287,7 +446,6 @@ impl StagedTree {
     /// it (`Store::school_seqs_between` reads from a batch to the prefix's end).
     fn merged(&self, staged: &Staged) -> Result<Vec<Pair>, StoreError> {
         let mut out = Vec::new();
-        let mut group: Option<Group> = None;
         let flush = |g: Group, out: &mut Vec<Pair>| {
             let (prefix, last, payloads) = g;
             let mut n: u32 = 0;
@@ -317,32 +475,28 @@ impl StagedTree {
                 emit(&mut value, &mut n, out);
             }
         };
-        for (k, v) in &staged.pairs {
-            let cut = k
-                .len()
-                .checked_sub(KEY_TAIL)
-                .ok_or_else(|| self.damage("a staged key is malformed"))?;
-            let (prefix, last) = (&k[..cut], &k[cut..cut + 8]);
-            let payload = match self.values {
-                Values::Plain => v.as_slice(),
-                Values::Checked => super::scopes::opened(k, v)?,
-            };
-            match &mut group {
-                Some((p, l, payloads)) if p.as_slice() == prefix => {
-                    // Keys sort by batch within a prefix: the last one seen is the latest.
-                    *l = last.to_vec();
-                    payloads.push(payload.to_vec());
+        for (prefix, list) in staged.pairs.lists() {
+            let mut payloads = Vec::with_capacity(list.len());
+            for (tail, v) in list {
+                if tail.as_slice().len() != KEY_TAIL {
+                    return Err(self.damage("a staged key is malformed"));
                 }
-                _ => {
-                    if let Some(g) = group.take() {
-                        flush(g, &mut out);
+                let payload = match self.values {
+                    Values::Plain => v.as_slice(),
+                    Values::Checked => {
+                        let mut k = prefix.to_vec();
+                        k.extend_from_slice(tail.as_slice());
+                        super::scopes::opened(&k, v)?
                     }
-                    group = Some((prefix.to_vec(), last.to_vec(), vec![payload.to_vec()]));
-                }
+                };
+                payloads.push(payload.to_vec());
             }
-        }
-        if let Some(g) = group.take() {
-            flush(g, &mut out);
+            // A list is in key order: its last tail is the latest batch.
+            let last = list
+                .last()
+                .map(|(t, _)| t.as_slice()[..8].to_vec())
+                .unwrap_or_default();
+            flush((prefix.to_vec(), last, payloads), &mut out);
         }
         Ok(out)
     }
@@ -401,12 +555,7 @@ impl StagedTree {
     pub(super) fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Merged, StoreError> {
         let prefix = prefix.as_ref().to_vec();
         let staged = self.staged()?;
-        let extra: Vec<Pair> = staged
-            .pairs
-            .range::<[u8], _>((Bound::Included(prefix.as_slice()), Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let extra = staged.pairs.with_prefix(&prefix);
         Ok(Merged::new(self.tree.scan_prefix(prefix), extra))
     }
 
@@ -416,14 +565,10 @@ impl StagedTree {
         range: std::ops::RangeInclusive<Vec<u8>>,
     ) -> Result<Merged, StoreError> {
         let staged = self.staged()?;
-        let extra: Vec<Pair> = staged
-            .pairs
-            .range::<[u8], _>((
-                Bound::Included(range.start().as_slice()),
-                Bound::Included(range.end().as_slice()),
-            ))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let extra = staged.pairs.range(
+            Bound::Included(range.start().as_slice()),
+            Bound::Included(range.end().as_slice()),
+        );
         let (from, to) = (range.start().clone(), range.end().clone());
         Ok(Merged::new(self.tree.range(from..=to), extra))
     }
@@ -431,11 +576,7 @@ impl StagedTree {
     /// Every key of the tree, staged or not, in key order (never the staging region).
     pub(super) fn iter(&self) -> Result<Merged, StoreError> {
         let staged = self.staged()?;
-        let extra: Vec<Pair> = staged
-            .pairs
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let extra = staged.pairs.range(Bound::Unbounded, Bound::Unbounded);
         Ok(Merged::new(self.tree.iter(), extra))
     }
 
@@ -509,9 +650,11 @@ impl Merged {
     }
 }
 
-fn pack(pairs: &[Pair]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(pairs.iter().map(|(k, v)| 8 + k.len() + v.len()).sum());
-    for (k, v) in pairs {
+/// The staged value's payload of `first`'s pairs, then `then`'s.
+fn pack(first: &[Pair], then: &[Pair]) -> Vec<u8> {
+    let all = || first.iter().chain(then);
+    let mut out = Vec::with_capacity(all().map(|(k, v)| 8 + k.len() + v.len()).sum());
+    for (k, v) in all() {
         // Keys and values of postings stay far below 4 GiB (values below 64 KiB).
         out.extend_from_slice(&(k.len() as u32).to_le_bytes());
         out.extend_from_slice(k);
@@ -541,6 +684,57 @@ fn unpack(mut p: &[u8]) -> Option<Vec<Pair>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+
+    proptest::proptest! {
+        /// The grouped postings read as an ordered map of every key would: keys of any
+        /// length (prefixes that begin other prefixes, keys shorter than a tail), inserted in
+        /// any order, some twice.
+        #[test]
+        fn postings_read_as_an_ordered_map_of_their_keys(
+            keys in proptest::collection::vec(
+                (proptest::collection::vec(0u8..3, 0..4), proptest::collection::vec(0u8..3, 0..14)),
+                0..80,
+            ),
+            bounds in proptest::collection::vec(
+                (proptest::collection::vec(0u8..3, 0..16), proptest::collection::vec(0u8..3, 0..16)),
+                1..6,
+            ),
+        ) {
+            let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+            let mut postings = Postings::default();
+            for (i, (head, rest)) in keys.iter().enumerate() {
+                let mut key = head.clone();
+                key.extend_from_slice(rest);
+                let value = (i as u32).to_le_bytes().to_vec();
+                model.insert(key.clone(), value.clone());
+                postings.insert(&key, value);
+            }
+            proptest::prop_assert_eq!(postings.len(), model.len());
+            for (k, v) in &model {
+                proptest::prop_assert_eq!(postings.get(k), Some(v));
+            }
+            let all: Vec<Pair> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            proptest::prop_assert_eq!(postings.range(Bound::Unbounded, Bound::Unbounded), all.clone());
+            for (a, b) in &bounds {
+                proptest::prop_assert_eq!(postings.get(a), model.get(a));
+                let want: Vec<Pair> = all.iter().filter(|(k, _)| k.starts_with(a)).cloned().collect();
+                proptest::prop_assert_eq!(postings.with_prefix(a), want);
+                for (from, to) in [
+                    (Bound::Included(a.as_slice()), Bound::Included(b.as_slice())),
+                    (Bound::Excluded(a.as_slice()), Bound::Unbounded),
+                    (Bound::Unbounded, Bound::Excluded(b.as_slice())),
+                ] {
+                    let want: Vec<Pair> = all
+                        .iter()
+                        .filter(|(k, _)| (from, to).contains(&k.as_slice()))
+                        .cloned()
+                        .collect();
+                    proptest::prop_assert_eq!(postings.range(from, to), want);
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_staged_value_unpacks_to_its_pairs_and_a_cut_one_is_refused() {
@@ -549,7 +743,7 @@ mod tests {
             (b"\x00\x01".to_vec(), Vec::new()),
             ("学".as_bytes().to_vec(), vec![7; 300]),
         ];
-        let p = pack(&pairs);
+        let p = pack(&pairs[..1], &pairs[1..]);
         assert_eq!(unpack(&p), Some(pairs));
         let whole = [0, 12, 22];
         for cut in 0..p.len() {
