@@ -123,7 +123,8 @@ type List = Vec<(Tail, Vec<u8>)>;
 struct Postings {
     /// Invariant: every list is in tail order without repeats, and not empty.
     lists: FxHashMap<Box<[u8]>, List>,
-    /// The keys of `lists`, in order (for reads of a range).
+    /// Invariant: the keys of `lists`, in order (for reads of a range; kept beside the hash
+    /// map because a commit looks a prefix up far more often than a read ranges over them).
     prefixes: BTreeSet<Box<[u8]>>,
     len: usize,
 }
@@ -166,63 +167,41 @@ impl Postings {
     }
 
     /// Every posting whose key is within the bounds, in key order.
-    fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Vec<Pair> {
-        let within = |k: &[u8]| (from, to).contains(&k);
-        if let (Bound::Included(f) | Bound::Excluded(f), Bound::Included(t) | Bound::Excluded(t)) =
-            (from, to)
-            && f > t
-        {
-            return Vec::new();
-        }
-        // A key `prefix ‖ tail` is at least its prefix, so a prefix above `to` has no key in
-        // range; a prefix below `from` has one only when it is a prefix of `from` itself.
-        let mut lists: Vec<&[u8]> = Vec::new();
-        let lower = match from {
-            Bound::Included(f) | Bound::Excluded(f) => {
-                for l in 0..f.len() {
-                    if self.lists.contains_key(&f[..l]) {
-                        lists.push(&f[..l]);
-                    }
-                }
-                Bound::Included(f)
-            }
-            Bound::Unbounded => Bound::Unbounded,
+    fn range<'a>(&'a self, from: Bound<&'a [u8]>, to: Bound<&'a [u8]>) -> Vec<Pair> {
+        let (start, lower) = match from {
+            Bound::Included(f) | Bound::Excluded(f) => (f, Bound::Included(f)),
+            Bound::Unbounded => (&[][..], Bound::Unbounded),
         };
         let upper = match to {
+            Bound::Included(t) | Bound::Excluded(t) if t < start => return Vec::new(),
             Bound::Included(t) | Bound::Excluded(t) => Bound::Included(t),
             Bound::Unbounded => Bound::Unbounded,
         };
-        lists.extend(
-            self.prefixes
-                .range::<[u8], _>((lower, upper))
-                .map(|p| &p[..]),
-        );
-        let mut out = self.pairs_of(lists, within);
-        // Keys of prefixes of different lengths interleave: one prefix may begin another.
-        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        out
+        // A key `prefix ‖ tail` is at least its prefix: a prefix above `to` has no key in range.
+        let listed = self.prefixes.range::<[u8], _>((lower, upper));
+        self.gathered(start, listed.map(|p| &p[..]), |k| (from, to).contains(&k))
     }
 
     /// Every posting whose key begins with `p`, in key order.
-    fn with_prefix(&self, p: &[u8]) -> Vec<Pair> {
-        let mut lists: Vec<&[u8]> = (0..p.len())
-            .map(|l| &p[..l])
-            .filter(|q| self.lists.contains_key(*q))
-            .collect();
-        lists.extend(
-            self.prefixes
-                .range::<[u8], _>((Bound::Included(p), Bound::Unbounded))
-                .take_while(|q| q.starts_with(p))
-                .map(|q| &q[..]),
-        );
-        let mut out = self.pairs_of(lists, |k| k.starts_with(p));
-        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        out
+    fn with_prefix<'a>(&'a self, p: &'a [u8]) -> Vec<Pair> {
+        let listed = self
+            .prefixes
+            .range::<[u8], _>((Bound::Included(p), Bound::Unbounded))
+            .take_while(|q| q.starts_with(p));
+        self.gathered(p, listed.map(|q| &q[..]), |k| k.starts_with(p))
     }
 
-    fn pairs_of(&self, prefixes: Vec<&[u8]>, keep: impl Fn(&[u8]) -> bool) -> Vec<Pair> {
+    /// The postings `keep` accepts of the lists `listed` and of the lists whose prefix is a
+    /// shorter prefix of `start` (sorting below `start`, their keys may not), in key order.
+    fn gathered<'a>(
+        &'a self,
+        start: &'a [u8],
+        listed: impl Iterator<Item = &'a [u8]>,
+        keep: impl Fn(&[u8]) -> bool,
+    ) -> Vec<Pair> {
+        let shorter = (0..start.len()).map(|l| &start[..l]);
         let mut out = Vec::new();
-        for prefix in prefixes {
+        for prefix in shorter.chain(listed) {
             for (tail, value) in self.lists.get(prefix).into_iter().flatten() {
                 let mut key = Vec::with_capacity(prefix.len() + KEY_TAIL);
                 key.extend_from_slice(prefix);
@@ -232,14 +211,14 @@ impl Postings {
                 }
             }
         }
+        // Keys of prefixes of different lengths interleave: one prefix may begin another.
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         out
     }
 
-    /// Every prefix's list, prefixes in order.
+    /// Every prefix's list, in no particular order.
     fn lists(&self) -> impl Iterator<Item = (&[u8], &[(Tail, Vec<u8>)])> {
-        self.prefixes
-            .iter()
-            .filter_map(|p| self.lists.get(p).map(|list| (&p[..], list.as_slice())))
+        self.lists.iter().map(|(p, list)| (&p[..], list.as_slice()))
     }
 }
 
