@@ -135,7 +135,13 @@ pub fn readmodels(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     let county = county_of(&store)?;
     let year = Period::parse(&data.year)?;
     let school = "s001".to_owned();
+    // The teacher, whose generated pairings may leave the day's list empty, and the
+    // next one, who has children that day (checked below): a worklist figure of an empty list
+    // alone would flatter the read.
     let staff = "s001-t01".to_owned();
+    let staff2 = "s001-t02".to_owned();
+    // A school day of the second term: the day the past instant was recorded.
+    let day = events::time::local_date(past);
     // What a school's read needs, against what it reads (`scores_school_read_mib`).
     out.set("school_envelopes", store.school_seqs(&school)?.len() as f64);
     out.set("log_envelopes", store.head().seq as f64);
@@ -164,15 +170,25 @@ pub fn readmodels(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     out.set("scores_school_rows", rows as f64);
     let (s, _) = timed(|| scores(Some(past)))?;
     out.set("scores_school_past_s", s);
-    let (s, mib, _) = timed_read(|| {
+    let worklist = |staff: &str| -> Result<usize> {
         let store = open(dir)?;
-        let tl = plan::worklist_timeline(&store, &staff, None, &plan::Opener::sealed())?;
+        let tl = plan::worklist_timeline(&store, staff, None, &plan::Opener::sealed())?;
         let world = World::build(&tl);
-        let day = events::time::local_date(tl.head_recorded_at().context("an empty log")?);
-        Ok(projections::worklist::worklist(&tl, &world, &staff, day)?)
-    })?;
-    out.set("worklist_s", s);
-    out.set("worklist_read_mib", mib);
+        let w = projections::worklist::worklist(&tl, &world, staff, day)?;
+        Ok(w.current.len() + w.missed.len())
+    };
+    let mut items = 0;
+    for (key, staff) in [("worklist", &staff), ("worklist2", &staff2)] {
+        let (s, mib, n) = timed_read(|| worklist(staff))?;
+        out.set(&format!("{key}_s"), s);
+        out.set(&format!("{key}_read_mib"), mib);
+        out.set(&format!("{key}_items"), n as f64);
+        items = n;
+    }
+    anyhow::ensure!(
+        items > 0,
+        "{staff2} has nothing to do on {day}: the worklist figure needs a teacher with children"
+    );
     let county_schools = |store: &Store| -> Result<Vec<String>> {
         let mut schools = store.county_schools(&county)?;
         schools.sort_unstable();
@@ -236,13 +252,16 @@ pub fn readmodels(data: &DataArgs, dir: &Path) -> Result<StageOut> {
     out.set("report_county_past_replay_s", s);
     out.note("school", school.clone());
     out.note("staff", staff.clone());
+    out.note("staff2", staff2.clone());
+    out.note("day", day.to_string());
     out.note("past", events::time::format_local(past));
     // The same, as whole `careledger` processes.
     let exe = std::env::current_exe()?.with_file_name("careledger");
     if exe.exists() {
         let db = store_path(dir);
         let past = events::time::format_local(past);
-        let runs: [(&str, Vec<&str>); 6] = [
+        let day = day.to_string();
+        let runs: [(&str, Vec<&str>); 7] = [
             (
                 "cli_scores_s",
                 vec![
@@ -264,7 +283,11 @@ pub fn readmodels(data: &DataArgs, dir: &Path) -> Result<StageOut> {
             ),
             (
                 "cli_worklist_s",
-                vec!["worklist", "--staff", &staff, "--format", "json"],
+                vec!["worklist", "--staff", &staff, "--on", &day, "--format", "json"],
+            ),
+            (
+                "cli_worklist2_s",
+                vec!["worklist", "--staff", &staff2, "--on", &day, "--format", "json"],
             ),
             (
                 "cli_report_s",

@@ -329,17 +329,21 @@ pub fn render(machine: &Machine, data: &DataArgs, results: &BTreeMap<&str, Stage
         secs(rdm.f("scores_school_past_s")),
         String::new(),
     );
-    row(
-        "read models: worklist, one teacher",
-        format!(
-            "open, `plan::worklist_timeline` of {}, world, `worklist`; whole `careledger worklist` run: {}; read {:.0} MiB through sled",
-            rdm.note("staff"),
-            cli("cli_worklist_s"),
-            rdm.f("worklist_read_mib")
-        ),
-        secs(rdm.f("worklist_s")),
-        String::new(),
-    );
+    for (key, staff) in [("worklist", "staff"), ("worklist2", "staff2")] {
+        row(
+            "read models: worklist, one teacher",
+            format!(
+                "open, `plan::worklist_timeline` of {} on {} ({} items), world, `worklist`; whole `careledger worklist --on` run: {}; read {:.0} MiB through sled",
+                rdm.note(staff),
+                rdm.note("day"),
+                rdm.f(&format!("{key}_items")),
+                cli(&format!("cli_{key}_s")),
+                rdm.f(&format!("{key}_read_mib"))
+            ),
+            secs(rdm.f(&format!("{key}_s"))),
+            String::new(),
+        );
+    }
     row(
         "read models: scores, every school",
         format!(
