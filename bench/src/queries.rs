@@ -283,11 +283,15 @@ pub fn readmodels(data: &DataArgs, dir: &Path) -> Result<StageOut> {
             ),
             (
                 "cli_worklist_s",
-                vec!["worklist", "--staff", &staff, "--on", &day, "--format", "json"],
+                vec![
+                    "worklist", "--staff", &staff, "--on", &day, "--format", "json",
+                ],
             ),
             (
                 "cli_worklist2_s",
-                vec!["worklist", "--staff", &staff2, "--on", &day, "--format", "json"],
+                vec![
+                    "worklist", "--staff", &staff2, "--on", &day, "--format", "json",
+                ],
             ),
             (
                 "cli_report_s",
