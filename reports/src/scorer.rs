@@ -35,6 +35,7 @@
 //! is tested against byte for byte (tests/it/polscores.rs, reports/tests/it/scorer.rs).
 
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -97,6 +98,16 @@ fn day_key() -> Expr {
     (col("sc").cast(DataType::Int64) * lit(1i64 << (DAY_BITS + KIND_BITS)))
         + (col("day").cast(DataType::Int64) + lit(1i64 << (DAY_BITS - 1))) * lit(1i64 << KIND_BITS)
         + col("kind").cast(DataType::Int64)
+}
+
+/// [`day_key`] of one event, computed where the event is added. The school code's range is
+/// checked before the plan reads any key (`Inputs::check_keys`): until then an out-of-range
+/// code wraps, as the plan's own arithmetic would, and the run is refused.
+fn packed_day_key(sc: u64, day: i32, kind: u32) -> i64 {
+    (sc as i64)
+        .wrapping_mul(1i64 << (DAY_BITS + KIND_BITS))
+        .wrapping_add((i64::from(day) + (1i64 << (DAY_BITS - 1))) * (1i64 << KIND_BITS))
+        .wrapping_add(i64::from(kind))
 }
 
 /// (pairing code, window kind, window, event kind `kind`) as one integer: `pid ‖ pc ‖ w ‖
@@ -334,11 +345,11 @@ fn decimal(x: f64) -> Option<(i128, i128)> {
 /// The input frames, column by column. Invariant: the columns of one frame have one length.
 #[derive(Debug, Default)]
 struct Inputs {
-    // events: one row per (event, child it is about) of a staff member and child paired
-    // within the period, the pair by its code
-    ev_pair: Vec<u64>,
-    ev_kind: Vec<u32>,
-    ev_day: Vec<i32>,
+    // events: one row per (event, child it is about, pairing row whose active range holds
+    // the event's day) of a staff member and child paired within the period — what the plan
+    // joined events and pairing rows into — as the pairing's code and the packed `day_key`
+    ev_pid: Vec<u64>,
+    ev_k: Vec<i64>,
     // staff of the schools
     st_school: Vec<String>,
     st_staff: Vec<String>,
@@ -365,6 +376,9 @@ struct Inputs {
     /// staff member and pairing): what the events are counted by, integers all the way.
     pa_sc: Vec<u64>,
     pa_pid: Vec<u64>,
+    /// The pairing rows of each pair, by pair code (codes are `0..pair_count`). Invariant:
+    /// the same rows as the `pa_` columns.
+    pair_rows: Vec<SmallVec<[PairRow; 1]>>,
     /// How many pairing codes were given.
     pid_count: u64,
     /// The code of each (staff, child) pair with a pairing row: the events frame joins the
@@ -428,6 +442,18 @@ struct Inputs {
     ot_p: Vec<i128>,
     /// The most (pairing, window) pairs of one staff member: a bound of any `due`.
     max_due: u128,
+}
+
+/// One active range of a pairing, as the pairing rows' frame holds it.
+#[derive(Debug, Clone, Copy)]
+struct PairRow {
+    /// The pairing's code.
+    pid: u64,
+    /// Its school's code in the run.
+    sc: u64,
+    /// The range's first day and the day after its last (`day_number`).
+    a: i32,
+    b: i32,
 }
 
 /// The code of each (staff, child) pair with a pairing row, looked up once per event a
@@ -600,6 +626,17 @@ impl Inputs {
                 let pid = self.pid_count;
                 self.pid_count += 1;
                 for &(a, b) in active.ranges() {
+                    // `pair_code` gave `pair` as the next code or an earlier one.
+                    let at = pair as usize;
+                    if self.pair_rows.len() <= at {
+                        self.pair_rows.resize_with(at + 1, SmallVec::new);
+                    }
+                    self.pair_rows[at].push(PairRow {
+                        pid,
+                        sc,
+                        a: day_number(a),
+                        b: day_number(b),
+                    });
                     self.pa_pair.push(pair);
                     self.pa_sc.push(sc);
                     self.pa_pid.push(pid);
@@ -640,11 +677,19 @@ impl Inputs {
         kind: EventKind,
         day: i32,
     ) {
+        let kind = kind_code(kind);
         for c in children {
-            if let Some(pair) = self.pairs.get(staff, c) {
-                self.ev_pair.push(pair);
-                self.ev_kind.push(kind_code(kind));
-                self.ev_day.push(day);
+            let Some(pair) = self.pairs.get(staff, c) else {
+                continue;
+            };
+            // The plan's join of events to pairing rows on the pair, and its filter to the
+            // rows whose active range holds the day, done here: one look-up per event instead
+            // of a hash join and gathers over millions of rows.
+            for r in self.pair_rows.get(pair as usize).into_iter().flatten() {
+                if r.a <= day && day < r.b {
+                    self.ev_pid.push(r.pid);
+                    self.ev_k.push(packed_day_key(r.sc, day, kind));
+                }
             }
         }
     }
@@ -697,11 +742,10 @@ impl Inputs {
             DataFrame::new(height, cols).map_err(err(context))
         };
         let events = df(
-            self.ev_kind.len(),
+            self.ev_k.len(),
             vec![
-                Column::new("pair".into(), self.ev_pair),
-                Column::new("kind".into(), self.ev_kind),
-                Column::new("day".into(), self.ev_day),
+                Column::new("pid".into(), self.ev_pid),
+                Column::new("k".into(), self.ev_k),
             ],
             "building the score events frame",
         )?
@@ -1135,17 +1179,11 @@ fn plan(
         .alias("active_days")]);
     let active = inner(active, pids.clone(), &["pid"]);
 
-    // Events on active days of a pairing, by the window of each kind their day lies in,
-    // counted by (pairing, window, kind): integers packed into one all the way.
-    let counts = inner(
-        f.events,
-        pairings
-            .clone()
-            .select([col("pair"), col("pid"), col("sc"), col("a"), col("b")]),
-        &["pair"],
-    )
-    .filter(col("a").lt_eq(col("day")).and(col("day").lt(col("b"))))
-    .select([col("pid"), day_key().alias("k")]);
+    // Events on active days of a pairing (joined to their pairing rows as they were added:
+    // `Inputs::push_event`; a pairing of a staff member without a row here meets no window
+    // below), by the window of each kind their day lies in, counted by (pairing, window,
+    // kind): integers packed into one all the way.
+    let counts = f.events.select([col("pid"), col("k")]);
     // Only the windows of a period kind some quota of the school counts this event kind in
     // (rules §7.2): every other (window, kind) count would be dropped by the left join below.
     // Joining on the kind as well keeps an event from meeting every window of every period
@@ -1628,6 +1666,45 @@ impl Output {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The key an event gets where it is added is the plan's `day_key` of the same values,
+    /// at the edges of each part.
+    #[test]
+    fn an_events_packed_key_is_the_plans() {
+        let cases: Vec<(u64, i32, u32)> = vec![
+            (0, 0, 0),
+            (1, 739_000, 3),
+            ((1 << SC_BITS) - 1, i32::MAX, (1 << KIND_BITS) - 1),
+            ((1 << SC_BITS) - 1, i32::MIN, 0),
+            (42, -1, 7),
+        ];
+        let frame = DataFrame::new(
+            cases.len(),
+            vec![
+                Column::new("sc".into(), cases.iter().map(|c| c.0).collect::<Vec<_>>()),
+                Column::new("day".into(), cases.iter().map(|c| c.1).collect::<Vec<_>>()),
+                Column::new("kind".into(), cases.iter().map(|c| c.2).collect::<Vec<_>>()),
+            ],
+        )
+        .expect("a frame");
+        let keys = frame
+            .lazy()
+            .select([day_key().alias("k")])
+            .collect()
+            .expect("the plan's keys");
+        let keys: Vec<Option<i64>> = keys
+            .column("k")
+            .expect("k")
+            .i64()
+            .expect("Int64")
+            .iter()
+            .collect();
+        let ours: Vec<Option<i64>> = cases
+            .iter()
+            .map(|&(sc, day, kind)| Some(packed_day_key(sc, day, kind)))
+            .collect();
+        assert_eq!(ours, keys);
+    }
 
     #[test]
     fn pair_codes_tell_every_pair_apart_short_or_long() {
