@@ -371,7 +371,6 @@ struct Inputs {
     pa_child: Vec<String>,
     pa_a: Vec<i32>,
     pa_b: Vec<i32>,
-    pa_pair: Vec<u64>,
     /// The school's code (its place in the run) and the pairing's code (one per school,
     /// staff member and pairing): what the events are counted by, integers all the way.
     pa_sc: Vec<u64>,
@@ -381,8 +380,8 @@ struct Inputs {
     pair_rows: Vec<SmallVec<[PairRow; 1]>>,
     /// How many pairing codes were given.
     pid_count: u64,
-    /// The code of each (staff, child) pair with a pairing row: the events frame joins the
-    /// pairings on it (an integer, not two strings per event).
+    /// The code of each (staff, child) pair with a pairing row: an event finds its pairing
+    /// rows by it (`pair_rows`).
     pairs: PairCodes,
     /// How many pair codes were given.
     pair_count: u64,
@@ -637,7 +636,6 @@ impl Inputs {
                         a: day_number(a),
                         b: day_number(b),
                     });
-                    self.pa_pair.push(pair);
                     self.pa_sc.push(sc);
                     self.pa_pid.push(pid);
                     self.pa_school.push(school.to_owned());
@@ -812,7 +810,6 @@ impl Inputs {
                 Column::new("child".into(), self.pa_child),
                 Column::new("a".into(), self.pa_a),
                 Column::new("b".into(), self.pa_b),
-                Column::new("pair".into(), self.pa_pair),
                 Column::new("sc".into(), self.pa_sc),
                 Column::new("pid".into(), self.pa_pid),
                 Column::new("ord".into(), pa_ord),
