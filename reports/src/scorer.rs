@@ -375,16 +375,14 @@ struct Inputs {
     /// staff member and pairing): what the events are counted by, integers all the way.
     pa_sc: Vec<u64>,
     pa_pid: Vec<u64>,
-    /// The pairing rows of each pair, by pair code (codes are `0..pair_count`). Invariant:
-    /// the same rows as the `pa_` columns.
-    pair_rows: Vec<SmallVec<[PairRow; 1]>>,
+    /// The pairing rows of each pair: its code's entry lists their places in the `pa_`
+    /// columns. Invariant: one entry per code given (codes are `0..pair_rows.len()`).
+    pair_rows: Vec<SmallVec<[usize; 1]>>,
     /// How many pairing codes were given.
     pid_count: u64,
     /// The code of each (staff, child) pair with a pairing row: an event finds its pairing
     /// rows by it (`pair_rows`).
     pairs: PairCodes,
-    /// How many pair codes were given.
-    pair_count: u64,
     // windows
     wi_school: Vec<String>,
     wi_per: Vec<&'static str>,
@@ -441,18 +439,6 @@ struct Inputs {
     ot_p: Vec<i128>,
     /// The most (pairing, window) pairs of one staff member: a bound of any `due`.
     max_due: u128,
-}
-
-/// One active range of a pairing, as the pairing rows' frame holds it.
-#[derive(Debug, Clone, Copy)]
-struct PairRow {
-    /// The pairing's code.
-    pid: u64,
-    /// Its school's code in the run.
-    sc: u64,
-    /// The range's first day and the day after its last (`day_number`).
-    a: i32,
-    b: i32,
 }
 
 /// The code of each (staff, child) pair with a pairing row, looked up once per event a
@@ -625,17 +611,8 @@ impl Inputs {
                 let pid = self.pid_count;
                 self.pid_count += 1;
                 for &(a, b) in active.ranges() {
-                    // `pair_code` gave `pair` as the next code or an earlier one.
-                    let at = pair as usize;
-                    if self.pair_rows.len() <= at {
-                        self.pair_rows.resize_with(at + 1, SmallVec::new);
-                    }
-                    self.pair_rows[at].push(PairRow {
-                        pid,
-                        sc,
-                        a: day_number(a),
-                        b: day_number(b),
-                    });
+                    // `pair_code` made the code's entry.
+                    self.pair_rows[pair as usize].push(self.pa_pid.len());
                     self.pa_sc.push(sc);
                     self.pa_pid.push(pid);
                     self.pa_school.push(school.to_owned());
@@ -658,16 +635,17 @@ impl Inputs {
         if let Some(code) = self.pairs.get(staff, child) {
             return code;
         }
-        let next = self.pair_count;
+        // usize is at most 64 bits on every target Rust supports.
+        let next = self.pair_rows.len() as u64;
         self.pairs.insert(staff, child, next);
-        self.pair_count += 1;
+        self.pair_rows.push(SmallVec::new());
         next
     }
 
     /// Adds one care event a quota may count, once per child it is about (as
-    /// `projections::scores` indexes them; `World::event_children`). A child the staff member
-    /// has no pairing row with is passed over: the plan's join of events to pairings (on the
-    /// pair) would drop that row.
+    /// `projections::scores` indexes them; `World::event_children`), once per pairing row
+    /// whose active range holds its day. A child the staff member has no pairing row with is
+    /// passed over.
     fn push_event<'c>(
         &mut self,
         staff: &str,
@@ -683,10 +661,10 @@ impl Inputs {
             // The plan's join of events to pairing rows on the pair, and its filter to the
             // rows whose active range holds the day, done here: one look-up per event instead
             // of a hash join and gathers over millions of rows.
-            for r in self.pair_rows.get(pair as usize).into_iter().flatten() {
-                if r.a <= day && day < r.b {
-                    self.ev_pid.push(r.pid);
-                    self.ev_k.push(packed_day_key(r.sc, day, kind));
+            for &row in self.pair_rows.get(pair as usize).into_iter().flatten() {
+                if self.pa_a[row] <= day && day < self.pa_b[row] {
+                    self.ev_pid.push(self.pa_pid[row]);
+                    self.ev_k.push(packed_day_key(self.pa_sc[row], day, kind));
                 }
             }
         }
