@@ -8,6 +8,7 @@
 mod cli;
 mod commands;
 mod error;
+mod memory;
 mod output;
 mod resolve;
 
@@ -35,8 +36,12 @@ fn main() -> ExitCode {
     };
     match resolve::request(args.command)
         .map_err(|e| error::CliError::classify(e, &stores.db))
-        .and_then(|request| commands::run(stores, request))
-    {
+        .and_then(|request| {
+            if request.reads_a_county() {
+                memory::without_huge_pages();
+            }
+            commands::run(stores, request)
+        }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("careledger: {err}");

@@ -236,6 +236,19 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// Whether the request reads a whole county's fact rows (`report term --county`, `scores
+    /// --county`): hundreds of MiB allocated once and read once, where transparent huge pages
+    /// cost more than they save (`crate::memory`).
+    pub fn reads_a_county(&self) -> bool {
+        match self {
+            Request::ReportTerm(o) => matches!(o.scope, reports::Scope::County(_)),
+            Request::Scores(o) => matches!(o.scope, reports::Scope::County(_)),
+            _ => false,
+        }
+    }
+}
+
 /// Runs one request; every failure comes back placed and worded (`CliError`).
 pub fn run(stores: Stores, request: Request) -> Result<(), CliError> {
     let db = stores.db.clone();
@@ -782,4 +795,64 @@ fn demo(keep: Option<PathBuf>) -> Result<()> {
         out.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    fn request(args: &[&str]) -> super::Request {
+        let cli = crate::cli::Cli::try_parse_from(args).expect("the arguments parse");
+        crate::resolve::request(cli.command).expect("the request resolves")
+    }
+
+    #[test]
+    fn only_a_countys_report_and_scores_read_a_county() {
+        let county = [
+            &[
+                "careledger",
+                "report",
+                "term",
+                "--term",
+                "2025-2026-1",
+                "--county",
+                "黔东县",
+            ][..],
+            &[
+                "careledger",
+                "scores",
+                "--county",
+                "黔东县",
+                "--period",
+                "2025-2026",
+            ],
+        ];
+        for args in county {
+            assert!(request(args).reads_a_county(), "{args:?}");
+        }
+        let other = [
+            &[
+                "careledger",
+                "report",
+                "term",
+                "--term",
+                "2025-2026-1",
+                "--school",
+                "s001",
+            ][..],
+            &[
+                "careledger",
+                "scores",
+                "--school",
+                "s001",
+                "--period",
+                "2025-2026",
+            ],
+            &["careledger", "worklist", "--staff", "s001-t01"],
+            &["careledger", "archive", "s001-c001"],
+        ];
+        for args in other {
+            assert!(!request(args).reads_a_county(), "{args:?}");
+        }
+    }
 }
