@@ -461,6 +461,24 @@ pub struct RowRead<'s> {
     amended_seqs: rustc_hash::FxHashSet<u64>,
 }
 
+/// What a [`RowRead`] held besides its world ([`RowRead::into_world`]): only ever dropped.
+pub struct Leftovers {
+    _kept: Timeline,
+    _amended: Vec<Envelope>,
+    _amended_seqs: rustc_hash::FxHashSet<u64>,
+}
+
+/// Drops `value` on a thread of its own, so that the caller need not wait while a county's
+/// read is freed (about 76 ms of the county's term report on the main thread, `perf`;
+/// docs/read-models.md). Freeing is all that thread does: a process may end before it is
+/// done. If no thread can be started, `value` is dropped here.
+pub fn drop_beside<T: Send + 'static>(value: T) {
+    // On an error the closure, and `value` with it, is dropped on this thread.
+    let _ = std::thread::Builder::new()
+        .name("careledger-drop".into())
+        .spawn(move || drop(value));
+}
+
 /// Reads the world of the county-wide read as of `as_of` ([`RowRead`]), its envelopes opened
 /// by `open` (and so are those of the amended events [`RowRead::facts`] reads back).
 pub fn row_read<'s>(
@@ -483,18 +501,27 @@ pub fn row_read<'s>(
 
 /// [`row_read`] and [`RowRead::facts`] in one, for an `each` that does not need the world (the
 /// term report's frame; a score run needs it to take a row): the rows are given while the
-/// world is folded on a second thread, then the amended events' facts. The facts given, and
+/// world is folded on a second thread, then the amended events' facts. `on_world` is called
+/// on that thread with the world as soon as it is folded, while the rows are still being
+/// given (the term report learns from it which days it can leave out). The facts given, and
 /// the read returned, are those of the two calls.
 pub fn row_read_with_facts<'s, E: From<PlanError>>(
     store: &'s Store,
     as_of: Option<DateTime<Utc>>,
     open: &Opener<'s>,
+    on_world: impl FnOnce(&World) + Send,
     mut each: impl FnMut(RowFact<'_>) -> Result<bool, E>,
 ) -> Result<RowRead<'s>, E> {
     let (head, amended) = amended_rows(store, as_of, open)?;
     let amended_seqs = amended.iter().map(|e| e.seq).collect();
     let (world, untaken) = std::thread::scope(|threads| {
-        let world = threads.spawn(|| world_of(store, as_of, open));
+        let world = threads.spawn(|| {
+            let read = world_of(store, as_of, open);
+            if let Ok((_, world)) = &read {
+                on_world(world);
+            }
+            read
+        });
         let untaken = rows_pass(store, head, &amended_seqs, &mut each);
         let world = world
             .join()
@@ -577,6 +604,18 @@ impl<'s> RowRead<'s> {
     /// The world as of the read's time.
     pub fn world(&self) -> &World {
         &self.world
+    }
+
+    /// The world, and the rest of the read as one value to be dropped ([`drop_beside`]): a
+    /// county's timeline of the world's envelopes and the amended events, which take tens of
+    /// milliseconds to free once the facts are given.
+    pub fn into_world(self) -> (World, Leftovers) {
+        let rest = Leftovers {
+            _kept: self.kept,
+            _amended: self.amended,
+            _amended_seqs: self.amended_seqs,
+        };
+        (self.world, rest)
     }
 
     /// The read's time.

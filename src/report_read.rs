@@ -10,6 +10,7 @@
 use chrono::{DateTime, Utc};
 use projections::calendar::Period;
 use projections::{ProjectionError, ScoreRun, World};
+use reports::roster::Roster;
 use reports::{FactFrame, ReportError, Scope, TermReport};
 use std::collections::BTreeMap;
 use store::Store;
@@ -47,20 +48,48 @@ pub fn term_report(
         }
         Scope::County(_) => {
             let mut frame = FactFrame::new();
-            // The frame needs no world: the rows go in while the world is folded.
-            let read = plan::row_read_with_facts(store, as_of, &Opener::sealed(), |f| match f {
-                RowFact::Row(row) => Ok::<_, ReportReadError>(frame.push_row(&row)),
-                RowFact::Fact(fact) => {
-                    frame.push(&fact)?;
-                    Ok(true)
-                }
-            })?;
-            Ok(reports::term_report(
-                read.world(),
-                frame,
-                scope.clone(),
-                term,
-            )?)
+            // The frame needs no world: the rows go in while the world is folded. Once it is,
+            // the report's roster is made there and the days of the term are known
+            // (`reports::term_days`): the rows of other days are left out from then on — the
+            // same report, fewer rows pushed.
+            let roster = std::sync::OnceLock::new();
+            let mut keeping = false;
+            let read = plan::row_read_with_facts(
+                store,
+                as_of,
+                &Opener::sealed(),
+                |world| {
+                    if let Ok(r) = Roster::new(world, scope.clone(), term) {
+                        let _ = roster.set(r);
+                    }
+                },
+                |f| {
+                    if !keeping && let Some(r) = roster.get() {
+                        if let Some(days) = reports::term_days(r) {
+                            frame.keep_days(days);
+                        }
+                        keeping = true;
+                    }
+                    match f {
+                        RowFact::Row(row) => Ok::<_, ReportReadError>(frame.push_row(&row)),
+                        RowFact::Fact(fact) => {
+                            frame.push(&fact)?;
+                            Ok(true)
+                        }
+                    }
+                },
+            )?;
+            // Only the world is read from here on; the rest is freed beside the plan, and
+            // the world once the report is made.
+            let (world, rest) = read.into_world();
+            plan::drop_beside(rest);
+            let report = match roster.into_inner() {
+                Some(roster) => reports::term_report_of(&world, frame, roster),
+                // It could not be made: the report says why.
+                None => reports::term_report(&world, frame, scope.clone(), term),
+            };
+            plan::drop_beside(world);
+            Ok(report?)
         }
     }
 }

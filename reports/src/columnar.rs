@@ -136,6 +136,9 @@ pub struct FactFrame {
     notified_incident: Vec<String>,
     party: Vec<&'static str>,
     notified_ns: Vec<i64>,
+    /// Once set (`keep_days`), the first and last day of the events and incident reports
+    /// pushed from then on.
+    days: Option<(i32, i32)>,
 }
 
 impl FactFrame {
@@ -152,6 +155,15 @@ impl FactFrame {
     /// Whether it holds no event.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// From now on, leaves out each event and incident report that happened on a day outside
+    /// `days` (notifications are kept: they meet their incident by its id, not by day). Given
+    /// [`term_days`] of the report it feeds, the report is the same: its plan drops those
+    /// facts before it joins them to the children, and this only spares pushing them. A fact
+    /// that cannot be pushed still fails as before (the check of its instants comes first).
+    pub fn keep_days(&mut self, (first, last): (NaiveDate, NaiveDate)) {
+        self.days = Some((day_number(first), day_number(last)));
     }
 
     /// Every fact of a timeline (its effective events as of its time).
@@ -306,8 +318,14 @@ impl FactFrame {
                 aid_fen,
                 incident,
             } => {
-                let code = self.code(child);
                 let day = local_day_number(occurred_at);
+                if self
+                    .days
+                    .is_some_and(|(first, last)| day < first || day > last)
+                {
+                    return;
+                }
+                let code = self.code(child);
                 self.child.push(code);
                 self.kind.push(kind_code(kind));
                 self.day.push(day);
@@ -528,6 +546,16 @@ pub fn term_statistics(
     term_report(world, FactFrame::of_timeline(timeline)?, scope, term)
 }
 
+/// The first and last day of the terms of every child `roster` counts: a fact on any other
+/// day counts for no one in its report. `None` when it counts no child.
+pub fn term_days(roster: &Roster) -> Option<(NaiveDate, NaiveDate)> {
+    roster
+        .children
+        .iter()
+        .map(|c| (c.first, c.last))
+        .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)))
+}
+
 /// The term report of `scope` for `term` by polars, from the world and the facts frame of
 /// the same as-of time. `facts` may hold any events of any schools: the join to the counted
 /// children keeps what the report reads.
@@ -537,25 +565,47 @@ pub fn term_report(
     scope: Scope,
     term: &str,
 ) -> Result<TermReport, ReportError> {
-    let roster = Roster::new(world, scope, term)?;
+    term_report_of(world, facts, Roster::new(world, scope, term)?)
+}
+
+/// [`term_report`] with its roster made already: `roster` must be `Roster::new` of `world`
+/// (the county's read makes it on the thread that folds the world, to learn the term's
+/// days while the rows are read).
+pub fn term_report_of(
+    world: &World,
+    facts: FactFrame,
+    roster: Roster,
+) -> Result<TermReport, ReportError> {
     let frames = facts.into_frames()?;
     let children = children_frame(&roster, &frames.codes)?.lazy();
     let policies = policies_frame(world, &roster.schools)?.lazy();
 
+    // The days of every counted child's term lie within these: a fact outside them meets no
+    // child's term, so it is dropped before the join to the children (a county's year holds
+    // both terms' facts; the join's own filter below still decides per child).
+    let within_term_days = |lf: LazyFrame| match term_days(&roster) {
+        Some((first, last)) => lf.filter(
+            col("day")
+                .gt_eq(lit(day_number(first)))
+                .and(col("day").lt_eq(lit(day_number(last)))),
+        ),
+        None => lf.filter(lit(false)),
+    };
     // Events about counted children, on a day of their term (rules §8.4).
     let of_children_in_term = |lf: LazyFrame| {
-        lf.inner_join(
-            children
-                .clone()
-                .select([col("child"), col("school"), col("first"), col("last")]),
-            col("child"),
-            col("child"),
-        )
-        .filter(
-            col("day")
-                .gt_eq(col("first"))
-                .and(col("day").lt_eq(col("last"))),
-        )
+        within_term_days(lf)
+            .inner_join(
+                children
+                    .clone()
+                    .select([col("child"), col("school"), col("first"), col("last")]),
+                col("child"),
+                col("child"),
+            )
+            .filter(
+                col("day")
+                    .gt_eq(col("first"))
+                    .and(col("day").lt_eq(col("last"))),
+            )
     };
     let in_term = of_children_in_term(frames.events.lazy());
 

@@ -26,7 +26,7 @@ pub mod year_end;
 
 pub use bureau::{BureauExport, ExportSummary, export_events_parquet};
 pub use child_terms::{ChildTermsSummary, export_child_terms};
-pub use columnar::{FactFrame, term_report, term_statistics};
+pub use columnar::{FactFrame, term_days, term_report, term_report_of, term_statistics};
 pub use error::ReportError;
 pub use facts::{ChildColumns, ChildFacts};
 pub use fold::{TermFold, term_statistics_folded};

@@ -101,7 +101,7 @@ pub fn scores(store: &Store, opts: &ScoresOptions, open: &plan::Opener<'_>) -> R
         Scope::School(s) => s,
         Scope::County(c) => {
             let read = plan::row_read(store, opts.as_of, open).map_err(plan_error)?;
-            return county(store, &read, c, opts, other.as_ref());
+            return county(store, read, c, opts, other.as_ref());
         }
     };
     let read = plan::Scope::School(school.clone());
@@ -173,7 +173,7 @@ fn school_file(dir: &Path, school: &str, output: ScoreOutput) -> std::path::Path
 /// as the term report does (rules §8.1); a county none of whose schools has it is an error.
 fn county(
     store: &Store,
-    read: &plan::RowRead<'_>,
+    read: plan::RowRead<'_>,
     county: &str,
     opts: &ScoresOptions,
     other: Option<&BTreeMap<String, f64>>,
@@ -202,11 +202,14 @@ fn county(
     let mut outputs = Vec::new();
     let mut matched = std::collections::BTreeSet::new();
     let runs =
-        report_read::score_runs(read, &schools, &opts.period, other).map_err(|e| match e {
+        report_read::score_runs(&read, &schools, &opts.period, other).map_err(|e| match e {
             report_read::ReportReadError::Plan(e) => plan_error(e),
             report_read::ReportReadError::Report(e) => score_error(e),
         })?;
-    for (school, run) in schools.into_iter().zip(runs) {
+    // The runs are made: the read is freed while they are written out.
+    let schools: Vec<String> = schools.into_iter().map(str::to_owned).collect();
+    plan::drop_beside(read.into_world());
+    for (school, run) in schools.iter().map(String::as_str).zip(runs) {
         match run {
             Ok(run) => {
                 let one = school_output(store, run, school, opts, other)?;
