@@ -113,10 +113,19 @@ fn packed_day_key(sc: u64, day: i32, kind: u32) -> i64 {
 /// (pairing code, window kind, window, event kind `kind`) as one integer: `pid ‖ pc ‖ w ‖
 /// kind`. A window's count is grouped by it and joined on it, never decoded.
 fn count_key(kind: Expr) -> Expr {
-    ((col("pid").cast(DataType::Int64) * lit(1i64 << PC_BITS) + col("pc")) * lit(1i64 << W_BITS)
-        + col("w").cast(DataType::Int64))
+    pairing_part(col("pid")) + window_key(kind)
+}
+
+/// The low bits of a [`count_key`]: `pc ‖ w ‖ kind`.
+fn window_key(kind: Expr) -> Expr {
+    (col("pc").cast(DataType::Int64) * lit(1i64 << W_BITS) + col("w").cast(DataType::Int64))
         * lit(1i64 << KIND_BITS)
         + kind
+}
+
+/// The high bits of a [`count_key`]: `pid` shifted past `pc ‖ w ‖ kind`.
+fn pairing_part(pid: Expr) -> Expr {
+    pid.cast(DataType::Int64) * lit(1i64 << (PC_BITS + W_BITS + KIND_BITS))
 }
 
 /// A day as the frames hold it: days since 0001-01-01 (`Int32`).
@@ -1168,13 +1177,14 @@ fn plan(
         .clone()
         .select([col("school"), col("per"), col("kind")])
         .unique(None, UniqueKeepStrategy::First);
+    // A day's windows carry their part of the count key already (`window_key`), so the
+    // join hands each event one column of the windows' side, not three.
     let counted_days = inner(f.window_days, counted, &["school", "per"]).select([
         day_key().alias("k"),
-        col("pc"),
-        col("w"),
+        window_key(col("kind").cast(DataType::Int64)).alias("wk"),
     ]);
     let counts = inner(counts, counted_days, &["k"])
-        .select([count_key(col("k") % lit(1i64 << KIND_BITS)).alias("g")])
+        .select([(pairing_part(col("pid")) + col("wk")).alias("g")])
         .group_by([col("g")])
         .agg([len().cast(DataType::Int64).alias("count")]);
 
