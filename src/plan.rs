@@ -486,8 +486,17 @@ pub fn row_read<'s>(
     as_of: Option<DateTime<Utc>>,
     open: &Opener<'s>,
 ) -> Result<RowRead<'s>, PlanError> {
-    let (head, amended) = amended_rows(store, as_of, open)?;
-    let world = world_of(store, as_of, open)?;
+    // Neither read needs the other: the amended events are read while the world is folded.
+    let (amended, world) = std::thread::scope(|threads| {
+        let amended = threads.spawn(|| amended_rows(store, as_of, open));
+        let world = world_of(store, as_of, open);
+        let amended = amended
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (amended, world)
+    });
+    let (head, amended) = amended?;
+    let world = world?;
     let amended_seqs = amended.iter().map(|e| e.seq).collect();
     Ok(RowRead::new(
         store,
@@ -512,9 +521,7 @@ pub fn row_read_with_facts<'s, E: From<PlanError>>(
     on_world: impl FnOnce(&World) + Send,
     mut each: impl FnMut(RowFact<'_>) -> Result<bool, E>,
 ) -> Result<RowRead<'s>, E> {
-    let (head, amended) = amended_rows(store, as_of, open)?;
-    let amended_seqs = amended.iter().map(|e| e.seq).collect();
-    let (world, untaken) = std::thread::scope(|threads| {
+    let (world, rows) = std::thread::scope(|threads| {
         let world = threads.spawn(|| {
             let read = world_of(store, as_of, open);
             if let Ok((_, world)) = &read {
@@ -522,12 +529,20 @@ pub fn row_read_with_facts<'s, E: From<PlanError>>(
             }
             read
         });
-        let untaken = rows_pass(store, head, &amended_seqs, &mut each);
+        // The amended events are read while the world is folded, then the rows.
+        let rows = amended_rows(store, as_of, open).map(|(head, amended)| {
+            let seqs: rustc_hash::FxHashSet<u64> = amended.iter().map(|e| e.seq).collect();
+            let untaken = rows_pass(store, head, &seqs, &mut each);
+            (head, amended, seqs, untaken)
+        });
         let world = world
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (world, untaken)
+        (world, rows)
     });
+    // Failures in the order the reads were made before they overlapped: the amended events',
+    // the world's, the rows'.
+    let (head, amended, amended_seqs, untaken) = rows?;
     let read = RowRead::new(store, open, as_of, head, world?, (amended, amended_seqs));
     read.amended_pass(untaken?, &mut each)?;
     Ok(read)
