@@ -514,3 +514,33 @@ fn token_request(what: crate::cli::TokenWhat) -> Result<crate::commands::Account
         W::Revoke { id } => R::TokenRevoke { id },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    /// The request of a command line, given as words separated by spaces.
+    fn request(line: &str) -> crate::commands::Request {
+        let cli =
+            crate::cli::Cli::try_parse_from(line.split_whitespace()).expect("the arguments parse");
+        super::request(cli.command).expect("the request resolves")
+    }
+
+    #[test]
+    fn only_a_countys_report_and_scores_read_a_county() {
+        for line in [
+            "careledger report term --term 2025-2026-1 --county 黔东县",
+            "careledger scores --county 黔东县 --period 2025-2026",
+        ] {
+            assert!(request(line).reads_a_county(), "{line}");
+        }
+        for line in [
+            "careledger report term --term 2025-2026-1 --school s001",
+            "careledger scores --school s001 --period 2025-2026",
+            "careledger worklist --staff s001-t01",
+            "careledger archive s001-c001",
+        ] {
+            assert!(!request(line).reads_a_county(), "{line}");
+        }
+    }
+}
