@@ -359,6 +359,11 @@ struct Inputs {
     // joined events and pairing rows into — as the pairing's code and the packed `day_key`
     ev_pid: Vec<u64>,
     ev_k: Vec<i64>,
+    /// By `kind_code`: whether some quota of the run counts events of that kind. An event of
+    /// any other kind meets no window in the plan (its join to the counted days is on the
+    /// kind), so it is not added; a code past the table (none: the codes are the
+    /// discriminants of `EventKind::ALL`) would be added.
+    quota_kinds: [bool; EventKind::ALL.len()],
     // staff of the schools
     st_school: Vec<String>,
     st_staff: Vec<String>,
@@ -595,6 +600,9 @@ impl Inputs {
                 self.qu_per.push(q.per.as_str());
                 self.qu_event.push(q.event.as_str());
                 self.qu_kind.push(kind_code(q.event));
+                if let Some(counted) = self.quota_kinds.get_mut(kind_code(q.event) as usize) {
+                    *counted = true;
+                }
                 self.qu_min.push(i64::from(q.min));
                 self.qu_weight.push(q.weight);
                 self.qu_w_digits
@@ -663,6 +671,12 @@ impl Inputs {
         day: i32,
     ) {
         let kind = kind_code(kind);
+        // Neither the pair's look-up nor a row for a kind no quota counts: the plan's join
+        // to the counted days would drop the row (a fifth to a half of a generated year's
+        // events: academic results, tutoring, contacts).
+        if !self.quota_kinds.get(kind as usize).copied().unwrap_or(true) {
+            return;
+        }
         for c in children {
             let Some(pair) = self.pairs.get(staff, c) else {
                 continue;
