@@ -83,11 +83,12 @@ pub fn term_report(
             // the world once the report is made.
             let (world, rest) = read.into_world();
             plan::drop_beside(rest);
+            // A roster the world's thread could not make is made again here, for its error.
             let report = match roster.into_inner() {
-                Some(roster) => reports::term_report_of(&world, frame, roster),
-                // It could not be made: the report says why.
-                None => reports::term_report(&world, frame, scope.clone(), term),
-            };
+                Some(roster) => Ok(roster),
+                None => Roster::new(&world, scope.clone(), term),
+            }
+            .and_then(|roster| reports::term_report_of(&world, frame, roster));
             plan::drop_beside(world);
             Ok(report?)
         }

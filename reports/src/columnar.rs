@@ -582,14 +582,15 @@ pub fn term_report_of(
 
     // The days of every counted child's term lie within these: a fact outside them meets no
     // child's term, so it is dropped before the join to the children (a county's year holds
-    // both terms' facts; the join's own filter below still decides per child).
+    // both terms' facts; the join's own filter below still decides per child). With no child
+    // counted, the join keeps nothing anyway.
     let within_term_days = |lf: LazyFrame| match term_days(&roster) {
         Some((first, last)) => lf.filter(
             col("day")
                 .gt_eq(lit(day_number(first)))
                 .and(col("day").lt_eq(lit(day_number(last)))),
         ),
-        None => lf.filter(lit(false)),
+        None => lf,
     };
     // Events about counted children, on a day of their term (rules §8.4).
     let of_children_in_term = |lf: LazyFrame| {

@@ -672,8 +672,8 @@ impl Inputs {
     ) {
         let kind = kind_code(kind);
         // Neither the pair's look-up nor a row for a kind no quota counts: the plan's join
-        // to the counted days would drop the row (a fifth to a half of a generated year's
-        // events: academic results, tutoring, contacts).
+        // to the counted days would drop the row (about 45 % of the quota-countable events
+        // of a generated year: academic results, tutoring, contacts; docs/read-models.md).
         if !self.quota_kinds.get(kind as usize).copied().unwrap_or(true) {
             return;
         }
