@@ -659,6 +659,35 @@ impl<'s> RowRead<'s> {
         self.amended_pass(untaken, &mut each)
     }
 
+    /// [`RowRead::facts`] for a reader that takes every row and can count them apart on each
+    /// core: the rows no amendment targets, each to one of `shares` (one per thread, in no
+    /// particular order), then the amended events' effective facts to `each` on this thread.
+    /// `Ok(false)` when the rows could not be split exactly (`Store::fact_rows_split`): nothing
+    /// was given to `each`, the shares hold part of the rows, and the caller reads them all
+    /// again with `facts`.
+    pub fn facts_split<S: Send, E: From<PlanError>>(
+        &self,
+        shares: &mut [S],
+        row: impl Fn(&mut S, events::row::Row<'_>) + Sync,
+        mut each: impl FnMut(Fact) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        let amended = &self.amended_seqs;
+        let split = self.store.fact_rows_split(self.head, shares, |share, r| {
+            if !amended.contains(&r.seq) {
+                row(share, r);
+            }
+        });
+        if !split {
+            return Ok(false);
+        }
+        self.amended_pass(Vec::new(), &mut |f| match f {
+            RowFact::Fact(f) => each(f).map(|()| true),
+            // `amended_pass` gives facts only.
+            RowFact::Row(_) => Ok(true),
+        })?;
+        Ok(true)
+    }
+
     /// Gives `each` the effective facts of the amended events and of the rows it did not take
     /// (`untaken`, read back whole).
     fn amended_pass<E: From<PlanError>>(

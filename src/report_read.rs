@@ -108,12 +108,34 @@ pub fn score_runs(
     // A county run has no drill-down (`scores --staff` needs `--school`).
     let mut runs =
         reports::ScoreRuns::new(read.world(), schools, period, other).without_drill_down();
-    read.facts(|f| {
-        match f {
-            RowFact::Row(row) => runs.add_row(&row),
-            RowFact::Fact(fact) => runs.add_fact(&fact),
+    // The rows counted on every core, a share each; the amended events' facts after them.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut shares: Vec<reports::EventShare> =
+        (0..cores.clamp(1, 8)).map(|_| Default::default()).collect();
+    let mut amended = Vec::new();
+    let split = read.facts_split(
+        &mut shares,
+        |share, row| runs.share_row(share, &row),
+        |fact| {
+            amended.push(fact);
+            Ok::<_, ReportReadError>(())
+        },
+    )?;
+    if split {
+        for share in shares {
+            runs.absorb(share);
         }
-        Ok::<_, ReportReadError>(true)
-    })?;
+        for fact in &amended {
+            runs.add_fact(fact);
+        }
+    } else {
+        read.facts(|f| {
+            match f {
+                RowFact::Row(row) => runs.add_row(&row),
+                RowFact::Fact(fact) => runs.add_fact(&fact),
+            }
+            Ok::<_, ReportReadError>(true)
+        })?;
+    }
     Ok(runs.run(read.as_of(), read.head_seq())?)
 }

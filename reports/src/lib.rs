@@ -32,5 +32,5 @@ pub use facts::{ChildColumns, ChildFacts};
 pub use fold::{TermFold, term_statistics_folded};
 pub use output::{Format, render, render_table, write};
 pub use report::{ReportRow, Scope, TermReport};
-pub use scorer::{ScoreRuns, score_run, score_runs};
+pub use scorer::{EventShare, ScoreRuns, score_run, score_runs};
 pub use year_end::{YearEnd, YearEndRow, year_end_table};

@@ -185,6 +185,8 @@ pub struct ScoreRuns<'a> {
     period: &'a Period,
     other: Option<&'a BTreeMap<String, f64>>,
     inputs: Inputs,
+    /// The events added so far (`add_fact`, `add_row`, `absorb`).
+    events: EventShare,
     results: Vec<Option<Result<ScoreRun, ProjectionError>>>,
     scored: Vec<(usize, &'a str, NaiveDate, NaiveDate)>,
     /// Whether each row carries its windows (`StaffScore::windows`, the drill-down).
@@ -216,6 +218,7 @@ impl<'a> ScoreRuns<'a> {
             period,
             other,
             inputs,
+            events: EventShare::default(),
             results,
             scored,
             drill_down: true,
@@ -242,33 +245,35 @@ impl<'a> ScoreRuns<'a> {
             return;
         };
         let children = self.world.event_children(&f.event);
-        self.inputs
-            .push_event(staff, children, kind, day_number(f.date()));
+        self.inputs.push_event(
+            &mut self.events,
+            staff,
+            children,
+            kind,
+            day_number(f.date()),
+        );
     }
 
     /// Counts one fact row (`events::row`) of an event no amendment touches, as
     /// [`ScoreRuns::add_fact`] counts the same event.
     pub fn add_row(&mut self, row: &Row<'_>) {
-        if !row.kind.counts_toward_quota() {
-            return;
-        }
-        let Some(staff) = row.staff else {
-            return;
-        };
-        let day = local_day_number(row.occurred_at);
-        // The children a care event counts for, as `World::event_children` reads them.
-        match row.detail {
-            Detail::Notified { incident, .. } => {
-                let child = self.world.incident_child(incident);
-                self.inputs.push_event(staff, child, row.kind, day);
-            }
-            _ if row.kind == EventKind::ActivityHeld => {
-                let mut v: Vec<&str> = row.children().collect();
-                v.sort_unstable();
-                v.dedup();
-                self.inputs.push_event(staff, v, row.kind, day);
-            }
-            _ => self.inputs.push_event(staff, row.children(), row.kind, day),
+        row_events(self.world, &self.inputs, &mut self.events, row);
+    }
+
+    /// [`ScoreRuns::add_row`] into `share` instead of the runs, so that threads can each
+    /// count a share of the rows at once; the shares are then added with
+    /// [`ScoreRuns::absorb`]. The order in which events are added does not change a run.
+    pub fn share_row(&self, share: &mut EventShare, row: &Row<'_>) {
+        row_events(self.world, &self.inputs, share, row);
+    }
+
+    /// Adds the events of a share filled by [`ScoreRuns::share_row`].
+    pub fn absorb(&mut self, share: EventShare) {
+        if self.events.pid.is_empty() {
+            self.events = share;
+        } else {
+            self.events.pid.extend(share.pid);
+            self.events.k.extend(share.k);
         }
     }
 
@@ -283,7 +288,9 @@ impl<'a> ScoreRuns<'a> {
             if let Some(o) = other {
                 self.inputs.add_other(o);
             }
-            let out = self.inputs.run(other.is_some(), self.drill_down)?;
+            let out = self
+                .inputs
+                .run(self.events, other.is_some(), self.drill_down)?;
             let mut by_school = out.into_runs()?;
             for (i, school, first_day, last_day) in self.scored {
                 let rows = by_school.remove(school).unwrap_or_default();
@@ -352,13 +359,44 @@ fn decimal(x: f64) -> Option<(i128, i128)> {
 }
 
 /// The input frames, column by column. Invariant: the columns of one frame have one length.
+/// The events of a score run, as the plan's `events` frame takes them: one row per (event,
+/// child it is about, pairing row whose active range holds the event's day) of a staff
+/// member and child paired within the period — what the plan joined events and pairing rows
+/// into — as the pairing's code and the packed `day_key`. A share of them may be gathered on
+/// a thread of its own (`ScoreRuns::share_row`).
+#[derive(Debug, Default)]
+pub struct EventShare {
+    pid: Vec<u64>,
+    k: Vec<i64>,
+}
+
+/// The events a fact row adds (`ScoreRuns::add_row`).
+fn row_events(world: &World, inputs: &Inputs, to: &mut EventShare, row: &Row<'_>) {
+    if !row.kind.counts_toward_quota() {
+        return;
+    }
+    let Some(staff) = row.staff else {
+        return;
+    };
+    let day = local_day_number(row.occurred_at);
+    // The children a care event counts for, as `World::event_children` reads them.
+    match row.detail {
+        Detail::Notified { incident, .. } => {
+            let child = world.incident_child(incident);
+            inputs.push_event(to, staff, child, row.kind, day);
+        }
+        _ if row.kind == EventKind::ActivityHeld => {
+            let mut v: Vec<&str> = row.children().collect();
+            v.sort_unstable();
+            v.dedup();
+            inputs.push_event(to, staff, v, row.kind, day);
+        }
+        _ => inputs.push_event(to, staff, row.children(), row.kind, day),
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inputs {
-    // events: one row per (event, child it is about, pairing row whose active range holds
-    // the event's day) of a staff member and child paired within the period — what the plan
-    // joined events and pairing rows into — as the pairing's code and the packed `day_key`
-    ev_pid: Vec<u64>,
-    ev_k: Vec<i64>,
     /// By `kind_code`: whether some quota of the run counts events of that kind. An event of
     /// any other kind meets no window in the plan (its join to the counted days is on the
     /// kind), so it is not added; a code past the table (none: the codes are the
@@ -664,7 +702,8 @@ impl Inputs {
     /// whose active range holds its day. A child the staff member has no pairing row with is
     /// passed over.
     fn push_event<'c>(
-        &mut self,
+        &self,
+        to: &mut EventShare,
         staff: &str,
         children: impl IntoIterator<Item = &'c str>,
         kind: EventKind,
@@ -686,8 +725,8 @@ impl Inputs {
             // of a hash join and gathers over millions of rows.
             for &row in self.pair_rows.get(pair as usize).into_iter().flatten() {
                 if self.pa_a[row] <= day && day < self.pa_b[row] {
-                    self.ev_pid.push(self.pa_pid[row]);
-                    self.ev_k.push(packed_day_key(self.pa_sc[row], day, kind));
+                    to.pid.push(self.pa_pid[row]);
+                    to.k.push(packed_day_key(self.pa_sc[row], day, kind));
                 }
             }
         }
@@ -705,7 +744,12 @@ impl Inputs {
     }
 
     /// Runs the plan.
-    fn run(self, with_other: bool, drill_down: bool) -> Result<Output, ReportError> {
+    fn run(
+        self,
+        events: EventShare,
+        with_other: bool,
+        drill_down: bool,
+    ) -> Result<Output, ReportError> {
         // The weights at one scale: W = digits × 10^(scale − decimals).
         let scale = self
             .qu_w_decimals
@@ -741,10 +785,10 @@ impl Inputs {
             DataFrame::new(height, cols).map_err(err(context))
         };
         let events = df(
-            self.ev_k.len(),
+            events.k.len(),
             vec![
-                Column::new("pid".into(), self.ev_pid),
-                Column::new("k".into(), self.ev_k),
+                Column::new("pid".into(), events.pid),
+                Column::new("k".into(), events.k),
             ],
             "building the score events frame",
         )?
@@ -1197,8 +1241,16 @@ fn plan(
         day_key().alias("k"),
         window_key(col("kind").cast(DataType::Int64)).alias("wk"),
     ]);
-    let counts = inner(counts, counted_days, &["k"])
+    // The keys are sorted in a plan of their own (the optimiser drops a sort that feeds a
+    // group-by) so that the group-by finds each key's rows as one slice, where hashing
+    // millions of keys into groups of indices cost more than the sort (docs/read-models.md).
+    let keys = inner(counts, counted_days, &["k"])
         .select([(pairing_part(col("pid")) + col("wk")).alias("g")])
+        .sort(["g"], SortMultipleOptions::default())
+        .collect()
+        .map_err(ReportError::polars("counting the events of each window"))?;
+    let counts = keys
+        .lazy()
         .group_by([col("g")])
         .agg([len().cast(DataType::Int64).alias("count")]);
 

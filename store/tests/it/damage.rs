@@ -357,14 +357,22 @@ fn a_changed_fact_row_is_refused_on_read_and_a_resealed_one_by_verify() {
         })?;
         Ok(seqs)
     };
+    let split = |store: &Store| {
+        let mut shares = vec![Vec::new(); 2];
+        store.fact_rows_split(u64::MAX, &mut shares, |share, r| share.push(r.seq))
+    };
     let dir = store_of_a_school();
     {
         let store = Store::open(dir.path()).unwrap();
         // The 60 talks have rows; the school and its teacher are the world's.
         assert_eq!(rows(&store).unwrap(), (3..=62).collect::<Vec<u64>>());
+        assert!(split(&store));
         store.tamper_fact_rows_flip().unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
+    // Split among threads, the damage is not passed over: the caller is told to read the
+    // rows in order, which refuses it.
+    assert!(!split(&store));
     let err = rows(&store).unwrap_err();
     assert_eq!(err.kind(), store::ErrorKind::Damaged, "{err}");
     assert!(err.to_string().contains("read model fact rows"), "{err}");

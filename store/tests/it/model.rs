@@ -256,6 +256,29 @@ proptest! {
                     store.school_seqs(k).unwrap().into_iter().collect();
                 prop_assert_eq!(&*read, &all, "school {} read step by step", k);
             }
+            // Fact rows: every talk's, in log order; split among threads, the same rows, each
+            // once, as of the head and as of halfway.
+            let want: Vec<u64> = log
+                .iter()
+                .filter(|e| matches!(&e.event, Event::TalkHeld { .. }))
+                .map(|e| e.seq)
+                .collect();
+            for head in [u64::MAX, model.len() as u64 / 2] {
+                let mut rows = Vec::new();
+                store
+                    .fact_rows(head, |r| {
+                        rows.push(r.seq);
+                        Ok::<_, store::StoreError>(())
+                    })
+                    .unwrap();
+                let upto: Vec<u64> = want.iter().copied().filter(|&s| s <= head).collect();
+                prop_assert_eq!(&rows, &upto, "fact rows up to {}", head);
+                let mut shares = vec![Vec::new(); 3];
+                prop_assert!(store.fact_rows_split(head, &mut shares, |share, r| share.push(r.seq)));
+                let mut split: Vec<u64> = shares.concat();
+                split.sort_unstable();
+                prop_assert_eq!(&split, &upto, "fact rows split up to {}", head);
+            }
             prop_assert_eq!(
                 log.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
                 model.iter().map(|d| d.id.as_str()).collect::<Vec<_>>()
