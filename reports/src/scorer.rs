@@ -85,6 +85,7 @@ const PC_BITS: u32 = 2;
 const PID_BITS: u32 = 63 - PC_BITS - W_BITS - KIND_BITS;
 const _: () = {
     assert!(SC_BITS + DAY_BITS + KIND_BITS <= 63);
+    assert!(SC_BITS + PC_BITS + W_BITS <= 63);
     assert!(EventKind::ALL.len() < 1 << KIND_BITS);
     assert!(PERS.len() <= 1 << PC_BITS);
     assert!(matches!(
@@ -121,6 +122,13 @@ fn window_key(kind: Expr) -> Expr {
     (col("pc").cast(DataType::Int64) * lit(1i64 << W_BITS) + col("w").cast(DataType::Int64))
         * lit(1i64 << KIND_BITS)
         + kind
+}
+
+/// A window of a school as one integer: `sc ‖ pc ‖ w`.
+fn window_place() -> Expr {
+    (col("sc").cast(DataType::Int64) * lit(1i64 << PC_BITS) + col("pc").cast(DataType::Int64))
+        * lit(1i64 << W_BITS)
+        + col("w").cast(DataType::Int64)
 }
 
 /// The high bits of a [`count_key`]: `pid` shifted past `pc ‖ w ‖ kind`.
@@ -437,6 +445,8 @@ struct Inputs {
     pairs: PairCodes,
     // windows
     wi_school: Vec<String>,
+    /// The school's code (its place in the run).
+    wi_sc: Vec<u64>,
     wi_per: Vec<&'static str>,
     /// The window kind's place in `PERS` (a packed key's part: `plan`).
     wi_pc: Vec<i64>,
@@ -450,6 +460,8 @@ struct Inputs {
     wr_school: Vec<String>,
     wr_sc: Vec<u64>,
     wr_per: Vec<&'static str>,
+    /// The window kind's place in `PERS` (a packed key's part: `plan`).
+    wr_pc: Vec<i64>,
     wr_w: Vec<i32>,
     wr_a: Vec<i32>,
     wr_b: Vec<i32>,
@@ -580,6 +592,7 @@ impl Inputs {
                 let w = w as i32;
                 window_count += 1;
                 self.wi_school.push(school.to_owned());
+                self.wi_sc.push(sc);
                 self.wi_per.push(per.as_str());
                 self.wi_pc.push(per_code(per));
                 self.wi_rank.push(rank as i32);
@@ -593,6 +606,7 @@ impl Inputs {
                     self.wr_school.push(school.to_owned());
                     self.wr_sc.push(sc);
                     self.wr_per.push(per.as_str());
+                    self.wr_pc.push(per_code(per));
                     self.wr_w.push(w);
                     self.wr_a.push(day_number(a));
                     self.wr_b.push(day_number(b));
@@ -866,6 +880,7 @@ impl Inputs {
             self.wi_school.len(),
             vec![
                 Column::new("school".into(), self.wi_school),
+                Column::new("sc".into(), self.wi_sc),
                 Column::new("per".into(), self.wi_per),
                 Column::new("pc".into(), self.wi_pc),
                 Column::new("rank".into(), self.wi_rank),
@@ -884,6 +899,7 @@ impl Inputs {
                 Column::new("school".into(), self.wr_school),
                 Column::new("sc".into(), self.wr_sc),
                 Column::new("per".into(), self.wr_per),
+                Column::new("pc".into(), self.wr_pc),
                 Column::new("w".into(), self.wr_w),
                 Column::new("wa".into(), self.wr_a),
                 Column::new("wb".into(), self.wr_b),
@@ -922,12 +938,33 @@ impl Inputs {
             "building the policies frame",
         )?
         .lazy();
+        // Each quota name's code: its place among the run's names (a packed key's part:
+        // `plan`'s compliance).
+        let names: BTreeSet<&str> = self.qu_quota.iter().map(String::as_str).collect();
+        let names: Vec<String> = names.into_iter().map(str::to_owned).collect();
+        let qu_code: Vec<i64> = self
+            .qu_quota
+            .iter()
+            // usize is at most 64 bits on every target Rust supports.
+            .map(|q| names.binary_search(q).map_or(-1, |i| i as i64))
+            .collect();
+        let quota_count = names.len() as i64;
+        let quota_codes = df(
+            names.len(),
+            vec![
+                Column::new("qc".into(), (0..names.len() as i64).collect::<Vec<i64>>()),
+                Column::new("quota".into(), names),
+            ],
+            "building the quota names frame",
+        )?
+        .lazy();
         let quotas = df(
             self.qu_school.len(),
             vec![
                 Column::new("school".into(), self.qu_school),
                 Column::new("policy".into(), self.qu_policy),
                 Column::new("quota".into(), self.qu_quota),
+                Column::new("qc".into(), qu_code),
                 Column::new("qindex".into(), self.qu_index),
                 Column::new("per".into(), self.qu_per),
                 Column::new("event".into(), self.qu_event),
@@ -961,6 +998,8 @@ impl Inputs {
                 window_days,
                 policies,
                 quotas,
+                quota_codes,
+                quota_count,
                 other,
             },
             &quota_names,
@@ -990,6 +1029,15 @@ impl Inputs {
         if self.wi_w.iter().any(|w| !(0..1 << W_BITS).contains(w)) {
             return Err(ReportError::KeyRange {
                 what: "windows of one kind",
+            });
+        }
+        // A compliance key is a staff member's place (at most one per pairing row) times the
+        // quota names (at most one per quota) plus a name's code.
+        let staff = self.pa_school.len() as u128 + 1;
+        let names = self.qu_quota.len() as u128 + 1;
+        if staff * names >= 1 << 63 {
+            return Err(ReportError::KeyRange {
+                what: "staff members and quotas",
             });
         }
         Ok(())
@@ -1085,6 +1133,9 @@ struct Frames {
     window_days: LazyFrame,
     policies: LazyFrame,
     quotas: LazyFrame,
+    /// Each quota name by its code (`qc`), and how many there are.
+    quota_codes: LazyFrame,
+    quota_count: i64,
     other: LazyFrame,
 }
 
@@ -1164,6 +1215,7 @@ fn plan(
     )
     .select([
         col("school"),
+        col("sc"),
         col("per"),
         col("pc"),
         col("rank"),
@@ -1182,15 +1234,32 @@ fn plan(
             col("per"),
             col("quota"),
             col("qindex"),
+            col("qc"),
             col("event"),
             col("kind"),
             col("min"),
         ]),
         &["school", "policy", "per"],
-    );
+    )
+    .select([
+        window_place().alias("sw"),
+        col("per"),
+        col("rank"),
+        col("label"),
+        col("start"),
+        col("end"),
+        col("days"),
+        col("policy"),
+        col("quota"),
+        col("qindex"),
+        col("qc"),
+        col("event"),
+        col("kind"),
+        col("min"),
+    ]);
 
-    // Each pairing by its code: who, which pairing, which child, and where its staff member
-    // sorts.
+    // Each pairing by its code: who, which pairing, which child, where its staff member
+    // sorts, and its school's code.
     let pids = pairings
         .clone()
         .select([
@@ -1200,26 +1269,40 @@ fn plan(
             col("pairing"),
             col("child"),
             col("ord"),
+            col("sc"),
         ])
         .unique(None, UniqueKeepStrategy::First);
 
-    // Active days of each pairing in each window: the overlaps of their ranges.
+    // Active days of each pairing in each window: the overlaps of their ranges, summed by
+    // (pairing, window) packed into one integer — a `count_key` of no event kind — which is
+    // then unpacked into its parts.
     let active = inner(
         pairings
             .clone()
             .select([col("pid"), col("sc"), col("a"), col("b")]),
         f.window_ranges
-            .select([col("sc"), col("per"), col("w"), col("wa"), col("wb")]),
+            .select([col("sc"), col("pc"), col("w"), col("wa"), col("wb")]),
         &["sc"],
     )
     .with_columns([later("a", "wa").alias("lo"), earlier("b", "wb").alias("hi")])
     .filter(col("hi").gt(col("lo")))
-    .group_by([col("pid"), col("per"), col("w")])
-    .agg([(col("hi") - col("lo"))
-        .cast(DataType::Int64)
-        .sum()
-        .alias("active_days")]);
-    let active = inner(active, pids.clone(), &["pid"]);
+    .select([
+        count_key(lit(0i64)).alias("aw"),
+        (col("hi") - col("lo")).cast(DataType::Int64).alias("d"),
+    ])
+    .group_by([col("aw")])
+    .agg([col("d").sum().alias("active_days")])
+    .with_columns([
+        // Non-negative: `/` of integers truncates, which is the floor.
+        (col("aw") / lit(1i64 << (PC_BITS + W_BITS + KIND_BITS)))
+            .cast(DataType::UInt64)
+            .alias("pid"),
+        ((col("aw") / lit(1i64 << (W_BITS + KIND_BITS))) % lit(1i64 << PC_BITS)).alias("pc"),
+        ((col("aw") / lit(1i64 << KIND_BITS)) % lit(1i64 << W_BITS))
+            .cast(DataType::Int32)
+            .alias("w"),
+    ]);
+    let active = inner(active, pids.clone(), &["pid"]).with_columns([window_place().alias("sw")]);
 
     // Events on active days of a pairing (joined to their pairing rows as they were added:
     // `Inputs::push_event`; a pairing of a staff member without a row here meets no window
@@ -1256,7 +1339,7 @@ fn plan(
 
     // A window's count is the events of its pairing, window and quota's kind: one packed key.
     let windows = left(
-        inner(active, window_quotas, &["school", "per", "w"])
+        inner(active, window_quotas, &["sw"])
             .with_columns([count_key(col("kind").cast(DataType::Int64)).alias("g")]),
         counts,
         &["g"],
@@ -1308,14 +1391,43 @@ fn plan(
                 .alias("w_num"),
         ]);
 
+    // Counted by (staff member's place, quota name's code) packed into one integer, then
+    // named: the windows are many, the staff members and quotas few.
+    let names = f.quota_codes;
+    let q = lit(f.quota_count);
     let compliance = left(
-        of_windows
-            .filter(col("due"))
-            .group_by([col("school"), col("staff"), col("quota")])
-            .agg([
-                col("met").cast(DataType::Int64).sum().alias("met"),
-                len().cast(DataType::Int64).alias("due"),
-            ]),
+        inner(
+            inner(
+                of_windows
+                    .filter(col("due"))
+                    .select([
+                        (col("ord").cast(DataType::Int64) * q.clone() + col("qc")).alias("ck"),
+                        col("met"),
+                    ])
+                    .group_by([col("ck")])
+                    .agg([
+                        col("met").cast(DataType::Int64).sum().alias("met"),
+                        len().cast(DataType::Int64).alias("due"),
+                    ])
+                    .with_columns([
+                        (col("ck") / q.clone()).cast(DataType::UInt64).alias("ord"),
+                        (col("ck") % q).alias("qc"),
+                    ]),
+                pids.clone()
+                    .select([col("ord"), col("school"), col("staff")])
+                    .unique(None, UniqueKeepStrategy::First),
+                &["ord"],
+            ),
+            names,
+            &["qc"],
+        )
+        .select([
+            col("school"),
+            col("staff"),
+            col("quota"),
+            col("met"),
+            col("due"),
+        ]),
         weights,
         &["school", "quota"],
     );
