@@ -459,6 +459,9 @@ pub struct RowRead<'s> {
     amended: Vec<Envelope>,
     /// Their seqs.
     amended_seqs: rustc_hash::FxHashSet<u64>,
+    /// The fact rows' values, when read ahead ([`row_read`]); taken by
+    /// [`RowRead::facts_split`].
+    values: std::sync::Mutex<Option<store::FactValues>>,
 }
 
 /// What a [`RowRead`] held besides its world ([`RowRead::into_world`]): only ever dropped.
@@ -486,26 +489,25 @@ pub fn row_read<'s>(
     as_of: Option<DateTime<Utc>>,
     open: &Opener<'s>,
 ) -> Result<RowRead<'s>, PlanError> {
-    // Neither read needs the other: the amended events are read while the world is folded.
+    // Neither read needs the other: the amended events and the fact rows' values are read
+    // while the world is folded.
     let (amended, world) = std::thread::scope(|threads| {
-        let amended = threads.spawn(|| amended_rows(store, as_of, open));
+        let amended = threads.spawn(|| {
+            amended_rows(store, as_of, open)
+                .map(|(head, amended)| (head, amended, store.fact_values(head)))
+        });
         let world = world_of(store, as_of, open);
         let amended = amended
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
         (amended, world)
     });
-    let (head, amended) = amended?;
+    let (head, amended, values) = amended?;
     let world = world?;
     let amended_seqs = amended.iter().map(|e| e.seq).collect();
-    Ok(RowRead::new(
-        store,
-        open,
-        as_of,
-        head,
-        world,
-        (amended, amended_seqs),
-    ))
+    let mut read = RowRead::new(store, open, as_of, head, world, (amended, amended_seqs));
+    read.values = std::sync::Mutex::new(Some(values));
+    Ok(read)
 }
 
 /// [`row_read`] and [`RowRead::facts`] in one, for an `each` that does not need the world (the
@@ -613,6 +615,7 @@ impl<'s> RowRead<'s> {
             world,
             amended,
             amended_seqs,
+            values: std::sync::Mutex::new(None),
         }
     }
 
@@ -671,12 +674,16 @@ impl<'s> RowRead<'s> {
         row: impl Fn(&mut S, events::row::Row<'_>) + Sync,
         mut each: impl FnMut(Fact) -> Result<(), E>,
     ) -> Result<bool, E> {
+        // The values read ahead, freed once their rows are given.
+        let ahead = self.values.lock().ok().and_then(|mut v| v.take());
+        let values = ahead.unwrap_or_else(|| self.store.fact_values(self.head));
         let amended = &self.amended_seqs;
-        let split = self.store.fact_rows_split(self.head, shares, |share, r| {
+        let split = values.split(shares, |share, r| {
             if !amended.contains(&r.seq) {
                 row(share, r);
             }
         });
+        drop_beside(values);
         if !split {
             return Ok(false);
         }

@@ -14,5 +14,6 @@ pub mod log;
 pub mod segment;
 
 pub use log::{
-    Appended, ErrorKind, Head, SCOPES_BESIDE_AT, Store, StoreError, Verified, copy_store,
+    Appended, ErrorKind, FactValues, Head, SCOPES_BESIDE_AT, Store, StoreError, Verified,
+    copy_store,
 };

@@ -59,6 +59,7 @@ use serde::{Deserialize, Serialize};
 pub use append::SCOPES_BESIDE_AT;
 pub use error::{ErrorKind, StoreError};
 pub use open::copy_store;
+pub use scopes::FactValues;
 pub use tree::{StoredCheckpoint, TILE_HASHES};
 
 use head_file::HeadFile;

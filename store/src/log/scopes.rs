@@ -183,6 +183,85 @@ fn seqs_of_values(
     Ok(out)
 }
 
+/// The values of the fact rows up to a log position, read and checked
+/// ([`Store::fact_values`]).
+pub struct FactValues {
+    /// The log position the rows are read up to.
+    head: u64,
+    /// The values in key order, checked; their payloads end `CHECK_BYTES` before their end.
+    values: Vec<sled::IVec>,
+    /// Whether every value up to `head` was read and passed its check.
+    whole: bool,
+}
+
+impl FactValues {
+    /// The rows [`Store::fact_rows`] gives, each to one of `shares` on as many threads (the
+    /// caller's one of them), in no particular order: for a reader whose rows can be counted
+    /// apart and added up. `false` when that cannot be done exactly — a value damaged, or the
+    /// values' rows not one increasing run of seqs (a small append's staged rows merged while
+    /// they were read, so the same rows come twice, which `fact_rows` passes over in order):
+    /// the shares then hold part of the rows, and the caller reads them with `fact_rows`,
+    /// which reports the damage.
+    pub fn split<S: Send>(
+        &self,
+        shares: &mut [S],
+        each: impl Fn(&mut S, events::row::Row<'_>) + Sync,
+    ) -> bool {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        if !self.whole || shares.is_empty() {
+            return false;
+        }
+        let next = AtomicUsize::new(0);
+        // What a thread saw: per value it read, its place in key order and the seqs of its
+        // first and last row read; `None` once a value does not read as one run of rows.
+        let count = |share: &mut S| -> Option<Vec<(usize, u64, u64)>> {
+            let mut spans = Vec::new();
+            loop {
+                let at = next.fetch_add(1, Ordering::Relaxed);
+                let Some(v) = self.values.get(at) else {
+                    return Some(spans);
+                };
+                // Checked when read (`opened`): it ends with its check.
+                let payload = &v[..v.len() - CHECK_BYTES];
+                let mut span: Option<(u64, u64)> = None;
+                for row in events::row::decode(payload) {
+                    let row = row.ok()?;
+                    let seq = row.seq;
+                    match &mut span {
+                        None => span = Some((seq, seq)),
+                        Some((_, last)) if seq > *last => *last = seq,
+                        Some(_) => return None,
+                    }
+                    if seq > self.head {
+                        break;
+                    }
+                    each(share, row);
+                }
+                if let Some((first, last)) = span {
+                    spans.push((at, first, last));
+                }
+            }
+        };
+        let seen = std::thread::scope(|threads| {
+            let (first, rest) = shares.split_first_mut()?;
+            let others: Vec<_> = rest
+                .iter_mut()
+                .map(|share| threads.spawn(|| count(share)))
+                .collect();
+            let mut spans = count(first)?;
+            for other in others {
+                spans.extend(
+                    other
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p))?,
+                );
+            }
+            Some(spans)
+        });
+        seen.is_some_and(one_run)
+    }
+}
+
 /// Whether the values' rows, each value's first and last seq given with its place in key
 /// order, are one increasing run: no row at or before one of an earlier value.
 fn one_run(mut spans: Vec<(usize, u64, u64)>) -> bool {
@@ -1539,129 +1618,36 @@ impl Store {
         })
     }
 
-    /// The rows [`Store::fact_rows`] gives, each to one of `shares` on as many threads (the
-    /// caller's one of them), in no particular order: for a reader whose rows can be counted
-    /// apart and added up. `false` when that cannot be done exactly — a value damaged, or the
-    /// values' rows not one increasing run of seqs (a small append's staged rows merged while
-    /// they were read, so the same rows come twice, which `fact_rows` passes over in order):
-    /// the shares then hold part of the rows, and the caller reads them with `fact_rows`, which
-    /// reports the damage.
-    pub fn fact_rows_split<S: Send>(
-        &self,
-        head: u64,
-        shares: &mut [S],
-        each: impl Fn(&mut S, events::row::Row<'_>) + Sync,
-    ) -> bool {
-        use std::sync::atomic::{AtomicBool, Ordering};
-        let Some((first, rest)) = shares.split_first_mut() else {
-            return false;
-        };
-        let Ok(values) = self.scopes.scan_prefix(ROWS_PREFIX) else {
-            return false;
-        };
-        // Set once a row past `head` is seen (the values after it hold none a reader takes,
-        // if the rows are one run, which `one_run` checks) or a value fails: stops the reading.
-        let done = &AtomicBool::new(false);
-        let (tx, rx) = std::sync::mpsc::sync_channel(ROWS_AHEAD);
-        let rx = std::sync::Mutex::new(rx);
-        // What a thread saw: per value read, its place in key order and the seqs of its first
-        // and last row read; whether every value read well. A thread that saw a failure
-        // takes the values still sent without reading them, so the reading thread, which
-        // stops at the next one, is never left waiting to send.
-        let count = |share: &mut S| -> (Vec<(usize, u64, u64)>, bool) {
-            let mut spans = Vec::new();
-            let mut well = true;
-            let fail = |well: &mut bool| {
-                *well = false;
-                done.store(true, Ordering::Relaxed);
-            };
-            loop {
-                // The lock is held while one value is taken, never while it is read.
-                let next = match rx.lock() {
-                    Ok(rx) => rx.recv(),
-                    Err(_) => return (spans, false),
+    /// The values of the fact rows [`Store::fact_rows`] gives up to `head`, read and checked
+    /// now and held, so that their rows can be read on every core at once
+    /// ([`FactValues::split`]) — e.g. while the world of the same read is folded. The reading
+    /// stops where `fact_rows` stops: at a value whose first row is past `head`. A value that
+    /// fails its check, or whose first row does not read, is not kept, and the split then
+    /// declines (the caller reads the rows with `fact_rows`, which reports the damage).
+    pub fn fact_values(&self, head: u64) -> FactValues {
+        let mut values = Vec::new();
+        let whole = (|| {
+            for item in self.scopes.scan_prefix(ROWS_PREFIX).ok()? {
+                let (k, v) = item.ok()?;
+                let payload = opened(&k, &v).ok()?;
+                let past = match events::row::decode(payload).next() {
+                    Some(Ok(first)) => first.seq > head,
+                    Some(Err(_)) => return None,
+                    None => false,
                 };
-                let Ok((at, item)) = next else {
-                    return (spans, well);
-                };
-                let v: sled::IVec = match item {
-                    Ok((_, v)) if well => v,
-                    Ok(_) => continue,
-                    Err(_) => {
-                        fail(&mut well);
-                        continue;
-                    }
-                };
-                // Checked by the reading thread (`opened`): it ends with its check.
-                let payload = &v[..v.len() - CHECK_BYTES];
-                let mut span: Option<(u64, u64)> = None;
-                for row in events::row::decode(payload) {
-                    let Ok(row) = row else {
-                        fail(&mut well);
-                        break;
-                    };
-                    let seq = row.seq;
-                    match &mut span {
-                        None => span = Some((seq, seq)),
-                        Some((_, last)) if seq > *last => *last = seq,
-                        Some(_) => {
-                            fail(&mut well);
-                            break;
-                        }
-                    }
-                    if seq > head {
-                        done.store(true, Ordering::Relaxed);
-                        break;
-                    }
-                    each(share, row);
+                if past {
+                    break;
                 }
-                if let Some((first, last)) = span {
-                    spans.push((at, first, last));
-                }
+                values.push(v);
             }
-        };
-        let (read, seen) = std::thread::scope(|threads| {
-            let reader = threads.spawn(move || {
-                for (at, item) in values.enumerate() {
-                    if done.load(Ordering::Relaxed) {
-                        return true;
-                    }
-                    let item = item.and_then(|(k, v)| {
-                        opened(&k, &v)?;
-                        Ok((k, v))
-                    });
-                    let failed = item.is_err();
-                    if tx.send((at, item)).is_err() || failed {
-                        return !failed;
-                    }
-                }
-                true
-            });
-            let others: Vec<_> = rest
-                .iter_mut()
-                .map(|share| threads.spawn(|| count(share)))
-                .collect();
-            let mut seen = vec![count(first)];
-            for other in others {
-                seen.push(
-                    other
-                        .join()
-                        .unwrap_or_else(|p| std::panic::resume_unwind(p)),
-                );
-            }
-            let read = reader
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            (read, seen)
-        });
-        let mut spans = Vec::new();
-        for (s, well) in seen {
-            if !well {
-                return false;
-            }
-            spans.extend(s);
+            Some(())
+        })()
+        .is_some();
+        FactValues {
+            head,
+            values,
+            whole,
         }
-        read && one_run(spans)
     }
 
     /// The envelopes with a fact row that an amendment recorded up to `head` targets (a

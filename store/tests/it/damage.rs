@@ -359,7 +359,9 @@ fn a_changed_fact_row_is_refused_on_read_and_a_resealed_one_by_verify() {
     };
     let split = |store: &Store| {
         let mut shares = vec![Vec::new(); 2];
-        store.fact_rows_split(u64::MAX, &mut shares, |share, r| share.push(r.seq))
+        store
+            .fact_values(u64::MAX)
+            .split(&mut shares, |share, r| share.push(r.seq))
     };
     let dir = store_of_a_school();
     {

@@ -274,7 +274,7 @@ proptest! {
                 let upto: Vec<u64> = want.iter().copied().filter(|&s| s <= head).collect();
                 prop_assert_eq!(&rows, &upto, "fact rows up to {}", head);
                 let mut shares = vec![Vec::new(); 3];
-                prop_assert!(store.fact_rows_split(head, &mut shares, |share, r| share.push(r.seq)));
+                prop_assert!(store.fact_values(head).split(&mut shares, |share, r| share.push(r.seq)));
                 let mut split: Vec<u64> = shares.concat();
                 split.sort_unstable();
                 prop_assert_eq!(&split, &upto, "fact rows split up to {}", head);
