@@ -23,6 +23,20 @@ use crate::segment::{self, LogValue, Segment};
 /// Envelopes handed from the decoding thread to a scan's caller at a time.
 const SCAN_BATCH: usize = 512;
 
+/// A fetch of this many envelopes or more (a school's: tens of thousands) reads and decodes
+/// them on two threads, a half each; a child's or a teacher's few hundred are not worth a
+/// thread.
+const FETCH_SPLIT_AT: usize = 4_096;
+
+/// How a run of a fetch ended (`Store::fetch_run`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunEnd {
+    /// Every seq was read.
+    Seqs,
+    /// At an envelope recorded after the read's time: the run's envelopes are all it gives.
+    AsOf,
+}
+
 /// Decodes the stored body of `seq`, refusing it unless it hashes to the stored hash (with
 /// the `prev_hash` it carries) and says the seq it is stored at.
 pub(super) fn decode(seq: u64, hash: Hash, body: &[u8]) -> Result<Envelope, StoreError> {
@@ -185,19 +199,57 @@ impl Store {
         seqs: Vec<u64>,
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Vec<Envelope>, StoreError> {
-        let mut out = Vec::with_capacity(seqs.len());
-        let mut entries = Entries::new(self);
-        for seq in seqs {
-            let stored = entries
-                .get(seq)?
-                .ok_or_else(|| damaged(seq, "indexed but not in the log"))?;
-            let env = decode(seq, stored.hash, stored.body())?;
-            if as_of.is_some_and(|t| env.recorded_at > t) {
-                break;
-            }
-            out.push(env);
+        let two = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+        if !two || seqs.len() < FETCH_SPLIT_AT {
+            let (out, end) = self.fetch_run(&seqs, as_of, seqs.len());
+            return end.map(|_| out);
         }
+        // Each half in log order on a thread of its own; the second half's envelopes count
+        // only if the first ran to its end, as one run over both would have.
+        let (first, second) = seqs.split_at(seqs.len() / 2);
+        let ((mut out, end), rest) = std::thread::scope(|threads| {
+            let rest = threads.spawn(|| self.fetch_run(second, as_of, second.len()));
+            // Room for both halves: the second is moved in after.
+            let run = self.fetch_run(first, as_of, seqs.len());
+            (
+                run,
+                rest.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            )
+        });
+        if end? == RunEnd::AsOf {
+            return Ok(out);
+        }
+        let (more, end) = rest;
+        end?;
+        out.extend(more);
         Ok(out)
+    }
+
+    /// The envelopes at `seqs` in log order up to `as_of` — those read before the run ended —
+    /// and how it ended: at the end of `seqs`, at the first envelope recorded after `as_of`,
+    /// or at damage. `room`: the envelopes the result is made to hold.
+    fn fetch_run(
+        &self,
+        seqs: &[u64],
+        as_of: Option<DateTime<Utc>>,
+        room: usize,
+    ) -> (Vec<Envelope>, Result<RunEnd, StoreError>) {
+        let mut out = Vec::with_capacity(room);
+        let mut entries = Entries::new(self);
+        for &seq in seqs {
+            let env = entries.get(seq).and_then(|stored| {
+                let stored = stored.ok_or_else(|| damaged(seq, "indexed but not in the log"))?;
+                decode(seq, stored.hash, stored.body())
+            });
+            match env {
+                Err(e) => return (out, Err(e)),
+                Ok(env) if as_of.is_some_and(|t| env.recorded_at > t) => {
+                    return (out, Ok(RunEnd::AsOf));
+                }
+                Ok(env) => out.push(env),
+            }
+        }
+        (out, Ok(RunEnd::Seqs))
     }
 
     /// Every envelope about a child (including notifications of its incidents and amendments

@@ -311,6 +311,61 @@ fn store_of_a_school() -> tempfile::TempDir {
     dir
 }
 
+/// A school's read of thousands of envelopes is fetched on two threads, a half each
+/// (`FETCH_SPLIT_AT`, 4,096): it gives what one read in log order gives — every envelope as of
+/// each recorded time, whichever half that time ends in — and names damage in the second half
+/// unless the read's time ends it in the first, as a read in order would.
+#[test]
+fn a_fetch_read_on_two_threads_gives_what_one_read_in_order_gives() {
+    let dir = store_of_a_school();
+    let hour = |h: i64| now() + chrono::Duration::hours(h);
+    {
+        let store = Store::open(dir.path()).unwrap();
+        // Ten batches of 600 talks after the school's 62 envelopes, each recorded an hour later.
+        for b in 0..10u32 {
+            let talks: Vec<_> = (0..600)
+                .map(|n| talk(&format!("b{b}-{n}"), "t0", "c0", n % 200))
+                .collect();
+            store
+                .append_at(talks, Source::Cli, hour(i64::from(b) + 1))
+                .unwrap();
+        }
+        let seqs = |as_of| -> Vec<u64> {
+            store
+                .school_envelopes("k1", as_of)
+                .unwrap()
+                .iter()
+                .map(|e| e.seq)
+                .collect()
+        };
+        assert_eq!(seqs(None), (1..=6062).collect::<Vec<u64>>());
+        assert_eq!(seqs(Some(now())), (1..=62).collect::<Vec<u64>>());
+        for b in 0..10u64 {
+            let through = 62 + 600 * (b + 1);
+            assert_eq!(
+                seqs(Some(hour(b as i64 + 1))),
+                (1..=through).collect::<Vec<u64>>()
+            );
+        }
+        // Seq 3,032 begins the second half of the school's 6,062: a run of that half reads it
+        // first, before it can see the time it was recorded at.
+        store
+            .tamper_replace_in_body(3_032, "谈了期中考试".as_bytes(), "谈了期末考试".as_bytes())
+            .unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let refused = store.school_envelopes("k1", None).unwrap_err();
+    assert_eq!(refused.damaged_seq(), Some(3_032), "{refused}");
+    // As of the third batch the read ends in the first half, before the damage.
+    assert_eq!(
+        store.school_envelopes("k1", Some(hour(3))).unwrap().len(),
+        62 + 1_800
+    );
+    // As of the ninth it runs into it.
+    let refused = store.school_envelopes("k1", Some(hour(9))).unwrap_err();
+    assert_eq!(refused.damaged_seq(), Some(3_032), "{refused}");
+}
+
 #[test]
 fn a_changed_read_model_is_refused_on_read_and_a_resealed_one_by_verify() {
     let dir = store_of_a_school();
