@@ -366,7 +366,6 @@ fn decimal(x: f64) -> Option<(i128, i128)> {
     Some((i128::try_from(digits).ok()?, i128::try_from(pow).ok()?))
 }
 
-/// The input frames, column by column. Invariant: the columns of one frame have one length.
 /// The events of a score run, as the plan's `events` frame takes them: one row per (event,
 /// child it is about, pairing row whose active range holds the event's day) of a staff
 /// member and child paired within the period — what the plan joined events and pairing rows
@@ -403,6 +402,7 @@ fn row_events(world: &World, inputs: &Inputs, to: &mut EventShare, row: &Row<'_>
     }
 }
 
+/// The input frames, column by column. Invariant: the columns of one frame have one length.
 #[derive(Debug, Default)]
 struct Inputs {
     /// By `kind_code`: whether some quota of the run counts events of that kind. An event of
@@ -457,9 +457,7 @@ struct Inputs {
     wi_end: Vec<i32>,
     wi_days: Vec<i64>,
     // window days as ranges
-    wr_school: Vec<String>,
     wr_sc: Vec<u64>,
-    wr_per: Vec<&'static str>,
     /// The window kind's place in `PERS` (a packed key's part: `plan`).
     wr_pc: Vec<i64>,
     wr_w: Vec<i32>,
@@ -603,9 +601,7 @@ impl Inputs {
                 self.wi_days
                     .push(i64::try_from(win.len()).unwrap_or(i64::MAX));
                 for &(a, b) in win.days().ranges() {
-                    self.wr_school.push(school.to_owned());
                     self.wr_sc.push(sc);
-                    self.wr_per.push(per.as_str());
                     self.wr_pc.push(per_code(per));
                     self.wr_w.push(w);
                     self.wr_a.push(day_number(a));
@@ -894,11 +890,9 @@ impl Inputs {
         )?
         .lazy();
         let window_ranges = df(
-            self.wr_school.len(),
+            self.wr_sc.len(),
             vec![
-                Column::new("school".into(), self.wr_school),
                 Column::new("sc".into(), self.wr_sc),
-                Column::new("per".into(), self.wr_per),
                 Column::new("pc".into(), self.wr_pc),
                 Column::new("w".into(), self.wr_w),
                 Column::new("wa".into(), self.wr_a),
@@ -945,7 +939,8 @@ impl Inputs {
         let qu_code: Vec<i64> = self
             .qu_quota
             .iter()
-            // usize is at most 64 bits on every target Rust supports.
+            // Every name is among them; usize is at most 64 bits on every target Rust
+            // supports.
             .map(|q| names.binary_search(q).map_or(-1, |i| i as i64))
             .collect();
         let quota_count = names.len() as i64;
