@@ -1221,37 +1221,34 @@ fn plan(
         col("days"),
         col("policy"),
     ]);
+    // What a window takes of each quota; the join's keys besides.
+    let quota_part = ["quota", "qindex", "qc", "event", "kind", "min"].map(col);
     let window_quotas = inner(
         governed,
-        f.quotas.clone().select([
-            col("school"),
-            col("policy"),
-            col("per"),
-            col("quota"),
-            col("qindex"),
-            col("qc"),
-            col("event"),
-            col("kind"),
-            col("min"),
-        ]),
+        f.quotas.clone().select(
+            [col("school"), col("policy"), col("per")]
+                .into_iter()
+                .chain(quota_part.clone())
+                .collect::<Vec<_>>(),
+        ),
         &["school", "policy", "per"],
     )
-    .select([
-        window_place().alias("sw"),
-        col("per"),
-        col("rank"),
-        col("label"),
-        col("start"),
-        col("end"),
-        col("days"),
-        col("policy"),
-        col("quota"),
-        col("qindex"),
-        col("qc"),
-        col("event"),
-        col("kind"),
-        col("min"),
-    ]);
+    // Keyed by the window's place alone: the active days bring the school and the window.
+    .select(
+        [
+            window_place().alias("sw"),
+            col("per"),
+            col("rank"),
+            col("label"),
+            col("start"),
+            col("end"),
+            col("days"),
+            col("policy"),
+        ]
+        .into_iter()
+        .chain(quota_part)
+        .collect::<Vec<_>>(),
+    );
 
     // Each pairing by its code: who, which pairing, which child, where its staff member
     // sorts, and its school's code.
