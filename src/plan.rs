@@ -460,7 +460,7 @@ pub struct RowRead<'s> {
     /// Their seqs.
     amended_seqs: rustc_hash::FxHashSet<u64>,
     /// The fact rows' values, when read ahead ([`row_read`]); taken by
-    /// [`RowRead::facts_split`].
+    /// [`RowRead::rows_split`].
     values: std::sync::Mutex<Option<store::FactValues>>,
 }
 
@@ -505,9 +505,15 @@ pub fn row_read<'s>(
     let (head, amended, values) = amended?;
     let world = world?;
     let amended_seqs = amended.iter().map(|e| e.seq).collect();
-    let mut read = RowRead::new(store, open, as_of, head, world, (amended, amended_seqs));
-    read.values = std::sync::Mutex::new(Some(values));
-    Ok(read)
+    Ok(RowRead::new(
+        store,
+        open,
+        as_of,
+        head,
+        world,
+        (amended, amended_seqs),
+        Some(values),
+    ))
 }
 
 /// [`row_read`] and [`RowRead::facts`] in one, for an `each` that does not need the world (the
@@ -545,7 +551,15 @@ pub fn row_read_with_facts<'s, E: From<PlanError>>(
     // Failures in the order the reads were made before they overlapped: the amended events',
     // the world's, the rows'.
     let (head, amended, amended_seqs, untaken) = rows?;
-    let read = RowRead::new(store, open, as_of, head, world?, (amended, amended_seqs));
+    let read = RowRead::new(
+        store,
+        open,
+        as_of,
+        head,
+        world?,
+        (amended, amended_seqs),
+        None,
+    );
     read.amended_pass(untaken?, &mut each)?;
     Ok(read)
 }
@@ -605,6 +619,7 @@ impl<'s> RowRead<'s> {
         head: u64,
         (kept, world): (Timeline, World),
         (amended, amended_seqs): (Vec<Envelope>, rustc_hash::FxHashSet<u64>),
+        values: Option<store::FactValues>,
     ) -> RowRead<'s> {
         RowRead {
             store,
@@ -615,7 +630,7 @@ impl<'s> RowRead<'s> {
             world,
             amended,
             amended_seqs,
-            values: std::sync::Mutex::new(None),
+            values: std::sync::Mutex::new(values),
         }
     }
 
@@ -662,18 +677,16 @@ impl<'s> RowRead<'s> {
         self.amended_pass(untaken, &mut each)
     }
 
-    /// [`RowRead::facts`] for a reader that takes every row and can count them apart on each
-    /// core: the rows no amendment targets, each to one of `shares` (one per thread, in no
-    /// particular order), then the amended events' effective facts to `each` on this thread.
-    /// `Ok(false)` when the rows could not be split exactly (`Store::fact_rows_split`): nothing
-    /// was given to `each`, the shares hold part of the rows, and the caller reads them all
-    /// again with `facts`.
-    pub fn facts_split<S: Send, E: From<PlanError>>(
+    /// The first half of [`RowRead::facts`] for a reader that takes every row and can count
+    /// them apart on each core: the rows no amendment targets, each to one of `shares` (one
+    /// per thread, in no particular order); the second half is [`RowRead::amended_facts`].
+    /// `false` when the rows could not be split exactly (`FactValues::split`): the shares
+    /// hold part of the rows, and the caller reads everything with `facts` instead.
+    pub fn rows_split<S: Send>(
         &self,
         shares: &mut [S],
         row: impl Fn(&mut S, events::row::Row<'_>) + Sync,
-        mut each: impl FnMut(Fact) -> Result<(), E>,
-    ) -> Result<bool, E> {
+    ) -> bool {
         // The values read ahead, freed once their rows are given.
         let ahead = self.values.lock().ok().and_then(|mut v| v.take());
         let values = ahead.unwrap_or_else(|| self.store.fact_values(self.head));
@@ -684,15 +697,22 @@ impl<'s> RowRead<'s> {
             }
         });
         drop_beside(values);
-        if !split {
-            return Ok(false);
-        }
-        self.amended_pass(Vec::new(), &mut |f| match f {
-            RowFact::Fact(f) => each(f).map(|()| true),
-            // `amended_pass` gives facts only.
-            RowFact::Row(_) => Ok(true),
-        })?;
-        Ok(true)
+        split
+    }
+
+    /// The effective facts of the amended events: what [`RowRead::facts`] gives after the
+    /// rows, when every row was taken ([`RowRead::rows_split`]).
+    pub fn amended_facts<E: From<PlanError>>(
+        &self,
+        mut each: impl FnMut(Fact) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.amended_pass(Vec::new(), &mut |f| {
+            // With nothing untaken, `amended_pass` gives facts only.
+            if let RowFact::Fact(f) = f {
+                each(f)?;
+            }
+            Ok(true)
+        })
     }
 
     /// Gives `each` the effective facts of the amended events and of the rows it did not take

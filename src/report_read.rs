@@ -112,22 +112,14 @@ pub fn score_runs(
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let mut shares: Vec<reports::EventShare> =
         (0..cores.clamp(1, 8)).map(|_| Default::default()).collect();
-    let mut amended = Vec::new();
-    let split = read.facts_split(
-        &mut shares,
-        |share, row| runs.share_row(share, &row),
-        |fact| {
-            amended.push(fact);
-            Ok::<_, ReportReadError>(())
-        },
-    )?;
-    if split {
+    if read.rows_split(&mut shares, |share, row| runs.share_row(share, &row)) {
         for share in shares {
             runs.absorb(share);
         }
-        for fact in &amended {
-            runs.add_fact(fact);
-        }
+        read.amended_facts(|fact| {
+            runs.add_fact(&fact);
+            Ok::<_, ReportReadError>(())
+        })?;
     } else {
         read.facts(|f| {
             match f {

@@ -451,6 +451,34 @@ fn an_edited_envelope_is_refused_by_reads_not_served() {
     }
 }
 
+/// A county-wide read of damaged fact rows is refused, not served: the score run's rows split
+/// among the cores decline a value that fails its check, and the ordered read they fall back
+/// to reports it (exit 3); the term report's read refuses it too.
+#[test]
+fn damaged_fact_rows_are_refused_by_the_county_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let file = dir.path().join("school.jsonl");
+    std::fs::write(&file, prelude(5) + &talks("t", 20, 5)).unwrap();
+    careledger_ok(&db, &["init"]);
+    careledger_ok(&db, &["import", file.to_str().unwrap()]);
+    let county = ["scores", "--county", "沿河县", "--period", "2025-2026-1"];
+    let report = ["report", "term", "--term", "2025-2026-1", "--county", "沿河县"];
+    careledger_ok(&db, &county);
+    careledger_ok(&db, &report);
+    Store::open(&db).unwrap().tamper_fact_rows_flip().unwrap();
+    for args in [&county[..], &report[..]] {
+        let out = careledger(&db, args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "{args:?} printed a result");
+        assert!(
+            once(&stderr(&out), "read model fact rows"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
 /// Issue 11 item 3: an index that drops an event fails `verify`, naming it.
 #[test]
 fn an_index_posting_edited_away_fails_verify() {

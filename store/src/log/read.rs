@@ -199,8 +199,10 @@ impl Store {
         seqs: Vec<u64>,
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Vec<Envelope>, StoreError> {
-        let two = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
-        if !two || seqs.len() < FETCH_SPLIT_AT {
+        // The size first: a child's read never asks how many cores there are.
+        if seqs.len() < FETCH_SPLIT_AT
+            || !std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+        {
             let (out, end) = self.fetch_run(&seqs, as_of, seqs.len());
             return end.map(|_| out);
         }

@@ -208,7 +208,7 @@ impl FactValues {
         each: impl Fn(&mut S, events::row::Row<'_>) + Sync,
     ) -> bool {
         use std::sync::atomic::{AtomicUsize, Ordering};
-        if !self.whole || shares.is_empty() {
+        if !self.whole {
             return false;
         }
         let next = AtomicUsize::new(0);
