@@ -428,12 +428,7 @@ fn a_shortened_store_is_damage_naming_both_ends() {
 /// Issue 11 item 3: an envelope edited in place (sled's checksums valid) is never served.
 #[test]
 fn an_edited_envelope_is_refused_by_reads_not_served() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db");
-    let file = dir.path().join("school.jsonl");
-    std::fs::write(&file, prelude(5) + &talks("t", 20, 5)).unwrap();
-    careledger_ok(&db, &["init"]);
-    careledger_ok(&db, &["import", file.to_str().unwrap()]);
+    let (_dir, db) = school_of_20_talks();
     // Seq 7 registers c3 (its name is sealed); the edit moves it to school s9 without
     // touching its hash.
     {
@@ -451,19 +446,32 @@ fn an_edited_envelope_is_refused_by_reads_not_served() {
     }
 }
 
-/// A county-wide read of damaged fact rows is refused, not served: the score run's rows split
-/// among the cores decline a value that fails its check, and the ordered read they fall back
-/// to reports it (exit 3); the term report's read refuses it too.
-#[test]
-fn damaged_fact_rows_are_refused_by_the_county_reads() {
+/// A store (`<dir>/db`) of one school (`prelude(5)`) and 20 talks, imported by the CLI.
+fn school_of_20_talks() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
     let file = dir.path().join("school.jsonl");
     std::fs::write(&file, prelude(5) + &talks("t", 20, 5)).unwrap();
     careledger_ok(&db, &["init"]);
     careledger_ok(&db, &["import", file.to_str().unwrap()]);
+    (dir, db)
+}
+
+/// A county-wide read of damaged fact rows is refused, not served: the score run's rows split
+/// among the cores decline a value that fails its check, and the ordered read they fall back
+/// to reports it (exit 3); the term report's read refuses it too.
+#[test]
+fn damaged_fact_rows_are_refused_by_the_county_reads() {
+    let (_dir, db) = school_of_20_talks();
     let county = ["scores", "--county", "沿河县", "--period", "2025-2026-1"];
-    let report = ["report", "term", "--term", "2025-2026-1", "--county", "沿河县"];
+    let report = [
+        "report",
+        "term",
+        "--term",
+        "2025-2026-1",
+        "--county",
+        "沿河县",
+    ];
     careledger_ok(&db, &county);
     careledger_ok(&db, &report);
     Store::open(&db).unwrap().tamper_fact_rows_flip().unwrap();
@@ -482,12 +490,7 @@ fn damaged_fact_rows_are_refused_by_the_county_reads() {
 /// Issue 11 item 3: an index that drops an event fails `verify`, naming it.
 #[test]
 fn an_index_posting_edited_away_fails_verify() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db");
-    let file = dir.path().join("school.jsonl");
-    std::fs::write(&file, prelude(5) + &talks("t", 20, 5)).unwrap();
-    careledger_ok(&db, &["init"]);
-    careledger_ok(&db, &["import", file.to_str().unwrap()]);
+    let (_dir, db) = school_of_20_talks();
     // Talk t-2 (seq 11) is with c2.
     Store::open(&db)
         .unwrap()
